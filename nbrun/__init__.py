@@ -1,0 +1,55 @@
+"""nbrun: a local-first, W&B-style experiment run manager for Jupyter.
+
+``nbrun.init(...)`` starts a :class:`Run`; ``run.log``, ``run.config``, ``run.summary``,
+``run.define_metric`` and ``run.finish`` follow W&B. Runs live in SQLite under
+``<dir>/nbrun/``; history comes back as pandas DataFrames. ``fork_from="ID?_step=N"`` and
+``resume_from="ID?_step=N"`` fork and rewind runs; ``run.display()`` shows live charts.
+
+``nbrun.run`` is the current run (or None).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._api import Api, StoredRun, define_metric, finish, init, log, runs
+from ._lineage import ForkPoint
+from ._run import Archive, Run, Settings
+from ._summary import Metric
+from .errors import ConfigError, Error, RunNotFoundError, RunStopped, StoreError, UsageError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Api",
+    "Archive",
+    "ConfigError",
+    "Error",
+    "ForkPoint",
+    "Metric",
+    "Run",
+    "RunNotFoundError",
+    "RunStopped",
+    "Settings",
+    "StoreError",
+    "StoredRun",
+    "UsageError",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "run",
+    "runs",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        from ._run import current_run
+
+        return current_run()
+    raise AttributeError(f"module 'nbrun' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"run"})

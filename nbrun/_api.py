@@ -1,0 +1,910 @@
+"""The module-level API: ``init``, ``log``, ``finish``, ``define_metric``, ``runs``, ``Api`` and
+stored run views; resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19)."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _ids, _system
+from ._config import Config, config_diff, filter_keys, load_config_source
+from ._lineage import (
+    ForkPoint,
+    check_no_cycle,
+    fork_point,
+    last_step,
+    parse_spec,
+    stitched_columns,
+)
+from ._run import (
+    Run,
+    RunView,
+    Settings,
+    current_run,
+    live_run,
+    process_is_alive,
+    run_folder,
+    set_current,
+)
+from ._store import Store
+from ._summary import Metric, Summary
+from .errors import RunNotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+VERSION = "0.1.0"
+MODES = ("online", "offline", "disabled")
+RESUME_VALUES = ("allow", "must", "never", "auto")
+REINIT_VALUES = ("return_previous", "finish_previous", "create_new")
+_ENV = {
+    "project": "NBRUN_PROJECT",
+    "dir": "NBRUN_DIR",
+    "id": "NBRUN_RUN_ID",
+    "mode": "NBRUN_MODE",
+    "resume": "NBRUN_RESUME",
+    "fork_from": "NBRUN_FORK_FROM",
+    "resume_from": "NBRUN_RESUME_FROM",
+}
+
+
+# -- effective state of stored runs --------------------------------------------------------
+def effective_state(store: Store, rec: dict[str, Any], stale_after: float = 60.0) -> str:
+    """The state a reader reports: a ``running`` run whose process is gone is ``crashed``."""
+    state = rec["state"]
+    if state not in ("running", "preempting"):
+        return state
+    if live_run(store, rec["project"], rec["id"]) is not None:
+        return state
+    age = time.time() - rec["heartbeat"]
+    if rec["host"] == _system.host_name():
+        if rec["pid"] == os.getpid() or not process_is_alive(int(rec["pid"] or 0)):
+            return "crashed"
+        return "crashed" if age > max(stale_after, 600.0) else state
+    return "crashed" if age > stale_after else state
+
+
+class StoredRun(RunView):
+    """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
+    on every access, so it follows a run that another process is writing."""
+
+    def __init__(self, store: Store, rec: dict[str, Any]) -> None:
+        self._store = store
+        self._key = rec["key"]
+        self.id = rec["id"]
+        self.project = rec["project"]
+        self.entity = rec["entity"]
+        self._cached = rec
+
+    def _record(self) -> dict[str, Any]:
+        rec = super()._record()
+        self._cached = rec
+        return rec
+
+    def _field(self, name: str) -> Any:
+        return self._record()[name]
+
+    @property
+    def name(self) -> str:
+        """The run's name."""
+        return self._field("name")
+
+    @property
+    def notes(self) -> str | None:
+        """The run's notes."""
+        return self._field("notes")
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags."""
+        return tuple(self._field("tags"))
+
+    @property
+    def group(self) -> str | None:
+        """The run's group."""
+        return self._field("run_group")
+
+    @property
+    def job_type(self) -> str | None:
+        """The run's job type."""
+        return self._field("job_type")
+
+    @property
+    def state(self) -> str:
+        """The run's state; a running run whose process died reads as ``crashed``."""
+        return effective_state(self._store, self._record())
+
+    @property
+    def config(self) -> Config:
+        """The run's config (read-only)."""
+        cfg = Config(self._field("config"))
+        cfg._freeze()
+        return cfg
+
+    @property
+    def summary(self) -> Summary:
+        """The run's summary (read-only)."""
+        s = Summary(self._field("summary"))
+        s.readonly = True
+        return s
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """The ``define_metric`` definitions, by name."""
+        return {d["name"]: d for d in self._field("metrics").get("defs", [])}
+
+    @property
+    def config_diff(self) -> dict[str, Any]:
+        """Config keys changed against the run it was forked from."""
+        return self._field("config_diff")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Host, OS, Python, command or notebook, git, nbrun version."""
+        return self._field("metadata")
+
+    @property
+    def starting_step(self) -> int:
+        """The first step of the run's current incarnation."""
+        return int(self._field("starting_step"))
+
+    @property
+    def step(self) -> int:
+        """The step the next row would get (last stored step + 1)."""
+        return last_step(self._store, self._record()) + 1
+
+    @property
+    def start_time(self) -> float:
+        """When the run (or its last resume) started, as a Unix time."""
+        return float(self._field("started"))
+
+    @property
+    def created(self) -> float:
+        """When the run was created, as a Unix time."""
+        return float(self._field("created"))
+
+    @property
+    def runtime(self) -> float:
+        """Seconds the run has been running (over all its resumes)."""
+        return _runtime(self._record())
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the run was continued."""
+        return bool(self._field("resumed"))
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code it finished with."""
+        return self._field("exit_code")
+
+    @property
+    def forked_from(self) -> ForkPoint | None:
+        """None, or where it was forked from (``.run_id``, ``.step``)."""
+        return fork_point(self._record())
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts, oldest first."""
+        return self._store.alerts(self._key)
+
+    def watch(self, from_step: int | None = None) -> Any:
+        """A feed that polls the store for rows after ``from_step`` (``feed.drain()``)."""
+        return _StoreFeed(self, -1 if from_step is None else from_step)
+
+    def stop(self) -> None:
+        """Ask the process running this run to stop it (its next ``log`` raises
+        ``RunStopped``; the run ends as ``killed``)."""
+        run = live_run(self._store, self.project, self.id)
+        if run is not None:
+            run.stop()
+            return
+        state = self.state
+        if state not in ("running", "preempting"):
+            raise UsageError(f"run {self.id} is {state}; only a running run can be stopped")
+        self._store.request_stop(self._key)
+
+    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
+        """Fork this run at ``step``; see :meth:`nbrun.Run.fork`."""
+        return fork_run(self, step, config, **init_kwargs)
+
+    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
+        """Rewind this run to ``step``; see :meth:`nbrun.Run.rewind`."""
+        return rewind_run(self, step, config, **init_kwargs)
+
+
+class _StoreFeed:
+    """Polls the store for new rows of a run written by any process."""
+
+    def __init__(self, view: StoredRun, after: int) -> None:
+        self._view = view
+        self._after = after
+        self.closed = False
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Rows stored since the last drain."""
+        cols = stitched_columns(
+            self._view._store, self._view._record(), after_step=self._after
+        ).finish()
+        n = len(cols["_step"])
+        if not n:
+            return []
+        keys = list(cols)
+        rows = [{k: cols[k][i] for k in keys if cols[k][i] is not None} for i in range(n)]
+        self._after = rows[-1]["_step"]
+        return rows
+
+    def close(self) -> None:
+        """Stop polling."""
+        self.closed = True
+
+
+def _runtime(rec: dict[str, Any]) -> float:
+    if rec["state"] in ("running", "preempting"):
+        return float(rec["runtime_before"]) + max(0.0, rec["heartbeat"] - rec["started"])
+    return float(rec["runtime_before"])
+
+
+class Api:
+    """Read stored runs: ``nbrun.Api(dir=None).run("project/id")``, ``.runs("project")``."""
+
+    def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
+        self.dir = str(dir if dir is not None else os.environ.get(_ENV["dir"]) or os.getcwd())
+        self._store_cache: Store | None = None
+
+    @property
+    def _store(self) -> Store | None:
+        if self._store_cache is None:
+            self._store_cache = Store.open_existing(self.dir)
+        return self._store_cache
+
+    def run(self, path: str) -> StoredRun:
+        """The run at ``"project/id"`` (or ``"entity/project/id"``)."""
+        if not isinstance(path, str) or path.count("/") not in (1, 2):
+            raise UsageError(f"Api.run({path!r}): pass 'project/run_id' or 'entity/project/run_id'")
+        project, run_id = path.split("/")[-2:]
+        store = self._store
+        rec = store.get_run(project, run_id) if store is not None else None
+        if rec is None:
+            raise RunNotFoundError(
+                f"no run {run_id!r} in project {project!r} under {os.path.join(self.dir, 'nbrun')}"
+            )
+        return StoredRun(store, rec)  # type: ignore[arg-type]
+
+    def runs(self, project: str | None = None) -> list[StoredRun]:
+        """All stored runs (of one project), oldest first."""
+        store = self._store
+        if store is None:
+            return []
+        return [StoredRun(store, rec) for rec in store.list_runs(project)]
+
+
+def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """A DataFrame with one row per run: id, name, project, state, created, runtime, tags,
+    forked_from, fork_step, then ``config.<key>`` and ``summary.<key>`` columns."""
+    import pandas as pd
+
+    api = Api(dir)
+    store = api._store
+    records = store.list_runs(project) if store is not None else []
+    rows = []
+    for rec in records:
+        row: dict[str, Any] = {
+            "id": rec["id"],
+            "name": rec["name"],
+            "project": rec["project"],
+            "state": effective_state(store, rec),  # type: ignore[arg-type]
+            "created": pd.Timestamp(rec["created"], unit="s"),
+            "runtime": _runtime(rec),
+            "tags": tuple(rec["tags"]),
+            "forked_from": rec["forked_from_id"],
+            "fork_step": rec["forked_from_step"],
+            "notes": rec["notes"],
+        }
+        for k, v in rec["config"].items():
+            row[f"config.{k}"] = v
+        for k, v in rec["summary"].items():
+            row[f"summary.{k}"] = v
+        rows.append(row)
+    base = [
+        "id",
+        "name",
+        "project",
+        "state",
+        "created",
+        "runtime",
+        "tags",
+        "forked_from",
+        "fork_step",
+        "notes",
+    ]
+    df = pd.DataFrame(rows, columns=None if rows else base)
+    if "fork_step" in df:
+        df["fork_step"] = df["fork_step"].astype("Int64")
+    return df
+
+
+# -- init -----------------------------------------------------------------------------------
+def _env(name: str, value: Any) -> Any:
+    if value is None:
+        env = os.environ.get(_ENV[name])
+        if env:
+            return env
+    return value
+
+
+def _default_project() -> str:
+    root = _system.git_root()
+    return root.name if root is not None else "uncategorized"
+
+
+def _normalise_resume(resume: object) -> str | None:
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        return "auto"
+    if resume in RESUME_VALUES:
+        return resume  # type: ignore[return-value]
+    raise UsageError(
+        f"resume {resume!r}: allowed values are 'allow', 'must', 'never', 'auto' (or True), None"
+    )
+
+
+def _normalise_reinit(reinit: object) -> str:
+    if reinit is None or reinit is False or reinit == "default":
+        return "finish_previous" if _system.in_notebook() else "return_previous"
+    if reinit is True:
+        return "finish_previous"
+    if reinit in REINIT_VALUES:
+        return reinit  # type: ignore[return-value]
+    raise UsageError(
+        f"reinit {reinit!r}: allowed values are 'return_previous', 'finish_previous', "
+        "'create_new', True, False, None"
+    )
+
+
+def _actor() -> str:
+    return f"{_system.user_name()}@{_system.host_name()} pid {os.getpid()}"
+
+
+def init(
+    entity: str | None = None,
+    project: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    notes: str | None = None,
+    tags: Any = None,
+    config: Any = None,
+    config_exclude_keys: list[str] | None = None,
+    config_include_keys: list[str] | None = None,
+    allow_val_change: bool | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    reinit: bool | str | None = None,
+    resume: bool | str | None = None,
+    resume_from: str | None = None,
+    fork_from: str | None = None,
+    settings: Settings | Mapping[str, Any] | None = None,
+) -> Run:
+    """Start a run (or continue, fork or rewind one) and make it the current run.
+
+    Follows W&B's ``wandb.init`` (see nbrun's run semantics, rules 1-19). Everything is written
+    under ``<dir>/nbrun/``; ``fork_from="RUN_ID?_step=N"`` starts a new run carrying the source's
+    history up to step N; ``resume_from="RUN_ID?_step=N"`` rewinds a run to step N, archiving
+    the rows after it.
+    """
+    project = _env("project", project)
+    dir = _env("dir", dir)
+    id = _env("id", id)
+    mode = _env("mode", mode)
+    resume = _env("resume", resume)
+    fork_from = _env("fork_from", fork_from)
+    resume_from = _env("resume_from", resume_from)
+
+    if mode is None:
+        mode = "online"
+    if mode not in MODES:
+        raise UsageError(f"mode {mode!r}: allowed values are 'online', 'offline', 'disabled'")
+    resume_mode = _normalise_resume(resume)
+    reinit_mode = _normalise_reinit(reinit)
+    given = [
+        n
+        for n, v in (
+            ("fork_from", fork_from),
+            ("resume_from", resume_from),
+            ("resume", resume_mode),
+        )
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)} were both given; they are mutually exclusive")
+    fork_spec = parse_spec(fork_from, "fork_from") if fork_from is not None else None
+    rewind_spec = parse_spec(resume_from, "resume_from") if resume_from is not None else None
+    if id is not None:
+        _ids.validate_id(id)
+    if fork_spec is not None and id == fork_spec.run_id:
+        raise UsageError(
+            f"fork_from {fork_from!r} with id={id!r}: a fork gets a new id; to continue run "
+            f"{id!r} from step {fork_spec.step} use resume_from={fork_from!r}"
+        )
+    if rewind_spec is not None:
+        if id is not None and id != rewind_spec.run_id:
+            raise UsageError(
+                f"resume_from {resume_from!r} with id={id!r}: a rewind keeps the run's id; "
+                f"omit id or pass id={rewind_spec.run_id!r} (to branch off, use fork_from)"
+            )
+        id = rewind_spec.run_id
+    project = _ids.validate_project(project if project is not None else _default_project())
+    entity = entity if entity is not None else _system.user_name()
+    if not isinstance(entity, str) or not entity:
+        raise UsageError(f"entity {entity!r} must be a non-empty str")
+    tag_tuple = _ids.validate_tags(tags)
+    name = _ids.validate_text(name, "name")
+    if name == "":
+        raise UsageError("name '': a run name must not be empty; omit it for a generated one")
+    notes = _ids.validate_text(notes, "notes")
+    group = _ids.validate_text(group, "group")
+    job_type = _ids.validate_text(job_type, "job_type")
+    cfg = filter_keys(load_config_source(config), config_include_keys, config_exclude_keys)
+    if allow_val_change is None:
+        allow_val_change = _system.in_notebook()
+    run_settings = Settings.coerce(settings)
+
+    prev = current_run()
+    if prev is not None and prev.state in ("running", "preempting"):
+        if reinit_mode == "return_previous":
+            warnings.warn(
+                f"nbrun.init: run {prev.id} is active; returning it (pass "
+                "reinit='finish_previous' or 'create_new' for a new run)",
+                UserWarning,
+                stacklevel=2,
+            )
+            return prev
+        if reinit_mode == "finish_previous":
+            prev.finish()
+
+    if mode == "disabled":
+        from ._disabled import DisabledRun
+
+        run: Run = DisabledRun(  # type: ignore[assignment]
+            id=id or _ids.generate_id(),
+            project=project,
+            entity=entity,
+            name=name,
+            config=cfg,
+            tags=tag_tuple,
+            notes=notes,
+            group=group,
+            job_type=job_type,
+        )
+        if reinit_mode != "create_new" or current_run() is None:
+            set_current(run)
+        return run
+
+    store = Store.open(dir if dir is not None else os.getcwd())
+    fields = {
+        "entity": entity,
+        "name": name,
+        "notes": notes,
+        "tags": list(tag_tuple),
+        "run_group": group,
+        "job_type": job_type,
+    }
+    if fork_spec is not None:
+        run = _fork(
+            store,
+            project,
+            fork_spec,
+            fork_from,
+            id,
+            cfg,
+            fields,  # type: ignore[arg-type]
+            allow_val_change,
+            run_settings,
+        )
+    elif rewind_spec is not None:
+        run = _rewind(
+            store,
+            project,
+            rewind_spec,
+            resume_from,
+            cfg,
+            fields,  # type: ignore[arg-type]
+            allow_val_change,
+            run_settings,
+        )
+    else:
+        run = _start_or_resume(
+            store, project, id, resume_mode, cfg, fields, allow_val_change, run_settings
+        )
+    if reinit_mode != "create_new" or current_run() is None:
+        set_current(run)
+    return run
+
+
+def _base_record(project: str, run_id: str, fields: dict[str, Any], store: Store) -> dict[str, Any]:
+    now = time.time()
+    name = fields["name"] or _ids.generate_name(store.count_runs(project) + 1)
+    return {
+        **fields,
+        "name": name,
+        "project": project,
+        "id": run_id,
+        "state": "running",
+        "exit_code": None,
+        "created": now,
+        "started": now,
+        "updated": now,
+        "heartbeat": now,
+        "finished": None,
+        "pid": os.getpid(),
+        "host": _system.host_name(),
+        "metadata": _system.collect(VERSION),
+        "stop_requested": 0,
+    }
+
+
+def _make_run(
+    store: Store, rec: dict[str, Any], summary: Summary, settings: Settings, allow: bool
+) -> Run:
+    run_folder(store, rec["project"], rec["id"])
+    return Run(
+        store,
+        rec,
+        settings=settings,
+        allow_val_change=allow,
+        summary=summary,
+        step=rec["starting_step"],
+    )
+
+
+def _summary_from(rec: dict[str, Any], columns: Any = None) -> Summary:
+    """A Summary with a record's metric definitions, rebuilt from ``columns`` when given."""
+    metrics = rec["metrics"] or {}
+    user = metrics.get("user_summary", {})
+    last = {k: v for k, v in rec["summary"].items() if k not in user}
+    summary = Summary(last, user)
+    summary.set_metrics([Metric.from_json(d) for d in metrics.get("defs", [])])
+    if columns is not None:
+        summary.rebuild(columns.cols)
+    return summary
+
+
+def _metrics_json(summary: Summary) -> dict[str, Any]:
+    return {"defs": [m.to_json() for m in summary.metrics], "user_summary": summary.user_values}
+
+
+def _source(store: Store, project: str, spec: ForkPoint, raw: str, what: str) -> dict[str, Any]:
+    rec = store.get_run(project, spec.run_id)
+    if rec is None:
+        raise RunNotFoundError(
+            f"{what} {raw!r}: no run {spec.run_id!r} in project {project!r} under {store.root}"
+        )
+    src_live = live_run(store, project, spec.run_id)
+    if src_live is not None:
+        src_live.flush()
+    last = last_step(store, rec)
+    if spec.step > last:
+        raise UsageError(
+            f"{what} {raw!r}: run {spec.run_id!r} has logged steps up to {last}"
+            + ("" if last >= 0 else " (none yet)")
+            + f"; pick a step <= {last}" * (last >= 0)
+        )
+    return rec
+
+
+def _fork(
+    store: Store,
+    project: str,
+    spec: ForkPoint,
+    raw: str,
+    new_id: str | None,
+    cfg: dict[str, Any],
+    fields: dict[str, Any],
+    allow: bool,
+    settings: Settings,
+) -> Run:
+    src = _source(store, project, spec, raw, "fork_from")
+    new_id = new_id or _ids.generate_id()
+    check_no_cycle(store, src, new_id)
+    columns = stitched_columns(store, src, max_step=spec.step)
+    summary = _summary_from({**src, "metrics": {"defs": src["metrics"].get("defs", [])}}, columns)
+    config = {**src["config"], **cfg}
+    rec = _base_record(project, new_id, fields, store)
+    rec.update(
+        {
+            "config": config,
+            "config_diff": config_diff(src["config"], config),
+            "summary": summary.as_dict(),
+            "metrics": _metrics_json(summary),
+            "starting_step": spec.step + 1,
+            "last_step": spec.step,
+            "forked_from_id": spec.run_id,
+            "forked_from_step": spec.step,
+            "resumed": 0,
+            "runtime_before": 0.0,
+        }
+    )
+    existing = store.get_run(project, new_id)
+    if existing is not None:
+        _replace_existing(store, existing, rec)
+        rec["key"] = existing["key"]
+    else:
+        rec["key"] = store.create_run(rec)
+    return _make_run(store, rec, summary, settings, allow)
+
+
+def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any]) -> None:
+    """Rule 11: an existing id started without resume keeps its old history archived."""
+    if effective_state(store, existing) in ("running", "preempting"):
+        raise UsageError(
+            f"run {existing['id']!r} is running (pid {existing['pid']} on {existing['host']}); "
+            "finish it first, or pass resume='allow' to continue it"
+        )
+    warnings.warn(
+        f"nbrun.init: run {existing['id']!r} already exists in project {existing['project']!r}; "
+        "its history was archived (see .archives()) and the run starts fresh. Pass "
+        "resume='allow' to continue it instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+    fields = {k: v for k, v in rec.items() if k not in ("key", "project", "id")}
+    store.archive_after(
+        existing["key"],
+        -1,
+        _split,
+        {
+            "reason": "replaced",
+            "actor": _actor(),
+            "forked_from_id": existing["forked_from_id"],
+            "forked_from_step": existing["forked_from_step"],
+        },
+        fields,
+        force=existing["forked_from_id"] is not None,
+    )
+
+
+def _split(data: str, step: int) -> Any:
+    from ._history import split_chunk
+
+    return split_chunk(data, step)
+
+
+def _rewind(
+    store: Store,
+    project: str,
+    spec: ForkPoint,
+    raw: str,
+    cfg: dict[str, Any],
+    fields: dict[str, Any],
+    allow: bool,
+    settings: Settings,
+) -> Run:
+    src = _source(store, project, spec, raw, "resume_from")
+    state = effective_state(store, src)
+    if state in ("running", "preempting"):
+        raise UsageError(
+            f"resume_from {raw!r}: run {spec.run_id!r} is running; finish it first "
+            "(run.finish()) or stop it, then rewind"
+        )
+    point = fork_point(src)
+    into_parent = point is not None and spec.step < point.step
+    now = time.time()
+    config = {**src["config"], **cfg}
+    run_fields: dict[str, Any] = {
+        k: v for k, v in fields.items() if v is not None and not (k == "tags" and not v)
+    }
+    run_fields.update(
+        {
+            "config": config,
+            "state": "running",
+            "exit_code": None,
+            "started": now,
+            "updated": now,
+            "heartbeat": now,
+            "finished": None,
+            "pid": os.getpid(),
+            "host": _system.host_name(),
+            "starting_step": spec.step + 1,
+            "last_step": spec.step,
+            "resumed": 1,
+            "stop_requested": 0,
+            "metadata": _system.collect(VERSION),
+        }
+    )
+    if into_parent:
+        run_fields["forked_from_step"] = spec.step
+    store.archive_after(
+        src["key"],
+        spec.step,
+        _split,
+        {
+            "reason": "rewind",
+            "actor": _actor(),
+            "forked_from_id": src["forked_from_id"],
+            "forked_from_step": src["forked_from_step"],
+        },
+        run_fields,
+        force=into_parent,
+    )
+    rec = store.get_run_by_key(src["key"])
+    assert rec is not None
+    if into_parent:
+        parent = store.get_run(project, rec["forked_from_id"])
+        if parent is not None:
+            rec["config_diff"] = config_diff(parent["config"], config)
+            store.update_run(rec["key"], {"config_diff": rec["config_diff"]})
+    columns = stitched_columns(store, rec)
+    summary = _summary_from(rec, columns)
+    store.update_run(rec["key"], {"summary": summary.as_dict()})
+    return _make_run(store, rec, summary, settings, allow)
+
+
+def _start_or_resume(
+    store: Store,
+    project: str,
+    run_id: str | None,
+    resume: str | None,
+    cfg: dict[str, Any],
+    fields: dict[str, Any],
+    allow: bool,
+    settings: Settings,
+) -> Run:
+    existing = store.get_run(project, run_id) if run_id is not None else None
+    if resume == "auto" and run_id is None:
+        for rec in store.last_crashed_or_failed(project):
+            if effective_state(store, rec) in ("crashed", "failed"):
+                existing = rec
+                break
+    if resume == "must" and existing is None:
+        raise UsageError(
+            f"resume='must': no run {run_id!r} in project {project!r} to continue"
+            if run_id is not None
+            else "resume='must' needs id= of the run to continue"
+        )
+    if resume == "never" and existing is not None:
+        raise UsageError(
+            f"resume='never': run {run_id!r} already exists in project {project!r}; "
+            "pass another id or resume='allow'"
+        )
+    if existing is not None and resume in ("allow", "must", "auto"):
+        return _continue(store, existing, cfg, fields, allow, settings)
+    run_id = run_id or _ids.generate_id()
+    rec = _base_record(project, run_id, fields, store)
+    rec.update(
+        {
+            "config": cfg,
+            "config_diff": {},
+            "summary": {},
+            "metrics": {},
+            "starting_step": 0,
+            "last_step": -1,
+            "forked_from_id": None,
+            "forked_from_step": None,
+            "resumed": 0,
+            "runtime_before": 0.0,
+        }
+    )
+    if existing is not None:
+        _replace_existing(store, existing, rec)
+        rec["key"] = existing["key"]
+    else:
+        rec["key"] = store.create_run(rec)
+    return _make_run(store, rec, Summary(), settings, allow)
+
+
+def _continue(
+    store: Store,
+    rec: dict[str, Any],
+    cfg: dict[str, Any],
+    fields: dict[str, Any],
+    allow: bool,
+    settings: Settings,
+) -> Run:
+    state = effective_state(store, rec)
+    if state in ("running", "preempting"):
+        live = live_run(store, rec["project"], rec["id"])
+        where = "in this process" if live is not None else f"(pid {rec['pid']} on {rec['host']})"
+        raise UsageError(f"run {rec['id']!r} is running {where}; finish it before continuing it")
+    step = last_step(store, rec) + 1
+    now = time.time()
+    run_fields = {k: v for k, v in fields.items() if v is not None and not (k == "tags" and not v)}
+    run_fields.pop("entity", None)
+    run_fields.update(
+        {
+            "config": {**rec["config"], **cfg},
+            "state": "running",
+            "exit_code": None,
+            "started": now,
+            "updated": now,
+            "heartbeat": now,
+            "finished": None,
+            "pid": os.getpid(),
+            "host": _system.host_name(),
+            "starting_step": step,
+            "resumed": 1,
+            "stop_requested": 0,
+            "runtime_before": _runtime(rec) if state == "crashed" else rec["runtime_before"],
+        }
+    )
+    store.update_run(rec["key"], run_fields)
+    rec = {**rec, **run_fields}
+    summary = _summary_from(rec)
+    if summary.has_aggregates:
+        summary.rebuild(stitched_columns(store, rec).cols)
+    return _make_run(store, rec, summary, settings, allow)
+
+
+# -- module-level helpers ---------------------------------------------------------------------
+def _require_run(what: str) -> Run:
+    run = current_run()
+    if run is None:
+        raise UsageError(f"nbrun.{what}: no active run; call nbrun.init() first")
+    return run
+
+
+def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """Log to the current run (see :meth:`Run.log`)."""
+    _require_run("log").log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None) -> None:
+    """Finish the current run, if any (see :meth:`Run.finish`)."""
+    run = current_run()
+    if run is not None:
+        run.finish(exit_code=exit_code)
+
+
+def define_metric(name: str, **kwargs: Any) -> Metric:
+    """``define_metric`` on the current run (see :meth:`Run.define_metric`)."""
+    return _require_run("define_metric").define_metric(name, **kwargs)
+
+
+# -- fork / rewind shortcuts (also used by the widgets' buttons) -----------------------------
+def _check_step(step: object) -> int:
+    if type(step) is not int or step < 0:
+        raise UsageError(f"step {step!r}: must be a non-negative int")
+    return step
+
+
+def _root_dir(view: RunView) -> str:
+    return str(Path(view._store.root).parent)
+
+
+def fork_run(
+    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
+) -> Run:
+    """A fork of ``view`` at ``step`` with ``config`` overrides (a new run, not current)."""
+    step = _check_step(step)
+    init_kwargs.setdefault("reinit", "create_new")
+    return init(
+        project=view.project,
+        dir=_root_dir(view),
+        fork_from=f"{view.id}?_step={step}",
+        config=dict(config or {}),
+        **init_kwargs,
+    )
+
+
+def rewind_run(
+    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
+) -> Run:
+    """Rewind ``view`` to ``step`` (finishing it first if it is live and running)."""
+    step = _check_step(step)
+    live = live_run(view._store, view.project, view.id)
+    if live is not None:
+        live.finish()
+    init_kwargs.setdefault("reinit", "create_new")
+    return init(
+        project=view.project,
+        dir=_root_dir(view),
+        resume_from=f"{view.id}?_step={step}",
+        config=dict(config or {}),
+        **init_kwargs,
+    )

@@ -1,0 +1,114 @@
+"""``mode="disabled"``: a run that accepts every call and writes nothing (rule 8)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._config import Config
+from ._history import RowFeed
+from ._summary import Metric, Summary, make_metric
+
+
+class DisabledRun:
+    """Stands in for a :class:`~nbrun.Run` when ``mode="disabled"``: nothing is stored."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        project: str,
+        entity: str,
+        name: str | None,
+        config: dict[str, Any],
+        tags: tuple[str, ...],
+        notes: str | None,
+        group: str | None,
+        job_type: str | None,
+    ) -> None:
+        self.id = id
+        self.project = project
+        self.entity = entity
+        self.name = name or "disabled"
+        self.config = Config(config, allow_val_change=True)
+        self.summary = Summary()
+        self.tags = tags
+        self.notes = notes
+        self.group = group
+        self.job_type = job_type
+        self.step = 0
+        self.starting_step = 0
+        self.resumed = False
+        self.forked_from = None
+        self.state = "running"
+        self.settings = None
+        self.url = None
+        self.dir = None
+        self.disabled = True
+
+    @property
+    def path(self) -> str:
+        """``entity/project/id``."""
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Accepted and dropped."""
+        if step is not None and isinstance(step, int):
+            self.step = max(self.step, step)
+        if commit or (commit is None and step is None):
+            self.step += 1
+
+    def define_metric(self, name: str, **kwargs: Any) -> Metric:
+        """Accepted (and checked) but unused."""
+        return make_metric(name, **kwargs)
+
+    def finish(self, exit_code: int | None = None) -> None:
+        """Mark the stand-in finished."""
+        from ._run import current_run, set_current
+
+        self.state = "finished" if not exit_code else "failed"
+        if current_run() is self:
+            set_current(None)
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted and dropped."""
+
+    def mark_preempting(self) -> None:
+        """Accepted and dropped."""
+
+    def stop(self) -> None:
+        """Accepted and dropped."""
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Nothing to flush."""
+        return True
+
+    def watch(self, from_step: int | None = None) -> RowFeed:
+        """An empty feed."""
+        return RowFeed()
+
+    def history(self, keys: Any = None, lineage: bool = True, samples: Any = None) -> Any:
+        """An empty DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(columns=["_step", "_runtime", "_timestamp"])
+
+    def archives(self) -> list[Any]:
+        """No archives."""
+        return []
+
+    def children(self) -> list[Any]:
+        """No children."""
+        return []
+
+    def display(self) -> None:
+        """Nothing to show."""
+
+    def __enter__(self) -> DisabledRun:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        self.finish(0 if exc[0] is None else 1)
+        return False

@@ -1,0 +1,425 @@
+"""History: value checks for ``log``, the in-memory buffer, the batched writer thread, the
+columnar chunk format, and history as pandas DataFrames.
+
+The hot path (``Run.log``) only calls :func:`clean_row` and appends finished rows to a
+:class:`Writer`'s deque; encoding and disk work happen on the writer thread, in batches of at
+most ``max_rows`` rows or every ``interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from ._store import Store, dumps, loads
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger("nbrun")
+
+SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
+_SIMPLE = frozenset({float, int, str, bool, type(None)})
+
+
+# -- values (rules 21-23) -------------------------------------------------------------------
+def _convert(key: str, value: Any) -> Any:
+    """Return a JSON-storable copy of ``value`` or raise ``TypeError`` naming ``key``."""
+    t = type(value)
+    if t in _SIMPLE:
+        return value
+    if t is dict or isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise TypeError(
+                    f"log: key {k!r} inside {key!r} is a {type(k).__name__}; keys must be str"
+                )
+            out[k] = _convert(f"{key}.{k}", v)
+        return out
+    if t is list or t is tuple:
+        return [_convert(key, v) for v in value]
+    module = getattr(t, "__module__", "") or ""
+    if module == "numpy" or module.startswith("numpy."):
+        if hasattr(value, "tolist"):
+            if getattr(value, "dtype", None) is not None and value.dtype.kind in "OVSUMm":
+                if value.dtype.kind not in "SU":
+                    raise TypeError(
+                        f"log: value for {key!r} is a numpy {value.dtype} "
+                        f"{t.__name__}, which cannot be stored; use numeric, bool or str data"
+                    )
+            return _convert(key, value.tolist())
+    if isinstance(value, float):  # float subclasses
+        return float(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(
+        f"log: value for {key!r} is a {t.__module__}.{t.__qualname__}, which cannot be stored; "
+        "allowed: bool, int, float, str, None, numpy scalars and arrays, lists and dicts of those"
+    )
+
+
+def clean_row(data: object) -> dict[str, Any]:
+    """Check a ``log`` payload and return what to merge into the pending row.
+
+    Raises ``TypeError`` before anything is logged when the payload is not a mapping with
+    ``str`` keys or holds a value that cannot be stored. A ``_step`` key is dropped (rule 21).
+    """
+    if type(data) is not dict:
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"log: data must be a mapping of str keys to values, got {type(data).__name__}"
+            )
+        data = dict(data)
+    simple = True
+    for k, v in data.items():  # type: ignore[union-attr]
+        if type(k) is not str:
+            raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
+        if type(v) not in _SIMPLE:
+            simple = False
+    if simple:
+        if "_step" in data:
+            data = {k: v for k, v in data.items() if k != "_step"}  # type: ignore[union-attr]
+        return data  # type: ignore[return-value]
+    return {k: _convert(k, v) for k, v in data.items() if k != "_step"}  # type: ignore[union-attr]
+
+
+# -- chunks --------------------------------------------------------------------------------
+def encode_chunk(rows: list[dict[str, Any]]) -> tuple[int, int, int, str]:
+    """Encode rows (in step order) as one columnar chunk ``(first, last, n, json)``."""
+    first_keys = rows[0].keys()
+    if all(r.keys() == first_keys for r in rows):
+        keys = list(first_keys)
+        if len(keys) == 1:
+            columns = [[r[keys[0]] for r in rows]]
+        else:
+            columns = [list(c) for c in zip(*map(itemgetter(*keys), rows), strict=True)]
+    else:
+        seen: dict[str, None] = {}
+        for r in rows:
+            for k in r:
+                seen[k] = None
+        keys = list(seen)
+        columns = [[r.get(k) for r in rows] for k in keys]
+    cols = dict(zip(keys, columns, strict=True))
+    nested = [k for k, col in cols.items() if dict in set(map(type, col))]
+    payload: dict[str, Any] = {"n": len(rows), "c": cols}
+    if nested:
+        payload["d"] = nested
+    steps = cols["_step"]
+    return steps[0], steps[-1], len(rows), dumps(payload)
+
+
+def _slice_payload(payload: dict[str, Any], lo: int, hi: int) -> tuple[int, int, int, str]:
+    cols = {k: v[lo:hi] for k, v in payload["c"].items()}
+    cols = {k: v for k, v in cols.items() if any(x is not None for x in v) or k == "_step"}
+    out: dict[str, Any] = {"n": hi - lo, "c": cols}
+    nested = [k for k in payload.get("d", ()) if k in cols]
+    if nested:
+        out["d"] = nested
+    steps = cols["_step"]
+    return steps[0], steps[-1], hi - lo, dumps(out)
+
+
+def split_chunk(data: str, step: int) -> tuple[tuple[int, int, int, str] | None, ...]:
+    """Split a chunk into the rows with ``_step <= step`` and those after it."""
+    payload = loads(data)
+    steps = payload["c"]["_step"]
+    cut = bisect.bisect_right(steps, step)
+    kept = _slice_payload(payload, 0, cut) if cut > 0 else None
+    moved = _slice_payload(payload, cut, len(steps)) if cut < len(steps) else None
+    return kept, moved
+
+
+class Columns:
+    """Columnar rows gathered from chunks (and in-memory rows), in step order."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {"_step": []}
+        self.nested: set[str] = set()
+        self.n = 0
+
+    def _extend(self, cols: Mapping[str, list[Any]], n: int) -> None:
+        for k, v in cols.items():
+            col = self.cols.get(k)
+            if col is None:
+                self.cols[k] = [None] * self.n + list(v)
+            else:
+                if len(col) < self.n:
+                    col.extend([None] * (self.n - len(col)))
+                col.extend(v)
+        self.n += n
+
+    def add_chunk(self, data: str, max_step: int | None = None, after: int | None = None) -> None:
+        """Add a chunk's rows with ``after < _step <= max_step``."""
+        payload = loads(data)
+        cols = payload["c"]
+        steps = cols["_step"]
+        lo = 0 if after is None or steps[0] > after else bisect.bisect_right(steps, after)
+        hi = (
+            len(steps)
+            if max_step is None or steps[-1] <= max_step
+            else bisect.bisect_right(steps, max_step)
+        )
+        if lo >= hi:
+            return
+        if lo or hi < len(steps):
+            cols = {k: v[lo:hi] for k, v in cols.items()}
+        self.nested.update(payload.get("d", ()))
+        self._extend(cols, hi - lo)
+
+    def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add row dicts (not yet flushed) in step order."""
+        rows = list(rows)
+        if not rows:
+            return
+        _, _, n, data = encode_chunk(rows)
+        payload = loads(data)
+        self.nested.update(payload.get("d", ()))
+        self._extend(payload["c"], n)
+
+    def finish(self) -> dict[str, list[Any]]:
+        """Pad every column to the full length and flatten nested dicts to dotted keys."""
+        for col in self.cols.values():
+            if len(col) < self.n:
+                col.extend([None] * (self.n - len(col)))
+        for key in sorted(self.nested):
+            col = self.cols.pop(key, None)
+            if col is not None:
+                self._flatten_into(key, col)
+        return self.cols
+
+    def _flatten_into(self, key: str, col: list[Any]) -> None:
+        flat: dict[str, list[Any]] = {}
+        n = len(col)
+        for i, value in enumerate(col):
+            if type(value) is dict:
+                for sub, v in _flatten_dict(key, value):
+                    target = flat.get(sub)
+                    if target is None:
+                        target = flat[sub] = [None] * n
+                    target[i] = v
+            elif value is not None:
+                target = flat.get(key)
+                if target is None:
+                    target = flat[key] = [None] * n
+                target[i] = value
+        for sub, values in flat.items():
+            existing = self.cols.get(sub)
+            if existing is None:
+                self.cols[sub] = values
+            else:  # a literal dotted key and a nested one: merge, nested fills gaps
+                for i, v in enumerate(values):
+                    if existing[i] is None:
+                        existing[i] = v
+
+
+def _flatten_dict(prefix: str, value: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    for k, v in value.items():
+        name = f"{prefix}.{k}"
+        if type(v) is dict:
+            yield from _flatten_dict(name, v)
+        else:
+            yield name, v
+
+
+def to_dataframe(
+    cols: dict[str, list[Any]], keys: Iterable[str] | None = None, samples: int | None = None
+) -> pd.DataFrame:
+    """Build the history DataFrame: ``_step`` first, user keys sorted, then ``_runtime`` and
+    ``_timestamp``; rows sorted by step; ``keys`` keeps rows having any of those keys;
+    ``samples`` keeps at most that many evenly spaced rows (first and last included)."""
+    import numpy as np
+    import pandas as pd
+
+    if samples is not None and (type(samples) is not int or samples < 1):
+        from .errors import UsageError
+
+        raise UsageError(f"history: samples={samples!r}; pass a positive int or None")
+    user = sorted(k for k in cols if k not in SYSTEM_KEYS)
+    if keys is not None:
+        if isinstance(keys, str):
+            keys = [keys]
+        wanted = list(dict.fromkeys(keys))
+        for k in wanted:
+            if not isinstance(k, str):
+                from .errors import UsageError
+
+                raise UsageError(f"history: key {k!r} must be a str")
+        user = [k for k in wanted if k not in SYSTEM_KEYS]
+    order = ["_step", *user, "_runtime", "_timestamp"]
+    n = len(cols["_step"])
+    data = {k: cols.get(k, [None] * n) for k in order}
+    df = pd.DataFrame(data, columns=order)
+    if keys is not None and user:
+        df = df[df[user].notna().any(axis=1)]
+    if samples is not None and len(df) > samples:
+        idx = np.unique(np.linspace(0, len(df) - 1, samples).round().astype(int))
+        df = df.iloc[idx]
+    return df.reset_index(drop=True)
+
+
+# -- live feeds ----------------------------------------------------------------------------
+class RowFeed:
+    """Rows written since the feed was opened; :meth:`drain` returns and forgets them."""
+
+    def __init__(self, initial: Iterable[dict[str, Any]] = ()) -> None:
+        self._rows: deque[dict[str, Any]] = deque(initial)
+        self.closed = False
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Called by the run for every written row."""
+        self._rows.append(row)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Return the rows written since the last drain (non-blocking)."""
+        rows = self._rows
+        return [rows.popleft() for _ in range(len(rows))]
+
+    def close(self) -> None:
+        """Stop receiving rows."""
+        self.closed = True
+
+
+# -- the writer ----------------------------------------------------------------------------
+class Writer:
+    """Background thread that flushes a run's rows to the store in batches.
+
+    ``snapshot()`` is called on the writer thread after each batch is taken and returns the
+    run columns to write in the same transaction (summary, heartbeat, ...). ``on_stop`` is
+    called once when another process or the widget asked the run to stop.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        key: int,
+        snapshot: Callable[[], dict[str, Any]],
+        on_stop: Callable[[], None],
+        interval: float = 1.0,
+        max_rows: int = 1000,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.queue: deque[dict[str, Any]] = deque()
+        self.max_rows = max_rows
+        self.interval = interval
+        self.enqueued = 0
+        self.durable = 0
+        self.last_durable_step = -1
+        self._snapshot = snapshot
+        self._on_stop = on_stop
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._closing = False
+        self._retry: list[dict[str, Any]] = []
+        self._warned = False
+        self.failures = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"nbrun-writer-{key}", daemon=True)
+        self._thread.start()
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Queue one finished row (training thread; no I/O)."""
+        self.queue.append(row)
+        self.enqueued += 1
+        if len(self.queue) >= self.max_rows:
+            self._wake.set()
+
+    def pending_rows(self) -> list[dict[str, Any]]:
+        """Rows queued or awaiting retry that are not durable yet, in order."""
+        return [*self._retry, *list(self.queue)]
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                closing = self._closing
+                self._flush_once()
+                if closing:
+                    break
+        finally:
+            self.store.close_thread_connection()
+
+    def _flush_once(self) -> None:
+        q = self.queue
+        while True:
+            rows = self._retry
+            self._retry = []
+            take = min(len(q), max(0, self.max_rows * 10 - len(rows)))
+            rows.extend(q.popleft() for _ in range(take))
+            try:
+                chunk = encode_chunk(rows) if rows else None
+                stop = self.store.flush(self.key, chunk, self._snapshot())
+            except Exception as exc:  # disk full, read-only, locked for too long ...
+                self._retry = rows
+                with self._done:
+                    self.failures += 1
+                    self._done.notify_all()
+                self._report(exc)
+                return
+            if self._warned:
+                logger.warning("nbrun: writing to %s works again", self.store.path)
+                self._warned = False
+            with self._done:
+                self.durable += len(rows)
+                if rows:
+                    self.last_durable_step = rows[-1]["_step"]
+                self._done.notify_all()
+            if stop:
+                self._on_stop()
+            if not q or (self._closing is False and len(q) < self.max_rows):
+                return
+
+    def _report(self, exc: BaseException) -> None:
+        self.error = exc
+        if not self._warned:
+            self._warned = True
+            msg = (
+                f"nbrun: could not write to {self.store.path}: {exc}. Rows stay in memory and "
+                "are retried every second; training goes on."
+            )
+            logger.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=1)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Make every row queued so far durable; False if ``timeout`` passed first or a write
+        failed (the rows stay queued and are retried)."""
+        target = self.enqueued
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._done:
+            failures = self.failures
+            while self.durable < target:
+                if not self._thread.is_alive() or self.failures > failures:
+                    return False
+                self._wake.set()
+                remaining = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush everything and end the thread; False if rows could not be written."""
+        ok = self.flush(timeout)
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout if timeout is not None else None)
+        return ok and self.durable >= self.enqueued
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer thread is running."""
+        return self._thread.is_alive()

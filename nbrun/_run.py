@@ -1,0 +1,714 @@
+"""Run: identity, the lifecycle state machine, ``log``, ``define_metric`` and ``finish``.
+
+``Run.log`` is the hot path: it checks the payload, merges it into the pending row, and hands
+written rows to the :class:`~nbrun._history.Writer` (an append to a deque). Everything that
+touches the disk happens on the writer thread or in rare calls (finish, define_metric, tags).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._config import Config
+from ._history import RowFeed, Writer, clean_row, to_dataframe
+from ._ids import validate_tags, validate_text
+from ._lineage import ForkPoint, fork_point, segment_columns, stitched_columns
+from ._store import Store
+from ._summary import Metric, Summary, make_metric
+from .errors import RunNotFoundError, RunStopped, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATES = ("running", "finished", "failed", "crashed", "killed", "preempting")
+ALERT_LEVELS = ("INFO", "WARN", "ERROR")
+
+
+@dataclass
+class Settings:
+    """Engine settings, passed as ``init(settings={...})`` or a ``Settings``."""
+
+    flush_interval: float = 1.0
+    """Seconds between writer flushes (also the heartbeat period)."""
+    flush_rows: int = 1000
+    """Rows that make the writer flush at once."""
+    stale_after: float = 60.0
+    """Seconds without a heartbeat after which a run of another host reads as crashed."""
+
+    @classmethod
+    def coerce(cls, value: object) -> Settings:
+        """Build settings from None, a mapping or a Settings; unknown keys are errors."""
+        if value is None:
+            return cls()
+        if isinstance(value, Settings):
+            return value
+        if not isinstance(value, Mapping):
+            raise UsageError(f"settings {value!r}: pass a dict or nbrun.Settings")
+        names = {f.name for f in fields(cls)}
+        for k in value:
+            if k not in names:
+                raise UsageError(
+                    f"settings key {k!r} is unknown; allowed: {', '.join(sorted(names))}"
+                )
+        s = cls(**value)
+        if not (isinstance(s.flush_interval, (int, float)) and s.flush_interval > 0):
+            raise UsageError(f"settings flush_interval={s.flush_interval!r}: a positive number")
+        if not (type(s.flush_rows) is int and s.flush_rows > 0):
+            raise UsageError(f"settings flush_rows={s.flush_rows!r}: a positive int")
+        return s
+
+
+# -- process registry -----------------------------------------------------------------------
+_live: dict[tuple[Path, str, str], Run] = {}
+_live_lock = threading.RLock()
+_current: list[Run | None] = [None]
+
+
+def live_run(store: Store, project: str, run_id: str) -> Run | None:
+    """The running Run object of this process for that run, if any."""
+    return _live.get((store.path, project, run_id))
+
+
+def current_run() -> Run | None:
+    """The current run (``nbrun.run``)."""
+    return _current[0]
+
+
+def set_current(run: Run | None) -> None:
+    """Make ``run`` the current run."""
+    _current[0] = run
+
+
+class _ExitHooks:
+    """Records the exit status of a script so runs can be finished with it at exit (rule 30)."""
+
+    def __init__(self) -> None:
+        self.code: int = 0
+        self.installed = False
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        self.installed = True
+        self._orig_exit = sys.exit
+        self._orig_excepthook = sys.excepthook
+        sys.exit = self._exit  # type: ignore[assignment]
+        sys.excepthook = self._excepthook
+
+    def _exit(self, code: object = 0) -> None:
+        if code is None:
+            self.code = 0
+        elif isinstance(code, int):
+            self.code = code
+        else:
+            self.code = 1
+        self._orig_exit(code)
+
+    def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.code = 1
+        self._orig_excepthook(exc_type, exc, tb)
+
+
+exit_hooks = _ExitHooks()
+
+
+def finish_all_at_exit() -> None:
+    """Finish every run of this process still running, with the exit status."""
+    with _live_lock:
+        runs = list(_live.values())
+    for run in runs:
+        try:
+            run.finish(exit_code=exit_hooks.code)
+        except Exception as exc:  # pragma: no cover - best effort at exit
+            print(f"nbrun: could not finish run {run.id}: {exc}", file=sys.stderr)
+
+
+# -- read side shared by live runs and stored views -----------------------------------------
+class RunView:
+    """What a live :class:`Run` and a stored run view (``nbrun.Api().run(...)``) share: identity
+    and the history and lineage readers."""
+
+    _store: Store
+    _key: int
+    id: str
+    project: str
+    entity: str
+
+    def _record(self) -> dict[str, Any]:
+        rec = self._store.get_run_by_key(self._key)
+        if rec is None:  # pragma: no cover - runs are never deleted
+            raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
+        return rec
+
+    def _unflushed_rows(self) -> list[dict[str, Any]]:
+        return []
+
+    @property
+    def path(self) -> str:
+        """``entity/project/id``."""
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def url(self) -> None:
+        """Always None: nbrun has no server."""
+        return None
+
+    @property
+    def dir(self) -> str:
+        """The run's folder for files (checkpoints, artifacts)."""
+        return str(self._store.root / "runs" / self.project / self.id)
+
+    def history(
+        self,
+        keys: list[str] | str | None = None,
+        lineage: bool = True,
+        samples: int | None = None,
+    ) -> pd.DataFrame:
+        """History as a pandas DataFrame sorted by ``_step`` (rule 25).
+
+        ``lineage=True`` includes the rows inherited from the run it was forked from;
+        ``lineage=False`` only the run's own rows. ``keys`` keeps those columns (rows having
+        any of them); ``samples`` keeps at most that many evenly spaced rows.
+        """
+        cols = stitched_columns(
+            self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
+        )
+        return to_dataframe(cols.finish(), keys, samples)
+
+    def archives(self) -> list[Archive]:
+        """Segments archived by rewinds (and by re-creating the id), oldest first."""
+        return [
+            Archive(self._store, self.project, self.id, a) for a in self._store.archives(self._key)
+        ]
+
+    def children(self) -> list[Any]:
+        """Stored views of the runs forked from this one, oldest first."""
+        from ._api import StoredRun
+
+        return [StoredRun(self._store, rec) for rec in self._store.children(self.project, self.id)]
+
+    def watch(self, from_step: int | None = None) -> RowFeed:
+        """A feed of rows as they are written: ``feed.drain()`` returns the new ones.
+
+        With ``from_step`` the feed starts with the stored rows after that step."""
+        raise NotImplementedError
+
+    def display(self) -> Any:
+        """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
+        from .widgets import display_run
+
+        return display_run(self)
+
+    def chart(self, key: str) -> Any:
+        """An ``altair.Chart`` of one metric over steps, with its lineage."""
+        from .widgets import chart
+
+        return chart(self, key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path} state={self.state!r}>"  # type: ignore[attr-defined]
+
+
+class Archive:
+    """A segment of history cut off by a rewind: still readable, never deleted."""
+
+    def __init__(self, store: Store, project: str, run_id: str, rec: dict[str, Any]) -> None:
+        self._store = store
+        self._key = rec["run_key"]
+        self.run_id = run_id
+        self.project = project
+        self.index: int = rec["seg"]
+        self.from_step: int | None = rec["from_step"]
+        self.to_step: int | None = rec["to_step"]
+        self.rows: int = rec["n"]
+        self.created: float = rec["created"]
+        self.reason: str = rec["reason"]
+        self.actor: str = rec["actor"]
+        self.forked_from: ForkPoint | None = (
+            ForkPoint(rec["forked_from_id"], rec["forked_from_step"])
+            if rec["forked_from_id"] is not None
+            else None
+        )
+
+    def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
+        """The archived rows as a DataFrame."""
+        return to_dataframe(segment_columns(self._store, self._key, self.index).finish(), keys)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Archive {self.run_id} #{self.index} steps {self.from_step}..{self.to_step} "
+            f"({self.rows} rows, {self.reason})>"
+        )
+
+
+# -- the live run ---------------------------------------------------------------------------
+class Run(RunView):
+    """A run in progress: made by :func:`nbrun.init`; log with :meth:`log`, end with
+    :meth:`finish` (or a ``with`` block)."""
+
+    def __init__(
+        self,
+        store: Store,
+        rec: dict[str, Any],
+        *,
+        settings: Settings,
+        allow_val_change: bool,
+        summary: Summary,
+        step: int,
+    ) -> None:
+        self._store = store
+        self._key = rec["key"]
+        self.id: str = rec["id"]
+        self.project: str = rec["project"]
+        self.entity: str = rec["entity"]
+        self._name: str = rec["name"]
+        self._notes: str | None = rec["notes"]
+        self._tags: tuple[str, ...] = tuple(rec["tags"])
+        self.group: str | None = rec["run_group"]
+        self.job_type: str | None = rec["job_type"]
+        self.settings = settings
+        self.starting_step: int = rec["starting_step"]
+        self.start_time: float = rec["started"]
+        self.resumed: bool = bool(rec["resumed"])
+        self.forked_from: ForkPoint | None = fork_point(rec)
+        self.config_diff: dict[str, Any] = rec["config_diff"]
+        self.metadata: dict[str, Any] = rec["metadata"]
+        self._runtime_before: float = rec["runtime_before"]
+        self._t0 = time.monotonic()
+        self._state = "running"
+        self._exit_code: int | None = None
+        self._stop_requested = False
+        self._pending: dict[str, Any] = {}
+        self._step = step
+        self._config_dirty = False
+        self._metrics_dirty = False
+        self.config = Config(rec["config"], allow_val_change, on_change=self._config_changed)
+        self.summary = summary
+        self._sync: list[Metric] = []
+        self._feeds: list[RowFeed] = []
+        self._alert_times: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._writer = Writer(
+            store,
+            self._key,
+            self._snapshot,
+            self._stop_from_elsewhere,
+            interval=settings.flush_interval,
+            max_rows=settings.flush_rows,
+        )
+        self._refresh_sync()
+        with _live_lock:
+            _live[(store.path, self.project, self.id)] = self
+        _ensure_exit_handling()
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Display name; assign to rename (names need not be unique)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        value = validate_text(value, "name") or ""
+        if not value:
+            raise UsageError("name '': a run name must not be empty")
+        self._name = value
+        self._store.update_run(self._key, {"name": value})
+
+    @property
+    def notes(self) -> str | None:
+        """Free-text notes; assign to change."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._notes = validate_text(value, "notes")
+        self._store.update_run(self._key, {"notes": self._notes})
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Tags as a tuple; assign a new tuple to replace them (``run.tags += ("x",)``)."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: object) -> None:
+        self._tags = validate_tags(value)
+        self._store.update_run(self._key, {"tags": list(self._tags)})
+
+    @property
+    def state(self) -> str:
+        """``running``, ``finished``, ``failed``, ``killed`` or ``preempting``."""
+        return self._state
+
+    @property
+    def step(self) -> int:
+        """The step the next written row gets."""
+        return self._step
+
+    @property
+    def runtime(self) -> float:
+        """Seconds the run has been running (over all its resumes)."""
+        return self._runtime_before + (time.monotonic() - self._t0 if self._writer.alive else 0.0)
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """The ``define_metric`` definitions, by name."""
+        return {m.name: m.to_json() for m in self.summary.metrics}
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts recorded with :meth:`alert`, oldest first."""
+        return self._store.alerts(self._key)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code given to :meth:`finish`."""
+        return self._exit_code
+
+    # -- logging -----------------------------------------------------------------------------
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Log a dict of values (rules 20-24).
+
+        Values collect in the pending row at :attr:`step`. With ``step=None`` the row is written
+        (``commit`` defaults to True). With a ``step``, ``commit`` defaults to False: a larger
+        step writes the pending row first and moves there; a smaller one is dropped with a
+        warning. Writing a row advances :attr:`step` by one.
+        """
+        if self._state != "running" and self._state != "preempting":
+            self._refuse_log()
+        if self._stop_requested:
+            self._stop_now()
+        row = clean_row(data)
+        if step is not None:
+            if type(step) is not int:
+                if isinstance(step, int) and not isinstance(step, bool):
+                    step = int(step)
+                else:
+                    raise TypeError(f"log: step must be an int, got {type(step).__name__} {step!r}")
+            if step < self._step:
+                warnings.warn(
+                    f"nbrun: log at step {step} dropped: the run is already at step {self._step} "
+                    "(steps must not decrease)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                return
+            if step > self._step:
+                if self._pending:
+                    self._write_pending()
+                self._step = step
+            if commit is None:
+                commit = False
+        pending = self._pending
+        if pending:
+            pending.update(row)
+        else:
+            self._pending = pending = dict(row) if row is data else row
+        if commit is None or commit:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        row = self._pending
+        self._pending = {}
+        if self._sync:
+            self._apply_step_sync(row)
+        self.summary.observe(row)
+        row["_step"] = self._step
+        row["_runtime"] = self._runtime_before + (time.monotonic() - self._t0)
+        if "_timestamp" not in row:
+            row["_timestamp"] = time.time()
+        self._writer.append(row)
+        if self._feeds:
+            for feed in self._feeds:
+                feed.append(row)
+        self._step += 1
+
+    def _apply_step_sync(self, row: dict[str, Any]) -> None:
+        last = self.summary._last
+        for metric in self._sync:
+            sm = metric.step_metric
+            if sm in row or sm not in last:
+                continue
+            if any(metric.matches(k) for k in row):
+                row[sm] = last[sm]
+
+    def _refuse_log(self) -> None:
+        raise UsageError(
+            f"Run ({self.id}) is {self._state}: it cannot log any more; "
+            "start a new run with nbrun.init() or continue it with nbrun.init(id=..., "
+            "resume='allow')"
+        )
+
+    def _stop_now(self) -> None:
+        self.finish(exit_code=1, _state="killed")
+        raise RunStopped(f"run {self.id} was stopped")
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> Metric:
+        """Define how a metric is summarised and charted (rules 27-28).
+
+        ``summary`` is a comma list of ``min, max, mean, first, last, best, none``; ``best``
+        uses ``goal``. A trailing ``*`` in ``name`` matches by prefix (``"val/*"``).
+        Aggregates cover values logged before the call too.
+        """
+        metric = make_metric(name, step_metric, step_sync, hidden, summary, goal)
+        old = {m.name: m for m in self.summary.metrics}
+        if metric.name in old and not overwrite:
+            prev = old[metric.name]
+            metric = Metric(
+                name=metric.name,
+                step_metric=metric.step_metric or prev.step_metric,
+                step_sync=metric.step_sync if metric.step_sync is not None else prev.step_sync,
+                hidden=metric.hidden if metric.hidden is not None else prev.hidden,
+                summary=metric.summary if metric.summary is not None else prev.summary,
+                goal=metric.goal or prev.goal,
+            )
+        old[metric.name] = metric
+        self.summary.set_metrics(list(old.values()))
+        if self.summary.has_aggregates:
+            cols = stitched_columns(
+                self._store, self._record(), extra_rows=self._writer.pending_rows()
+            )
+            self.summary.rebuild(cols.cols)
+        self._refresh_sync()
+        self._metrics_dirty = True
+        return metric
+
+    def _refresh_sync(self) -> None:
+        self._sync = [m for m in self.summary.metrics if m.step_metric and m.step_sync]
+
+    def _config_changed(self) -> None:
+        self._config_dirty = True
+
+    def alert(
+        self, title: str, text: str, level: str = "INFO", wait_duration: float = 60.0
+    ) -> None:
+        """Record an alert shown in the run's widget; the same title is not repeated within
+        ``wait_duration`` seconds (rule 32)."""
+        if not isinstance(title, str) or not title:
+            raise UsageError(f"alert: title {title!r} must be a non-empty str")
+        if not isinstance(text, str):
+            raise UsageError(f"alert: text {text!r} must be a str")
+        lvl = getattr(level, "value", level)
+        if lvl not in ALERT_LEVELS:
+            raise UsageError(f"alert: level {level!r}; allowed: {', '.join(ALERT_LEVELS)}")
+        if hasattr(wait_duration, "total_seconds"):
+            wait_duration = wait_duration.total_seconds()  # type: ignore[union-attr]
+        if not isinstance(wait_duration, (int, float)) or wait_duration < 0:
+            raise UsageError(f"alert: wait_duration {wait_duration!r} must be seconds >= 0")
+        now = time.monotonic()
+        last = self._alert_times.get(title)
+        if last is not None and now - last < wait_duration:
+            return
+        self._alert_times[title] = now
+        self._store.add_alert(self._key, title, text, lvl)
+
+    def mark_preempting(self) -> None:
+        """Mark the run as about to be preempted (state ``preempting``)."""
+        if self._state == "running":
+            self._state = "preempting"
+            self._store.update_run(self._key, {"state": "preempting"})
+
+    # -- background writer side ----------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        now = time.time()
+        out: dict[str, Any] = {
+            "heartbeat": now,
+            "updated": now,
+            "summary": self.summary.as_dict(),
+        }
+        if self._config_dirty:
+            self._config_dirty = False
+            out["config"] = self.config.as_dict()
+        if self._metrics_dirty or self.summary.dirty:
+            self._metrics_dirty = False
+            self.summary.dirty = False
+            out["metrics"] = {
+                "defs": [m.to_json() for m in self.summary.metrics],
+                "user_summary": self.summary.user_values,
+            }
+        return out
+
+    def _stop_from_elsewhere(self) -> None:
+        self._stop_requested = True
+
+    def _unflushed_rows(self) -> list[dict[str, Any]]:
+        return self._writer.pending_rows()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Make everything logged so far durable (the pending row is not written)."""
+        return self._writer.flush(timeout)
+
+    def watch(self, from_step: int | None = None) -> RowFeed:
+        """A feed of rows as they are written: ``feed.drain()`` returns the new ones.
+
+        With ``from_step`` the feed starts with the rows after that step."""
+        with self._lock:
+            initial: list[dict[str, Any]] = []
+            if from_step is not None:
+                cols = stitched_columns(
+                    self._store,
+                    self._record(),
+                    after_step=from_step,
+                    extra_rows=self._writer.pending_rows(),
+                ).finish()
+                n = len(cols["_step"])
+                keys = list(cols)
+                initial = [
+                    {k: cols[k][i] for k in keys if cols[k][i] is not None} for i in range(n)
+                ]
+            feed = RowFeed(initial)
+            self._feeds = [*self._feeds, feed]
+            return feed
+
+    def unwatch(self, feed: RowFeed) -> None:
+        """Stop feeding rows to ``feed``."""
+        feed.close()
+        self._feeds = [f for f in self._feeds if f is not feed]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to stop: the next :meth:`log` raises :class:`RunStopped` and the run
+        ends as ``killed`` (rule 31)."""
+        if self._state in ("running", "preempting"):
+            self._stop_requested = True
+            self._store.request_stop(self._key)
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether :meth:`stop` (or a widget / another process) asked the run to stop."""
+        return self._stop_requested
+
+    def finish(self, exit_code: int | None = None, *, _state: str | None = None) -> None:
+        """Write the pending row, wait until every row is durable, record the exit code and
+        the state (``finished`` for 0, ``failed`` otherwise), and clear ``nbrun.run``.
+        A second call does nothing."""
+        with self._lock:
+            if self._state not in ("running", "preempting"):
+                return
+            if exit_code is not None and (type(exit_code) is not int):
+                raise UsageError(f"finish: exit_code {exit_code!r} must be an int or None")
+            code = 0 if exit_code is None else exit_code
+            state = _state or (
+                "killed" if self._stop_requested else "finished" if code == 0 else "failed"
+            )
+            if self._pending:
+                self._write_pending()
+            self._state = state
+            self._exit_code = code
+            self.config._freeze()
+            ok = self._writer.close()
+            runtime = self._runtime_before + (time.monotonic() - self._t0)
+            now = time.time()
+            final = {
+                **self._snapshot(),
+                "config": self.config.as_dict(),
+                "metrics": {
+                    "defs": [m.to_json() for m in self.summary.metrics],
+                    "user_summary": self.summary.user_values,
+                },
+                "state": state,
+                "exit_code": code,
+                "finished": now,
+                "runtime_before": runtime,
+            }
+            self._runtime_before = runtime
+            try:
+                if not ok:
+                    rows = self._writer.pending_rows()
+                    if rows:
+                        from ._history import encode_chunk
+
+                        self._store.flush(self._key, encode_chunk(rows), final)
+                    else:
+                        self._store.update_run(self._key, final)
+                else:
+                    self._store.update_run(self._key, final)
+            except Exception as exc:
+                lost = len(self._writer.pending_rows())
+                msg = f"nbrun: run {self.id} could not be finished in {self._store.path}: {exc}" + (
+                    f"; {lost} rows were not written" if lost else ""
+                )
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            for feed in self._feeds:
+                feed.close()
+            with _live_lock:
+                _live.pop((self._store.path, self.project, self.id), None)
+            if _current[0] is self:
+                _current[0] = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self.finish(exit_code=0 if exc_type is None else 1)
+        return False
+
+    # -- lineage shortcuts -----------------------------------------------------------------
+    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
+        """Fork this run at ``step`` (like ``nbrun.init(fork_from=f"{id}?_step={step}")``)."""
+        from ._api import fork_run
+
+        return fork_run(self, step, config, **init_kwargs)
+
+    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
+        """Rewind this run to ``step`` (like ``nbrun.init(resume_from=...)``); finishes it first
+        when it is still running."""
+        from ._api import rewind_run
+
+        return rewind_run(self, step, config, **init_kwargs)
+
+
+_atexit_registered = [False]
+
+
+def _ensure_exit_handling() -> None:
+    """Once per process: finish runs at interpreter exit; in scripts also record the exit
+    status (uncaught exception: 1, ``sys.exit(n)``: n) so the run ends with it (rule 30)."""
+    if _atexit_registered[0]:
+        return
+    _atexit_registered[0] = True
+    atexit.register(finish_all_at_exit)
+    from ._system import in_notebook
+
+    if not in_notebook():
+        exit_hooks.install()
+
+
+def run_folder(store: Store, project: str, run_id: str) -> Path:
+    """The per-run folder (created on demand)."""
+    path = store.root / "runs" / project / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def process_is_alive(pid: int) -> bool:
+    """Whether a process with that pid exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

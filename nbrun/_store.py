@@ -1,0 +1,561 @@
+"""The embedded store: the only module that touches ``sqlite3``.
+
+One SQLite database in WAL mode per run directory (``<dir>/nbrun/nbrun.db``) holds runs,
+history, archived segments, alerts and lineage; per-run folders beside it hold files.
+
+History is stored in *chunks*: one row per flushed batch, holding the batch's rows as a
+columnar JSON object ``{"n": rows, "c": {key: [values...]}}``. The writer encodes a batch with
+one ``json`` call and one ``INSERT``; a reader decodes a few hundred chunks instead of a million
+rows. A chunk belongs to a run (``run_key``) and a segment (``seg``): 0 is the live history,
+1, 2, ... are segments archived by rewinds. Nothing is ever deleted: a rewind moves the rows
+after its step into a new segment, splitting the one chunk that straddles the step.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction with a long busy timeout, so several
+processes can log into one directory without "database is locked" reaching the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+
+SCHEMA_VERSION = 1
+DB_NAME = "nbrun.db"
+_BUSY_TIMEOUT_MS = 60_000
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    key INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    id TEXT NOT NULL,
+    entity TEXT,
+    name TEXT,
+    notes TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    run_group TEXT,
+    job_type TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    summary TEXT NOT NULL DEFAULT '{}',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    metadata TEXT NOT NULL DEFAULT '{}',
+    config_diff TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    created REAL NOT NULL,
+    started REAL NOT NULL,
+    updated REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    finished REAL,
+    runtime_before REAL NOT NULL DEFAULT 0,
+    pid INTEGER,
+    host TEXT,
+    starting_step INTEGER NOT NULL DEFAULT 0,
+    last_step INTEGER NOT NULL DEFAULT -1,
+    forked_from_id TEXT,
+    forked_from_step INTEGER,
+    resumed INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (project, id)
+);
+CREATE INDEX runs_by_parent ON runs (project, forked_from_id);
+CREATE TABLE history (
+    run_key INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
+    first_step INTEGER NOT NULL,
+    last_step INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_key, seg, first_step)
+) WITHOUT ROWID;
+CREATE TABLE archives (
+    run_key INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
+    from_step INTEGER,
+    to_step INTEGER,
+    n INTEGER NOT NULL,
+    created REAL NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    forked_from_id TEXT,
+    forked_from_step INTEGER,
+    PRIMARY KEY (run_key, seg)
+);
+CREATE TABLE alerts (
+    run_key INTEGER NOT NULL,
+    created REAL NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    level TEXT NOT NULL
+);
+CREATE INDEX alerts_by_run ON alerts (run_key, created);
+"""
+
+#: run columns stored as JSON text
+JSON_FIELDS = frozenset({"tags", "config", "summary", "metrics", "metadata", "config_diff"})
+RUN_COLUMNS = (
+    "key",
+    "project",
+    "id",
+    "entity",
+    "name",
+    "notes",
+    "tags",
+    "run_group",
+    "job_type",
+    "config",
+    "summary",
+    "metrics",
+    "metadata",
+    "config_diff",
+    "state",
+    "exit_code",
+    "created",
+    "started",
+    "updated",
+    "heartbeat",
+    "finished",
+    "runtime_before",
+    "pid",
+    "host",
+    "starting_step",
+    "last_step",
+    "forked_from_id",
+    "forked_from_step",
+    "resumed",
+    "stop_requested",
+)
+_RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
+
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=True, check_circular=False)
+dumps = _encoder.encode
+loads = json.loads
+
+
+def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+    rec = dict(zip(RUN_COLUMNS, row, strict=True))
+    for field in JSON_FIELDS:
+        rec[field] = loads(rec[field])
+    return rec
+
+
+class Store:
+    """One run directory's database. Get it with :meth:`Store.open`; safe to share by threads.
+
+    Each thread gets its own connection; every write is a short ``BEGIN IMMEDIATE``
+    transaction, retried while another process holds the write lock.
+    """
+
+    _instances: dict[Path, Store] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / DB_NAME
+        self._local = threading.local()
+        self._check_or_create()
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, base_dir: str | os.PathLike[str]) -> Store:
+        """Return the store for ``<base_dir>/nbrun/``, creating it if needed (one per process)."""
+        root = (Path(base_dir).expanduser() / "nbrun").resolve()
+        with cls._instances_lock:
+            store = cls._instances.get(root)
+            if store is None:
+                store = cls(root)
+                cls._instances[root] = store
+            return store
+
+    @classmethod
+    def open_existing(cls, base_dir: str | os.PathLike[str]) -> Store | None:
+        """Like :meth:`open` but return None, creating nothing, when no database exists yet."""
+        root = (Path(base_dir).expanduser() / "nbrun").resolve()
+        if root not in cls._instances and not (root / DB_NAME).exists():
+            return None
+        return cls.open(base_dir)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _check_or_create(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the run directory {str(self.root)!r}: {exc}") from exc
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if not existed and not os.access(self.root, os.W_OK):
+            raise StoreError(
+                f"cannot create {str(self.path)!r}: the directory is not writable; "
+                "pass dir= a writable folder or set NBRUN_DIR"
+            )
+        try:
+            conn = self._connect()
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{str(self.path)!r} is not a usable nbrun database ({exc}); it was left "
+                "untouched. Move it away or pass another dir="
+            ) from exc
+        if tables:
+            self._check_existing(conn, tables)
+        else:
+            self._create(conn)
+        self._local.conn = conn
+
+    def _check_existing(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        meta: dict[str, str] = {}
+        if "meta" in tables:
+            try:
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.DatabaseError:
+                meta = {}
+        if meta.get("app") != "nbrun":
+            raise StoreError(
+                f"{str(self.path)!r} is a SQLite database but not an nbrun one (tables: "
+                f"{', '.join(sorted(tables))}); it was left untouched. Pass another dir="
+            )
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{str(self.path)!r} has schema version {version}, newer than this nbrun "
+                f"understands ({SCHEMA_VERSION}); upgrade nbrun. Nothing was written."
+            )
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{str(self.path)!r} is corrupt ({exc}); it was left untouched"
+            ) from exc
+        if check != "ok":
+            raise StoreError(f"{str(self.path)!r} is corrupt ({check}); it was left untouched")
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if not tables:  # another process may have created it meanwhile
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("app", "nbrun"),
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("created", repr(time.time())),
+                    ],
+                )
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot create {str(self.path)!r}: {exc}") from exc
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close_thread_connection(self) -> None:
+        """Close this thread's connection (writer threads call it when they end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- runs ------------------------------------------------------------------------------
+    @staticmethod
+    def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, value in fields.items():
+            if name not in _RUN_COLUMN_SET or name == "key":
+                raise KeyError(f"unknown run column {name!r}")
+            out[name] = dumps(value) if name in JSON_FIELDS else value
+        return out
+
+    def create_run(self, fields: dict[str, Any]) -> int:
+        """Insert a run record and return its key."""
+        enc = self._encode_fields(fields)
+        cols = ", ".join(enc)
+        marks = ", ".join("?" for _ in enc)
+        with self._write() as conn:
+            cur = conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(enc.values()))
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def update_run(self, key: int, fields: dict[str, Any]) -> None:
+        """Set columns of one run."""
+        if not fields:
+            return
+        enc = self._encode_fields(fields)
+        sets = ", ".join(f"{name} = ?" for name in enc)
+        with self._write() as conn:
+            conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+
+    def get_run(self, project: str, run_id: str) -> dict[str, Any] | None:
+        """Return one run's record, or None."""
+        row = self._conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND id = ?",
+            (project, run_id),
+        ).fetchone()
+        return None if row is None else _decode_run(row)
+
+    def get_run_by_key(self, key: int) -> dict[str, Any] | None:
+        """Return one run's record by key, or None."""
+        row = self._conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else _decode_run(row)
+
+    def list_runs(self, project: str | None = None) -> list[dict[str, Any]]:
+        """All runs (of one project), oldest first."""
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        args: tuple[Any, ...] = ()
+        if project is not None:
+            sql += " WHERE project = ?"
+            args = (project,)
+        rows = self._conn.execute(sql + " ORDER BY created, key", args).fetchall()
+        return [_decode_run(r) for r in rows]
+
+    def children(self, project: str, run_id: str) -> list[dict[str, Any]]:
+        """Runs forked from the given one, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND forked_from_id = ?"
+            " ORDER BY created, key",
+            (project, run_id),
+        ).fetchall()
+        return [_decode_run(r) for r in rows]
+
+    def count_runs(self, project: str) -> int:
+        """How many runs the project has (for generated names)."""
+        return int(
+            self._conn.execute(
+                "SELECT COUNT(*) FROM runs WHERE project = ?", (project,)
+            ).fetchone()[0]
+        )
+
+    def last_crashed_or_failed(self, project: str) -> list[dict[str, Any]]:
+        """Runs of a project in a resumable state, newest first (for ``resume='auto'``)."""
+        rows = self._conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND state IN "
+            "('running', 'failed', 'crashed', 'preempting') ORDER BY started DESC, key DESC",
+            (project,),
+        ).fetchall()
+        return [_decode_run(r) for r in rows]
+
+    # -- history ---------------------------------------------------------------------------
+    def flush(
+        self, key: int, chunk: tuple[int, int, int, str] | None, fields: dict[str, Any]
+    ) -> bool:
+        """Append one chunk ``(first_step, last_step, n, data)`` to the live segment and set
+        run columns, in one transaction. Returns the run's ``stop_requested`` flag."""
+        enc = self._encode_fields(fields)
+        sets = ", ".join(f"{name} = ?" for name in enc)
+        with self._write() as conn:
+            if chunk is not None:
+                conn.execute(
+                    "INSERT INTO history (run_key, seg, first_step, last_step, n, data)"
+                    " VALUES (?, 0, ?, ?, ?, ?)",
+                    (key, *chunk),
+                )
+            if enc:
+                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+            if chunk is not None:
+                conn.execute(
+                    "UPDATE runs SET last_step = MAX(last_step, ?) WHERE key = ?", (chunk[1], key)
+                )
+            row = conn.execute("SELECT stop_requested FROM runs WHERE key = ?", (key,)).fetchone()
+        return bool(row and row[0])
+
+    def chunks(
+        self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
+    ) -> list[tuple[int, int, str]]:
+        """``(first_step, last_step, data)`` of a segment's chunks overlapping the step range
+        ``(after_step, max_step]``, in step order."""
+        sql = "SELECT first_step, last_step, data FROM history WHERE run_key = ? AND seg = ?"
+        args: list[Any] = [key, seg]
+        if max_step is not None:
+            sql += " AND first_step <= ?"
+            args.append(max_step)
+        if after_step is not None:
+            sql += " AND last_step > ?"
+            args.append(after_step)
+        return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+
+    def segment_last_step(self, key: int, seg: int = 0) -> int | None:
+        """The last step stored in a segment, or None when it is empty."""
+        row = self._conn.execute(
+            "SELECT MAX(last_step) FROM history WHERE run_key = ? AND seg = ?", (key, seg)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def archive_after(
+        self,
+        key: int,
+        step: int,
+        split: Any,
+        info: dict[str, Any],
+        run_fields: dict[str, Any],
+        force: bool = False,
+    ) -> dict[str, Any] | None:
+        """Move the live rows with ``_step > step`` into a new archived segment.
+
+        ``split(data, step) -> (kept_chunk | None, moved_chunk | None)`` splits the one chunk
+        that straddles ``step``; each chunk is ``(first, last, n, data)``. ``info`` fills the
+        archive record (reason, actor, forked_from_*). ``run_fields`` are set on the run in the
+        same transaction. Returns the archive record, or None when nothing was after ``step``
+        (unless ``force``: then an empty segment records a lineage change).
+        """
+        enc = self._encode_fields(run_fields)
+        with self._write() as conn:
+            seg = int(
+                conn.execute(
+                    "SELECT COALESCE(MAX(seg), 0) + 1 FROM archives WHERE run_key = ?", (key,)
+                ).fetchone()[0]
+            )
+            rows = conn.execute(
+                "SELECT first_step, last_step, data FROM history"
+                " WHERE run_key = ? AND seg = 0 AND last_step > ? ORDER BY first_step",
+                (key, step),
+            ).fetchall()
+            record = None
+            if rows:
+                moved_n = 0
+                first_moved: int | None = None
+                last_moved = rows[-1][1]
+                for first, _last, data in rows:
+                    if first > step:
+                        conn.execute(
+                            "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0"
+                            " AND first_step = ?",
+                            (seg, key, first),
+                        )
+                        n = loads(data)["n"]
+                        moved_n += n
+                        first_moved = first if first_moved is None else first_moved
+                        continue
+                    kept, moved = split(data, step)
+                    conn.execute(
+                        "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
+                        (key, first),
+                    )
+                    for target, part in ((0, kept), (seg, moved)):
+                        if part is not None:
+                            conn.execute(
+                                "INSERT INTO history (run_key, seg, first_step, last_step, n,"
+                                " data) VALUES (?, ?, ?, ?, ?, ?)",
+                                (key, target, *part),
+                            )
+                    if moved is not None:
+                        moved_n += moved[2]
+                        first_moved = moved[0]
+                record = {
+                    "run_key": key,
+                    "seg": seg,
+                    "from_step": first_moved,
+                    "to_step": last_moved,
+                    "n": moved_n,
+                    "created": time.time(),
+                    **info,
+                }
+            else:
+                record = {
+                    "run_key": key,
+                    "seg": seg,
+                    "from_step": None,
+                    "to_step": None,
+                    "n": 0,
+                    "created": time.time(),
+                    **info,
+                }
+            if record["n"] or force:
+                cols = ", ".join(record)
+                conn.execute(
+                    f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",
+                    tuple(record.values()),
+                )
+            else:
+                record = None
+            if enc:
+                sets = ", ".join(f"{name} = ?" for name in enc)
+                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+        return record
+
+    def archives(self, key: int) -> list[dict[str, Any]]:
+        """Archived segments of a run, oldest first."""
+        cur = self._conn.execute("SELECT * FROM archives WHERE run_key = ? ORDER BY seg", (key,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # -- alerts ----------------------------------------------------------------------------
+    def add_alert(self, key: int, title: str, text: str, level: str) -> None:
+        """Record an alert."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO alerts (run_key, created, title, text, level) VALUES (?, ?, ?, ?, ?)",
+                (key, time.time(), title, text, level),
+            )
+
+    def alerts(self, key: int) -> list[dict[str, Any]]:
+        """Alerts of a run, oldest first."""
+        rows = self._conn.execute(
+            "SELECT created, title, text, level FROM alerts WHERE run_key = ? ORDER BY created",
+            (key,),
+        ).fetchall()
+        return [dict(zip(("created", "title", "text", "level"), r, strict=True)) for r in rows]
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` of the database ('ok' when healthy)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def request_stop(self, key: int) -> None:
+        """Ask the process that owns a running run to stop it (rule 31)."""
+        self.update_run(key, {"stop_requested": 1})

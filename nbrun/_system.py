@@ -1,0 +1,92 @@
+"""Facts about the process a run was started in: host, OS, Python, command, git, notebook."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter (ipykernel) kernel."""
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def user_name() -> str:
+    """The local user name (the default entity)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry, e.g. in some containers
+        return os.environ.get("USER") or "local"
+
+
+def host_name() -> str:
+    """This machine's host name."""
+    return socket.gethostname()
+
+
+def git_root(start: Path | None = None) -> Path | None:
+    """The top of the git work tree containing ``start`` (default: cwd), or None."""
+    cur = (start or Path.cwd()).resolve()
+    for p in (cur, *cur.parents):
+        if (p / ".git").exists():
+            return p
+    return None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=3, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def notebook_path() -> str | None:
+    """The path of the notebook this kernel runs, where Jupyter tells it."""
+    for var in ("JPY_SESSION_NAME", "__vsc_ipynb_file__"):
+        if os.environ.get(var):
+            return os.environ[var]
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get else None
+    session = getattr(shell, "user_ns", {}).get("__session__") if shell is not None else None
+    return str(session) if session else None
+
+
+def collect(version: str) -> dict[str, Any]:
+    """Run metadata as W&B's run overview shows it."""
+    meta: dict[str, Any] = {
+        "host": host_name(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "nbrun_version": version,
+        "cwd": os.getcwd(),
+        "user": user_name(),
+        "pid": os.getpid(),
+    }
+    if in_notebook():
+        meta["notebook"] = notebook_path()
+    else:
+        meta["command"] = [sys.argv[0] if sys.argv else "", *sys.argv[1:]]
+    root = git_root()
+    if root is not None:
+        meta["git"] = {
+            "root": str(root),
+            "remote": _git(root, "config", "--get", "remote.origin.url"),
+            "commit": _git(root, "rev-parse", "HEAD"),
+        }
+    return meta

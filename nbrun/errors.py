@@ -1,0 +1,46 @@
+"""nbrun's exceptions.
+
+Every error nbrun raises on purpose is one of these (or a plain ``TypeError`` for a value of
+the wrong type, as Python itself does)::
+
+    Error                      base of everything below
+    ├── UsageError             a call that breaks the API's rules (bad id, bad fork spec, ...)
+    │   └── ConfigError        a config change that is not allowed (value change without
+    │                          ``allow_val_change``)
+    ├── RunNotFoundError       no run with that id in that project
+    └── StoreError             the database file cannot be used (corrupt, foreign, newer schema,
+                               read-only): the message names the file
+    RunStopped                 raised by ``run.log`` after the run was stopped from a widget or
+                               ``Api``; a ``KeyboardInterrupt`` so it ends a training loop the
+                               same way Ctrl-C does
+
+Messages name the bad value, what is allowed, and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "Error", "RunNotFoundError", "RunStopped", "StoreError", "UsageError"]
+
+
+class Error(Exception):
+    """Base class of nbrun's errors."""
+
+
+class UsageError(Error):
+    """A call that breaks nbrun's API rules; the message says what is allowed."""
+
+
+class ConfigError(UsageError):
+    """A config change that is not allowed (e.g. a value change without allow_val_change)."""
+
+
+class RunNotFoundError(Error):
+    """No run with the given id exists in the given project."""
+
+
+class StoreError(Error):
+    """The run database cannot be used: corrupt, foreign, read-only, or of a newer schema."""
+
+
+class RunStopped(KeyboardInterrupt):
+    """Raised by ``run.log`` once the run was stopped; the run ends as ``killed``."""
