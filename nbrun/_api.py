@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import _ids, _system
 from ._config import Config, config_diff, filter_keys, load_config_source
+from ._history import empty_state
 from ._lineage import (
     ForkPoint,
     check_no_cycle,
     fork_point,
     last_step,
     parse_spec,
+    split_with_state,
+    state_at,
     stitched_columns,
 )
 from ._run import (
@@ -551,7 +554,12 @@ def _base_record(project: str, run_id: str, fields: dict[str, Any], store: Store
 
 
 def _make_run(
-    store: Store, rec: dict[str, Any], summary: Summary, settings: Settings, allow: bool
+    store: Store,
+    rec: dict[str, Any],
+    summary: Summary,
+    settings: Settings,
+    allow: bool,
+    state: dict[str, Any],
 ) -> Run:
     run_folder(store, rec["project"], rec["id"])
     return Run(
@@ -561,18 +569,15 @@ def _make_run(
         allow_val_change=allow,
         summary=summary,
         step=rec["starting_step"],
+        state=state,
     )
 
 
-def _summary_from(rec: dict[str, Any], columns: Any = None) -> Summary:
-    """A Summary with a record's metric definitions, rebuilt from ``columns`` when given."""
-    metrics = rec["metrics"] or {}
-    user = metrics.get("user_summary", {})
-    last = {k: v for k, v in rec["summary"].items() if k not in user}
-    summary = Summary(last, user)
+def _summary_for(metrics: dict[str, Any], state: dict[str, Any]) -> Summary:
+    """A Summary with stored metric definitions and user values, over a history state."""
+    summary = Summary(user=metrics.get("user_summary", {}))
     summary.set_metrics([Metric.from_json(d) for d in metrics.get("defs", [])])
-    if columns is not None:
-        summary.rebuild(columns.cols)
+    summary.load_state(state)
     return summary
 
 
@@ -613,8 +618,8 @@ def _fork(
     src = _source(store, project, spec, raw, "fork_from")
     new_id = new_id or _ids.generate_id()
     check_no_cycle(store, src, new_id)
-    columns = stitched_columns(store, src, max_step=spec.step)
-    summary = _summary_from({**src, "metrics": {"defs": src["metrics"].get("defs", [])}}, columns)
+    state = state_at(store, src, spec.step)
+    summary = _summary_for({"defs": src["metrics"].get("defs", [])}, state)
     config = {**src["config"], **cfg}
     rec = _base_record(project, new_id, fields, store)
     rec.update(
@@ -627,6 +632,7 @@ def _fork(
             "last_step": spec.step,
             "forked_from_id": spec.run_id,
             "forked_from_step": spec.step,
+            "base_state": state,
             "resumed": 0,
             "runtime_before": 0.0,
         }
@@ -637,7 +643,7 @@ def _fork(
         rec["key"] = existing["key"]
     else:
         rec["key"] = store.create_run(rec)
-    return _make_run(store, rec, summary, settings, allow)
+    return _make_run(store, rec, summary, settings, allow, state)
 
 
 def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any]) -> None:
@@ -658,7 +664,7 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
     store.archive_after(
         existing["key"],
         -1,
-        _split,
+        split_with_state(empty_state()),
         {
             "reason": "replaced",
             "actor": _actor(),
@@ -668,12 +674,6 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
         fields,
         force=existing["forked_from_id"] is not None,
     )
-
-
-def _split(data: str, step: int) -> Any:
-    from ._history import split_chunk
-
-    return split_chunk(data, step)
 
 
 def _rewind(
@@ -719,11 +719,15 @@ def _rewind(
         }
     )
     if into_parent:
+        parent = store.get_run(project, src["forked_from_id"])
         run_fields["forked_from_step"] = spec.step
+        run_fields["base_state"] = (
+            state_at(store, parent, spec.step) if parent is not None else empty_state()
+        )
     store.archive_after(
         src["key"],
         spec.step,
-        _split,
+        split_with_state(src["base_state"] or empty_state()),
         {
             "reason": "rewind",
             "actor": _actor(),
@@ -740,10 +744,10 @@ def _rewind(
         if parent is not None:
             rec["config_diff"] = config_diff(parent["config"], config)
             store.update_run(rec["key"], {"config_diff": rec["config_diff"]})
-    columns = stitched_columns(store, rec)
-    summary = _summary_from(rec, columns)
+    state = state_at(store, rec, spec.step)
+    summary = _summary_for(rec["metrics"], state)
     store.update_run(rec["key"], {"summary": summary.as_dict()})
-    return _make_run(store, rec, summary, settings, allow)
+    return _make_run(store, rec, summary, settings, allow, state)
 
 
 def _start_or_resume(
@@ -787,6 +791,7 @@ def _start_or_resume(
             "last_step": -1,
             "forked_from_id": None,
             "forked_from_step": None,
+            "base_state": empty_state(),
             "resumed": 0,
             "runtime_before": 0.0,
         }
@@ -796,7 +801,7 @@ def _start_or_resume(
         rec["key"] = existing["key"]
     else:
         rec["key"] = store.create_run(rec)
-    return _make_run(store, rec, Summary(), settings, allow)
+    return _make_run(store, rec, Summary(), settings, allow, empty_state())
 
 
 def _continue(
@@ -835,10 +840,9 @@ def _continue(
     )
     store.update_run(rec["key"], run_fields)
     rec = {**rec, **run_fields}
-    summary = _summary_from(rec)
-    if summary.has_aggregates:
-        summary.rebuild(stitched_columns(store, rec).cols)
-    return _make_run(store, rec, summary, settings, allow)
+    state = state_at(store, rec, step - 1) if step > 0 else empty_state()
+    summary = _summary_for(rec["metrics"], state)
+    return _make_run(store, rec, summary, settings, allow, state)
 
 
 # -- module-level helpers ---------------------------------------------------------------------

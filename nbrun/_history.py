@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ._store import Store, dumps, loads
+from ._store import Chunk, Store, dumps, loads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,50 +96,53 @@ def clean_row(data: object) -> dict[str, Any]:
 
 
 # -- chunks --------------------------------------------------------------------------------
-def encode_chunk(rows: list[dict[str, Any]]) -> tuple[int, int, int, str]:
-    """Encode rows (in step order) as one columnar chunk ``(first, last, n, json)``."""
+def build_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Transpose rows (in step order) into columns; a key missing in a row gives None."""
     first_keys = rows[0].keys()
     if all(r.keys() == first_keys for r in rows):
         keys = list(first_keys)
         if len(keys) == 1:
-            columns = [[r[keys[0]] for r in rows]]
-        else:
-            columns = [list(c) for c in zip(*map(itemgetter(*keys), rows), strict=True)]
-    else:
-        seen: dict[str, None] = {}
-        for r in rows:
-            for k in r:
-                seen[k] = None
-        keys = list(seen)
-        columns = [[r.get(k) for r in rows] for k in keys]
-    cols = dict(zip(keys, columns, strict=True))
+            return {keys[0]: [r[keys[0]] for r in rows]}
+        return dict(
+            zip(keys, map(list, zip(*map(itemgetter(*keys), rows), strict=True)), strict=True)
+        )
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            seen[k] = None
+    return {k: [r.get(k) for r in rows] for k in seen}
+
+
+def encode_columns(cols: dict[str, list[Any]], state: str | None = None) -> Chunk:
+    """Encode columns as one chunk ``(first, last, n, json, state)``."""
     nested = [k for k, col in cols.items() if dict in set(map(type, col))]
-    payload: dict[str, Any] = {"n": len(rows), "c": cols}
+    steps = cols["_step"]
+    payload: dict[str, Any] = {"n": len(steps), "c": cols}
     if nested:
         payload["d"] = nested
+    return steps[0], steps[-1], len(steps), dumps(payload), state
+
+
+def encode_chunk(rows: list[dict[str, Any]], state: str | None = None) -> Chunk:
+    """Encode rows (in step order) as one columnar chunk ``(first, last, n, json, state)``."""
+    return encode_columns(build_columns(rows), state)
+
+
+def split_columns(
+    data: str, step: int
+) -> tuple[dict[str, list[Any]] | None, dict[str, list[Any]] | None]:
+    """Split a chunk's columns into the rows with ``_step <= step`` and those after it."""
+    cols = loads(data)["c"]
     steps = cols["_step"]
-    return steps[0], steps[-1], len(rows), dumps(payload)
-
-
-def _slice_payload(payload: dict[str, Any], lo: int, hi: int) -> tuple[int, int, int, str]:
-    cols = {k: v[lo:hi] for k, v in payload["c"].items()}
-    cols = {k: v for k, v in cols.items() if any(x is not None for x in v) or k == "_step"}
-    out: dict[str, Any] = {"n": hi - lo, "c": cols}
-    nested = [k for k in payload.get("d", ()) if k in cols]
-    if nested:
-        out["d"] = nested
-    steps = cols["_step"]
-    return steps[0], steps[-1], hi - lo, dumps(out)
-
-
-def split_chunk(data: str, step: int) -> tuple[tuple[int, int, int, str] | None, ...]:
-    """Split a chunk into the rows with ``_step <= step`` and those after it."""
-    payload = loads(data)
-    steps = payload["c"]["_step"]
     cut = bisect.bisect_right(steps, step)
-    kept = _slice_payload(payload, 0, cut) if cut > 0 else None
-    moved = _slice_payload(payload, cut, len(steps)) if cut < len(steps) else None
-    return kept, moved
+
+    def part(lo: int, hi: int) -> dict[str, list[Any]] | None:
+        if lo >= hi:
+            return None
+        out = {k: v[lo:hi] for k, v in cols.items()}
+        return {k: v for k, v in out.items() if k == "_step" or any(x is not None for x in v)}
+
+    return part(0, cut), part(cut, len(steps))
 
 
 class Columns:
@@ -184,10 +187,9 @@ class Columns:
         rows = list(rows)
         if not rows:
             return
-        _, _, n, data = encode_chunk(rows)
-        payload = loads(data)
-        self.nested.update(payload.get("d", ()))
-        self._extend(payload["c"], n)
+        cols = build_columns(rows)
+        self.nested.update(k for k, col in cols.items() if dict in set(map(type, col)))
+        self._extend(cols, len(rows))
 
     def finish(self) -> dict[str, list[Any]]:
         """Pad every column to the full length and flatten nested dicts to dotted keys."""
@@ -270,6 +272,59 @@ def to_dataframe(
     return df.reset_index(drop=True)
 
 
+# -- cumulative state ------------------------------------------------------------------------
+def empty_state() -> dict[str, Any]:
+    """The cumulative state of an empty history."""
+    return {"last": {}, "first": {}, "agg": {}}
+
+
+_NUMBER = frozenset({int, float})
+
+
+def advance_state(state: Mapping[str, Any], cols: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """The cumulative state after more rows (columns in step order): per key the last and
+    first non-None value, and ``[min, max, sum, count, has_nan]`` over its numbers. Stored with
+    every history chunk, it gives the summary at any step without reading the history."""
+    last = dict(state.get("last", {}))
+    first = dict(state.get("first", {}))
+    agg = dict(state.get("agg", {}))
+    for key, col in cols.items():
+        if key in SYSTEM_KEYS:
+            continue
+        value = col[-1]
+        if value is None:
+            value = next((v for v in reversed(col) if v is not None), None)
+            if value is None:
+                continue
+        last[key] = value
+        if key not in first:
+            first[key] = next(v for v in col if v is not None)
+        types = set(map(type, col))
+        if types <= _NUMBER:
+            nums = col
+        elif types & _NUMBER:
+            nums = [v for v in col if type(v) is float or type(v) is int]
+        else:
+            continue
+        total = sum(nums)
+        nan = False
+        if total != total:
+            clean = [v for v in nums if v == v]
+            nan = len(clean) < len(nums)
+        else:
+            clean = nums
+        lo = min(clean) if clean else None
+        hi = max(clean) if clean else None
+        prev = agg.get(key)
+        if prev is not None:
+            lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
+            hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
+            agg[key] = [lo, hi, prev[2] + total, prev[3] + len(nums), prev[4] or nan]
+        else:
+            agg[key] = [lo, hi, total, len(nums), nan]
+    return {"last": last, "first": first, "agg": agg}
+
+
 # -- live feeds ----------------------------------------------------------------------------
 class RowFeed:
     """Rows written since the feed was opened; :meth:`drain` returns and forgets them."""
@@ -297,8 +352,11 @@ class Writer:
     """Background thread that flushes a run's rows to the store in batches.
 
     ``snapshot()`` is called on the writer thread after each batch is taken and returns the
-    run columns to write in the same transaction (summary, heartbeat, ...). ``on_stop`` is
-    called once when another process or the widget asked the run to stop.
+    run columns to write in the same transaction (summary, heartbeat, ...). ``state`` is the
+    cumulative history state (see :func:`advance_state`) before the first row; the writer stores
+    it, advanced, with every chunk, so a fork or a rewind finds the summary at any step without
+    reading history. ``on_stop`` is called once when another process or the widget asked the
+    run to stop.
     """
 
     def __init__(
@@ -307,6 +365,7 @@ class Writer:
         key: int,
         snapshot: Callable[[], dict[str, Any]],
         on_stop: Callable[[], None],
+        state: dict[str, Any] | None = None,
         interval: float = 1.0,
         max_rows: int = 1000,
     ) -> None:
@@ -320,6 +379,7 @@ class Writer:
         self.last_durable_step = -1
         self._snapshot = snapshot
         self._on_stop = on_stop
+        self.state: dict[str, Any] = state if state is not None else empty_state()
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._closing = False
@@ -361,8 +421,13 @@ class Writer:
             take = min(len(q), max(0, self.max_rows * 10 - len(rows)))
             rows.extend(q.popleft() for _ in range(take))
             try:
-                chunk = encode_chunk(rows) if rows else None
-                stop = self.store.flush(self.key, chunk, self._snapshot())
+                chunks = []
+                state = self.state
+                for i in range(0, len(rows), self.max_rows):
+                    cols = build_columns(rows[i : i + self.max_rows])
+                    state = advance_state(state, cols)
+                    chunks.append(encode_columns(cols, dumps(state)))
+                stop = self.store.flush(self.key, chunks, self._snapshot())
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 self._retry = rows
                 with self._done:
@@ -373,6 +438,7 @@ class Writer:
             if self._warned:
                 logger.warning("nbrun: writing to %s works again", self.store.path)
                 self._warned = False
+            self.state = state
             with self._done:
                 self.durable += len(rows)
                 if rows:

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._history import Columns
-from ._store import Store
+from ._history import Columns, advance_state, empty_state, encode_columns, split_columns
+from ._store import Chunk, Store, dumps, loads
 from .errors import UsageError
 
 _SPEC = re.compile(r"(?P<id>[^?]+)\?_step=(?P<step>[0-9]+)")
@@ -128,3 +128,52 @@ def check_no_cycle(store: Store, source: dict[str, Any], new_id: str) -> None:
                 f"fork_from {source['id']!r}: run {new_id!r} is an ancestor of it; a run "
                 "cannot be forked from its own descendant"
             )
+
+
+def state_at(store: Store, rec: dict[str, Any], step: int) -> dict[str, Any]:
+    """The cumulative summary state of a run's history view as of ``step`` (rows with
+    ``_step <= step``): one chunk is read, whatever the history's length."""
+    cur = rec
+    limit = step
+    seen: set[int] = set()
+    while True:
+        if cur["key"] in seen:
+            raise UsageError(f"lineage of run {rec['id']!r} loops through {cur['id']!r}")
+        seen.add(cur["key"])
+        point = fork_point(cur)
+        row = store.chunk_at(cur["key"], limit)
+        if row is not None and (point is None or row[1] > point.step):
+            first, last, data, state = row
+            if last <= limit and state is not None:
+                return loads(state)
+            before = store.state_before(cur["key"], first)
+            base = loads(before) if before is not None else cur["base_state"] or empty_state()
+            cols = Columns()
+            cols.add_chunk(data, max_step=limit)
+            return advance_state(base, cols.cols)
+        if point is None:
+            return empty_state()
+        limit = min(limit, point.step)
+        parent = store.get_run(cur["project"], point.run_id)
+        if parent is None:
+            return empty_state()
+        cur = parent
+
+
+def split_with_state(
+    base_state: dict[str, Any],
+) -> Any:
+    """A ``split`` callback for :meth:`Store.archive_after` that recomputes the kept part's
+    cumulative state (``base_state`` stands in when no chunk precedes it)."""
+
+    def split(data: str, step: int, before: str | None) -> tuple[Chunk | None, Chunk | None]:
+        kept_cols, moved_cols = split_columns(data, step)
+        kept = moved = None
+        if kept_cols is not None:
+            start = loads(before) if before is not None else base_state
+            kept = encode_columns(kept_cols, dumps(advance_state(start, kept_cols)))
+        if moved_cols is not None:
+            moved = encode_columns(moved_cols, None)
+        return kept, moved
+
+    return split

@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._config import Config
-from ._history import RowFeed, Writer, clean_row, to_dataframe
+from ._history import (
+    RowFeed,
+    Writer,
+    advance_state,
+    build_columns,
+    clean_row,
+    encode_columns,
+    to_dataframe,
+)
 from ._ids import validate_tags, validate_text
 from ._lineage import ForkPoint, fork_point, segment_columns, stitched_columns
-from ._store import Store
+from ._store import Store, dumps
 from ._summary import Metric, Summary, make_metric
 from .errors import RunNotFoundError, RunStopped, UsageError
 
@@ -264,6 +272,7 @@ class Run(RunView):
         allow_val_change: bool,
         summary: Summary,
         step: int,
+        state: dict[str, Any],
     ) -> None:
         self._store = store
         self._key = rec["key"]
@@ -302,6 +311,7 @@ class Run(RunView):
             self._key,
             self._snapshot,
             self._stop_from_elsewhere,
+            state=state,
             interval=settings.flush_interval,
             max_rows=settings.flush_rows,
         )
@@ -485,10 +495,8 @@ class Run(RunView):
         old[metric.name] = metric
         self.summary.set_metrics(list(old.values()))
         if self.summary.has_aggregates:
-            cols = stitched_columns(
-                self._store, self._record(), extra_rows=self._writer.pending_rows()
-            )
-            self.summary.rebuild(cols.cols)
+            self._writer.flush()
+            self.summary.load_state(self._writer.state)
         self._refresh_sync()
         self._metrics_dirty = True
         return metric
@@ -636,9 +644,9 @@ class Run(RunView):
                 if not ok:
                     rows = self._writer.pending_rows()
                     if rows:
-                        from ._history import encode_chunk
-
-                        self._store.flush(self._key, encode_chunk(rows), final)
+                        cols = build_columns(rows)
+                        state = advance_state(self._writer.state, cols)
+                        self._store.flush(self._key, [encode_columns(cols, dumps(state))], final)
                     else:
                         self._store.update_run(self._key, final)
                 else:

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ CREATE TABLE runs (
     metrics TEXT NOT NULL DEFAULT '{}',
     metadata TEXT NOT NULL DEFAULT '{}',
     config_diff TEXT NOT NULL DEFAULT '{}',
+    base_state TEXT NOT NULL DEFAULT '{}',
     state TEXT NOT NULL,
     exit_code INTEGER,
     created REAL NOT NULL,
@@ -75,6 +76,7 @@ CREATE TABLE history (
     last_step INTEGER NOT NULL,
     n INTEGER NOT NULL,
     data TEXT NOT NULL,
+    state TEXT,
     PRIMARY KEY (run_key, seg, first_step)
 ) WITHOUT ROWID;
 CREATE TABLE archives (
@@ -101,7 +103,9 @@ CREATE INDEX alerts_by_run ON alerts (run_key, created);
 """
 
 #: run columns stored as JSON text
-JSON_FIELDS = frozenset({"tags", "config", "summary", "metrics", "metadata", "config_diff"})
+JSON_FIELDS = frozenset(
+    {"tags", "config", "summary", "metrics", "metadata", "config_diff", "base_state"}
+)
 RUN_COLUMNS = (
     "key",
     "project",
@@ -117,6 +121,7 @@ RUN_COLUMNS = (
     "metrics",
     "metadata",
     "config_diff",
+    "base_state",
     "state",
     "exit_code",
     "created",
@@ -135,6 +140,9 @@ RUN_COLUMNS = (
     "stop_requested",
 )
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
+
+#: one history chunk: (first_step, last_step, rows, columnar JSON, cumulative state JSON)
+Chunk = tuple[int, int, int, str, "str | None"]
 
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=True, check_circular=False)
 dumps = _encoder.encode
@@ -392,26 +400,21 @@ class Store:
         return [_decode_run(r) for r in rows]
 
     # -- history ---------------------------------------------------------------------------
-    def flush(
-        self, key: int, chunk: tuple[int, int, int, str] | None, fields: dict[str, Any]
-    ) -> bool:
-        """Append one chunk ``(first_step, last_step, n, data)`` to the live segment and set
-        run columns, in one transaction. Returns the run's ``stop_requested`` flag."""
+    def flush(self, key: int, chunks: list[Chunk], fields: dict[str, Any]) -> bool:
+        """Append chunks to the live segment and set run columns, in one transaction.
+        Returns the run's ``stop_requested`` flag."""
         enc = self._encode_fields(fields)
-        sets = ", ".join(f"{name} = ?" for name in enc)
         with self._write() as conn:
-            if chunk is not None:
-                conn.execute(
-                    "INSERT INTO history (run_key, seg, first_step, last_step, n, data)"
-                    " VALUES (?, 0, ?, ?, ?, ?)",
-                    (key, *chunk),
+            if chunks:
+                conn.executemany(
+                    "INSERT INTO history (run_key, seg, first_step, last_step, n, data, state)"
+                    " VALUES (?, 0, ?, ?, ?, ?, ?)",
+                    [(key, *chunk) for chunk in chunks],
                 )
+                enc["last_step"] = chunks[-1][1]
             if enc:
+                sets = ", ".join(f"{name} = ?" for name in enc)
                 conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
-            if chunk is not None:
-                conn.execute(
-                    "UPDATE runs SET last_step = MAX(last_step, ?) WHERE key = ?", (chunk[1], key)
-                )
             row = conn.execute("SELECT stop_requested FROM runs WHERE key = ?", (key,)).fetchone()
         return bool(row and row[0])
 
@@ -430,28 +433,49 @@ class Store:
             args.append(after_step)
         return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
 
+    def chunk_at(self, key: int, step: int) -> tuple[int, int, str, str | None] | None:
+        """The live chunk holding the last row with ``_step <= step``:
+        ``(first_step, last_step, data, state)``, or None."""
+        return self._conn.execute(
+            "SELECT first_step, last_step, data, state FROM history WHERE run_key = ? AND seg = 0"
+            " AND first_step <= ? ORDER BY first_step DESC LIMIT 1",
+            (key, step),
+        ).fetchone()
+
+    def state_before(self, key: int, first_step: int) -> str | None:
+        """The cumulative state stored with the live chunk before the one at ``first_step``."""
+        row = self._conn.execute(
+            "SELECT state FROM history WHERE run_key = ? AND seg = 0 AND first_step < ?"
+            " ORDER BY first_step DESC LIMIT 1",
+            (key, first_step),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def segment_last_step(self, key: int, seg: int = 0) -> int | None:
         """The last step stored in a segment, or None when it is empty."""
         row = self._conn.execute(
-            "SELECT MAX(last_step) FROM history WHERE run_key = ? AND seg = ?", (key, seg)
+            "SELECT last_step FROM history WHERE run_key = ? AND seg = ?"
+            " ORDER BY first_step DESC LIMIT 1",
+            (key, seg),
         ).fetchone()
-        return None if row[0] is None else int(row[0])
+        return None if row is None else int(row[0])
 
     def archive_after(
         self,
         key: int,
         step: int,
-        split: Any,
+        split: Callable[[str, int, str | None], tuple[Chunk | None, Chunk | None]],
         info: dict[str, Any],
         run_fields: dict[str, Any],
         force: bool = False,
     ) -> dict[str, Any] | None:
         """Move the live rows with ``_step > step`` into a new archived segment.
 
-        ``split(data, step) -> (kept_chunk | None, moved_chunk | None)`` splits the one chunk
-        that straddles ``step``; each chunk is ``(first, last, n, data)``. ``info`` fills the
-        archive record (reason, actor, forked_from_*). ``run_fields`` are set on the run in the
-        same transaction. Returns the archive record, or None when nothing was after ``step``
+        ``split(data, step, state_before)`` splits the one chunk that straddles ``step`` into
+        the kept and the moved chunk (either may be None); ``state_before`` is the cumulative
+        state of the chunk before it (None: the run's base state). ``info`` fills the archive
+        record (reason, actor, forked_from_*). ``run_fields`` are set on the run in the same
+        transaction. Returns the archive record, or None when nothing was after ``step``
         (unless ``force``: then an empty segment records a lineage change).
         """
         enc = self._encode_fields(run_fields)
@@ -462,65 +486,56 @@ class Store:
                 ).fetchone()[0]
             )
             rows = conn.execute(
-                "SELECT first_step, last_step, data FROM history"
+                "SELECT first_step, last_step, n, data FROM history"
                 " WHERE run_key = ? AND seg = 0 AND last_step > ? ORDER BY first_step",
                 (key, step),
             ).fetchall()
-            record = None
-            if rows:
-                moved_n = 0
-                first_moved: int | None = None
-                last_moved = rows[-1][1]
-                for first, _last, data in rows:
-                    if first > step:
-                        conn.execute(
-                            "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0"
-                            " AND first_step = ?",
-                            (seg, key, first),
-                        )
-                        n = loads(data)["n"]
-                        moved_n += n
-                        first_moved = first if first_moved is None else first_moved
-                        continue
-                    kept, moved = split(data, step)
+            moved_n = 0
+            first_moved: int | None = None
+            for first, _last, n, data in rows:
+                if first > step:
                     conn.execute(
-                        "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
-                        (key, first),
+                        "UPDATE history SET seg = ?, state = NULL WHERE run_key = ? AND seg = 0"
+                        " AND first_step = ?",
+                        (seg, key, first),
                     )
-                    for target, part in ((0, kept), (seg, moved)):
-                        if part is not None:
-                            conn.execute(
-                                "INSERT INTO history (run_key, seg, first_step, last_step, n,"
-                                " data) VALUES (?, ?, ?, ?, ?, ?)",
-                                (key, target, *part),
-                            )
-                    if moved is not None:
-                        moved_n += moved[2]
-                        first_moved = moved[0]
-                record = {
-                    "run_key": key,
-                    "seg": seg,
-                    "from_step": first_moved,
-                    "to_step": last_moved,
-                    "n": moved_n,
-                    "created": time.time(),
-                    **info,
-                }
-            else:
-                record = {
-                    "run_key": key,
-                    "seg": seg,
-                    "from_step": None,
-                    "to_step": None,
-                    "n": 0,
-                    "created": time.time(),
-                    **info,
-                }
-            if record["n"] or force:
-                cols = ", ".join(record)
+                    moved_n += n
+                    first_moved = first if first_moved is None else first_moved
+                    continue
+                before = conn.execute(
+                    "SELECT state FROM history WHERE run_key = ? AND seg = 0 AND first_step < ?"
+                    " ORDER BY first_step DESC LIMIT 1",
+                    (key, first),
+                ).fetchone()
+                kept, moved = split(data, step, None if before is None else before[0])
                 conn.execute(
-                    f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",
-                    tuple(record.values()),
+                    "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
+                    (key, first),
+                )
+                for target, part in ((0, kept), (seg, moved)):
+                    if part is not None:
+                        conn.execute(
+                            "INSERT INTO history (run_key, seg, first_step, last_step, n, data,"
+                            " state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (key, target, *part),
+                        )
+                if moved is not None:
+                    moved_n += moved[2]
+                    first_moved = moved[0]
+            record: dict[str, Any] | None = {
+                "run_key": key,
+                "seg": seg,
+                "from_step": first_moved,
+                "to_step": rows[-1][1] if rows else None,
+                "n": moved_n,
+                "created": time.time(),
+                **info,
+            }
+            if moved_n or force:
+                cols = ", ".join(record)  # type: ignore[arg-type]
+                conn.execute(
+                    f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",  # type: ignore[arg-type]
+                    tuple(record.values()),  # type: ignore[union-attr]
                 )
             else:
                 record = None

@@ -284,20 +284,23 @@ class Summary:
         """Values set with ``summary[k] = v`` and not logged since."""
         return dict(self._user)
 
-    def rebuild(self, columns: Mapping[str, list[Any]]) -> None:
-        """Recompute last values and aggregates from columnar history (rows in step order)."""
-        self._last = {}
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Take last values and aggregates from a cumulative history state (see
+        :func:`advance_state`); the metric definitions in force decide what is shown."""
+        self._last = dict(state.get("last", {}))
         self._aggs.clear()
         self._ops_cache.clear()
-        for key, col in columns.items():
-            if key in ("_step", "_runtime", "_timestamp"):
+        if not self.has_aggregates:
+            return
+        first = state.get("first", {})
+        aggs = state.get("agg", {})
+        for key in self._last:
+            if self._ops(key) is None:
                 continue
-            present = [v for v in col if v is not None]
-            if not present:
+            agg = self._aggs.get(key)
+            if agg is None:
                 continue
-            self._last[key] = present[-1]
-            if self.has_aggregates and self._ops(key) is not None:
-                agg = self._aggs.get(key)
-                if agg is not None:
-                    for v in present:
-                        agg.add(v)
+            agg.first, agg.has_first, agg.last = first.get(key), key in first, self._last[key]
+            stats = aggs.get(key)
+            if stats is not None:
+                agg.min, agg.max, agg.total, agg.count, agg.nan = stats
