@@ -16,6 +16,7 @@ from ._api import Api, StoredRun, define_metric, finish, init, log, runs
 from ._lineage import ForkPoint
 from ._run import Archive, Run, Settings
 from ._summary import Metric
+from ._training import launch
 from .errors import ConfigError, Error, RunNotFoundError, RunStopped, StoreError, UsageError
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "define_metric",
     "finish",
     "init",
+    "launch",
     "log",
     "run",
     "runs",

@@ -211,14 +211,6 @@ class StoredRun(RunView):
             raise UsageError(f"run {self.id} is {state}; only a running run can be stopped")
         self._store.request_stop(self._key)
 
-    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
-        """Fork this run at ``step``; see :meth:`nbrun.Run.fork`."""
-        return fork_run(self, step, config, **init_kwargs)
-
-    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
-        """Rewind this run to ``step``; see :meth:`nbrun.Run.rewind`."""
-        return rewind_run(self, step, config, **init_kwargs)
-
 
 class _StoreFeed:
     """Polls the store for new rows of a run written by any process."""
@@ -724,7 +716,7 @@ def _rewind(
         run_fields["base_state"] = (
             state_at(store, parent, spec.step) if parent is not None else empty_state()
         )
-    store.archive_after(
+    archive = store.archive_after(
         src["key"],
         spec.step,
         split_with_state(src["base_state"] or empty_state()),
@@ -737,6 +729,10 @@ def _rewind(
         run_fields,
         force=into_parent,
     )
+    if archive is not None:
+        from ._checkpoints import archive_after
+
+        archive_after(run_folder(store, project, src["id"]), spec.step, archive["seg"])
     rec = store.get_run_by_key(src["key"])
     assert rec is not None
     if into_parent:

@@ -210,6 +210,38 @@ class RunView:
         With ``from_step`` the feed starts with the stored rows after that step."""
         raise NotImplementedError
 
+    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
+        """Fork at ``step`` with ``config`` overrides: like
+        ``nbrun.init(fork_from=f"{id}?_step={step}")``, returning the new run (not made
+        current). For a run started with ``nbrun.launch`` the fork snaps to the latest
+        checkpoint at or before ``step`` and its training continues in the background."""
+        from ._training import fork
+
+        return fork(self, step, config, **init_kwargs)
+
+    def rewind(
+        self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
+    ) -> Run:
+        """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
+        if it is live here. For a launched run: stop its training, rewind to the latest
+        checkpoint at or before ``step`` and train again from it."""
+        from ._training import rewind
+
+        return rewind(self, step, config, **init_kwargs)
+
+    def fork_many(self, step: int, configs: Any, **init_kwargs: Any) -> list[Run]:
+        """One fork per config dict, all from ``step`` (see :meth:`fork`)."""
+        from ._training import fork_many
+
+        return fork_many(self, step, configs, **init_kwargs)
+
+    def checkpoints(self, lineage: bool = True) -> list[Any]:
+        """Saved checkpoints in this run's history view (inherited ones too with
+        ``lineage``), by step."""
+        from ._training import checkpoints
+
+        return checkpoints(self, lineage)
+
     def display(self) -> Any:
         """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
         from .widgets import display_run
@@ -304,6 +336,12 @@ class Run(RunView):
         self.summary = summary
         self._sync: list[Metric] = []
         self._feeds: list[RowFeed] = []
+        self._restore_from: Any = None
+        self._total: int | None = None
+        self._train_thread: threading.Thread | None = None
+        self._error: str | None = None
+        self._last_checkpoint: Any = None
+        self.restored_step: int | None = None
         self._alert_times: dict[str, float] = {}
         self._lock = threading.RLock()
         self._writer = Writer(
@@ -671,19 +709,43 @@ class Run(RunView):
         self.finish(exit_code=0 if exc_type is None else 1)
         return False
 
-    # -- lineage shortcuts -----------------------------------------------------------------
-    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
-        """Fork this run at ``step`` (like ``nbrun.init(fork_from=f"{id}?_step={step}")``)."""
-        from ._api import fork_run
+    # -- background training -----------------------------------------------------------------
+    def checkpoint(self, obj: Any, serializer: Any = None) -> Any:
+        """Save training state as of the last written row: called when ``run.step == S`` it
+        belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or
+        ``torch.save``-d when it holds torch objects, or with ``serializer`` ("pickle",
+        "torch", or an object with ``name, suffix, dump(obj, f), load(f)``)."""
+        from ._training import save_checkpoint
 
-        return fork_run(self, step, config, **init_kwargs)
+        return save_checkpoint(self, obj, serializer)
 
-    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Any:
-        """Rewind this run to ``step`` (like ``nbrun.init(resume_from=...)``); finishes it first
-        when it is still running."""
-        from ._api import rewind_run
+    def restore(self) -> Any:
+        """The state to start from: the checkpoint this run was forked or rewound from, else
+        the latest one at or before its last step; None for a fresh run."""
+        from ._training import restore
 
-        return rewind_run(self, step, config, **init_kwargs)
+        return restore(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the background training (``nbrun.launch``) ends; False on timeout."""
+        from ._training import wait
+
+        return wait(self, timeout)
+
+    @property
+    def error(self) -> str | None:
+        """The traceback of the background training function, if it raised."""
+        return self._error
+
+    @property
+    def total(self) -> int | None:
+        """Total steps announced to ``nbrun.launch`` (for progress bars), if any."""
+        return self._total
+
+    @property
+    def training(self) -> bool:
+        """Whether a background training thread of this run is running."""
+        return self._train_thread is not None and self._train_thread.is_alive()
 
 
 _atexit_registered = [False]
