@@ -16,7 +16,7 @@ from ._api import Api, StoredRun, define_metric, finish, init, log, runs
 from ._lineage import ForkPoint
 from ._run import Archive, Run, Settings
 from ._summary import Metric
-from ._training import launch
+from ._training import launch, ranking
 from .errors import ConfigError, Error, RunNotFoundError, RunStopped, StoreError, UsageError
 
 __version__ = "0.1.0"
@@ -40,6 +40,7 @@ __all__ = [
     "init",
     "launch",
     "log",
+    "ranking",
     "run",
     "runs",
 ]

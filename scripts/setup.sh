@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a development environment from scratch: system packages (Node.js for the widget
+# bundle, Chromium for the browser tests), a virtual environment in .venv, and nbrun installed
+# editable with its [dev] extras. The install runs `npm ci && npm run build`, which bundles
+# Vega, Vega-Lite and vega-embed from the npm registry into nbrun/widgets/static/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing ${need_apt[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: please install ${need_apt[*]} (Debian: sudo apt-get install ${need_apt[*]})" >&2
+    command -v npm >/dev/null 2>&1 || exit 1
+  fi
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "setup: done; activate with: source .venv/bin/activate"

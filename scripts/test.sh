@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: lint, then the whole suite (unit, property, crash, notebook and real-browser
+# tests). In CI (CI=true) a missing Chromium fails the browser tests instead of skipping them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/python -m ruff check .
+.venv/bin/python -m pytest "$@"

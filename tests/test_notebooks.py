@@ -1,0 +1,47 @@
+"""The notebooks execute top to bottom in a real kernel (nbclient), with the widgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import nbrun
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("name", ["quickstart", "what-if-forks"])
+def test_notebook_executes(name: str, tmp_path: Path) -> None:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    assert not errors
+    # the runs the notebook made are in the store it wrote, finished, with a fork among them
+    project = {"quickstart": "quickstart", "what-if-forks": "what-if"}[name]
+    runs = nbrun.Api(tmp_path).runs(project)
+    assert runs, "the notebook stored no run"
+    assert all(r.state == "finished" for r in runs)
+    forks = [r for r in runs if r.forked_from is not None]
+    assert forks
+    for fork in forks:
+        hist = fork.history()
+        assert hist["_step"].is_monotonic_increasing
+        assert hist["_step"].iloc[-1] > fork.forked_from.step
+    # the dashboard was displayed as a widget, not as an error or a plain repr
+    shown = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code" and "display()" in cell.source
+        for out in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+    ]
+    assert shown, "run.display() showed no widget"
