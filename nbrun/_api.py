@@ -877,13 +877,23 @@ def _root_dir(view: RunView) -> str:
     return str(Path(view._store.root).parent)
 
 
+def init_detached(**init_kwargs: Any) -> Run:
+    """``init`` that leaves ``nbrun.run`` as it was (for forks, rewinds and launches made on
+    the side, e.g. from a widget button or a background thread)."""
+    before = current_run()
+    init_kwargs.setdefault("reinit", "create_new")
+    try:
+        return init(**init_kwargs)
+    finally:
+        set_current(before if before is not None and before.state == "running" else None)
+
+
 def fork_run(
     view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
 ) -> Run:
-    """A fork of ``view`` at ``step`` with ``config`` overrides (a new run, not current)."""
+    """A fork of ``view`` at ``step`` with ``config`` overrides (a new run, not made current)."""
     step = _check_step(step)
-    init_kwargs.setdefault("reinit", "create_new")
-    return init(
+    return init_detached(
         project=view.project,
         dir=_root_dir(view),
         fork_from=f"{view.id}?_step={step}",
@@ -900,8 +910,7 @@ def rewind_run(
     live = live_run(view._store, view.project, view.id)
     if live is not None:
         live.finish()
-    init_kwargs.setdefault("reinit", "create_new")
-    return init(
+    return init_detached(
         project=view.project,
         dir=_root_dir(view),
         resume_from=f"{view.id}?_step={step}",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _checkpoints
-from ._api import fork_run, init, rewind_run
+from ._api import fork_run, init_detached, rewind_run
 from ._checkpoints import Checkpoint
 from ._lineage import ancestry, fork_point
 from ._run import Run, RunView, live_run
@@ -116,7 +116,8 @@ def launch(
 ) -> Run:
     """Create a run like :func:`nbrun.init` and call ``train(run)`` on a background thread.
 
-    Returns the run at once; the run finishes when ``train`` returns (``failed`` if it
+    Returns the run at once (it is not made ``nbrun.run``: several launched runs may train side
+    by side); the run finishes when ``train`` returns (``failed`` if it
     raises; the traceback is recorded as an alert), or ends ``killed`` when stopped.
     ``total`` (steps) feeds the widget's progress bar. Forks and rewinds of the run from the
     chart or with ``run.fork`` / ``run.rewind`` call ``train`` again from the restored state.
@@ -125,8 +126,7 @@ def launch(
         raise UsageError(f"launch: train {train!r} must be callable as train(run)")
     if total is not None and (type(total) is not int or total < 0):
         raise UsageError(f"launch: total={total!r} must be a non-negative int or None")
-    init_kwargs.setdefault("reinit", "create_new")
-    run = init(**init_kwargs)
+    run = init_detached(**init_kwargs)
     _start(run, TrainSpec(train, total), None)
     return run
 
