@@ -27,6 +27,7 @@ logger = logging.getLogger("nbrun")
 
 SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
 _SIMPLE = frozenset({float, int, str, bool, type(None)})
+_STR = frozenset({str})
 
 
 # -- values (rules 21-23) -------------------------------------------------------------------
@@ -75,6 +76,8 @@ def clean_row(data: object) -> dict[str, Any]:
 
     Raises ``TypeError`` before anything is logged when the payload is not a mapping with
     ``str`` keys or holds a value that cannot be stored. A ``_step`` key is dropped (rule 21).
+    The common case (str keys, plain scalar values) costs two C-level passes and returns
+    ``data`` itself, which the caller copies.
     """
     if type(data) is not dict:
         if not isinstance(data, Mapping):
@@ -82,17 +85,15 @@ def clean_row(data: object) -> dict[str, Any]:
                 f"log: data must be a mapping of str keys to values, got {type(data).__name__}"
             )
         data = dict(data)
-    simple = True
-    for k, v in data.items():  # type: ignore[union-attr]
-        if type(k) is not str:
-            raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
-        if type(v) not in _SIMPLE:
-            simple = False
-    if simple:
+    if set(map(type, data)) - _STR:
+        for k in data:
+            if type(k) is not str:
+                raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
+    if set(map(type, data.values())) <= _SIMPLE:
         if "_step" in data:
-            data = {k: v for k, v in data.items() if k != "_step"}  # type: ignore[union-attr]
-        return data  # type: ignore[return-value]
-    return {k: _convert(k, v) for k, v in data.items() if k != "_step"}  # type: ignore[union-attr]
+            return {k: v for k, v in data.items() if k != "_step"}
+        return data
+    return {k: _convert(k, v) for k, v in data.items() if k != "_step"}
 
 
 # -- chunks --------------------------------------------------------------------------------
@@ -394,7 +395,7 @@ class Writer:
         """Queue one finished row (training thread; no I/O)."""
         self.queue.append(row)
         self.enqueued += 1
-        if len(self.queue) >= self.max_rows:
+        if len(self.queue) >= self.max_rows and not self._wake.is_set():
             self._wake.set()
 
     def pending_rows(self) -> list[dict[str, Any]]:

@@ -325,6 +325,8 @@ class Run(RunView):
         self.metadata: dict[str, Any] = rec["metadata"]
         self._runtime_before: float = rec["runtime_before"]
         self._t0 = time.monotonic()
+        # wall-clock origin of _runtime: now minus the runtime of earlier incarnations
+        self._t0_wall = time.time() - self._runtime_before
         self._state = "running"
         self._exit_code: int | None = None
         self._stop_requested = False
@@ -440,10 +442,7 @@ class Run(RunView):
         row = clean_row(data)
         if step is not None:
             if type(step) is not int:
-                if isinstance(step, int) and not isinstance(step, bool):
-                    step = int(step)
-                else:
-                    raise TypeError(f"log: step must be an int, got {type(step).__name__} {step!r}")
+                step = _as_step(step)
             if step < self._step:
                 warnings.warn(
                     f"nbrun: log at step {step} dropped: the run is already at step {self._step} "
@@ -472,10 +471,11 @@ class Run(RunView):
         if self._sync:
             self._apply_step_sync(row)
         self.summary.observe(row)
+        now = time.time()
         row["_step"] = self._step
-        row["_runtime"] = self._runtime_before + (time.monotonic() - self._t0)
+        row["_runtime"] = now - self._t0_wall
         if "_timestamp" not in row:
-            row["_timestamp"] = time.time()
+            row["_timestamp"] = now
         self._writer.append(row)
         if self._feeds:
             for feed in self._feeds:
@@ -746,6 +746,18 @@ class Run(RunView):
     def training(self) -> bool:
         """Whether a background training thread of this run is running."""
         return self._train_thread is not None and self._train_thread.is_alive()
+
+
+def _as_step(step: object) -> int:
+    """An explicit ``log`` step: an int or an integer-like object (numpy ints), not bool."""
+    import operator
+
+    if isinstance(step, bool):
+        raise TypeError(f"log: step must be an int, got bool {step!r}")
+    try:
+        return operator.index(step)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"log: step must be an int, got {type(step).__name__} {step!r}") from None
 
 
 _atexit_registered = [False]
