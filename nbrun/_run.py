@@ -135,6 +135,11 @@ def finish_all_at_exit() -> None:
         runs = list(_live.values())
     for run in runs:
         try:
+            thread = run._train_thread
+            if thread is not None and thread.is_alive():
+                # background training still going at interpreter exit: stop it, end as killed
+                run.stop()
+                thread.join(5)
             run.finish(exit_code=exit_hooks.code)
         except Exception as exc:  # pragma: no cover - best effort at exit
             print(f"nbrun: could not finish run {run.id}: {exc}", file=sys.stderr)
@@ -662,6 +667,7 @@ class Run(RunView):
             self._state = state
             self._exit_code = code
             self.config._freeze()
+            self.summary.readonly = True
             ok = self._writer.close()
             runtime = self._runtime_before + (time.monotonic() - self._t0)
             now = time.time()

@@ -156,6 +156,31 @@ def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
     return rec
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose errors name the database file: damage, a full disk or a read-only
+    file surface as :class:`StoreError`; lock waits stay ``sqlite3.OperationalError`` for the
+    retry loop in :meth:`Store._write`."""
+
+    def _translate(self, exc: sqlite3.DatabaseError) -> BaseException:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return exc
+        path = self.execute_path if hasattr(self, "execute_path") else "the nbrun database"
+        return StoreError(f"{path!r}: {text}")
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+
+
 class Store:
     """One run directory's database. Get it with :meth:`Store.open`; safe to share by threads.
 
@@ -198,7 +223,9 @@ class Store:
             timeout=_BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,
             check_same_thread=False,
+            factory=_Connection,
         )
+        conn.execute_path = str(self.path)  # type: ignore[attr-defined]
         conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
@@ -227,7 +254,7 @@ class Store:
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StoreError) as exc:
             raise StoreError(
                 f"{str(self.path)!r} is not a usable nbrun database ({exc}); it was left "
                 "untouched. Move it away or pass another dir="
@@ -243,7 +270,7 @@ class Store:
         if "meta" in tables:
             try:
                 meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            except sqlite3.DatabaseError:
+            except (sqlite3.DatabaseError, StoreError):
                 meta = {}
         if meta.get("app") != "nbrun":
             raise StoreError(
@@ -256,14 +283,8 @@ class Store:
                 f"{str(self.path)!r} has schema version {version}, newer than this nbrun "
                 f"understands ({SCHEMA_VERSION}); upgrade nbrun. Nothing was written."
             )
-        try:
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{str(self.path)!r} is corrupt ({exc}); it was left untouched"
-            ) from exc
-        if check != "ok":
-            raise StoreError(f"{str(self.path)!r} is corrupt ({check}); it was left untouched")
+        # no full integrity check here: it reads the whole file (seconds on long runs); damage
+        # found later surfaces as a StoreError naming the file (see _Connection)
 
     def _create(self, conn: sqlite3.Connection) -> None:
         try:
@@ -285,9 +306,9 @@ class Store:
                     ],
                 )
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, StoreError) as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                conn.rollback()
             raise StoreError(f"cannot create {str(self.path)!r}: {exc}") from exc
 
     # -- transactions ----------------------------------------------------------------------
@@ -308,10 +329,15 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.rollback()
             raise
-        else:
+        try:
             conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
 
     def close_thread_connection(self) -> None:
         """Close this thread's connection (writer threads call it when they end)."""

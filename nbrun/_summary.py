@@ -231,7 +231,7 @@ class Summary:
     # -- writing ---------------------------------------------------------------------------
     def _check_writable(self) -> None:
         if self.readonly:
-            raise UsageError("the summary of a stored run view is read-only")
+            raise UsageError("the summary of a finished run or a stored run view is read-only")
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._check_writable()
