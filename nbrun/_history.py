@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import bisect
 import logging
+import sys
 import threading
 import time
 import warnings
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
@@ -114,14 +116,93 @@ def build_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {k: [r.get(k) for r in rows] for k in seen}
 
 
+_MAGIC = b"NBC1"
+_NONE = type(None)
+_INTS = frozenset({int})
+_FLOATS = (frozenset({float}), frozenset({float, int}))
+_SWAP = sys.byteorder != "little"
+
+
+def _encode_column(col: list[Any], types: set[type]) -> tuple[str, bytes]:
+    """One column as bytes: float64 / int64 arrays (with a missing-value mask when the column
+    has None), or JSON for anything else (str, bool, dict, list, mixed)."""
+    try:
+        if types in _FLOATS:
+            arr = array("d", col)
+            enc, mask = "f8", b""
+        elif types == _INTS:
+            arr = array("q", col)
+            enc, mask = "i8", b""
+        elif _NONE in types and len(types) > 1 and types <= {float, int, _NONE}:
+            mask = bytes([v is None for v in col])
+            if float in types:
+                arr = array("d", [0.0 if v is None else v for v in col])
+                enc = "f8m"
+            else:
+                arr = array("q", [0 if v is None else v for v in col])
+                enc = "i8m"
+        else:
+            return "js", dumps(col).encode()
+    except OverflowError:  # ints beyond int64
+        return "js", dumps(col).encode()
+    if _SWAP:
+        arr.byteswap()
+    return enc, mask + arr.tobytes()
+
+
 def encode_columns(cols: dict[str, list[Any]], state: str | None = None) -> Chunk:
-    """Encode columns as one chunk ``(first, last, n, json, state)``."""
-    nested = [k for k, col in cols.items() if dict in set(map(type, col))]
+    """Encode columns as one chunk ``(first, last, n, data, state)``: ``data`` is a small JSON
+    header and the columns' bytes (numbers as raw float64/int64, the rest as JSON)."""
     steps = cols["_step"]
-    payload: dict[str, Any] = {"n": len(steps), "c": cols}
-    if nested:
-        payload["d"] = nested
-    return steps[0], steps[-1], len(steps), dumps(payload), state
+    n = len(steps)
+    header: list[list[Any]] = []
+    nested: list[str] = []
+    parts: list[bytes] = []
+    offset = 0
+    for key, col in cols.items():
+        types = set(map(type, col))
+        if dict in types:
+            nested.append(key)
+        enc, buf = _encode_column(col, types)
+        header.append([key, enc, offset, len(buf)])
+        parts.append(buf)
+        offset += len(buf)
+    head = dumps({"n": n, "c": header, "d": nested}).encode()
+    data = b"".join([_MAGIC, len(head).to_bytes(4, "little"), head, *parts])
+    return steps[0], steps[-1], n, data, state
+
+
+def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
+    if enc == "js":
+        return loads(bytes(buf))
+    masked = enc.endswith("m")
+    arr = array("d" if enc.startswith("f8") else "q")
+    arr.frombytes(buf[n:] if masked else buf)
+    if _SWAP:
+        arr.byteswap()
+    values = arr.tolist()
+    if masked:
+        values = [None if m else v for v, m in zip(values, buf[:n], strict=True)]
+    return values
+
+
+def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str]]:
+    """A chunk's columns and the keys holding nested dicts."""
+    if isinstance(data, str):  # the JSON form (kept readable)
+        payload = loads(data)
+        return payload["c"], payload.get("d", [])
+    view = memoryview(data)
+    if bytes(view[:4]) != _MAGIC:
+        raise ValueError("not an nbrun history chunk")
+    hlen = int.from_bytes(view[4:8], "little")
+    head = loads(bytes(view[8 : 8 + hlen]))
+    base = 8 + hlen
+    n = head["n"]
+    cols = {
+        key: _decode_column(enc, view[base + off : base + off + length], n)
+        for key, enc, off, length in head["c"]
+    }
+    return cols, head["d"]
 
 
 def encode_chunk(rows: list[dict[str, Any]], state: str | None = None) -> Chunk:
@@ -130,10 +211,10 @@ def encode_chunk(rows: list[dict[str, Any]], state: str | None = None) -> Chunk:
 
 
 def split_columns(
-    data: str, step: int
+    data: bytes, step: int
 ) -> tuple[dict[str, list[Any]] | None, dict[str, list[Any]] | None]:
     """Split a chunk's columns into the rows with ``_step <= step`` and those after it."""
-    cols = loads(data)["c"]
+    cols, _ = decode_chunk(data)
     steps = cols["_step"]
     cut = bisect.bisect_right(steps, step)
 
@@ -165,10 +246,11 @@ class Columns:
                 col.extend(v)
         self.n += n
 
-    def add_chunk(self, data: str, max_step: int | None = None, after: int | None = None) -> None:
+    def add_chunk(
+        self, data: bytes, max_step: int | None = None, after: int | None = None
+    ) -> None:
         """Add a chunk's rows with ``after < _step <= max_step``."""
-        payload = loads(data)
-        cols = payload["c"]
+        cols, nested = decode_chunk(data)
         steps = cols["_step"]
         lo = 0 if after is None or steps[0] > after else bisect.bisect_right(steps, after)
         hi = (
@@ -180,7 +262,7 @@ class Columns:
             return
         if lo or hi < len(steps):
             cols = {k: v[lo:hi] for k, v in cols.items()}
-        self.nested.update(payload.get("d", ()))
+        self.nested.update(nested)
         self._extend(cols, hi - lo)
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:

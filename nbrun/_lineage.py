@@ -166,7 +166,7 @@ def split_with_state(
     """A ``split`` callback for :meth:`Store.archive_after` that recomputes the kept part's
     cumulative state (``base_state`` stands in when no chunk precedes it)."""
 
-    def split(data: str, step: int, before: str | None) -> tuple[Chunk | None, Chunk | None]:
+    def split(data: bytes, step: int, before: str | None) -> tuple[Chunk | None, Chunk | None]:
         kept_cols, moved_cols = split_columns(data, step)
         kept = moved = None
         if kept_cols is not None:

@@ -75,7 +75,7 @@ CREATE TABLE history (
     first_step INTEGER NOT NULL,
     last_step INTEGER NOT NULL,
     n INTEGER NOT NULL,
-    data TEXT NOT NULL,
+    data BLOB NOT NULL,
     state TEXT,
     PRIMARY KEY (run_key, seg, first_step)
 ) WITHOUT ROWID;
@@ -141,8 +141,8 @@ RUN_COLUMNS = (
 )
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 
-#: one history chunk: (first_step, last_step, rows, columnar JSON, cumulative state JSON)
-Chunk = tuple[int, int, int, str, "str | None"]
+#: one history chunk: (first_step, last_step, rows, columnar data, cumulative state JSON)
+Chunk = tuple[int, int, int, bytes, "str | None"]
 
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=True, check_circular=False)
 dumps = _encoder.encode
@@ -446,7 +446,7 @@ class Store:
 
     def chunks(
         self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
-    ) -> list[tuple[int, int, str]]:
+    ) -> list[tuple[int, int, bytes]]:
         """``(first_step, last_step, data)`` of a segment's chunks overlapping the step range
         ``(after_step, max_step]``, in step order."""
         sql = "SELECT first_step, last_step, data FROM history WHERE run_key = ? AND seg = ?"
@@ -459,7 +459,7 @@ class Store:
             args.append(after_step)
         return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
 
-    def chunk_at(self, key: int, step: int) -> tuple[int, int, str, str | None] | None:
+    def chunk_at(self, key: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The live chunk holding the last row with ``_step <= step``:
         ``(first_step, last_step, data, state)``, or None."""
         return self._conn.execute(
@@ -490,7 +490,7 @@ class Store:
         self,
         key: int,
         step: int,
-        split: Callable[[str, int, str | None], tuple[Chunk | None, Chunk | None]],
+        split: Callable[[bytes, int, str | None], tuple[Chunk | None, Chunk | None]],
         info: dict[str, Any],
         run_fields: dict[str, Any],
         force: bool = False,
