@@ -474,10 +474,15 @@ class Writer:
         self._thread.start()
 
     def append(self, row: dict[str, Any]) -> None:
-        """Queue one finished row (training thread; no I/O)."""
+        """Queue one finished row (training thread; no I/O). ``Run.log`` inlines this."""
         self.queue.append(row)
         self.enqueued += 1
-        if len(self.queue) >= self.max_rows and not self._wake.is_set():
+        if len(self.queue) >= self.max_rows:
+            self.wake()
+
+    def wake(self) -> None:
+        """Ask for a flush now (a full batch is waiting)."""
+        if not self._wake.is_set():
             self._wake.set()
 
     def pending_rows(self) -> list[dict[str, Any]]:

@@ -475,13 +475,22 @@ class Run(RunView):
         self._pending = {}
         if self._sync:
             self._apply_step_sync(row)
-        self.summary.observe(row)
+        summary = self.summary
+        if summary._fast:
+            summary._last.update(row)
+        else:
+            summary.observe(row)
         now = time.time()
         row["_step"] = self._step
         row["_runtime"] = now - self._t0_wall
         if "_timestamp" not in row:
             row["_timestamp"] = now
-        self._writer.append(row)
+        writer = self._writer
+        queue = writer.queue
+        queue.append(row)
+        writer.enqueued += 1
+        if len(queue) >= writer.max_rows:
+            writer.wake()
         if self._feeds:
             for feed in self._feeds:
                 feed.append(row)

@@ -254,6 +254,11 @@ class Summary:
             self[k] = v
 
     # -- engine side -----------------------------------------------------------------------
+    @property
+    def _fast(self) -> bool:
+        """True when :meth:`observe` is only ``_last.update`` (the hot path inlines it)."""
+        return not self._user and not self.has_aggregates
+
     def observe(self, row: dict[str, Any]) -> None:
         """Take a written row's user values (hot path)."""
         self._last.update(row)
