@@ -71,6 +71,21 @@ def effective_state(store: Store, rec: dict[str, Any], stale_after: float = 60.0
     return "crashed" if age > stale_after else state
 
 
+class _Field:
+    """A read-only attribute of a stored run view, read from the store on every access."""
+
+    def __init__(self, column: str, doc: str, convert: Any = None) -> None:
+        self.column = column
+        self.convert = convert
+        self.__doc__ = doc
+
+    def __get__(self, obj: StoredRun | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        value = obj._record()[self.column]
+        return value if self.convert is None or value is None else self.convert(value)
+
+
 class StoredRun(RunView):
     """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
     on every access, so it follows a run that another process is writing."""
@@ -91,30 +106,18 @@ class StoredRun(RunView):
     def _field(self, name: str) -> Any:
         return self._record()[name]
 
-    @property
-    def name(self) -> str:
-        """The run's name."""
-        return self._field("name")
-
-    @property
-    def notes(self) -> str | None:
-        """The run's notes."""
-        return self._field("notes")
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        """The run's tags."""
-        return tuple(self._field("tags"))
-
-    @property
-    def group(self) -> str | None:
-        """The run's group."""
-        return self._field("run_group")
-
-    @property
-    def job_type(self) -> str | None:
-        """The run's job type."""
-        return self._field("job_type")
+    name = _Field("name", "The run's name.")
+    notes = _Field("notes", "The run's notes.")
+    tags = _Field("tags", "The run's tags, a tuple.", tuple)
+    group = _Field("run_group", "The run's group.")
+    job_type = _Field("job_type", "The run's job type.")
+    config_diff = _Field("config_diff", "Config keys changed against the run it was forked from.")
+    metadata = _Field("metadata", "Host, OS, Python, command or notebook, git, nbrun version.")
+    starting_step = _Field("starting_step", "The first step of its current incarnation.", int)
+    start_time = _Field("started", "When the run (or its last resume) started (Unix time).")
+    created = _Field("created", "When the run was created (Unix time).")
+    resumed = _Field("resumed", "Whether the run was continued.", bool)
+    exit_code = _Field("exit_code", "The exit code it finished with.")
 
     @property
     def state(self) -> str:
@@ -141,49 +144,14 @@ class StoredRun(RunView):
         return {d["name"]: d for d in self._field("metrics").get("defs", [])}
 
     @property
-    def config_diff(self) -> dict[str, Any]:
-        """Config keys changed against the run it was forked from."""
-        return self._field("config_diff")
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """Host, OS, Python, command or notebook, git, nbrun version."""
-        return self._field("metadata")
-
-    @property
-    def starting_step(self) -> int:
-        """The first step of the run's current incarnation."""
-        return int(self._field("starting_step"))
-
-    @property
     def step(self) -> int:
         """The step the next row would get (last stored step + 1)."""
         return last_step(self._store, self._record()) + 1
 
     @property
-    def start_time(self) -> float:
-        """When the run (or its last resume) started, as a Unix time."""
-        return float(self._field("started"))
-
-    @property
-    def created(self) -> float:
-        """When the run was created, as a Unix time."""
-        return float(self._field("created"))
-
-    @property
     def runtime(self) -> float:
         """Seconds the run has been running (over all its resumes)."""
         return _runtime(self._record())
-
-    @property
-    def resumed(self) -> bool:
-        """Whether the run was continued."""
-        return bool(self._field("resumed"))
-
-    @property
-    def exit_code(self) -> int | None:
-        """The exit code it finished with."""
-        return self._field("exit_code")
 
     @property
     def forked_from(self) -> ForkPoint | None:
