@@ -287,6 +287,11 @@ class Suite:
     results: dict[str, dict[str, list[dict[str, Any]]]] = dataclasses.field(default_factory=dict)
     unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
 
+    @property
+    def runnable(self) -> list[str]:
+        """Tools that installed and can be measured."""
+        return [t for t in self.tools if t not in self.unavailable]
+
     def add(self, workload: str, tool: str, result: dict[str, Any]) -> None:
         """Record one repetition's result."""
         self.results.setdefault(workload, {}).setdefault(tool, []).append(result)
@@ -297,8 +302,7 @@ def run_suite(args: argparse.Namespace) -> tuple[Suite, dict[str, Any]]:
     sizes = QUICK if args.quick else FULL
     peers = [p for p in args.peers if p]
     unavailable = ensure_peers(peers)
-    tools = ["nbrun", *[p for p in peers if p not in unavailable]]
-    suite = Suite(tools=tools, reps=args.reps, sizes=sizes, quick=args.quick)
+    suite = Suite(tools=["nbrun", *peers], reps=args.reps, sizes=sizes, quick=args.quick)
     suite.unavailable = unavailable
     isolate = _network_isolation() if peers else []
     scratch = Path(tempfile.mkdtemp(prefix="nbrun-bench-"))
@@ -320,7 +324,7 @@ def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes) -> None:
     """Workloads 1-6 in order; tools interleaved within each repetition to spread noise."""
     sustained_dirs: dict[str, tuple[Path, str, int]] = {}
     for rep in range(suite.reps):
-        for tool in list(suite.tools):
+        for tool in suite.runnable:
             log(f"rep {rep + 1}/{suite.reps} {tool}: log loop")
             res = runner.work(
                 tool,
@@ -347,7 +351,7 @@ def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes) -> None:
                 shutil.rmtree(workdir, ignore_errors=True)
 
     for rep in range(suite.reps):
-        for tool in suite.tools:
+        for tool in suite.runnable:
             if tool not in sustained_dirs:
                 suite.add("read", tool, {"error": "no sustained run to read"})
                 continue
@@ -364,7 +368,7 @@ def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes) -> None:
         _fork_and_chart(suite, runner, sizes, *nbrun_run)
 
     for rep in range(suite.reps):
-        for tool in suite.tools:
+        for tool in suite.runnable:
             log(f"rep {rep + 1}/{suite.reps} {tool}: import time")
             suite.add("import", tool, runner.import_time(tool))
 
@@ -432,134 +436,68 @@ def machine_metadata(suite: Suite, isolate: list[str]) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
-    """One table row: where to find the value, how to print it, which way is better."""
+    """One table row: where to find the value, how to print it, which way is better.
+
+    ``ratio`` says how the ratio column treats peers: ``"rate"`` compares every peer (per-call
+    and per-row figures stay comparable when a peer was time-capped), ``"total"`` only peers
+    that ran the whole workload (totals and memory grow with the amount logged), ``"none"``
+    prints no ratio, ``"nbrun"`` means peers are not measured on this row at all.
+    """
 
     label: str
     workload: str
     key: str
     fmt: str
-    higher_is_better: bool
-    peers: bool = True  # whether peers are measured on this row
+    higher_is_better: bool = False
+    ratio: str = "rate"
     target: str = ""
     check: Callable[[dict[str, Any]], bool | None] | None = None
 
 
 def metrics(sizes: Sizes) -> list[Metric]:
     """The rows of the table for the given sizes."""
+    M = Metric
     log_label = f"{sizes.log_steps:,} steps x {sizes.log_keys}"
     sus_label = f"{sizes.sustained_steps:,} x 2"
-    rows = [
-        Metric(
-            f"1 log: us per call ({log_label})",
-            "log_loop",
-            "us_per_call",
-            ".2f",
-            False,
-            target=">= 20x cheaper than fastest peer",
-            check=lambda row: _ratio_at_least(row, 20.0),
-        ),
-        Metric(
-            "1 log: p99 of 100-call blocks, us/call",
-            "log_loop",
-            "us_per_call_p99_block",
-            ".2f",
-            False,
-        ),
-        Metric("1 log: finish() until durable, s", "log_loop", "finish_s", ".3f", False),
-        Metric("1 log: loop + finish, s", "log_loop", "durable_s", ".3f", False),
-        Metric(
-            f"2 sustained: rows/s end to end ({sus_label})", "sustained", "rows_per_s", ",.0f", True
-        ),
-        Metric("2 sustained: rows/s in the log loop", "sustained", "log_rows_per_s", ",.0f", True),
-        Metric("2 sustained: peak RSS, MiB", "sustained", "peak_rss_mib", ".0f", False),
-        Metric(
-            "2 sustained: RSS growth after init, MiB", "sustained", "rss_growth_mib", ".0f", False
-        ),
-        Metric(
-            "2 sustained: peak RSS of child processes, MiB",
-            "sustained",
-            "children_peak_rss_mib",
-            ".0f",
-            False,
-        ),
-        Metric(
-            "3 read back: rows/s into a DataFrame",
-            "read",
-            "rows_per_s",
-            ",.0f",
-            True,
-            target=">= 5x faster than fastest peer",
-            check=lambda row: _ratio_at_least(row, 5.0),
-        ),
-        Metric("3 read back: seconds", "read", "read_s", ".3f", False),
-    ]
-    for size in sizes.fork_sizes:
-        rows.append(
-            Metric(
-                f"4 fork: {size:,}-row parent, s",
-                f"fork_{size}",
-                "fork_s",
-                ".3f",
-                False,
-                peers=False,
-            )
-        )
     big, small = f"fork_{max(sizes.fork_sizes)}", f"fork_{min(sizes.fork_sizes)}"
-    rows += [
-        Metric(
-            f"4 fork: flat ({max(sizes.fork_sizes):,} vs {min(sizes.fork_sizes):,} rows)",
-            big,
-            "fork_s",
-            ".3f",
-            False,
-            peers=False,
-            target="largest <= 1.5x smallest + 20 ms",
-            check=lambda row: _fork_flat(row, big, small),
-        ),
-        Metric(
-            "5 chart: payload build, s (nbrun.widgets)",
-            "chart",
-            "payload_s",
-            ".3f",
-            False,
-            peers=False,
-        ),
-        Metric(
-            "5 chart: points per series (nbrun.widgets)",
-            "chart",
-            "points_per_series",
-            "d",
-            False,
-            peers=False,
-            target="<= 2,000",
-            check=lambda row: _at_most(row, 2000),
-        ),
-        Metric(
-            "5 chart: history(samples=2000), s",
-            "chart_history_samples",
-            "payload_s",
-            ".3f",
-            False,
-            peers=False,
-        ),
-        Metric(
-            "5 chart: history(samples=2000) points/series",
-            "chart_history_samples",
-            "points_per_series",
-            "d",
-            False,
-            peers=False,
-        ),
-        Metric(
-            "6 import: seconds (-X importtime)",
-            "import",
-            "import_s",
-            ".3f",
-            False,
-            target="nbrun <= 0.3 s, no pandas/altair/anywidget/ipywidgets",
-            check=_import_ok,
-        ),
-    ]
+    rows = [
+        M(f"1 log: us per call ({log_label})", "log_loop", "us_per_call", ".2f",
+          target=">= 20x cheaper than fastest peer",
+          check=lambda row: _ratio_at_least(row, 20.0)),
+        M("1 log: p99 of 100-call blocks, us/call", "log_loop", "us_per_call_p99_block", ".2f"),
+        M("1 log: finish() until durable, s", "log_loop", "finish_s", ".3f", ratio="total"),
+        M("1 log: loop + finish, s", "log_loop", "durable_s", ".3f", ratio="total"),
+        M(f"2 sustained: rows/s end to end ({sus_label})", "sustained", "rows_per_s", ",.0f",
+          higher_is_better=True),
+        M("2 sustained: rows/s in the log loop", "sustained", "log_rows_per_s", ",.0f",
+          higher_is_better=True),
+        M("2 sustained: peak RSS, MiB", "sustained", "peak_rss_mib", ".0f", ratio="total"),
+        M("2 sustained: RSS growth after init, MiB", "sustained", "rss_growth_mib", ".0f",
+          ratio="none"),
+        M("2 sustained: peak RSS of child processes, MiB", "sustained", "children_peak_rss_mib",
+          ".0f", ratio="none"),
+        M("3 read back: rows/s into a DataFrame", "read", "rows_per_s", ",.0f",
+          higher_is_better=True, target=">= 5x faster than fastest peer",
+          check=lambda row: _ratio_at_least(row, 5.0)),
+        M("3 read back: seconds", "read", "read_s", ".3f", ratio="none"),
+        *[
+            M(f"4 fork: {size:,}-row parent, s", f"fork_{size}", "fork_s", ".3f", ratio="nbrun")
+            for size in sizes.fork_sizes
+        ],
+        M(f"4 fork: flat ({max(sizes.fork_sizes):,} vs {min(sizes.fork_sizes):,} rows)", big,
+          "fork_s", ".3f", ratio="nbrun", target="largest <= 1.5x smallest + 20 ms",
+          check=lambda row: _fork_flat(row, big, small)),
+        M("5 chart: payload build, s (nbrun.widgets)", "chart", "payload_s", ".3f",
+          ratio="nbrun"),
+        M("5 chart: points per series (nbrun.widgets)", "chart", "points_per_series", "d",
+          ratio="nbrun", target="<= 2,000", check=lambda row: _at_most(row, 2000)),
+        M("5 chart: history(samples=2000), s", "chart_history_samples", "payload_s", ".3f",
+          ratio="nbrun"),
+        M("5 chart: history(samples=2000) points/series", "chart_history_samples",
+          "points_per_series", "d", ratio="nbrun"),
+        M("6 import: seconds (-X importtime)", "import", "import_s", ".3f",
+          target="nbrun <= 0.3 s, no pandas/altair/anywidget/ipywidgets", check=_import_ok),
+    ]  # fmt: skip
     return rows
 
 
@@ -593,14 +531,14 @@ def summarize(suite: Suite) -> list[dict[str, Any]]:
     fork_medians: dict[str, float] = {}
     for metric in metrics(suite.sizes):
         row: dict[str, Any] = {"label": metric.label, "cells": {}, "target": metric.target}
-        tools = suite.tools if metric.peers else ["nbrun"]
         for tool in suite.tools:
-            if tool not in tools:
+            if tool != "nbrun" and metric.ratio == "nbrun":
                 row["cells"][tool] = {"na": "nbrun only"}
-                continue
-            row["cells"][tool] = _cell(
-                suite.results.get(metric.workload, {}).get(tool, []), metric.key
-            )
+            elif tool in suite.unavailable:
+                row["cells"][tool] = {"na": "unavailable, see header"}
+            else:
+                reps = suite.results.get(metric.workload, {}).get(tool, [])
+                row["cells"][tool] = _cell(reps, metric.key)
         nb = row["cells"].get("nbrun", {}).get("median")
         if metric.workload.startswith("fork_") and nb is not None:
             fork_medians[metric.workload] = nb
@@ -608,9 +546,11 @@ def summarize(suite: Suite) -> list[dict[str, Any]]:
         peer_meds = {
             t: c["median"]
             for t, c in row["cells"].items()
-            if t != "nbrun" and c.get("median") is not None
+            if t != "nbrun"
+            and c.get("median") is not None
+            and not (metric.ratio == "total" and c.get("capped"))
         }
-        if metric.peers and nb and peer_meds:
+        if metric.ratio in ("rate", "total") and nb and peer_meds:
             pick = max if metric.higher_is_better else min
             best = pick(peer_meds, key=lambda t: peer_meds[t])
             ratio = nb / peer_meds[best] if metric.higher_is_better else peer_meds[best] / nb
@@ -641,6 +581,7 @@ def _cell(reps: list[dict[str, Any]], key: str) -> dict[str, Any]:
     }
     capped = [r for r in reps if r.get("capped")]
     if capped:
+        cell["capped"] = True
         cell["note"] = f"time-capped at {min(r['steps'] for r in capped):,} steps"
     mismatched = [
         r
@@ -680,7 +621,11 @@ def render_ratio(row: dict[str, Any]) -> str:
 
 def render_table(suite: Suite, rows: list[dict[str, Any]], markdown: bool) -> str:
     """The table as aligned text (terminal) or as a markdown table."""
-    head = ["workload (min / median)", *suite.tools, "ratio (nbrun vs fastest peer)"]
+    head = [
+        "workload (min / median)",
+        *suite.tools,
+        "ratio: nbrun vs best peer (>1 = nbrun better)",
+    ]
     if not suite.quick:
         head.append("target")
     body = []
@@ -725,7 +670,9 @@ def render_header(meta: dict[str, Any]) -> str:
 def render_footer(suite: Suite, rows: list[dict[str, Any]]) -> str:
     """Notes under the table: how peers were run and read, what nbrun imports."""
     notes = [
-        "cells: min / median over repetitions, each in a fresh process; ratio uses medians.",
+        "cells: min / median over repetitions, each in a fresh process; ratio uses medians "
+        "and says how many times better nbrun is than the best peer on that row (<1: worse); "
+        "totals and memory compare only peers that were not time-capped.",
         "wandb: mode='offline'; trackio: local SQLite; mlflow: sqlite:/// URI, synchronous "
         "log_metrics (its default). Peers slower than the time cap log fewer steps (noted).",
         "read back = history of the first sustained run; rows/s compares tools that logged "
