@@ -418,8 +418,10 @@ def fork(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Where workload 5 looks for the chart payload builder. Each entry is (module, function);
-# the function is called as fn(frame_or_history, max_points) -- see _chart_payload.
+# Where workload 5 looks for the chart payload builder, in order (``--chart-hook
+# module:function`` is tried first). The function is called as ``fn(stored_run, max_points)``
+# with ``stored_run = nbrun.Api(dir).run("proj/id")``; its return value may be a DataFrame,
+# a dict of series (lists) or a list, and is measured by ``_points_per_series``.
 CHART_HOOKS: tuple[tuple[str, str], ...] = (
     ("nbrun.widgets", "chart_payload"),
     ("nbrun.widgets", "build_payload"),
@@ -437,8 +439,12 @@ def chart(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]:
     import nbrun
 
     view = nbrun.Api(dir=p["dir"]).run(f"{PROJECT}/{p['ref']}")
+    hooks = list(CHART_HOOKS)
+    if p.get("chart_hook"):  # --chart-hook module:function, tried first
+        module_name, _, fn_name = str(p["chart_hook"]).partition(":")
+        hooks.insert(0, (module_name, fn_name))
     looked: list[str] = []
-    for module_name, fn_name in CHART_HOOKS:
+    for module_name, fn_name in hooks:
         looked.append(f"{module_name}.{fn_name}")
         try:
             module = importlib.import_module(module_name)

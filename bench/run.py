@@ -309,7 +309,7 @@ def run_suite(args: argparse.Namespace) -> tuple[Suite, dict[str, Any]]:
     runner = Runner(isolate, scratch)
     started = time.perf_counter()
     try:
-        _run_workloads(suite, runner, sizes)
+        _run_workloads(suite, runner, sizes, args.chart_hook)
     finally:
         if args.keep:
             log(f"kept scratch directory {scratch}")
@@ -320,7 +320,7 @@ def run_suite(args: argparse.Namespace) -> tuple[Suite, dict[str, Any]]:
     return suite, meta
 
 
-def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes) -> None:
+def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes, chart_hook: str) -> None:
     """Workloads 1-6 in order; tools interleaved within each repetition to spread noise."""
     sustained_dirs: dict[str, tuple[Path, str, int]] = {}
     for rep in range(suite.reps):
@@ -365,7 +365,7 @@ def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes) -> None:
         for workload in ("fork", "chart", "chart_history_samples"):
             suite.add(workload, "nbrun", {"error": "nbrun sustained run failed"})
     else:
-        _fork_and_chart(suite, runner, sizes, *nbrun_run)
+        _fork_and_chart(suite, runner, sizes, chart_hook, *nbrun_run)
 
     for rep in range(suite.reps):
         for tool in suite.runnable:
@@ -374,7 +374,13 @@ def _run_workloads(suite: Suite, runner: Runner, sizes: Sizes) -> None:
 
 
 def _fork_and_chart(
-    suite: Suite, runner: Runner, sizes: Sizes, workdir: Path, long_ref: str, long_steps: int
+    suite: Suite,
+    runner: Runner,
+    sizes: Sizes,
+    chart_hook: str,
+    workdir: Path,
+    long_ref: str,
+    long_steps: int,
 ) -> None:
     """Workloads 4 and 5 on nbrun: forks of parents of each size, chart of the long run."""
     parents: dict[int, tuple[str, int]] = {}
@@ -398,7 +404,12 @@ def _fork_and_chart(
         log(f"rep {rep + 1}/{suite.reps} nbrun: chart payload of {long_steps} rows")
         for workload in ("chart", "chart_history_samples"):
             res = runner.work(
-                "nbrun", workload, workdir, ref=long_ref, max_points=sizes.chart_points
+                "nbrun",
+                workload,
+                workdir,
+                ref=long_ref,
+                max_points=sizes.chart_points,
+                chart_hook=chart_hook,
             )
             res["run_rows"] = long_steps
             suite.add(workload, "nbrun", res)
@@ -687,6 +698,8 @@ def render_footer(suite: Suite, rows: list[dict[str, Any]]) -> str:
                 + (", ".join(row["forbidden"]) or "none")
             )
     for res in suite.results.get("chart", {}).get("nbrun", [])[:1]:
+        if res.get("via"):
+            notes.append(f"chart payload built by {res['via']}(stored_run, max_points)")
         if res.get("looked_for"):
             notes.append(
                 "chart hook (bench/_worker.py CHART_HOOKS) looked for: "
@@ -748,6 +761,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=BENCH / "results",
         help="directory for the JSON and markdown results",
+    )
+    ap.add_argument(
+        "--chart-hook",
+        default="",
+        help="module:function that builds the chart payload, called as fn(stored_run, "
+        "max_points) (default: the names in CHART_HOOKS in bench/_worker.py)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the scratch run directories")
     args = ap.parse_args(argv)
