@@ -43,7 +43,10 @@ def parse_spec(value: object, what: str) -> ForkPoint:
         raise UsageError(f"{what} {value!r}: expected the form 'RUN_ID?_step=N', e.g. {example}")
     from ._ids import validate_id
 
-    run_id = validate_id(m.group("id"), f"{what} {value!r}: run id")
+    try:
+        run_id = validate_id(m.group("id"), f"{what} {value!r}: run id")
+    except UsageError as exc:
+        raise UsageError(f"{exc}; the form is 'RUN_ID?_step=N', e.g. {example}") from None
     return ForkPoint(run_id, int(m.group("step")))
 
 
