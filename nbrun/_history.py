@@ -466,7 +466,8 @@ class Writer:
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._closing = False
-        self._retry: list[dict[str, Any]] = []
+        self._retry: list[dict[str, Any]] = []  # rows taken from the queue, not durable yet
+        self._taken = threading.Lock()  # moves rows queue -> _retry atomically for readers
         self._warned = False
         self.failures = 0
         self.error: BaseException | None = None
@@ -486,8 +487,11 @@ class Writer:
             self._wake.set()
 
     def pending_rows(self) -> list[dict[str, Any]]:
-        """Rows queued or awaiting retry that are not durable yet, in order."""
-        return [*self._retry, *list(self.queue)]
+        """Rows queued, being written or awaiting retry: not durable yet, in order. A row
+        leaves this list only once it is durable, so a reader that reads the store after this
+        misses none (it may see a row in both: dedupe by step)."""
+        with self._taken:
+            return [*self._retry, *list(self.queue)]
 
     def _loop(self) -> None:
         try:
@@ -504,10 +508,10 @@ class Writer:
     def _flush_once(self) -> None:
         q = self.queue
         while True:
-            rows = self._retry
-            self._retry = []
-            take = min(len(q), max(0, self.max_rows * 10 - len(rows)))
-            rows.extend(q.popleft() for _ in range(take))
+            with self._taken:
+                rows = self._retry
+                take = min(len(q), max(0, self.max_rows * 10 - len(rows)))
+                rows.extend(q.popleft() for _ in range(take))
             try:
                 chunks = []
                 state = self.state
@@ -523,6 +527,8 @@ class Writer:
                     self._done.notify_all()
                 self._report(exc)
                 return
+            with self._taken:
+                self._retry = []
             if self._warned:
                 logger.warning("nbrun: writing to %s works again", self.store.path)
                 self._warned = False

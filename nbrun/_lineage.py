@@ -96,11 +96,14 @@ def stitched_columns(
         for first, _last, data in store.chunks(member["key"], 0, limit, after_step):
             del first
             cols.add_chunk(data, limit, after_step)
+    # rows that became durable while this read the store are in both: keep the stored ones
+    done = cols.cols["_step"][-1] if cols.n else None
     extra = [
         r
         for r in extra_rows
         if (max_step is None or r["_step"] <= max_step)
         and (after_step is None or r["_step"] > after_step)
+        and (done is None or r["_step"] > done)
     ]
     cols.add_rows(extra)
     return cols
