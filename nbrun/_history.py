@@ -260,8 +260,9 @@ class Columns:
         )
         if lo >= hi:
             return
-        if lo or hi < len(steps):
+        if lo or hi < len(steps):  # keys only the cut-off rows had are not columns here
             cols = {k: v[lo:hi] for k, v in cols.items()}
+            cols = {k: v for k, v in cols.items() if k == "_step" or any(x is not None for x in v)}
         self.nested.update(nested)
         self._extend(cols, hi - lo)
 
