@@ -912,3 +912,27 @@ def test_no_warnings_on_plain_fork_and_rewind(run_dir: Path) -> None:
         warnings.simplefilter("error")
         fork("a?_step=1").finish()
         rewind("a?_step=1").finish()
+
+
+def test_rewind_and_fork_of_a_crashed_run_are_allowed(run_dir: Path) -> None:
+    proc = _python(
+        run_dir,
+        """
+        import os, nbrun
+        run = nbrun.init(project="p", id="dead", settings={"flush_interval": 0.05})
+        for i in range(6):
+            run.log({"x": i})
+        run.flush()
+        os._exit(3)  # dies without finishing
+        """,
+    )
+    assert proc.returncode == 3, proc.stderr
+    api = nbrun.Api(run_dir)
+    wait_for(lambda: api.run("p/dead").state == "crashed")
+    f = fork("dead?_step=5")
+    assert rows(f.history()) == [(i, i) for i in range(6)]
+    f.finish()
+    r = rewind("dead?_step=3")  # only a running run is refused
+    assert r.step == 4 and rows(r.archives()[0].history()) == [(4, 4), (5, 5)]
+    r.finish()
+    assert api.run("p/dead").state == "finished"
