@@ -19,7 +19,7 @@ from ._lineage import (
     fork_point,
     last_step,
     parse_spec,
-    split_with_state,
+    split_for,
     state_at,
     stitched_columns,
 )
@@ -592,7 +592,7 @@ def _fork(
             "last_step": spec.step,
             "forked_from_id": spec.run_id,
             "forked_from_step": spec.step,
-            "base_state": state,
+            "forked_from_seg": max((x["seg"] for x in store.archives(src["key"])), default=0),
             "resumed": 0,
             "runtime_before": 0.0,
         }
@@ -624,12 +624,13 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
     store.archive_after(
         existing["key"],
         -1,
-        split_with_state(empty_state()),
+        split_for(store, existing),
         {
             "reason": "replaced",
             "actor": _actor(),
             "forked_from_id": existing["forked_from_id"],
             "forked_from_step": existing["forked_from_step"],
+            "forked_from_seg": existing["forked_from_seg"],
         },
         fields,
         force=existing["forked_from_id"] is not None,
@@ -679,20 +680,17 @@ def _rewind(
         }
     )
     if into_parent:
-        parent = store.get_run(project, src["forked_from_id"])
         run_fields["forked_from_step"] = spec.step
-        run_fields["base_state"] = (
-            state_at(store, parent, spec.step) if parent is not None else empty_state()
-        )
     archive = store.archive_after(
         src["key"],
         spec.step,
-        split_with_state(src["base_state"] or empty_state()),
+        split_for(store, src),
         {
             "reason": "rewind",
             "actor": _actor(),
             "forked_from_id": src["forked_from_id"],
             "forked_from_step": src["forked_from_step"],
+            "forked_from_seg": src["forked_from_seg"],
         },
         run_fields,
         force=into_parent,
@@ -755,7 +753,7 @@ def _start_or_resume(
             "last_step": -1,
             "forked_from_id": None,
             "forked_from_step": None,
-            "base_state": empty_state(),
+            "forked_from_seg": None,
             "resumed": 0,
             "runtime_before": 0.0,
         }

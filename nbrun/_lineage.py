@@ -57,27 +57,98 @@ def fork_point(rec: dict[str, Any]) -> ForkPoint | None:
     return ForkPoint(rec["forked_from_id"], int(rec["forked_from_step"]))
 
 
-def ancestry(
-    store: Store, rec: dict[str, Any], max_step: int | None = None
-) -> list[tuple[dict[str, Any], int | None]]:
-    """The chain of records whose rows make up ``rec``'s history view, root first, each with
-    the last step it contributes (None: all its rows)."""
-    chain: list[tuple[dict[str, Any], int | None]] = []
+@dataclass(frozen=True)
+class Member:
+    """One run's part of a history view: its record, the last step it contributes (None:
+    all), and the ``(segment, after, upto)`` step ranges its rows are read from, in order."""
+
+    rec: dict[str, Any]
+    limit: int | None
+    ranges: tuple[tuple[int, int | None, int | None], ...]
+
+
+def _lineage_as_of(
+    rec: dict[str, Any], archives: list[dict[str, Any]], as_of: int | None
+) -> tuple[ForkPoint | None, int | None]:
+    """A run's fork point (and the parent's archive count at fork time) as it was when its
+    archive count was ``as_of`` (None: now). Archives record the lineage from before them."""
+    if as_of is not None:
+        for arch in archives:
+            if arch["seg"] > as_of:
+                if arch["forked_from_id"] is None:
+                    return None, None
+                return (
+                    ForkPoint(arch["forked_from_id"], int(arch["forked_from_step"])),
+                    arch["forked_from_seg"],
+                )
+    return fork_point(rec), rec.get("forked_from_seg")
+
+
+def _ranges(
+    archives: list[dict[str, Any]], as_of: int | None, limit: int | None
+) -> tuple[tuple[int, int | None, int | None], ...]:
+    """Where a run's rows with ``_step <= limit`` were, as of archive count ``as_of``: a row
+    stays live until the first later rewind whose cut step is below it, which moved it."""
+    if as_of is None:
+        return ((0, None, limit),)
+    ranges: list[tuple[int, int | None, int | None]] = []
+    upper = limit
+    for arch in archives:
+        if arch["seg"] <= as_of:
+            continue
+        cut = arch["cut_step"]
+        if upper is None or cut < upper:
+            ranges.append((arch["seg"], cut, upper))
+            upper = cut
+    ranges.append((0, None, upper))
+    ranges.reverse()
+    return tuple(ranges)
+
+
+def chain(store: Store, rec: dict[str, Any], max_step: int | None = None) -> list[Member]:
+    """The runs whose rows make up ``rec``'s history view, root first.
+
+    A parent is read as it was when the child was forked: if the parent was rewound (or its
+    id re-created) since, the rows the child inherited are read from the archived segments
+    they were moved to, so a fork's history never changes under it."""
+    members: list[Member] = []
     seen: set[int] = set()
-    limit = max_step
     cur: dict[str, Any] | None = rec
+    limit = max_step
+    as_of: int | None = None
     while cur is not None:
         if cur["key"] in seen:
             raise UsageError(f"lineage of run {rec['id']!r} loops through {cur['id']!r}")
         seen.add(cur["key"])
-        chain.append((cur, limit))
-        point = fork_point(cur)
+        archives = store.archives(cur["key"]) if as_of is not None else []
+        members.append(Member(cur, limit, _ranges(archives, as_of, limit)))
+        point, parent_as_of = _lineage_as_of(cur, archives, as_of)
         if point is None:
             break
         limit = point.step if limit is None else min(limit, point.step)
         cur = store.get_run(cur["project"], point.run_id)
-    chain.reverse()
-    return chain
+        as_of = parent_as_of if parent_as_of is not None else 0
+    members.reverse()
+    return members
+
+
+def ancestry(
+    store: Store, rec: dict[str, Any], max_step: int | None = None
+) -> list[tuple[dict[str, Any], int | None]]:
+    """The chain's records with the last step each contributes (None: all), root first."""
+    return [(m.rec, m.limit) for m in chain(store, rec, max_step)]
+
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def _upper(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
 
 
 def stitched_columns(
@@ -91,11 +162,16 @@ def stitched_columns(
     """Columnar history of a run: inherited rows (when ``lineage``) then its own live rows,
     limited to ``after_step < _step <= max_step``; ``extra_rows`` are not-yet-durable rows."""
     cols = Columns()
-    chain = ancestry(store, rec, max_step) if lineage else [(rec, max_step)]
-    for member, limit in chain:
-        for first, _last, data in store.chunks(member["key"], 0, limit, after_step):
-            del first
-            cols.add_chunk(data, limit, after_step)
+    members = (
+        chain(store, rec, max_step) if lineage else [Member(rec, max_step, ((0, None, max_step),))]
+    )
+    for member in members:
+        for seg, lo, hi in member.ranges:
+            lo = _lower(lo, after_step)
+            if lo is not None and hi is not None and lo >= hi:
+                continue
+            for _first, _last, data in store.chunks(member.rec["key"], seg, hi, lo):
+                cols.add_chunk(data, hi, lo)
     # rows that became durable while this read the store are in both: keep the stored ones
     done = cols.cols["_step"][-1] if cols.n else None
     extra = [
@@ -128,8 +204,8 @@ def last_step(store: Store, rec: dict[str, Any]) -> int:
 
 def check_no_cycle(store: Store, source: dict[str, Any], new_id: str) -> None:
     """Refuse a fork whose source descends from the run being created."""
-    for member, _ in ancestry(store, source):
-        if member["id"] == new_id:
+    for member in chain(store, source):
+        if member.rec["id"] == new_id:
             raise UsageError(
                 f"fork_from {source['id']!r}: run {new_id!r} is an ancestor of it; a run "
                 "cannot be forked from its own descendant"
@@ -138,45 +214,36 @@ def check_no_cycle(store: Store, source: dict[str, Any], new_id: str) -> None:
 
 def state_at(store: Store, rec: dict[str, Any], step: int) -> dict[str, Any]:
     """The cumulative summary state of a run's history view as of ``step`` (rows with
-    ``_step <= step``): one chunk is read, whatever the history's length."""
-    cur = rec
-    limit = step
-    seen: set[int] = set()
-    while True:
-        if cur["key"] in seen:
-            raise UsageError(f"lineage of run {rec['id']!r} loops through {cur['id']!r}")
-        seen.add(cur["key"])
-        point = fork_point(cur)
-        row = store.chunk_at(cur["key"], limit)
-        if row is not None and (point is None or row[1] > point.step):
+    ``_step <= step``): one chunk is read (two when the step falls inside a chunk), whatever
+    the history's length."""
+    if step < 0:
+        return empty_state()
+    for member in reversed(chain(store, rec, step)):
+        for seg, lo, hi in reversed(member.ranges):
+            hi = step if hi is None else min(hi, step)
+            if lo is not None and lo >= hi:
+                continue
+            row = store.chunk_at(member.rec["key"], seg, hi)
+            if row is None or (lo is not None and row[1] <= lo):
+                continue
             first, last, data, state = row
-            if last <= limit and state is not None:
+            if last <= hi and state is not None:
                 return loads(state)
-            before = store.state_before(cur["key"], first)
-            base = loads(before) if before is not None else cur["base_state"] or empty_state()
             cols = Columns()
-            cols.add_chunk(data, max_step=limit)
-            return advance_state(base, cols.cols)
-        if point is None:
-            return empty_state()
-        limit = min(limit, point.step)
-        parent = store.get_run(cur["project"], point.run_id)
-        if parent is None:
-            return empty_state()
-        cur = parent
+            cols.add_chunk(data, max_step=hi, after=lo)
+            return advance_state(state_at(store, rec, first - 1), cols.cols)
+    return empty_state()
 
 
-def split_with_state(
-    base_state: dict[str, Any],
-) -> Any:
-    """A ``split`` callback for :meth:`Store.archive_after` that recomputes the kept part's
-    cumulative state (``base_state`` stands in when no chunk precedes it)."""
+def split_for(store: Store, rec: dict[str, Any]) -> Any:
+    """A ``split`` callback for :meth:`Store.archive_after` on ``rec``: the kept part of the
+    straddling chunk gets its cumulative state recomputed from the view before it."""
 
-    def split(data: bytes, step: int, before: str | None) -> tuple[Chunk | None, Chunk | None]:
+    def split(data: bytes, step: int, first: int) -> tuple[Chunk | None, Chunk | None]:
         kept_cols, moved_cols = split_columns(data, step)
         kept = moved = None
         if kept_cols is not None:
-            start = loads(before) if before is not None else base_state
+            start = state_at(store, rec, first - 1)
             kept = encode_columns(kept_cols, dumps(advance_state(start, kept_cols)))
         if moved_cols is not None:
             moved = encode_columns(moved_cols, None)

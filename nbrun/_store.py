@@ -49,7 +49,6 @@ CREATE TABLE runs (
     metrics TEXT NOT NULL DEFAULT '{}',
     metadata TEXT NOT NULL DEFAULT '{}',
     config_diff TEXT NOT NULL DEFAULT '{}',
-    base_state TEXT NOT NULL DEFAULT '{}',
     state TEXT NOT NULL,
     exit_code INTEGER,
     created REAL NOT NULL,
@@ -64,6 +63,7 @@ CREATE TABLE runs (
     last_step INTEGER NOT NULL DEFAULT -1,
     forked_from_id TEXT,
     forked_from_step INTEGER,
+    forked_from_seg INTEGER,
     resumed INTEGER NOT NULL DEFAULT 0,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     UNIQUE (project, id)
@@ -84,12 +84,14 @@ CREATE TABLE archives (
     seg INTEGER NOT NULL,
     from_step INTEGER,
     to_step INTEGER,
+    cut_step INTEGER NOT NULL,
     n INTEGER NOT NULL,
     created REAL NOT NULL,
     reason TEXT NOT NULL,
     actor TEXT NOT NULL,
     forked_from_id TEXT,
     forked_from_step INTEGER,
+    forked_from_seg INTEGER,
     PRIMARY KEY (run_key, seg)
 );
 CREATE TABLE alerts (
@@ -104,7 +106,7 @@ CREATE INDEX alerts_by_run ON alerts (run_key, created);
 
 #: run columns stored as JSON text
 JSON_FIELDS = frozenset(
-    {"tags", "config", "summary", "metrics", "metadata", "config_diff", "base_state"}
+    {"tags", "config", "summary", "metrics", "metadata", "config_diff"}
 )
 RUN_COLUMNS = (
     "key",
@@ -121,7 +123,6 @@ RUN_COLUMNS = (
     "metrics",
     "metadata",
     "config_diff",
-    "base_state",
     "state",
     "exit_code",
     "created",
@@ -136,6 +137,7 @@ RUN_COLUMNS = (
     "last_step",
     "forked_from_id",
     "forked_from_step",
+    "forked_from_seg",
     "resumed",
     "stop_requested",
 )
@@ -459,23 +461,16 @@ class Store:
             args.append(after_step)
         return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
 
-    def chunk_at(self, key: int, step: int) -> tuple[int, int, bytes, str | None] | None:
-        """The live chunk holding the last row with ``_step <= step``:
+    def chunk_at(
+        self, key: int, seg: int, step: int
+    ) -> tuple[int, int, bytes, str | None] | None:
+        """The chunk of a segment holding its last row with ``_step <= step``:
         ``(first_step, last_step, data, state)``, or None."""
         return self._conn.execute(
-            "SELECT first_step, last_step, data, state FROM history WHERE run_key = ? AND seg = 0"
+            "SELECT first_step, last_step, data, state FROM history WHERE run_key = ? AND seg = ?"
             " AND first_step <= ? ORDER BY first_step DESC LIMIT 1",
-            (key, step),
+            (key, seg, step),
         ).fetchone()
-
-    def state_before(self, key: int, first_step: int) -> str | None:
-        """The cumulative state stored with the live chunk before the one at ``first_step``."""
-        row = self._conn.execute(
-            "SELECT state FROM history WHERE run_key = ? AND seg = 0 AND first_step < ?"
-            " ORDER BY first_step DESC LIMIT 1",
-            (key, first_step),
-        ).fetchone()
-        return None if row is None else row[0]
 
     def segment_last_step(self, key: int, seg: int = 0) -> int | None:
         """The last step stored in a segment, or None when it is empty."""
@@ -490,19 +485,19 @@ class Store:
         self,
         key: int,
         step: int,
-        split: Callable[[bytes, int, str | None], tuple[Chunk | None, Chunk | None]],
+        split: Callable[[bytes, int, int], tuple[Chunk | None, Chunk | None]],
         info: dict[str, Any],
         run_fields: dict[str, Any],
         force: bool = False,
     ) -> dict[str, Any] | None:
         """Move the live rows with ``_step > step`` into a new archived segment.
 
-        ``split(data, step, state_before)`` splits the one chunk that straddles ``step`` into
-        the kept and the moved chunk (either may be None); ``state_before`` is the cumulative
-        state of the chunk before it (None: the run's base state). ``info`` fills the archive
-        record (reason, actor, forked_from_*). ``run_fields`` are set on the run in the same
-        transaction. Returns the archive record, or None when nothing was after ``step``
-        (unless ``force``: then an empty segment records a lineage change).
+        ``split(data, step, first_step)`` splits the one chunk that straddles ``step`` into
+        the kept and the moved chunk (either may be None). ``info`` fills the archive record
+        (reason, actor, forked_from_*); the record keeps ``cut_step = step`` so that forks made
+        before the rewind still read the rows they were forked from. ``run_fields`` are set on
+        the run in the same transaction. Returns the archive record, or None when nothing was
+        after ``step`` (unless ``force``: then an empty segment records a lineage change).
         """
         enc = self._encode_fields(run_fields)
         with self._write() as conn:
@@ -512,28 +507,25 @@ class Store:
                 ).fetchone()[0]
             )
             rows = conn.execute(
-                "SELECT first_step, last_step, n, data FROM history"
+                "SELECT first_step, last_step, n, data, state FROM history"
                 " WHERE run_key = ? AND seg = 0 AND last_step > ? ORDER BY first_step",
                 (key, step),
             ).fetchall()
             moved_n = 0
             first_moved: int | None = None
-            for first, _last, n, data in rows:
+            for first, _last, n, data, state in rows:
                 if first > step:
                     conn.execute(
-                        "UPDATE history SET seg = ?, state = NULL WHERE run_key = ? AND seg = 0"
+                        "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0"
                         " AND first_step = ?",
                         (seg, key, first),
                     )
                     moved_n += n
                     first_moved = first if first_moved is None else first_moved
                     continue
-                before = conn.execute(
-                    "SELECT state FROM history WHERE run_key = ? AND seg = 0 AND first_step < ?"
-                    " ORDER BY first_step DESC LIMIT 1",
-                    (key, first),
-                ).fetchone()
-                kept, moved = split(data, step, None if before is None else before[0])
+                kept, moved = split(data, step, first)
+                if moved is not None:  # its rows end where the chunk did: same cumulative state
+                    moved = (*moved[:4], state)
                 conn.execute(
                     "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
                     (key, first),
@@ -553,6 +545,7 @@ class Store:
                 "seg": seg,
                 "from_step": first_moved,
                 "to_step": rows[-1][1] if rows else None,
+                "cut_step": step,
                 "n": moved_n,
                 "created": time.time(),
                 **info,

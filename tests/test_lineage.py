@@ -936,3 +936,65 @@ def test_rewind_and_fork_of_a_crashed_run_are_allowed(run_dir: Path) -> None:
     assert r.step == 4 and rows(r.archives()[0].history()) == [(4, 4), (5, 5)]
     r.finish()
     assert api.run("p/dead").state == "finished"
+
+
+def test_rewinding_a_source_does_not_change_its_forks(run_dir: Path) -> None:
+    """A fork reads its parent as it was at fork time, even after the parent is rewound or
+    its id re-created: the rows it inherited are read from the archive they moved to."""
+    a = nbrun.init(project="p", id="a")
+    a.define_metric("x", summary="min,max")
+    for i in range(10):
+        a.log({"x": i})
+    a.finish()
+    f = nbrun.init(project="p", id="f", fork_from="a?_step=6")
+    f.log({"x": 100})
+    f.finish()
+    g = nbrun.init(project="p", id="g", fork_from="f?_step=7")
+    g.finish()
+    before_f, before_g = f.history(), g.history()
+    again = nbrun.init(project="p", resume_from="a?_step=2")
+    for v in (0, -1, -2, -3, -4, -5, -6, -7):
+        again.log({"x": v})
+    again.finish()
+    api = nbrun.Api(run_dir)
+    assert api.run("p/a").history()["x"].tolist() == [0, 1, 2, 0, -1, -2, -3, -4, -5, -6, -7]
+    assert api.run("p/f").history()["x"].tolist() == [0, 1, 2, 3, 4, 5, 6, 100]
+    assert api.run("p/f").history().equals(before_f)
+    assert api.run("p/g").history().equals(before_g)
+    # forks made now see the parent's new rows; the old fork's summary agrees with its history
+    h = nbrun.init(project="p", id="h", fork_from="a?_step=5")
+    assert h.history()["x"].tolist() == [0, 1, 2, 0, -1, -2]
+    assert h.summary["x"] == {"min": -2, "max": 2}
+    h.finish()
+    k = nbrun.init(project="p", id="k", fork_from="f?_step=4")
+    assert k.summary["x"] == {"min": 0, "max": 4}
+    assert k.history()["x"].tolist() == [0, 1, 2, 3, 4]
+    k.finish()
+    # re-creating the source's id does not move the forks either
+    with pytest.warns(UserWarning, match="archived"):
+        nbrun.init(project="p", id="a").finish()
+    assert api.run("p/a").history().empty
+    assert api.run("p/f").history().equals(before_f)
+    assert api.run("p/h").history()["x"].tolist() == [0, 1, 2, 0, -1, -2]
+
+
+def test_rewinding_a_middle_run_into_its_parent_keeps_grandchildren(run_dir: Path) -> None:
+    a = nbrun.init(project="p", id="a")
+    for i in range(10):
+        a.log({"x": i})
+    a.finish()
+    b = nbrun.init(project="p", id="b", fork_from="a?_step=5")
+    for i in range(6, 12):
+        b.log({"x": i * 10})
+    b.finish()
+    c = nbrun.init(project="p", id="c", fork_from="b?_step=9")
+    c.finish()
+    want = c.history()["x"].tolist()
+    assert want == [0, 1, 2, 3, 4, 5, 60, 70, 80, 90]
+    rb = nbrun.init(project="p", resume_from="b?_step=2")  # into a's region
+    rb.log({"x": -3})
+    rb.finish()
+    assert nbrun.Api(run_dir).run("p/b").forked_from == nbrun.ForkPoint("a", 2)
+    assert nbrun.Api(run_dir).run("p/b").history()["x"].tolist() == [0, 1, 2, -3]
+    assert nbrun.Api(run_dir).run("p/c").history()["x"].tolist() == want
+    assert nbrun.Api(run_dir).run("p/c").forked_from == nbrun.ForkPoint("b", 9)
