@@ -476,7 +476,7 @@ class Run(RunView):
         if self._sync:
             self._apply_step_sync(row)
         summary = self.summary
-        if summary._fast:
+        if summary._fast and None not in row.values():
             summary._last.update(row)
         else:
             summary.observe(row)

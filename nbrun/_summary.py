@@ -260,7 +260,10 @@ class Summary:
         return not self._user and not self.has_aggregates
 
     def observe(self, row: dict[str, Any]) -> None:
-        """Take a written row's user values (hot path)."""
+        """Take a written row's user values (hot path). A logged None is stored in history as
+        a missing value, so it does not replace the summary's last value."""
+        if None in row.values():
+            row = {k: v for k, v in row.items() if v is not None}
         self._last.update(row)
         if self._user:
             for k in row:

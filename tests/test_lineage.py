@@ -998,3 +998,16 @@ def test_rewinding_a_middle_run_into_its_parent_keeps_grandchildren(run_dir: Pat
     assert nbrun.Api(run_dir).run("p/b").history()["x"].tolist() == [0, 1, 2, -3]
     assert nbrun.Api(run_dir).run("p/c").history()["x"].tolist() == want
     assert nbrun.Api(run_dir).run("p/c").forked_from == nbrun.ForkPoint("b", 9)
+
+
+def test_a_logged_none_is_a_missing_value_in_summary_everywhere(run_dir: Path) -> None:
+    run = nbrun.init(project="p", id="n")
+    run.log({"x": 1})
+    run.log({"x": None, "y": 2})
+    assert run.summary["x"] == 1
+    run.finish()
+    assert nbrun.Api(run_dir).run("p/n").summary["x"] == 1
+    fork = nbrun.init(project="p", fork_from="n?_step=1")
+    assert fork.summary["x"] == 1
+    assert fork.history()["x"].isna().tolist() == [False, True]
+    fork.finish()
