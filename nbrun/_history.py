@@ -58,7 +58,15 @@ def _convert(key: str, value: Any) -> Any:
                         f"log: value for {key!r} is a numpy {value.dtype} "
                         f"{t.__name__}, which cannot be stored; use numeric, bool or str data"
                     )
-            return _convert(key, value.tolist())
+            plain = value.tolist()
+            if type(plain) is t:  # np.longdouble.tolist() returns itself
+                if value.dtype.kind != "f":
+                    raise TypeError(
+                        f"log: value for {key!r} is a numpy {value.dtype} {t.__name__}, which "
+                        "cannot be stored; use numeric, bool or str data"
+                    )
+                return float(value)
+            return _convert(key, plain)
     if isinstance(value, float):  # float subclasses
         return float(value)
     if isinstance(value, bool):
@@ -77,7 +85,8 @@ def clean_row(data: object) -> dict[str, Any]:
     """Check a ``log`` payload and return what to merge into the pending row.
 
     Raises ``TypeError`` before anything is logged when the payload is not a mapping with
-    ``str`` keys or holds a value that cannot be stored. A ``_step`` key is dropped (rule 21).
+    ``str`` keys or holds a value that cannot be stored. ``_step`` and ``_runtime`` keys are
+    dropped: both are the engine's (rule 21).
     The common case (str keys, plain scalar values) costs two C-level passes and returns
     ``data`` itself, which the caller copies.
     """
@@ -92,10 +101,10 @@ def clean_row(data: object) -> dict[str, Any]:
             if type(k) is not str:
                 raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
     if set(map(type, data.values())) <= _SIMPLE:
-        if "_step" in data:
-            return {k: v for k, v in data.items() if k != "_step"}
+        if "_step" in data or "_runtime" in data:
+            return {k: v for k, v in data.items() if k != "_step" and k != "_runtime"}
         return data
-    return {k: _convert(k, v) for k, v in data.items() if k != "_step"}
+    return {k: _convert(k, v) for k, v in data.items() if k != "_step" and k != "_runtime"}
 
 
 # -- chunks --------------------------------------------------------------------------------
