@@ -532,13 +532,14 @@ class Writer:
                 stop = self.store.flush(self.key, chunks, self._snapshot())
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 self._retry = rows
+                self._report(exc)  # before waking flush(): its False comes after the warning
                 with self._done:
                     self.failures += 1
                     self._done.notify_all()
-                self._report(exc)
                 return
             with self._taken:
                 self._retry = []
+            self.error = None
             if self._warned:
                 logger.warning("nbrun: writing to %s works again", self.store.path)
                 self._warned = False
