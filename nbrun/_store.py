@@ -197,6 +197,7 @@ class Store:
         self.root = root
         self.path = root / DB_NAME
         self._local = threading.local()
+        self.readonly = False  # a database on a read-only filesystem: opened immutable
         self._check_or_create()
 
     # -- opening ---------------------------------------------------------------------------
@@ -221,7 +222,10 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path,
+            # WAL needs its -shm file writable; on a read-only filesystem nobody can change
+            # the file, so it is read as immutable (without locks or -shm)
+            f"{self.path.as_uri()}?immutable=1" if self.readonly else self.path,
+            uri=self.readonly,
             timeout=_BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,
             check_same_thread=False,
@@ -246,6 +250,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create the run directory {str(self.root)!r}: {exc}") from exc
         existed = self.path.exists() and self.path.stat().st_size > 0
+        self.readonly = existed and bool(os.statvfs(self.root).f_flag & os.ST_RDONLY)
         if not existed and not os.access(self.root, os.W_OK):
             raise StoreError(
                 f"cannot create {str(self.path)!r}: the directory is not writable; "
