@@ -85,6 +85,15 @@ class _Field:
         value = obj._record()[self.column]
         return value if self.convert is None or value is None else self.convert(value)
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __set__(self, obj: StoredRun, value: Any) -> None:
+        raise AttributeError(
+            f"{self.name} of a stored run view is read-only; change it on the live run "
+            f"(run.{self.name} = ...) or continue the run with nbrun.init(resume='allow')"
+        )
+
 
 class StoredRun(RunView):
     """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
