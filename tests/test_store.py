@@ -1,0 +1,146 @@
+"""The embedded store (run-semantics rule 2, issue 2's storage requirements): one SQLite
+database in WAL mode under ``<dir>/nbrun/``, schema versioned, per-run folders, readable from
+another process while a run is writing, runs persisting across processes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nbrun
+from nbrun import _store
+from tests.conftest import python_env, wait_for
+
+P = "store"
+
+
+def _py(code: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_rule02_everything_lives_under_dir_nbrun(run_dir: Path) -> None:
+    target = run_dir / "project-dir"
+    run = nbrun.init(project=P, id="r1", dir=target)
+    run.log({"a": 1})
+    run.finish()
+    assert sorted(p.name for p in target.iterdir()) == ["nbrun"]
+    root = target / "nbrun"
+    dbs = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(_store.DB_NAME)]
+    assert dbs == []  # one database file (plus SQLite's -wal / -shm companions)
+    assert (root / _store.DB_NAME).is_file()
+    assert Path(run.dir) == (root / "runs" / P / "r1").resolve()
+    assert Path(run.dir).is_dir()
+    assert not (run_dir / "nbrun").exists()  # nothing in the cwd
+
+
+def test_rule02_dir_defaults_to_the_current_directory(run_dir: Path) -> None:
+    run = nbrun.init(project=P, id="here")
+    run.finish()
+    assert (run_dir / "nbrun" / _store.DB_NAME).is_file()
+    assert Path(run.dir).is_relative_to((run_dir / "nbrun").resolve())
+
+
+def test_rule02_one_database_holds_runs_of_all_projects(run_dir: Path) -> None:
+    for project in ("p1", "p2"):
+        nbrun.init(project=project, id="same-id", reinit="create_new").finish()
+    conn = sqlite3.connect(run_dir / "nbrun" / _store.DB_NAME)
+    rows = conn.execute("SELECT project, id FROM runs ORDER BY project").fetchall()
+    conn.close()
+    assert rows == [("p1", "same-id"), ("p2", "same-id")]
+
+
+def test_database_is_in_wal_mode_with_a_schema_version(run_dir: Path) -> None:
+    nbrun.init(project=P).finish()
+    conn = sqlite3.connect(run_dir / "nbrun" / _store.DB_NAME)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        conn.close()
+    assert meta["app"] == "nbrun"
+    assert int(meta["schema_version"]) == _store.SCHEMA_VERSION >= 1
+
+
+def test_newer_schema_version_is_refused_naming_the_file(run_dir: Path) -> None:
+    nbrun.init(project=P).finish()
+    db = run_dir / "nbrun" / _store.DB_NAME
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    code = (
+        "import sys, nbrun\n"
+        "try:\n"
+        "    nbrun.init(project='store', dir=sys.argv[1])\n"
+        "except nbrun.Error as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    out = _py(code, str(run_dir))
+    assert out.startswith("StoreError")
+    assert str(db) in out and "999" in out
+
+
+READER = """
+import json, sys, nbrun
+view = nbrun.Api(sys.argv[1]).run("store/live")
+hist = view.history()
+print(json.dumps({"state": view.state, "rows": hist["x"].tolist(),
+                  "lr": view.config["lr"], "last": view.summary.get("x")}))
+"""
+
+
+def test_running_run_is_readable_from_another_process(run_dir: Path, api: nbrun.Api) -> None:
+    run = nbrun.init(project=P, id="live", config={"lr": 0.1}, settings={"flush_interval": 0.05})
+    for i in range(5):
+        run.log({"x": i})
+    view = api.run(f"{P}/live")
+    wait_for(lambda: view.summary.get("x") == 4)
+    seen = json.loads(_py(READER, str(run_dir)))
+    assert seen == {"state": "running", "rows": [0, 1, 2, 3, 4], "lr": 0.1, "last": 4}
+    run.log({"x": 5})
+    run.finish()
+    seen = json.loads(_py(READER, str(run_dir)))
+    assert seen["state"] == "finished" and seen["rows"] == [0, 1, 2, 3, 4, 5]
+
+
+WRITER = """
+import sys, nbrun
+run = nbrun.init(project="store", dir=sys.argv[1], id="persist", resume="allow",
+                 config={"lr": 0.1}, tags=["t"])
+run.define_metric("loss", summary="min")
+for i in range(int(sys.argv[2])):
+    run.log({"loss": 1.0 / (run.step + 1)})
+run.finish()
+"""
+
+
+def test_runs_persist_across_processes(run_dir: Path, api: nbrun.Api) -> None:
+    _py(WRITER, str(run_dir), "3")
+    view = api.run(f"{P}/persist")
+    assert view.state == "finished"
+    assert view.history()["_step"].tolist() == [0, 1, 2]
+    assert view.summary["loss"] == {"min": pytest.approx(1 / 3)}
+    assert view.tags == ("t",)
+    # continue it here, then in a second process
+    run = nbrun.init(project=P, id="persist", resume="allow")
+    assert run.step == 3 and run.config["lr"] == 0.1
+    run.log({"loss": 0.2})
+    run.finish()
+    _py(WRITER, str(run_dir), "2")
+    assert view.history()["_step"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert view.summary["loss"] == {"min": pytest.approx(1 / 6)}
+    assert view.resumed is True
+    assert [r.id for r in api.runs(P)] == ["persist"]
