@@ -111,19 +111,42 @@ class _ExitHooks:
         self._orig_excepthook = sys.excepthook
         sys.exit = self._exit  # type: ignore[assignment]
         sys.excepthook = self._excepthook
+        import builtins
 
-    def _exit(self, code: object = 0) -> None:
+        for name in ("exit", "quit"):  # site's exit() / quit() raise SystemExit themselves
+            if hasattr(builtins, name):
+                setattr(builtins, name, _Quitter(self, getattr(builtins, name)))
+
+    def _record(self, code: object) -> None:
         if code is None:
             self.code = 0
         elif isinstance(code, int):
             self.code = code
         else:
             self.code = 1
+
+    def _exit(self, code: object = 0) -> None:
+        self._record(code)
         self._orig_exit(code)
 
     def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.code = 1
         self._orig_excepthook(exc_type, exc, tb)
+
+
+class _Quitter:
+    """Wraps the ``exit`` / ``quit`` builtins so the exit status they give is recorded."""
+
+    def __init__(self, hooks: _ExitHooks, orig: Any) -> None:
+        self._hooks = hooks
+        self._orig = orig
+
+    def __repr__(self) -> str:
+        return repr(self._orig)
+
+    def __call__(self, code: object = None) -> None:
+        self._hooks._record(code)
+        self._orig(code)
 
 
 exit_hooks = _ExitHooks()
