@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ class DisabledRun:
         self.job_type = job_type
         self.step = 0
         self.starting_step = 0
+        self.start_time = time.time()
         self.resumed = False
         self.forked_from = None
         self.state = "running"
@@ -62,6 +64,7 @@ class DisabledRun:
 
     def define_metric(self, name: str, **kwargs: Any) -> Metric:
         """Accepted (and checked) but unused."""
+        kwargs.pop("overwrite", None)
         return make_metric(name, **kwargs)
 
     def finish(self, exit_code: int | None = None) -> None:
