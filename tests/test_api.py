@@ -204,6 +204,30 @@ def test_rule08_disabled_accepts_every_call_and_writes_nothing(run_dir: Path) ->
     assert nbrun.runs(dir=run_dir).empty
 
 
+def test_rule08_disabled_run_has_the_run_attributes_and_signatures(run_dir: Path) -> None:
+    run = _init(mode="disabled", id="off", name="n", tags=("t",))
+    for attr in (
+        "id, name, notes, tags, group, job_type, project, entity, path, dir, config, "
+        "summary, step, starting_step, start_time, state, resumed, forked_from, settings, url"
+    ).split(", "):
+        getattr(run, attr)  # rule 33's attributes all read
+    assert (run.id, run.name, run.tags, run.project) == ("off", "n", ("t",), P)
+    assert run.path.endswith(f"/{P}/off")
+    assert run.url is None and run.state == "running"
+    run.define_metric(
+        "loss",
+        step_metric="epoch",
+        step_sync=True,
+        hidden=False,
+        summary="min",
+        goal="minimize",
+        overwrite=True,
+    )
+    run.finish()
+    assert run.state == "finished"
+    assert not (run_dir / "nbrun").exists()
+
+
 @pytest.mark.parametrize("bad", ["dryrun", "ONLINE", "", 1])
 def test_rule08_other_modes_raise_usageerror_listing_the_valid_ones(
     run_dir: Path, bad: object

@@ -327,6 +327,15 @@ def test_rule31_stopped_run_raises_runstopped_on_next_log_and_ends_killed(
     assert view.history()["a"].tolist() == [1]
 
 
+def test_rule31_stopped_run_finished_without_another_log_is_killed(run_dir: Path) -> None:
+    run = _init(id="stopfin")
+    run.log({"a": 1})
+    run.stop()
+    run.finish()
+    assert run.state == "killed"
+    assert _stored(run_dir, "stopfin").state == "killed"
+
+
 def test_rule31_stop_from_api_in_this_process(run_dir: Path) -> None:
     run = _init(id="apistop")
     _stored(run_dir, "apistop").stop()
