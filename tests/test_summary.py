@@ -163,6 +163,19 @@ def test_rule27_aggregates_cover_values_logged_before_the_call(run_dir: Path) ->
     assert run.summary["loss"] == {"min": 0.5, "max": 10.0, "mean": 5.875, "first": 4.0}
 
 
+def test_rule27_aggregates_cover_values_of_earlier_incarnations(run_dir: Path) -> None:
+    run = _init(id="again")
+    for v in (5.0, 1.0, 3.0):
+        run.log({"loss": v})
+    run.finish()
+    run = _init(id="again", resume="allow")
+    run.define_metric("loss", summary="min,max,first")
+    assert run.summary["loss"] == {"min": 1.0, "max": 5.0, "first": 5.0}
+    run.log({"loss": 0.5})
+    run.finish()
+    assert _stored(run_dir, run).summary["loss"] == {"min": 0.5, "max": 5.0, "first": 5.0}
+
+
 def test_rule27_trailing_glob_matches_by_prefix(run_dir: Path) -> None:
     run = _init()
     run.define_metric("val/*", summary="max")
