@@ -1,0 +1,214 @@
+"""Chart data for the widgets: min/max-preserving downsampling and row helpers.
+
+Nothing here touches Altair, anywidget or the browser; it turns history rows into the compact
+points the dashboard streams (``[i, x, y, step]``), at most ``cap`` points per series whatever
+the run's length, keeping every bucket's minimum and maximum so spikes never vanish.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Most points a series ever holds in the browser.
+MAX_POINTS = 2000
+
+#: Columns every history row has that are not metrics.
+SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
+
+Point = tuple[float, float, int]  # (x, y, step)
+
+
+def flatten_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts to dotted keys, as ``run.history()`` does."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_row(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def as_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (strings, None, NaN, inf, bools are skipped)."""
+    if value is None or isinstance(value, bool | str | bytes):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def step_metric_for(metric: str, definitions: Mapping[str, Mapping[str, Any]]) -> str:
+    """The x column of ``metric``: its ``define_metric`` step_metric (exact name or glob),
+    else ``_step``."""
+    d = definitions.get(metric)
+    if d is None:
+        for name, candidate in definitions.items():
+            if any(ch in name for ch in "*?[") and fnmatch.fnmatchcase(metric, name):
+                d = candidate
+                break
+    step_metric = (d or {}).get("step_metric")
+    return step_metric if isinstance(step_metric, str) and step_metric else "_step"
+
+
+def is_hidden(metric: str, definitions: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether ``define_metric(..., hidden=True)`` hid the metric."""
+    d = definitions.get(metric) or {}
+    return bool(d.get("hidden"))
+
+
+class MinMaxSeries:
+    """A series downsampled into buckets of ``width`` consecutive rows, each kept as its
+    minimum and maximum point (in step order); ``width`` doubles whenever the buckets would
+    exceed ``cap // 2``, so at most ``cap`` points are kept for any number of rows.
+
+    Point ``j`` (0 or 1) of bucket ``b`` has index ``2 * b + j``: a change from bucket ``b``
+    on is sent as "drop points with index >= 2 * b, insert these".
+    """
+
+    def __init__(self, cap: int = MAX_POINTS) -> None:
+        if cap < 4:
+            raise ValueError(f"cap={cap}: must be at least 4")
+        self.cap_buckets = cap // 2
+        self.width = 1
+        self.rows = 0
+        # each bucket: [count, lo_point, hi_point]
+        self.buckets: list[list[Any]] = []
+
+    def __len__(self) -> int:
+        return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
+
+    def extend(
+        self, xs: Sequence[float], ys: Sequence[float], steps: Sequence[int]
+    ) -> int | None:
+        """Add points (already finite, in step order). Returns the first bucket whose points
+        changed (``0`` after a re-bucketing), or None when nothing was added."""
+        n = len(ys)
+        if n == 0:
+            return None
+        width_before = self.width
+        first_dirty = len(self.buckets)
+        if self.buckets and self.buckets[-1][0] < self.width:
+            first_dirty -= 1
+        start = 0
+        # fill the open bucket point by point
+        while start < n and self.buckets and self.buckets[-1][0] < self.width:
+            self._add(float(xs[start]), float(ys[start]), int(steps[start]))
+            start += 1
+        if n - start > 4 * self.width:
+            self._bulk(np.asarray(xs[start:], float), np.asarray(ys[start:], float),
+                       np.asarray(steps[start:], np.int64))
+        else:
+            for k in range(start, n):
+                self._add(float(xs[k]), float(ys[k]), int(steps[k]))
+        self.rows += n
+        while len(self.buckets) > self.cap_buckets:
+            self._halve()
+        return 0 if self.width != width_before else first_dirty
+
+    def _add(self, x: float, y: float, step: int) -> None:
+        p = (x, y, step)
+        if not self.buckets or self.buckets[-1][0] >= self.width:
+            self.buckets.append([1, p, p])
+            return
+        b = self.buckets[-1]
+        b[0] += 1
+        if y < b[1][1]:
+            b[1] = p
+        if y > b[2][1]:
+            b[2] = p
+
+    def _bulk(self, xs: np.ndarray, ys: np.ndarray, steps: np.ndarray) -> None:
+        n = len(ys)
+        w = self.width
+        # widen first, so that the bulk part never needs more than the cap
+        while (len(self.buckets) + math.ceil(n / w)) > self.cap_buckets:
+            self._halve()
+            w = self.width
+        nb = math.ceil(n / w)
+        pad = nb * w - n
+        lo = np.concatenate([ys, np.full(pad, np.inf)]).reshape(nb, w).argmin(axis=1)
+        hi = np.concatenate([ys, np.full(pad, -np.inf)]).reshape(nb, w).argmax(axis=1)
+        base = np.arange(nb) * w
+        counts = np.minimum(w, n - base)
+        for b in range(nb):
+            i, j = int(base[b] + lo[b]), int(base[b] + hi[b])
+            p_lo = (float(xs[i]), float(ys[i]), int(steps[i]))
+            p_hi = p_lo if i == j else (float(xs[j]), float(ys[j]), int(steps[j]))
+            self.buckets.append([int(counts[b]), p_lo, p_hi])
+
+    def _halve(self) -> None:
+        """Merge neighbouring buckets pairwise (width doubles)."""
+        merged: list[list[Any]] = []
+        bs = self.buckets
+        for k in range(0, len(bs), 2):
+            if k + 1 == len(bs):
+                merged.append(bs[k])
+                continue
+            a, b = bs[k], bs[k + 1]
+            lo = a[1] if a[1][1] <= b[1][1] else b[1]
+            hi = a[2] if a[2][1] >= b[2][1] else b[2]
+            merged.append([a[0] + b[0], lo, hi])
+        self.buckets = merged
+        self.width *= 2
+
+    def points(self, from_bucket: int = 0) -> list[list[float]]:
+        """Points ``[index, x, y, step]`` of the buckets from ``from_bucket`` on, step order."""
+        out: list[list[float]] = []
+        for b in range(from_bucket, len(self.buckets)):
+            _, lo, hi = self.buckets[b]
+            pair = (lo,) if lo is hi or lo[2] == hi[2] else tuple(sorted((lo, hi), key=_step))
+            for j, (x, y, step) in enumerate(pair):
+                out.append([2 * b + j, _num(x), _num(y), step])
+        return out
+
+
+def _step(p: Point) -> int:
+    return p[2]
+
+
+def _num(v: float) -> float:
+    """Ints stay ints on the wire (shorter JSON)."""
+    return int(v) if float(v).is_integer() and abs(v) < 2**53 else v
+
+
+def xy_arrays(
+    columns: Mapping[str, Sequence[Any]], metric: str, x_key: str
+) -> tuple[list[float], list[float], list[int]]:
+    """The finite (x, y, step) points of ``metric`` from columns (a DataFrame or dict of
+    lists with ``_step``)."""
+    if metric not in columns or x_key not in columns:
+        return [], [], []
+    ys_raw = list(columns[metric])
+    xs_raw = list(columns[x_key])
+    steps_raw = list(columns["_step"])
+    xs: list[float] = []
+    ys: list[float] = []
+    steps: list[int] = []
+    for x, y, s in zip(xs_raw, ys_raw, steps_raw, strict=False):
+        fy, fx = as_number(y), as_number(x)
+        if fy is None or fx is None:
+            continue
+        xs.append(fx)
+        ys.append(fy)
+        steps.append(int(s))
+    return xs, ys, steps
+
+
+def numeric_metrics(columns: Iterable[str], values: Mapping[str, Sequence[Any]]) -> list[str]:
+    """Columns that hold at least one finite number (system columns excluded), in order."""
+    out = []
+    for c in columns:
+        if c in SYSTEM_KEYS:
+            continue
+        if any(as_number(v) is not None for v in values[c]):
+            out.append(c)
+    return out
