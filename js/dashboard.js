@@ -109,10 +109,15 @@ function seriesMeta(model) {
   return map;
 }
 
-function tuples(meta, s, pts) {
+// Points are drawn (and clickable one by one) while a series has at most DRAW_POINTS of them;
+// above that only its line is drawn and a click selects the nearest step by x.
+const DRAW_POINTS = 400;
+
+function tuples(meta, s, pts, total) {
   const m = meta.get(s) || { color: "#888", dash: "own", opacity: 1, pickable: false };
+  const draw = !!m.pickable && (total ?? pts.length) <= DRAW_POINTS;
   return pts.map(([i, x, y, step]) => ({
-    s, i, x, y, step, c: m.color, g: m.dash, o: m.opacity, p: !!m.pickable,
+    s, i, x, y, step, c: m.color, g: m.dash, o: m.opacity, p: draw, k: !!m.pickable,
   }));
 }
 
@@ -152,7 +157,7 @@ function render({ model, el }) {
   function fill(metric, v) {
     const bySeries = st.points[metric] || new Map();
     const all = [];
-    for (const [s, pts] of bySeries) all.push(...tuples(meta, s, pts));
+    for (const [s, pts] of bySeries) all.push(...tuples(meta, s, pts, pts.length));
     const forks = (st.forks[metric] || []).map(([x, y, c, label]) => ({ x, y, c, label }));
     v.change("rows", vega.changeset().remove(vega.truthy).insert(all));
     v.change("forks", vega.changeset().remove(vega.truthy).insert(forks));
@@ -186,7 +191,9 @@ function render({ model, el }) {
   function onClick(metric, v) {
     return (event, item) => {
       let step = null;
-      if (item && item.datum && item.datum.p && typeof item.datum.step === "number") {
+      // a point's item is its row; a line's item is only its first row: invert x instead
+      const isPoint = item && item.mark && item.mark.marktype === "symbol";
+      if (isPoint && item.datum && item.datum.k && typeof item.datum.step === "number") {
         step = item.datum.step;
       } else {
         const svg = v.container() && v.container().querySelector("svg");
@@ -247,6 +254,7 @@ function render({ model, el }) {
         embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite" }).then(async (res) => {
           if (!alive) { res.finalize(); return; }
           entry.view = res.view;
+          div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
           res.view.addEventListener("click", onClick(c.metric, res.view));
           await fill(c.metric, res.view);
         }).catch((err) => {
@@ -259,28 +267,48 @@ function render({ model, el }) {
     root.setAttribute("data-ready", "1");
   }
 
+  // Deltas only mark series dirty; a flush at most every 100 ms re-reads them from the store
+  // (one changeset per chart), so a busy run never floods the browser's main thread.
+  const dirty = new Map(); // metric -> Map(series -> lowest changed index)
+  let flushTimer = null;
+  let renders = 0;
+  function flush() {
+    flushTimer = null;
+    for (const [m, bySeries] of dirty) {
+      const entry = views.get(m);
+      if (!entry || !entry.view) continue;
+      const ins = [];
+      for (const [s, from] of bySeries) {
+        const pts = (st.points[m] && st.points[m].get(s)) || [];
+        ins.push(...tuples(meta, s, from === 0 ? pts : pts.filter((p) => p[0] >= from), pts.length));
+      }
+      entry.view.change("rows", vega.changeset()
+        .remove((t) => bySeries.has(t.s) && t.i >= bySeries.get(t.s)).insert(ins));
+      entry.view.change("selected", vega.changeset().remove(vega.truthy).insert(selectedTuple(m)));
+      entry.view.runAsync();
+    }
+    dirty.clear();
+    renders += 1;
+    root.setAttribute("data-renders", String(renders));
+  }
   const onStore = (ev) => {
     if (ev.type === "base") {
       meta = seriesMeta(model);
       renderLegend();
+      dirty.clear();
       for (const [metric, { view }] of views) if (view) fill(metric, view);
     } else {
-      const byMetric = new Map();
       for (const [m, s, from, pts] of ev.changes) {
-        if (!byMetric.has(m)) byMetric.set(m, []);
-        byMetric.get(m).push([s, from, pts]);
-      }
-      for (const [m, list] of byMetric) {
-        const entry = views.get(m);
-        if (!entry || !entry.view) continue;
-        const cut = new Map(list.map(([s, from]) => [s, from]));
-        const ins = [];
-        for (const [s, , pts] of list) ins.push(...tuples(meta, s, pts));
-        entry.view.change("rows", vega.changeset()
-          .remove((t) => cut.has(t.s) && t.i >= cut.get(t.s)).insert(ins));
-        entry.view.runAsync();
+        if (!dirty.has(m)) dirty.set(m, new Map());
+        const bySeries = dirty.get(m);
+        const all = (st.points[m] && st.points[m].get(s)) || [];
+        // a series that crosses the point-drawing limit is redrawn whole
+        const crossed = all.length > DRAW_POINTS && all.length - pts.length <= DRAW_POINTS;
+        const f = crossed ? 0 : from;
+        bySeries.set(s, Math.min(f, bySeries.has(s) ? bySeries.get(s) : Infinity));
       }
       root.setAttribute("data-seq", String(st.seq));
+      if (flushTimer === null) flushTimer = setTimeout(flush, 100);
     }
   };
   st.listeners.add(onStore);
@@ -517,6 +545,7 @@ function render({ model, el }) {
 
   return () => {
     alive = false;
+    if (flushTimer !== null) clearTimeout(flushTimer);
     st.listeners.delete(onStore);
     for (const [ev, fn] of handlers) model.off(ev, fn);
     for (const { view } of views.values()) if (view) view.finalize();

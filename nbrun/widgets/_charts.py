@@ -225,7 +225,7 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     rows = alt.Data(name="rows")
     x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=False))
     y = alt.Y("y:Q", title=None, scale=alt.Scale(zero=False))
-    lines = alt.Chart(rows).mark_line(strokeWidth=1.6, clip=True).encode(
+    lines = alt.Chart(rows, name="lines").mark_line(strokeWidth=1.6, clip=True).encode(
         x=x,
         y=y,
         color=alt.Color("c:N", scale=None),
@@ -236,17 +236,17 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
         detail="s:N",
         order="step:Q",
     )
-    points = alt.Chart(rows).transform_filter("datum.p").mark_point(
+    points = alt.Chart(rows, name="picks").transform_filter("datum.p").mark_point(
         filled=True, size=18, opacity=0.55, cursor="pointer"
     ).encode(x=x, y=y, color=alt.Color("c:N", scale=None),
              tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("y:Q", title=metric)])
-    forks = alt.Chart(alt.Data(name="forks")).mark_point(
+    forks = alt.Chart(alt.Data(name="forks"), name="forkmarks").mark_point(
         shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
     ).encode(x=x, y=y, color=alt.Color("c:N", scale=None),
              tooltip=[alt.Tooltip("label:N", title="fork")])
     sel = alt.Data(name="selected")
-    rule = alt.Chart(sel).mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
-    ring = alt.Chart(sel).mark_point(
+    rule = alt.Chart(sel, name="selrule").mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
+    ring = alt.Chart(sel, name="selring").mark_point(
         size=170, color="#d62728", strokeWidth=2.5, filled=False
     ).encode(x=x, y=y)
     layered = alt.layer(lines, points, forks, rule, ring).properties(

@@ -19,7 +19,6 @@ The contract with ``js/dashboard.js``:
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 import traceback
@@ -133,6 +132,9 @@ class Dashboard(anywidget.AnyWidget):
     result = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     _base = traitlets.Dict().tag(sync=True)
+
+    #: seconds between looks for new forks once nothing shown is running
+    IDLE_INTERVAL = 2.0
 
     def __init__(
         self,
@@ -366,6 +368,8 @@ class Dashboard(anywidget.AnyWidget):
         return any(src.live for src in self._sources)
 
     def _loop(self) -> None:
+        """Poll at ``rate`` while something is live; then every ``IDLE_INTERVAL`` seconds
+        only, for forks made elsewhere (they join the chart), until the widget is closed."""
         failures = 0
         while not self._closed:
             t0 = time.monotonic()
@@ -375,10 +379,11 @@ class Dashboard(anywidget.AnyWidget):
             except Exception:
                 failures += 1
                 self._report("dashboard update failed:\n" + traceback.format_exc())
-                live = failures < 5
-            if not live:
-                break
-            time.sleep(max(0.0, self._interval - (time.monotonic() - t0)))
+                if failures >= 5:
+                    break
+                live = False
+            interval = self._interval if live else self.IDLE_INTERVAL
+            time.sleep(max(0.0, interval - (time.monotonic() - t0)))
 
     def poll(self) -> bool:
         """One update: drain the live sources, send the chart delta, refresh the overview
@@ -610,14 +615,6 @@ class Dashboard(anywidget.AnyWidget):
         _open_dashboards.discard(self)
         super().close()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until the update thread has ended (nothing live any more)."""
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
-
 
 class _Columns(dict):  # type: ignore[type-arg]
     """A dict of equal-length columns that behaves enough like a DataFrame here."""
@@ -637,13 +634,12 @@ def _restore_warning(view: Any) -> str | None:
 
 
 def display_run(run: Any) -> Dashboard:
-    """Show ``run``'s dashboard (a live ``Run`` or a stored view) and return the widget."""
-    dash = Dashboard(run)
-    if "IPython" in sys.modules:
-        from IPython.display import display
+    """The dashboard widget of ``run`` (a live ``Run`` or a stored view).
 
-        display(dash)
-    return dash
+    A notebook shows it when it is the cell's last expression (like an Altair chart); else
+    pass it to ``IPython.display.display``. It is not displayed here, so that ``run.display()``
+    at the end of a cell shows one dashboard, not two."""
+    return Dashboard(run)
 
 
 __all__ = ["Dashboard", "api_dir", "display_run"]

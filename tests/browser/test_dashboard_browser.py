@@ -1,0 +1,218 @@
+"""The dashboard in a real JupyterLab 4 + headless Chromium, offline: the chart draws from the
+bundled Vega, grows live, a click selects a step, and Fork / Rewind / Stop reach Python; the
+outcome is checked in the run store on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbrun
+
+from .conftest import ARTIFACTS, Lab
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+DASH = ".nbrun-dash"
+POINTS = "g.mark-symbol.role-mark.picks_marks path"
+
+
+def _notebook(path: Path, cells: list[str]) -> None:
+    nb = {
+        "cells": [
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+             "source": src}
+            for src in cells
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                           "name": "python3"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb))
+
+
+def _open_and_run_all(page: Any, lab: Lab, name: str) -> None:
+    page.goto(lab.open_url(name))
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+    page.wait_for_selector("text=/\\| Idle/", timeout=60_000)
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+def _wait_cells_done(page: Any, timeout: float = 120_000) -> None:
+    page.wait_for_function(
+        """() => {
+            const ps = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""",
+        timeout=timeout,
+    )
+
+
+def _dashboard(page: Any, nth: int = 0) -> Any:
+    dash = page.locator(f"{DASH}[data-ready='1']").nth(nth)
+    dash.wait_for(timeout=60_000)
+    return dash
+
+
+def _click_point(page: Any, dash: Any, metric: str, fraction: float) -> int:
+    """Click the chart where this run's point at ``fraction`` of its steps is drawn (found
+    through the chart's Vega view); return the step the dashboard then shows as selected."""
+    chart = dash.locator(f".nb-chart[data-metric='{metric}']")
+    chart.locator("svg").first.wait_for()
+    where = page.wait_for_function(
+        """([div, fraction]) => {
+            const v = div.__nbrunView;
+            if (!v) return null;
+            const rows = v.data("rows").filter(t => t.k).sort((a, b) => a.step - b.step);
+            if (rows.length < 20) return null;
+            const t = rows[Math.floor(fraction * (rows.length - 1))];
+            const r = div.querySelector("svg").getBoundingClientRect();
+            const o = v.origin();
+            return {x: r.left + o[0] + v.scale("x")(t.x), y: r.top + o[1] + v.scale("y")(t.y),
+                    step: t.step};
+        }""",
+        arg=[chart.element_handle(), fraction],
+    ).json_value()
+    page.mouse.click(where["x"], where["y"])
+    label = dash.locator(".nb-selected")
+    page.wait_for_function(
+        "el => el.getAttribute('data-selected-step') !== ''", arg=label.element_handle()
+    )
+    # the selection is drawn on the chart too
+    chart.locator("g.selring_marks path").first.wait_for()
+    selected = int(label.get_attribute("data-selected-step"))
+    assert selected <= where["step"]  # equal, or snapped back to a checkpoint
+    return selected
+
+
+def _wait_status(page: Any, dash: Any, kinds: tuple[str, ...] = ("ok", "error")) -> str:
+    status = dash.locator(".nb-toolbar > .nb-status")
+    page.wait_for_function(
+        "([el, kinds]) => kinds.includes(el.getAttribute('data-status'))",
+        arg=[status.element_handle(), list(kinds)],
+        timeout=60_000,
+    )
+    return status.get_attribute("data-status") + ": " + status.text_content()
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def _no_external(page: Any) -> None:
+    log = page.nbrun_log
+    assert not log.external, f"the page tried the internet: {log.external[:5]}"
+    assert not [e for e in log.errors if "nbrun" in e or "vega" in e.lower()], log.errors
+
+
+def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
+    """The quickstart: chart drawn offline, a click selects a step, Fork with an edited config
+    makes a run forked at that step (it continues training), Rewind archives rows."""
+    shutil.copy(REPO / "notebooks" / "quickstart.ipynb", lab.root / "quickstart.ipynb")
+    _open_and_run_all(page, lab, "quickstart.ipynb")
+    dash = _dashboard(page)
+    _wait_cells_done(page)
+    run_id = dash.get_attribute("data-run-id")
+    project = "quickstart"
+    # the fork made by the notebook's own cell joins the chart as a second line
+    page.wait_for_function(
+        "el => el.querySelectorAll('.nb-legend-item[data-role=child]').length >= 1",
+        arg=dash.element_handle(),
+        timeout=30_000,
+    )
+    step = _click_point(page, dash, "loss", 0.3)
+    dash.locator("button[data-action='fork']").click()
+    lr = dash.locator(".nb-panel input[data-key='lr']")
+    lr.fill("0.3")
+    dash.locator("button[data-action='confirm-fork']").click()
+    status = _wait_status(page, dash)
+    assert status.startswith("ok"), status
+    new_id = dash.locator(".nb-toolbar > .nb-status").get_attribute("data-run-id")
+    fork = nbrun.Api(lab.root).run(f"{project}/{new_id}")
+    assert fork.forked_from is not None
+    assert (fork.forked_from.run_id, fork.forked_from.step) == (run_id, step)
+    assert fork.config["lr"] == 0.3
+    # the fork continues training: its own rows grow past the fork step, on the chart too
+    deadline = time.monotonic() + 60
+    while fork.step <= step + 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert fork.step > step + 5
+    page.wait_for_function(
+        "([el, id]) => !!el.querySelector(`.nb-legend-item[data-series='child:${id}']`)",
+        arg=[dash.element_handle(), new_id],
+    )
+    _shot(page, "dashboard-fork.png")
+
+    # rewind the parent to an earlier step: rows after it are archived, drawn as a ghost
+    step2 = _click_point(page, dash, "loss", 0.15)
+    dash.locator("button[data-action='rewind']").click()
+    dash.locator("button[data-action='confirm-rewind']").click()
+    status = _wait_status(page, dash)
+    assert status.startswith("ok"), status
+    parent = nbrun.Api(lab.root).run(f"{project}/{run_id}")
+    archives = parent.archives()
+    assert archives and archives[-1].from_step == step2 + 1
+    assert parent.starting_step == step2 + 1
+    page.wait_for_function(
+        "el => el.querySelectorAll('.nb-legend-item[data-role=ghost]').length >= 1",
+        arg=dash.element_handle(),
+    )
+    _shot(page, "dashboard-rewind.png")
+    _no_external(page)
+
+
+def test_live_chart_stop_and_literal_names(page: Any, lab: Lab) -> None:
+    """A background training: the chart grows live at several updates a second, a click
+    reaches Python at once, Stop ends the run as killed; a hostile name renders as text."""
+    hostile = "<img src=x onerror=alert(1)>"
+    _notebook(lab.root / "live.ipynb", [
+        "import time\nimport nbrun\n\n"
+        "def train(run):\n"
+        "    for i in range(run.step, 100_000):\n"
+        "        run.log({'loss': 1 / (i + 1) + ((i * 7919) % 13) / 130, 'acc': i / 1e5})\n"
+        "        time.sleep(0.005)\n",
+        f"run = nbrun.launch(train, project='live', name={hostile!r}, config={{'lr': 0.1}})\n"
+        "run.display()",
+    ])
+    _open_and_run_all(page, lab, "live.ipynb")
+    dash = _dashboard(page)
+    _wait_cells_done(page)
+    assert dash.locator(".nb-name").text_content() == hostile
+    assert dash.locator("img").count() == 0
+    run_id = dash.get_attribute("data-run-id")
+    # live updates: count delta messages applied over two seconds
+    page.wait_for_function("el => Number(el.getAttribute('data-seq') || 0) > 3",
+                           arg=dash.element_handle())
+    seq0, t0 = int(dash.get_attribute("data-seq")), time.monotonic()
+    page.wait_for_timeout(2000)  # a measurement window, not a wait for a condition
+    seq1, t1 = int(dash.get_attribute("data-seq")), time.monotonic()
+    rate = (seq1 - seq0) / (t1 - t0)
+    print(f"live chart updates: {rate:.1f}/s")
+    (ARTIFACTS).mkdir(exist_ok=True)
+    (ARTIFACTS / "live-rate.txt").write_text(f"{rate:.1f} updates/s\n")
+    assert 4 <= rate <= 25, rate
+    assert dash.locator(f".nb-chart[data-metric='loss'] {POINTS}").count() <= 2000 + 10
+    step = _click_point(page, dash, "loss", 0.5)
+    assert step >= 0
+    _shot(page, "dashboard-live.png")
+    dash.locator("button[data-action='stop']").click()
+    status = _wait_status(page, dash)
+    assert status.startswith("ok"), status
+    view = nbrun.Api(lab.root).run(f"live/{run_id}")
+    deadline = time.monotonic() + 20
+    while view.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert view.state == "killed"
+    page.wait_for_selector(f"{DASH}[data-state='killed']")
+    _no_external(page)
