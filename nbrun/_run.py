@@ -514,6 +514,9 @@ class Run(RunView):
         writer.enqueued += 1
         if len(queue) >= writer.max_rows:
             writer.wake()
+            if len(queue) >= writer.max_rows * 100 and writer.error is None:
+                # a tight loop starves the writer of the GIL: bound the backlog's memory
+                writer.flush()
         if self._feeds:
             for feed in self._feeds:
                 feed.append(row)
