@@ -89,7 +89,7 @@ class ProjectView(ipywidgets.VBox):
         """Re-read the runs."""
         self.table.runs = project_rows(self.project_name, self.dir)
 
-    def open(self, run_id: str) -> Dashboard:
+    def open_run(self, run_id: str) -> Dashboard:
         """Show the dashboard of run ``run_id`` below the table and return it."""
         import nbrun
 
@@ -109,7 +109,7 @@ class ProjectView(ipywidgets.VBox):
         action = content.get("action")
         try:
             if action == "open":
-                self.open(str(content.get("id")))
+                self.open_run(str(content.get("id")))
                 self.table.message = ""
             elif action == "refresh":
                 self.refresh()
