@@ -36,6 +36,7 @@ __all__ = [
     "StoredRun",
     "UsageError",
     "define_metric",
+    "display_project",
     "finish",
     "init",
     "launch",
@@ -44,6 +45,15 @@ __all__ = [
     "run",
     "runs",
 ]
+
+
+def display_project(project: str | None = None, dir: str | None = None) -> Any:
+    """Show a table of the project's runs with their lineage; pick one to open its dashboard.
+
+    The widget stack (anywidget, ipywidgets, Altair) is imported on this first use."""
+    from .widgets import display_project as show
+
+    return show(project, dir)
 
 
 def __getattr__(name: str) -> Any:
