@@ -216,3 +216,36 @@ def test_live_chart_stop_and_literal_names(page: Any, lab: Lab) -> None:
     assert view.state == "killed"
     page.wait_for_selector(f"{DASH}[data-state='killed']")
     _no_external(page)
+
+
+def test_click_during_a_foreground_loop_is_queued_then_done(page: Any, lab: Lab) -> None:
+    """While a training loop runs in the foreground cell, the chart still grows but the
+    browser's messages wait for the cell: the widget says the fork is queued, and makes it
+    when the cell ends."""
+    _notebook(lab.root / "fg.ipynb", [
+        "import time\nimport nbrun\n"
+        "run = nbrun.init(project='fg', config={'lr': 0.1})\n"
+        "for i in range(50):\n    run.log({'loss': 1 / (i + 1)})\n"
+        "run.display()",
+        "for i in range(50, 1000):\n"
+        "    run.log({'loss': 1 / (i + 1)})\n"
+        "    time.sleep(0.01)",
+    ])
+    _open_and_run_all(page, lab, "fg.ipynb")
+    dash = _dashboard(page)
+    run_id = dash.get_attribute("data-run-id")
+    # rows flow to the browser while the loop runs
+    page.wait_for_function("el => Number(el.getAttribute('data-seq') || 0) > 5",
+                           arg=dash.element_handle())
+    step = _click_point(page, dash, "loss", 0.2)
+    dash.locator("button[data-action='fork']").click()
+    dash.locator("button[data-action='confirm-fork']").click()
+    status = _wait_status(page, dash, ("queued", "ok", "error"))
+    assert status.startswith("queued"), status
+    assert "cell" in status
+    status = _wait_status(page, dash, ("ok", "error"))
+    assert status.startswith("ok"), status
+    new_id = dash.locator(".nb-toolbar > .nb-status").get_attribute("data-run-id")
+    fork = nbrun.Api(lab.root).run(f"fg/{new_id}")
+    assert (fork.forked_from.run_id, fork.forked_from.step) == (run_id, step)
+    _no_external(page)
