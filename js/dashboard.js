@@ -162,7 +162,28 @@ function render({ model, el }) {
     v.change("rows", vega.changeset().remove(vega.truthy).insert(all));
     v.change("forks", vega.changeset().remove(vega.truthy).insert(forks));
     v.change("selected", vega.changeset().remove(vega.truthy).insert(selectedTuple(metric)));
+    v.change("ckpts", vega.changeset().remove(vega.truthy).insert(checkpointTuples(metric)));
     return v.runAsync();
+  }
+
+  function checkpointTuples(metric) {
+    const cps = model.get("checkpoints") || [];
+    const bySeries = st.points[metric];
+    if (!cps.length || !bySeries) return [];
+    const xOf = new Map();
+    for (const [s, pts] of bySeries) {
+      const m = meta.get(s);
+      if (m && m.pickable) for (const p of pts) xOf.set(p[3], p[1]);
+    }
+    return cps.filter((c) => xOf.has(c)).map((step) => ({ x: xOf.get(step), step }));
+  }
+
+  function showCheckpoints() {
+    for (const [metric, { view }] of views) {
+      if (!view) continue;
+      view.change("ckpts", vega.changeset().remove(vega.truthy).insert(checkpointTuples(metric)));
+      view.runAsync();
+    }
   }
 
   function nearestPickable(metric, key, value) {
@@ -285,6 +306,7 @@ function render({ model, el }) {
       entry.view.change("rows", vega.changeset()
         .remove((t) => bySeries.has(t.s) && t.i >= bySeries.get(t.s)).insert(ins));
       entry.view.change("selected", vega.changeset().remove(vega.truthy).insert(selectedTuple(m)));
+      entry.view.change("ckpts", vega.changeset().remove(vega.truthy).insert(checkpointTuples(m)));
       entry.view.runAsync();
     }
     dirty.clear();
@@ -535,6 +557,7 @@ function render({ model, el }) {
     ["change:result", onResult],
     ["change:selected_step", showSelection],
     ["change:charts", syncCharts],
+    ["change:checkpoints", showCheckpoints],
     ["change:series", () => { meta = seriesMeta(model); renderLegend(); }],
   ];
   for (const [ev, fn] of handlers) model.on(ev, fn);

@@ -220,8 +220,8 @@ def chart(view: Any, key: str, max_points: int = MAX_POINTS) -> alt.Chart:
 
 def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     """The Vega-Lite spec of one dashboard chart, fed later through named datasets:
-    ``rows`` (``s, i, x, y, step, c, g, o, p``), ``forks`` (``x, y, c, label``) and
-    ``selected`` (``x, y``)."""
+    ``rows`` (``s, i, x, y, step, c, g, o, p, k``), ``forks`` (``x, y, c, label``),
+    ``ckpts`` (``x, step``: checkpoints a selection snaps to) and ``selected`` (``x, y``)."""
     rows = alt.Data(name="rows")
     x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=False))
     y = alt.Y("y:Q", title=None, scale=alt.Scale(zero=False))
@@ -244,12 +244,16 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
         shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
     ).encode(x=x, y=y, color=alt.Color("c:N", scale=None),
              tooltip=[alt.Tooltip("label:N", title="fork")])
+    ckpts = alt.Chart(alt.Data(name="ckpts"), name="ckptmarks").mark_point(
+        shape="triangle-up", size=36, filled=True, color="#777", opacity=0.8
+    ).encode(x=x, y=alt.value(HEIGHT - 4),
+             tooltip=[alt.Tooltip("step:Q", title="checkpoint at step")])
     sel = alt.Data(name="selected")
     rule = alt.Chart(sel, name="selrule").mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
     ring = alt.Chart(sel, name="selring").mark_point(
         size=170, color="#d62728", strokeWidth=2.5, filled=False
     ).encode(x=x, y=y)
-    layered = alt.layer(lines, points, forks, rule, ring).properties(
+    layered = alt.layer(lines, points, forks, ckpts, rule, ring).properties(
         title=alt.TitleParams(metric, anchor="start", fontSize=13),
         width=WIDTH,
         height=HEIGHT,

@@ -432,6 +432,7 @@ class Dashboard(anywidget.AnyWidget):
                     self._publish_base()  # lets views that render late catch up
             if now - self._last_overview > 0.5:
                 self._refresh_overview()
+                self._refresh_checkpoints()
             return self._any_live()
 
     def _add_rows(self, src: Source, rows: list[dict[str, Any]]) -> list[list[Any]]:

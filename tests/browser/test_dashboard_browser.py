@@ -152,6 +152,15 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
         "([el, id]) => !!el.querySelector(`.nb-legend-item[data-series='child:${id}']`)",
         arg=[dash.element_handle(), new_id],
     )
+    # ... and streams into the chart to its last step
+    last = int(fork.config["steps"]) - 1
+    page.wait_for_function(
+        """([div, key, last]) => div.__nbrunView &&
+            div.__nbrunView.data("rows").some(t => t.s === key && t.step === last)""",
+        arg=[dash.locator(".nb-chart[data-metric='w0']").element_handle(), f"child:{new_id}",
+             last],
+        timeout=60_000,
+    )
     _shot(page, "dashboard-fork.png")
 
     # rewind the parent to an earlier step: rows after it are archived, drawn as a ghost
