@@ -31,6 +31,8 @@ const CSS = `
 .nbrun-dash .nb-swatch{display:inline-block;width:14px;height:3px;margin-right:4px;vertical-align:middle}
 .nbrun-dash .nb-charts{display:flex;flex-wrap:wrap;gap:8px}
 .nbrun-dash .nb-chart{min-width:300px}
+.nbrun-dash .nb-chart-controls{font-size:11px;color:#666;display:block;text-align:right;margin-right:16px}
+.nbrun-dash .nb-filter{margin:4px 0;width:220px}
 .nbrun-dash table{border-collapse:collapse;font-size:12px;margin:2px 12px 6px 0}
 .nbrun-dash td{padding:1px 8px 1px 0;vertical-align:top;white-space:pre-wrap;word-break:break-word}
 .nbrun-dash td:first-child{color:#666;font-family:monospace}
@@ -143,8 +145,10 @@ function render({ model, el }) {
   const errorEl = h("pre", { class: "nb-error" });
   const legend = h("div", { class: "nb-legend" });
   const chartsEl = h("div", { class: "nb-charts" });
+  const filterEl = h("input", { type: "search", class: "nb-filter", placeholder: "filter metrics", "data-action": "filter" });
+  filterEl.oninput = () => applyFilter();
   const overviewEl = h("div", { class: "nb-overview" });
-  root.append(head, toolbar, panel, errorEl, legend, chartsEl, overviewEl);
+  root.append(head, toolbar, panel, errorEl, legend, filterEl, chartsEl, overviewEl);
   el.appendChild(root);
 
   const views = new Map(); // metric -> {view, div}
@@ -254,6 +258,38 @@ function render({ model, el }) {
     updateButtons();
   }
 
+  // Embedding happens once per chart; only the user's "log y" toggle embeds a chart again.
+  function embedChart(c, entry, div) {
+    let spec = c.spec;
+    if (entry.log) {
+      const positive = [...(st.points[c.metric] || new Map()).values()]
+        .every((pts) => pts.every((p) => p[2] > 0));
+      spec = JSON.parse(JSON.stringify(c.spec));
+      for (const layer of spec.layer || []) {
+        const y = layer.encoding && layer.encoding.y;
+        if (y && y.field) y.scale = { ...(y.scale || {}), type: positive ? "log" : "symlog", zero: false };
+      }
+    }
+    if (entry.view) { entry.view.finalize(); entry.view = null; }
+    return embed(div, spec, { renderer: "svg", actions: false, mode: "vega-lite" }).then(async (res) => {
+      if (!alive) { res.finalize(); return; }
+      entry.view = res.view;
+      entry.div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
+      res.view.addEventListener("click", onClick(c.metric, res.view));
+      await fill(c.metric, res.view);
+    }).catch((err) => {
+      errorEl.textContent = `chart ${c.metric}: ${err && err.message ? err.message : err}`;
+    });
+  }
+
+  function applyFilter() {
+    const text = filterEl.value.trim().toLowerCase();
+    filterEl.style.display = views.size > 4 ? "" : "none";
+    for (const [metric, entry] of views) {
+      entry.div.style.display = !text || metric.toLowerCase().includes(text) ? "" : "none";
+    }
+  }
+
   async function syncCharts() {
     const charts = model.get("charts") || [];
     const wanted = new Set(charts.map((c) => c.metric));
@@ -267,22 +303,22 @@ function render({ model, el }) {
     const jobs = [];
     for (const c of charts) {
       if (views.has(c.metric)) continue;
-      const div = h("div", { class: "nb-chart", "data-metric": c.metric });
-      chartsEl.appendChild(div);
-      const entry = { view: null, div };
+      const box = h("div", { class: "nb-chart", "data-metric": c.metric });
+      const controls = h("label", { class: "nb-chart-controls" });
+      const logBox = h("input", { type: "checkbox", "data-action": "log-y" });
+      controls.append(logBox, document.createTextNode(" log y"));
+      const div = h("div", { class: "nb-vega" });
+      box.append(controls, div);
+      chartsEl.appendChild(box);
+      const entry = { view: null, div: box, log: false };
       views.set(c.metric, entry);
-      jobs.push(
-        embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite" }).then(async (res) => {
-          if (!alive) { res.finalize(); return; }
-          entry.view = res.view;
-          div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
-          res.view.addEventListener("click", onClick(c.metric, res.view));
-          await fill(c.metric, res.view);
-        }).catch((err) => {
-          errorEl.textContent = `chart ${c.metric}: ${err && err.message ? err.message : err}`;
-        }),
-      );
+      logBox.onchange = () => {
+        entry.log = logBox.checked;
+        embedChart(c, entry, div);
+      };
+      jobs.push(embedChart(c, entry, div));
     }
+    applyFilter();
     await Promise.all(jobs);
     root.setAttribute("data-charts", String(views.size));
     root.setAttribute("data-ready", "1");

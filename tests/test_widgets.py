@@ -474,3 +474,50 @@ def test_shipped_javascript_loads_nothing_from_the_internet() -> None:
         assert not remote_import.search(text), f"{f.name} imports from the network"
         for cdn in ("esm.sh", "jsdelivr", "unpkg", "cdn.skypack", "jspm.io"):
             assert cdn not in text, f"{f.name} names {cdn}"
+
+
+def test_stored_view_follows_a_run_written_by_another_process(run_dir: Path) -> None:
+    """A stored view of a run that another process is writing polls the store."""
+    import subprocess
+    import sys
+
+    from .conftest import python_env
+
+    script = (
+        "import sys, time, nbrun\n"
+        "run = nbrun.init(project='x', dir=sys.argv[1])\n"
+        "print(run.id, flush=True)\n"
+        "for i in range(150):\n"
+        "    run.log({'loss': float(i)})\n"
+        "    time.sleep(0.01)\n"
+        "    if i == 20: sys.stdin.readline()\n"
+        "run.finish()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], env=python_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        view = nbrun.Api(run_dir).run(f"x/{run_id}")
+        wait_for(lambda: view.step > 5, timeout=20)
+        dash = Dashboard(view, start=False)
+        sent = capture(dash)
+        browser = BrowserModel()
+        browser.base(dash._base)
+        proc.stdin.write("go\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+        def done() -> bool:
+            live = dash.poll()
+            for msg in sent:
+                browser.delta(msg)
+            sent.clear()
+            browser.base(dash._base)
+            return not live
+
+        wait_for(done, timeout=30, interval=0.05)
+        key = ("loss", f"self:{run_id}")
+        assert [p[3] for p in browser.points[key]] == list(range(150))
+        assert dash.overview["state"] == "finished"
+        dash.close()
+    finally:
+        proc.wait(30)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import numpy as np
 import traitlets
 
 from ._charts import Source, api_dir, dashboard_spec, lineage_sources, source_history
@@ -232,29 +233,23 @@ class Dashboard(anywidget.AnyWidget):
         changes: list[list[Any]] = []
         if len(df) == 0:
             return changes
-        steps_all = [int(s) for s in df["_step"]]
+        steps_all = np.asarray(df["_step"], dtype=np.int64)
         split_at = src.split_step if src.split is not None else None
         for metric, x_key in self._x_keys.items():
             if metric not in df or x_key not in df:
                 continue
-            ys, xs = list(df[metric]), list(df[x_key])
-            buckets: dict[str, tuple[list[float], list[float], list[int]]] = {}
-            for x, y, s in zip(xs, ys, steps_all, strict=False):
-                fy, fx = as_number(y), as_number(x)
-                if fy is None or fx is None:
+            ys = _floats(df[metric])
+            xs = ys if x_key == metric else _floats(df[x_key])
+            ok = np.isfinite(ys) & np.isfinite(xs)
+            parts = [(src.series.key, ok)]
+            if split_at is not None and src.split is not None:
+                early = steps_all <= split_at
+                parts = [(src.split.key, ok & early), (src.series.key, ok & ~early)]
+            for key, mask in parts:
+                if not mask.any():
                     continue
-                key = (
-                    src.split.key
-                    if src.split is not None and split_at is not None and s <= split_at
-                    else src.series.key
-                )
-                b = buckets.setdefault(key, ([], [], []))
-                b[0].append(fx)
-                b[1].append(fy)
-                b[2].append(s)
-            for key, (bx, by, bs) in buckets.items():
                 series = self._data.setdefault((metric, key), MinMaxSeries(self._max_points))
-                first = series.extend(bx, by, bs)
+                first = series.extend(xs[mask], ys[mask], steps_all[mask])
                 if first is not None:
                     changes.append([metric, key, 2 * first, series.points(first)])
         return changes
@@ -615,6 +610,22 @@ class Dashboard(anywidget.AnyWidget):
                 self._unwatch(src)
         _open_dashboards.discard(self)
         super().close()
+
+
+def _floats(column: Any) -> np.ndarray:
+    """A column as floats: numbers as they are, anything else (None, str, dict) as NaN."""
+    arr = np.asarray(column, dtype=object) if not hasattr(column, "dtype") else column
+    if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "fiu":
+        try:
+            return np.asarray(arr, dtype=float)
+        except (TypeError, ValueError):  # nullable integer columns holding NA
+            pass
+    return np.array([_f(v) for v in arr], dtype=float)
+
+
+def _f(value: Any) -> float:
+    num = as_number(value)
+    return math.nan if num is None else num
 
 
 class _Columns(dict):  # type: ignore[type-arg]

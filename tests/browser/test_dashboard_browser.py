@@ -161,6 +161,14 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
              last],
         timeout=60_000,
     )
+    # "log y" embeds that chart again with a log scale, keeping its data
+    loss = dash.locator(".nb-chart[data-metric='loss']")
+    loss.locator("input[data-action='log-y']").check()
+    page.wait_for_function(
+        """div => div.__nbrunView && div.__nbrunView.scale("y").type === "log" &&
+            div.__nbrunView.data("rows").length > 100""",
+        arg=loss.element_handle(),
+    )
     _shot(page, "dashboard-fork.png")
 
     # rewind the parent to an earlier step: rows after it are archived, drawn as a ghost
