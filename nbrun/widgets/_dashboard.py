@@ -31,7 +31,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from ._charts import Source, api_dir, dashboard_spec, lineage_sources, source_history
+from ._charts import Source, dashboard_spec, lineage_sources, source_history
 from ._data import (
     MAX_POINTS,
     MinMaxSeries,
@@ -654,4 +654,4 @@ def display_run(run: Any) -> Dashboard:
     return Dashboard(run)
 
 
-__all__ = ["Dashboard", "api_dir", "display_run"]
+__all__ = ["Dashboard", "display_run"]
