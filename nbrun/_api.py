@@ -646,6 +646,32 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
     )
 
 
+def _restart_fields(
+    fields: dict[str, Any], config: dict[str, Any], starting_step: int
+) -> dict[str, Any]:
+    """Run columns for a run that runs again (rewound or continued) in this process: the
+    identity fields given to ``init``, the merged config, and a fresh running state."""
+    now = time.time()
+    out = {k: v for k, v in fields.items() if v is not None and not (k == "tags" and not v)}
+    out.update(
+        {
+            "config": config,
+            "state": "running",
+            "exit_code": None,
+            "started": now,
+            "updated": now,
+            "heartbeat": now,
+            "finished": None,
+            "pid": os.getpid(),
+            "host": _system.host_name(),
+            "starting_step": starting_step,
+            "resumed": 1,
+            "stop_requested": 0,
+        }
+    )
+    return out
+
+
 def _rewind(
     store: Store,
     project: str,
@@ -665,29 +691,9 @@ def _rewind(
         )
     point = fork_point(src)
     into_parent = point is not None and spec.step < point.step
-    now = time.time()
     config = {**src["config"], **cfg}
-    run_fields: dict[str, Any] = {
-        k: v for k, v in fields.items() if v is not None and not (k == "tags" and not v)
-    }
-    run_fields.update(
-        {
-            "config": config,
-            "state": "running",
-            "exit_code": None,
-            "started": now,
-            "updated": now,
-            "heartbeat": now,
-            "finished": None,
-            "pid": os.getpid(),
-            "host": _system.host_name(),
-            "starting_step": spec.step + 1,
-            "last_step": spec.step,
-            "resumed": 1,
-            "stop_requested": 0,
-            "metadata": _system.collect(VERSION),
-        }
-    )
+    run_fields = _restart_fields(fields, config, spec.step + 1)
+    run_fields.update({"last_step": spec.step, "metadata": _system.collect(VERSION)})
     if into_parent:
         run_fields["forked_from_step"] = spec.step
     archive = store.archive_after(
@@ -789,26 +795,9 @@ def _continue(
         where = "in this process" if live is not None else f"(pid {rec['pid']} on {rec['host']})"
         raise UsageError(f"run {rec['id']!r} is running {where}; finish it before continuing it")
     step = last_step(store, rec) + 1
-    now = time.time()
-    run_fields = {k: v for k, v in fields.items() if v is not None and not (k == "tags" and not v)}
+    run_fields = _restart_fields(fields, {**rec["config"], **cfg}, step)
     run_fields.pop("entity", None)
-    run_fields.update(
-        {
-            "config": {**rec["config"], **cfg},
-            "state": "running",
-            "exit_code": None,
-            "started": now,
-            "updated": now,
-            "heartbeat": now,
-            "finished": None,
-            "pid": os.getpid(),
-            "host": _system.host_name(),
-            "starting_step": step,
-            "resumed": 1,
-            "stop_requested": 0,
-            "runtime_before": _runtime(rec) if state == "crashed" else rec["runtime_before"],
-        }
-    )
+    run_fields["runtime_before"] = _runtime(rec) if state == "crashed" else rec["runtime_before"]
     store.update_run(rec["key"], run_fields)
     rec = {**rec, **run_fields}
     state = state_at(store, rec, step - 1) if step > 0 else empty_state()
