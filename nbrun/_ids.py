@@ -146,6 +146,19 @@ def _control_char(value: str) -> str | None:
     return None
 
 
+def _check_characters(value: str, what: str, forbidden: str, allowed: str) -> None:
+    """The checks ids and projects share: no '.'/'..', none of ``forbidden``, no control
+    characters; ``allowed`` is the message's description of the rule."""
+    if value in (".", ".."):
+        raise UsageError(f"{what} {value!r}: '.' and '..' are reserved path names")
+    for ch in value:
+        if ch in forbidden:
+            raise UsageError(f"{what} {value!r}: character {ch!r} is not allowed {allowed}")
+    ch = _control_char(value)
+    if ch is not None:
+        raise UsageError(f"{what} {value!r}: control character {ch!r} is not allowed")
+
+
 def validate_id(value: object, what: str = "run id") -> str:
     """Check a user-given run id against rule 3 and return it."""
     if not isinstance(value, str):
@@ -156,17 +169,9 @@ def validate_id(value: object, what: str = "run id") -> str:
         raise UsageError(f"{what} {value!r}: {len(value)} characters; at most 64 are allowed")
     if value != value.strip():
         raise UsageError(f"{what} {value!r}: no leading or trailing whitespace allowed")
-    if value in (".", ".."):
-        raise UsageError(f"{what} {value!r}: '.' and '..' are reserved path names")
-    for ch in value:
-        if ch in _ID_FORBIDDEN:
-            raise UsageError(
-                f"{what} {value!r}: character {ch!r} is not allowed "
-                f"(none of / \\ # ? % : ; , ' and no control characters)"
-            )
-    ch = _control_char(value)
-    if ch is not None:
-        raise UsageError(f"{what} {value!r}: control character {ch!r} is not allowed")
+    _check_characters(
+        value, what, _ID_FORBIDDEN, "(none of / \\ # ? % : ; , ' and no control characters)"
+    )
     return value
 
 
@@ -178,16 +183,7 @@ def validate_project(value: object) -> str:
         raise UsageError(f"project {value!r}: must not be empty")
     if len(value) > 128:
         raise UsageError(f"project {value[:20]!r}...: {len(value)} characters; at most 128")
-    if value in (".", ".."):
-        raise UsageError(f"project {value!r}: '.' and '..' are reserved path names")
-    for ch in value:
-        if ch in _PROJECT_FORBIDDEN:
-            raise UsageError(
-                f"project {value!r}: character {ch!r} is not allowed (none of / \\ # ? % :)"
-            )
-    ch = _control_char(value)
-    if ch is not None:
-        raise UsageError(f"project {value!r}: control character {ch!r} is not allowed")
+    _check_characters(value, "project", _PROJECT_FORBIDDEN, "(none of / \\ # ? % :)")
     return value
 
 
