@@ -214,11 +214,6 @@ def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str]]:
     return cols, head["d"]
 
 
-def encode_chunk(rows: list[dict[str, Any]], state: str | None = None) -> Chunk:
-    """Encode rows (in step order) as one columnar chunk ``(first, last, n, json, state)``."""
-    return encode_columns(build_columns(rows), state)
-
-
 def split_columns(
     data: bytes, step: int
 ) -> tuple[dict[str, list[Any]] | None, dict[str, list[Any]] | None]:
@@ -255,9 +250,7 @@ class Columns:
                 col.extend(v)
         self.n += n
 
-    def add_chunk(
-        self, data: bytes, max_step: int | None = None, after: int | None = None
-    ) -> None:
+    def add_chunk(self, data: bytes, max_step: int | None = None, after: int | None = None) -> None:
         """Add a chunk's rows with ``after < _step <= max_step``."""
         cols, nested = decode_chunk(data)
         steps = cols["_step"]
@@ -444,6 +437,8 @@ class RowFeed:
 class Writer:
     """Background thread that flushes a run's rows to the store in batches.
 
+    The producer (``Run.log``, inlined for speed) appends finished rows to :attr:`queue`,
+    adds one to :attr:`enqueued` per row, and calls :meth:`wake` once ``max_rows`` wait.
     ``snapshot()`` is called on the writer thread after each batch is taken and returns the
     run columns to write in the same transaction (summary, heartbeat, ...). ``state`` is the
     cumulative history state (see :func:`advance_state`) before the first row; the writer stores
@@ -483,13 +478,6 @@ class Writer:
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name=f"nbrun-writer-{key}", daemon=True)
         self._thread.start()
-
-    def append(self, row: dict[str, Any]) -> None:
-        """Queue one finished row (training thread; no I/O). ``Run.log`` inlines this."""
-        self.queue.append(row)
-        self.enqueued += 1
-        if len(self.queue) >= self.max_rows:
-            self.wake()
 
     def wake(self) -> None:
         """Ask for a flush now (a full batch is waiting)."""

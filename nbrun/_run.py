@@ -201,7 +201,7 @@ class RunView:
     @property
     def dir(self) -> str:
         """The run's folder for files (checkpoints, artifacts)."""
-        return str(self._store.root / "runs" / self.project / self.id)
+        return str(run_path(self._store, self.project, self.id))
 
     def history(
         self,
@@ -247,9 +247,7 @@ class RunView:
 
         return fork(self, step, config, **init_kwargs)
 
-    def rewind(
-        self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
-    ) -> Run:
+    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
         """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
         if it is live here. For a launched run: stop its training, rewind to the latest
         checkpoint at or before ``step`` and train again from it."""
@@ -817,9 +815,14 @@ def _ensure_exit_handling() -> None:
         exit_hooks.install()
 
 
+def run_path(store: Store, project: str, run_id: str) -> Path:
+    """Where a run's files live: ``<dir>/nbrun/runs/<project>/<id>``."""
+    return store.root / "runs" / project / run_id
+
+
 def run_folder(store: Store, project: str, run_id: str) -> Path:
-    """The per-run folder (created on demand)."""
-    path = store.root / "runs" / project / run_id
+    """The per-run folder, created on demand."""
+    path = run_path(store, project, run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

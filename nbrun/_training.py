@@ -21,7 +21,7 @@ from . import _checkpoints
 from ._api import fork_run, init_detached, rewind_run
 from ._checkpoints import Checkpoint
 from ._lineage import ancestry, fork_point
-from ._run import Run, RunView, live_run
+from ._run import Run, RunView, live_run, run_path
 from .errors import RunStopped, UsageError
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def train_spec(view: RunView) -> TrainSpec | None:
 
 def run_folder(view: RunView, run_id: str | None = None) -> Path:
     """The folder of ``view`` (or of another run of its project)."""
-    return view._store.root / "runs" / view.project / (run_id or view.id)
+    return run_path(view._store, view.project, run_id or view.id)
 
 
 # -- checkpoints along the lineage ------------------------------------------------------------
