@@ -105,9 +105,7 @@ CREATE INDEX alerts_by_run ON alerts (run_key, created);
 """
 
 #: run columns stored as JSON text
-JSON_FIELDS = frozenset(
-    {"tags", "config", "summary", "metrics", "metadata", "config_diff"}
-)
+JSON_FIELDS = frozenset({"tags", "config", "summary", "metrics", "metadata", "config_diff"})
 RUN_COLUMNS = (
     "key",
     "project",
@@ -466,9 +464,7 @@ class Store:
             args.append(after_step)
         return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
 
-    def chunk_at(
-        self, key: int, seg: int, step: int
-    ) -> tuple[int, int, bytes, str | None] | None:
+    def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The chunk of a segment holding its last row with ``_step <= step``:
         ``(first_step, last_step, data, state)``, or None."""
         return self._conn.execute(

@@ -36,8 +36,10 @@ def from_browser(widget: Any, content: dict[str, Any]) -> None:
 def set_from_browser(widget: Any, **state: Any) -> None:
     """Deliver a trait change as the browser's ``model.set(...); model.save_changes()`` does."""
     widget._handle_msg(
-        {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
-         "buffers": []}
+        {
+            "content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
+            "buffers": [],
+        }
     )
 
 
@@ -60,9 +62,7 @@ class BrowserModel:
         if base["seq"] < self.seq:
             return
         self.seq = base["seq"]
-        self.points = {
-            (m, s): list(p) for m, by in base["points"].items() for s, p in by.items()
-        }
+        self.points = {(m, s): list(p) for m, by in base["points"].items() for s, p in by.items()}
 
     def delta(self, msg: dict[str, Any]) -> None:
         assert msg["type"] == "delta"
@@ -85,17 +85,22 @@ def make_lineage(run_dir: Path) -> tuple[str, str, str]:
     for i in range(30):
         parent.log({"loss": 1 / (i + 1), "acc": i / 30})
     parent.finish()
-    fork = nbrun.init(project="p", dir=run_dir, fork_from=f"{parent.id}?_step=10",
-                      config={"lr": 0.2}, name=HOSTILE)
+    fork = nbrun.init(
+        project="p",
+        dir=run_dir,
+        fork_from=f"{parent.id}?_step=10",
+        config={"lr": 0.2},
+        name=HOSTILE,
+    )
     for i in range(8):
         fork.log({"loss": 0.05 - i * 0.001})
     fork.finish()
-    sib = nbrun.init(project="p", dir=run_dir, fork_from=f"{parent.id}?_step=20",
-                     config={"lr": 0.3})
+    sib = nbrun.init(
+        project="p", dir=run_dir, fork_from=f"{parent.id}?_step=20", config={"lr": 0.3}
+    )
     sib.log({"loss": 0.02})
     sib.finish()
-    rw = nbrun.init(project="p", dir=run_dir, id=parent.id,
-                    resume_from=f"{parent.id}?_step=25")
+    rw = nbrun.init(project="p", dir=run_dir, id=parent.id, resume_from=f"{parent.id}?_step=25")
     rw.log({"loss": 0.5})
     rw.finish()
     return parent.id, fork.id, sib.id
@@ -205,8 +210,13 @@ def test_chart_is_a_plain_altair_chart_with_step_metric(run_dir: Path) -> None:
     run = nbrun.init(project="c", dir=run_dir)
     run.define_metric("acc", step_metric="epoch")
     for i in range(5000):
-        run.log({"loss": float(np.sin(i / 50)) + (10.0 if i == 4321 else 0.0),
-                 "acc": i / 5000, "epoch": i // 100})
+        run.log(
+            {
+                "loss": float(np.sin(i / 50)) + (10.0 if i == 4321 else 0.0),
+                "acc": i / 5000,
+                "epoch": i // 100,
+            }
+        )
     ch = chart(run, "loss")
     assert type(ch) is alt.Chart
     spec = ch.to_dict()  # validates against Altair's Vega-Lite schema
@@ -281,6 +291,7 @@ def test_background_thread_errors_show_in_widget(run_dir: Path) -> None:
     dash = Dashboard(run, start=False)
     dash._sources[0].live = True
     try:
+
         def boom() -> None:
             raise RuntimeError("boom in a training thread")
 
@@ -318,8 +329,10 @@ def test_click_then_fork_message_makes_the_fork(run_dir: Path) -> None:
         assert any(f[0] == 7 for f in dash._base["forks"]["loss"])
         # an explicit step in the message wins over the selection
         from_browser(dash, {"action": "fork", "req": 42, "step": 3, "config": {}})
-        assert dash.result["ok"] and nbrun.Api(run_dir).run(
-            f"p/{dash.result['run_id']}").forked_from.step == 3
+        assert (
+            dash.result["ok"]
+            and nbrun.Api(run_dir).run(f"p/{dash.result['run_id']}").forked_from.step == 3
+        )
         # errors from the core come back as text, never swallowed
         from_browser(dash, {"action": "fork", "req": 43, "step": 999})
         assert dash.result["req"] == 43 and not dash.result["ok"]
@@ -493,8 +506,13 @@ def test_stored_view_follows_a_run_written_by_another_process(run_dir: Path) -> 
         "    if i == 20: sys.stdin.readline()\n"
         "run.finish()\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], env=python_env(),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(run_dir)],
+        env=python_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
         view = nbrun.Api(run_dir).run(f"x/{run_id}")

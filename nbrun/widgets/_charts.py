@@ -20,7 +20,14 @@ SELF_COLOR = "#4c78a8"
 PARENT_COLOR = "#f58518"
 GHOST_COLOR = "#9e9e9e"
 OTHER_COLORS = (
-    "#54a24b", "#e45756", "#b279a2", "#72b7b2", "#eeca3b", "#9d755d", "#ff9da6", "#bab0ac",
+    "#54a24b",
+    "#e45756",
+    "#b279a2",
+    "#72b7b2",
+    "#eeca3b",
+    "#9d755d",
+    "#ff9da6",
+    "#bab0ac",
 )
 #: line styles: own rows solid, inherited rows dashed, archived rows dotted
 DASHES = {"own": [1, 0], "inherited": [6, 3], "ghost": [2, 2]}
@@ -97,12 +104,26 @@ def lineage_sources(view: Any) -> list[Source]:
 
     sources: list[Source] = []
     fp = view.forked_from
-    me = Series(f"self:{view.id}", f"this · {short(view.name)}", "self", SELF_COLOR, view.id,
-                pickable=True, fork_step=fp.step if fp else None)
+    me = Series(
+        f"self:{view.id}",
+        f"this · {short(view.name)}",
+        "self",
+        SELF_COLOR,
+        view.id,
+        pickable=True,
+        fork_step=fp.step if fp else None,
+    )
     src = Source(view, me)
     if fp is not None:
-        src.split = Series(f"inherited:{view.id}", f"inherited ≤ step {fp.step}", "inherited",
-                           SELF_COLOR, view.id, dash="inherited", pickable=True)
+        src.split = Series(
+            f"inherited:{view.id}",
+            f"inherited ≤ step {fp.step}",
+            "inherited",
+            SELF_COLOR,
+            view.id,
+            dash="inherited",
+            pickable=True,
+        )
         src.split_step = fp.step
     sources.append(src)
     colors = iter(OTHER_COLORS * 100)
@@ -113,9 +134,21 @@ def lineage_sources(view: Any) -> list[Source]:
         except nbrun.RunNotFoundError:
             parent = None
         if parent is not None:
-            sources.append(Source(parent, Series(
-                f"parent:{parent.id}", f"parent · {short(parent.name)}", "parent", PARENT_COLOR,
-                parent.id, opacity=0.85, fork_step=None), min_step=fp.step))
+            sources.append(
+                Source(
+                    parent,
+                    Series(
+                        f"parent:{parent.id}",
+                        f"parent · {short(parent.name)}",
+                        "parent",
+                        PARENT_COLOR,
+                        parent.id,
+                        opacity=0.85,
+                        fork_step=None,
+                    ),
+                    min_step=fp.step,
+                )
+            )
             for sib in parent.children():
                 if sib.id == view.id or sib.forked_from is None:
                     continue
@@ -131,16 +164,30 @@ def lineage_sources(view: Any) -> list[Source]:
 def _fork_source(run: Any, role: str, color: str) -> Source:
     step = run.forked_from.step
     word = "fork" if role == "child" else "sibling"
-    series = Series(f"{role}:{run.id}", f"{word} · {short(run.name)} @{step}", role, color,
-                    run.id, opacity=0.9, fork_step=step)
+    series = Series(
+        f"{role}:{run.id}",
+        f"{word} · {short(run.name)} @{step}",
+        role,
+        color,
+        run.id,
+        opacity=0.9,
+        fork_step=step,
+    )
     return Source(run, series, min_step=step)
 
 
 def ghost_source(view: Any, arch: Any) -> Source:
     """An archived segment of ``view`` drawn faded."""
     label = f"archived #{arch.index} · steps {arch.from_step}-{arch.to_step} ({arch.reason})"
-    series = Series(f"ghost:{view.id}:{arch.index}", label, "ghost", GHOST_COLOR, view.id,
-                    dash="ghost", opacity=0.45)
+    series = Series(
+        f"ghost:{view.id}:{arch.index}",
+        label,
+        "ghost",
+        GHOST_COLOR,
+        view.id,
+        dash="ghost",
+        opacity=0.45,
+    )
     return Source(arch, series)
 
 
@@ -205,11 +252,12 @@ def chart(view: Any, key: str, max_points: int = MAX_POINTS) -> alt.Chart:
         .encode(
             x=alt.X("x:Q", title=x_key),
             y=alt.Y("y:Q", title=key, scale=alt.Scale(zero=False)),
-            color=alt.Color("series:N", scale=alt.Scale(domain=labels, range=colors),
-                            title=None),
+            color=alt.Color("series:N", scale=alt.Scale(domain=labels, range=colors), title=None),
             strokeDash=alt.StrokeDash(
-                "dash:N", scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())),
-                legend=None),
+                "dash:N",
+                scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())),
+                legend=None,
+            ),
             opacity=alt.Opacity("opacity:Q", scale=None),
             order="step:Q",
             tooltip=["series:N", "step:Q", "y:Q"],
@@ -225,38 +273,70 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     rows = alt.Data(name="rows")
     x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=False))
     y = alt.Y("y:Q", title=None, scale=alt.Scale(zero=False))
-    lines = alt.Chart(rows, name="lines").mark_line(strokeWidth=1.6, clip=True).encode(
-        x=x,
-        y=y,
-        color=alt.Color("c:N", scale=None),
-        strokeDash=alt.StrokeDash(
-            "g:N", scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())), legend=None
-        ),
-        opacity=alt.Opacity("o:Q", scale=None),
-        detail="s:N",
-        order="step:Q",
+    lines = (
+        alt.Chart(rows, name="lines")
+        .mark_line(strokeWidth=1.6, clip=True)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("c:N", scale=None),
+            strokeDash=alt.StrokeDash(
+                "g:N",
+                scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())),
+                legend=None,
+            ),
+            opacity=alt.Opacity("o:Q", scale=None),
+            detail="s:N",
+            order="step:Q",
+        )
     )
-    points = alt.Chart(rows, name="picks").transform_filter("datum.p").mark_point(
-        filled=True, size=18, opacity=0.55, cursor="pointer"
-    ).encode(x=x, y=y, color=alt.Color("c:N", scale=None),
-             tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("y:Q", title=metric)])
-    forks = alt.Chart(alt.Data(name="forks"), name="forkmarks").mark_point(
-        shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
-    ).encode(x=x, y=y, color=alt.Color("c:N", scale=None),
-             tooltip=[alt.Tooltip("label:N", title="fork")])
-    ckpts = alt.Chart(alt.Data(name="ckpts"), name="ckptmarks").mark_point(
-        shape="triangle-up", size=36, filled=True, color="#777", opacity=0.8
-    ).encode(x=x, y=alt.value(HEIGHT - 4),
-             tooltip=[alt.Tooltip("step:Q", title="checkpoint at step")])
+    points = (
+        alt.Chart(rows, name="picks")
+        .transform_filter("datum.p")
+        .mark_point(filled=True, size=18, opacity=0.55, cursor="pointer")
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("c:N", scale=None),
+            tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("y:Q", title=metric)],
+        )
+    )
+    forks = (
+        alt.Chart(alt.Data(name="forks"), name="forkmarks")
+        .mark_point(
+            shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
+        )
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("c:N", scale=None),
+            tooltip=[alt.Tooltip("label:N", title="fork")],
+        )
+    )
+    ckpts = (
+        alt.Chart(alt.Data(name="ckpts"), name="ckptmarks")
+        .mark_point(shape="triangle-up", size=36, filled=True, color="#777", opacity=0.8)
+        .encode(
+            x=x,
+            y=alt.value(HEIGHT - 4),
+            tooltip=[alt.Tooltip("step:Q", title="checkpoint at step")],
+        )
+    )
     sel = alt.Data(name="selected")
     rule = alt.Chart(sel, name="selrule").mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
-    ring = alt.Chart(sel, name="selring").mark_point(
-        size=170, color="#d62728", strokeWidth=2.5, filled=False
-    ).encode(x=x, y=y)
-    layered = alt.layer(lines, points, forks, ckpts, rule, ring).properties(
-        title=alt.TitleParams(metric, anchor="start", fontSize=13),
-        width=WIDTH,
-        height=HEIGHT,
-        autosize=alt.AutoSizeParams(type="pad", resize=True),
-    ).configure_view(stroke="#ddd")
+    ring = (
+        alt.Chart(sel, name="selring")
+        .mark_point(size=170, color="#d62728", strokeWidth=2.5, filled=False)
+        .encode(x=x, y=y)
+    )
+    layered = (
+        alt.layer(lines, points, forks, ckpts, rule, ring)
+        .properties(
+            title=alt.TitleParams(metric, anchor="start", fontSize=13),
+            width=WIDTH,
+            height=HEIGHT,
+            autosize=alt.AutoSizeParams(type="pad", resize=True),
+        )
+        .configure_view(stroke="#ddd")
+    )
     return layered.to_dict(validate=True)

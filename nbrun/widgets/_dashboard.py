@@ -530,11 +530,9 @@ class Dashboard(anywidget.AnyWidget):
                     f"unknown action {action!r}; the dashboard knows fork, rewind, stop"
                 )
         except Exception as exc:
-            self.result = {"req": req, "action": action, "ok": False,
-                           "message": _error_text(exc)}
+            self.result = {"req": req, "action": action, "ok": False, "message": _error_text(exc)}
             return
-        self.result = {"req": req, "action": action, "ok": True, "message": msg,
-                       "run_id": new.id}
+        self.result = {"req": req, "action": action, "ok": True, "message": msg, "run_id": new.id}
 
     def _check_step(self, step: Any) -> int:
         from nbrun import UsageError

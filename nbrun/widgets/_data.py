@@ -86,9 +86,7 @@ class MinMaxSeries:
     def __len__(self) -> int:
         return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
 
-    def extend(
-        self, xs: Sequence[float], ys: Sequence[float], steps: Sequence[int]
-    ) -> int | None:
+    def extend(self, xs: Sequence[float], ys: Sequence[float], steps: Sequence[int]) -> int | None:
         """Add points (already finite, in step order). Returns the first bucket whose points
         changed (``0`` after a re-bucketing), or None when nothing was added."""
         n = len(ys)
@@ -104,8 +102,11 @@ class MinMaxSeries:
             self._add(float(xs[start]), float(ys[start]), int(steps[start]))
             start += 1
         if n - start > 4 * self.width:
-            self._bulk(np.asarray(xs[start:], float), np.asarray(ys[start:], float),
-                       np.asarray(steps[start:], np.int64))
+            self._bulk(
+                np.asarray(xs[start:], float),
+                np.asarray(ys[start:], float),
+                np.asarray(steps[start:], np.int64),
+            )
         else:
             for k in range(start, n):
                 self._add(float(xs[k]), float(ys[k]), int(steps[k]))

@@ -34,25 +34,28 @@ def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None)
         for r in by_parent.get(parent, []):
             fp = r.forked_from
             summary = {
-                k: v for k, v in jsonable(dict(r.summary)).items()
+                k: v
+                for k, v in jsonable(dict(r.summary)).items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             }
-            out.append({
-                "id": r.id,
-                "project": r.project,
-                "name": str(r.name),
-                "state": r.state,
-                "step": int(r.step),
-                "runtime": float(r.runtime),
-                "created": r.created,
-                "tags": [str(t) for t in (r.tags or ())],
-                "forked_from": fp.run_id if fp is not None else None,
-                "fork_step": fp.step if fp is not None else None,
-                "changed": jsonable(r.config_diff or {}) if fp is not None else {},
-                "archives": len(r.archives()),
-                "summary": dict(list(summary.items())[:4]),
-                "depth": depth,
-            })
+            out.append(
+                {
+                    "id": r.id,
+                    "project": r.project,
+                    "name": str(r.name),
+                    "state": r.state,
+                    "step": int(r.step),
+                    "runtime": float(r.runtime),
+                    "created": r.created,
+                    "tags": [str(t) for t in (r.tags or ())],
+                    "forked_from": fp.run_id if fp is not None else None,
+                    "fork_step": fp.step if fp is not None else None,
+                    "changed": jsonable(r.config_diff or {}) if fp is not None else {},
+                    "archives": len(r.archives()),
+                    "summary": dict(list(summary.items())[:4]),
+                    "depth": depth,
+                }
+            )
             visit(r.id, depth + 1)
 
     visit(None, 0)

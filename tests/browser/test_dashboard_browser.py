@@ -26,13 +26,21 @@ POINTS = "g.mark-symbol.role-mark.picks_marks path"
 def _notebook(path: Path, cells: list[str]) -> None:
     nb = {
         "cells": [
-            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-             "source": src}
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": src,
+            }
             for src in cells
         ],
         "metadata": {
-            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                           "name": "python3"},
+            "kernelspec": {
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "name": "python3",
+            },
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -157,8 +165,7 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
     page.wait_for_function(
         """([div, key, last]) => div.__nbrunView &&
             div.__nbrunView.data("rows").some(t => t.s === key && t.step === last)""",
-        arg=[dash.locator(".nb-chart[data-metric='w0']").element_handle(), f"child:{new_id}",
-             last],
+        arg=[dash.locator(".nb-chart[data-metric='w0']").element_handle(), f"child:{new_id}", last],
         timeout=60_000,
     )
     # "log y" embeds that chart again with a log scale, keeping its data
@@ -193,15 +200,18 @@ def test_live_chart_stop_and_literal_names(page: Any, lab: Lab) -> None:
     """A background training: the chart grows live at several updates a second, a click
     reaches Python at once, Stop ends the run as killed; a hostile name renders as text."""
     hostile = "<img src=x onerror=alert(1)>"
-    _notebook(lab.root / "live.ipynb", [
-        "import time\nimport nbrun\n\n"
-        "def train(run):\n"
-        "    for i in range(run.step, 100_000):\n"
-        "        run.log({'loss': 1 / (i + 1) + ((i * 7919) % 13) / 130, 'acc': i / 1e5})\n"
-        "        time.sleep(0.005)\n",
-        f"run = nbrun.launch(train, project='live', name={hostile!r}, config={{'lr': 0.1}})\n"
-        "run.display()",
-    ])
+    _notebook(
+        lab.root / "live.ipynb",
+        [
+            "import time\nimport nbrun\n\n"
+            "def train(run):\n"
+            "    for i in range(run.step, 100_000):\n"
+            "        run.log({'loss': 1 / (i + 1) + ((i * 7919) % 13) / 130, 'acc': i / 1e5})\n"
+            "        time.sleep(0.005)\n",
+            f"run = nbrun.launch(train, project='live', name={hostile!r}, config={{'lr': 0.1}})\n"
+            "run.display()",
+        ],
+    )
     _open_and_run_all(page, lab, "live.ipynb")
     dash = _dashboard(page)
     _wait_cells_done(page)
@@ -209,8 +219,9 @@ def test_live_chart_stop_and_literal_names(page: Any, lab: Lab) -> None:
     assert dash.locator("img").count() == 0
     run_id = dash.get_attribute("data-run-id")
     # live updates: count delta messages applied over two seconds
-    page.wait_for_function("el => Number(el.getAttribute('data-seq') || 0) > 3",
-                           arg=dash.element_handle())
+    page.wait_for_function(
+        "el => Number(el.getAttribute('data-seq') || 0) > 3", arg=dash.element_handle()
+    )
     seq0, t0 = int(dash.get_attribute("data-seq")), time.monotonic()
     draws0 = int(dash.get_attribute("data-renders") or 0)
     page.wait_for_timeout(2000)  # a measurement window, not a wait for a condition
@@ -243,21 +254,23 @@ def test_click_during_a_foreground_loop_is_queued_then_done(page: Any, lab: Lab)
     """While a training loop runs in the foreground cell, the chart still grows but the
     browser's messages wait for the cell: the widget says the fork is queued, and makes it
     when the cell ends."""
-    _notebook(lab.root / "fg.ipynb", [
-        "import time\nimport nbrun\n"
-        "run = nbrun.init(project='fg', config={'lr': 0.1})\n"
-        "for i in range(50):\n    run.log({'loss': 1 / (i + 1)})\n"
-        "run.display()",
-        "for i in range(50, 1000):\n"
-        "    run.log({'loss': 1 / (i + 1)})\n"
-        "    time.sleep(0.01)",
-    ])
+    _notebook(
+        lab.root / "fg.ipynb",
+        [
+            "import time\nimport nbrun\n"
+            "run = nbrun.init(project='fg', config={'lr': 0.1})\n"
+            "for i in range(50):\n    run.log({'loss': 1 / (i + 1)})\n"
+            "run.display()",
+            "for i in range(50, 1000):\n    run.log({'loss': 1 / (i + 1)})\n    time.sleep(0.01)",
+        ],
+    )
     _open_and_run_all(page, lab, "fg.ipynb")
     dash = _dashboard(page)
     run_id = dash.get_attribute("data-run-id")
     # rows flow to the browser while the loop runs
-    page.wait_for_function("el => Number(el.getAttribute('data-seq') || 0) > 5",
-                           arg=dash.element_handle())
+    page.wait_for_function(
+        "el => Number(el.getAttribute('data-seq') || 0) > 5", arg=dash.element_handle()
+    )
     step = _click_point(page, dash, "loss", 0.2)
     dash.locator("button[data-action='fork']").click()
     dash.locator("button[data-action='confirm-fork']").click()
