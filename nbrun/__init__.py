@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._api import Api, StoredRun, define_metric, finish, init, log, runs
+from . import _registry
+from ._api import Api, define_metric, finish, init, log, runs
 from ._lineage import ForkPoint
-from ._run import Archive, Run, Settings
+from ._run import Run, Settings
+from ._states import RunState
 from ._summary import Metric
 from ._training import launch, ranking
+from ._views import Archive, RunView, StoredRun
 from .errors import ConfigError, Error, RunNotFoundError, RunStopped, StoreError, UsageError
 
 __version__ = "0.1.0"
@@ -30,7 +33,9 @@ __all__ = [
     "Metric",
     "Run",
     "RunNotFoundError",
+    "RunState",
     "RunStopped",
+    "RunView",
     "Settings",
     "StoreError",
     "StoredRun",
@@ -58,9 +63,7 @@ def display_project(project: str | None = None, dir: str | None = None) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name == "run":
-        from ._run import current_run
-
-        return current_run()
+        return _registry.current_run()
     raise AttributeError(f"module 'nbrun' has no attribute {name!r}")
 
 

@@ -1,5 +1,6 @@
-"""The module-level API: ``init``, ``log``, ``finish``, ``define_metric``, ``runs``, ``Api`` and
-stored run views; resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19)."""
+"""The module-level API: ``init``, ``log``, ``finish``, ``define_metric``, ``runs`` and ``Api``;
+resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19). Read views live in
+``_views.py``; the fork / rewind shortcuts behind the widgets' buttons in ``_training.py``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import os
 import time
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _ids, _system
-from ._config import Config, config_diff, filter_keys, load_config_source
+from . import _checkpoints, _ids, _system
+from ._config import config_diff, filter_keys, load_config_source
+from ._disabled import DisabledRun
 from ._history import empty_state
 from ._lineage import (
     ForkPoint,
@@ -21,20 +22,13 @@ from ._lineage import (
     parse_spec,
     split_for,
     state_at,
-    stitched_columns,
 )
-from ._run import (
-    Run,
-    RunView,
-    Settings,
-    current_run,
-    live_run,
-    process_is_alive,
-    run_folder,
-    set_current,
-)
+from ._registry import current_run, live_run, set_current
+from ._run import Run, Settings
+from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
+from ._views import StoredRun, effective_state, run_folder, stored_runtime
 from .errors import RunNotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -53,172 +47,6 @@ _ENV = {
     "fork_from": "NBRUN_FORK_FROM",
     "resume_from": "NBRUN_RESUME_FROM",
 }
-
-
-# -- effective state of stored runs --------------------------------------------------------
-def effective_state(store: Store, rec: dict[str, Any], stale_after: float = 60.0) -> str:
-    """The state a reader reports: a ``running`` run whose process is gone is ``crashed``."""
-    state = rec["state"]
-    if state not in ("running", "preempting"):
-        return state
-    if live_run(store, rec["project"], rec["id"]) is not None:
-        return state
-    age = time.time() - rec["heartbeat"]
-    if rec["host"] == _system.host_name():
-        if rec["pid"] == os.getpid() or not process_is_alive(int(rec["pid"] or 0)):
-            return "crashed"
-        return "crashed" if age > max(stale_after, 600.0) else state
-    return "crashed" if age > stale_after else state
-
-
-class _Field:
-    """A read-only attribute of a stored run view, read from the store on every access."""
-
-    def __init__(self, column: str, doc: str, convert: Any = None) -> None:
-        self.column = column
-        self.convert = convert
-        self.__doc__ = doc
-
-    def __get__(self, obj: StoredRun | None, owner: type) -> Any:
-        if obj is None:
-            return self
-        value = obj._record()[self.column]
-        return value if self.convert is None or value is None else self.convert(value)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __set__(self, obj: StoredRun, value: Any) -> None:
-        raise AttributeError(
-            f"{self.name} of a stored run view is read-only; change it on the live run "
-            f"(run.{self.name} = ...) or continue the run with nbrun.init(resume='allow')"
-        )
-
-
-class StoredRun(RunView):
-    """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
-    on every access, so it follows a run that another process is writing."""
-
-    def __init__(self, store: Store, rec: dict[str, Any]) -> None:
-        self._store = store
-        self._key = rec["key"]
-        self.id = rec["id"]
-        self.project = rec["project"]
-        self.entity = rec["entity"]
-        self._cached = rec
-
-    def _record(self) -> dict[str, Any]:
-        rec = super()._record()
-        self._cached = rec
-        return rec
-
-    def _field(self, name: str) -> Any:
-        return self._record()[name]
-
-    name = _Field("name", "The run's name.")
-    notes = _Field("notes", "The run's notes.")
-    tags = _Field("tags", "The run's tags, a tuple.", tuple)
-    group = _Field("run_group", "The run's group.")
-    job_type = _Field("job_type", "The run's job type.")
-    config_diff = _Field("config_diff", "Config keys changed against the run it was forked from.")
-    metadata = _Field("metadata", "Host, OS, Python, command or notebook, git, nbrun version.")
-    starting_step = _Field("starting_step", "The first step of its current incarnation.", int)
-    start_time = _Field("started", "When the run (or its last resume) started (Unix time).")
-    created = _Field("created", "When the run was created (Unix time).")
-    resumed = _Field("resumed", "Whether the run was continued.", bool)
-    exit_code = _Field("exit_code", "The exit code it finished with.")
-
-    @property
-    def state(self) -> str:
-        """The run's state; a running run whose process died reads as ``crashed``."""
-        return effective_state(self._store, self._record())
-
-    @property
-    def config(self) -> Config:
-        """The run's config (read-only)."""
-        cfg = Config(self._field("config"))
-        cfg._freeze()
-        return cfg
-
-    @property
-    def summary(self) -> Summary:
-        """The run's summary (read-only)."""
-        s = Summary(self._field("summary"))
-        s.readonly = True
-        return s
-
-    @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """The ``define_metric`` definitions, by name."""
-        return {d["name"]: d for d in self._field("metrics").get("defs", [])}
-
-    @property
-    def step(self) -> int:
-        """The step the next row would get (last stored step + 1)."""
-        return last_step(self._store, self._record()) + 1
-
-    @property
-    def runtime(self) -> float:
-        """Seconds the run has been running (over all its resumes)."""
-        return _runtime(self._record())
-
-    @property
-    def forked_from(self) -> ForkPoint | None:
-        """None, or where it was forked from (``.run_id``, ``.step``)."""
-        return fork_point(self._record())
-
-    @property
-    def alerts(self) -> list[dict[str, Any]]:
-        """Alerts, oldest first."""
-        return self._store.alerts(self._key)
-
-    def watch(self, from_step: int | None = None) -> Any:
-        """A feed that polls the store for rows after ``from_step`` (``feed.drain()``)."""
-        return _StoreFeed(self, -1 if from_step is None else from_step)
-
-    def stop(self) -> None:
-        """Ask the process running this run to stop it (its next ``log`` raises
-        ``RunStopped``; the run ends as ``killed``)."""
-        run = live_run(self._store, self.project, self.id)
-        if run is not None:
-            run.stop()
-            return
-        state = self.state
-        if state not in ("running", "preempting"):
-            raise UsageError(f"run {self.id} is {state}; only a running run can be stopped")
-        self._store.request_stop(self._key)
-
-
-class _StoreFeed:
-    """Polls the store for new rows of a run written by any process."""
-
-    def __init__(self, view: StoredRun, after: int) -> None:
-        self._view = view
-        self._after = after
-        self.closed = False
-
-    def drain(self) -> list[dict[str, Any]]:
-        """Rows stored since the last drain."""
-        cols = stitched_columns(
-            self._view._store, self._view._record(), after_step=self._after
-        ).finish()
-        n = len(cols["_step"])
-        if not n:
-            return []
-        keys = list(cols)
-        rows = [{k: cols[k][i] for k in keys if cols[k][i] is not None} for i in range(n)]
-        self._after = rows[-1]["_step"]
-        return rows
-
-    def close(self) -> None:
-        """Stop polling."""
-        self.closed = True
-
-
-def _runtime(rec: dict[str, Any]) -> float:
-    if rec["state"] in ("running", "preempting"):
-        return float(rec["runtime_before"]) + max(0.0, rec["heartbeat"] - rec["started"])
-    return float(rec["runtime_before"])
 
 
 class Api:
@@ -271,7 +99,7 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
             "project": rec["project"],
             "state": effective_state(store, rec),  # type: ignore[arg-type]
             "created": pd.Timestamp(rec["created"], unit="s"),
-            "runtime": _runtime(rec),
+            "runtime": stored_runtime(rec),
             "tags": tuple(rec["tags"]),
             "forked_from": rec["forked_from_id"],
             "fork_step": rec["forked_from_step"],
@@ -429,7 +257,7 @@ def init(
     run_settings = Settings.coerce(settings)
 
     prev = current_run()
-    if prev is not None and prev.state in ("running", "preempting"):
+    if prev is not None and is_live(prev.state):
         if reinit_mode == "return_previous":
             warnings.warn(
                 f"nbrun.init: run {prev.id} is active; returning it (pass "
@@ -442,8 +270,6 @@ def init(
             prev.finish()
 
     if mode == "disabled":
-        from ._disabled import DisabledRun
-
         run: Run = DisabledRun(  # type: ignore[assignment]
             id=id or _ids.generate_id(),
             project=project,
@@ -508,7 +334,7 @@ def _base_record(project: str, run_id: str, fields: dict[str, Any], store: Store
         "name": name,
         "project": project,
         "id": run_id,
-        "state": "running",
+        "state": RUNNING,
         "exit_code": None,
         "created": now,
         "started": now,
@@ -560,7 +386,7 @@ def _source(store: Store, project: str, spec: ForkPoint, raw: str, what: str) ->
         raise RunNotFoundError(
             f"{what} {raw!r}: no run {spec.run_id!r} in project {project!r} under {store.root}"
         )
-    src_live = live_run(store, project, spec.run_id)
+    src_live = live_run(store.path, project, spec.run_id)
     if src_live is not None:
         src_live.flush()
     last = last_step(store, rec)
@@ -617,7 +443,7 @@ def _fork(
 
 def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any]) -> None:
     """Rule 11: an existing id started without resume keeps its old history archived."""
-    if effective_state(store, existing) in ("running", "preempting"):
+    if is_live(effective_state(store, existing)):
         raise UsageError(
             f"run {existing['id']!r} is running (pid {existing['pid']} on {existing['host']}); "
             "finish it first, or pass resume='allow' to continue it"
@@ -656,7 +482,7 @@ def _restart_fields(
     out.update(
         {
             "config": config,
-            "state": "running",
+            "state": RUNNING,
             "exit_code": None,
             "started": now,
             "updated": now,
@@ -684,7 +510,7 @@ def _rewind(
 ) -> Run:
     src = _source(store, project, spec, raw, "resume_from")
     state = effective_state(store, src)
-    if state in ("running", "preempting"):
+    if is_live(state):
         raise UsageError(
             f"resume_from {raw!r}: run {spec.run_id!r} is running; finish it first "
             "(run.finish()) or stop it, then rewind"
@@ -711,9 +537,7 @@ def _rewind(
         force=into_parent,
     )
     if archive is not None:
-        from ._checkpoints import archive_after
-
-        archive_after(run_folder(store, project, src["id"]), spec.step, archive["seg"])
+        _checkpoints.archive_after(run_folder(store, project, src["id"]), spec.step, archive["seg"])
     rec = store.get_run_by_key(src["key"])
     assert rec is not None
     if into_parent:
@@ -740,7 +564,7 @@ def _start_or_resume(
     existing = store.get_run(project, run_id) if run_id is not None else None
     if resume == "auto" and run_id is None:
         for rec in store.last_crashed_or_failed(project):
-            if effective_state(store, rec) in ("crashed", "failed"):
+            if effective_state(store, rec) in (CRASHED, FAILED):
                 existing = rec
                 break
     if resume == "must" and existing is None:
@@ -790,14 +614,16 @@ def _continue(
     settings: Settings,
 ) -> Run:
     state = effective_state(store, rec)
-    if state in ("running", "preempting"):
-        live = live_run(store, rec["project"], rec["id"])
+    if is_live(state):
+        live = live_run(store.path, rec["project"], rec["id"])
         where = "in this process" if live is not None else f"(pid {rec['pid']} on {rec['host']})"
         raise UsageError(f"run {rec['id']!r} is running {where}; finish it before continuing it")
     step = last_step(store, rec) + 1
     run_fields = _restart_fields(fields, {**rec["config"], **cfg}, step)
     run_fields.pop("entity", None)
-    run_fields["runtime_before"] = _runtime(rec) if state == "crashed" else rec["runtime_before"]
+    run_fields["runtime_before"] = (
+        stored_runtime(rec) if state == CRASHED else rec["runtime_before"]
+    )
     store.update_run(rec["key"], run_fields)
     rec = {**rec, **run_fields}
     state = state_at(store, rec, step - 1) if step > 0 else empty_state()
@@ -828,56 +654,3 @@ def finish(exit_code: int | None = None) -> None:
 def define_metric(name: str, **kwargs: Any) -> Metric:
     """``define_metric`` on the current run (see :meth:`Run.define_metric`)."""
     return _require_run("define_metric").define_metric(name, **kwargs)
-
-
-# -- fork / rewind shortcuts (also used by the widgets' buttons) -----------------------------
-def _check_step(step: object) -> int:
-    if type(step) is not int or step < 0:
-        raise UsageError(f"step {step!r}: must be a non-negative int")
-    return step
-
-
-def _root_dir(view: RunView) -> str:
-    return str(Path(view._store.root).parent)
-
-
-def init_detached(**init_kwargs: Any) -> Run:
-    """``init`` that leaves ``nbrun.run`` as it was (for forks, rewinds and launches made on
-    the side, e.g. from a widget button or a background thread)."""
-    before = current_run()
-    init_kwargs.setdefault("reinit", "create_new")
-    try:
-        return init(**init_kwargs)
-    finally:
-        set_current(before if before is not None and before.state == "running" else None)
-
-
-def fork_run(
-    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
-) -> Run:
-    """A fork of ``view`` at ``step`` with ``config`` overrides (a new run, not made current)."""
-    step = _check_step(step)
-    return init_detached(
-        project=view.project,
-        dir=_root_dir(view),
-        fork_from=f"{view.id}?_step={step}",
-        config=dict(config or {}),
-        **init_kwargs,
-    )
-
-
-def rewind_run(
-    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
-) -> Run:
-    """Rewind ``view`` to ``step`` (finishing it first if it is live and running)."""
-    step = _check_step(step)
-    live = live_run(view._store, view.project, view.id)
-    if live is not None:
-        live.finish()
-    return init_detached(
-        project=view.project,
-        dir=_root_dir(view),
-        resume_from=f"{view.id}?_step={step}",
-        config=dict(config or {}),
-        **init_kwargs,
-    )

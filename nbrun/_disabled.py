@@ -8,6 +8,8 @@ from typing import Any
 
 from ._config import Config
 from ._history import RowFeed
+from ._registry import current_run, set_current
+from ._states import FAILED, FINISHED, RUNNING
 from ._summary import Metric, Summary, make_metric
 
 
@@ -42,7 +44,7 @@ class DisabledRun:
         self.start_time = time.time()
         self.resumed = False
         self.forked_from = None
-        self.state = "running"
+        self.state = RUNNING
         self.settings = None
         self.url = None
         self.dir = None
@@ -69,9 +71,7 @@ class DisabledRun:
 
     def finish(self, exit_code: int | None = None) -> None:
         """Mark the stand-in finished."""
-        from ._run import current_run, set_current
-
-        self.state = "finished" if not exit_code else "failed"
+        self.state = FINISHED if not exit_code else FAILED
         if current_run() is self:
             set_current(None)
 
@@ -88,7 +88,7 @@ class DisabledRun:
         """Nothing to flush."""
         return True
 
-    def watch(self, from_step: int | None = None) -> RowFeed:
+    def follow(self, from_step: int | None = None) -> RowFeed:
         """An empty feed."""
         return RowFeed()
 

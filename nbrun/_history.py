@@ -412,11 +412,25 @@ def advance_state(state: Mapping[str, Any], cols: Mapping[str, list[Any]]) -> di
 
 
 # -- live feeds ----------------------------------------------------------------------------
-class RowFeed:
-    """Rows written since the feed was opened; :meth:`drain` returns and forgets them."""
+def column_rows(cols: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """Rows (dicts without missing keys) from finished columns, in order."""
+    keys = list(cols)
+    return [
+        {k: cols[k][i] for k in keys if cols[k][i] is not None} for i in range(len(cols["_step"]))
+    ]
 
-    def __init__(self, initial: Iterable[dict[str, Any]] = ()) -> None:
+
+class RowFeed:
+    """Rows written since the feed was opened; :meth:`drain` returns and forgets them.
+    ``on_close`` is called once by :meth:`close` (the run stops feeding it)."""
+
+    def __init__(
+        self,
+        initial: Iterable[dict[str, Any]] = (),
+        on_close: Callable[[RowFeed], None] | None = None,
+    ) -> None:
         self._rows: deque[dict[str, Any]] = deque(initial)
+        self._on_close = on_close
         self.closed = False
 
     def append(self, row: dict[str, Any]) -> None:
@@ -430,7 +444,10 @@ class RowFeed:
 
     def close(self) -> None:
         """Stop receiving rows."""
-        self.closed = True
+        if not self.closed:
+            self.closed = True
+            if self._on_close is not None:
+                self._on_close(self)
 
 
 # -- the writer ----------------------------------------------------------------------------

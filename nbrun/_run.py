@@ -8,16 +8,17 @@ touches the disk happens on the writer thread or in rare calls (finish, define_m
 from __future__ import annotations
 
 import atexit
-import os
+import builtins
+import operator
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _registry, _system
 from ._config import Config
 from ._history import (
     RowFeed,
@@ -25,19 +26,21 @@ from ._history import (
     advance_state,
     build_columns,
     clean_row,
+    column_rows,
     encode_columns,
-    to_dataframe,
 )
 from ._ids import validate_tags, validate_text
-from ._lineage import ForkPoint, fork_point, segment_columns, stitched_columns
+from ._lineage import ForkPoint, fork_point, stitched_columns
+from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
 from ._summary import Metric, Summary, make_metric
-from .errors import RunNotFoundError, RunStopped, UsageError
+from ._views import RunView
+from .errors import RunStopped, UsageError
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from ._checkpoints import Checkpoint
+    from ._training import TrainingState
 
-STATES = ("running", "finished", "failed", "crashed", "killed", "preempting")
 ALERT_LEVELS = ("INFO", "WARN", "ERROR")
 
 
@@ -75,27 +78,6 @@ class Settings:
         return s
 
 
-# -- process registry -----------------------------------------------------------------------
-_live: dict[tuple[Path, str, str], Run] = {}
-_live_lock = threading.RLock()
-_current: list[Run | None] = [None]
-
-
-def live_run(store: Store, project: str, run_id: str) -> Run | None:
-    """The running Run object of this process for that run, if any."""
-    return _live.get((store.path, project, run_id))
-
-
-def current_run() -> Run | None:
-    """The current run (``nbrun.run``)."""
-    return _current[0]
-
-
-def set_current(run: Run | None) -> None:
-    """Make ``run`` the current run."""
-    _current[0] = run
-
-
 class _ExitHooks:
     """Records the exit status of a script so runs can be finished with it at exit (rule 30)."""
 
@@ -111,8 +93,6 @@ class _ExitHooks:
         self._orig_excepthook = sys.excepthook
         sys.exit = self._exit  # type: ignore[assignment]
         sys.excepthook = self._excepthook
-        import builtins
-
         for name in ("exit", "quit"):  # site's exit() / quit() raise SystemExit themselves
             if hasattr(builtins, name):
                 setattr(builtins, name, _Quitter(self, getattr(builtins, name)))
@@ -154,166 +134,16 @@ exit_hooks = _ExitHooks()
 
 def finish_all_at_exit() -> None:
     """Finish every run of this process still running, with the exit status."""
-    with _live_lock:
-        runs = list(_live.values())
-    for run in runs:
+    for run in _registry.live_runs():
         try:
-            thread = run._train_thread
-            if thread is not None and thread.is_alive():
+            if run.training:
+                thread = run._training.thread  # type: ignore[union-attr]
                 # background training still going at interpreter exit: stop it, end as killed
                 run.stop()
                 thread.join(5)
             run.finish(exit_code=exit_hooks.code)
         except Exception as exc:  # pragma: no cover - best effort at exit
             print(f"nbrun: could not finish run {run.id}: {exc}", file=sys.stderr)
-
-
-# -- read side shared by live runs and stored views -----------------------------------------
-class RunView:
-    """What a live :class:`Run` and a stored run view (``nbrun.Api().run(...)``) share: identity
-    and the history and lineage readers."""
-
-    _store: Store
-    _key: int
-    id: str
-    project: str
-    entity: str
-
-    def _record(self) -> dict[str, Any]:
-        rec = self._store.get_run_by_key(self._key)
-        if rec is None:  # pragma: no cover - runs are never deleted
-            raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
-        return rec
-
-    def _unflushed_rows(self) -> list[dict[str, Any]]:
-        return []
-
-    @property
-    def path(self) -> str:
-        """``entity/project/id``."""
-        return f"{self.entity}/{self.project}/{self.id}"
-
-    @property
-    def url(self) -> None:
-        """Always None: nbrun has no server."""
-        return None
-
-    @property
-    def dir(self) -> str:
-        """The run's folder for files (checkpoints, artifacts)."""
-        return str(run_path(self._store, self.project, self.id))
-
-    def history(
-        self,
-        keys: list[str] | str | None = None,
-        lineage: bool = True,
-        samples: int | None = None,
-    ) -> pd.DataFrame:
-        """History as a pandas DataFrame sorted by ``_step`` (rule 25).
-
-        ``lineage=True`` includes the rows inherited from the run it was forked from;
-        ``lineage=False`` only the run's own rows. ``keys`` keeps those columns (rows having
-        any of them); ``samples`` keeps at most that many evenly spaced rows.
-        """
-        cols = stitched_columns(
-            self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
-        )
-        return to_dataframe(cols.finish(), keys, samples)
-
-    def archives(self) -> list[Archive]:
-        """Segments archived by rewinds (and by re-creating the id), oldest first."""
-        return [
-            Archive(self._store, self.project, self.id, a) for a in self._store.archives(self._key)
-        ]
-
-    def children(self) -> list[Any]:
-        """Stored views of the runs forked from this one, oldest first."""
-        from ._api import StoredRun
-
-        return [StoredRun(self._store, rec) for rec in self._store.children(self.project, self.id)]
-
-    def watch(self, from_step: int | None = None) -> RowFeed:
-        """A feed of rows as they are written: ``feed.drain()`` returns the new ones.
-
-        With ``from_step`` the feed starts with the stored rows after that step."""
-        raise NotImplementedError
-
-    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
-        """Fork at ``step`` with ``config`` overrides: like
-        ``nbrun.init(fork_from=f"{id}?_step={step}")``, returning the new run (not made
-        current). For a run started with ``nbrun.launch`` the fork snaps to the latest
-        checkpoint at or before ``step`` and its training continues in the background."""
-        from ._training import fork
-
-        return fork(self, step, config, **init_kwargs)
-
-    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
-        """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
-        if it is live here. For a launched run: stop its training, rewind to the latest
-        checkpoint at or before ``step`` and train again from it."""
-        from ._training import rewind
-
-        return rewind(self, step, config, **init_kwargs)
-
-    def fork_many(self, step: int, configs: Any, **init_kwargs: Any) -> list[Run]:
-        """One fork per config dict, all from ``step`` (see :meth:`fork`)."""
-        from ._training import fork_many
-
-        return fork_many(self, step, configs, **init_kwargs)
-
-    def checkpoints(self, lineage: bool = True) -> list[Any]:
-        """Saved checkpoints in this run's history view (inherited ones too with
-        ``lineage``), by step."""
-        from ._training import checkpoints
-
-        return checkpoints(self, lineage)
-
-    def display(self) -> Any:
-        """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
-        from .widgets import display_run
-
-        return display_run(self)
-
-    def chart(self, key: str) -> Any:
-        """An ``altair.Chart`` of one metric over steps, with its lineage."""
-        from .widgets import chart
-
-        return chart(self, key)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.path} state={self.state!r}>"  # type: ignore[attr-defined]
-
-
-class Archive:
-    """A segment of history cut off by a rewind: still readable, never deleted."""
-
-    def __init__(self, store: Store, project: str, run_id: str, rec: dict[str, Any]) -> None:
-        self._store = store
-        self._key = rec["run_key"]
-        self.run_id = run_id
-        self.project = project
-        self.index: int = rec["seg"]
-        self.from_step: int | None = rec["from_step"]
-        self.to_step: int | None = rec["to_step"]
-        self.rows: int = rec["n"]
-        self.created: float = rec["created"]
-        self.reason: str = rec["reason"]
-        self.actor: str = rec["actor"]
-        self.forked_from: ForkPoint | None = (
-            ForkPoint(rec["forked_from_id"], rec["forked_from_step"])
-            if rec["forked_from_id"] is not None
-            else None
-        )
-
-    def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
-        """The archived rows as a DataFrame."""
-        return to_dataframe(segment_columns(self._store, self._key, self.index).finish(), keys)
-
-    def __repr__(self) -> str:
-        return (
-            f"<Archive {self.run_id} #{self.index} steps {self.from_step}..{self.to_step} "
-            f"({self.rows} rows, {self.reason})>"
-        )
 
 
 # -- the live run ---------------------------------------------------------------------------
@@ -353,7 +183,7 @@ class Run(RunView):
         self._t0 = time.monotonic()
         # wall-clock origin of _runtime: now minus the runtime of earlier incarnations
         self._t0_wall = time.time() - self._runtime_before
-        self._state = "running"
+        self._state = RUNNING
         self._exit_code: int | None = None
         self._stop_requested = False
         self._pending: dict[str, Any] = {}
@@ -364,12 +194,9 @@ class Run(RunView):
         self.summary = summary
         self._sync: list[Metric] = []
         self._feeds: list[RowFeed] = []
-        self._restore_from: Any = None
-        self._total: int | None = None
-        self._train_thread: threading.Thread | None = None
-        self._error: str | None = None
-        self._last_checkpoint: Any = None
+        self._training: TrainingState | None = None  # set by nbrun.launch (_training.py)
         self.restored_step: int | None = None
+        """The step of the checkpoint :meth:`restore` returned, once it was called."""
         self._alert_times: dict[str, float] = {}
         self._lock = threading.RLock()
         self._writer = Writer(
@@ -382,8 +209,7 @@ class Run(RunView):
             max_rows=settings.flush_rows,
         )
         self._refresh_sync()
-        with _live_lock:
-            _live[(store.path, self.project, self.id)] = self
+        _registry.register(store.path, self.project, self.id, self)
         _ensure_exit_handling()
 
     # -- identity ----------------------------------------------------------------------------
@@ -461,7 +287,7 @@ class Run(RunView):
         step writes the pending row first and moves there; a smaller one is dropped with a
         warning. Writing a row advances :attr:`step` by one.
         """
-        if self._state != "running" and self._state != "preempting":
+        if self._state not in LIVE_STATES:
             self._refuse_log()
         if self._stop_requested:
             self._stop_now()
@@ -537,7 +363,7 @@ class Run(RunView):
         )
 
     def _stop_now(self) -> None:
-        self.finish(exit_code=1, _state="killed")
+        self.finish(exit_code=1, _state=KILLED)
         raise RunStopped(f"run {self.id} was stopped")
 
     def define_metric(
@@ -608,9 +434,9 @@ class Run(RunView):
 
     def mark_preempting(self) -> None:
         """Mark the run as about to be preempted (state ``preempting``)."""
-        if self._state == "running":
-            self._state = "preempting"
-            self._store.update_run(self._key, {"state": "preempting"})
+        if self._state == RUNNING:
+            self._state = PREEMPTING
+            self._store.update_run(self._key, {"state": PREEMPTING})
 
     # -- background writer side ----------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
@@ -642,10 +468,10 @@ class Run(RunView):
         """Make everything logged so far durable (the pending row is not written)."""
         return self._writer.flush(timeout)
 
-    def watch(self, from_step: int | None = None) -> RowFeed:
-        """A feed of rows as they are written: ``feed.drain()`` returns the new ones.
-
-        With ``from_step`` the feed starts with the rows after that step."""
+    def follow(self, from_step: int | None = None) -> RowFeed:
+        """A feed of rows as they are written: ``feed.drain()`` returns the new ones and
+        ``feed.close()`` stops it. With ``from_step`` the feed starts with the rows after
+        that step (stored or not yet flushed)."""
         with self._lock:
             initial: list[dict[str, Any]] = []
             if from_step is not None:
@@ -655,25 +481,20 @@ class Run(RunView):
                     after_step=from_step,
                     extra_rows=self._writer.pending_rows(),
                 ).finish()
-                n = len(cols["_step"])
-                keys = list(cols)
-                initial = [
-                    {k: cols[k][i] for k in keys if cols[k][i] is not None} for i in range(n)
-                ]
-            feed = RowFeed(initial)
+                initial = column_rows(cols)
+            feed = RowFeed(initial, on_close=self._drop_feed)
             self._feeds = [*self._feeds, feed]
             return feed
 
-    def unwatch(self, feed: RowFeed) -> None:
-        """Stop feeding rows to ``feed``."""
-        feed.close()
-        self._feeds = [f for f in self._feeds if f is not feed]
+    def _drop_feed(self, feed: RowFeed) -> None:
+        with self._lock:
+            self._feeds = [f for f in self._feeds if f is not feed]
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self) -> None:
         """Ask the run to stop: the next :meth:`log` raises :class:`RunStopped` and the run
         ends as ``killed`` (rule 31)."""
-        if self._state in ("running", "preempting"):
+        if self._state in LIVE_STATES:
             self._stop_requested = True
             self._store.request_stop(self._key)
 
@@ -687,13 +508,13 @@ class Run(RunView):
         the state (``finished`` for 0, ``failed`` otherwise), and clear ``nbrun.run``.
         A second call does nothing."""
         with self._lock:
-            if self._state not in ("running", "preempting"):
+            if self._state not in LIVE_STATES:
                 return
             if exit_code is not None and (type(exit_code) is not int):
                 raise UsageError(f"finish: exit_code {exit_code!r} must be an int or None")
             code = 0 if exit_code is None else exit_code
             state = _state or (
-                "killed" if self._stop_requested else "finished" if code == 0 else "failed"
+                KILLED if self._stop_requested else FINISHED if code == 0 else FAILED
             )
             if self._pending:
                 self._write_pending()
@@ -736,10 +557,9 @@ class Run(RunView):
                 warnings.warn(msg, RuntimeWarning, stacklevel=2)
             for feed in self._feeds:
                 feed.close()
-            with _live_lock:
-                _live.pop((self._store.path, self.project, self.id), None)
-            if _current[0] is self:
-                _current[0] = None
+            _registry.unregister(self._store.path, self.project, self.id)
+            if _registry.current_run() is self:
+                _registry.set_current(None)
 
     def __enter__(self) -> Run:
         return self
@@ -748,8 +568,8 @@ class Run(RunView):
         self.finish(exit_code=0 if exc_type is None else 1)
         return False
 
-    # -- background training -----------------------------------------------------------------
-    def checkpoint(self, obj: Any, serializer: Any = None) -> Any:
+    # -- background training (implemented in _training.py: action forwards) ------------------
+    def checkpoint(self, obj: Any, serializer: Any = None) -> Checkpoint:
         """Save training state as of the last written row: called when ``run.step == S`` it
         belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or
         ``torch.save``-d when it holds torch objects, or with ``serializer`` ("pickle",
@@ -767,30 +587,31 @@ class Run(RunView):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background training (``nbrun.launch``) ends; False on timeout."""
-        from ._training import wait
-
-        return wait(self, timeout)
+        training = self._training
+        if training is None or training.thread is None:
+            return True
+        training.thread.join(timeout)
+        return not training.thread.is_alive()
 
     @property
     def error(self) -> str | None:
         """The traceback of the background training function, if it raised."""
-        return self._error
+        return self._training.error if self._training is not None else None
 
     @property
     def total(self) -> int | None:
         """Total steps announced to ``nbrun.launch`` (for progress bars), if any."""
-        return self._total
+        return self._training.spec.total if self._training is not None else None
 
     @property
     def training(self) -> bool:
         """Whether a background training thread of this run is running."""
-        return self._train_thread is not None and self._train_thread.is_alive()
+        t = self._training
+        return t is not None and t.thread is not None and t.thread.is_alive()
 
 
 def _as_step(step: object) -> int:
     """An explicit ``log`` step: an int or an integer-like object (numpy ints), not bool."""
-    import operator
-
     if isinstance(step, bool):
         raise TypeError(f"log: step must be an int, got bool {step!r}")
     try:
@@ -809,32 +630,5 @@ def _ensure_exit_handling() -> None:
         return
     _atexit_registered[0] = True
     atexit.register(finish_all_at_exit)
-    from ._system import in_notebook
-
-    if not in_notebook():
+    if not _system.in_notebook():
         exit_hooks.install()
-
-
-def run_path(store: Store, project: str, run_id: str) -> Path:
-    """Where a run's files live: ``<dir>/nbrun/runs/<project>/<id>``."""
-    return store.root / "runs" / project / run_id
-
-
-def run_folder(store: Store, project: str, run_id: str) -> Path:
-    """The per-run folder, created on demand."""
-    path = run_path(store, project, run_id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def process_is_alive(pid: int) -> bool:
-    """Whether a process with that pid exists on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

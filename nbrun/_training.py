@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _checkpoints
-from ._api import fork_run, init_detached, rewind_run
+from . import _checkpoints, _registry
+from ._api import init
 from ._checkpoints import Checkpoint
 from ._lineage import ancestry, fork_point
-from ._run import Run, RunView, live_run, run_path
+from ._run import Run
+from ._states import is_live
+from ._views import TRAINING_FAILED, RunView, run_path
 from .errors import RunStopped, UsageError
 
 if TYPE_CHECKING:
@@ -36,8 +38,20 @@ class TrainSpec:
     total: int | None = None
 
 
-_registry: dict[tuple[Path, str, str], TrainSpec] = {}
-_registry_lock = threading.Lock()
+@dataclass
+class TrainingState:
+    """A launched run's training: its function, thread, the checkpoint it starts from and the
+    traceback if the function raised. Held by the run as ``run._training``; only this module
+    writes it."""
+
+    spec: TrainSpec
+    thread: threading.Thread | None = None
+    restore_from: Checkpoint | None = None
+    error: str | None = None
+
+
+_specs: dict[tuple[Path, str, str], TrainSpec] = {}
+_specs_lock = threading.Lock()
 
 
 def _key(view: RunView) -> tuple[Path, str, str]:
@@ -46,7 +60,7 @@ def _key(view: RunView) -> tuple[Path, str, str]:
 
 def train_spec(view: RunView) -> TrainSpec | None:
     """The training function registered for this run (in this process), if any."""
-    return _registry.get(_key(view))
+    return _specs.get(_key(view))
 
 
 def run_folder(view: RunView, run_id: str | None = None) -> Path:
@@ -89,14 +103,13 @@ def save_checkpoint(run: Run, obj: Any, serializer: Any = None) -> Checkpoint:
             f"checkpoint: run {run.id} has written no row yet; a checkpoint belongs to the "
             "last written step, so log a row first"
         )
-    ck = _checkpoints.save(run_folder(run), run.id, step, obj, serializer)
-    run._last_checkpoint = ck
-    return ck
+    return _checkpoints.save(run_folder(run), run.id, step, obj, serializer)
 
 
 def restore(run: Run) -> Any:
     """``run.restore()``: the state to start from, or None for a fresh run."""
-    ck = run._restore_from
+    training = run._training
+    ck = training.restore_from if training is not None else None
     if ck is None:
         if run.step == 0:
             return None
@@ -134,10 +147,9 @@ def launch(
 def _start(run: Run, spec: TrainSpec, restore_from: Checkpoint | None) -> None:
     if not isinstance(run, Run):
         raise UsageError("launch: training needs a stored run; mode='disabled' has none")
-    with _registry_lock:
-        _registry[_key(run)] = spec
-    run._restore_from = restore_from
-    run._total = spec.total
+    with _specs_lock:
+        _specs[_key(run)] = spec
+    training = TrainingState(spec, restore_from=restore_from)
     meta = dict(run.metadata)
     meta["training"] = {
         "function": getattr(spec.fn, "__qualname__", repr(spec.fn)),
@@ -148,7 +160,8 @@ def _start(run: Run, spec: TrainSpec, restore_from: Checkpoint | None) -> None:
     thread = threading.Thread(
         target=_body, args=(run, spec), name=f"nbrun-train-{run.id}", daemon=True
     )
-    run._train_thread = thread
+    training.thread = thread
+    run._training = training
     thread.start()
 
 
@@ -160,30 +173,22 @@ def _body(run: Run, spec: TrainSpec) -> None:
         return
     except BaseException:
         tb = traceback.format_exc()
-        run._error = tb
-        if run.state in ("running", "preempting"):
+        if run._training is not None:
+            run._training.error = tb
+        if is_live(run.state):
             try:
-                run.alert("training failed", tb[-8000:], level="ERROR", wait_duration=0)
+                run.alert(TRAINING_FAILED, tb[-8000:], level="ERROR", wait_duration=0)
             finally:
                 run.finish(exit_code=1)
         return
     run.finish(0)
 
 
-def wait(run: Run, timeout: float | None = None) -> bool:
-    """Block until the run's background training ends; False if ``timeout`` passed first."""
-    thread = run._train_thread
-    if thread is None:
-        return True
-    thread.join(timeout)
-    return not thread.is_alive()
-
-
 def _stop_training(view: RunView, timeout: float = 60.0) -> None:
-    live = live_run(view._store, view.project, view.id)
-    if live is None:
+    live = view.live()
+    if live is None or live._training is None:
         return
-    thread = live._train_thread
+    thread = live._training.thread
     if thread is not None and thread.is_alive():
         live.stop()
         thread.join(timeout)
@@ -192,6 +197,56 @@ def _stop_training(view: RunView, timeout: float = 60.0) -> None:
                 f"run {view.id}: its training did not stop within {timeout:.0f} s (it stops at "
                 "its next log call); try again when it logs"
             )
+
+
+# -- fork / rewind shortcuts (the calls behind the widgets' buttons) --------------------------
+def _check_step(step: object) -> int:
+    if type(step) is not int or step < 0:
+        raise UsageError(f"step {step!r}: must be a non-negative int")
+    return step
+
+
+def init_detached(**init_kwargs: Any) -> Run:
+    """``init`` that leaves ``nbrun.run`` as it was (for forks, rewinds and launches made on
+    the side, e.g. from a widget button or a background thread)."""
+    before = _registry.current_run()
+    init_kwargs.setdefault("reinit", "create_new")
+    try:
+        return init(**init_kwargs)
+    finally:
+        keep = before is not None and is_live(before.state)
+        _registry.set_current(before if keep else None)
+
+
+def fork_run(
+    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
+) -> Run:
+    """A fork of ``view`` at ``step`` with ``config`` overrides (a new run, not made current)."""
+    step = _check_step(step)
+    return init_detached(
+        project=view.project,
+        dir=view.root,
+        fork_from=f"{view.id}?_step={step}",
+        config=dict(config or {}),
+        **init_kwargs,
+    )
+
+
+def rewind_run(
+    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
+) -> Run:
+    """Rewind ``view`` to ``step`` (finishing it first if it is live and running)."""
+    step = _check_step(step)
+    live = view.live()
+    if live is not None:
+        live.finish()
+    return init_detached(
+        project=view.project,
+        dir=view.root,
+        resume_from=f"{view.id}?_step={step}",
+        config=dict(config or {}),
+        **init_kwargs,
+    )
 
 
 # -- fork / rewind that continue training ------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import nbrun
-from nbrun import _run
+from nbrun import _registry
 
 
 @pytest.fixture
@@ -33,11 +33,9 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def _no_run_left_behind() -> Iterator[None]:
     yield
-    with _run._live_lock:
-        live = list(_run._live.values())
-    for run in live:
+    for run in _registry.live_runs():
         run.finish()
-    _run.set_current(None)
+    _registry.set_current(None)
 
 
 @pytest.fixture

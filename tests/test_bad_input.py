@@ -56,7 +56,7 @@ def _finished(c: Ctx) -> None:
 
 
 def _module_log_without_run(c: Ctx) -> None:
-    nbrun._run.set_current(None)
+    nbrun._registry.set_current(None)
     nbrun.log({"a": 1})
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbrun
-from nbrun import _ids, _lineage, _run
+from nbrun import _ids, _lineage, _registry
 from nbrun._store import Store
 
 settings.register_profile(
@@ -330,11 +330,10 @@ def test_random_lineage_sequences_match_the_model(data: Any) -> None:
                 got = df.loc[rid, ["forked_from", "fork_step"]].tolist()
                 assert [None if pd.isna(v) else v for v in got] == list(want)
         finally:
-            with _run._live_lock:
-                leftover = [r for r in _run._live.values() if str(r._store.root).startswith(tmp)]
+            leftover = [r for r in _registry.live_runs() if str(r._store.root).startswith(tmp)]
             for run in leftover:
                 run.finish()
-            _run.set_current(None)
+            _registry.set_current(None)
             close_store(root)
             os.chdir(cwd)
 

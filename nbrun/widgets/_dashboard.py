@@ -48,17 +48,9 @@ LIVE_STATES = ("running", "preempting")
 
 def _live_run(view: Any) -> Any:
     """The in-process ``Run`` behind a stored view, if this process is writing it (its feed
-    gets rows as they are logged instead of polling the store).
-
-    Adapter: the core has no public way to get it yet."""
-    if not hasattr(view, "_store"):
-        return None
-    try:
-        from nbrun._run import live_run
-
-        return live_run(view._store, view.project, view.id)
-    except Exception:  # pragma: no cover - core internals moved
-        return None
+    gets rows as they are logged instead of polling the store)."""
+    live = getattr(view, "live", None)
+    return live() if callable(live) else None
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -219,7 +211,7 @@ class Dashboard(anywidget.AnyWidget):
             feeder = feeder or view
             df = source_history(src)
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else src.min_step - 1
-            src.feed = feeder.watch(from_step=max(src.last_step, src.min_step - 1))
+            src.feed = feeder.follow(from_step=max(src.last_step, src.min_step - 1))
             src.extra["feeder"] = feeder
             src.live = True
         else:
@@ -492,12 +484,7 @@ class Dashboard(anywidget.AnyWidget):
         feed, src.feed = src.feed, None
         if feed is None:
             return
-        feeder = src.extra.get("feeder")
-        unwatch = getattr(feeder, "unwatch", None)
-        if callable(unwatch):
-            unwatch(feed)
-        else:
-            feed.close()
+        feed.close()
 
     def _report(self, text: str) -> None:
         """Show an error in the widget (and keep the earlier ones, newest last)."""

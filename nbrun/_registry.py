@@ -1,0 +1,51 @@
+"""The process registry: the runs this process is writing, and the current run.
+
+Kept apart from ``_run.py`` so that read views (``_views.py``) can find the live run behind a
+stored record without importing the run module (imports go one way: views -> run).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+_live: dict[tuple[Path, str, str], Run] = {}
+_lock = threading.RLock()
+_current: list[Run | None] = [None]
+
+
+def register(store_path: Path, project: str, run_id: str, run: Run) -> None:
+    """Record ``run`` as written by this process."""
+    with _lock:
+        _live[(store_path, project, run_id)] = run
+
+
+def unregister(store_path: Path, project: str, run_id: str) -> None:
+    """Forget a run that this process stopped writing."""
+    with _lock:
+        _live.pop((store_path, project, run_id), None)
+
+
+def live_run(store_path: Path, project: str, run_id: str) -> Run | None:
+    """The running Run object of this process for that run, if any."""
+    return _live.get((store_path, project, run_id))
+
+
+def live_runs() -> list[Run]:
+    """Every run this process is writing."""
+    with _lock:
+        return list(_live.values())
+
+
+def current_run() -> Run | None:
+    """The current run (``nbrun.run``)."""
+    return _current[0]
+
+
+def set_current(run: Run | None) -> None:
+    """Make ``run`` the current run."""
+    _current[0] = run

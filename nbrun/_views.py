@@ -1,0 +1,416 @@
+"""Read views of runs: what a live :class:`~nbrun.Run` and a stored run share.
+
+:class:`RunView` holds identity, the history and lineage readers and the public surface the
+widgets build on (:attr:`~RunView.root`, :meth:`~RunView.live`, :meth:`~RunView.follow`,
+:attr:`~RunView.error`, :attr:`~RunView.training`). :class:`StoredRun` is a read-only view of
+a stored run (``nbrun.Api().run(...)``) that reads the store on every access; :class:`Archive`
+is a segment cut off by a rewind. Imports go one way: this module knows the store, history and
+lineage layers and the process registry, never the run or the API modules. The only
+function-level imports are the action forwards (``fork``, ``rewind``, ``display``, ...) whose
+implementations live in higher layers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _system
+from ._config import Config
+from ._history import RowFeed, column_rows, to_dataframe
+from ._lineage import ForkPoint, fork_point, last_step, segment_columns, stitched_columns
+from ._registry import live_run
+from ._states import CRASHED, FAILED, is_live
+from ._store import Store
+from ._summary import Summary
+from .errors import RunNotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._checkpoints import Checkpoint
+    from ._run import Run
+
+
+#: the title of the ERROR alert recorded when a launched training function raises
+TRAINING_FAILED = "training failed"
+
+
+# -- read side shared by live runs and stored views -----------------------------------------
+class RunView:
+    """What a live :class:`Run` and a stored run view (``nbrun.Api().run(...)``) share: identity
+    and the history and lineage readers."""
+
+    _store: Store
+    _key: int
+    id: str
+    project: str
+    entity: str
+
+    def _record(self) -> dict[str, Any]:
+        rec = self._store.get_run_by_key(self._key)
+        if rec is None:  # pragma: no cover - runs are never deleted
+            raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
+        return rec
+
+    def _unflushed_rows(self) -> list[dict[str, Any]]:
+        return []
+
+    @property
+    def path(self) -> str:
+        """``entity/project/id``."""
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def url(self) -> None:
+        """Always None: nbrun has no server."""
+        return None
+
+    @property
+    def dir(self) -> str:
+        """The run's folder for files (checkpoints, artifacts)."""
+        return str(run_path(self._store, self.project, self.id))
+
+    @property
+    def root(self) -> str:
+        """The directory the run's store lives under: the ``dir`` to pass to
+        ``nbrun.init`` or ``nbrun.Api`` to reach this run (the store is ``<root>/nbrun/``)."""
+        return str(self._store.root.parent)
+
+    @property
+    def state(self) -> str:
+        """The run's state (see :class:`nbrun.RunState`)."""
+        raise NotImplementedError
+
+    def live(self) -> Run | None:
+        """The :class:`~nbrun.Run` this process is logging into for this run, or None (the
+        run is finished, or another process writes it)."""
+        return live_run(self._store.path, self.project, self.id)
+
+    @property
+    def training(self) -> bool:
+        """Whether a background training thread (``nbrun.launch``) of this run is running in
+        this process."""
+        run = self.live()
+        return run is not None and run.training
+
+    @property
+    def error(self) -> str | None:
+        """The traceback of the run's background training function, if it raised: from the
+        live run in this process, else the ``training failed`` alert stored with a failed run."""
+        run = self.live()
+        if run is not None:
+            return run.error
+        rec = self._record()
+        if rec["state"] != FAILED:
+            return None
+        failed = [
+            a
+            for a in self._store.alerts(self._key)
+            if a["title"] == TRAINING_FAILED and a["level"] == "ERROR"
+        ]
+        return failed[-1]["text"] if failed else None
+
+    def history(
+        self,
+        keys: list[str] | str | None = None,
+        lineage: bool = True,
+        samples: int | None = None,
+    ) -> pd.DataFrame:
+        """History as a pandas DataFrame sorted by ``_step`` (rule 25).
+
+        ``lineage=True`` includes the rows inherited from the run it was forked from;
+        ``lineage=False`` only the run's own rows. ``keys`` keeps those columns (rows having
+        any of them); ``samples`` keeps at most that many evenly spaced rows.
+        """
+        cols = stitched_columns(
+            self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
+        )
+        return to_dataframe(cols.finish(), keys, samples)
+
+    def archives(self) -> list[Archive]:
+        """Segments archived by rewinds (and by re-creating the id), oldest first."""
+        return [
+            Archive(self._store, self.project, self.id, a) for a in self._store.archives(self._key)
+        ]
+
+    def children(self) -> list[StoredRun]:
+        """Stored views of the runs forked from this one, oldest first."""
+        return [StoredRun(self._store, rec) for rec in self._store.children(self.project, self.id)]
+
+    def follow(self, from_step: int | None = None) -> RowFeed | StoreFeed:
+        """A feed of the rows written from now on: ``feed.drain()`` returns the new ones,
+        ``feed.close()`` stops it. With ``from_step`` the feed starts with the rows stored
+        after that step. A run logged by this process pushes its rows into the feed as they
+        are written; otherwise the feed reads them from the store when drained."""
+        run = self.live()
+        if run is not None:
+            return run.follow(from_step)
+        return StoreFeed(self, -1 if from_step is None else from_step)
+
+    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
+        """Fork at ``step`` with ``config`` overrides: like
+        ``nbrun.init(fork_from=f"{id}?_step={step}")``, returning the new run (not made
+        current). For a run started with ``nbrun.launch`` the fork snaps to the latest
+        checkpoint at or before ``step`` and its training continues in the background."""
+        from ._training import fork
+
+        return fork(self, step, config, **init_kwargs)
+
+    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
+        """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
+        if it is live here. For a launched run: stop its training, rewind to the latest
+        checkpoint at or before ``step`` and train again from it."""
+        from ._training import rewind
+
+        return rewind(self, step, config, **init_kwargs)
+
+    def fork_many(self, step: int, configs: Any, **init_kwargs: Any) -> list[Run]:
+        """One fork per config dict, all from ``step`` (see :meth:`fork`)."""
+        from ._training import fork_many
+
+        return fork_many(self, step, configs, **init_kwargs)
+
+    def checkpoints(self, lineage: bool = True) -> list[Checkpoint]:
+        """Saved checkpoints in this run's history view (inherited ones too with
+        ``lineage``), by step."""
+        from ._training import checkpoints
+
+        return checkpoints(self, lineage)
+
+    def display(self) -> Any:
+        """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
+        from .widgets import display_run
+
+        return display_run(self)
+
+    def chart(self, key: str) -> Any:
+        """An ``altair.Chart`` of one metric over steps, with its lineage."""
+        from .widgets import chart
+
+        return chart(self, key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path} state={self.state!r}>"  # type: ignore[attr-defined]
+
+
+class Archive:
+    """A segment of history cut off by a rewind: still readable, never deleted."""
+
+    def __init__(self, store: Store, project: str, run_id: str, rec: dict[str, Any]) -> None:
+        self._store = store
+        self._key = rec["run_key"]
+        self.run_id = run_id
+        self.project = project
+        self.index: int = rec["seg"]
+        self.from_step: int | None = rec["from_step"]
+        self.to_step: int | None = rec["to_step"]
+        self.rows: int = rec["n"]
+        self.created: float = rec["created"]
+        self.reason: str = rec["reason"]
+        self.actor: str = rec["actor"]
+        self.forked_from: ForkPoint | None = (
+            ForkPoint(rec["forked_from_id"], rec["forked_from_step"])
+            if rec["forked_from_id"] is not None
+            else None
+        )
+
+    def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
+        """The archived rows as a DataFrame."""
+        return to_dataframe(segment_columns(self._store, self._key, self.index).finish(), keys)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Archive {self.run_id} #{self.index} steps {self.from_step}..{self.to_step} "
+            f"({self.rows} rows, {self.reason})>"
+        )
+
+
+# -- effective state of stored runs --------------------------------------------------------
+def effective_state(store: Store, rec: dict[str, Any], stale_after: float = 60.0) -> str:
+    """The state a reader reports: a ``running`` run whose process is gone is ``crashed``."""
+    state = rec["state"]
+    if not is_live(state):
+        return state
+    if live_run(store.path, rec["project"], rec["id"]) is not None:
+        return state
+    age = time.time() - rec["heartbeat"]
+    if rec["host"] == _system.host_name():
+        if rec["pid"] == os.getpid() or not process_is_alive(int(rec["pid"] or 0)):
+            return CRASHED
+        return CRASHED if age > max(stale_after, 600.0) else state
+    return CRASHED if age > stale_after else state
+
+
+class _Field:
+    """A read-only attribute of a stored run view, read from the store on every access."""
+
+    def __init__(self, column: str, doc: str, convert: Any = None) -> None:
+        self.column = column
+        self.convert = convert
+        self.__doc__ = doc
+
+    def __get__(self, obj: StoredRun | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        value = obj._record()[self.column]
+        return value if self.convert is None or value is None else self.convert(value)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __set__(self, obj: StoredRun, value: Any) -> None:
+        raise AttributeError(
+            f"{self.name} of a stored run view is read-only; change it on the live run "
+            f"(run.{self.name} = ...) or continue the run with nbrun.init(resume='allow')"
+        )
+
+
+class StoredRun(RunView):
+    """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
+    on every access, so it follows a run that another process is writing."""
+
+    def __init__(self, store: Store, rec: dict[str, Any]) -> None:
+        self._store = store
+        self._key = rec["key"]
+        self.id = rec["id"]
+        self.project = rec["project"]
+        self.entity = rec["entity"]
+        self._cached = rec
+
+    def _record(self) -> dict[str, Any]:
+        rec = super()._record()
+        self._cached = rec
+        return rec
+
+    def _field(self, name: str) -> Any:
+        return self._record()[name]
+
+    name = _Field("name", "The run's name.")
+    notes = _Field("notes", "The run's notes.")
+    tags = _Field("tags", "The run's tags, a tuple.", tuple)
+    group = _Field("run_group", "The run's group.")
+    job_type = _Field("job_type", "The run's job type.")
+    config_diff = _Field("config_diff", "Config keys changed against the run it was forked from.")
+    metadata = _Field("metadata", "Host, OS, Python, command or notebook, git, nbrun version.")
+    starting_step = _Field("starting_step", "The first step of its current incarnation.", int)
+    start_time = _Field("started", "When the run (or its last resume) started (Unix time).")
+    created = _Field("created", "When the run was created (Unix time).")
+    resumed = _Field("resumed", "Whether the run was continued.", bool)
+    exit_code = _Field("exit_code", "The exit code it finished with.")
+
+    @property
+    def state(self) -> str:
+        """The run's state; a running run whose process died reads as ``crashed``."""
+        return effective_state(self._store, self._record())
+
+    @property
+    def config(self) -> Config:
+        """The run's config (read-only)."""
+        cfg = Config(self._field("config"))
+        cfg._freeze()
+        return cfg
+
+    @property
+    def summary(self) -> Summary:
+        """The run's summary (read-only)."""
+        s = Summary(self._field("summary"))
+        s.readonly = True
+        return s
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """The ``define_metric`` definitions, by name."""
+        return {d["name"]: d for d in self._field("metrics").get("defs", [])}
+
+    @property
+    def step(self) -> int:
+        """The step the next row would get (last stored step + 1)."""
+        return last_step(self._store, self._record()) + 1
+
+    @property
+    def runtime(self) -> float:
+        """Seconds the run has been running (over all its resumes)."""
+        return stored_runtime(self._record())
+
+    @property
+    def forked_from(self) -> ForkPoint | None:
+        """None, or where it was forked from (``.run_id``, ``.step``)."""
+        return fork_point(self._record())
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts, oldest first."""
+        return self._store.alerts(self._key)
+
+    def stop(self) -> None:
+        """Ask the process running this run to stop it (its next ``log`` raises
+        ``RunStopped``; the run ends as ``killed``)."""
+        run = self.live()
+        if run is not None:
+            run.stop()
+            return
+        state = self.state
+        if not is_live(state):
+            raise UsageError(f"run {self.id} is {state}; only a running run can be stopped")
+        self._store.request_stop(self._key)
+
+
+class StoreFeed:
+    """A row feed that reads new rows of a run from the store when drained (the run may be
+    written by any process)."""
+
+    def __init__(self, view: RunView, after: int) -> None:
+        self._view = view
+        self._after = after
+        self.closed = False
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Rows stored since the last drain."""
+        cols = stitched_columns(
+            self._view._store, self._view._record(), after_step=self._after
+        ).finish()
+        rows = column_rows(cols)
+        if not rows:
+            return []
+        self._after = rows[-1]["_step"]
+        return rows
+
+    def close(self) -> None:
+        """Stop polling."""
+        self.closed = True
+
+
+def stored_runtime(rec: dict[str, Any]) -> float:
+    """Seconds a stored run has been running, over all its incarnations."""
+    if is_live(rec["state"]):
+        return float(rec["runtime_before"]) + max(0.0, rec["heartbeat"] - rec["started"])
+    return float(rec["runtime_before"])
+
+
+def run_path(store: Store, project: str, run_id: str) -> Path:
+    """Where a run's files live: ``<dir>/nbrun/runs/<project>/<id>``."""
+    return store.root / "runs" / project / run_id
+
+
+def run_folder(store: Store, project: str, run_id: str) -> Path:
+    """The per-run folder, created on demand."""
+    path = run_path(store, project, run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def process_is_alive(pid: int) -> bool:
+    """Whether a process with that pid exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
