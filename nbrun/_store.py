@@ -28,7 +28,6 @@ from typing import Any
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 1
 DB_NAME = "nbrun.db"
 _BUSY_TIMEOUT_MS = 60_000
 
@@ -104,6 +103,20 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_by_run ON alerts (run_key, created);
 """
 
+#: Schema upgrades, oldest first: entry ``i`` takes a database from version ``i + 1`` to
+#: ``i + 2`` (its statements run in the same transaction as the version bump). ``_SCHEMA`` is
+#: version 1 and never changes; a new table or column is a new entry here, so databases made
+#: by any earlier nbrun are upgraded when they are opened for writing.
+MIGRATIONS: list[str] = []
+
+
+def schema_version() -> int:
+    """The schema version this nbrun writes: 1 plus the number of migrations."""
+    return 1 + len(MIGRATIONS)
+
+
+SCHEMA_VERSION = schema_version()
+
 #: run columns stored as JSON text
 JSON_FIELDS = frozenset({"tags", "config", "summary", "metrics", "metadata", "config_diff"})
 RUN_COLUMNS = (
@@ -147,6 +160,14 @@ Chunk = tuple[int, int, int, bytes, "str | None"]
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=True, check_circular=False)
 dumps = _encoder.encode
 loads = json.loads
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL statements inside the caller's transaction (``executescript``
+    would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
@@ -283,13 +304,44 @@ class Store:
                 f"{', '.join(sorted(tables))}); it was left untouched. Pass another dir="
             )
         version = int(meta.get("schema_version", "0"))
-        if version > SCHEMA_VERSION:
+        current = schema_version()
+        if version > current:
             raise StoreError(
                 f"{str(self.path)!r} has schema version {version}, newer than this nbrun "
-                f"understands ({SCHEMA_VERSION}); upgrade nbrun. Nothing was written."
+                f"understands ({current}); upgrade nbrun. Nothing was written."
             )
+        if version < current:
+            if self.readonly:
+                raise StoreError(
+                    f"{str(self.path)!r} has schema version {version} and this nbrun needs "
+                    f"{current}; the file is on a read-only filesystem, so it cannot be "
+                    "upgraded. Copy it somewhere writable, or read it with the nbrun that wrote it"
+                )
+            self._migrate(conn)
         # no full integrity check here: it reads the whole file (seconds on long runs); damage
         # found later surfaces as a StoreError naming the file (see _Connection)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring an older database up to :func:`schema_version`, one migration at a time, in
+        one transaction (another process may be doing the same: the version is read again
+        under the write lock)."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0])
+            for migration in MIGRATIONS[version - 1 :]:
+                _run_script(conn, migration)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(schema_version()),)
+            )
+            conn.execute("COMMIT")
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise StoreError(
+                f"cannot upgrade {str(self.path)!r} to schema version {schema_version()}: {exc}; "
+                "it was left as it was"
+            ) from exc
 
     def _create(self, conn: sqlite3.Connection) -> None:
         try:
@@ -299,14 +351,13 @@ class Store:
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if not tables:  # another process may have created it meanwhile
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for script in (_SCHEMA, *MIGRATIONS):
+                    _run_script(conn, script)
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
                     [
                         ("app", "nbrun"),
-                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("schema_version", str(schema_version())),
                         ("created", repr(time.time())),
                     ],
                 )

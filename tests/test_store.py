@@ -144,3 +144,57 @@ def test_runs_persist_across_processes(run_dir: Path, api: nbrun.Api) -> None:
     assert view.summary["loss"] == {"min": pytest.approx(1 / 6)}
     assert view.resumed is True
     assert [r.id for r in api.runs(P)] == ["persist"]
+
+
+_V1_DB = (
+    "import sys, nbrun, nbrun._store as s\n"
+    "s.MIGRATIONS.clear()  # write a database as the first nbrun did (schema version 1)\n"
+    "run = nbrun.init(project='store', dir=sys.argv[1], id='old')\n"
+    "for i in range(5):\n"
+    "    run.log({'x': i})\n"
+    "run.finish()\n"
+)
+
+
+def _meta(db: Path) -> tuple[str, set[str]]:
+    conn = sqlite3.connect(db)
+    try:
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+    return version, tables
+
+
+def test_older_database_is_upgraded_by_every_migration_and_keeps_its_runs(run_dir: Path) -> None:
+    _py(_V1_DB, str(run_dir))
+    db = run_dir / "nbrun" / _store.DB_NAME
+    assert _meta(db)[0] == "1"
+    code = (
+        "import sys, nbrun, nbrun._store as s\n"
+        "s.MIGRATIONS.append('CREATE TABLE probe (x INTEGER); INSERT INTO probe VALUES (7)')\n"
+        "print(s.schema_version(), list(nbrun.Api(sys.argv[1]).run('store/old').history()['x']))\n"
+    )
+    out = _py(code, str(run_dir)).split()
+    want = str(len(_store.MIGRATIONS) + 2)
+    assert out[0] == want
+    assert out[1:] == ["[0,", "1,", "2,", "3,", "4]"]
+    version, tables = _meta(db)
+    assert version == want and "probe" in tables
+
+
+def test_failing_migration_leaves_the_database_as_it_was(run_dir: Path) -> None:
+    _py(_V1_DB, str(run_dir))
+    db = run_dir / "nbrun" / _store.DB_NAME
+    before = _meta(db)
+    code = (
+        "import sys, nbrun, nbrun._store as s\n"
+        "s.MIGRATIONS[:] = ['CREATE TABLE half (x INTEGER); THIS IS NOT SQL']\n"
+        "try:\n"
+        "    nbrun.init(project='store', dir=sys.argv[1])\n"
+        "except nbrun.StoreError as e:\n"
+        "    print('StoreError', e)\n"
+    )
+    out = _py(code, str(run_dir))
+    assert out.startswith("StoreError") and str(db) in out and "schema version 2" in out
+    assert _meta(db) == before  # no half table, version unchanged
