@@ -56,7 +56,7 @@ def display_project(project: str | None = None, dir: str | None = None) -> Any:
     """Show a table of the project's runs with their lineage; pick one to open its dashboard.
 
     The widget stack (anywidget, ipywidgets, Altair) is imported on this first use."""
-    from .widgets import display_project as show
+    from .widgets import display_project as show  # noqa: PLC0415 - widget stack on first use
 
     return show(project, dir)
 

@@ -86,7 +86,7 @@ class Api:
 def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """A DataFrame with one row per run: id, name, project, state, created, runtime, tags,
     forked_from, fork_step, then ``config.<key>`` and ``summary.<key>`` columns."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
     api = Api(dir)
     store = api._store
@@ -148,7 +148,7 @@ def _normalise_resume(resume: object) -> str | None:
     if resume is True:
         return "auto"
     if resume in RESUME_VALUES:
-        return resume  # type: ignore[return-value]
+        return resume
     raise UsageError(
         f"resume {resume!r}: allowed values are 'allow', 'must', 'never', 'auto' (or True), None"
     )
@@ -160,7 +160,7 @@ def _normalise_reinit(reinit: object) -> str:
     if reinit is True:
         return "finish_previous"
     if reinit in REINIT_VALUES:
-        return reinit  # type: ignore[return-value]
+        return reinit
     raise UsageError(
         f"reinit {reinit!r}: allowed values are 'return_previous', 'finish_previous', "
         "'create_new', True, False, None"
@@ -302,7 +302,7 @@ def init(
             fork_from,
             id,
             cfg,
-            fields,  # type: ignore[arg-type]
+            fields,
             allow_val_change,
             run_settings,
         )
@@ -313,7 +313,7 @@ def init(
             rewind_spec,
             resume_from,
             cfg,
-            fields,  # type: ignore[arg-type]
+            fields,
             allow_val_change,
             run_settings,
         )
@@ -545,10 +545,10 @@ def _rewind(
         if parent is not None:
             rec["config_diff"] = config_diff(parent["config"], config)
             store.update_run(rec["key"], {"config_diff": rec["config_diff"]})
-    state = state_at(store, rec, spec.step)
-    summary = _summary_for(rec["metrics"], state)
+    history_state = state_at(store, rec, spec.step)
+    summary = _summary_for(rec["metrics"], history_state)
     store.update_run(rec["key"], {"summary": summary.as_dict()})
-    return _make_run(store, rec, summary, settings, allow, state)
+    return _make_run(store, rec, summary, settings, allow, history_state)
 
 
 def _start_or_resume(
@@ -626,9 +626,9 @@ def _continue(
     )
     store.update_run(rec["key"], run_fields)
     rec = {**rec, **run_fields}
-    state = state_at(store, rec, step - 1) if step > 0 else empty_state()
-    summary = _summary_for(rec["metrics"], state)
-    return _make_run(store, rec, summary, settings, allow, state)
+    history_state = state_at(store, rec, step - 1) if step > 0 else empty_state()
+    summary = _summary_for(rec["metrics"], history_state)
+    return _make_run(store, rec, summary, settings, allow, history_state)
 
 
 # -- module-level helpers ---------------------------------------------------------------------

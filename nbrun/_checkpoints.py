@@ -61,13 +61,13 @@ class TorchSerializer:
 
     def dump(self, obj: Any, f: BinaryIO) -> None:
         """``torch.save(obj, f)``."""
-        import torch
+        import torch  # noqa: PLC0415 - optional, only for torch state
 
         torch.save(obj, f)
 
     def load(self, f: BinaryIO) -> Any:
         """``torch.load(f)`` (full objects: these are the run's own files)."""
-        import torch
+        import torch  # noqa: PLC0415 - optional, only for torch state
 
         return torch.load(f, weights_only=False)
 

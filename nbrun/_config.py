@@ -25,7 +25,7 @@ def load_config_source(source: object) -> dict[str, Any]:
                 f"config {str(source)!r}: no such YAML file; pass a dict, an object with "
                 "attributes (argparse.Namespace) or the path of a YAML file"
             )
-        import yaml
+        import yaml  # noqa: PLC0415 - loaded only for YAML config files
 
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -68,9 +68,7 @@ def clean_config(data: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def filter_keys(
-    data: dict[str, Any], include: object = None, exclude: object = None
-) -> dict[str, Any]:
+def filter_keys(data: dict[str, Any], include: Any = None, exclude: Any = None) -> dict[str, Any]:
     """Apply ``config_include_keys`` / ``config_exclude_keys`` (both at once: UsageError)."""
     if include is not None and exclude is not None:
         raise UsageError(
@@ -79,12 +77,12 @@ def filter_keys(
     for name, keys in (("config_include_keys", include), ("config_exclude_keys", exclude)):
         if keys is not None and (
             isinstance(keys, str) or not all(isinstance(k, str) for k in keys)
-        ):  # type: ignore[attr-defined]
+        ):
             raise UsageError(f"{name} {keys!r}: pass a list of str keys")
     if include is not None:
-        return {k: v for k, v in data.items() if k in include}  # type: ignore[operator]
+        return {k: v for k, v in data.items() if k in include}
     if exclude is not None:
-        return {k: v for k, v in data.items() if k not in exclude}  # type: ignore[operator]
+        return {k: v for k, v in data.items() if k not in exclude}
     return data
 
 

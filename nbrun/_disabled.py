@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ._config import Config
 from ._history import RowFeed
@@ -94,7 +94,7 @@ class DisabledRun:
 
     def history(self, keys: Any = None, lineage: bool = True, samples: Any = None) -> Any:
         """An empty DataFrame."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
         return pd.DataFrame(columns=["_step", "_runtime", "_timestamp"])
 
@@ -112,6 +112,6 @@ class DisabledRun:
     def __enter__(self) -> DisabledRun:
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.finish(0 if exc[0] is None else 1)
         return False

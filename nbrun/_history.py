@@ -21,6 +21,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ._store import Chunk, Store, dumps, loads
+from .errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,7 +190,7 @@ def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
     arr.frombytes(buf[n:] if masked else buf)
     if _SWAP:
         arr.byteswap()
-    values = arr.tolist()
+    values: list[Any] = arr.tolist()
     if masked:
         values = [None if m else v for v, m in zip(values, buf[:n], strict=True)]
     return values
@@ -283,9 +284,8 @@ class Columns:
             if len(col) < self.n:
                 col.extend([None] * (self.n - len(col)))
         for key in sorted(self.nested):
-            col = self.cols.pop(key, None)
-            if col is not None:
-                self._flatten_into(key, col)
+            if key in self.cols:
+                self._flatten_into(key, self.cols.pop(key))
         return self.cols
 
     def _flatten_into(self, key: str, col: list[Any]) -> None:
@@ -328,12 +328,10 @@ def to_dataframe(
     """Build the history DataFrame: ``_step`` first, user keys sorted, then ``_runtime`` and
     ``_timestamp``; rows sorted by step; ``keys`` keeps rows having any of those keys;
     ``samples`` keeps at most that many evenly spaced rows (first and last included)."""
-    import numpy as np
-    import pandas as pd
+    import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
+    import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
     if samples is not None and (type(samples) is not int or samples < 1):
-        from .errors import UsageError
-
         raise UsageError(f"history: samples={samples!r}; pass a positive int or None")
     user = sorted(k for k in cols if k not in SYSTEM_KEYS)
     if keys is not None:
@@ -342,8 +340,6 @@ def to_dataframe(
         wanted = list(dict.fromkeys(keys))
         for k in wanted:
             if not isinstance(k, str):
-                from .errors import UsageError
-
                 raise UsageError(f"history: key {k!r} must be a str")
         user = [k for k in wanted if k not in SYSTEM_KEYS]
     order = ["_step", *user, "_runtime", "_timestamp"]

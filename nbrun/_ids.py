@@ -154,9 +154,9 @@ def _check_characters(value: str, what: str, forbidden: str, allowed: str) -> No
     for ch in value:
         if ch in forbidden:
             raise UsageError(f"{what} {value!r}: character {ch!r} is not allowed {allowed}")
-    ch = _control_char(value)
-    if ch is not None:
-        raise UsageError(f"{what} {value!r}: control character {ch!r} is not allowed")
+    control = _control_char(value)
+    if control is not None:
+        raise UsageError(f"{what} {value!r}: control character {control!r} is not allowed")
 
 
 def validate_id(value: object, what: str = "run id") -> str:

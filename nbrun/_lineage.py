@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._history import Columns, advance_state, empty_state, encode_columns, split_columns
+from ._ids import validate_id
 from ._store import Chunk, Store, dumps, loads
 from .errors import UsageError
 
@@ -41,8 +42,6 @@ def parse_spec(value: object, what: str) -> ForkPoint:
                 f"{what} {value!r}: step {step!r} must be a non-negative integer, as in {example}"
             )
         raise UsageError(f"{what} {value!r}: expected the form 'RUN_ID?_step=N', e.g. {example}")
-    from ._ids import validate_id
-
     try:
         run_id = validate_id(m.group("id"), f"{what} {value!r}: run id")
     except UsageError as exc:

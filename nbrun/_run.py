@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _registry, _system
 from ._config import Config
@@ -107,7 +107,7 @@ class _ExitHooks:
 
     def _exit(self, code: object = 0) -> None:
         self._record(code)
-        self._orig_exit(code)
+        self._orig_exit(code)  # type: ignore[arg-type]  # sys.exit takes any object
 
     def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.code = 1
@@ -136,8 +136,8 @@ def finish_all_at_exit() -> None:
     """Finish every run of this process still running, with the exit status."""
     for run in _registry.live_runs():
         try:
-            if run.training:
-                thread = run._training.thread  # type: ignore[union-attr]
+            thread = run._training.thread if run._training is not None else None
+            if thread is not None and thread.is_alive():
                 # background training still going at interpreter exit: stop it, end as killed
                 run.stop()
                 thread.join(5)
@@ -422,7 +422,7 @@ class Run(RunView):
         if lvl not in ALERT_LEVELS:
             raise UsageError(f"alert: level {level!r}; allowed: {', '.join(ALERT_LEVELS)}")
         if hasattr(wait_duration, "total_seconds"):
-            wait_duration = wait_duration.total_seconds()  # type: ignore[union-attr]
+            wait_duration = wait_duration.total_seconds()
         if not isinstance(wait_duration, (int, float)) or wait_duration < 0:
             raise UsageError(f"alert: wait_duration {wait_duration!r} must be seconds >= 0")
         now = time.monotonic()
@@ -543,8 +543,8 @@ class Run(RunView):
                     rows = self._writer.pending_rows()
                     if rows:
                         cols = build_columns(rows)
-                        state = advance_state(self._writer.state, cols)
-                        self._store.flush(self._key, [encode_columns(cols, dumps(state))], final)
+                        after = advance_state(self._writer.state, cols)
+                        self._store.flush(self._key, [encode_columns(cols, dumps(after))], final)
                     else:
                         self._store.update_run(self._key, final)
                 else:
@@ -564,7 +564,7 @@ class Run(RunView):
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         self.finish(exit_code=0 if exc_type is None else 1)
         return False
 
@@ -574,14 +574,14 @@ class Run(RunView):
         belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or
         ``torch.save``-d when it holds torch objects, or with ``serializer`` ("pickle",
         "torch", or an object with ``name, suffix, dump(obj, f), load(f)``)."""
-        from ._training import save_checkpoint
+        from ._training import save_checkpoint  # noqa: PLC0415 - action forward (cycle)
 
         return save_checkpoint(self, obj, serializer)
 
     def restore(self) -> Any:
         """The state to start from: the checkpoint this run was forked or rewound from, else
         the latest one at or before its last step; None for a fresh run."""
-        from ._training import restore
+        from ._training import restore  # noqa: PLC0415 - action forward (cycle)
 
         return restore(self)
 

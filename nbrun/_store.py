@@ -189,13 +189,13 @@ class _Connection(sqlite3.Connection):
         path = self.execute_path if hasattr(self, "execute_path") else "the nbrun database"
         return StoreError(f"{path!r}: {text}")
 
-    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, *args: Any) -> sqlite3.Cursor:
         try:
             return super().execute(*args)
         except sqlite3.DatabaseError as exc:
             raise self._translate(exc) from exc
 
-    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
         try:
             return super().executemany(*args)
         except sqlite3.DatabaseError as exc:
@@ -592,7 +592,7 @@ class Store:
                 if moved is not None:
                     moved_n += moved[2]
                     first_moved = moved[0]
-            record: dict[str, Any] | None = {
+            fields: dict[str, Any] = {
                 "run_key": key,
                 "seg": seg,
                 "from_step": first_moved,
@@ -602,14 +602,14 @@ class Store:
                 "created": time.time(),
                 **info,
             }
+            record: dict[str, Any] | None = None
             if moved_n or force:
-                cols = ", ".join(record)  # type: ignore[arg-type]
+                record = fields
+                cols = ", ".join(record)
                 conn.execute(
-                    f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",  # type: ignore[arg-type]
-                    tuple(record.values()),  # type: ignore[union-attr]
+                    f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",
+                    tuple(record.values()),
                 )
-            else:
-                record = None
             if enc:
                 sets = ", ".join(f"{name} = ?" for name in enc)
                 conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))

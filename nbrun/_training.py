@@ -23,7 +23,7 @@ from ._checkpoints import Checkpoint
 from ._lineage import ancestry, fork_point
 from ._run import Run
 from ._states import is_live
-from ._views import TRAINING_FAILED, RunView, run_path
+from ._views import TRAINING_FAILED, RunView, StoredRun, run_path
 from .errors import RunStopped, UsageError
 
 if TYPE_CHECKING:
@@ -330,10 +330,10 @@ def fork_many(
     return [fork(view, step, cfg, **init_kwargs) for cfg in configs]
 
 
-def ranking(runs: Iterable[RunView], metric: str, goal: str = "minimize") -> pd.DataFrame:
+def ranking(runs: Iterable[Run | StoredRun], metric: str, goal: str = "minimize") -> pd.DataFrame:
     """A table of runs ranked by a summary metric (best first): id, name, state, step,
     the config keys each changed, and the metric's value."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
     if goal not in ("minimize", "maximize"):
         raise UsageError(f"ranking: goal {goal!r}; allowed: 'minimize', 'maximize'")

@@ -156,7 +156,7 @@ class RunView:
         ``nbrun.init(fork_from=f"{id}?_step={step}")``, returning the new run (not made
         current). For a run started with ``nbrun.launch`` the fork snaps to the latest
         checkpoint at or before ``step`` and its training continues in the background."""
-        from ._training import fork
+        from ._training import fork  # noqa: PLC0415 - action forward (cycle)
 
         return fork(self, step, config, **init_kwargs)
 
@@ -164,37 +164,37 @@ class RunView:
         """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
         if it is live here. For a launched run: stop its training, rewind to the latest
         checkpoint at or before ``step`` and train again from it."""
-        from ._training import rewind
+        from ._training import rewind  # noqa: PLC0415 - action forward (cycle)
 
         return rewind(self, step, config, **init_kwargs)
 
     def fork_many(self, step: int, configs: Any, **init_kwargs: Any) -> list[Run]:
         """One fork per config dict, all from ``step`` (see :meth:`fork`)."""
-        from ._training import fork_many
+        from ._training import fork_many  # noqa: PLC0415 - action forward (cycle)
 
         return fork_many(self, step, configs, **init_kwargs)
 
     def checkpoints(self, lineage: bool = True) -> list[Checkpoint]:
         """Saved checkpoints in this run's history view (inherited ones too with
         ``lineage``), by step."""
-        from ._training import checkpoints
+        from ._training import checkpoints  # noqa: PLC0415 - action forward (cycle)
 
         return checkpoints(self, lineage)
 
     def display(self) -> Any:
         """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
-        from .widgets import display_run
+        from .widgets import display_run  # noqa: PLC0415 - action forward (cycle)
 
         return display_run(self)
 
     def chart(self, key: str) -> Any:
         """An ``altair.Chart`` of one metric over steps, with its lineage."""
-        from .widgets import chart
+        from .widgets import chart  # noqa: PLC0415 - action forward (cycle)
 
         return chart(self, key)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.path} state={self.state!r}>"  # type: ignore[attr-defined]
+        return f"<{type(self).__name__} {self.path} state={self.state!r}>"
 
 
 class Archive:
