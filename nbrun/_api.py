@@ -456,7 +456,7 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
         stacklevel=4,
     )
     fields = {k: v for k, v in rec.items() if k not in ("key", "project", "id")}
-    store.archive_after(
+    archive = store.archive_after(
         existing["key"],
         -1,
         split_for(store, existing),
@@ -470,6 +470,9 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
         fields,
         force=existing["forked_from_id"] is not None,
     )
+    if archive is not None:  # its checkpoints go with its history: the new run starts bare
+        folder = run_folder(store, existing["project"], existing["id"])
+        _checkpoints.archive_after(folder, -1, archive["seg"])
 
 
 def _restart_fields(

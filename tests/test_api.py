@@ -432,6 +432,20 @@ def test_rule11_repeated_recreation_keeps_every_segment(run_dir: Path) -> None:
     assert len(view.history()) == 1
 
 
+def test_rule11_recreated_id_does_not_inherit_the_old_checkpoints(run_dir: Path) -> None:
+    old = nbrun.init(project="p", id="same")
+    for i in range(4):
+        old.log({"x": i})
+        if i == 2:
+            old.checkpoint({"old": i})
+    old.finish()
+    with pytest.warns(UserWarning, match="already exists"):
+        fresh = nbrun.init(project="p", id="same")
+    assert fresh.checkpoints() == []
+    assert fresh.restore() is None  # a fresh run starts from nothing, not the old state
+    fresh.finish()
+
+
 def test_rule11_recreating_a_running_id_raises(run_dir: Path) -> None:
     run = _init(id="busy")
     run.log({"a": 1})
