@@ -1,4 +1,6 @@
-"""Shared fixtures: one temporary run directory per test, and no run left behind."""
+"""Shared fixtures: one temporary run directory per test, and no run left behind; the
+Hypothesis profiles (``dev``: few examples, the default locally; ``ci``: the full counts, loaded
+when ``CI`` is set; ``HYPOTHESIS_PROFILE`` picks one explicitly)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,33 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import nbrun
 from nbrun import _registry
+
+#: examples per property test in CI; tests scale from it with :func:`examples`
+CI_EXAMPLES = 300
+_COMMON: dict[str, object] = {
+    "deadline": None,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+    "print_blob": True,
+}
+settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=CI_EXAMPLES // 10, **_COMMON)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+def examples(per_ci_example: float) -> int:
+    """``max_examples`` for a test that runs ``per_ci_example`` times the profile's count
+    (the CI profile: ``CI_EXAMPLES``), at least 5."""
+    return max(5, round(settings.default.max_examples * per_ci_example))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import inspect
 import math
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -424,8 +423,7 @@ def test_rule11_existing_id_without_resume_archives_and_starts_fresh(run_dir: Pa
 def test_rule11_repeated_recreation_keeps_every_segment(run_dir: Path) -> None:
     _finished("dup", n=2)
     for n in (3, 1):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with pytest.warns(UserWarning, match="archived"):
             _finished("dup", n=n)
     view = nbrun.Api(run_dir).run(f"{P}/dup")
     assert [len(a.history()) for a in view.archives()] == [2, 3]

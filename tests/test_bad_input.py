@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nbrun
 from nbrun._store import Store
+from tests.conftest import examples
 
 P = "bad"
 
@@ -425,11 +426,8 @@ def _cell(value: Any) -> Any:
 _fuzz_dir = tempfile.TemporaryDirectory(prefix="nbrun-fuzz-")
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@pytest.mark.slow
+@settings(max_examples=examples(0.5))  # 150 in CI
 @given(payloads=st.lists(_payloads, min_size=1, max_size=3))
 def test_fuzz_log_payloads(payloads: list[dict[str, Any]]) -> None:
     run = nbrun.init(project="fuzz", dir=_fuzz_dir.name, reinit="create_new")
@@ -517,7 +515,7 @@ _spec = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(0.5))  # 150 in CI
 @given(spec=_spec)
 def test_fuzz_fork_specs(spec: Any) -> None:
     _spec_source()

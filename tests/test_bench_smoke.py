@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD_PREFIXES = ("1 log", "2 sustained", "3 read back", "4 fork", "5 chart", "6 import")
 # Rows that may be n/a in quick mode: the widget payload builder is written separately.
@@ -19,6 +21,7 @@ MAY_BE_NA = ("5 chart: payload build", "5 chart: points per series (nbrun.widget
 MAY_BE_ZERO = ("2 sustained: peak RSS of child processes", "2 sustained: RSS growth")
 
 
+@pytest.mark.slow  # ~15 s: every workload in fresh processes
 def test_quick_benchmark_produces_a_sane_table(tmp_path: Path) -> None:
     """``bench/run.py --quick`` exits 0, prints the table and writes consistent JSON."""
     proc = subprocess.run(

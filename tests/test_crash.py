@@ -206,6 +206,7 @@ def run_trials(base: Path, n: int, seed: int, workers: int = 3) -> list[tuple[Tr
     return [(t, check_trial(t, ("auto", "allow")[i % 2])) for i, t in enumerate(trials)]
 
 
+@pytest.mark.slow  # kill -9 trials: ~4 s each
 @pytest.mark.parametrize("seed", [7, 8])
 def test_sigkill_at_random_moments_loses_nothing_durable(run_dir: Path, seed: int) -> None:
     results = run_trials(run_dir, 12, seed)

@@ -13,6 +13,7 @@ import nbrun
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@pytest.mark.slow  # a kernel per notebook: ~30 s each
 @pytest.mark.parametrize("name", ["quickstart", "what-if-forks"])
 def test_notebook_executes(name: str, tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

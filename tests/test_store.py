@@ -102,6 +102,7 @@ print(json.dumps({"state": view.state, "rows": hist["x"].tolist(),
 """
 
 
+@pytest.mark.slow  # two fresh interpreters importing pandas: ~4 s
 def test_running_run_is_readable_from_another_process(run_dir: Path, api: nbrun.Api) -> None:
     run = nbrun.init(project=P, id="live", config={"lr": 0.1}, settings={"flush_interval": 0.05})
     for i in range(5):
