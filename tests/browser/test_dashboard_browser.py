@@ -218,22 +218,34 @@ def test_live_chart_stop_and_literal_names(page: Any, lab: Lab) -> None:
     assert dash.locator(".nb-name").text_content() == hostile
     assert dash.locator("img").count() == 0
     run_id = dash.get_attribute("data-run-id")
-    # live updates: count delta messages applied over two seconds
+    # live updates: the chart keeps receiving row deltas (a condition: no lower bound on a
+    # rate, which a loaded machine would miss) and redraws at most once per 100 ms (a timer in
+    # the page, so this cap holds under any load; the kernel's 20 Hz cap on deltas is tested in
+    # test_widgets, as messages queued behind a busy page can arrive in a burst): counted over a
+    # window measured wide enough to hold every redraw the count can include
     page.wait_for_function(
         "el => Number(el.getAttribute('data-seq') || 0) > 3", arg=dash.element_handle()
     )
-    seq0, t0 = int(dash.get_attribute("data-seq")), time.monotonic()
+    t0 = time.monotonic()
+    seq0 = int(dash.get_attribute("data-seq"))
     draws0 = int(dash.get_attribute("data-renders") or 0)
-    page.wait_for_timeout(2000)  # a measurement window, not a wait for a condition
-    seq1, t1 = int(dash.get_attribute("data-seq")), time.monotonic()
+    page.wait_for_function(
+        "([el, s]) => Number(el.getAttribute('data-seq') || 0) >= s + 5",
+        arg=[dash.element_handle(), seq0],
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1000)  # a measurement window, not a wait for a condition
+    seq1 = int(dash.get_attribute("data-seq"))
     draws1 = int(dash.get_attribute("data-renders") or 0)
-    rate, draws = (seq1 - seq0) / (t1 - t0), (draws1 - draws0) / (t1 - t0)
-    text = f"{rate:.1f} row-delta messages/s received, {draws:.1f} chart redraws/s"
+    window = time.monotonic() - t0
+    text = (
+        f"{seq1 - seq0} row-delta messages and {draws1 - draws0} chart redraws "
+        f"in at most {window:.2f} s"
+    )
     print(f"live chart: {text}")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "live-rate.txt").write_text(text + "\n")
-    assert 4 <= rate <= 25, text
-    assert 4 <= draws <= 11, text
+    assert draws1 - draws0 <= 10 * window + 1, text
     assert dash.locator(f".nb-chart[data-metric='loss'] {POINTS}").count() <= 2000 + 10
     step = _click_point(page, dash, "loss", 0.5)
     assert step >= 0
