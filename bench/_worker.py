@@ -418,18 +418,14 @@ def fork(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Where workload 5 looks for the chart payload builder, in order (``--chart-hook
-# module:function`` is tried first). The function is called as ``fn(stored_run, max_points)``
-# with ``stored_run = nbrun.Api(dir).run("proj/id")``; its return value may be a DataFrame,
-# a dict of series (lists) or a list, and is measured by ``_points_per_series``.
-CHART_HOOKS: tuple[tuple[str, str], ...] = (
-    ("nbrun.widgets", "chart_payload"),
-    ("nbrun.widgets", "build_payload"),
-    ("nbrun.widgets", "downsample"),
-    ("nbrun.widgets._downsample", "downsample"),
-    ("nbrun.widgets._chart", "chart_payload"),
-    ("nbrun.widgets._chart", "downsample"),
-)
+# Where workload 5 finds the chart payload builder, in order (``--chart-hook module:function``
+# is tried first): what ``run.chart(metric)`` draws, the downsampled long-format frame of a
+# metric over the run's lineage. It is called as ``fn(stored_run, CHART_METRIC, max_points)``
+# with ``stored_run = nbrun.Api(dir).run("proj/id")``; its return value may be a DataFrame
+# (long format with a ``series`` column, or one column per series), a dict of series (lists)
+# or a list, and is measured by ``_points_per_series``.
+CHART_HOOKS: tuple[tuple[str, str], ...] = (("nbrun.widgets._charts", "lineage_frame"),)
+CHART_METRIC = "loss"
 
 
 def chart(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]:
@@ -448,20 +444,21 @@ def chart(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]:
         looked.append(f"{module_name}.{fn_name}")
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
+        except ImportError as exc:
+            looked[-1] += f" (import failed: {exc})"
             continue
         fn = getattr(module, fn_name, None)
         if fn is None:
             continue
         t0 = time.perf_counter()
-        payload = fn(view, int(p["max_points"]))
+        payload = fn(view, CHART_METRIC, int(p["max_points"]))
         t1 = time.perf_counter()
         return {
             "via": f"{module_name}.{fn_name}",
             "payload_s": t1 - t0,
             "points_per_series": _points_per_series(payload),
         }
-    return {"na": "no payload builder in nbrun.widgets yet", "looked_for": looked}
+    return {"na": "no chart payload builder found", "looked_for": looked}
 
 
 def chart_history_samples(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]:
@@ -482,6 +479,8 @@ def chart_history_samples(adapter: Adapter, p: dict[str, Any]) -> dict[str, Any]
 
 def _points_per_series(payload: Any) -> int:
     """Largest number of points in any series of a payload (DataFrame, dict or list)."""
+    if hasattr(payload, "columns") and "series" in payload.columns:  # long format
+        return int(payload.groupby("series").size().max()) if len(payload) else 0
     if hasattr(payload, "columns") and hasattr(payload, "notna"):
         series = [c for c in payload.columns if not str(c).startswith("_")] or list(payload.columns)
         return max(int(payload[c].notna().sum()) for c in series)

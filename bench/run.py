@@ -699,7 +699,7 @@ def render_footer(suite: Suite, rows: list[dict[str, Any]]) -> str:
             )
     for res in suite.results.get("chart", {}).get("nbrun", [])[:1]:
         if res.get("via"):
-            notes.append(f"chart payload built by {res['via']}(stored_run, max_points)")
+            notes.append(f"chart payload built by {res['via']}(stored_run, 'loss', max_points)")
         if res.get("looked_for"):
             notes.append(
                 "chart hook (bench/_worker.py CHART_HOOKS) looked for: "
@@ -766,7 +766,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--chart-hook",
         default="",
         help="module:function that builds the chart payload, called as fn(stored_run, "
-        "max_points) (default: the names in CHART_HOOKS in bench/_worker.py)",
+        "'loss', max_points) (default: CHART_HOOKS in bench/_worker.py)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the scratch run directories")
     args = ap.parse_args(argv)

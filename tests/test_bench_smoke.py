@@ -1,7 +1,8 @@
 """The benchmark's quick mode runs end to end and produces a sane table (so bench/ cannot rot).
 
 No thresholds: timings on a shared CI machine say nothing; this only checks that every
-workload ran and produced positive numbers.
+workload ran and produced positive numbers (none n/a: the chart row must find its payload
+builder).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD_PREFIXES = ("1 log", "2 sustained", "3 read back", "4 fork", "5 chart", "6 import")
-# Rows that may be n/a in quick mode: the widget payload builder is written separately.
-MAY_BE_NA = ("5 chart: payload build", "5 chart: points per series (nbrun.widgets)")
 # Memory deltas that can legitimately be zero (no child process, nothing retained).
 MAY_BE_ZERO = ("2 sustained: peak RSS of child processes", "2 sustained: RSS growth")
 
@@ -44,8 +43,6 @@ def test_quick_benchmark_produces_a_sane_table(tmp_path: Path) -> None:
         assert any(label.startswith(prefix) for label in rows), prefix
     for label, row in rows.items():
         cell = row["cells"]["nbrun"]
-        if "na" in cell and label.startswith(MAY_BE_NA):
-            continue
         assert "na" not in cell, f"{label}: {cell['na']}"
         floor_ok = cell["min"] >= 0 if label.startswith(MAY_BE_ZERO) else cell["min"] > 0
         assert floor_ok and cell["median"] >= cell["min"], (label, cell)
@@ -53,5 +50,8 @@ def test_quick_benchmark_produces_a_sane_table(tmp_path: Path) -> None:
 
     import_reps = payload["raw"]["import"]["nbrun"]
     assert import_reps and all("forbidden" in r for r in import_reps)
+    chart = payload["raw"]["chart"]["nbrun"][0]  # the figure the README quotes
+    assert chart["via"] == "nbrun.widgets._charts.lineage_frame", chart
+    assert 0 < chart["points_per_series"] <= 2000, chart
     read = payload["raw"]["read"]["nbrun"][0]
     assert read["rows"] == read["expected_rows"] > 0, "read back lost or invented rows"
