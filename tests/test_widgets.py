@@ -522,6 +522,7 @@ def test_shipped_javascript_loads_nothing_from_the_internet() -> None:
             assert cdn not in text, f"{f.name} names {cdn}"
 
 
+@pytest.mark.slow  # a second interpreter logging 150 paced rows: ~3-4 s
 def test_stored_view_follows_a_run_written_by_another_process(run_dir: Path) -> None:
     """A stored view of a run that another process is writing polls the store."""
     import subprocess
