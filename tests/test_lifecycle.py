@@ -269,6 +269,7 @@ def test_rule30_script_without_finish_ends_with_its_exit_status(
     assert view.history()["a"].tolist() == [1, 2]  # pending row and buffer written at exit
 
 
+@pytest.mark.slow  # starts a Jupyter kernel: 2.5-5 s
 def test_rule30_exception_in_a_notebook_cell_does_not_end_the_run(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
