@@ -152,16 +152,17 @@ def lineage_sources(view: Any) -> list[Source]:
             for sib in parent.children():
                 if sib.id == view.id or sib.forked_from is None:
                     continue
-                sources.append(_fork_source(sib, "sibling", next(colors)))
+                sources.append(fork_source(sib, "sibling", next(colors)))
     for child in view.children():
         if child.forked_from is not None:
-            sources.append(_fork_source(child, "child", next(colors)))
+            sources.append(fork_source(child, "child", next(colors)))
     for arch in view.archives():
         sources.append(ghost_source(view, arch))
     return sources
 
 
-def _fork_source(run: Any, role: str, color: str) -> Source:
+def fork_source(run: Any, role: str, color: str) -> Source:
+    """A fork of the run (``role`` child or sibling) drawn from its fork point on."""
     step = run.forked_from.step
     word = "fork" if role == "child" else "sibling"
     series = Series(

@@ -11,7 +11,8 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from ._dashboard import Dashboard, jsonable
+from ._dashboard import Dashboard
+from ._overview import jsonable
 
 STATIC = Path(__file__).parent / "static"
 

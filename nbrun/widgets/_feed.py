@@ -1,0 +1,283 @@
+"""The dashboard's chart data: every line of a run's lineage downsampled, followed while its
+run is live, and the changes as the ``delta`` messages of the widget protocol.
+
+Nothing here touches anywidget or the browser: :class:`ChartFeed` reads sources, keeps one
+:class:`~nbrun.widgets._data.MinMaxSeries` per (metric, series) and hands back the changes
+``[metric, series, from_index, points]`` and full snapshots; the widget sends them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._charts import (
+    OTHER_COLORS,
+    Source,
+    dashboard_spec,
+    fork_source,
+    lineage_sources,
+    source_history,
+)
+from ._data import (
+    MAX_POINTS,
+    MinMaxSeries,
+    as_number,
+    flatten_row,
+    is_hidden,
+    numeric_metrics,
+    step_metric_for,
+)
+
+LIVE_STATES = ("running", "preempting")
+
+#: one change of the chart data: drop ``series``' points of ``metric`` with index >=
+#: ``from_index``, insert ``points`` (``[index, x, y, step]``)
+Change = list[Any]
+
+
+class ChartFeed:
+    """The points of every line on a run's charts, one chart per metric.
+
+    :meth:`rebuild` reads everything; :meth:`drain` takes the rows logged since by the live
+    sources; :meth:`snapshot` is the full point set (the ``_base`` trait) with the sequence
+    number :attr:`seq` that the deltas continue."""
+
+    def __init__(self, view: Any, max_points: int = MAX_POINTS) -> None:
+        self.view = view
+        self.max_points = max_points
+        self.sources: list[Source] = []
+        self.data: dict[tuple[str, str], MinMaxSeries] = {}
+        self.x_keys: dict[str, str] = {}
+        #: sequence number of the last delta or snapshot
+        self.seq = 0
+
+    # -- reading -----------------------------------------------------------------------------
+    def rebuild(self, view: Any) -> None:
+        """Read every source of ``view`` from scratch (at creation, after a rewind)."""
+        self.close()
+        self.view = view
+        self.sources = []
+        self.data = {}
+        self.x_keys = {}
+        metrics_defs = view.metrics
+        sources = lineage_sources(view)
+        own = source_history(sources[0])
+        for m in numeric_metrics(own.columns, own):
+            if not is_hidden(m, metrics_defs):
+                self.x_keys[m] = step_metric_for(m, metrics_defs)
+        for src in sources:
+            self.load(src)
+
+    def load(self, src: Source) -> None:
+        """Read a source's stored rows and, when it is running, open a feed for new ones."""
+        view = src.view
+        live = getattr(view, "state", None) in LIVE_STATES
+        if live:
+            # a live run in this process feeds rows as they are logged; else poll the store
+            feeder = _live_run(view) if not hasattr(view, "log") else view
+            feeder = feeder or view
+            df = source_history(src)
+            src.last_step = int(df["_step"].iloc[-1]) if len(df) else src.min_step - 1
+            src.feed = feeder.follow(from_step=max(src.last_step, src.min_step - 1))
+            src.extra["feeder"] = feeder
+            src.live = True
+        else:
+            df = source_history(src)
+            src.last_step = int(df["_step"].iloc[-1]) if len(df) else -1
+        self.sources.append(src)
+        self.add_frame(src, df)
+
+    def add_frame(self, src: Source, df: Any) -> list[Change]:
+        """Add rows (a DataFrame or a dict of columns) of ``src``; returns the changes."""
+        changes: list[Change] = []
+        if len(df) == 0:
+            return changes
+        steps_all = np.asarray(df["_step"], dtype=np.int64)
+        split_at = src.split_step if src.split is not None else None
+        for metric, x_key in self.x_keys.items():
+            if metric not in df or x_key not in df:
+                continue
+            ys = _floats(df[metric])
+            xs = ys if x_key == metric else _floats(df[x_key])
+            ok = np.isfinite(ys) & np.isfinite(xs)
+            parts = [(src.series.key, ok)]
+            if split_at is not None and src.split is not None:
+                early = steps_all <= split_at
+                parts = [(src.split.key, ok & early), (src.series.key, ok & ~early)]
+            for key, mask in parts:
+                if not mask.any():
+                    continue
+                series = self.data.setdefault((metric, key), MinMaxSeries(self.max_points))
+                first = series.extend(xs[mask], ys[mask], steps_all[mask])
+                if first is not None:
+                    changes.append([metric, key, 2 * first, series.points(first)])
+        return changes
+
+    def add_rows(self, src: Source, rows: list[dict[str, Any]]) -> list[Change]:
+        """Add rows as a feed gives them (nested dicts); new metrics of the run get charts."""
+        flat = [flatten_row(r) for r in rows]
+        flat = [r for r in flat if int(r.get("_step", -1)) > src.last_step]
+        if not flat:
+            return []
+        src.last_step = int(flat[-1]["_step"])
+        if src.series.role == "self":
+            defs = self.view.metrics
+            for r in flat:
+                for k, v in r.items():
+                    if (
+                        k not in self.x_keys
+                        and not k.startswith("_")
+                        and as_number(v) is not None
+                        and not is_hidden(k, defs)
+                    ):
+                        self.x_keys[k] = step_metric_for(k, defs)
+                        src.extra["new_metrics"] = True
+        keys = list(dict.fromkeys(k for r in flat for k in r))
+        cols = {k: [r.get(k) for r in flat] for k in keys}
+        return self.add_frame(src, _Columns(cols))
+
+    def drain(self) -> tuple[list[Change], bool]:
+        """Take the rows the live sources got since the last call. Returns the changes and
+        whether the structure changed (a new metric, a source that stopped being live)."""
+        changes: list[Change] = []
+        structural = False
+        for src in self.sources:
+            if not src.live:
+                continue
+            rows = src.feed.drain() if src.feed is not None else []
+            if rows:
+                changes.extend(self.add_rows(src, rows))
+                structural |= bool(src.extra.pop("new_metrics", False))
+            feeder = src.extra.get("feeder", src.view)
+            if feeder.state not in LIVE_STATES:
+                rest = src.feed.drain() if src.feed is not None else []
+                if rest:
+                    changes.extend(self.add_rows(src, rest))
+                _unwatch(src)
+                src.live = False
+                structural = True
+        return changes, structural
+
+    def pick_up_new_children(self) -> bool:
+        """Forks made elsewhere (a notebook cell, another process) join the chart. Returns
+        whether any did."""
+        known = {src.series.run_id for src in self.sources if src.series.role == "child"}
+        added = False
+        try:
+            children = self.view.children()
+        except Exception:
+            return False
+        used = self._others()
+        for child in children:
+            if child.id in known or child.forked_from is None:
+                continue
+            src = fork_source(child, "child", OTHER_COLORS[used % len(OTHER_COLORS)])
+            used += 1
+            self.load(src)
+            added = True
+        return added
+
+    def add_child(self, run: Any) -> bool:
+        """Put a fork of the run on the chart (streaming if it trains); False when it is on
+        it already."""
+        if any(s.series.run_id == run.id and s.series.role == "child" for s in self.sources):
+            return False
+        used = self._others()
+        self.load(fork_source(run, "child", OTHER_COLORS[used % len(OTHER_COLORS)]))
+        return True
+
+    def _others(self) -> int:
+        return sum(1 for src in self.sources if src.series.role in ("child", "sibling"))
+
+    # -- what the widget publishes ----------------------------------------------------------
+    def any_live(self) -> bool:
+        """Whether a source is still followed."""
+        return any(src.live for src in self.sources)
+
+    def charts(self) -> list[dict[str, Any]]:
+        """The ``charts`` trait: one Vega-Lite spec per metric."""
+        return [{"metric": m, "x": x, "spec": dashboard_spec(m, x)} for m, x in self.x_keys.items()]
+
+    def series_meta(self) -> list[dict[str, Any]]:
+        """The ``series`` trait: every line with its colour, dash and label."""
+        out: list[dict[str, Any]] = []
+        for src in self.sources:
+            if src.split is not None:
+                out.append(src.split.meta())
+            out.append(src.series.meta())
+        return out
+
+    def fork_marks(self) -> dict[str, list[list[Any]]]:
+        """Per metric, ``[x, y, color, label]`` of each fork point on the chart."""
+        out: dict[str, list[list[Any]]] = {m: [] for m in self.x_keys}
+        for src in self.sources:
+            ser = src.series
+            step = ser.fork_step
+            if step is None:
+                continue
+            label = ser.label if ser.role != "self" else f"forked here @{step}"
+            for metric in self.x_keys:
+                pts = [
+                    p
+                    for key in (ser.key, src.split.key if src.split else None)
+                    if key and (metric, key) in self.data
+                    for p in self.data[(metric, key)].points()
+                ]
+                if not pts:
+                    continue
+                at = min(pts, key=lambda p: (abs(p[3] - step), p[3]))
+                out[metric].append([at[1], at[2], ser.color, label])
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``_base`` trait: every point, the fork marks and the current :attr:`seq`."""
+        points: dict[str, dict[str, list[list[Any]]]] = {}
+        for (metric, key), series in self.data.items():
+            points.setdefault(metric, {})[key] = series.points()
+        return {"seq": self.seq, "points": points, "forks": self.fork_marks()}
+
+    def close(self) -> None:
+        """Stop following every source."""
+        for src in self.sources:
+            _unwatch(src)
+
+
+def _live_run(view: Any) -> Any:
+    """The in-process ``Run`` behind a stored view, if this process is writing it (its feed
+    gets rows as they are logged instead of polling the store)."""
+    live = getattr(view, "live", None)
+    return live() if callable(live) else None
+
+
+def _unwatch(src: Source) -> None:
+    feed, src.feed = src.feed, None
+    if feed is None:
+        return
+    feed.close()
+
+
+def _floats(column: Any) -> np.ndarray:
+    """A column as floats: numbers as they are, anything else (None, str, dict) as NaN."""
+    arr = np.asarray(column, dtype=object) if not hasattr(column, "dtype") else column
+    if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "fiu":
+        try:
+            return np.asarray(arr, dtype=float)
+        except (TypeError, ValueError):  # nullable integer columns holding NA
+            pass
+    return np.array([_f(v) for v in arr], dtype=float)
+
+
+def _f(value: Any) -> float:
+    num = as_number(value)
+    return math.nan if num is None else num
+
+
+class _Columns(dict):  # type: ignore[type-arg]
+    """A dict of equal-length columns that behaves enough like a DataFrame here."""
+
+    def __len__(self) -> int:
+        first = next(iter(self.values()), [])
+        return len(first)

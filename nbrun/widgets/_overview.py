@@ -1,0 +1,107 @@
+"""The dashboard's overview: the run's identity, state, config (or its change against the
+parent), summary, forks, archived segments, alerts and errors, as JSON-safe data for the
+``overview`` trait. The front end writes every string of it as text."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ._data import as_number
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of a config or summary value (unknown objects become their repr)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth > 8:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v, depth + 1) for v in value]
+    num = as_number(value)  # numpy scalars
+    if num is not None:
+        return int(num) if float(num).is_integer() and "int" in type(value).__name__ else num
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        try:
+            return jsonable(tolist(), depth + 1)
+        except Exception:
+            pass
+    return repr(value)
+
+
+def overview(view: Any) -> dict[str, Any]:
+    """The ``overview`` trait of ``view``'s dashboard."""
+    fp = view.forked_from
+    config = jsonable(dict(view.config))
+    diff = jsonable(view.config_diff) if fp is not None else None
+    return {
+        "name": str(view.name),
+        "id": view.id,
+        "project": view.project,
+        "path": view.path,
+        "state": view.state,
+        "runtime": float(view.runtime),
+        "step": int(view.step),
+        "starting_step": int(view.starting_step),
+        "total": getattr(view, "total", None),
+        "config": config,
+        "config_diff": diff,
+        "summary": jsonable(dict(view.summary)),
+        "tags": [str(t) for t in (view.tags or ())],
+        "notes": view.notes,
+        "group": view.group,
+        "job_type": view.job_type,
+        "forked_from": {"run_id": fp.run_id, "step": fp.step} if fp is not None else None,
+        "children": [
+            {
+                "id": c.id,
+                "name": str(c.name),
+                "state": c.state,
+                "step": c.forked_from.step if c.forked_from else None,
+            }
+            for c in view.children()
+        ],
+        "archives": [
+            {
+                "index": a.index,
+                "from_step": a.from_step,
+                "to_step": a.to_step,
+                "rows": getattr(a, "rows", None),
+                "reason": a.reason,
+                "created": a.created,
+            }
+            for a in view.archives()
+        ],
+        "alerts": jsonable(list(view.alerts)),
+        "training_error": getattr(view, "error", None),
+        "restore_warning": restore_warning(view),
+    }
+
+
+def restore_warning(view: Any) -> str | None:
+    """The warning a restore from a checkpoint left in the run's metadata, if any."""
+    meta = getattr(view, "metadata", None)
+    try:
+        note = (meta or {}).get("restore") or {}
+        return note.get("warning")
+    except Exception:  # pragma: no cover - unexpected metadata shape
+        return None
+
+
+def checkpoint_steps(view: Any) -> list[int]:
+    """The steps of the run's checkpoints (a selection snaps to them), sorted."""
+    checkpoints = getattr(view, "checkpoints", None)
+    if callable(checkpoints):
+        try:
+            return sorted({int(ck.step) for ck in checkpoints()})
+        except Exception:
+            return []
+    return []
