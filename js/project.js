@@ -1,33 +1,11 @@
 // nbrun project view: a table of runs with their lineage (forks indented under their parent);
 // "open" asks Python to show that run's dashboard. Python side: nbrun/widgets/_project.py.
 // All run data is written with textContent, never as HTML.
+import CSS from "./project.css";
+import { h } from "./lib/dom.js";
+import { fmt as fmtDigits } from "./lib/format.js";
 
-const CSS = `
-.nbrun-project{font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222}
-.nbrun-project table{border-collapse:collapse;font-size:12px}
-.nbrun-project th{text-align:left;border-bottom:1px solid #ccc;padding:2px 10px 2px 0}
-.nbrun-project td{padding:2px 10px 2px 0;vertical-align:top;white-space:pre-wrap;word-break:break-word}
-.nbrun-project tr[data-opened="1"]{background:#eef4fb}
-.nbrun-project .nb-branch{color:#999;font-family:monospace;white-space:pre}
-.nbrun-project .nb-msg{color:#b00020;white-space:pre-wrap}
-.nbrun-project button{padding:1px 8px;border:1px solid #bbb;border-radius:4px;background:#fafafa;cursor:pointer}
-`;
-
-function h(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else e.setAttribute(k, v);
-  }
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function fmt(v) {
-  if (v === null || v === undefined) return "—";
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(5)));
-  return typeof v === "string" ? v : JSON.stringify(v);
-}
+const fmt = (v) => fmtDigits(v, 5);
 
 function render({ model, el }) {
   const root = h("div", { class: "nbrun-project" });
