@@ -8,22 +8,21 @@ from typing import Any, Protocol
 
 from nbrun import UsageError
 
-LIVE_STATES = ("running", "preempting")
-ACTIONS = ("fork", "rewind", "stop")
+from ._protocols import KeyValues, RunLike, is_live
 
 
 class ActionTarget(Protocol):
     """What performs the actions: the dashboard's public methods."""
 
-    def fork(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> Any:
+    def fork(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> RunLike:
         """Fork at ``step`` with config overrides; returns the new run."""
         ...
 
-    def rewind(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> Any:
+    def rewind(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> RunLike:
         """Rewind to ``step`` with config overrides; returns the resumed run."""
         ...
 
-    def stop(self) -> Any:
+    def stop(self) -> RunLike:
         """Stop the running run; returns it."""
         ...
 
@@ -68,22 +67,19 @@ def check_step(step: Any, selected: int | None) -> int:
     return step
 
 
-def changed_config(config: Any, current: Mapping[str, Any]) -> dict[str, Any]:
+def changed_config(config: Any, current: KeyValues) -> dict[str, Any]:
     """The keys of ``config`` (a dict from the fork editor) that differ from ``current``."""
     if config is None:
         return {}
     if not isinstance(config, Mapping):
         raise UsageError(f"config {config!r}: must be a dict of config keys to values")
-    current = dict(current)
-    return {k: v for k, v in config.items() if k not in current or current[k] != v}
+    now = dict(current)
+    return {k: v for k, v in config.items() if k not in now or now[k] != v}
 
 
-def stop_run(view: Any) -> Any:
+def stop_run(view: RunLike) -> RunLike:
     """Ask the running run ``view`` to stop (it ends as ``killed``); returns it."""
-    if hasattr(view, "log"):  # a live Run of this process
-        if view.state not in LIVE_STATES:
-            raise UsageError(f"run {view.id} is {view.state}; only a running run can be stopped")
-        view.stop()
-    else:
-        view.stop()
+    if not is_live(view.state):
+        raise UsageError(f"run {view.id} is {view.state}; only a running run can be stopped")
+    view.stop()
     return view

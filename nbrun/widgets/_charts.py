@@ -7,14 +7,16 @@ feeds through named datasets (``rows``, ``forks``, ``selected``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
+import nbrun
+
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
+from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike
 
 SELF_COLOR = "#4c78a8"
 PARENT_COLOR = "#f58518"
@@ -67,15 +69,16 @@ class Series:
 class Source:
     """Where the rows of one or two series come from, and how to keep reading them."""
 
-    view: Any  # Run, StoredRun or Archive
+    view: HistorySource  # the rows drawn: a run (with its lineage) or an archived segment
     series: Series
+    run: RunLike | None = None  # the run they belong to (followed while live); None: archived
     min_step: int = -1  # rows with a smaller step are not drawn (forks start at their point)
     split: Series | None = None  # rows <= split_step go to this series (a fork's inherited part)
     split_step: int = -1
-    feed: Any = None
+    feed: RowFeed | None = None  # new rows of ``run`` while it is live
     live: bool = False
     last_step: int = -1
-    extra: dict[str, Any] = field(default_factory=dict)
+    new_metrics: bool = False  # rows brought metrics that have no chart yet
 
     def series_for(self, step: int) -> Series:
         """The series a row of this step belongs to."""
@@ -84,24 +87,15 @@ class Source:
         return self.series
 
 
-def api_dir(view: Any) -> str:
-    """The ``dir`` that ``nbrun.Api``/``nbrun.init`` need for ``view``'s store.
-
-    ``view.dir`` is ``<dir>/nbrun/runs/<project>/<id>``."""
-    return str(Path(view.dir).parents[3])
-
-
 def short(text: Any, limit: int = 40) -> str:
     """A label-sized string."""
     s = str(text)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def lineage_sources(view: Any) -> list[Source]:
+def lineage_sources(view: RunLike) -> list[Source]:
     """The sources of a run's charts: itself (with its inherited part), its parent after the
     fork point, its sibling forks, its own forks, and its archived segments (ghosts)."""
-    import nbrun
-
     sources: list[Source] = []
     fp = view.forked_from
     me = Series(
@@ -113,7 +107,7 @@ def lineage_sources(view: Any) -> list[Source]:
         pickable=True,
         fork_step=fp.step if fp else None,
     )
-    src = Source(view, me)
+    src = Source(view, me, run=view)
     if fp is not None:
         src.split = Series(
             f"inherited:{view.id}",
@@ -127,7 +121,7 @@ def lineage_sources(view: Any) -> list[Source]:
         src.split_step = fp.step
     sources.append(src)
     colors = iter(OTHER_COLORS * 100)
-    api = nbrun.Api(api_dir(view))
+    api = nbrun.Api(view.root)
     if fp is not None:
         try:
             parent = api.run(f"{view.project}/{fp.run_id}")
@@ -137,7 +131,8 @@ def lineage_sources(view: Any) -> list[Source]:
             sources.append(
                 Source(
                     parent,
-                    Series(
+                    run=parent,
+                    series=Series(
                         f"parent:{parent.id}",
                         f"parent · {short(parent.name)}",
                         "parent",
@@ -161,9 +156,12 @@ def lineage_sources(view: Any) -> list[Source]:
     return sources
 
 
-def fork_source(run: Any, role: str, color: str) -> Source:
+def fork_source(run: RunLike, role: str, color: str) -> Source:
     """A fork of the run (``role`` child or sibling) drawn from its fork point on."""
-    step = run.forked_from.step
+    fp = run.forked_from
+    if fp is None:
+        raise ValueError(f"run {run.id} is not a fork")
+    step = fp.step
     word = "fork" if role == "child" else "sibling"
     series = Series(
         f"{role}:{run.id}",
@@ -174,10 +172,10 @@ def fork_source(run: Any, role: str, color: str) -> Source:
         opacity=0.9,
         fork_step=step,
     )
-    return Source(run, series, min_step=step)
+    return Source(run, series, run=run, min_step=step)
 
 
-def ghost_source(view: Any, arch: Any) -> Source:
+def ghost_source(view: RunLike, arch: ArchiveLike) -> Source:
     """An archived segment of ``view`` drawn faded."""
     label = f"archived #{arch.index} · steps {arch.from_step}-{arch.to_step} ({arch.reason})"
     series = Series(
@@ -193,18 +191,16 @@ def ghost_source(view: Any, arch: Any) -> Source:
 
 
 def source_history(source: Source, keys: list[str] | None = None) -> pd.DataFrame:
-    """The rows of a source as a DataFrame (lineage stitched for runs)."""
+    """The rows of a source as a DataFrame (lineage stitched for runs: a run's ``history``
+    includes what it inherited by default)."""
     view = source.view
-    if hasattr(view, "forked_from") and hasattr(view, "children"):
-        df = view.history(keys=keys, lineage=True) if keys else view.history(lineage=True)
-    else:
-        df = view.history(keys=keys) if keys else view.history()
+    df = view.history(keys=keys) if keys else view.history()
     if source.min_step >= 0 and len(df):
         df = df[df["_step"] >= source.min_step]
     return df
 
 
-def lineage_frame(view: Any, key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
+def lineage_frame(view: RunLike, key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
     """Long-format, downsampled data of metric ``key`` for every line of the run's lineage:
     columns ``series, role, x, y, step, color, dash, opacity``."""
     x_key = step_metric_for(key, view.metrics)
@@ -227,21 +223,17 @@ def lineage_frame(view: Any, key: str, max_points: int = MAX_POINTS) -> pd.DataF
     )
 
 
-def chart(view: Any, key: str, max_points: int = MAX_POINTS) -> alt.Chart:
+def chart(view: RunLike, key: str, max_points: int = MAX_POINTS) -> alt.Chart:
     """A plain ``alt.Chart`` of metric ``key`` over ``_step`` (or its step_metric) with the
     run's lineage: inherited part dashed, parent and forks in their own colours, archived rows
     dotted and faded. Long histories are downsampled keeping each bucket's min and max."""
     if not isinstance(key, str) or not key:
-        from nbrun import UsageError
-
-        raise UsageError(f"chart({key!r}): pass a metric name such as 'loss'")
+        raise nbrun.UsageError(f"chart({key!r}): pass a metric name such as 'loss'")
     df = lineage_frame(view, key, max_points)
     x_key = step_metric_for(key, view.metrics)
     if df.empty:
-        from nbrun import UsageError
-
         have = [c for c in view.history().columns if not c.startswith("_")]
-        raise UsageError(
+        raise nbrun.UsageError(
             f"chart({key!r}): run {view.id} has no numeric values of {key!r}; "
             f"its metrics are {have}"
         )

@@ -36,6 +36,7 @@ from ._charts import Source
 from ._data import MAX_POINTS, MinMaxSeries
 from ._feed import ChartFeed
 from ._overview import checkpoint_steps, overview
+from ._protocols import RunLike
 
 STATIC = Path(__file__).parent / "static"
 
@@ -75,9 +76,9 @@ class Dashboard(anywidget.AnyWidget):
 
     _esm = STATIC / "dashboard.js"
     overview = traitlets.Dict().tag(sync=True)
-    charts = traitlets.List().tag(sync=True)
-    series = traitlets.List().tag(sync=True)
-    checkpoints = traitlets.List().tag(sync=True)
+    charts: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    series: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    checkpoints: traitlets.List[Any] = traitlets.List().tag(sync=True)
     selected_step = traitlets.Int(None, allow_none=True).tag(sync=True)
     result = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
@@ -88,7 +89,7 @@ class Dashboard(anywidget.AnyWidget):
 
     def __init__(
         self,
-        run: Any,
+        run: RunLike,
         *,
         max_points: int = MAX_POINTS,
         rate: float = 20.0,
@@ -98,7 +99,7 @@ class Dashboard(anywidget.AnyWidget):
         """``run``: a live ``nbrun.Run`` or a stored view. ``rate``: most chart updates per
         second. ``start=False`` leaves the update thread off (tests call :meth:`poll`)."""
         super().__init__(**kwargs)
-        self._view = run
+        self._view: RunLike = run
         self._feed = ChartFeed(run, max_points)
         self._interval = 1.0 / max(1.0, min(rate, 20.0))
         self._lock = threading.RLock()
@@ -119,7 +120,7 @@ class Dashboard(anywidget.AnyWidget):
             self.start()
 
     @property
-    def run(self) -> Any:
+    def run(self) -> RunLike:
         """The run shown (after a rewind, the resumed run)."""
         return self._view
 
@@ -241,7 +242,7 @@ class Dashboard(anywidget.AnyWidget):
             return
         self.result = perform(self, action, content)
 
-    def fork(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> Any:
+    def fork(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> RunLike:
         """Fork the run at ``step`` (default: the selected step) with config overrides, like
         the **Fork** button; the new run joins the chart. Returns it."""
         step = check_step(step, self.selected_step)
@@ -258,7 +259,7 @@ class Dashboard(anywidget.AnyWidget):
         self.start()
         return new
 
-    def rewind(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> Any:
+    def rewind(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> RunLike:
         """Rewind the run to ``step`` (default: the selected step), like the **Rewind**
         button: later rows are archived (drawn as a ghost line). Returns the resumed run."""
         step = check_step(step, self.selected_step)
@@ -273,7 +274,7 @@ class Dashboard(anywidget.AnyWidget):
         self.start()
         return new
 
-    def stop(self) -> Any:
+    def stop(self) -> RunLike:
         """Stop the running run, like the **Stop** button (it ends as ``killed``)."""
         view = stop_run(self._view)
         self._refresh_overview()
@@ -289,7 +290,7 @@ class Dashboard(anywidget.AnyWidget):
         super().close()
 
 
-def display_run(run: Any) -> Dashboard:
+def display_run(run: RunLike) -> Dashboard:
     """The dashboard widget of ``run`` (a live ``Run`` or a stored view).
 
     A notebook shows it when it is the cell's last expression (like an Altair chart); else

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,6 +21,18 @@ MAX_POINTS = 2000
 SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
 
 Point = tuple[float, float, int]  # (x, y, step)
+
+
+class Columns(Protocol):
+    """Named columns of history rows: a DataFrame or a dict of lists."""
+
+    def __getitem__(self, key: str) -> Any:
+        """The column ``key``."""
+        ...
+
+    def __contains__(self, key: object) -> bool:
+        """Whether there is a column ``key``."""
+        ...
 
 
 def flatten_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -182,7 +194,7 @@ def _num(v: float) -> float:
 
 
 def xy_arrays(
-    columns: Mapping[str, Sequence[Any]], metric: str, x_key: str
+    columns: Columns, metric: str, x_key: str
 ) -> tuple[list[float], list[float], list[int]]:
     """The finite (x, y, step) points of ``metric`` from columns (a DataFrame or dict of
     lists with ``_step``)."""
@@ -204,7 +216,7 @@ def xy_arrays(
     return xs, ys, steps
 
 
-def numeric_metrics(columns: Iterable[str], values: Mapping[str, Sequence[Any]]) -> list[str]:
+def numeric_metrics(columns: Iterable[str], values: Columns) -> list[str]:
     """Columns that hold at least one finite number (system columns excluded), in order."""
     out = []
     for c in columns:

@@ -30,8 +30,7 @@ from ._data import (
     numeric_metrics,
     step_metric_for,
 )
-
-LIVE_STATES = ("running", "preempting")
+from ._protocols import RunLike, is_live
 
 #: one change of the chart data: drop ``series``' points of ``metric`` with index >=
 #: ``from_index``, insert ``points`` (``[index, x, y, step]``)
@@ -45,7 +44,7 @@ class ChartFeed:
     sources; :meth:`snapshot` is the full point set (the ``_base`` trait) with the sequence
     number :attr:`seq` that the deltas continue."""
 
-    def __init__(self, view: Any, max_points: int = MAX_POINTS) -> None:
+    def __init__(self, view: RunLike, max_points: int = MAX_POINTS) -> None:
         self.view = view
         self.max_points = max_points
         self.sources: list[Source] = []
@@ -55,7 +54,7 @@ class ChartFeed:
         self.seq = 0
 
     # -- reading -----------------------------------------------------------------------------
-    def rebuild(self, view: Any) -> None:
+    def rebuild(self, view: RunLike) -> None:
         """Read every source of ``view`` from scratch (at creation, after a rewind)."""
         self.close()
         self.view = view
@@ -72,20 +71,16 @@ class ChartFeed:
             self.load(src)
 
     def load(self, src: Source) -> None:
-        """Read a source's stored rows and, when it is running, open a feed for new ones."""
-        view = src.view
-        live = getattr(view, "state", None) in LIVE_STATES
-        if live:
-            # a live run in this process feeds rows as they are logged; else poll the store
-            feeder = _live_run(view) if not hasattr(view, "log") else view
-            feeder = feeder or view
-            df = source_history(src)
+        """Read a source's stored rows and, when its run is running, follow it: a run logged
+        by this process pushes its rows into the feed as they are written, else the feed
+        reads them from the store."""
+        live = src.run is not None and is_live(src.run.state)
+        df = source_history(src)  # after the state: a run that ends now is still followed
+        if live and src.run is not None:
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else src.min_step - 1
-            src.feed = feeder.follow(from_step=max(src.last_step, src.min_step - 1))
-            src.extra["feeder"] = feeder
+            src.feed = src.run.follow(from_step=max(src.last_step, src.min_step - 1))
             src.live = True
         else:
-            df = source_history(src)
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else -1
         self.sources.append(src)
         self.add_frame(src, df)
@@ -134,7 +129,7 @@ class ChartFeed:
                         and not is_hidden(k, defs)
                     ):
                         self.x_keys[k] = step_metric_for(k, defs)
-                        src.extra["new_metrics"] = True
+                        src.new_metrics = True
         keys = list(dict.fromkeys(k for r in flat for k in r))
         cols = {k: [r.get(k) for r in flat] for k in keys}
         return self.add_frame(src, _Columns(cols))
@@ -150,13 +145,13 @@ class ChartFeed:
             rows = src.feed.drain() if src.feed is not None else []
             if rows:
                 changes.extend(self.add_rows(src, rows))
-                structural |= bool(src.extra.pop("new_metrics", False))
-            feeder = src.extra.get("feeder", src.view)
-            if feeder.state not in LIVE_STATES:
+                structural |= src.new_metrics
+                src.new_metrics = False
+            if not _still_live(src):
                 rest = src.feed.drain() if src.feed is not None else []
                 if rest:
                     changes.extend(self.add_rows(src, rest))
-                _unwatch(src)
+                _unfollow(src)
                 src.live = False
                 structural = True
         return changes, structural
@@ -180,7 +175,7 @@ class ChartFeed:
             added = True
         return added
 
-    def add_child(self, run: Any) -> bool:
+    def add_child(self, run: RunLike) -> bool:
         """Put a fork of the run on the chart (streaming if it trains); False when it is on
         it already."""
         if any(s.series.run_id == run.id and s.series.role == "child" for s in self.sources):
@@ -242,17 +237,20 @@ class ChartFeed:
     def close(self) -> None:
         """Stop following every source."""
         for src in self.sources:
-            _unwatch(src)
+            _unfollow(src)
 
 
-def _live_run(view: Any) -> Any:
-    """The in-process ``Run`` behind a stored view, if this process is writing it (its feed
-    gets rows as they are logged instead of polling the store)."""
-    live = getattr(view, "live", None)
-    return live() if callable(live) else None
+def _still_live(src: Source) -> bool:
+    """Whether the run of a followed source still runs: asked of this process's live ``Run``
+    when it has one (its rows reach the feed before its state changes), else of the store."""
+    run = src.run
+    if run is None:
+        return False
+    return is_live((run.live() or run).state)
 
 
-def _unwatch(src: Source) -> None:
+def _unfollow(src: Source) -> None:
+    """Close the source's feed (a run's feed detaches from it)."""
     feed, src.feed = src.feed, None
     if feed is None:
         return
@@ -275,7 +273,7 @@ def _f(value: Any) -> float:
     return math.nan if num is None else num
 
 
-class _Columns(dict):  # type: ignore[type-arg]
+class _Columns(dict[str, list[Any]]):
     """A dict of equal-length columns that behaves enough like a DataFrame here."""
 
     def __len__(self) -> int:

@@ -8,7 +8,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import nbrun
+
 from ._data import as_number
+from ._protocols import RunLike
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -37,7 +40,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return repr(value)
 
 
-def overview(view: Any) -> dict[str, Any]:
+def overview(view: RunLike) -> dict[str, Any]:
     """The ``overview`` trait of ``view``'s dashboard."""
     fp = view.forked_from
     config = jsonable(dict(view.config))
@@ -51,7 +54,7 @@ def overview(view: Any) -> dict[str, Any]:
         "runtime": float(view.runtime),
         "step": int(view.step),
         "starting_step": int(view.starting_step),
-        "total": getattr(view, "total", None),
+        "total": _total(view),
         "config": config,
         "config_diff": diff,
         "summary": jsonable(dict(view.summary)),
@@ -74,34 +77,37 @@ def overview(view: Any) -> dict[str, Any]:
                 "index": a.index,
                 "from_step": a.from_step,
                 "to_step": a.to_step,
-                "rows": getattr(a, "rows", None),
+                "rows": a.rows,
                 "reason": a.reason,
                 "created": a.created,
             }
             for a in view.archives()
         ],
         "alerts": jsonable(list(view.alerts)),
-        "training_error": getattr(view, "error", None),
+        "training_error": view.error,
         "restore_warning": restore_warning(view),
     }
 
 
-def restore_warning(view: Any) -> str | None:
+def _total(view: RunLike) -> int | None:
+    """The total steps announced to ``nbrun.launch`` (the progress bar): known to the ``Run``
+    object (the view itself, or the run this process logs into)."""
+    run = view if isinstance(view, nbrun.Run) else view.live()
+    return run.total if isinstance(run, nbrun.Run) else None
+
+
+def restore_warning(view: RunLike) -> str | None:
     """The warning a restore from a checkpoint left in the run's metadata, if any."""
-    meta = getattr(view, "metadata", None)
     try:
-        note = (meta or {}).get("restore") or {}
+        note = (view.metadata or {}).get("restore") or {}
         return note.get("warning")
     except Exception:  # pragma: no cover - unexpected metadata shape
         return None
 
 
-def checkpoint_steps(view: Any) -> list[int]:
+def checkpoint_steps(view: RunLike) -> list[int]:
     """The steps of the run's checkpoints (a selection snaps to them), sorted."""
-    checkpoints = getattr(view, "checkpoints", None)
-    if callable(checkpoints):
-        try:
-            return sorted({int(ck.step) for ck in checkpoints()})
-        except Exception:
-            return []
-    return []
+    try:
+        return sorted({int(ck.step) for ck in view.checkpoints()})
+    except Exception:
+        return []

@@ -11,6 +11,8 @@ import anywidget
 import ipywidgets
 import traitlets
 
+import nbrun
+
 from ._dashboard import Dashboard
 from ._overview import jsonable
 
@@ -20,10 +22,8 @@ STATIC = Path(__file__).parent / "static"
 def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None) -> list[dict]:
     """One dict per run, parents before their forks (depth-first, oldest first), with
     ``depth`` for the lineage indent."""
-    import nbrun
-
     runs = nbrun.Api(dir).runs(project)
-    by_parent: dict[str | None, list[Any]] = {}
+    by_parent: dict[str | None, list[nbrun.StoredRun]] = {}
     ids = {r.id for r in runs}
     for r in runs:
         fp = r.forked_from
@@ -69,7 +69,7 @@ class RunTable(anywidget.AnyWidget):
 
     _esm = STATIC / "project.js"
     project = traitlets.Unicode("").tag(sync=True)
-    runs = traitlets.List().tag(sync=True)
+    runs: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 
@@ -78,8 +78,6 @@ class ProjectView(ipywidgets.VBox):
     """A project's runs with their lineage; **open** shows a run's dashboard below."""
 
     def __init__(self, project: str | None = None, dir: str | os.PathLike[str] | None = None):
-        import nbrun
-
         self.dir = nbrun.Api(dir).dir
         self.project_name = project
         self.table = RunTable(project=project or "")
@@ -95,8 +93,6 @@ class ProjectView(ipywidgets.VBox):
 
     def open_run(self, run_id: str) -> Dashboard:
         """Show the dashboard of run ``run_id`` below the table and return it."""
-        import nbrun
-
         rows = {r["id"]: r for r in self.table.runs}
         project = rows[run_id]["project"] if run_id in rows else self.project_name
         view = nbrun.Api(self.dir).run(f"{project}/{run_id}")
