@@ -16,7 +16,7 @@ import pandas as pd
 import nbrun
 
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
-from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike
+from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
 SELF_COLOR = "#4c78a8"
 PARENT_COLOR = "#f58518"
@@ -223,19 +223,19 @@ def lineage_frame(view: RunLike, key: str, max_points: int = MAX_POINTS) -> pd.D
     )
 
 
-def chart(view: RunLike, key: str, max_points: int = MAX_POINTS) -> alt.Chart:
+def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS) -> alt.Chart:
     """A plain ``alt.Chart`` of metric ``key`` over ``_step`` (or its step_metric) with the
     run's lineage: inherited part dashed, parent and forks in their own colours, archived rows
     dotted and faded. Long histories are downsampled keeping each bucket's min and max."""
     if not isinstance(key, str) or not key:
         raise nbrun.UsageError(f"chart({key!r}): pass a metric name such as 'loss'")
-    df = lineage_frame(view, key, max_points)
-    x_key = step_metric_for(key, view.metrics)
+    run = as_run_like(view)
+    df = lineage_frame(run, key, max_points)
+    x_key = step_metric_for(key, run.metrics)
     if df.empty:
-        have = [c for c in view.history().columns if not c.startswith("_")]
+        have = [c for c in run.history().columns if not c.startswith("_")]
         raise nbrun.UsageError(
-            f"chart({key!r}): run {view.id} has no numeric values of {key!r}; "
-            f"its metrics are {have}"
+            f"chart({key!r}): run {run.id} has no numeric values of {key!r}; its metrics are {have}"
         )
     labels = list(dict.fromkeys(df["series"]))
     colors = [df.loc[df["series"] == s, "color"].iloc[0] for s in labels]

@@ -31,12 +31,14 @@ from typing import Any
 import anywidget
 import traitlets
 
+from nbrun import RunView
+
 from ._actions import changed_config, check_step, perform, stop_run
 from ._charts import Source
 from ._data import MAX_POINTS, MinMaxSeries
 from ._feed import ChartFeed
 from ._overview import checkpoint_steps, overview
-from ._protocols import RunLike
+from ._protocols import RunLike, as_run_like
 
 STATIC = Path(__file__).parent / "static"
 
@@ -290,13 +292,13 @@ class Dashboard(anywidget.AnyWidget):
         super().close()
 
 
-def display_run(run: RunLike) -> Dashboard:
+def display_run(run: RunView | RunLike) -> Dashboard:
     """The dashboard widget of ``run`` (a live ``Run`` or a stored view).
 
     A notebook shows it when it is the cell's last expression (like an Altair chart); else
     pass it to ``IPython.display.display``. It is not displayed here, so that ``run.display()``
     at the end of a cell shows one dashboard, not two."""
-    return Dashboard(run)
+    return Dashboard(as_run_like(run))
 
 
 __all__ = ["Dashboard", "display_run"]

@@ -5,11 +5,11 @@ a stored view (``nbrun.Api().run(...)``, ``nbrun.StoredRun``) and an archived se
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pandas as pd
 
-from nbrun import ForkPoint, RunState
+from nbrun import ForkPoint, RunState, RunView
 
 #: the states in which a run is still running
 LIVE_STATES = frozenset(s.value for s in RunState if s.is_live)
@@ -195,3 +195,10 @@ class RunLike(HistorySource, Protocol):
     def stop(self) -> None:
         """Ask the running run to stop."""
         ...
+
+
+def as_run_like(run: RunView | RunLike) -> RunLike:
+    """``run`` as a :class:`RunLike`. The public entry points take an ``nbrun.RunView``
+    (``run.display()`` passes ``self``): the base class declares only what its two kinds
+    share, and every ``RunView`` is a ``Run`` or a ``StoredRun``, which both are RunLike."""
+    return cast(RunLike, run)
