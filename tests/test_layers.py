@@ -152,3 +152,42 @@ def test_core_never_imports_the_widget_stack_at_import_time() -> None:
                     assert n.split(".")[0] not in {"altair", "anywidget", "ipywidgets", "pandas"}, (
                         f"{path.name} imports {n} at module level"
                     )
+
+
+def test_widgets_use_only_public_nbrun_names() -> None:
+    """The widgets import ``nbrun`` and its public names only: no ``nbrun._x`` module, no
+    private name from ``nbrun``, and no reach into a view's private attributes."""
+    wrong = []
+    for path in sorted((PKG / "widgets").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "nbrun":
+                    if any(p.startswith("_") for p in parts[1:]):
+                        wrong.append(f"{path.name}:{node.lineno} from {node.module} import ...")
+                    wrong += [
+                        f"{path.name}:{node.lineno} imports private nbrun.{a.name}"
+                        for a in node.names
+                        if parts == ["nbrun"] and a.name.startswith("_")
+                    ]
+            elif isinstance(node, ast.Import):
+                wrong += [
+                    f"{path.name}:{node.lineno} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("nbrun._")
+                ]
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {"nbrun", "view", "run", "src_view"}
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                wrong.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
+    assert not wrong, "\n".join(wrong)
+    assert "nbrun" in {
+        n.module
+        for n in ast.walk(ast.parse((PKG / "widgets" / "_actions.py").read_text()))
+        if isinstance(n, ast.ImportFrom)
+    }  # the walk above really saw the widgets' nbrun imports
