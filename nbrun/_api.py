@@ -8,11 +8,12 @@ import os
 import time
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import _checkpoints, _ids, _system
 from ._config import config_diff, filter_keys, load_config_source
 from ._disabled import DisabledRun
+from ._files import restore_from
 from ._history import empty_state
 from ._lineage import (
     ForkPoint,
@@ -657,3 +658,32 @@ def finish(exit_code: int | None = None) -> None:
 def define_metric(name: str, **kwargs: Any) -> Metric:
     """``define_metric`` on the current run (see :meth:`Run.define_metric`)."""
     return _require_run("define_metric").define_metric(name, **kwargs)
+
+
+def restore(
+    name: str,
+    run_path: str | None = None,
+    replace: bool = False,
+    root: str | os.PathLike[str] | None = None,
+) -> TextIO | None:
+    """W&B's ``wandb.restore``: write a run's file (``"output.log"``) into ``root`` and return
+    it opened for reading; None when the run has no such file.
+
+    ``run_path`` is ``"project/run_id"`` (or ``"entity/project/run_id"``) of a run under
+    ``NBRUN_DIR`` or the current directory; None means the current run. ``root`` defaults
+    to the current run's folder (``run.dir``), else ``"."``. A file already at the target is
+    kept and opened unless ``replace``."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"restore: name {name!r} must be a file name such as 'output.log'")
+    current = current_run()
+    if run_path is None:
+        if current is None:
+            raise UsageError(
+                "restore: no active run; call nbrun.init() first or pass run_path='project/run_id'"
+            )
+        view: Any = current
+    else:
+        view = Api().run(run_path)
+    if root is None:
+        root = getattr(current, "dir", None) or "."
+    return restore_from(view.files(), name, root, replace)

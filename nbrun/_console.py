@@ -155,13 +155,22 @@ class _Tee:
 
 class _Hub:
     """Tees ``sys.stdout`` / ``sys.stderr`` while sinks are registered and routes writes to
-    the sink of the writing thread, or to the default sink."""
+    the sink of the writing thread, or to the default sink.
+
+    How a stream is teed: under IPython (a notebook kernel), ``sys.<stream>`` is replaced by a
+    forwarding proxy, because IPython wraps the stream's ``write`` around each cell and puts
+    back what it found, which drops a patch made inside a cell (and one made on the class
+    too, since the first cell leaves the bound method on the instance); the proxy is what
+    IPython finds and puts back. Elsewhere (a script's ``TextIOWrapper``, pytest's capture
+    files) the stream keeps its identity and gets an instance attribute ``write``; a stream
+    that refuses one is proxied.
+    """
 
     def __init__(self) -> None:
         self.threads: dict[int, ConsoleSink] = {}
         self.default: Callable[[], ConsoleSink | None] = lambda: None
         self.sinks: list[ConsoleSink] = []
-        self.installed: dict[str, tuple[Any, Any, str]] = {}  # stream -> (obj, wrapper, how)
+        self.installed: list[tuple[Any, str, Any, str]] = []  # (obj, stream, wrapper, how)
         self.lock = threading.RLock()
         self._busy = threading.local()
 
@@ -187,8 +196,7 @@ class _Hub:
         with self.lock:
             self.sinks.append(sink)
             for stream in STREAMS:
-                if stream not in self.installed:
-                    self._install(stream)
+                self._install(stream)
 
     def unregister(self, sink: ConsoleSink) -> None:
         with self.lock:
@@ -196,12 +204,16 @@ class _Hub:
             for ident in [i for i, s in self.threads.items() if s is sink]:
                 del self.threads[ident]
             if not self.sinks:
-                for stream in list(self.installed):
-                    self._uninstall(stream)
+                self._uninstall_all()
 
     def _install(self, stream: str) -> None:
         obj = getattr(sys, stream, None)
-        if obj is None:
+        if obj is None or isinstance(obj, _Tee):
+            return
+        if getattr(getattr(obj, "__dict__", {}).get("write"), "_nbrun_tee", False):
+            return  # still teed
+        if _in_ipython():
+            self._proxy(obj, stream)
             return
         orig = obj.write
 
@@ -210,27 +222,38 @@ class _Hub:
             _hub.capture(_stream, s)
             return n
 
+        write._nbrun_tee = True  # type: ignore[attr-defined]
         try:
             obj.write = write
         except (AttributeError, TypeError):
-            tee = _Tee(obj, stream)
-            setattr(sys, stream, tee)
-            self.installed[stream] = (obj, tee, "proxy")
+            self._proxy(obj, stream)
             return
-        self.installed[stream] = (obj, write, "attr")
+        self.installed.append((obj, stream, write, "attr"))
 
-    def _uninstall(self, stream: str) -> None:
-        obj, wrapper, how = self.installed.pop(stream)
-        if how == "attr":
-            if getattr(obj, "__dict__", {}).get("write") is wrapper:
-                try:
-                    del obj.write
-                except AttributeError:
-                    pass
-        elif getattr(sys, stream, None) is wrapper:
-            setattr(sys, stream, obj)
-        # else: someone replaced the stream after us; our proxy stays below theirs and just
-        # forwards (with no sink registered it records nothing)
+    def _proxy(self, obj: Any, stream: str) -> None:
+        tee = _Tee(obj, stream)
+        setattr(sys, stream, tee)
+        self.installed.append((obj, stream, tee, "proxy"))
+
+    def _uninstall_all(self) -> None:
+        for obj, stream, wrapper, how in self.installed:
+            if how == "attr":
+                if getattr(obj, "__dict__", {}).get("write") is wrapper:
+                    try:
+                        del obj.write
+                    except AttributeError:
+                        pass
+            elif how == "proxy" and getattr(sys, stream, None) is wrapper:
+                setattr(sys, stream, obj)
+            # a proxy someone stacked their own stream on stays below it and just forwards
+        self.installed.clear()
+
+
+def _in_ipython() -> bool:
+    """Whether this process runs an IPython shell (a notebook kernel, the IPython REPL)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    return get is not None and get() is not None
 
 
 _hub = _Hub()
@@ -263,3 +286,14 @@ def unbind_thread(ident: int | None = None) -> None:
 def set_default(resolver: Callable[[], ConsoleSink | None]) -> None:
     """Where writes of threads without a bound sink go (the current run's sink)."""
     _hub.default = resolver
+
+
+LOG_COLUMNS = ("time", "stream", "step", "text")
+
+
+def logs_frame(lines: Iterable[tuple[float, str, int, str]]) -> Any:
+    """Console lines ``(time, stream, step, text)`` as the DataFrame ``run.logs()`` returns."""
+    import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
+
+    df = pd.DataFrame(list(lines), columns=list(LOG_COLUMNS))
+    return df.astype({"time": "float64", "stream": "object", "step": "int64", "text": "object"})

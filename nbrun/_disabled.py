@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from ._config import Config
+from ._console import logs_frame
 from ._history import RowFeed
 from ._registry import current_run, set_current
 from ._states import FAILED, FINISHED, RUNNING
@@ -92,11 +93,23 @@ class DisabledRun:
         """An empty feed."""
         return RowFeed()
 
-    def history(self, keys: Any = None, lineage: bool = True, samples: Any = None) -> Any:
+    def history(
+        self, keys: Any = None, lineage: bool = True, samples: Any = None, stream: str = "default"
+    ) -> Any:
         """An empty DataFrame."""
         import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
+        if stream == "system":
+            return pd.DataFrame(columns=["_runtime", "_timestamp"])
         return pd.DataFrame(columns=["_step", "_runtime", "_timestamp"])
+
+    def logs(self) -> Any:
+        """No console lines: an empty DataFrame."""
+        return logs_frame([])
+
+    def files(self, names: Any = None) -> list[Any]:
+        """No files."""
+        return []
 
     def archives(self) -> list[Any]:
         """No archives."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ._store import Chunk, Store, dumps, loads
+from ._store import Chunk, Side, Store, dumps, loads
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -457,7 +457,9 @@ class Writer:
     cumulative history state (see :func:`advance_state`) before the first row; the writer stores
     it, advanced, with every chunk, so a fork or a rewind finds the summary at any step without
     reading history. ``on_stop`` is called once when another process or the widget asked the
-    run to stop.
+    run to stop. ``take_side()``, when given, is called on the writer thread once per flush and
+    returns the system samples and console lines to write in the same transaction (kept and
+    retried, like rows, when a write fails).
     """
 
     def __init__(
@@ -469,8 +471,12 @@ class Writer:
         state: dict[str, Any] | None = None,
         interval: float = 1.0,
         max_rows: int = 1000,
+        take_side: Callable[[], Side] | None = None,
     ) -> None:
         self.store = store
+        self._take_side = take_side
+        self._side_retry: Side | None = None
+        self._passes = [0, 0]  # flush passes started, finished (see sync)
         self.key = key
         self.queue: deque[dict[str, Any]] = deque()
         self.max_rows = max_rows
@@ -510,7 +516,15 @@ class Writer:
                 self._wake.wait(self.interval)
                 self._wake.clear()
                 closing = self._closing
-                self._flush_once()
+                with self._done:
+                    self._passes[0] += 1
+                    started = self._passes[0]
+                try:
+                    self._flush_once()
+                finally:
+                    with self._done:
+                        self._passes[1] = started
+                        self._done.notify_all()
                 if closing:
                     break
         finally:
@@ -523,6 +537,7 @@ class Writer:
                 rows = self._retry
                 take = min(len(q), max(0, self.max_rows * 10 - len(rows)))
                 rows.extend(q.popleft() for _ in range(take))
+            side = self._side()
             try:
                 chunks = []
                 state = self.state
@@ -530,9 +545,10 @@ class Writer:
                     cols = build_columns(rows[i : i + self.max_rows])
                     state = advance_state(state, cols)
                     chunks.append(encode_columns(cols, dumps(state)))
-                stop = self.store.flush(self.key, chunks, self._snapshot())
+                stop = self.store.flush(self.key, chunks, self._snapshot(), side)
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 self._retry = rows
+                self._side_retry = side
                 self._report(exc)  # before waking flush(): its False comes after the warning
                 with self._done:
                     self.failures += 1
@@ -554,6 +570,39 @@ class Writer:
                 self._on_stop()
             if not q or (self._closing is False and len(q) < self.max_rows):
                 return
+
+    def _side(self) -> Side | None:
+        """System samples and console lines to write now: those of a failed flush first."""
+        old, self._side_retry = self._side_retry, None
+        new = self._take_side() if self._take_side is not None else None
+        if old is None or new is None:
+            return new if old is None else old
+        return (
+            old[0] + new[0],
+            old[1] + new[1],
+            new[2] if new[2] is not None else old[2],
+        )
+
+    def pending_side(self) -> Side | None:
+        """System samples and console lines not written yet (for a last write at finish)."""
+        return self._side()
+
+    def sync(self, timeout: float = 5.0) -> bool:
+        """Wait until a flush pass that started after this call has ended, so everything
+        handed to the writer before it (rows, samples, lines) was written; False on timeout
+        or when the writer thread has ended."""
+        deadline = time.monotonic() + timeout
+        with self._done:
+            target = self._passes[0] + 1
+            while self._passes[1] < target:
+                if not self._thread.is_alive():
+                    return False
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._done.wait(min(0.5, remaining))
+        return True
 
     def _report(self, exc: BaseException) -> None:
         self.error = exc

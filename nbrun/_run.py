@@ -14,11 +14,12 @@ import sys
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _registry, _system
+from . import _console, _registry, _system
 from ._config import Config
 from ._history import (
     RowFeed,
@@ -34,6 +35,7 @@ from ._lineage import ForkPoint, fork_point, stitched_columns
 from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
 from ._summary import Metric, Summary, make_metric
+from ._sysmetrics import Sampler
 from ._views import RunView
 from .errors import RunStopped, UsageError
 
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from ._training import TrainingState
 
 ALERT_LEVELS = ("INFO", "WARN", "ERROR")
+#: W&B's ``console`` values; nbrun wraps ``sys.stdout`` / ``sys.stderr`` for all but "off"
+CONSOLE_MODES = ("auto", "wrap", "redirect", "wrap_raw", "wrap_emu", "off")
 
 
 @dataclass
@@ -54,6 +58,16 @@ class Settings:
     """Rows that make the writer flush at once."""
     stale_after: float = 60.0
     """Seconds without a heartbeat after which a run of another host reads as crashed."""
+    stats: bool = True
+    """Record system metrics (``run.history(stream="system")``); W&B's ``x_disable_stats``."""
+    stats_interval: float = 10.0
+    """Seconds between system metric samples (W&B's ``x_stats_sampling_interval``, 10 s);
+    a sample is also taken when the run starts and when it finishes."""
+    console: str = "auto"
+    """Capture what the run prints to stdout / stderr (``run.logs()``, ``output.log``):
+    ``"off"`` turns it off; W&B's other values (``"auto"``, ``"wrap"``, ``"redirect"``, ...)
+    all wrap ``sys.stdout`` / ``sys.stderr`` (text written to the file descriptors directly,
+    e.g. by a subprocess, is not seen)."""
 
     @classmethod
     def coerce(cls, value: object) -> Settings:
@@ -75,6 +89,21 @@ class Settings:
             raise UsageError(f"settings flush_interval={s.flush_interval!r}: a positive number")
         if not (type(s.flush_rows) is int and s.flush_rows > 0):
             raise UsageError(f"settings flush_rows={s.flush_rows!r}: a positive int")
+        if type(s.stats) is not bool:
+            raise UsageError(f"settings stats={s.stats!r}: True or False")
+        if not (
+            isinstance(s.stats_interval, (int, float))
+            and not isinstance(s.stats_interval, bool)
+            and 0 < s.stats_interval < float("inf")
+        ):
+            raise UsageError(
+                f"settings stats_interval={s.stats_interval!r}: a positive number of seconds"
+            )
+        if s.console not in CONSOLE_MODES:
+            raise UsageError(
+                f"settings console={s.console!r}; allowed: "
+                + ", ".join(repr(m) for m in CONSOLE_MODES)
+            )
         return s
 
 
@@ -199,6 +228,9 @@ class Run(RunView):
         """The step of the checkpoint :meth:`restore` returned, once it was called."""
         self._alert_times: dict[str, float] = {}
         self._lock = threading.RLock()
+        self._system_q: deque[tuple[float, int, str]] = deque()  # samples for the writer
+        self._console: _console.ConsoleSink | None = None
+        self._sampler: Sampler | None = None
         self._writer = Writer(
             store,
             self._key,
@@ -207,10 +239,12 @@ class Run(RunView):
             state=state,
             interval=settings.flush_interval,
             max_rows=settings.flush_rows,
+            take_side=self._take_side,
         )
         self._refresh_sync()
         _registry.register(store.path, self.project, self.id, self)
         _ensure_exit_handling()
+        self._start_side_capture()
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -438,6 +472,48 @@ class Run(RunView):
             self._state = PREEMPTING
             self._store.update_run(self._key, {"state": PREEMPTING})
 
+    # -- system metrics and console (issue 13) -------------------------------------------------
+    def _start_side_capture(self) -> None:
+        """Start the system metrics sampler and the console capture, as ``settings`` say."""
+        if self.resumed:  # lines a dead process left unfinished stay as they are
+            self._store.close_open_lines(self._key)
+        if self.settings.console != "off":
+            self._console = _console.ConsoleSink(self._last_written_step)
+            _console.start(self._console)
+        if self.settings.stats:
+            self._sampler = Sampler(
+                self._add_sample, self.settings.stats_interval, name=f"nbrun-stats-{self._key}"
+            )
+            self._sampler.start()
+
+    def _last_written_step(self) -> int:
+        return self._step - 1
+
+    def _add_sample(self, t: float, sample: dict[str, float]) -> None:
+        """Called on the sampler thread: queue one sample for the writer."""
+        sample["_runtime"] = t - self._t0_wall
+        self._system_q.append((t, self._step - 1, dumps(sample)))
+
+    def _take_side(self) -> tuple[list[Any], list[Any], list[Any] | None]:
+        """Called on the writer thread: samples and console lines to write with this flush."""
+        q = self._system_q
+        samples = [q.popleft() for _ in range(len(q))]
+        if self._console is None:
+            return samples, [], None
+        lines, open_lines = self._console.take()
+        return samples, lines, open_lines
+
+    def _stop_side_capture(self) -> None:
+        """Take the last system sample and end console capture (before the writer closes)."""
+        if self._sampler is not None:
+            self._sampler.stop()
+        if self._console is not None:
+            _console.stop(self._console)
+
+    def _sync_side(self) -> None:
+        if self._writer.alive:
+            self._writer.sync()
+
     # -- background writer side ----------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
         now = time.time()
@@ -465,8 +541,10 @@ class Run(RunView):
         return self._writer.pending_rows()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Make everything logged so far durable (the pending row is not written)."""
-        return self._writer.flush(timeout)
+        """Make everything logged so far durable (the pending row is not written), system
+        samples and console lines included; False if ``timeout`` passed first."""
+        ok = self._writer.flush(timeout)
+        return ok and self._writer.sync(60.0 if timeout is None else max(timeout, 0.001))
 
     def follow(self, from_step: int | None = None) -> RowFeed:
         """A feed of rows as they are written: ``feed.drain()`` returns the new ones and
@@ -522,6 +600,7 @@ class Run(RunView):
             self._exit_code = code
             self.config._freeze()
             self.summary.readonly = True
+            self._stop_side_capture()
             ok = self._writer.close()
             runtime = self._runtime_before + (time.monotonic() - self._t0)
             now = time.time()
@@ -544,9 +623,14 @@ class Run(RunView):
                     if rows:
                         cols = build_columns(rows)
                         after = advance_state(self._writer.state, cols)
-                        self._store.flush(self._key, [encode_columns(cols, dumps(after))], final)
+                        self._store.flush(
+                            self._key,
+                            [encode_columns(cols, dumps(after))],
+                            final,
+                            self._writer.pending_side(),
+                        )
                     else:
-                        self._store.update_run(self._key, final)
+                        self._store.flush(self._key, [], final, self._writer.pending_side())
                 else:
                     self._store.update_run(self._key, final)
             except Exception as exc:
@@ -621,6 +705,14 @@ def _as_step(step: object) -> int:
 
 
 _atexit_registered = [False]
+
+
+def _current_console() -> _console.ConsoleSink | None:
+    """The console sink of the current run (where writes of unbound threads go)."""
+    return getattr(_registry.current_run(), "_console", None)
+
+
+_console.set_default(_current_console)
 
 
 def _ensure_exit_handling() -> None:

@@ -107,7 +107,33 @@ CREATE INDEX alerts_by_run ON alerts (run_key, created);
 #: ``i + 2`` (its statements run in the same transaction as the version bump). ``_SCHEMA`` is
 #: version 1 and never changes; a new table or column is a new entry here, so databases made
 #: by any earlier nbrun are upgraded when they are opened for writing.
-MIGRATIONS: list[str] = []
+MIGRATIONS: list[str] = [
+    # v2 (issue 13): system metric samples and console lines, per run and segment like history
+    # (seg 0 live, 1, 2, ... archived by rewinds); ``step`` is the run's last written step when
+    # the sample was taken / the line was printed (-1 before the first row); ids give the order
+    """
+    CREATE TABLE system_samples (
+        id INTEGER PRIMARY KEY,
+        run_key INTEGER NOT NULL,
+        seg INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        t REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX system_samples_by_run ON system_samples (run_key, seg, id);
+    CREATE TABLE console (
+        id INTEGER PRIMARY KEY,
+        run_key INTEGER NOT NULL,
+        seg INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        t REAL NOT NULL,
+        stream TEXT NOT NULL,
+        text TEXT NOT NULL,
+        open INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX console_by_run ON console (run_key, seg, id);
+    """,
+]
 
 
 def schema_version() -> int:
@@ -153,6 +179,10 @@ RUN_COLUMNS = (
     "stop_requested",
 )
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
+
+#: system samples, console lines and the open console lines (None: unchanged) of one flush;
+#: a sample is ``(time, step, data JSON)``, a line ``(time, step, stream, text)``
+Side = tuple[list[tuple[float, int, str]], list[tuple[float, int, str, str]], "list[Any] | None"]
 
 #: one history chunk: (first_step, last_step, rows, columnar data, cumulative state JSON)
 Chunk = tuple[int, int, int, bytes, "str | None"]
@@ -289,6 +319,11 @@ class Store:
             self._check_existing(conn, tables)
         else:
             self._create(conn)
+        # databases of schema version 2+ keep system samples and console lines (issue 13); a
+        # process made to write an older schema (tests of migrations) simply keeps none
+        self.side_tables = {"system_samples", "console"} <= {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         self._local.conn = conn
 
     def _check_existing(self, conn: sqlite3.Connection, tables: set[str]) -> None:
@@ -482,11 +517,16 @@ class Store:
         return [_decode_run(r) for r in rows]
 
     # -- history ---------------------------------------------------------------------------
-    def flush(self, key: int, chunks: list[Chunk], fields: dict[str, Any]) -> bool:
-        """Append chunks to the live segment and set run columns, in one transaction.
+    def flush(
+        self, key: int, chunks: list[Chunk], fields: dict[str, Any], side: Side | None = None
+    ) -> bool:
+        """Append chunks (and system samples and console lines) to the live segment and set
+        run columns, in one transaction. Open console lines replace the run's previous ones.
         Returns the run's ``stop_requested`` flag."""
         enc = self._encode_fields(fields)
         with self._write() as conn:
+            if side is not None:
+                self._write_side(conn, key, side)
             if chunks:
                 conn.executemany(
                     "INSERT INTO history (run_key, seg, first_step, last_step, n, data, state)"
@@ -499,6 +539,52 @@ class Store:
                 conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
             row = conn.execute("SELECT stop_requested FROM runs WHERE key = ?", (key,)).fetchone()
         return bool(row and row[0])
+
+    def _write_side(self, conn: sqlite3.Connection, key: int, side: Side) -> None:
+        if not self.side_tables:
+            return
+        samples, lines, open_lines = side
+        if samples:
+            conn.executemany(
+                "INSERT INTO system_samples (run_key, seg, step, t, data) VALUES (?, 0, ?, ?, ?)",
+                [(key, step, t, data) for t, step, data in samples],
+            )
+        if open_lines is not None:
+            conn.execute("DELETE FROM console WHERE run_key = ? AND seg = 0 AND open = 1", (key,))
+        rows = [(key, step, t, stream, text, 0) for t, step, stream, text in lines]
+        rows += [(key, step, t, stream, text, 1) for t, step, stream, text in open_lines or ()]
+        if rows:
+            conn.executemany(
+                "INSERT INTO console (run_key, seg, step, t, stream, text, open)"
+                " VALUES (?, 0, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def close_open_lines(self, key: int) -> None:
+        """Keep the unfinished console lines a dead process left as finished lines (a run that
+        continues must not replace them)."""
+        if not self.side_tables:
+            return
+        with self._write() as conn:
+            conn.execute("UPDATE console SET open = 0 WHERE run_key = ? AND open = 1", (key,))
+
+    def system_samples(self, key: int, seg: int = 0) -> list[tuple[float, str]]:
+        """``(time, data JSON)`` of a segment's system samples, in order."""
+        if not self.side_tables:
+            return []
+        return self._conn.execute(
+            "SELECT t, data FROM system_samples WHERE run_key = ? AND seg = ? ORDER BY id",
+            (key, seg),
+        ).fetchall()
+
+    def console_lines(self, key: int, seg: int = 0) -> list[tuple[float, str, int, str]]:
+        """``(time, stream, step, text)`` of a segment's console lines, in order."""
+        if not self.side_tables:
+            return []
+        return self._conn.execute(
+            "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ? ORDER BY id",
+            (key, seg),
+        ).fetchall()
 
     def chunks(
         self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
@@ -610,6 +696,16 @@ class Store:
                     f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",
                     tuple(record.values()),
                 )
+                if self.side_tables:
+                    # system samples and console lines after the cut go with the rows (all
+                    # of them when the whole history is archived: cut -1); with no rows to
+                    # archive they stay where they are
+                    for table in ("system_samples", "console"):
+                        conn.execute(
+                            f"UPDATE {table} SET seg = ? WHERE run_key = ? AND seg = 0"
+                            " AND (step > ? OR ? < 0)",
+                            (seg, key, step, step),
+                        )
             if enc:
                 sets = ", ".join(f"{name} = ?" for name in enc)
                 conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))

@@ -29,12 +29,15 @@ touches the caller's thread (``run.log`` never waits for it).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .errors import UsageError
 
 logger = logging.getLogger("nbrun")
 
@@ -49,7 +52,7 @@ class _Gpus:
         self.nvml: Any = None
         self.handles: list[Any] = []
         try:
-            import pynvml  # type: ignore[import-not-found]
+            import pynvml  # noqa: PLC0415 - optional: GPUs only, when installed
 
             pynvml.nvmlInit()
             count = pynvml.nvmlDeviceGetCount()
@@ -103,7 +106,7 @@ class Probe:
     time since the previous :meth:`sample` (the first sample has no CPU figures)."""
 
     def __init__(self, disk_paths: Sequence[str] = ("/",), pid: int | None = None) -> None:
-        import psutil
+        import psutil  # noqa: PLC0415 - on the sampler thread: `import nbrun` stays light
 
         self.psutil = psutil
         self.proc = psutil.Process(pid if pid is not None else os.getpid())
@@ -201,6 +204,8 @@ class Sampler:
         self.interval = interval
         self.disk_paths = disk_paths
         self._stop = threading.Event()
+        self.samples = 0
+        """Samples handed to ``emit`` so far."""
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
@@ -216,8 +221,10 @@ class Sampler:
         try:
             while True:
                 self._emit(time.time(), probe.sample())
+                self.samples += 1
                 if self._stop.wait(self.interval):
                     self._emit(time.time(), probe.sample())
+                    self.samples += 1
                     return
         except Exception as exc:
             logger.warning("nbrun: system metrics stopped: %s", exc)
@@ -234,3 +241,39 @@ class Sampler:
     def alive(self) -> bool:
         """Whether the sampler thread is running."""
         return self._thread.is_alive()
+
+
+def system_frame(
+    samples: Sequence[tuple[float, str]],
+    keys: Sequence[str] | str | None = None,
+    samples_max: int | None = None,
+) -> Any:
+    """System samples ``(time, data JSON)`` as W&B's ``history(stream="system")`` DataFrame:
+    the metric columns sorted by name, then ``_runtime`` and ``_timestamp``. ``keys`` keeps
+    those metric columns (rows having any of them); ``samples_max`` keeps at most that many
+    evenly spaced rows."""
+    import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
+    import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
+
+    rows = []
+    for t, data in samples:
+        row = json.loads(data)
+        row["_timestamp"] = t
+        rows.append(row)
+    names = sorted({k for r in rows for k in r} - {"_runtime", "_timestamp"})
+    if keys is not None:
+        wanted = [keys] if isinstance(keys, str) else list(dict.fromkeys(keys))
+        for k in wanted:
+            if not isinstance(k, str):
+                raise UsageError(f"history: key {k!r} must be a str")
+        names = wanted
+    df = pd.DataFrame(rows, columns=[*names, "_runtime", "_timestamp"])
+    if keys is not None and names and len(df):
+        df = df[df[names].notna().any(axis=1)]
+    if samples_max is not None:
+        if type(samples_max) is not int or samples_max < 1:
+            raise UsageError(f"history: samples={samples_max!r}; pass a positive int or None")
+        if len(df) > samples_max:
+            idx = np.unique(np.linspace(0, len(df) - 1, samples_max).round().astype(int))
+            df = df.iloc[idx]
+    return df.reset_index(drop=True)

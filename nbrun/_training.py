@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _checkpoints, _registry
+from . import _checkpoints, _console, _registry
 from ._api import init
 from ._checkpoints import Checkpoint
 from ._lineage import ancestry, fork_point
@@ -166,6 +166,16 @@ def _start(run: Run, spec: TrainSpec, restore_from: Checkpoint | None) -> None:
 
 
 def _body(run: Run, spec: TrainSpec) -> None:
+    sink = run._console
+    if sink is not None:  # what this thread prints belongs to this run (issue 13)
+        _console.bind_thread(sink)
+    try:
+        _train(run, spec)
+    finally:
+        _console.unbind_thread()
+
+
+def _train(run: Run, spec: TrainSpec) -> None:
     try:
         spec.fn(run)
     except RunStopped:
@@ -175,6 +185,8 @@ def _body(run: Run, spec: TrainSpec) -> None:
         tb = traceback.format_exc()
         if run._training is not None:
             run._training.error = tb
+        if run._console is not None:  # the run's output.log ends with the traceback
+            run._console.feed("stderr", tb)
         if is_live(run.state):
             try:
                 run.alert(TRAINING_FAILED, tb[-8000:], level="ERROR", wait_duration=0)

@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import _system
 from ._config import Config
+from ._console import logs_frame
+from ._files import OUTPUT_LOG, File, output_log
 from ._history import RowFeed, column_rows, to_dataframe
 from ._lineage import ForkPoint, fork_point, last_step, segment_columns, stitched_columns
 from ._registry import live_run
 from ._states import CRASHED, FAILED, is_live
 from ._store import Store
 from ._summary import Summary
+from ._sysmetrics import system_frame
 from .errors import RunNotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -37,6 +40,22 @@ if TYPE_CHECKING:
 
 #: the title of the ERROR alert recorded when a launched training function raises
 TRAINING_FAILED = "training failed"
+#: ``history(stream=...)``: the logged rows, or the system metric samples (W&B's names)
+STREAMS = ("default", "system")
+
+
+def _check_stream(stream: object) -> None:
+    if stream not in STREAMS:
+        raise UsageError(
+            f"history: stream {stream!r}; allowed: " + ", ".join(repr(s) for s in STREAMS)
+        )
+
+
+def _segment_files(store: Store, key: int, seg: int) -> list[File]:
+    """The files of one segment of a run: ``output.log`` once it printed a line."""
+    if not store.console_lines(key, seg):
+        return []
+    return [File(OUTPUT_LOG, lambda: output_log(t for *_, t in store.console_lines(key, seg)))]
 
 
 # -- read side shared by live runs and stored views -----------------------------------------
@@ -58,6 +77,10 @@ class RunView:
 
     def _unflushed_rows(self) -> list[dict[str, Any]]:
         return []
+
+    def _sync_side(self) -> None:
+        """Make system samples and console lines handed to this process's writer readable
+        (a live run overrides it)."""
 
     @property
     def path(self) -> str:
@@ -119,17 +142,44 @@ class RunView:
         keys: list[str] | str | None = None,
         lineage: bool = True,
         samples: int | None = None,
+        stream: str = "default",
     ) -> pd.DataFrame:
         """History as a pandas DataFrame sorted by ``_step`` (rule 25).
 
         ``lineage=True`` includes the rows inherited from the run it was forked from;
         ``lineage=False`` only the run's own rows. ``keys`` keeps those columns (rows having
         any of them); ``samples`` keeps at most that many evenly spaced rows.
+
+        ``stream="system"`` (W&B's form) returns the system metric samples instead, one row
+        per sample with W&B's column names (``system.cpu``, ``system.memory``,
+        ``system.proc.memory.rssMB``, ...) then ``_runtime`` and ``_timestamp``; a fork has
+        only its own (``lineage`` does not apply), a rewind archived those after its step.
         """
+        _check_stream(stream)
+        if stream == "system":
+            self._sync_side()
+            return system_frame(self._store.system_samples(self._key), keys, samples)
         cols = stitched_columns(
             self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
         )
         return to_dataframe(cols.finish(), keys, samples)
+
+    def logs(self) -> pd.DataFrame:
+        """What the run printed to stdout / stderr while it was active, one row per line in
+        order: ``time`` (Unix seconds when the line started), ``stream`` (``"stdout"`` or
+        ``"stderr"``), ``step`` (the last step written before the line; -1 before the first
+        row) and ``text`` (a progress bar redrawn with ``\\r`` keeps its last state). A fork
+        starts with no lines; a rewind archives the lines printed after its step (see
+        :meth:`Archive.logs`). The same text is the run's ``output.log`` (:meth:`files`)."""
+        self._sync_side()
+        return logs_frame(self._store.console_lines(self._key))
+
+    def files(self, names: list[str] | None = None) -> list[File]:
+        """The run's files, as W&B lists them: ``output.log`` (its console output) once it
+        printed something. ``names`` keeps only those names."""
+        self._sync_side()
+        found = _segment_files(self._store, self._key, 0)
+        return found if names is None else [f for f in found if f.name in names]
 
     def archives(self) -> list[Archive]:
         """Segments archived by rewinds (and by re-creating the id), oldest first."""
@@ -218,9 +268,21 @@ class Archive:
             else None
         )
 
-    def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
-        """The archived rows as a DataFrame."""
+    def history(self, keys: list[str] | str | None = None, stream: str = "default") -> pd.DataFrame:
+        """The archived rows as a DataFrame; ``stream="system"``: the system metric samples
+        taken after the rewind's step."""
+        _check_stream(stream)
+        if stream == "system":
+            return system_frame(self._store.system_samples(self._key, self.index), keys)
         return to_dataframe(segment_columns(self._store, self._key, self.index).finish(), keys)
+
+    def logs(self) -> pd.DataFrame:
+        """The console lines printed after the rewind's step (see :meth:`RunView.logs`)."""
+        return logs_frame(self._store.console_lines(self._key, self.index))
+
+    def files(self) -> list[File]:
+        """The segment's files: its ``output.log`` when it has console lines."""
+        return _segment_files(self._store, self._key, self.index)
 
     def __repr__(self) -> str:
         return (
