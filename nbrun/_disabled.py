@@ -103,7 +103,7 @@ class DisabledRun:
             return pd.DataFrame(columns=["_runtime", "_timestamp"])
         return pd.DataFrame(columns=["_step", "_runtime", "_timestamp"])
 
-    def logs(self) -> Any:
+    def logs(self, last: int | None = None) -> Any:
         """No console lines: an empty DataFrame."""
         return logs_frame([])
 

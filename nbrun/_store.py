@@ -577,14 +577,36 @@ class Store:
             (key, seg),
         ).fetchall()
 
-    def console_lines(self, key: int, seg: int = 0) -> list[tuple[float, str, int, str]]:
-        """``(time, stream, step, text)`` of a segment's console lines, in order."""
+    def console_lines(
+        self, key: int, seg: int = 0, last: int | None = None
+    ) -> list[tuple[float, str, int, str]]:
+        """``(time, stream, step, text)`` of a segment's console lines (the ``last`` ones),
+        in order."""
         if not self.side_tables:
             return []
-        return self._conn.execute(
-            "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ? ORDER BY id",
-            (key, seg),
+        if last is None:
+            return self._conn.execute(
+                "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ?"
+                " ORDER BY id",
+                (key, seg),
+            ).fetchall()
+        rows = self._conn.execute(
+            "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (key, seg, last),
         ).fetchall()
+        rows.reverse()
+        return rows
+
+    def console_count(self, key: int, seg: int = 0) -> int:
+        """How many console lines a segment has."""
+        if not self.side_tables:
+            return 0
+        return int(
+            self._conn.execute(
+                "SELECT COUNT(*) FROM console WHERE run_key = ? AND seg = ?", (key, seg)
+            ).fetchone()[0]
+        )
 
     def chunks(
         self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None

@@ -53,7 +53,7 @@ def _check_stream(stream: object) -> None:
 
 def _segment_files(store: Store, key: int, seg: int) -> list[File]:
     """The files of one segment of a run: ``output.log`` once it printed a line."""
-    if not store.console_lines(key, seg):
+    if not store.console_count(key, seg):
         return []
     return [File(OUTPUT_LOG, lambda: output_log(t for *_, t in store.console_lines(key, seg)))]
 
@@ -164,15 +164,18 @@ class RunView:
         )
         return to_dataframe(cols.finish(), keys, samples)
 
-    def logs(self) -> pd.DataFrame:
+    def logs(self, last: int | None = None) -> pd.DataFrame:
         """What the run printed to stdout / stderr while it was active, one row per line in
         order: ``time`` (Unix seconds when the line started), ``stream`` (``"stdout"`` or
         ``"stderr"``), ``step`` (the last step written before the line; -1 before the first
         row) and ``text`` (a progress bar redrawn with ``\\r`` keeps its last state). A fork
         starts with no lines; a rewind archives the lines printed after its step (see
-        :meth:`Archive.logs`). The same text is the run's ``output.log`` (:meth:`files`)."""
+        :meth:`Archive.logs`). The same text is the run's ``output.log`` (:meth:`files`).
+        ``last`` keeps only the last that many lines (a tail)."""
+        if last is not None and (type(last) is not int or last < 0):
+            raise UsageError(f"logs: last={last!r}; pass a non-negative int or None")
         self._sync_side()
-        return logs_frame(self._store.console_lines(self._key))
+        return logs_frame(self._store.console_lines(self._key, 0, last))
 
     def files(self, names: list[str] | None = None) -> list[File]:
         """The run's files, as W&B lists them: ``output.log`` (its console output) once it

@@ -5,11 +5,20 @@ from __future__ import annotations
 import io
 import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 from nbrun import _console
 from nbrun._console import ConsoleSink, split_lines
+
+
+@pytest.fixture(autouse=True)
+def _keep_default_sink() -> Iterator[None]:
+    """These tests point the default sink elsewhere; put nbrun's own resolver back after."""
+    before = _console._hub.default
+    yield
+    _console.set_default(before)
 
 
 def test_lines_split_at_newlines_and_keep_empty_ones() -> None:
@@ -73,7 +82,6 @@ def test_tee_shows_output_and_routes_threads_to_their_sink(
     finally:
         _console.stop(thread_sink)
         _console.stop(main_sink)
-        _console.set_default(lambda: None)
     out = capsys.readouterr()
     assert "from main\n" in out.out and "from thread\n" in out.out
     assert "thread err\n" in out.err
@@ -114,7 +122,6 @@ def test_a_stream_without_instance_attributes_is_proxied_and_restored() -> None:
         assert sys.stdout is raw
     finally:
         sys.stdout = before
-        _console.set_default(lambda: None)
     assert raw.buf.getvalue() == "via proxy\n"
     assert [x[3] for x in sink.take()[0]] == ["via proxy"]
 
@@ -134,7 +141,6 @@ def test_a_text_wrapper_keeps_its_identity() -> None:
         print("after")
     finally:
         sys.stdout = before
-        _console.set_default(lambda: None)
     raw.seek(0)
     assert raw.read() == "in place\nafter\n"
     assert [x[3] for x in sink.take()[0]] == ["in place"]

@@ -89,6 +89,10 @@ def test_script_prints_are_stored_in_order_with_stream_and_step(run_dir: Path) -
     assert list(logs["stream"]) == ["stdout"] * 4 + ["stderr"] * 2 + ["stdout"]
     assert list(logs["step"]) == [-1, 0, 1, 2, 2, 2, 2]  # the last step written before it
     assert logs["time"].is_monotonic_increasing
+    assert list(run.logs(last=2)["text"]) == ["warning: something", "done"]
+    assert run.logs(last=0).empty
+    with pytest.raises(nbrun.UsageError, match="last=-1"):
+        run.logs(last=-1)
     # output.log, as W&B names it
     files = run.files()
     assert [f.name for f in files] == ["output.log"]
@@ -316,3 +320,37 @@ def test_notebook_prints_are_captured_and_still_shown(run_dir: Path) -> None:
     assert list(logs["text"]) == ["cell line 0", "cell line 1", "cell line 2", "to stderr"]
     assert list(logs["stream"]) == ["stdout"] * 3 + ["stderr"]
     assert not run.history(stream="system").empty
+
+
+def test_dashboard_system_and_logs_sections(run_dir: Path) -> None:
+    from nbrun.widgets import Dashboard
+
+    run = nbrun.init(project="dash", settings=FAST)
+    for i in range(3):
+        run.log({"loss": 1.0 / (i + 1)})
+        print(f"<b>line {i}</b>")  # markup stays text: the browser writes textContent
+    print("oops", file=sys.stderr)
+    wait_for(lambda: len(run.history(stream="system")) >= 2)
+    dash = Dashboard(run, start=False)
+    try:
+        charts = [c["metric"] for c in dash.system["charts"]]
+        assert charts[:3] == ["system.cpu", "system.memory", "system.proc.memory.rssMB"]
+        spec = dash.system["charts"][0]["spec"]
+        assert spec["data"] == {"name": "rows"}  # fed by the browser, like the metric charts
+        rss = dash.system["points"]["system.proc.memory.rssMB"]
+        assert len(rss) >= 2 and all(y > 1 for _x, y in rss)
+        assert [line[3] for line in dash.logs["lines"]] == [
+            *(f"<b>line {i}</b>" for i in range(3)),
+            "oops",
+        ]
+        assert [line[1] for line in dash.logs["lines"]][-1] == "stderr"
+        assert dash.logs["state"] == "running" and dash.logs["more"] is False
+        print("after the dashboard")
+        run.finish()
+        dash.poll()
+        dash._last_side = 0.0
+        dash.poll()
+        assert dash.logs["lines"][-1][3] == "after the dashboard"
+        assert dash.logs["state"] == "finished"
+    finally:
+        dash.close()

@@ -15,7 +15,8 @@ and the messages. The contract with ``js/dashboard.js``:
   series, from_index, points], ...]}``: drop that series' points with index >= from_index,
   insert ``points`` (``[index, x, y, step]``), at most about 20 per second;
 * custom messages browser -> Python: ``{"action": "fork" | "rewind" | "stop" | "resync",
-  "req": n, "step": N, "config": {...}}``; every action is answered through ``result``.
+  "req": n, "step": N, "config": {...}}``; every action is answered through ``result``;
+* ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from ._charts import Source
 from ._data import MAX_POINTS, MinMaxSeries
 from ._feed import ChartFeed
 from ._overview import checkpoint_steps, overview
-from ._protocols import RunLike, as_run_like
+from ._protocols import RunLike, as_run_like, is_live
+from ._side import logs_payload, system_payload
 
 STATIC = Path(__file__).parent / "static"
 
@@ -85,6 +87,8 @@ class Dashboard(anywidget.AnyWidget):
     result = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     _base = traitlets.Dict().tag(sync=True)
+    system = traitlets.Dict().tag(sync=True)
+    logs = traitlets.Dict().tag(sync=True)
 
     #: seconds between looks for new forks once nothing shown is running
     IDLE_INTERVAL = 2.0
@@ -111,11 +115,15 @@ class Dashboard(anywidget.AnyWidget):
         self._last_overview = 0.0
         self._last_structure = 0.0
         self._last_base = 0.0
+        self._last_side = 0.0
+        self._side_done = False  # the System and Logs sections of a finished run are final
+        self._system_specs: dict[str, dict[str, Any]] = {}
         self.updates_sent = 0
         self.on_msg(self._on_message)
         with self.hold_sync():
             self._rebuild()
             self._refresh_overview()
+            self._refresh_side()
         _open_dashboards.add(self)
         _install_thread_hook()
         if start:
@@ -172,6 +180,23 @@ class Dashboard(anywidget.AnyWidget):
         if cps != self.checkpoints:
             self.checkpoints = cps
 
+    # -- system metrics and console output (see ._side) ----------------------------------------
+    def _refresh_side(self) -> None:
+        """Read the run's system samples and last console lines into the System and Logs
+        sections; a finished run's are read once."""
+        if self._side_done:
+            return
+        self._last_side = time.monotonic()
+        view = self._view
+        live = is_live(view.state)
+        system = system_payload(view, self._system_specs)
+        logs = logs_payload(view)
+        if system != self.system:
+            self.system = system
+        if logs != self.logs:
+            self.logs = logs
+        self._side_done = not live
+
     # -- live updates ------------------------------------------------------------------------
     def start(self) -> None:
         """Start the update thread (no-op when it runs already or nothing is live)."""
@@ -226,6 +251,8 @@ class Dashboard(anywidget.AnyWidget):
             if now - self._last_overview > 0.5:
                 self._refresh_overview()
                 self._refresh_checkpoints()
+            if now - self._last_side > 1.0:
+                self._refresh_side()
             return self._any_live()
 
     def _report(self, text: str) -> None:
@@ -273,6 +300,8 @@ class Dashboard(anywidget.AnyWidget):
                 self._feed.seq += 1
                 self._rebuild()
                 self._refresh_overview()
+                self._side_done = False
+                self._refresh_side()
         self.start()
         return new
 

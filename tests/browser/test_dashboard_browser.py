@@ -295,3 +295,55 @@ def test_click_during_a_foreground_loop_is_queued_then_done(page: Any, lab: Lab)
     fork = nbrun.Api(lab.root).run(f"fg/{new_id}")
     assert (fork.forked_from.run_id, fork.forked_from.step) == (run_id, step)
     _no_external(page)
+
+
+def test_system_and_logs_sections(page: Any, lab: Lab) -> None:
+    """A launched run prints (markup included) and fails: the Logs section opens on its last
+    lines, shows stderr apart, filters with the search box and renders text as text; the System
+    section (collapsed) draws its charts when opened."""
+    hostile = "<img src=x onerror=alert(1)>"
+    _notebook(
+        lab.root / "side.ipynb",
+        [
+            "import sys, time\nimport nbrun\n\n"
+            "def train(run):\n"
+            "    for i in range(60):\n"
+            "        run.log({'loss': 1 / (i + 1)})\n"
+            f"        print(f'epoch {{i}} {hostile}')\n"
+            "        time.sleep(0.02)\n"
+            "    print('almost done', file=sys.stderr)\n"
+            "    raise RuntimeError('boom')\n",
+            "run = nbrun.launch(train, project='side', settings={'stats_interval': 0.2})\n"
+            "run.display()",
+        ],
+    )
+    _open_and_run_all(page, lab, "side.ipynb")
+    dash = _dashboard(page)
+    _wait_cells_done(page)
+    page.wait_for_selector(f"{DASH}[data-state='failed']", timeout=60_000)
+    logs = dash.locator("details.nb-logs")
+    page.wait_for_function("el => el.open", arg=logs.element_handle(), timeout=30_000)
+    log = logs.locator(".nb-log")
+    page.wait_for_function(
+        "el => Number(el.getAttribute('data-lines')) > 60", arg=log.element_handle()
+    )
+    texts = log.locator(".nb-ln-text").all_text_contents()
+    assert texts[0] == f"epoch 0 {hostile}"
+    assert "almost done" in texts
+    assert any("RuntimeError: boom" in t for t in texts)
+    assert dash.locator("img").count() == 0  # run output is never markup
+    err = log.locator(".nb-line[data-stream='stderr']").first
+    assert err.text_content().endswith("almost done")
+    logs.locator("input[data-action='log-search']").fill("epoch 5")
+    page.wait_for_function("el => el.getAttribute('data-lines') === '11'", arg=log.element_handle())
+    system = dash.locator("details.nb-system")
+    assert not system.evaluate("el => el.open")  # collapsed by default
+    system.locator("summary").click()
+    dash.locator(
+        ".nb-system-chart[data-metric='system.proc.memory.rssMB'][data-ready='1']"
+    ).wait_for()
+    assert dash.locator(".nb-system-chart").count() >= 8
+    _shot(page, "dashboard-system-logs.png")
+    run_id = dash.get_attribute("data-run-id")
+    assert not nbrun.Api(lab.root).run(f"side/{run_id}").history(stream="system").empty
+    _no_external(page)
