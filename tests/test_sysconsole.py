@@ -354,3 +354,16 @@ def test_dashboard_system_and_logs_sections(run_dir: Path) -> None:
         assert dash.logs["state"] == "finished"
     finally:
         dash.close()
+
+
+def test_restore_needs_a_run_or_a_run_path(run_dir: Path) -> None:
+    with pytest.raises(nbrun.UsageError, match=r"no active run.*run_path"):
+        nbrun.restore("output.log")
+    with pytest.raises(nbrun.UsageError, match="name 5"):
+        nbrun.restore(5)  # type: ignore[arg-type]
+    run = nbrun.init(project="rs", settings={"stats": False})
+    print("kept in output.log")
+    with nbrun.restore("output.log") as fh:  # the current run, into its folder
+        assert fh.read() == "kept in output.log\n"
+    assert (Path(run.dir) / "output.log").exists()
+    run.finish()
