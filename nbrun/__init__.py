@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _registry
-from ._api import Api, define_metric, finish, init, log, runs
+from ._api import Api, define_metric, finish, init, log, restore, runs, save
 from ._lineage import ForkPoint
 from ._run import Run, Settings
 from ._states import RunState
@@ -47,8 +47,10 @@ __all__ = [
     "launch",
     "log",
     "ranking",
+    "restore",
     "run",
     "runs",
+    "save",
 ]
 
 

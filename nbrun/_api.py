@@ -4,6 +4,7 @@ resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19). Read v
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import warnings
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import _checkpoints, _ids, _system
 from ._config import config_diff, filter_keys, load_config_source
 from ._disabled import DisabledRun
+from ._files import files_dir, restore_file
 from ._history import empty_state
 from ._lineage import (
     ForkPoint,
@@ -29,6 +31,7 @@ from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
 from ._views import StoredRun, effective_state, run_folder, stored_runtime
+from ._views import run_path as _run_path
 from .errors import RunNotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -657,3 +660,49 @@ def finish(exit_code: int | None = None) -> None:
 def define_metric(name: str, **kwargs: Any) -> Metric:
     """``define_metric`` on the current run (see :meth:`Run.define_metric`)."""
     return _require_run("define_metric").define_metric(name, **kwargs)
+
+
+def save(
+    glob_str: str | os.PathLike[str] | None = None,
+    base_path: str | os.PathLike[str] | None = None,
+    policy: str = "live",
+) -> list[str]:
+    """``save`` on the current run (see :meth:`Run.save`)."""
+    return _require_run("save").save(glob_str, base_path, policy)
+
+
+def restore(
+    name: str,
+    run_path: str | None = None,
+    replace: bool = False,
+    root: str | os.PathLike[str] | None = None,
+) -> io.TextIOWrapper | None:
+    """Copy a file saved with a run to ``<root>/<name>`` and return it opened for reading as
+    text; None when the run has no such file (rule 34).
+
+    ``run_path`` is ``"project/id"`` or ``"entity/project/id"`` (default: the current run).
+    ``root`` defaults to the current run's files folder when a run is active, else the
+    working directory. A file already at the destination is kept unless ``replace``.
+    """
+    run = current_run()
+    if run_path is None:
+        if run is None:
+            raise UsageError("nbrun.restore: pass run_path='project/id' or call nbrun.init() first")
+        store, project, run_id = run._store, run.project, run.id
+    else:
+        if not isinstance(run_path, str) or run_path.count("/") not in (1, 2):
+            raise UsageError(
+                f"nbrun.restore: run_path {run_path!r}; pass 'project/id' or 'entity/project/id'"
+            )
+        project, run_id = run_path.split("/")[-2:]
+        if run is not None:
+            store_or_none: Store | None = run._store
+        else:
+            store_or_none = Api()._store
+        if store_or_none is None or store_or_none.get_run(project, run_id) is None:
+            raise RunNotFoundError(f"nbrun.restore: no run {run_path!r}")
+        store = store_or_none
+    folder = _run_path(store, project, run_id)
+    if root is None:
+        root = str(files_dir(run.dir)) if run is not None else os.getcwd()
+    return restore_file(folder, name, replace, root)

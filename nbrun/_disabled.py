@@ -84,6 +84,14 @@ class DisabledRun:
     def stop(self) -> None:
         """Accepted and dropped."""
 
+    def save(self, *args: Any, **kwargs: Any) -> list[str]:
+        """Does nothing (nothing is stored); returns no paths."""
+        return []
+
+    def files(self) -> list[Any]:
+        """Always empty."""
+        return []
+
     def flush(self, timeout: float | None = None) -> bool:
         """Nothing to flush."""
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import operator
+import os
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import _registry, _system
 from ._config import Config
+from ._files import FileSaver, files_dir
 from ._history import (
     RowFeed,
     Writer,
@@ -34,7 +36,7 @@ from ._lineage import ForkPoint, fork_point, stitched_columns
 from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
 from ._summary import Metric, Summary, make_metric
-from ._views import RunView
+from ._views import RunView, run_path
 from .errors import RunStopped, UsageError
 
 if TYPE_CHECKING:
@@ -199,6 +201,7 @@ class Run(RunView):
         """The step of the checkpoint :meth:`restore` returned, once it was called."""
         self._alert_times: dict[str, float] = {}
         self._lock = threading.RLock()
+        self._files = FileSaver(files_dir(run_path(store, self.project, self.id)))
         self._writer = Writer(
             store,
             self._key,
@@ -438,9 +441,33 @@ class Run(RunView):
             self._state = PREEMPTING
             self._store.update_run(self._key, {"state": PREEMPTING})
 
+    # -- files -------------------------------------------------------------------------------
+    def save(
+        self,
+        glob_str: str | os.PathLike[str] | None = None,
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+    ) -> list[str]:
+        """Save the files ``glob_str`` matches now into the run's files (rule 34).
+
+        Relative globs keep their folders, ``base_path`` is stripped from the stored names,
+        an absolute glob without ``base_path`` keeps one folder level. ``policy``: ``live``
+        (copied now and again when it changes, until the run finishes), ``now`` (once),
+        ``end`` (when the run finishes). Returns the paths of the stored copies.
+        """
+        if self._state not in LIVE_STATES:
+            raise UsageError(f"save: run {self.id} is {self._state}; save files before finish()")
+        return self._files.save(glob_str, base_path, policy)
+
     # -- background writer side ----------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
         now = time.time()
+        try:
+            self._files.sync_live()
+        except OSError as exc:  # a file that cannot be copied must not stop the writer
+            warnings.warn(
+                f"nbrun: could not copy a saved file: {exc}", RuntimeWarning, stacklevel=1
+            )
         out: dict[str, Any] = {
             "heartbeat": now,
             "updated": now,
@@ -523,6 +550,14 @@ class Run(RunView):
             self.config._freeze()
             self.summary.readonly = True
             ok = self._writer.close()
+            try:
+                self._files.finish()
+            except OSError as exc:
+                warnings.warn(
+                    f"nbrun: run {self.id}: could not copy saved files at finish: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             runtime = self._runtime_before + (time.monotonic() - self._t0)
             now = time.time()
             final = {

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _system
 from ._config import Config
+from ._files import File, listing
 from ._history import RowFeed, column_rows, to_dataframe
 from ._lineage import ForkPoint, fork_point, last_step, segment_columns, stitched_columns
 from ._registry import live_run
@@ -130,6 +131,11 @@ class RunView:
             self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
         )
         return to_dataframe(cols.finish(), keys, samples)
+
+    def files(self) -> list[File]:
+        """The files saved with the run (``run.save``, the console log), by name; each has
+        ``name``, ``size`` and ``download(root=".", replace=False)`` (rule 34)."""
+        return listing(run_path(self._store, self.project, self.id))
 
     def archives(self) -> list[Archive]:
         """Segments archived by rewinds (and by re-creating the id), oldest first."""

@@ -27,6 +27,8 @@ LAYERS: dict[str, int] = {
     "_config": 4,
     "_summary": 4,
     "_lineage": 4,
+    "_files": 4,
+    "_artifacts": 4,
     "_disabled": 5,
     "_views": 6,
     "_run": 7,
