@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _checkpoints, _ids, _system
+from . import _artifacts, _checkpoints, _ids, _system
+from ._artifacts import Artifact
 from ._config import config_diff, filter_keys, load_config_source
 from ._disabled import DisabledRun
 from ._files import files_dir, restore_file
@@ -32,7 +33,7 @@ from ._store import Store
 from ._summary import Metric, Summary
 from ._views import StoredRun, effective_state, run_folder, stored_runtime
 from ._views import run_path as _run_path
-from .errors import RunNotFoundError, UsageError
+from .errors import ArtifactNotFoundError, RunNotFoundError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,6 +78,33 @@ class Api:
                 f"no run {run_id!r} in project {project!r} under {os.path.join(self.dir, 'nbrun')}"
             )
         return StoredRun(store, rec)  # type: ignore[arg-type]
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
+        """The artifact version ``"project/name:v1"`` or ``"project/name:alias"`` (no
+        version: ``latest``); ``"model-registry/name:latest"`` reads the model registry."""
+        return _artifacts.fetch(self._store, name, None, type)
+
+    def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        """Whether :meth:`artifact` would find that version."""
+        try:
+            self.artifact(name, type)
+        except (ArtifactNotFoundError, ValueError):
+            return False
+        return True
+
+    def artifact_versions(self, type_name: str, name: str) -> list[Artifact]:
+        """Every version of the collection ``"project/name"`` of type ``type_name``, oldest
+        first."""
+        project, coll, _ = _artifacts.parse_ref(name, None)
+        store = self._store
+        recs = store.artifact_versions(project, coll) if store is not None else []
+        if recs and recs[0]["type"] != type_name:
+            raise ValueError(f"artifact {name!r} has type {recs[0]['type']!r}, not {type_name!r}")
+        return [Artifact._from_record(store, r) for r in recs]  # type: ignore[arg-type]
+
+    def artifacts(self, type_name: str, name: str) -> list[Artifact]:
+        """Same as :meth:`artifact_versions`."""
+        return self.artifact_versions(type_name, name)
 
     def runs(self, project: str | None = None) -> list[StoredRun]:
         """All stored runs (of one project), oldest first."""
@@ -706,3 +734,46 @@ def restore(
     if root is None:
         root = str(files_dir(run.dir)) if run is not None else os.getcwd()
     return restore_file(folder, name, replace, root)
+
+
+def log_artifact(
+    artifact_or_path: Artifact | str | os.PathLike[str],
+    name: str | None = None,
+    type: str | None = None,
+    aliases: list[str] | str | None = None,
+    tags: list[str] | None = None,
+) -> Artifact:
+    """``log_artifact`` on the current run (see :meth:`Run.log_artifact`)."""
+    return _require_run("log_artifact").log_artifact(artifact_or_path, name, type, aliases, tags)
+
+
+def use_artifact(
+    artifact_or_name: Artifact | str,
+    type: str | None = None,
+    aliases: list[str] | str | None = None,
+    use_as: str | None = None,
+) -> Artifact:
+    """``use_artifact`` on the current run (see :meth:`Run.use_artifact`)."""
+    return _require_run("use_artifact").use_artifact(artifact_or_name, type, aliases, use_as)
+
+
+def log_model(
+    path: str | os.PathLike[str], name: str | None = None, aliases: list[str] | None = None
+) -> Artifact:
+    """``log_model`` on the current run (see :meth:`Run.log_model`)."""
+    return _require_run("log_model").log_model(path, name, aliases)
+
+
+def use_model(name: str) -> str:
+    """``use_model`` on the current run (see :meth:`Run.use_model`)."""
+    return _require_run("use_model").use_model(name)
+
+
+def link_model(
+    path: str | os.PathLike[str],
+    registered_model_name: str,
+    name: str | None = None,
+    aliases: list[str] | None = None,
+) -> Artifact:
+    """``link_model`` on the current run (see :meth:`Run.link_model`)."""
+    return _require_run("link_model").link_model(path, registered_model_name, name, aliases)

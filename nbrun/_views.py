@@ -18,11 +18,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _system
+from . import _artifacts, _system
+from ._artifacts import Artifact
 from ._config import Config
 from ._files import File, listing
 from ._history import RowFeed, column_rows, to_dataframe
-from ._lineage import ForkPoint, fork_point, last_step, segment_columns, stitched_columns
+from ._lineage import (
+    ForkPoint,
+    chain,
+    fork_point,
+    last_step,
+    segment_columns,
+    stitched_columns,
+)
 from ._registry import live_run
 from ._states import CRASHED, FAILED, is_live
 from ._store import Store
@@ -137,6 +145,25 @@ class RunView:
         ``name``, ``size`` and ``download(root=".", replace=False)`` (rule 34)."""
         return listing(run_path(self._store, self.project, self.id))
 
+    def logged_artifacts(self, lineage: bool = False) -> list[Artifact]:
+        """The artifact versions this run logged, oldest first (rule 36). With ``lineage``,
+        first those it inherited: the ones the runs it was forked from logged up to the fork
+        step (read where they are, never copied; ``logged_by()`` names the source)."""
+        rec = self._record()
+        pairs: list[tuple[int, int]] = []
+        if lineage:
+            for member in chain(self._store, rec)[:-1]:
+                pairs += self._store.artifact_usage(
+                    member.rec["key"], "output", list(member.ranges)
+                )
+        pairs += self._store.artifact_usage(self._key, "output", [(0, None, None)])
+        return _artifacts.records(self._store, pairs)
+
+    def used_artifacts(self) -> list[Artifact]:
+        """The artifact versions this run used (``use_artifact``), oldest first."""
+        pairs = self._store.artifact_usage(self._key, "input", [(0, None, None)])
+        return _artifacts.records(self._store, pairs)
+
     def archives(self) -> list[Archive]:
         """Segments archived by rewinds (and by re-creating the id), oldest first."""
         return [
@@ -223,6 +250,16 @@ class Archive:
             if rec["forked_from_id"] is not None
             else None
         )
+
+    def logged_artifacts(self) -> list[Artifact]:
+        """The artifact versions the run logged in this segment (after the rewind's step)."""
+        pairs = self._store.artifact_usage(self._key, "output", [(self.index, None, None)])
+        return _artifacts.records(self._store, pairs)
+
+    def used_artifacts(self) -> list[Artifact]:
+        """The artifact versions the run used in this segment."""
+        pairs = self._store.artifact_usage(self._key, "input", [(self.index, None, None)])
+        return _artifacts.records(self._store, pairs)
 
     def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
         """The archived rows as a DataFrame."""
