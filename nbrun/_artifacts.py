@@ -796,16 +796,28 @@ def _is_content_digest(entry: ArtifactManifestEntry, src: Path) -> bool:
     return entry.digest != hashlib.sha256(f"{src.as_uri()}:{size}".encode()).hexdigest()
 
 
+def _plain(value: Any) -> Any:
+    """numpy / torch scalars and arrays as plain values (integrations put them in metadata)."""
+    for attr in ("item", "tolist"):
+        fn = getattr(value, attr, None)
+        if callable(fn):
+            try:
+                return fn()
+            except (TypeError, ValueError):
+                continue
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
+
+
 def _check_metadata(metadata: object) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
         raise ValueError(f"artifact metadata {metadata!r} must be a dict or None")
     try:
-        json.dumps(metadata, allow_nan=True, default=None)
+        plain = json.loads(json.dumps(metadata, allow_nan=True, default=_plain))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"artifact metadata must be JSON-serialisable: {exc}") from None
-    return dict(metadata)
+    return dict(plain)
 
 
 # -- logging -----------------------------------------------------------------------------------

@@ -338,6 +338,26 @@ def test_rule35_the_calls_hf_and_lightning_integrations_make(run_dir: Path) -> N
     v1 = run.log_artifact(lit, aliases=["latest"])
     assert v1.version == "v1" and v1.metadata == {"score": 0.5}
     assert nbrun.Api(run_dir).artifact(f"{P}/model-{run.id}:best").version == "v0"
+    # HF puts the summary's numbers in the metadata: numpy scalars become plain numbers
+    import numpy as np  # a dependency of pandas, which nbrun needs
+
+    hf = nbrun.Artifact(
+        name="hf", type="model", metadata={"loss": np.float32(0.5), "n": np.int64(3)}
+    )
+    with hf.new_file("pytorch_model.bin", mode="wb") as fb:
+        fb.write(b"\x00\x01")
+    stored = run.log_artifact(hf)
+    assert stored.metadata == {"loss": 0.5, "n": 3}
+    assert Path(stored.file(run_dir / "hfdl")).read_bytes() == b"\x00\x01"
+
+
+def test_rule35_disabled_mode_accepts_the_artifact_calls(run_dir: Path) -> None:
+    run = nbrun.init(project=P, mode="disabled")
+    art = nbrun.Artifact("x", "model")
+    assert run.log_artifact(art) is art
+    assert run.log_model("somewhere") is None
+    assert run.logged_artifacts() == [] and run.files() == []
+    assert not (run_dir / "nbrun").exists()
 
 
 def test_rule35_artifact_tables_after_upgrading_a_version1_database(run_dir: Path) -> None:
