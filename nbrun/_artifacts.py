@@ -861,11 +861,19 @@ def _blobs_for(store: Store, art: Artifact) -> dict[str, dict[str, Any]]:
             manifest[path] = {"digest": e.digest, "size": e.size, "ref": e.ref}
             continue
         if e.local_path is None:
-            if art._rec is not None:  # already a stored version: its blobs exist
+            if art._rec is None or art._store is None or e.digest is None:
+                raise ValueError(f"artifact entry {path!r} has no data")
+            if art._store is store:  # already a stored version here: its blobs exist
                 manifest[path] = {"digest": e.digest, "size": e.size, "ref": None}
                 continue
-            raise ValueError(f"artifact entry {path!r} has no data")
-        digest, size = put_blob(store, Path(e.local_path), path)
+            src = blob_path(art._store, e.digest)  # a version of another store: copy its blob
+            if not blob_ok(src, e.digest, e.size):
+                raise StoreError(
+                    f"artifact entry {path!r}: its stored bytes at {str(src)!r} are damaged"
+                )
+            digest, size = put_blob(store, src, path)
+        else:
+            digest, size = put_blob(store, Path(e.local_path), path)
         manifest[path] = {"digest": digest, "size": size, "ref": None}
     return manifest
 

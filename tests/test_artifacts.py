@@ -386,3 +386,15 @@ def test_rule35_artifact_tables_after_upgrading_a_version1_database(run_dir: Pat
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     conn.close()
     assert version == str(_store.SCHEMA_VERSION)
+
+
+def test_rule35_a_version_from_another_directory_is_copied_in(run_dir: Path) -> None:
+    first = nbrun.init(project=P, dir=run_dir / "one")
+    (run_dir / "w.bin").write_bytes(b"w" * 100)
+    stored = first.log_artifact(run_dir / "w.bin", name="moved", type="model")
+    first.finish()
+    second = nbrun.init(project=P, dir=run_dir / "two")
+    used = second.use_artifact(nbrun.Api(run_dir / "one").artifact(f"{P}/moved:v0"))
+    assert used.qualified_name == f"{P}/moved:v0" and used.digest == stored.digest
+    assert Path(used.file(run_dir / "out")).read_bytes() == b"w" * 100
+    assert len(_blobs(run_dir / "two")) == 1
