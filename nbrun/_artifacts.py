@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from ._files import check_name
+from ._registry import current_run
 from ._store import Store
 from .errors import ArtifactNotFoundError, StoreError, UnsafeEntryError, UsageError
 
@@ -378,6 +379,8 @@ class Artifact:
             for path, e in rec["manifest"].items()
         }
         self._drop_staging()
+        self._alias_list: list[str] | None = None
+        self._alias_base: list[str] | None = None
 
     def _refresh(self) -> dict[str, Any]:
         if self._store is None or self._rec is None:
@@ -446,10 +449,22 @@ class Artifact:
 
     @property
     def aliases(self) -> list[str]:
-        """The aliases pointing at this version (``latest`` first)."""
+        """The aliases pointing at this version (``latest`` first). Edit the list (or assign
+        one) and call :meth:`save` to store the change, as in W&B."""
         if self._rec is None or self._store is None:
             return []
-        return self._store.artifact_aliases(self._rec["key"])
+        edits = getattr(self, "_alias_list", None)
+        if edits is None or edits == getattr(self, "_alias_base", None):  # no local edits
+            fresh = self._store.artifact_aliases(self._rec["key"])
+            self._alias_base = list(fresh)
+            edits = self._alias_list = list(fresh)
+        return edits
+
+    @aliases.setter
+    def aliases(self, value: list[str]) -> None:
+        self._logged("aliases")
+        _ = self.aliases  # load the stored ones as the base of the edit
+        self._alias_list = check_aliases(value)
 
     @property
     def tags(self) -> list[str]:
@@ -463,8 +478,36 @@ class Artifact:
 
     @metadata.setter
     def metadata(self, value: dict[str, Any]) -> None:
-        self._check_draft("metadata")
-        self._metadata = _check_metadata(value)
+        self._metadata = _check_metadata(value)  # a logged version: stored by save()
+
+    def save(self) -> Artifact:
+        """A draft: log it with the current run. A logged version: store the edits of its
+        :attr:`aliases`, :attr:`metadata` and :attr:`description` (its files never change)."""
+        if self._rec is None:
+            run = current_run()
+            if run is None:
+                raise UsageError(
+                    f"artifact {self._name!r}: save() of a new artifact needs a run; call "
+                    "nbrun.init() first or use run.log_artifact(artifact)"
+                )
+            return run.log_artifact(self)
+        store = self._store
+        assert store is not None
+        if self.description is not None and not isinstance(self.description, str):
+            raise ValueError(f"artifact description {self.description!r} must be a str or None")
+        base = getattr(self, "_alias_base", None)
+        edits = getattr(self, "_alias_list", None)
+        add: list[str] = []
+        remove: list[str] = []
+        if edits is not None and base is not None:
+            wanted = check_aliases(edits)
+            add = [a for a in wanted if a not in base]
+            remove = [a for a in base if a not in wanted and a != "latest"]
+        store.update_artifact(self._rec["key"], self._metadata, self.description, add, remove)
+        rec = store.artifact(self._rec["key"])
+        assert rec is not None
+        self._bind(store, rec)
+        return self
 
     @property
     def digest(self) -> str:

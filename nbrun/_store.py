@@ -909,6 +909,31 @@ class Store:
                 (key, run_key, direction, step, time.time()),
             )
 
+    def update_artifact(
+        self,
+        key: int,
+        metadata: dict[str, Any],
+        description: str | None,
+        add: list[str],
+        remove: list[str],
+    ) -> None:
+        """Store edits of a version's metadata, description and aliases (one transaction;
+        ``latest`` stays on the newest version)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT project, name FROM artifacts WHERE key = ?", (key,))
+            project, name = row.fetchone()
+            conn.execute(
+                "UPDATE artifacts SET metadata = ?, description = ? WHERE key = ?",
+                (dumps(metadata), description, key),
+            )
+            for alias in remove:
+                conn.execute(
+                    "DELETE FROM artifact_aliases WHERE project = ? AND name = ? AND alias = ?"
+                    " AND artifact_key = ?",
+                    (project, name, alias, key),
+                )
+            self._set_aliases(conn, project, name, key, add)
+
     def add_usage(self, key: int, run_key: int, direction: str, step: int) -> None:
         """Record that a run logged (``output``) or used (``input``) a version."""
         with self._write() as conn:

@@ -398,3 +398,41 @@ def test_rule35_a_version_from_another_directory_is_copied_in(run_dir: Path) -> 
     assert used.qualified_name == f"{P}/moved:v0" and used.digest == stored.digest
     assert Path(used.file(run_dir / "out")).read_bytes() == b"w" * 100
     assert len(_blobs(run_dir / "two")) == 1
+
+
+def test_rule35_edit_aliases_metadata_and_description_then_save(run_dir: Path) -> None:
+    run = nbrun.init(project=P)
+    run.log_artifact(_model(run_dir, "w1"))
+    run.log_artifact(_model(run_dir, "w2"))
+    api = nbrun.Api(run_dir)
+    v0 = api.artifact(f"{P}/net:v0")
+    v0.aliases.append("production")
+    v0.metadata = {**v0.metadata, "approved": True}
+    v0.description = "the first net"
+    assert v0.save() is v0
+    again = nbrun.Api(run_dir).artifact(f"{P}/net:production")
+    assert again.version == "v0" and again.aliases == ["production"]
+    assert again.metadata == {"acc": 0.9, "approved": True}
+    assert again.description == "the first net"
+    assert again.digest == v0.digest  # its files never change
+    again.aliases.remove("production")
+    again.aliases = [*again.aliases, "archived"]
+    again.save()
+    assert api.artifact(f"{P}/net:v0").aliases == ["archived"]
+    assert not api.artifact_exists(f"{P}/net:production")
+    latest = api.artifact(f"{P}/net:latest")
+    latest.aliases.remove("latest")  # latest always stays on the newest version
+    latest.save()
+    assert api.artifact(f"{P}/net:latest").version == "v1"
+    with pytest.raises(ValueError, match="alias 'v9'"):
+        latest.aliases = ["v9"]
+    # a draft's save() logs it with the current run
+    draft = nbrun.Artifact("drafted", "dataset")
+    with draft.new_file("x.txt") as f:
+        f.write("x")
+    assert draft.save().version == "v0"
+    assert [a.name for a in run.logged_artifacts()][-1] == "drafted:v0"
+    run.finish()
+    lone = nbrun.Artifact("lone", "dataset")
+    with pytest.raises(nbrun.UsageError, match="needs a run"):
+        lone.save()
