@@ -436,3 +436,37 @@ def test_rule35_edit_aliases_metadata_and_description_then_save(run_dir: Path) -
     lone = nbrun.Artifact("lone", "dataset")
     with pytest.raises(nbrun.UsageError, match="needs a run"):
         lone.save()
+
+
+_SHARD = """
+import sys, nbrun
+run = nbrun.init(project="arts", dir=sys.argv[1], group="dist", name="shard" + sys.argv[2])
+part = nbrun.Artifact("corpus", "dataset", metadata={"shard" + sys.argv[2]: True})
+with part.new_file("shard-" + sys.argv[2] + ".txt") as f:
+    f.write(sys.argv[2] * 1000)
+print(run.upsert_artifact(part).state)
+run.finish()
+"""
+
+
+def test_rule35_distributed_version_built_by_several_processes(run_dir: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SHARD, str(run_dir), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=python_env(),
+        )
+        for i in range(3)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0 and out.strip() == "PENDING", err
+    run = nbrun.init(project=P, group="dist")
+    done = run.finish_artifact(nbrun.Artifact("corpus", "dataset"))
+    assert done.version == "v0"
+    assert sorted(done.manifest.entries) == ["shard-0.txt", "shard-1.txt", "shard-2.txt"]
+    assert done.metadata == {"shard0": True, "shard1": True, "shard2": True}
+    out = Path(done.download(run_dir / "dl"))
+    assert (out / "shard-2.txt").read_text() == "2" * 1000
