@@ -149,8 +149,29 @@ def _disk_error(exc: OSError, what: str, store: Store) -> StoreError:
     )
 
 
+#: temp files of blob writes older than this were left by a killed process: removed
+STALE_TMP_SECONDS = 24 * 3600
+_swept: set[Path] = set()
+
+
+def sweep_stale_tmp(store: Store) -> None:
+    """Remove temp files of blob writes that a killed process left (older than a day: a
+    live write of another process is never that old). Once per store and process."""
+    tmp_dir = store.root / TMP
+    if tmp_dir in _swept:
+        return
+    _swept.add(tmp_dir)
+    cutoff = time.time() - STALE_TMP_SECONDS
+    with contextlib.suppress(OSError):
+        for part in tmp_dir.glob("*.part"):
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+
+
 def put_blob(store: Store, src: Path, entry: str) -> tuple[str, int]:
     """Copy a file into the blob store (temp, fsync, rename) and return ``(digest, size)``."""
+    sweep_stale_tmp(store)
     tmp_dir = store.root / TMP
     tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
     try:

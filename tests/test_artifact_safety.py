@@ -230,3 +230,16 @@ def test_rule37_a_full_disk_is_a_clear_error_and_keeps_what_was_stored(
     assert Path(api.artifact(f"{P}/m:v0").file(tmp_path / "v0")).read_text() == "small"
     assert Path(api.artifact(f"{P}/m:v1").file(tmp_path / "v1")).read_bytes() == big.read_bytes()
     assert list((run_dir / "nbrun/artifacts/tmp").iterdir()) == []  # no temp left behind
+
+
+def test_rule37_temp_files_a_killed_process_left_are_swept(run_dir: Path) -> None:
+    tmp = run_dir / "nbrun/artifacts/tmp"
+    tmp.mkdir(parents=True)
+    old, fresh = tmp / "old.part", tmp / "fresh.part"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"another process is writing this one")
+    os.utime(old, (1, 1))
+    run = nbrun.init(project=P)
+    (run_dir / "f.txt").write_text("f")
+    run.log_artifact(run_dir / "f.txt", name="f")
+    assert not old.exists() and fresh.exists()
