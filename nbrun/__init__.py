@@ -13,20 +13,48 @@ from __future__ import annotations
 from typing import Any
 
 from . import _registry
-from ._api import Api, define_metric, finish, init, log, restore, runs
+from ._api import (
+    Api,
+    define_metric,
+    finish,
+    init,
+    link_model,
+    log,
+    log_artifact,
+    log_model,
+    restore,
+    runs,
+    save,
+    use_artifact,
+    use_model,
+)
+from ._artifacts import Artifact, ArtifactManifest, ArtifactManifestEntry
 from ._lineage import ForkPoint
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
 from ._training import launch, ranking
 from ._views import Archive, RunView, StoredRun
-from .errors import ConfigError, Error, RunNotFoundError, RunStopped, StoreError, UsageError
+from .errors import (
+    ArtifactNotFoundError,
+    ConfigError,
+    Error,
+    RunNotFoundError,
+    RunStopped,
+    StoreError,
+    UnsafeEntryError,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Api",
     "Archive",
+    "Artifact",
+    "ArtifactManifest",
+    "ArtifactManifestEntry",
+    "ArtifactNotFoundError",
     "ConfigError",
     "Error",
     "ForkPoint",
@@ -39,17 +67,24 @@ __all__ = [
     "Settings",
     "StoreError",
     "StoredRun",
+    "UnsafeEntryError",
     "UsageError",
     "define_metric",
     "display_project",
     "finish",
     "init",
     "launch",
+    "link_model",
     "log",
+    "log_artifact",
+    "log_model",
     "ranking",
     "restore",
     "run",
     "runs",
+    "save",
+    "use_artifact",
+    "use_model",
 ]
 
 

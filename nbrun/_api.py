@@ -4,16 +4,18 @@ resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19). Read v
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from . import _checkpoints, _ids, _system
+from . import _artifacts, _checkpoints, _ids, _system
+from ._artifacts import Artifact
 from ._config import config_diff, filter_keys, load_config_source
 from ._disabled import DisabledRun
-from ._files import restore_from
+from ._files import files_dir, restore_from
 from ._history import empty_state
 from ._lineage import (
     ForkPoint,
@@ -29,8 +31,8 @@ from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
-from ._views import StoredRun, effective_state, run_folder, stored_runtime
-from .errors import RunNotFoundError, UsageError
+from ._views import RunView, StoredRun, effective_state, run_folder, stored_runtime
+from .errors import ArtifactNotFoundError, RunNotFoundError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,6 +77,33 @@ class Api:
                 f"no run {run_id!r} in project {project!r} under {os.path.join(self.dir, 'nbrun')}"
             )
         return StoredRun(store, rec)  # type: ignore[arg-type]
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
+        """The artifact version ``"project/name:v1"`` or ``"project/name:alias"`` (no
+        version: ``latest``); ``"model-registry/name:latest"`` reads the model registry."""
+        return _artifacts.fetch(self._store, name, None, type)
+
+    def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        """Whether :meth:`artifact` would find that version."""
+        try:
+            self.artifact(name, type)
+        except (ArtifactNotFoundError, ValueError):
+            return False
+        return True
+
+    def artifact_versions(self, type_name: str, name: str) -> list[Artifact]:
+        """Every version of the collection ``"project/name"`` of type ``type_name``, oldest
+        first."""
+        project, coll, _ = _artifacts.parse_ref(name, None)
+        store = self._store
+        recs = store.artifact_versions(project, coll) if store is not None else []
+        if recs and recs[0]["type"] != type_name:
+            raise ValueError(f"artifact {name!r} has type {recs[0]['type']!r}, not {type_name!r}")
+        return [Artifact._from_record(store, r) for r in recs]  # type: ignore[arg-type]
+
+    def artifacts(self, type_name: str, name: str) -> list[Artifact]:
+        """Same as :meth:`artifact_versions`."""
+        return self.artifact_versions(type_name, name)
 
     def runs(self, project: str | None = None) -> list[StoredRun]:
         """All stored runs (of one project), oldest first."""
@@ -660,30 +689,89 @@ def define_metric(name: str, **kwargs: Any) -> Metric:
     return _require_run("define_metric").define_metric(name, **kwargs)
 
 
+def save(
+    glob_str: str | os.PathLike[str] | None = None,
+    base_path: str | os.PathLike[str] | None = None,
+    policy: str = "live",
+) -> list[str]:
+    """``save`` on the current run (see :meth:`Run.save`)."""
+    return _require_run("save").save(glob_str, base_path, policy)
+
+
 def restore(
     name: str,
     run_path: str | None = None,
     replace: bool = False,
     root: str | os.PathLike[str] | None = None,
-) -> TextIO | None:
-    """W&B's ``wandb.restore``: write a run's file (``"output.log"``) into ``root`` and return
-    it opened for reading; None when the run has no such file.
+) -> io.TextIOWrapper | None:
+    """W&B's ``wandb.restore``: copy a run's file (saved with ``run.save``, or its
+    ``output.log``) to ``<root>/<name>`` and return it opened for reading as text; None when the
+    run has no such file (rule 34).
 
-    ``run_path`` is ``"project/run_id"`` (or ``"entity/project/run_id"``) of a run under
-    ``NBRUN_DIR`` or the current directory; None means the current run. ``root`` defaults
-    to the current run's folder (``run.dir``), else ``"."``. A file already at the target is
-    kept and opened unless ``replace``."""
+    ``run_path`` is ``"project/id"`` or ``"entity/project/id"`` of a run in the current run's
+    store, else under ``NBRUN_DIR`` or the working directory; None means the current run.
+    ``root`` defaults to the current run's files folder when a run is active, else the working
+    directory. A file already at the destination is kept unless ``replace``.
+    """
     if not isinstance(name, str) or not name:
         raise UsageError(f"restore: name {name!r} must be a file name such as 'output.log'")
-    current = current_run()
+    run = current_run()
+    view: RunView
     if run_path is None:
-        if current is None:
+        if run is None:
             raise UsageError(
-                "restore: no active run; call nbrun.init() first or pass run_path='project/run_id'"
+                "restore: no active run; call nbrun.init() first or pass run_path='project/id'"
             )
-        view: Any = current
+        view = run
     else:
-        view = Api().run(run_path)
+        if not isinstance(run_path, str) or run_path.count("/") not in (1, 2):
+            raise UsageError(
+                f"restore: run_path {run_path!r}; pass 'project/id' or 'entity/project/id'"
+            )
+        view = (Api(run.root) if run is not None else Api()).run(run_path)
     if root is None:
-        root = getattr(current, "dir", None) or "."
+        root = str(files_dir(run.dir)) if run is not None else os.getcwd()
     return restore_from(view.files(), name, root, replace)
+
+
+def log_artifact(
+    artifact_or_path: Artifact | str | os.PathLike[str],
+    name: str | None = None,
+    type: str | None = None,
+    aliases: list[str] | str | None = None,
+    tags: list[str] | None = None,
+) -> Artifact:
+    """``log_artifact`` on the current run (see :meth:`Run.log_artifact`)."""
+    return _require_run("log_artifact").log_artifact(artifact_or_path, name, type, aliases, tags)
+
+
+def use_artifact(
+    artifact_or_name: Artifact | str,
+    type: str | None = None,
+    aliases: list[str] | str | None = None,
+    use_as: str | None = None,
+) -> Artifact:
+    """``use_artifact`` on the current run (see :meth:`Run.use_artifact`)."""
+    return _require_run("use_artifact").use_artifact(artifact_or_name, type, aliases, use_as)
+
+
+def log_model(
+    path: str | os.PathLike[str], name: str | None = None, aliases: list[str] | None = None
+) -> Artifact:
+    """``log_model`` on the current run (see :meth:`Run.log_model`)."""
+    return _require_run("log_model").log_model(path, name, aliases)
+
+
+def use_model(name: str) -> str:
+    """``use_model`` on the current run (see :meth:`Run.use_model`)."""
+    return _require_run("use_model").use_model(name)
+
+
+def link_model(
+    path: str | os.PathLike[str],
+    registered_model_name: str,
+    name: str | None = None,
+    aliases: list[str] | None = None,
+) -> Artifact:
+    """``link_model`` on the current run (see :meth:`Run.link_model`)."""
+    return _require_run("link_model").link_model(path, registered_model_name, name, aliases)

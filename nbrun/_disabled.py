@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -84,6 +85,29 @@ class DisabledRun:
 
     def stop(self) -> None:
         """Accepted and dropped."""
+
+    def save(self, *args: Any, **kwargs: Any) -> list[str]:
+        """Does nothing (nothing is stored); returns no paths."""
+        return []
+
+    def log_artifact(self, artifact_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Stores nothing; returns the artifact (or None for a path)."""
+        return artifact_or_path if not isinstance(artifact_or_path, (str, os.PathLike)) else None
+
+    upsert_artifact = finish_artifact = log_artifact
+
+    def log_model(self, *args: Any, **kwargs: Any) -> None:
+        """Stores nothing."""
+
+    link_model = link_artifact = log_code = log_model
+
+    def logged_artifacts(self, lineage: bool = False) -> list[Any]:
+        """Always empty."""
+        return []
+
+    def used_artifacts(self) -> list[Any]:
+        """Always empty."""
+        return []
 
     def flush(self, timeout: float | None = None) -> bool:
         """Nothing to flush."""

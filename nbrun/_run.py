@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import operator
+import os
 import sys
 import threading
 import time
@@ -19,8 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _console, _registry, _system
+from . import _artifacts, _console, _registry, _system
+from ._artifacts import Artifact
 from ._config import Config
+from ._files import FileSaver, files_dir
 from ._history import (
     RowFeed,
     Writer,
@@ -36,7 +39,7 @@ from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
 from ._summary import Metric, Summary, make_metric
 from ._sysmetrics import Sampler
-from ._views import RunView
+from ._views import RunView, run_path
 from .errors import RunStopped, UsageError
 
 if TYPE_CHECKING:
@@ -231,6 +234,7 @@ class Run(RunView):
         self._system_q: deque[tuple[float, int, str]] = deque()  # samples for the writer
         self._console: _console.ConsoleSink | None = None
         self._sampler: Sampler | None = None
+        self._files = FileSaver(files_dir(run_path(store, self.project, self.id)))
         self._writer = Writer(
             store,
             self._key,
@@ -514,9 +518,208 @@ class Run(RunView):
         if self._writer.alive:
             self._writer.sync()
 
+    # -- files -------------------------------------------------------------------------------
+    def save(
+        self,
+        glob_str: str | os.PathLike[str] | None = None,
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+    ) -> list[str]:
+        """Save the files ``glob_str`` matches now into the run's files (rule 34).
+
+        Relative globs keep their folders, ``base_path`` is stripped from the stored names,
+        an absolute glob without ``base_path`` keeps one folder level. ``policy``: ``live``
+        (copied now and again when it changes, until the run finishes), ``now`` (once),
+        ``end`` (when the run finishes). Returns the paths of the stored copies.
+        """
+        if self._state not in LIVE_STATES:
+            raise UsageError(f"save: run {self.id} is {self._state}; save files before finish()")
+        return self._files.save(glob_str, base_path, policy)
+
+    # -- artifacts (rules 35-36) ------------------------------------------------------------
+    def _require_live(self, what: str) -> None:
+        if self._state not in LIVE_STATES:
+            raise UsageError(
+                f"{what}: run {self.id} is {self._state}; use nbrun.Api() to read artifacts, or "
+                "continue the run with nbrun.init(id=..., resume='allow')"
+            )
+
+    def _usage_step(self) -> int:
+        """The step an artifact logged or used now belongs to: the last written row (like a
+        checkpoint), so a rewind to an earlier step moves it with the rows after it."""
+        return self._step - 1
+
+    def log_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | str | None = None,
+        tags: list[str] | None = None,
+    ) -> Artifact:
+        """Store an artifact as this run's output: a new version ``v<N>`` of its name, or the
+        existing version with the same content. ``aliases`` point at it, ``latest`` moves to
+        the newest version. A path (file, folder or ``file://`` URI) becomes an artifact named
+        ``run-<id>-<basename>`` of type ``type`` (default ``unspecified``)."""
+        self._require_live("log_artifact")
+        art = _artifacts.coerce(artifact_or_path, name, type, self.id)
+        usage = (self._key, "output", self._usage_step())
+        return _artifacts.log(self._store, self.project, art, aliases, tags, usage)
+
+    def use_artifact(
+        self,
+        artifact_or_name: Artifact | str,
+        type: str | None = None,
+        aliases: list[str] | str | None = None,
+        use_as: str | None = None,
+    ) -> Artifact:
+        """Mark a version as this run's input and return it: ``"name:v1"``, ``"name:alias"``,
+        ``"project/name:alias"`` (no version: ``latest``), or an ``Artifact`` (a draft one is
+        stored first). ``aliases`` are added to it."""
+        self._require_live("use_artifact")
+        if isinstance(artifact_or_name, Artifact):
+            art = artifact_or_name
+            if type is not None and art.type != type:
+                raise ValueError(f"use_artifact: {art.name!r} has type {art.type!r}, not {type!r}")
+            art = _artifacts.log(self._store, self.project, art, aliases, None, None)
+        else:
+            art = _artifacts.fetch(self._store, artifact_or_name, self.project, type)
+            if aliases:
+                art = _artifacts.log(self._store, self.project, art, aliases, None, None)
+        assert art._rec is not None
+        self._store.add_usage(art._rec["key"], self._key, "input", self._usage_step())
+        return art
+
+    def _distributed_id(self, distributed_id: str | None, what: str) -> str:
+        did = distributed_id if distributed_id is not None else self.group
+        if not isinstance(did, str) or not did:
+            raise UsageError(
+                f"{what}: pass distributed_id= (or start the runs with the same group=) so the "
+                "runs building one version find each other"
+            )
+        return did
+
+    def upsert_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | str | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Add files to a version that several runs build together (``distributed_id``,
+        default the run's group); it stays pending until one run calls
+        :meth:`finish_artifact`."""
+        self._require_live("upsert_artifact")
+        did = self._distributed_id(distributed_id, "upsert_artifact")
+        _artifacts.check_aliases(aliases)
+        art = _artifacts.coerce(artifact_or_path, name, type, self.id)
+        return _artifacts.upsert(self._store, self.project, art, did, self._key, self._usage_step())
+
+    def finish_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | str | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Add these files and commit the version the group built (see
+        :meth:`upsert_artifact`): it becomes the next version (or the stored one with the
+        same content)."""
+        self._require_live("finish_artifact")
+        did = self._distributed_id(distributed_id, "finish_artifact")
+        art = _artifacts.coerce(artifact_or_path, name, type, self.id)
+        return _artifacts.finish_distributed(
+            self._store, self.project, art, did, aliases, self._key, self._usage_step()
+        )
+
+    def link_artifact(
+        self,
+        artifact: Artifact,
+        target_path: str,
+        aliases: list[str] | str | None = None,
+    ) -> Artifact:
+        """Link a logged version into the collection ``target_path`` (``"project/name"``;
+        ``"model-registry/<name>"`` is the local model registry) as its next version."""
+        self._require_live("link_artifact")
+        if not isinstance(artifact, Artifact):
+            raise ValueError(f"link_artifact: {artifact!r} is not an nbrun.Artifact")
+        if artifact.is_draft():
+            artifact = self.log_artifact(artifact)
+        return _artifacts.link(self._store, artifact, target_path, aliases, self.project)
+
+    def log_model(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        aliases: list[str] | str | None = None,
+    ) -> Artifact:
+        """Log a model file or folder as an artifact of type ``model`` (name default
+        ``run-<id>-<basename>``)."""
+        return self.log_artifact(path, name=name, type="model", aliases=aliases)
+
+    def use_model(self, name: str) -> str:
+        """Use a logged model (``"name:alias"``, ``"model-registry/name:v0"``, ...) and
+        download it; returns the download folder."""
+        art = self.use_artifact(name)
+        if "model" not in art.type:
+            raise ValueError(f"use_model: {name!r} is of type {art.type!r}, not a model")
+        return art.download()
+
+    def link_model(
+        self,
+        path: str | os.PathLike[str],
+        registered_model_name: str,
+        name: str | None = None,
+        aliases: list[str] | str | None = None,
+    ) -> Artifact:
+        """Log a model and link it into the local model registry as the next version of
+        ``registered_model_name`` (read it as ``"model-registry/<name>:latest"``)."""
+        _artifacts.check_artifact_name(registered_model_name, "registered_model_name")
+        art = self.log_model(path, name=name)
+        return self.link_artifact(
+            art, f"{_artifacts.MODEL_REGISTRY}/{registered_model_name}", aliases
+        )
+
+    def log_code(
+        self,
+        root: str | os.PathLike[str] | None = ".",
+        name: str | None = None,
+        include_fn: Any = _artifacts.default_include,
+        exclude_fn: Any = None,
+    ) -> Artifact | None:
+        """Log source files as a ``code`` artifact: the ``.py`` files under ``root`` by
+        default (``include_fn(path, root)`` / ``exclude_fn(path, root)`` choose), never the
+        run store's own folder; in a notebook the ``.ipynb`` too when it lies under ``root``.
+        Returns None (with a warning) when nothing matched."""
+        self._require_live("log_code")
+        base = os.fspath(root if root is not None else ".")
+        if not os.path.isdir(base):
+            raise ValueError(f"log_code: root {base!r} is not a folder")
+        notebook = self.metadata.get("notebook")
+        files = _artifacts.collect_code(self._store, base, include_fn, exclude_fn, notebook)
+        if not files:
+            _artifacts.warn_no_code(base)
+            return None
+        command = self.metadata.get("command") or [None]
+        program = notebook or command[0]
+        art = Artifact(
+            name or _artifacts.code_artifact_name(self.project, program, self.id), "code"
+        )
+        for full, entry in files:
+            art.add_file(full, name=entry)
+        return self.log_artifact(art)
+
     # -- background writer side ----------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
         now = time.time()
+        try:
+            self._files.sync_live()
+        except OSError as exc:  # a file that cannot be copied must not stop the writer
+            warnings.warn(
+                f"nbrun: could not copy a saved file: {exc}", RuntimeWarning, stacklevel=1
+            )
         out: dict[str, Any] = {
             "heartbeat": now,
             "updated": now,
@@ -602,6 +805,14 @@ class Run(RunView):
             self.summary.readonly = True
             self._stop_side_capture()
             ok = self._writer.close()
+            try:
+                self._files.finish()
+            except OSError as exc:
+                warnings.warn(
+                    f"nbrun: run {self.id}: could not copy saved files at finish: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             runtime = self._runtime_before + (time.monotonic() - self._t0)
             now = time.time()
             final = {

@@ -18,12 +18,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _system
+from . import _artifacts, _system
+from ._artifacts import Artifact
 from ._config import Config
 from ._console import logs_frame
-from ._files import OUTPUT_LOG, File, output_log
+from ._files import OUTPUT_LOG, File, listing, output_log
 from ._history import RowFeed, column_rows, to_dataframe
-from ._lineage import ForkPoint, fork_point, last_step, segment_columns, stitched_columns
+from ._lineage import (
+    ForkPoint,
+    chain,
+    fork_point,
+    last_step,
+    segment_columns,
+    stitched_columns,
+)
 from ._registry import live_run
 from ._states import CRASHED, FAILED, is_live
 from ._store import Store
@@ -49,6 +57,10 @@ def _check_stream(stream: object) -> None:
         raise UsageError(
             f"history: stream {stream!r}; allowed: " + ", ".join(repr(s) for s in STREAMS)
         )
+
+
+def _by_name(f: File) -> str:
+    return f.name
 
 
 def _segment_files(store: Store, key: int, seg: int) -> list[File]:
@@ -178,11 +190,34 @@ class RunView:
         return logs_frame(self._store.console_lines(self._key, 0, last))
 
     def files(self, names: list[str] | None = None) -> list[File]:
-        """The run's files, as W&B lists them: ``output.log`` (its console output) once it
-        printed something. ``names`` keeps only those names."""
+        """The run's files, by name (rule 34): those saved with ``run.save`` and, once the run
+        printed something, ``output.log`` (its console output). Each has ``name``, ``size``
+        and ``download(root=".", replace=False)``. ``names`` keeps only those names."""
         self._sync_side()
-        found = _segment_files(self._store, self._key, 0)
+        found = listing(run_path(self._store, self.project, self.id))
+        console = _segment_files(self._store, self._key, 0)
+        if console:  # the stored lines are the output.log (a copy restored into files/ is older)
+            found = sorted([f for f in found if f.name != OUTPUT_LOG] + console, key=_by_name)
         return found if names is None else [f for f in found if f.name in names]
+
+    def logged_artifacts(self, lineage: bool = False) -> list[Artifact]:
+        """The artifact versions this run logged, oldest first (rule 36). With ``lineage``,
+        first those it inherited: the ones the runs it was forked from logged up to the fork
+        step (read where they are, never copied; ``logged_by()`` names the source)."""
+        rec = self._record()
+        pairs: list[tuple[int, int]] = []
+        if lineage:
+            for member in chain(self._store, rec)[:-1]:
+                pairs += self._store.artifact_usage(
+                    member.rec["key"], "output", list(member.ranges)
+                )
+        pairs += self._store.artifact_usage(self._key, "output", [(0, None, None)])
+        return _artifacts.records(self._store, pairs)
+
+    def used_artifacts(self) -> list[Artifact]:
+        """The artifact versions this run used (``use_artifact``), oldest first."""
+        pairs = self._store.artifact_usage(self._key, "input", [(0, None, None)])
+        return _artifacts.records(self._store, pairs)
 
     def archives(self) -> list[Archive]:
         """Segments archived by rewinds (and by re-creating the id), oldest first."""
@@ -270,6 +305,16 @@ class Archive:
             if rec["forked_from_id"] is not None
             else None
         )
+
+    def logged_artifacts(self) -> list[Artifact]:
+        """The artifact versions the run logged in this segment (after the rewind's step)."""
+        pairs = self._store.artifact_usage(self._key, "output", [(self.index, None, None)])
+        return _artifacts.records(self._store, pairs)
+
+    def used_artifacts(self) -> list[Artifact]:
+        """The artifact versions the run used in this segment."""
+        pairs = self._store.artifact_usage(self._key, "input", [(self.index, None, None)])
+        return _artifacts.records(self._store, pairs)
 
     def history(self, keys: list[str] | str | None = None, stream: str = "default") -> pd.DataFrame:
         """The archived rows as a DataFrame; ``stream="system"``: the system metric samples

@@ -8,8 +8,11 @@ the wrong type, as Python itself does)::
     │   └── ConfigError        a config change that is not allowed (value change without
     │                          ``allow_val_change``)
     ├── RunNotFoundError       no run with that id in that project
-    └── StoreError             the database file cannot be used (corrupt, foreign, newer schema,
-                               read-only): the message names the file
+    ├── StoreError             the database file cannot be used (corrupt, foreign, newer schema,
+    │                          read-only), or a file cannot be stored (disk full): the message
+    │                          names the file
+    ├── ArtifactNotFoundError  no artifact version with that name and version or alias
+    └── UnsafeEntryError       an artifact entry whose path would escape the download root
     RunStopped                 raised by ``run.log`` after the run was stopped from a widget or
                                ``Api``; a ``KeyboardInterrupt`` so it ends a training loop the
                                same way Ctrl-C does
@@ -19,7 +22,16 @@ Messages name the bad value, what is allowed, and the fix.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "Error", "RunNotFoundError", "RunStopped", "StoreError", "UsageError"]
+__all__ = [
+    "ArtifactNotFoundError",
+    "ConfigError",
+    "Error",
+    "RunNotFoundError",
+    "RunStopped",
+    "StoreError",
+    "UnsafeEntryError",
+    "UsageError",
+]
 
 
 class Error(Exception):
@@ -40,6 +52,15 @@ class RunNotFoundError(Error):
 
 class StoreError(Error):
     """The run database cannot be used: corrupt, foreign, read-only, or of a newer schema."""
+
+
+class ArtifactNotFoundError(Error, ValueError):
+    """No artifact version with the given name and version or alias."""
+
+
+class UnsafeEntryError(Error, ValueError):
+    """An artifact entry whose path is absolute, climbs out with ``..`` or goes through a
+    symlink: writing it would escape the download root. The message names the entry."""
 
 
 class RunStopped(KeyboardInterrupt):

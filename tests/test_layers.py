@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "_sysmetrics": 4,
     "_files": 4,
     "_disabled": 5,
+    "_artifacts": 5,
     "_views": 6,
     "_run": 7,
     "_api": 8,
@@ -41,6 +42,7 @@ LAYERS: dict[str, int] = {
 
 #: (importer, imported) pairs allowed inside functions: the action forwards
 FORWARDS = {
+    ("_artifacts", "_views"),
     ("_views", "_training"),
     ("_views", "widgets"),
     ("_run", "_training"),

@@ -363,7 +363,10 @@ def test_restore_needs_a_run_or_a_run_path(run_dir: Path) -> None:
         nbrun.restore(5)  # type: ignore[arg-type]
     run = nbrun.init(project="rs", settings={"stats": False})
     print("kept in output.log")
-    with nbrun.restore("output.log") as fh:  # the current run, into its folder
+    with nbrun.restore("output.log") as fh:  # the current run, into its files folder
         assert fh.read() == "kept in output.log\n"
-    assert (Path(run.dir) / "output.log").exists()
+    assert (Path(run.dir) / "files" / "output.log").exists()
+    print("printed after the restore")
+    (log,) = run.files(names=["output.log"])  # the live lines, not the restored copy
+    assert log.read().decode().splitlines()[-1] == "printed after the restore"
     run.finish()

@@ -573,3 +573,41 @@ def test_stored_view_follows_a_run_written_by_another_process(run_dir: Path) -> 
         dash.close()
     finally:
         proc.wait(30)
+
+
+def test_overview_lists_files_and_artifacts_with_versions(run_dir: Path) -> None:
+    """Issue 12: the overview shows saved files and the artifacts in and out, with versions
+    (inherited ones name the run that logged them); all as plain text data."""
+    (run_dir / f"{HOSTILE}.txt").write_text("n")  # names go out as data, drawn as text
+    src = nbrun.init(project="p", id="src")
+    src.log({"loss": 1.0})
+    art = nbrun.Artifact("raw-data", "dataset")
+    with art.new_file("d.txt") as f:
+        f.write("d")
+    src.log_artifact(art, aliases=["best"])
+    src.log({"loss": 0.5})
+    src.finish()
+    fork = nbrun.init(project="p", fork_from="src?_step=1")
+    fork.save(f"{HOSTILE}.txt", policy="now")
+    fork.use_artifact("raw-data:best")
+    model = nbrun.Artifact("m", "model")
+    with model.new_file("w.bin", mode="wb") as fb:
+        fb.write(b"0" * 2048)
+    fork.log_artifact(model)
+    dash = Dashboard(fork, start=False)
+    try:
+        ov = dash.overview
+        assert ov["files"] == [{"name": f"{HOSTILE}.txt", "size": 1}]
+        assert [(a["name"], a["inherited_from"]) for a in ov["artifacts_out"]] == [
+            ("raw-data:v0", "src"),
+            ("m:v0", None),
+        ]
+        assert (
+            ov["artifacts_out"][1]["aliases"] == ["latest"]
+            and ov["artifacts_out"][1]["size"] == 2048
+        )
+        assert [a["name"] for a in ov["artifacts_in"]] == ["raw-data:v0"]
+        assert ov["artifacts_in"][0]["aliases"] == ["latest", "best"]
+        json.dumps(ov)
+    finally:
+        dash.close()

@@ -1,8 +1,23 @@
 // The dashboard's overview: the header (name, state, id, step, progress), the tables (run,
-// config or its change against the parent, summary, forks, archived segments, alerts) and the
-// error box. Every value is written as text.
+// config or its change against the parent, summary, forks, archived segments, saved files,
+// artifacts in and out, alerts) and the error box. Every value is written as text.
 import { h, table } from "../lib/dom.js";
 import { fmt, fmtTime } from "../lib/format.js";
+
+// Bytes as B / KB / MB.
+function fmtBytes(n) {
+  const v = Number(n) || 0;
+  if (v >= 1048576) return `${(v / 1048576).toFixed(1)} MB`;
+  if (v >= 1024) return `${(v / 1024).toFixed(1)} KB`;
+  return `${v} B`;
+}
+
+// An artifact version: its name, then type · aliases · size (· inherited from RUN).
+function artifactRow(a) {
+  const parts = [a.type, (a.aliases || []).join(", "), fmtBytes(a.size)];
+  if (a.inherited_from) parts.push(`inherited from ${a.inherited_from}`);
+  return [String(a.name), parts.filter(Boolean).join(" · ")];
+}
 
 export function createOverview({ model, root }) {
   const head = h("div", { class: "nb-head" });
@@ -50,6 +65,17 @@ export function createOverview({ model, root }) {
     }
     if ((ov.archives || []).length) {
       blocks.push(table("archived segments", ov.archives.map((a) => [`#${a.index}`, `steps ${a.from_step}–${a.to_step} · ${a.rows ?? "?"} rows · ${a.reason}`]), { class: "nb-archives" }));
+    }
+    if ((ov.files || []).length) {
+      const rows = ov.files.map((f) => [String(f.name), fmtBytes(f.size)]);
+      if (ov.files_more) rows.push(["…", `${ov.files_more} more`]);
+      blocks.push(table("files", rows, { class: "nb-files" }));
+    }
+    if ((ov.artifacts_out || []).length) {
+      blocks.push(table("artifacts logged (out)", ov.artifacts_out.map(artifactRow), { class: "nb-artifacts-out" }));
+    }
+    if ((ov.artifacts_in || []).length) {
+      blocks.push(table("artifacts used (in)", ov.artifacts_in.map(artifactRow), { class: "nb-artifacts-in" }));
     }
     if ((ov.alerts || []).length) {
       blocks.push(table("alerts", ov.alerts.map((a) => [String(a.level ?? ""), `${a.title ?? ""}: ${String(a.text ?? "").slice(0, 300)}`]), { class: "nb-alerts" }));

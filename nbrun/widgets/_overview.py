@@ -1,5 +1,6 @@
 """The dashboard's overview: the run's identity, state, config (or its change against the
-parent), summary, forks, archived segments, alerts and errors, as JSON-safe data for the
+parent), summary, forks, archived segments, saved files, artifacts in and out, alerts and
+errors, as JSON-safe data for the
 ``overview`` trait. The front end writes every string of it as text."""
 
 from __future__ import annotations
@@ -84,8 +85,38 @@ def overview(view: RunLike) -> dict[str, Any]:
             for a in view.archives()
         ],
         "alerts": jsonable(list(view.alerts)),
+        **files_and_artifacts(view),
         "training_error": view.error,
         "restore_warning": restore_warning(view),
+    }
+
+
+#: at most this many files / artifacts are listed in the overview (the rest are counted)
+OVERVIEW_LIMIT = 50
+
+
+def files_and_artifacts(view: RunLike) -> dict[str, Any]:
+    """The overview's saved files (name, size) and artifacts logged (out; inherited ones name
+    the run that logged them) and used (in), with versions, aliases and sizes."""
+    files = list(view.files())
+    own = {a.id for a in view.logged_artifacts()}
+
+    def item(a: Any, inherited: bool) -> dict[str, Any]:
+        by = a.logged_by() if inherited else None
+        return {
+            "name": str(a.name),
+            "type": str(a.type),
+            "aliases": [str(x) for x in a.aliases],
+            "size": int(a.size),
+            "inherited_from": by.id if by is not None else None,
+        }
+
+    outs = list(view.logged_artifacts(lineage=True))[-OVERVIEW_LIMIT:]
+    return {
+        "files": [{"name": str(f.name), "size": int(f.size)} for f in files[:OVERVIEW_LIMIT]],
+        "files_more": max(0, len(files) - OVERVIEW_LIMIT),
+        "artifacts_out": [item(a, a.id not in own) for a in outs],
+        "artifacts_in": [item(a, False) for a in list(view.used_artifacts())[-OVERVIEW_LIMIT:]],
     }
 
 

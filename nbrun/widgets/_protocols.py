@@ -176,6 +176,19 @@ class RunLike(HistorySource, Protocol):
         """Views of the runs forked from this one, oldest first."""
         ...
 
+    def files(self) -> Sequence[Any]:
+        """Files saved with the run (``name``, ``size``)."""
+        ...
+
+    def logged_artifacts(self, lineage: bool = False) -> Sequence[Any]:
+        """Artifact versions it logged (``name``, ``type``, ``aliases``, ``size``,
+        ``logged_by()``); with ``lineage`` those it inherited first."""
+        ...
+
+    def used_artifacts(self) -> Sequence[Any]:
+        """Artifact versions it used."""
+        ...
+
     def archives(self) -> Sequence[ArchiveLike]:
         """Its archived segments, oldest first."""
         ...

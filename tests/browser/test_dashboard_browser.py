@@ -346,4 +346,43 @@ def test_system_and_logs_sections(page: Any, lab: Lab) -> None:
     _shot(page, "dashboard-system-logs.png")
     run_id = dash.get_attribute("data-run-id")
     assert not nbrun.Api(lab.root).run(f"side/{run_id}").history(stream="system").empty
+
+
+def test_overview_shows_files_and_artifacts_as_text(page: Any, lab: Lab) -> None:
+    """Issue 12: the overview lists saved files and the artifacts in and out with their
+    versions; a hostile file name is drawn as text."""
+    hostile = "<img src=x onerror=alert(1)>"
+    _notebook(
+        lab.root / "arts.ipynb",
+        [
+            "import pathlib\nimport nbrun\n"
+            f"pathlib.Path({hostile + '.txt'!r}).write_text('n')\n"
+            "src = nbrun.init(project='arts', id='src')\n"
+            "src.log({'loss': 1.0})\n"
+            "data = nbrun.Artifact('raw-data', 'dataset')\n"
+            "with data.new_file('d.txt') as f:\n"
+            "    f.write('d')\n"
+            "src.log_artifact(data, aliases=['best'])\n"
+            "src.finish()\n"
+            "run = nbrun.init(project='arts', fork_from='src?_step=0')\n"
+            f"run.save({hostile + '.txt'!r}, policy='now')\n"
+            "run.use_artifact('raw-data:best')\n"
+            "run.log({'loss': 0.5})\n"
+            "run.log_model(pathlib.Path(" + repr(hostile + ".txt") + "), name='net')\n"
+            "run.display()",
+        ],
+    )
+    _open_and_run_all(page, lab, "arts.ipynb")
+    dash = _dashboard(page)
+    _wait_cells_done(page)
+    files = dash.locator(".nb-files")
+    files.wait_for(timeout=60_000)
+    assert hostile + ".txt" in files.text_content()
+    out = dash.locator(".nb-artifacts-out").text_content()
+    assert "raw-data:v0" in out and "inherited from src" in out
+    assert "net:v0" in out and "model" in out
+    used = dash.locator(".nb-artifacts-in").text_content()
+    assert "raw-data:v0" in used and "best" in used
+    assert dash.locator("img").count() == 0
+    _shot(page, "dashboard-artifacts.png")
     _no_external(page)

@@ -1,0 +1,1155 @@
+"""Artifacts: versioned, content-addressed sets of files with lineage (rules 35-37).
+
+Layout under ``<dir>/nbrun/``:
+
+- ``artifacts/blobs/<sha[:2]>/<sha256>``: every file of every version, stored once across
+  versions and runs (named by the SHA-256 of its bytes);
+- ``artifacts/tmp/``: blobs being written (a temp file is fsynced, then renamed to its name);
+- the database (migration 2): one row per version (its manifest maps entry names to
+  ``{"digest", "size", "ref"}``), aliases per collection, and ``artifact_usage``: which run
+  logged or used which version, at which step, in which history segment.
+
+Writing a version: every blob is written (temp, fsync, rename; an existing blob is reused only
+after its bytes hash to its name), then the version is registered in one transaction. A kill
+at any point leaves either no version or a complete one; a partial blob is only ever a temp
+file, never a name a later version would reuse.
+
+Downloading: entry names come from the database, so they are checked again before any write:
+a name that is absolute or climbs out with ``..``, or a folder inside the root that is a
+symlink, raises :class:`~nbrun.errors.UnsafeEntryError` naming the entry; nothing is written
+outside the root.
+
+This module sits beside history (layer 4): the run and the views use it. ``logged_by`` /
+``used_by`` return stored run views through an action forward (the views import this module).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from ._files import check_name
+from ._registry import current_run
+from ._store import Store
+from .errors import ArtifactNotFoundError, StoreError, UnsafeEntryError, UsageError
+
+if TYPE_CHECKING:
+    from ._views import StoredRun
+
+BLOBS = "artifacts/blobs"
+TMP = "artifacts/tmp"
+MODEL_REGISTRY = "model-registry"
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_VERSION = re.compile(r"v\d+")
+_CHUNK = 1 << 20
+
+
+# -- names -----------------------------------------------------------------------------------
+def check_artifact_name(name: object, what: str = "artifact name") -> str:
+    """Artifact (collection) names: letters, digits, ``-``, ``_``, ``.`` (as W&B)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 128:
+        raise ValueError(
+            f"{what} {name!r}: use 1-128 letters, digits, '-', '_' or '.' (no ':' or '/'; "
+            "a version or alias goes after the name only when reading: 'name:v1')"
+        )
+    return name
+
+
+def check_aliases(aliases: object) -> list[str]:
+    """Aliases: a str or a list of str, each a valid name and not of the form ``v<N>``."""
+    if aliases is None:
+        return []
+    items = [aliases] if isinstance(aliases, str) else aliases
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"aliases {aliases!r}: pass a str or a list of str")
+    out = []
+    for a in items:
+        if not isinstance(a, str) or not _NAME.fullmatch(a) or _VERSION.fullmatch(a):
+            raise ValueError(
+                f"alias {a!r}: use letters, digits, '-', '_' or '.', and not 'v<N>' "
+                "(version names are given by nbrun)"
+            )
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def parse_ref(path: object, default_project: str | None) -> tuple[str, str, str]:
+    """``"[entity/]project/name[:ref]"`` or ``"name[:ref]"`` -> ``(project, name, ref)``;
+    ``ref`` defaults to ``latest``."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"artifact {path!r}: pass 'name:alias', 'project/name:alias' or similar")
+    body, _, ref = path.partition(":")
+    parts = body.split("/")
+    if len(parts) == 1:
+        if default_project is None:
+            raise ValueError(
+                f"artifact {path!r}: pass 'project/{path}' (no run gives a default project)"
+            )
+        project, name = default_project, parts[0]
+    elif len(parts) in (2, 3):
+        project, name = parts[-2], parts[-1]
+    else:
+        raise ValueError(f"artifact {path!r}: too many '/'; use 'entity/project/name:alias'")
+    check_artifact_name(name)
+    if not project:
+        raise ValueError(f"artifact {path!r}: empty project")
+    ref = ref or "latest"
+    if not _NAME.fullmatch(ref):
+        raise ValueError(f"artifact {path!r}: version or alias {ref!r} is not valid")
+    return project, name, ref
+
+
+# -- blobs -----------------------------------------------------------------------------------
+def blob_path(store: Store, digest: str) -> Path:
+    """Where the blob with this SHA-256 lives."""
+    return store.root / BLOBS / digest[:2] / digest
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def blob_ok(path: Path, digest: str, size: int | None = None) -> bool:
+    """Whether a stored blob is complete: its bytes hash to its name."""
+    try:
+        if size is not None and path.stat().st_size != size:
+            return False
+        return _hash_file(path)[0] == digest
+    except OSError:
+        return False
+
+
+def _disk_error(exc: OSError, what: str, store: Store) -> StoreError:
+    full = exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    reason = "the disk is full" if full else str(exc)
+    return StoreError(
+        f"could not store {what} under {str(store.root / 'artifacts')!r}: {reason} ({exc}). "
+        "Nothing of this version was registered; versions stored before are intact"
+    )
+
+
+#: temp files of blob writes older than this were left by a killed process: removed
+STALE_TMP_SECONDS = 24 * 3600
+_swept: set[Path] = set()
+
+
+def sweep_stale_tmp(store: Store) -> None:
+    """Remove temp files of blob writes that a killed process left (older than a day: a
+    live write of another process is never that old). Once per store and process."""
+    tmp_dir = store.root / TMP
+    if tmp_dir in _swept:
+        return
+    _swept.add(tmp_dir)
+    cutoff = time.time() - STALE_TMP_SECONDS
+    with contextlib.suppress(OSError):
+        for part in tmp_dir.glob("*.part"):
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+
+
+def put_blob(store: Store, src: Path, entry: str) -> tuple[str, int]:
+    """Copy a file into the blob store (temp, fsync, rename) and return ``(digest, size)``."""
+    sweep_stale_tmp(store)
+    tmp_dir = store.root / TMP
+    tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        size = 0
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(_CHUNK):
+                h.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        digest = h.hexdigest()
+        final = blob_path(store, digest)
+        if final.exists() and blob_ok(final, digest, size):
+            tmp.unlink()
+            return digest, size
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)  # replaces a damaged blob of that name too
+        _fsync_dir(final.parent)
+        return digest, size
+    except FileNotFoundError as exc:
+        raise ValueError(f"artifact entry {entry!r}: file {str(src)!r} is gone") from exc
+    except OSError as exc:
+        raise _disk_error(exc, f"entry {entry!r}", store) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            if tmp.exists():
+                tmp.unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def manifest_digest(manifest: dict[str, dict[str, Any]]) -> str:
+    """The version's digest: SHA-256 over its sorted entry names, digests and references."""
+    h = hashlib.sha256()
+    for name in sorted(manifest):
+        e = manifest[name]
+        h.update(json.dumps([name, e["digest"], e.get("ref")]).encode())
+    return h.hexdigest()
+
+
+# -- safe downloads --------------------------------------------------------------------------
+def safe_target(root: Path, name: object) -> Path:
+    """The path an entry is written to under ``root``, refusing names that escape it."""
+    try:
+        clean = check_name(name, "artifact entry")
+    except ValueError:
+        raise UnsafeEntryError(
+            f"artifact entry {name!r} would be written outside the download root "
+            f"{str(root)!r} (absolute or '..' path); nothing was written for it"
+        ) from None
+    if clean != name:
+        raise UnsafeEntryError(
+            f"artifact entry {name!r} is not a plain relative path (stored as written by an "
+            f"nbrun it would read {clean!r}); refusing to write it under {str(root)!r}"
+        )
+    base = root.resolve()
+    cur = base
+    for part in clean.split("/")[:-1]:
+        cur = cur / part
+        if cur.is_symlink() or (cur.exists() and not cur.is_dir()):
+            raise UnsafeEntryError(
+                f"artifact entry {name!r}: {str(cur)!r} inside the download root is a symlink or "
+                "a file; refusing to write through it"
+            )
+    target = base / clean
+    return target
+
+
+def _copy_verified(src: Path, dest: Path, digest: str | None, entry: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.commonpath([os.path.realpath(dest.parent), str(dest.parent)]) != str(dest.parent):
+        raise UnsafeEntryError(f"artifact entry {entry!r}: its folder moved during the download")
+    tmp = dest.parent / f".tmp-{uuid.uuid4().hex}"
+    try:
+        h = hashlib.sha256()
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(_CHUNK):
+                h.update(chunk)
+                fout.write(chunk)
+        if digest is not None and h.hexdigest() != digest:
+            raise StoreError(
+                f"artifact entry {entry!r}: the stored bytes at {str(src)!r} do not match their "
+                "digest (damaged or changed); not written"
+            )
+        os.replace(tmp, dest)  # a symlink at dest is replaced, never followed
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# -- manifest entries --------------------------------------------------------------------------
+class ArtifactManifestEntry:
+    """One file of an artifact: ``path`` (its name in the artifact), ``digest`` (SHA-256),
+    ``size``, ``ref`` (the ``file://`` URI of a reference, else None)."""
+
+    def __init__(
+        self,
+        path: str,
+        digest: str | None,
+        size: int | None,
+        ref: str | None = None,
+        local_path: str | None = None,
+        artifact: Artifact | None = None,
+    ) -> None:
+        self.path = path
+        self.digest = digest
+        self.size = size
+        self.ref = ref
+        self.local_path = local_path
+        self._artifact = artifact
+
+    @property
+    def name(self) -> str:
+        """The entry's path in the artifact (same as :attr:`path`)."""
+        return self.path
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Write this entry under ``root`` (default: the artifact's download folder) and
+        return the file's path."""
+        art = self._artifact
+        if art is None or art._rec is None:
+            if self.local_path is None:
+                raise UsageError(f"entry {self.path!r}: log the artifact before downloading")
+            return self.local_path
+        base = Path(root) if root is not None else art._default_root()
+        return str(art._write_entry(base, self))
+
+    def __repr__(self) -> str:
+        return f"<ArtifactManifestEntry {self.path} ({self.size} bytes)>"
+
+
+class ArtifactManifest:
+    """An artifact's entries by path (``.entries``)."""
+
+    def __init__(self, entries: dict[str, ArtifactManifestEntry]) -> None:
+        self.entries = entries
+
+    def get_entry_by_path(self, path: str) -> ArtifactManifestEntry | None:
+        """The entry at ``path``, or None."""
+        return self.entries.get(path)
+
+    def to_manifest_json(self) -> dict[str, Any]:
+        """The manifest as stored: ``{"contents": {path: {digest, size, ref}}}``."""
+        return {
+            "version": 1,
+            "contents": {
+                p: {"digest": e.digest, "size": e.size, "ref": e.ref}
+                for p, e in sorted(self.entries.items())
+            },
+        }
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+# -- the artifact ------------------------------------------------------------------------------
+class Artifact:
+    """A set of files logged as one versioned unit: ``nbrun.Artifact(name, type)``, then
+    :meth:`add_file` / :meth:`add_dir` / :meth:`new_file` / :meth:`add_reference`, then
+    ``run.log_artifact(artifact)``. A logged artifact is a version (``name:v0``) and can no
+    longer change; read it with :meth:`download`, :meth:`file` and :meth:`get_entry`."""
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        incremental: bool = False,
+        use_as: str | None = None,
+    ) -> None:
+        self._name = check_artifact_name(name)
+        if not isinstance(type, str) or not _NAME.fullmatch(type):
+            raise ValueError(
+                f"artifact type {type!r}: use letters, digits, '-', '_' or '.' (e.g. 'model')"
+            )
+        if description is not None and not isinstance(description, str):
+            raise ValueError(f"artifact description {description!r} must be a str or None")
+        self.type = type
+        self.description = description
+        self._metadata = _check_metadata(metadata)
+        self._entries: dict[str, ArtifactManifestEntry] = {}
+        self._staging: str | None = None
+        self._store: Store | None = None
+        self._rec: dict[str, Any] | None = None
+        self._tags: list[str] = []
+        self.incremental = incremental
+        self.use_as = use_as
+
+    # -- identity ---------------------------------------------------------------------------
+    @classmethod
+    def _from_record(cls, store: Store, rec: dict[str, Any]) -> Artifact:
+        art = cls.__new__(cls)
+        art._name = rec["name"]
+        art.type = rec["type"]
+        art.description = rec["description"]
+        art._metadata = rec["metadata"]
+        art._entries = {}
+        art._staging = None
+        art._tags = list(rec["tags"])
+        art.incremental = False
+        art.use_as = None
+        art._bind(store, rec)
+        return art
+
+    def _bind(self, store: Store, rec: dict[str, Any]) -> None:
+        self._store = store
+        self._rec = rec
+        self._name = rec["name"]
+        self.type = rec["type"]
+        self.description = rec["description"]
+        self._metadata = dict(rec["metadata"])
+        self._tags = list(rec["tags"])
+        self._entries = {
+            path: ArtifactManifestEntry(path, e["digest"], e["size"], e.get("ref"), artifact=self)
+            for path, e in rec["manifest"].items()
+        }
+        self._drop_staging()
+        self._alias_list: list[str] | None = None
+        self._alias_base: list[str] | None = None
+
+    def _refresh(self) -> dict[str, Any]:
+        if self._store is None or self._rec is None:
+            raise UsageError(f"artifact {self._name!r} is not logged yet; log it with a run first")
+        rec = self._store.artifact(self._rec["key"])
+        if rec is not None and rec["state"] == "MERGED":  # its content equalled a stored version
+            rec = self._store.artifact(rec["source_key"])
+        if rec is not None and rec != self._rec:
+            self._bind(self._store, rec)
+        return self._rec
+
+    def _logged(self, what: str) -> dict[str, Any]:
+        if self._rec is None:
+            raise UsageError(
+                f"artifact {self._name!r}: {what} needs a logged artifact; call "
+                "run.log_artifact(artifact) first"
+            )
+        return self._refresh()
+
+    @property
+    def name(self) -> str:
+        """``name`` before logging, ``name:v<N>`` once logged."""
+        if self._rec is None or self._rec["version"] is None:
+            return self._name
+        return f"{self._name}:v{self._rec['version']}"
+
+    @property
+    def source_name(self) -> str:
+        """Same as :attr:`name` (nbrun has no portfolios apart from links)."""
+        return self.name
+
+    @property
+    def collection_name(self) -> str:
+        """The name without the version."""
+        return self._name
+
+    @property
+    def version(self) -> str:
+        """``v<N>``; a ``UsageError`` before the version exists."""
+        rec = self._logged("version")
+        if rec["version"] is None:
+            raise UsageError(
+                f"artifact {self._name!r} is pending: finish_artifact() gives it a version"
+            )
+        return f"v{rec['version']}"
+
+    @property
+    def project(self) -> str | None:
+        """The project it is stored in (None before logging)."""
+        return None if self._rec is None else str(self._rec["project"])
+
+    @property
+    def qualified_name(self) -> str:
+        """``project/name:v<N>``."""
+        return f"{self._logged('qualified_name')['project']}/{self.name}"
+
+    @property
+    def id(self) -> str | None:
+        """The version's id in the store (None before logging)."""
+        return None if self._rec is None else str(self._rec["key"])
+
+    @property
+    def state(self) -> str:
+        """``PENDING`` (not logged, or a distributed version not finished) or ``COMMITTED``."""
+        return "PENDING" if self._rec is None else str(self._refresh()["state"])
+
+    @property
+    def aliases(self) -> list[str]:
+        """The aliases pointing at this version (``latest`` first). Edit the list (or assign
+        one) and call :meth:`save` to store the change, as in W&B."""
+        if self._rec is None or self._store is None:
+            return []
+        edits = getattr(self, "_alias_list", None)
+        if edits is None or edits == getattr(self, "_alias_base", None):  # no local edits
+            fresh = self._store.artifact_aliases(self._rec["key"])
+            self._alias_base = list(fresh)
+            edits = self._alias_list = list(fresh)
+        return edits
+
+    @aliases.setter
+    def aliases(self, value: list[str]) -> None:
+        self._logged("aliases")
+        _ = self.aliases  # load the stored ones as the base of the edit
+        self._alias_list = check_aliases(value)
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags given to ``log_artifact``."""
+        return list(self._tags)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """User metadata (a copy; assign a new dict to change it before logging)."""
+        return dict(self._metadata)
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._metadata = _check_metadata(value)  # a logged version: stored by save()
+
+    def save(self) -> Artifact:
+        """A draft: log it with the current run. A logged version: store the edits of its
+        :attr:`aliases`, :attr:`metadata` and :attr:`description` (its files never change)."""
+        if self._rec is None:
+            run = current_run()
+            if run is None:
+                raise UsageError(
+                    f"artifact {self._name!r}: save() of a new artifact needs a run; call "
+                    "nbrun.init() first or use run.log_artifact(artifact)"
+                )
+            return run.log_artifact(self)
+        store = self._store
+        assert store is not None
+        if self.description is not None and not isinstance(self.description, str):
+            raise ValueError(f"artifact description {self.description!r} must be a str or None")
+        base = getattr(self, "_alias_base", None)
+        edits = getattr(self, "_alias_list", None)
+        add: list[str] = []
+        remove: list[str] = []
+        if edits is not None and base is not None:
+            wanted = check_aliases(edits)
+            add = [a for a in wanted if a not in base]
+            remove = [a for a in base if a not in wanted and a != "latest"]
+        store.update_artifact(self._rec["key"], self._metadata, self.description, add, remove)
+        rec = store.artifact(self._rec["key"])
+        assert rec is not None
+        self._bind(store, rec)
+        return self
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the entries' names and digests (same content, same digest)."""
+        if self._rec is not None:
+            return str(self._rec["digest"])
+        return manifest_digest(self._draft_manifest(hash_files=True))
+
+    @property
+    def size(self) -> int:
+        """Total bytes of its entries."""
+        return sum(e.size or 0 for e in self._entries.values())
+
+    @property
+    def created_at(self) -> float | None:
+        """When the version was registered (Unix time)."""
+        return None if self._rec is None else float(self._rec["created"])
+
+    @property
+    def source_artifact(self) -> Artifact | None:
+        """For a linked version (registry): the version it links to."""
+        if self._rec is None or self._rec["source_key"] is None or self._store is None:
+            return None
+        rec = self._store.artifact(self._rec["source_key"])
+        return None if rec is None else Artifact._from_record(self._store, rec)
+
+    def is_draft(self) -> bool:
+        """Whether the artifact is not logged yet."""
+        return self._rec is None
+
+    def _check_draft(self, what: str) -> None:
+        if self._rec is not None:
+            raise UsageError(
+                f"artifact {self.name!r} is logged and cannot change ({what}); build a new "
+                f"nbrun.Artifact({self._name!r}, {self.type!r}) for a new version"
+            )
+
+    # -- building -----------------------------------------------------------------------------
+    def _add(self, entry: ArtifactManifestEntry, overwrite: bool) -> ArtifactManifestEntry:
+        old = self._entries.get(entry.path)
+        if old is not None and not overwrite:
+            same = old.local_path == entry.local_path and old.ref == entry.ref
+            if not same:
+                raise ValueError(
+                    f"artifact {self._name!r} already has an entry {entry.path!r}; pass "
+                    "overwrite=True to replace it or give another name="
+                )
+        entry._artifact = self
+        self._entries[entry.path] = entry
+        return entry
+
+    def add_file(
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None = None,
+        is_tmp: bool | None = False,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        overwrite: bool = False,
+    ) -> ArtifactManifestEntry:
+        """Add one file as entry ``name`` (default: its base name). Its bytes are read when
+        the artifact is logged."""
+        self._check_draft("add_file")
+        path = Path(local_path)
+        if not path.is_file():
+            raise ValueError(f"add_file: {str(local_path)!r} is not a file")
+        if policy not in (None, "mutable", "immutable"):
+            raise ValueError(f"add_file: policy {policy!r}; allowed: 'mutable', 'immutable'")
+        entry_name = check_name(name if name is not None else path.name, "artifact entry name")
+        size = path.stat().st_size
+        return self._add(
+            ArtifactManifestEntry(entry_name, None, size, local_path=str(path.resolve())), overwrite
+        )
+
+    def add_dir(
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None = None,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        merge: bool = False,
+    ) -> None:
+        """Add every file under a folder, named by its path relative to the folder (under
+        ``name/`` when given)."""
+        self._check_draft("add_dir")
+        root = Path(local_path)
+        if not root.is_dir():
+            raise ValueError(f"add_dir: {str(local_path)!r} is not a folder")
+        prefix = check_name(name, "add_dir name") + "/" if name else ""
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for fname in sorted(filenames):
+                full = Path(dirpath) / fname
+                if full.is_file():
+                    rel = full.relative_to(root).as_posix()
+                    self.add_file(full, name=prefix + rel, policy=policy, overwrite=merge)
+
+    @contextlib.contextmanager
+    def new_file(
+        self, name: str, mode: str = "x", encoding: str | None = None
+    ) -> Iterator[io.IOBase]:
+        """Write a new entry in place: ``with artifact.new_file("notes.txt") as f: ...``."""
+        self._check_draft("new_file")
+        entry_name = check_name(name, "new_file name")
+        if mode not in ("w", "x", "wb", "xb"):
+            raise ValueError(f"new_file: mode {mode!r}; allowed: 'w', 'x', 'wb', 'xb'")
+        if entry_name in self._entries and "x" in mode:
+            raise ValueError(f"new_file: artifact {self._name!r} already has {entry_name!r}")
+        if self._staging is None:
+            self._staging = tempfile.mkdtemp(prefix="nbrun-artifact-")
+        path = Path(self._staging) / entry_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "b" in mode:
+            f: Any = open(path, mode.replace("x", "w"))
+        else:
+            f = open(path, mode.replace("x", "w"), encoding=encoding or "utf-8")
+        try:
+            yield f
+        finally:
+            f.close()
+        self.add_file(path, name=entry_name, overwrite=True)
+
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        checksum: bool = True,
+        max_objects: int | None = None,
+    ) -> list[ArtifactManifestEntry]:
+        """Track a file (or a folder's files) by ``file://`` URI without copying it; other
+        schemes are not supported offline."""
+        self._check_draft("add_reference")
+        if not isinstance(uri, str):
+            raise ValueError(f"add_reference: uri {uri!r} must be a str")
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise UsageError(
+                f"add_reference: {uri!r} has scheme {parsed.scheme or '(none)'!r}; nbrun is "
+                "offline and tracks only file:// references (copy remote data locally first)"
+            )
+        target = Path(unquote(parsed.netloc + parsed.path))
+        if target.is_dir():
+            files = sorted(p for p in target.rglob("*") if p.is_file())
+            if max_objects is not None and len(files) > max_objects:
+                raise ValueError(
+                    f"add_reference: {uri!r} holds {len(files)} files, more than "
+                    f"max_objects={max_objects}"
+                )
+            prefix = check_name(name, "add_reference name") + "/" if name else ""
+            items = [(p, prefix + p.relative_to(target).as_posix()) for p in files]
+        elif target.is_file():
+            items = [(target, check_name(name or target.name, "add_reference name"))]
+        else:
+            raise ValueError(f"add_reference: {uri!r} names no file or folder")
+        out = []
+        for path, entry_name in items:
+            if checksum:
+                digest, size = _hash_file(path)
+            else:
+                size = path.stat().st_size
+                digest = hashlib.sha256(f"{path.as_uri()}:{size}".encode()).hexdigest()
+            out.append(
+                self._add(ArtifactManifestEntry(entry_name, digest, size, ref=path.as_uri()), True)
+            )
+        return out
+
+    def remove(self, item: str | ArtifactManifestEntry) -> None:
+        """Remove an entry (by name or entry) before logging."""
+        self._check_draft("remove")
+        name = item.path if isinstance(item, ArtifactManifestEntry) else item
+        if name not in self._entries:
+            raise FileNotFoundError(f"artifact {self._name!r} has no entry {name!r}")
+        del self._entries[name]
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> ArtifactManifest:
+        """The entries (digests are computed for a draft's local files)."""
+        if self._rec is None:
+            self._draft_manifest(hash_files=True)
+        else:
+            self._refresh()
+        return ArtifactManifest(dict(self._entries))
+
+    def get_entry(self, name: str) -> ArtifactManifestEntry:
+        """The entry named ``name``; ``KeyError`` when there is none."""
+        if self._rec is not None:
+            self._refresh()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(
+                f"artifact {self.name!r} has no entry {name!r}; entries: "
+                f"{', '.join(sorted(self._entries)[:20]) or '(none)'}"
+            ) from None
+
+    def get_path(self, name: str) -> ArtifactManifestEntry:
+        """Same as :meth:`get_entry`."""
+        return self.get_entry(name)
+
+    def files(self) -> list[ArtifactManifestEntry]:
+        """Its entries, by path."""
+        return [self._entries[k] for k in sorted(self._entries)]
+
+    def _default_root(self) -> Path:
+        return Path(os.getcwd()) / "artifacts" / self.name
+
+    def _write_entry(self, root: Path, entry: ArtifactManifestEntry) -> Path:
+        store = self._store
+        assert store is not None
+        target = safe_target(root, entry.path)
+        if entry.ref is not None:
+            src = Path(unquote(urlparse(entry.ref).path))
+            digest = entry.digest if src.is_file() and _is_content_digest(entry, src) else None
+        else:
+            if entry.digest is None or not re.fullmatch(r"[0-9a-f]{64}", entry.digest):
+                raise UnsafeEntryError(
+                    f"artifact entry {entry.path!r}: bad digest {entry.digest!r}"
+                )
+            src = blob_path(store, entry.digest)
+            digest = entry.digest
+        if not src.is_file():
+            raise StoreError(
+                f"artifact {self.name!r}: entry {entry.path!r} is missing its data at {str(src)!r}"
+            )
+        _copy_verified(src, target, digest, entry.path)
+        return target
+
+    def download(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+    ) -> str:
+        """Write every entry under ``root`` (default ``./artifacts/<name>:v<N>``) and return
+        the folder. Entry names that would escape the root raise ``UnsafeEntryError`` before
+        anything is written."""
+        self._logged("download")
+        base = Path(root) if root is not None else Path("artifacts") / self.name
+        base = base if base.is_absolute() else Path(os.getcwd()) / base
+        entries = [e for p, e in sorted(self._entries.items()) if p.startswith(path_prefix or "")]
+        for e in entries:  # check every name first: a bad manifest writes nothing
+            safe_target(base, e.path)
+        base.mkdir(parents=True, exist_ok=True)
+        for e in entries:
+            try:
+                self._write_entry(base, e)
+            except StoreError:
+                if e.ref is not None and allow_missing_references:
+                    continue
+                raise
+        return str(base)
+
+    def file(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download an artifact of exactly one entry and return that file's path."""
+        self._logged("file")
+        if len(self._entries) != 1:
+            raise ValueError(
+                f"artifact {self.name!r} has {len(self._entries)} entries; file() needs exactly "
+                "one (use download() or get_entry(name).download())"
+            )
+        folder = self.download(root)
+        return str(Path(folder) / next(iter(self._entries)))
+
+    def wait(self, timeout: float | None = None) -> Artifact:
+        """Return once the version is committed (a distributed version: when some run calls
+        ``finish_artifact``); ``TimeoutError`` after ``timeout`` seconds."""
+        self._logged("wait")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._refresh()["state"] != "COMMITTED":
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"artifact {self._name!r} is still pending after {timeout}s")
+            time.sleep(0.05)
+        return self
+
+    def logged_by(self) -> StoredRun | None:
+        """The run that logged this version (for a registry link: the source's), or None."""
+        from ._views import StoredRun  # noqa: PLC0415 - action forward (cycle)
+
+        rec = self._logged("logged_by")
+        store = self._store
+        assert store is not None
+        key = rec["source_key"] if rec["source_key"] is not None else rec["key"]
+        users = store.artifact_users(key, "output")
+        if not users:
+            return None
+        run = store.get_run_by_key(users[0][0])
+        return None if run is None else StoredRun(store, run)
+
+    def used_by(self) -> list[StoredRun]:
+        """The runs that used this version (``use_artifact``), oldest first."""
+        from ._views import StoredRun  # noqa: PLC0415 - action forward (cycle)
+
+        rec = self._logged("used_by")
+        store = self._store
+        assert store is not None
+        out: list[StoredRun] = []
+        seen: set[int] = set()
+        for run_key, _seg in store.artifact_users(rec["key"], "input"):
+            run = store.get_run_by_key(run_key)
+            if run is not None and run_key not in seen:
+                seen.add(run_key)
+                out.append(StoredRun(store, run))
+        return out
+
+    # -- internals ----------------------------------------------------------------------------
+    def _draft_manifest(self, hash_files: bool) -> dict[str, dict[str, Any]]:
+        out = {}
+        for path, e in self._entries.items():
+            if e.digest is None and hash_files and e.local_path is not None:
+                e.digest, e.size = _hash_file(Path(e.local_path))
+            out[path] = {"digest": e.digest, "size": e.size, "ref": e.ref}
+        return out
+
+    def _drop_staging(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def __repr__(self) -> str:
+        state = "draft" if self._rec is None else self.state.lower()
+        return f"<Artifact {self.name} type={self.type} ({len(self._entries)} files, {state})>"
+
+
+def _is_content_digest(entry: ArtifactManifestEntry, src: Path) -> bool:
+    """A reference's digest is its content hash unless it was added with checksum=False."""
+    size = src.stat().st_size
+    return entry.digest != hashlib.sha256(f"{src.as_uri()}:{size}".encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """numpy / torch scalars and arrays as plain values (integrations put them in metadata)."""
+    for attr in ("item", "tolist"):
+        fn = getattr(value, attr, None)
+        if callable(fn):
+            try:
+                return fn()
+            except (TypeError, ValueError):
+                continue
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
+
+
+def _check_metadata(metadata: object) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"artifact metadata {metadata!r} must be a dict or None")
+    try:
+        plain = json.loads(json.dumps(metadata, allow_nan=True, default=_plain))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"artifact metadata must be JSON-serialisable: {exc}") from None
+    return dict(plain)
+
+
+# -- logging -----------------------------------------------------------------------------------
+def coerce(artifact_or_path: object, name: str | None, type: str | None, run_id: str) -> Artifact:
+    """``log_artifact``'s first argument as an :class:`Artifact` (a path becomes a new one
+    named ``run-<id>-<basename>``, type ``unspecified`` unless given)."""
+    if isinstance(artifact_or_path, Artifact):
+        return artifact_or_path
+    if isinstance(artifact_or_path, (str, os.PathLike)):
+        raw = os.fspath(artifact_or_path)
+        if "://" in raw:
+            art = Artifact(
+                name or f"run-{run_id}-{Path(urlparse(raw).path).name}", type or "unspecified"
+            )
+            art.add_reference(raw)
+            return art
+        path = Path(raw)
+        art_name = name or _sanitize(f"run-{run_id}-{path.name}")
+        art = Artifact(art_name, type or "unspecified")
+        if path.is_dir():
+            art.add_dir(path)
+        elif path.is_file():
+            art.add_file(path)
+        else:
+            raise ValueError(f"log_artifact: path {raw!r} is no file or folder")
+        return art
+    raise ValueError(
+        f"log_artifact: {artifact_or_path!r}; pass an nbrun.Artifact or a path to a file or folder"
+    )
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:128] or "artifact"
+
+
+def _blobs_for(store: Store, art: Artifact) -> dict[str, dict[str, Any]]:
+    """Write every local entry's blob; the manifest to register."""
+    manifest: dict[str, dict[str, Any]] = {}
+    for path, e in sorted(art._entries.items()):
+        if e.ref is not None:
+            manifest[path] = {"digest": e.digest, "size": e.size, "ref": e.ref}
+            continue
+        if e.local_path is None:
+            if art._rec is None or art._store is None or e.digest is None:
+                raise ValueError(f"artifact entry {path!r} has no data")
+            if art._store is store:  # already a stored version here: its blobs exist
+                manifest[path] = {"digest": e.digest, "size": e.size, "ref": None}
+                continue
+            src = blob_path(art._store, e.digest)  # a version of another store: copy its blob
+            if not blob_ok(src, e.digest, e.size):
+                raise StoreError(
+                    f"artifact entry {path!r}: its stored bytes at {str(src)!r} are damaged"
+                )
+            digest, size = put_blob(store, src, path)
+        else:
+            digest, size = put_blob(store, Path(e.local_path), path)
+        manifest[path] = {"digest": digest, "size": size, "ref": None}
+    return manifest
+
+
+def log(
+    store: Store,
+    project: str,
+    art: Artifact,
+    aliases: object,
+    tags: object,
+    usage: tuple[int, str, int] | None,
+) -> Artifact:
+    """Store a version of ``art`` (blobs first, then one transaction) and bind ``art`` to it."""
+    alias_list = check_aliases(aliases)
+    tag_list = check_aliases(tags) if tags is not None else []
+    if art._rec is not None and art._store is store and art._rec["state"] == "COMMITTED":
+        rec = art._rec
+        key, _ = store.commit_artifact(
+            _fields(rec["project"], art, rec["manifest"], tag_list), alias_list, usage
+        )
+    else:
+        manifest = _blobs_for(store, art)
+        key, _ = store.commit_artifact(_fields(project, art, manifest, tag_list), alias_list, usage)
+    rec2 = store.artifact(key)
+    assert rec2 is not None
+    art._bind(store, rec2)
+    return art
+
+
+def _fields(
+    project: str, art: Artifact, manifest: dict[str, dict[str, Any]], tags: list[str]
+) -> dict[str, Any]:
+    return {
+        "project": project,
+        "name": art._name,
+        "type": art.type,
+        "digest": manifest_digest(manifest),
+        "size": sum(int(e["size"] or 0) for e in manifest.values()),
+        "description": art.description,
+        "metadata": art._metadata,
+        "manifest": manifest,
+        "tags": tags,
+    }
+
+
+def upsert(
+    store: Store, project: str, art: Artifact, distributed_id: str, run_key: int, step: int
+) -> Artifact:
+    """Add ``art``'s files to the pending version of ``distributed_id`` (rule 35)."""
+    manifest = _blobs_for(store, art)
+    fields = _fields(project, art, manifest, [])
+    key = store.upsert_pending(fields, distributed_id, manifest)
+    store.add_usage(key, run_key, "output", step)
+    rec = store.artifact(key)
+    assert rec is not None
+    art._bind(store, rec)
+    return art
+
+
+def finish_distributed(
+    store: Store,
+    project: str,
+    art: Artifact,
+    distributed_id: str,
+    aliases: object,
+    run_key: int,
+    step: int,
+) -> Artifact:
+    """Add ``art``'s files and commit the pending version as the next version (or the
+    existing version with the same content)."""
+    alias_list = check_aliases(aliases)
+    upsert(store, project, art, distributed_id, run_key, step)
+    rec = art._rec
+    assert rec is not None
+    fields = _fields(rec["project"], art, rec["manifest"], [])
+    fields["metadata"] = rec["metadata"]
+    key, _ = store.commit_artifact(fields, alias_list, (run_key, "output", step), rec["key"])
+    rec2 = store.artifact(key)
+    assert rec2 is not None
+    art._bind(store, rec2)
+    return art
+
+
+def fetch(
+    store: Store | None, path: object, default_project: str | None, type: str | None = None
+) -> Artifact:
+    """The stored version ``path`` names (``[entity/][project/]name[:version|alias]``)."""
+    project, name, ref = parse_ref(path, default_project)
+    rec = store.artifact_at(project, name, ref) if store is not None else None
+    if rec is None or store is None:
+        versions = store.artifact_versions(project, name) if store is not None else []
+        known = ", ".join(f"v{v['version']}" for v in versions[-5:])
+        raise ArtifactNotFoundError(
+            f"no artifact {name}:{ref} in project {project!r}"
+            + (
+                f" (versions: {known}; aliases: latest and those given when logging)"
+                if known
+                else ""
+            )
+        )
+    if type is not None and rec["type"] != type:
+        raise ValueError(f"artifact {path!r} has type {rec['type']!r}, not {type!r}")
+    return Artifact._from_record(store, rec)
+
+
+def link(
+    store: Store, art: Artifact, target_path: object, aliases: object, default_project: str
+) -> Artifact:
+    """Link a logged version into another collection (``project/name``; the model registry
+    is the project ``model-registry``): a version there that points at the same files."""
+    rec = art._logged("link_artifact")
+    if not isinstance(target_path, str) or not target_path:
+        raise ValueError(f"link_artifact: target_path {target_path!r}; pass 'project/name'")
+    parts = target_path.split("/")
+    if len(parts) == 1:
+        project, name = default_project, parts[0]
+    elif len(parts) in (2, 3):
+        project, name = parts[-2], parts[-1]
+    else:
+        raise ValueError(f"link_artifact: target_path {target_path!r}; pass 'project/name'")
+    name = check_artifact_name(name, "link_artifact target name")
+    src_key = rec["source_key"] if rec["source_key"] is not None else rec["key"]
+    fields = {
+        "project": project,
+        "name": name,
+        "type": rec["type"],
+        "digest": rec["digest"],
+        "size": rec["size"],
+        "description": rec["description"],
+        "metadata": rec["metadata"],
+        "manifest": rec["manifest"],
+        "tags": [],
+        "source_key": src_key,
+    }
+    key, _ = store.commit_artifact(fields, check_aliases(aliases), None)
+    linked = store.artifact(key)
+    assert linked is not None
+    return Artifact._from_record(store, linked)
+
+
+def records(store: Store, pairs: list[tuple[int, int]]) -> list[Artifact]:
+    """Artifacts for ``(artifact_key, step)`` pairs, each once, in order."""
+    out: list[Artifact] = []
+    seen: set[int] = set()
+    for key, _step in pairs:
+        if key in seen:
+            continue
+        seen.add(key)
+        rec = store.artifact(key)
+        if rec is not None:
+            out.append(Artifact._from_record(store, rec))
+    return out
+
+
+# -- code ----------------------------------------------------------------------------------------
+def default_include(path: str, root: str) -> bool:
+    """``log_code``'s default: Python files."""
+    return path.endswith(".py")
+
+
+def collect_code(
+    store: Store,
+    root: str | os.PathLike[str],
+    include_fn: Callable[..., bool],
+    exclude_fn: Callable[..., bool] | None,
+    notebook: str | None,
+) -> list[tuple[str, str]]:
+    """``(absolute path, entry name)`` of the files ``log_code`` takes: ``include_fn`` says
+    yes, ``exclude_fn`` no (default: files under the run store ``<dir>/nbrun``), plus the
+    notebook the kernel runs when it lies under ``root``."""
+    base = os.path.abspath(root)
+    store_dir = str(store.root)
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        here = os.path.abspath(dirpath)
+        if here == store_dir or here.startswith(store_dir + os.sep):
+            dirnames[:] = []
+            continue
+        for fname in sorted(filenames):
+            full = os.path.join(here, fname)
+            if not os.path.isfile(full):
+                continue
+            if exclude_fn is not None:
+                if _call(exclude_fn, full, base):
+                    continue
+            if _call(include_fn, full, base):
+                out[full] = os.path.relpath(full, base).replace(os.sep, "/")
+    if notebook:
+        nb = os.path.abspath(notebook)
+        if os.path.isfile(nb) and nb.startswith(base + os.sep):
+            out[nb] = os.path.relpath(nb, base).replace(os.sep, "/")
+    return sorted(out.items(), key=lambda kv: kv[1])
+
+
+def _call(fn: Callable[..., bool], path: str, root: str) -> bool:
+    try:
+        return bool(fn(path, root))
+    except TypeError:
+        return bool(fn(path))
+
+
+def code_artifact_name(project: str, program: str | None, run_id: str) -> str:
+    """``source-<project>-<program>`` (W&B's default for ``log_code``), sanitised."""
+    tail = os.path.basename(program) if program else run_id
+    return _sanitize(f"source-{project}-{tail}")
+
+
+def warn_no_code(root: str | os.PathLike[str]) -> None:
+    """``log_code`` found nothing: say so (W&B returns None too)."""
+    warnings.warn(
+        f"log_code: no files matched under {os.fspath(root)!r}; nothing was logged",
+        UserWarning,
+        stacklevel=3,
+    )
