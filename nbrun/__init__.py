@@ -46,6 +46,8 @@ from .errors import (
     UsageError,
 )
 
+_MEDIA = ("Audio", "Histogram", "Html", "Image", "Object3D", "Table", "Video", "plot")
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -55,10 +57,15 @@ __all__ = [
     "ArtifactManifest",
     "ArtifactManifestEntry",
     "ArtifactNotFoundError",
+    "Audio",
     "ConfigError",
     "Error",
     "ForkPoint",
+    "Histogram",
+    "Html",
+    "Image",
     "Metric",
+    "Object3D",
     "Run",
     "RunNotFoundError",
     "RunState",
@@ -67,8 +74,10 @@ __all__ = [
     "Settings",
     "StoreError",
     "StoredRun",
+    "Table",
     "UnsafeEntryError",
     "UsageError",
+    "Video",
     "define_metric",
     "display_project",
     "finish",
@@ -78,6 +87,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_model",
+    "plot",
     "ranking",
     "restore",
     "run",
@@ -100,8 +110,12 @@ def display_project(project: str | None = None, dir: str | None = None) -> Any:
 def __getattr__(name: str) -> Any:
     if name == "run":
         return _registry.current_run()
+    if name in _MEDIA:  # media types load on first use
+        from . import media
+
+        return getattr(media, name)
     raise AttributeError(f"module 'nbrun' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"run"})
+    return sorted(set(globals()) | {"run", *_MEDIA})

@@ -33,6 +33,7 @@ from ._store import Store
 from ._summary import Metric, Summary
 from ._views import RunView, StoredRun, effective_state, run_folder, stored_runtime
 from .errors import ArtifactNotFoundError, RunNotFoundError, UsageError
+from .media._base import describe as describe_media
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,7 +139,7 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
         for k, v in rec["config"].items():
             row[f"config.{k}"] = v
         for k, v in rec["summary"].items():
-            row[f"summary.{k}"] = v
+            row[f"summary.{k}"] = describe_media(v)  # a short text for media, not its data
         rows.append(row)
     base = [
         "id",

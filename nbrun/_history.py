@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._store import Chunk, Side, Store, dumps, loads
 from .errors import UsageError
+from .media._base import Media, MediaFiles, has_media, is_figure, is_ref, media_seen
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +51,17 @@ def _convert(key: str, value: Any) -> Any:
         return out
     if t is list or t is tuple:
         return [_convert(key, v) for v in value]
+    if isinstance(value, Media):
+        return value._logged_copy()
+    if is_figure(value):
+        from .media._image import Image
+
+        try:
+            return Image(value)
+        except Exception as exc:
+            raise TypeError(
+                f"log: the matplotlib figure for {key!r} cannot be drawn: {exc}"
+            ) from exc
     module = getattr(t, "__module__", "") or ""
     if module == "numpy" or module.startswith("numpy."):
         if hasattr(value, "tolist"):
@@ -78,7 +90,9 @@ def _convert(key: str, value: Any) -> Any:
         return str(value)
     raise TypeError(
         f"log: value for {key!r} is a {t.__module__}.{t.__qualname__}, which cannot be stored; "
-        "allowed: bool, int, float, str, None, numpy scalars and arrays, lists and dicts of those"
+        "allowed: bool, int, float, str, None, numpy scalars and arrays, nbrun media (Image, "
+        "Histogram, Table, Video, Audio, Html, Object3D, nbrun.plot charts), matplotlib figures, "
+        "lists and dicts of those"
     )
 
 
@@ -167,17 +181,23 @@ def encode_columns(cols: dict[str, list[Any]], state: str | None = None) -> Chun
     n = len(steps)
     header: list[list[Any]] = []
     nested: list[str] = []
+    media: list[str] = []
     parts: list[bytes] = []
     offset = 0
     for key, col in cols.items():
         types = set(map(type, col))
         if dict in types:
             nested.append(key)
+        if (dict in types or list in types) and any(map(has_media, col)):
+            media.append(key)
         enc, buf = _encode_column(col, types)
         header.append([key, enc, offset, len(buf)])
         parts.append(buf)
         offset += len(buf)
-    head = dumps({"n": n, "c": header, "d": nested}).encode()
+    meta: dict[str, Any] = {"n": n, "c": header, "d": nested}
+    if media:
+        meta["m"] = media  # keys holding media references (read back as media objects)
+    head = dumps(meta).encode()
     data = b"".join([_MAGIC, len(head).to_bytes(4, "little"), head, *parts])
     return steps[0], steps[-1], n, data, state
 
@@ -196,11 +216,11 @@ def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
     return values
 
 
-def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str]]:
-    """A chunk's columns and the keys holding nested dicts."""
+def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str], list[str]]:
+    """A chunk's columns, the keys holding nested dicts and the keys holding media."""
     if isinstance(data, str):  # the JSON form (kept readable)
         payload = loads(data)
-        return payload["c"], payload.get("d", [])
+        return payload["c"], payload.get("d", []), payload.get("m", [])
     view = memoryview(data)
     if bytes(view[:4]) != _MAGIC:
         raise ValueError("not an nbrun history chunk")
@@ -212,14 +232,14 @@ def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str]]:
         key: _decode_column(enc, view[base + off : base + off + length], n)
         for key, enc, off, length in head["c"]
     }
-    return cols, head["d"]
+    return cols, head["d"], head.get("m", [])
 
 
 def split_columns(
     data: bytes, step: int
 ) -> tuple[dict[str, list[Any]] | None, dict[str, list[Any]] | None]:
     """Split a chunk's columns into the rows with ``_step <= step`` and those after it."""
-    cols, _ = decode_chunk(data)
+    cols, _, _ = decode_chunk(data)
     steps = cols["_step"]
     cut = bisect.bisect_right(steps, step)
 
@@ -238,6 +258,7 @@ class Columns:
     def __init__(self) -> None:
         self.cols: dict[str, list[Any]] = {"_step": []}
         self.nested: set[str] = set()
+        self.media: set[str] = set()
         self.n = 0
 
     def _extend(self, cols: Mapping[str, list[Any]], n: int) -> None:
@@ -253,7 +274,7 @@ class Columns:
 
     def add_chunk(self, data: bytes, max_step: int | None = None, after: int | None = None) -> None:
         """Add a chunk's rows with ``after < _step <= max_step``."""
-        cols, nested = decode_chunk(data)
+        cols, nested, media = decode_chunk(data)
         steps = cols["_step"]
         lo = 0 if after is None or steps[0] > after else bisect.bisect_right(steps, after)
         hi = (
@@ -267,6 +288,7 @@ class Columns:
             cols = {k: v[lo:hi] for k, v in cols.items()}
             cols = {k: v for k, v in cols.items() if k == "_step" or any(x is not None for x in v)}
         self.nested.update(nested)
+        self.media.update(media)
         self._extend(cols, hi - lo)
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -275,24 +297,37 @@ class Columns:
         if not rows:
             return
         cols = build_columns(rows)
-        self.nested.update(k for k, col in cols.items() if dict in set(map(type, col)))
+        for k, col in cols.items():
+            types = set(map(type, col))
+            if dict in types:
+                self.nested.add(k)
+            if not types <= _SIMPLE and any(map(has_media, col)):
+                self.media.add(k)
         self._extend(cols, len(rows))
 
-    def finish(self) -> dict[str, list[Any]]:
-        """Pad every column to the full length and flatten nested dicts to dotted keys."""
+    def finish(self, media: Callable[[Any], Any] | None = None) -> dict[str, list[Any]]:
+        """Pad every column to the full length and flatten nested dicts to dotted keys;
+        ``media`` (a :class:`nbrun.media.Resolver`) turns stored references into media
+        objects."""
         for col in self.cols.values():
             if len(col) < self.n:
                 col.extend([None] * (self.n - len(col)))
         for key in sorted(self.nested):
             if key in self.cols:
                 self._flatten_into(key, self.cols.pop(key))
+        if media is not None and self.media:
+            roots = tuple(self.media)
+            prefixes = tuple(f"{r}." for r in roots)
+            for key, col in self.cols.items():
+                if key in self.media or key.startswith(prefixes):
+                    self.cols[key] = [v if v is None else media(v) for v in col]
         return self.cols
 
     def _flatten_into(self, key: str, col: list[Any]) -> None:
         flat: dict[str, list[Any]] = {}
         n = len(col)
         for i, value in enumerate(col):
-            if type(value) is dict:
+            if type(value) is dict and not is_ref(value):
                 for sub, v in _flatten_dict(key, value):
                     target = flat.get(sub)
                     if target is None:
@@ -316,7 +351,7 @@ class Columns:
 def _flatten_dict(prefix: str, value: dict[str, Any]) -> Iterable[tuple[str, Any]]:
     for k, v in value.items():
         name = f"{prefix}.{k}"
-        if type(v) is dict:
+        if type(v) is dict and not is_ref(v):
             yield from _flatten_dict(name, v)
         else:
             yield name, v
@@ -472,8 +507,10 @@ class Writer:
         interval: float = 1.0,
         max_rows: int = 1000,
         take_side: Callable[[], Side] | None = None,
+        files: MediaFiles | None = None,
     ) -> None:
         self.store = store
+        self.files = files
         self._take_side = take_side
         self._side_retry: Side | None = None
         self._passes = [0, 0]  # flush passes started, finished (see sync)
@@ -541,8 +578,13 @@ class Writer:
             try:
                 chunks = []
                 state = self.state
-                for i in range(0, len(rows), self.max_rows):
-                    cols = build_columns(rows[i : i + self.max_rows])
+                stored = rows
+                if self.files is not None and media_seen():
+                    # media files are written (temp + rename) before the rows that refer to them
+                    convert = self.files.convert_row
+                    stored = [convert(r) for r in rows]
+                for i in range(0, len(stored), self.max_rows):
+                    cols = build_columns(stored[i : i + self.max_rows])
                     state = advance_state(state, cols)
                     chunks.append(encode_columns(cols, dumps(state)))
                 stop = self.store.flush(self.key, chunks, self._snapshot(), side)

@@ -41,6 +41,7 @@ from ._summary import Metric, Summary, make_metric
 from ._sysmetrics import Sampler
 from ._views import RunView, run_path
 from .errors import RunStopped, UsageError
+from .media._base import MediaFiles, media_seen
 
 if TYPE_CHECKING:
     from ._checkpoints import Checkpoint
@@ -244,6 +245,7 @@ class Run(RunView):
             interval=settings.flush_interval,
             max_rows=settings.flush_rows,
             take_side=self._take_side,
+            files=MediaFiles(run_path(store, self.project, self.id), f"{self.project}/{self.id}"),
         )
         self._refresh_sync()
         _registry.register(store.path, self.project, self.id, self)
@@ -723,7 +725,7 @@ class Run(RunView):
         out: dict[str, Any] = {
             "heartbeat": now,
             "updated": now,
-            "summary": self.summary.as_dict(),
+            "summary": self._stored(self.summary.as_dict()),
         }
         if self._config_dirty:
             self._config_dirty = False
@@ -733,9 +735,16 @@ class Run(RunView):
             self.summary.dirty = False
             out["metrics"] = {
                 "defs": [m.to_json() for m in self.summary.metrics],
-                "user_summary": self.summary.user_values,
+                "user_summary": self._stored(self.summary.user_values),
             }
         return out
+
+    def _stored(self, value: dict[str, Any]) -> dict[str, Any]:
+        """``value`` with media objects written and replaced by their references."""
+        files = self._writer.files
+        if files is None or not media_seen():
+            return value
+        return files.convert(value)
 
     def _stop_from_elsewhere(self) -> None:
         self._stop_requested = True
@@ -820,7 +829,7 @@ class Run(RunView):
                 "config": self.config.as_dict(),
                 "metrics": {
                     "defs": [m.to_json() for m in self.summary.metrics],
-                    "user_summary": self.summary.user_values,
+                    "user_summary": self._stored(self.summary.user_values),
                 },
                 "state": state,
                 "exit_code": code,
@@ -832,7 +841,7 @@ class Run(RunView):
                 if not ok:
                     rows = self._writer.pending_rows()
                     if rows:
-                        cols = build_columns(rows)
+                        cols = build_columns([self._stored(r) for r in rows])
                         after = advance_state(self._writer.state, cols)
                         self._store.flush(
                             self._key,

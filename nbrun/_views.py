@@ -38,6 +38,7 @@ from ._store import Store
 from ._summary import Summary
 from ._sysmetrics import system_frame
 from .errors import RunNotFoundError, UsageError
+from .media._base import Resolver
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,7 +175,12 @@ class RunView:
         cols = stitched_columns(
             self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
         )
-        return to_dataframe(cols.finish(), keys, samples)
+        return to_dataframe(cols.finish(self._media()), keys, samples)
+
+    def _media(self) -> Resolver:
+        """Reads media references back as media objects (paths checked to stay in run
+        folders of this project)."""
+        return Resolver(self._store.root / "runs", self.project)
 
     def logs(self, last: int | None = None) -> pd.DataFrame:
         """What the run printed to stdout / stderr while it was active, one row per line in
@@ -322,7 +328,8 @@ class Archive:
         _check_stream(stream)
         if stream == "system":
             return system_frame(self._store.system_samples(self._key, self.index), keys)
-        return to_dataframe(segment_columns(self._store, self._key, self.index).finish(), keys)
+        cols = segment_columns(self._store, self._key, self.index)
+        return to_dataframe(cols.finish(Resolver(self._store.root / "runs", self.project)), keys)
 
     def logs(self) -> pd.DataFrame:
         """The console lines printed after the rewind's step (see :meth:`RunView.logs`)."""
