@@ -61,11 +61,8 @@ def is_figure(value: object) -> bool:
     """Whether ``value`` is a matplotlib figure (without importing matplotlib)."""
     import sys
 
-    if "matplotlib.figure" not in sys.modules:
-        return False
-    from matplotlib.figure import Figure
-
-    return isinstance(value, Figure)
+    figure = getattr(sys.modules.get("matplotlib.figure"), "Figure", None)
+    return isinstance(figure, type) and isinstance(value, figure)
 
 
 def _load_types() -> None:

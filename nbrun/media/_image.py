@@ -122,8 +122,9 @@ class Image(Media):
             return
         if isinstance(data, Image):
             data = data.image
-        pil_mod = sys.modules.get("PIL.Image")
-        if pil_mod is not None and isinstance(data, pil_mod.Image):
+        # a PIL image exists only once PIL is imported (another thread may be importing it)
+        pil_class = getattr(sys.modules.get("PIL.Image"), "Image", None)
+        if isinstance(pil_class, type) and isinstance(data, pil_class):
             img = data.copy()
             self._pil_image = img
             self.width, self.height = img.size

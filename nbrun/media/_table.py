@@ -70,9 +70,9 @@ class Table(Media):
         if data is not None and rows is not None:
             raise ValueError("Table: pass data= or rows=, not both")
         data = rows if data is None else data
-        self.columns: list[str] = []
-        self.data: list[list[Any]] = []
         self._loaded = True
+        self.columns = []
+        self.data = []
         if dataframe is not None:
             if data is not None:
                 raise ValueError("Table: pass data= or dataframe=, not both")
@@ -98,6 +98,26 @@ class Table(Media):
                     )
                 self.add_data(*row)
 
+    @property
+    def columns(self) -> list[str]:
+        """The column names."""
+        self._load()
+        return self._columns
+
+    @columns.setter
+    def columns(self, value: list[str]) -> None:
+        self._columns = value
+
+    @property
+    def data(self) -> list[list[Any]]:
+        """The rows (lists of cell values)."""
+        self._load()
+        return self._data
+
+    @data.setter
+    def data(self, value: list[list[Any]]) -> None:
+        self._data = value
+
     def _set_columns(self, columns: Any) -> None:
         if isinstance(columns, str) or not isinstance(columns, (list, tuple)):
             raise TypeError(f"Table: columns={columns!r} must be a list of str")
@@ -121,8 +141,8 @@ class Table(Media):
             resolve = Resolver(self._path.parents[4], self._path.parents[3].name)
             cols = payload.get("columns", [])
             rows = payload.get("data", [])
-            self.columns = [str(c) for c in cols]
-            self.data = [[resolve(v) for v in row] for row in rows]
+            self._columns = [str(c) for c in cols]
+            self._data = [[resolve(v) for v in row] for row in rows]
             self._loaded = True
 
     # -- W&B's API --------------------------------------------------------------------------
@@ -218,7 +238,7 @@ class Table(Media):
         return self._encode_with(self._files)
 
     def _load_ref(self, ref: dict[str, Any]) -> None:
-        self.columns, self.data = [], []
+        self._columns, self._data = [], []
         self._loaded = False
         self._nrows = ref.get("nrows")
         self._ncols = ref.get("ncols")
