@@ -46,3 +46,21 @@ def test_notebook_executes(name: str, tmp_path: Path) -> None:
         if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
     ]
     assert shown, "run.display() showed no widget"
+
+
+@pytest.mark.slow
+def test_media_notebook_executes(tmp_path: Path) -> None:
+    """notebooks/media.ipynb: a small NumPy training logs sample predictions (a table of
+    images), weight histograms and a confusion matrix, and shows them in run.display()."""
+    nb = nbformat.read(NOTEBOOKS / "media.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # an Image shows itself
+    (run,) = nbrun.Api(tmp_path).runs("media-demo")
+    hist = run.history()
+    assert len(hist) == 12
+    assert hist["predictions"].iloc[-1].get_dataframe().shape == (6, 4)
+    assert len(hist["weights"].iloc[0].histogram) == 64
+    assert hist["first_glyphs"].iloc[0][0].numpy().shape == (8, 8)
