@@ -494,3 +494,18 @@ def test_wav_bytes_are_a_valid_file(run_dir: Path) -> None:
     data, ext, extra = a._encode()
     with wave.open(io.BytesIO(data)) as w:
         assert w.getnchannels() == 2 and ext == "wav" and extra["duration"] == 10 / 8000
+
+
+def test_an_encoder_failure_loses_that_value_not_the_row(run_dir: Path) -> None:
+    class Broken(wandb.Image):
+        def _encode(self) -> tuple[bytes, str, dict]:
+            raise RuntimeError("encoder exploded")
+
+    with wandb.init(project="m", dir=run_dir, settings={"flush_interval": 60}) as run:
+        run.log({"img": Broken(np.zeros((2, 2))), "x": 1})
+        run.log({"img": wandb.Image(np.zeros((2, 2))), "x": 2})
+        with pytest.warns(RuntimeWarning, match="encoder exploded"):
+            assert run.flush(timeout=10)
+    hist = run.history()
+    assert hist["x"].tolist() == [1, 2]
+    assert hist["img"][0] is None and isinstance(hist["img"][1], wandb.Image)

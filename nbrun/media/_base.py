@@ -26,6 +26,7 @@ import html
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -219,7 +220,18 @@ class MediaFiles:
         dicts and lists)."""
         t = type(value)
         if isinstance(value, Media):
-            return value._to_ref(self)
+            try:
+                return value._to_ref(self)
+            except OSError:
+                raise  # disk full, read-only ...: the writer keeps the rows and retries
+            except Exception as exc:  # an encoder failure must not block the run's rows
+                warnings.warn(
+                    f"nbrun: a logged {type(value).__name__} could not be encoded and is stored "
+                    f"as a missing value: {exc!r}",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
+                return None
         if t is dict:
             return {k: self.convert(v) for k, v in value.items()}
         if t is list:
