@@ -4,12 +4,13 @@
 //
 // The parts: dashboard/store.js (the chart points: base snapshot + deltas, pure),
 // dashboard/points.js (what the charts draw from them, pure), dashboard/charts.js (Vega),
-// dashboard/overview.js, dashboard/actions.js, dashboard/side.js (the System and Logs
-// sections); dashboard.css is bundled in as text.
+// dashboard/overview.js, dashboard/actions.js, dashboard/media.js (a panel per media key),
+// dashboard/side.js (the System and Logs sections); dashboard.css is bundled in as text.
 import CSS from "./dashboard.css";
 import { h } from "./lib/dom.js";
 import { createActions } from "./dashboard/actions.js";
 import { createCharts } from "./dashboard/charts.js";
+import { createMedia } from "./dashboard/media.js";
 import { createOverview } from "./dashboard/overview.js";
 import { mountSide } from "./dashboard/side.js";
 import { storeFor } from "./dashboard/store.js";
@@ -28,9 +29,10 @@ function render({ model, el }) {
     reportError: overview.reportError,
   });
   const side = mountSide(model);
+  const media = createMedia({ model });
   root.append(
     overview.head, actions.toolbar, actions.panel, overview.errorEl,
-    charts.legend, charts.filterEl, charts.chartsEl, ...side.elements, overview.tablesEl,
+    charts.legend, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
 
@@ -62,6 +64,7 @@ function render({ model, el }) {
   return () => {
     charts.dispose();
     side.cleanup();
+    media.dispose();
     for (const [ev, fn] of handlers) model.off(ev, fn);
   };
 }

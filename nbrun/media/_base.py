@@ -167,6 +167,10 @@ class Media:
             return self._path.read_bytes()
         return self._encode()[0]
 
+    def file_bytes(self) -> bytes:
+        """The bytes of the stored file (encoded now for an object not written yet)."""
+        return self._bytes()
+
     def to_json(self) -> dict[str, Any] | None:
         """The stored reference (None for an object not written yet)."""
         return None if self._ref is None else dict(self._ref)

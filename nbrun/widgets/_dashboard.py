@@ -17,6 +17,9 @@ and the messages. The contract with ``js/dashboard.js``:
 * custom messages browser -> Python: ``{"action": "fork" | "rewind" | "stop" | "resync",
   "req": n, "step": N, "config": {...}}``; every action is answered through ``result``;
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
+* media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists
+  media keys and their steps; ``{"action": "media", "req", "key", "step"}`` is answered by a
+  ``{"type": "media", ...}`` message with that key's content at that step.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class Dashboard(anywidget.AnyWidget):
     _base = traitlets.Dict().tag(sync=True)
     system = traitlets.Dict().tag(sync=True)
     logs = traitlets.Dict().tag(sync=True)
+    media: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     #: seconds between looks for new forks once nothing shown is running
     IDLE_INTERVAL = 2.0
@@ -149,6 +153,7 @@ class Dashboard(anywidget.AnyWidget):
             self._feed.rebuild(self._view)
             self.series = self._feed.series_meta()
             self.charts = self._feed.charts()
+            self.media = self._feed.media.meta()
             self._refresh_checkpoints()
             self._publish_base()
 
@@ -236,6 +241,9 @@ class Dashboard(anywidget.AnyWidget):
             if self._closed:
                 return False
             changes, structural = self._feed.drain()
+            if self._feed.media_changed:
+                self._feed.media_changed = False
+                self.media = self._feed.media.meta()
             now = time.monotonic()
             if structural or now - self._last_structure > 2.0:
                 self._last_structure = now
@@ -269,7 +277,24 @@ class Dashboard(anywidget.AnyWidget):
             with self._lock:
                 self._publish_base()
             return
+        if action == "media":
+            self._send_media(content)
+            return
         self.result = perform(self, action, content)
+
+    def _send_media(self, content: dict[str, Any]) -> None:
+        """Answer a media panel's request with the content of one key at one step."""
+        key, step, size = content.get("key"), content.get("step"), content.get("size", 160)
+        reply: dict[str, Any] = {"type": "media", "req": content.get("req"), "key": key}
+        try:
+            if not isinstance(key, str) or type(step) is not int:
+                raise ValueError(f"media request for key {key!r} at step {step!r}")
+            size = max(32, min(int(size), 512)) if isinstance(size, int | float) else 160
+            with self._lock:
+                reply.update(self._feed.media.payload(key, step, size, bool(content.get("dist"))))
+        except Exception as exc:
+            reply["error"] = f"{type(exc).__name__}: {exc}"
+        self.send(reply)
 
     def fork(self, step: int | None = None, config: Mapping[str, Any] | None = None) -> RunLike:
         """Fork the run at ``step`` (default: the selected step) with config overrides, like

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from nbrun.media import is_ref
+
 #: Most points a series ever holds in the browser.
 MAX_POINTS = 2000
 
@@ -40,7 +42,7 @@ def flatten_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and not is_ref(value):  # media references stay whole
             out.update(flatten_row(value, name + "."))
         else:
             out[name] = value

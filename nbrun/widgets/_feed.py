@@ -30,6 +30,7 @@ from ._data import (
     numeric_metrics,
     step_metric_for,
 )
+from ._media import MediaIndex
 from ._protocols import RunLike, is_live
 
 #: one change of the chart data: drop ``series``' points of ``metric`` with index >=
@@ -52,6 +53,9 @@ class ChartFeed:
         self.x_keys: dict[str, str] = {}
         #: sequence number of the last delta or snapshot
         self.seq = 0
+        #: the run's media keys and their steps (see ._media); ``media_changed`` after new ones
+        self.media = MediaIndex(view)
+        self.media_changed = False
 
     # -- reading -----------------------------------------------------------------------------
     def rebuild(self, view: RunLike) -> None:
@@ -64,6 +68,8 @@ class ChartFeed:
         metrics_defs = view.metrics
         sources = lineage_sources(view)
         own = source_history(sources[0])
+        self.media = MediaIndex(view)
+        self.media.add_columns(own)
         for m in numeric_metrics(own.columns, own):
             if not is_hidden(m, metrics_defs):
                 self.x_keys[m] = step_metric_for(m, metrics_defs)
@@ -118,6 +124,8 @@ class ChartFeed:
         if not flat:
             return []
         src.last_step = int(flat[-1]["_step"])
+        if src.series.role == "self" and self.media.add_rows(flat):
+            self.media_changed = True
         if src.series.role == "self":
             defs = self.view.metrics
             for r in flat:

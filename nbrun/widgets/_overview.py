@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import nbrun
+from nbrun.media import describe
 
 from ._data import as_number
 from ._protocols import RunLike
@@ -58,7 +59,7 @@ def overview(view: RunLike) -> dict[str, Any]:
         "total": _total(view),
         "config": config,
         "config_diff": diff,
-        "summary": jsonable(dict(view.summary)),
+        "summary": jsonable({k: describe(view.summary[k]) for k in view.summary.keys()}),
         "tags": [str(t) for t in (view.tags or ())],
         "notes": view.notes,
         "group": view.group,
