@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _registry
+from . import _registry, media
 from ._api import (
     Api,
     define_metric,
@@ -111,8 +111,6 @@ def __getattr__(name: str) -> Any:
     if name == "run":
         return _registry.current_run()
     if name in _MEDIA:  # media types load on first use
-        from . import media
-
         return getattr(media, name)
     raise AttributeError(f"module 'nbrun' has no attribute {name!r}")
 

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._store import Chunk, Side, Store, dumps, loads
 from .errors import UsageError
-from .media._base import Media, MediaFiles, has_media, is_figure, is_ref, media_seen
+from .media._base import (
+    Media,
+    MediaFiles,
+    figure_image,
+    has_media,
+    is_figure,
+    is_ref,
+    media_seen,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,10 +62,8 @@ def _convert(key: str, value: Any) -> Any:
     if isinstance(value, Media):
         return value._logged_copy()
     if is_figure(value):
-        from .media._image import Image
-
         try:
-            return Image(value)
+            return figure_image(value)
         except Exception as exc:
             raise TypeError(
                 f"log: the matplotlib figure for {key!r} cannot be drawn: {exc}"

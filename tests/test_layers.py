@@ -1,6 +1,6 @@
 """The import order of nbrun's modules is one-way (issue 10, CONTRIBUTING.md):
 
-errors -> ids / states / system / registry / checkpoints -> store -> history -> config /
+errors -> ids / states / system / registry / checkpoints -> store / media -> history -> config /
 summary / lineage -> views -> run -> api -> training -> ``__init__``.
 
 Module-level imports only go down that list. A function-level import of an nbrun module is
@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_registry": 1,
     "_checkpoints": 1,
     "_store": 2,
+    "media": 2,  # nbrun/media/: the media types; imports nothing of the core
     "_history": 3,
     "_config": 4,
     "_summary": 4,

@@ -509,3 +509,17 @@ def test_an_encoder_failure_loses_that_value_not_the_row(run_dir: Path) -> None:
     hist = run.history()
     assert hist["x"].tolist() == [1, 2]
     assert hist["img"][0] is None and isinstance(hist["img"][1], wandb.Image)
+
+
+def test_the_media_package_never_imports_the_core() -> None:
+    """nbrun/media sits beside history: the run uses it, it imports nothing of the core."""
+    import ast
+
+    folder = Path(nbrun.__file__).parent / "media"
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name}: from {'.' * node.level}{node.module}"
+                assert not (node.module or "").startswith("nbrun"), path.name
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("nbrun") for a in node.names), path.name

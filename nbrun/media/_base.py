@@ -25,6 +25,7 @@ import hashlib
 import html
 import os
 import re
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -60,16 +61,21 @@ def media_seen() -> bool:
 
 def is_figure(value: object) -> bool:
     """Whether ``value`` is a matplotlib figure (without importing matplotlib)."""
-    import sys
-
     figure = getattr(sys.modules.get("matplotlib.figure"), "Figure", None)
     return isinstance(figure, type) and isinstance(value, figure)
+
+
+def figure_image(fig: Any) -> Media:
+    """A matplotlib figure as an ``Image`` (drawn now: the figure may change later)."""
+    from ._image import Image  # noqa: PLC0415 - media types load on first use
+
+    return Image(fig)
 
 
 def _load_types() -> None:
     """Import the media type modules (they register their reference types)."""
     if len(_classes) < len(REF_TYPES):
-        from . import _files, _histogram, _image, _table, plot  # noqa: F401
+        from . import _files, _histogram, _image, _table, plot  # noqa: F401, PLC0415 - on first use
 
 
 def is_ref(value: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
@@ -11,8 +12,10 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._base import Media, register
-from ._image import to_uint8
+from ._image import _pil, to_uint8
 
 _VIDEO_FORMATS = ("gif", "mp4", "webm", "ogg")
 _AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac")
@@ -34,8 +37,6 @@ def _read_file(path: Any, what: str, allowed: tuple[str, ...]) -> tuple[bytes, s
 
 
 def _array(data: Any, what: str) -> Any:
-    import numpy as np
-
     try:
         return np.asarray(data)
     except ValueError as exc:
@@ -62,10 +63,11 @@ class Video(Media):
         self,
         data_or_path: Any,
         caption: str | None = None,
-        fps: int | None = None,
+        fps: float | None = None,
         format: str | None = None,
     ) -> None:
         super().__init__(caption)
+        self.fps: float
         if fps is None:
             fps = 4
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 1000:
@@ -98,12 +100,11 @@ class Video(Media):
         extra: dict[str, Any] = {"fps": self.fps, "format": self.format}
         if self._raw is not None:
             return self._raw, self.format, extra
-        from PIL import Image as PILImage
-
+        pil = _pil()
         frames = self._frames
         if frames.shape[3] == 1:
             frames = frames[:, :, :, 0]
-        images = [PILImage.fromarray(f) for f in frames]
+        images = [pil.fromarray(f) for f in frames]
         extra["width"], extra["height"] = images[0].size
         extra["frames"] = len(images)
         buf = io.BytesIO()
@@ -128,8 +129,6 @@ class Video(Media):
         return f"Video ({self.format}, {self.fps:g} fps)"
 
     def _repr_html_(self) -> str:
-        import base64
-
         data = base64.b64encode(self._bytes()).decode()
         if self.format == "gif":
             body = f'<img src="data:image/gif;base64,{data}" alt="video">'
@@ -140,8 +139,6 @@ class Video(Media):
 
 def _tile(batch: Any) -> Any:
     """(B, T, C, H, W) -> (T, C, rows*H, cols*W): the videos side by side in a grid."""
-    import numpy as np
-
     b, t, c, h, w = batch.shape
     cols = math.ceil(math.sqrt(b))
     rows = math.ceil(b / cols)
@@ -179,8 +176,6 @@ class Audio(Media):
             raise ValueError("Audio: sample_rate= is required when logging raw audio data")
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
             raise ValueError(f"Audio: sample_rate={sample_rate!r}; pass a positive int (Hz)")
-        import numpy as np
-
         arr = _array(data_or_path, "Audio")
         shape = tuple(arr.shape)
         if arr.ndim not in (1, 2) or 0 in shape or (arr.ndim == 2 and shape[1] > 16):
@@ -213,7 +208,7 @@ class Audio(Media):
         with wave.open(buf, "wb") as w:
             w.setnchannels(self._samples.shape[1])
             w.setsampwidth(2)
-            w.setframerate(self.sample_rate)
+            w.setframerate(self.sample_rate or 1)  # set for raw samples (checked in __init__)
             w.writeframes(self._samples.tobytes())
         extra["duration"] = self._samples.shape[0] / self.sample_rate
         return buf.getvalue(), "wav", extra
@@ -226,8 +221,6 @@ class Audio(Media):
 
     def numpy(self) -> Any:
         """The samples of a WAV as int16, (N, channels)."""
-        import numpy as np
-
         if self._samples is not None:
             return self._samples.copy()
         if self.format != "wav":
@@ -243,8 +236,6 @@ class Audio(Media):
         return f"Audio ({self.format}{rate})"
 
     def _repr_html_(self) -> str:
-        import base64
-
         data = base64.b64encode(self._bytes()).decode()
         mime = {"wav": "wav", "mp3": "mpeg", "ogg": "ogg", "flac": "flac"}[self.format]
         return (
@@ -325,8 +316,6 @@ class Object3D(Media):
         if _is_path(data_or_path):
             self._raw, self.format = _read_file(data_or_path, "Object3D", _3D_FORMATS)
             return
-        import numpy as np
-
         self.format = "pts.json"
         arr = _array(data_or_path, "Object3D")
         shape = tuple(arr.shape)
@@ -351,8 +340,6 @@ class Object3D(Media):
 
     def numpy(self) -> Any:
         """The points of a point cloud as an (N, 3|4|6) float array."""
-        import numpy as np
-
         if self._points is not None:
             return self._points.copy()
         if self.format != "pts.json":

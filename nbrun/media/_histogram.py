@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import numpy as np
+
 from ._base import Media, MediaFiles, register
 
 MAX_BINS = 512
@@ -32,8 +34,6 @@ class Histogram(Media):
         num_bins: int = 64,
     ) -> None:
         super().__init__(None)
-        import numpy as np
-
         if type(num_bins) is not int and not isinstance(num_bins, np.integer):
             raise TypeError(f"Histogram: num_bins={num_bins!r} must be an int from 1 to 512")
         if not 1 <= int(num_bins) <= MAX_BINS:
@@ -66,8 +66,6 @@ class Histogram(Media):
             raise ValueError("Histogram: pass sequence= or np_histogram=(counts, edges)")
 
     def _take_np_histogram(self, pair: Any) -> None:
-        import numpy as np
-
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(
                 "Histogram: np_histogram must be a (counts, edges) pair as numpy.histogram "
@@ -95,8 +93,6 @@ class Histogram(Media):
 
     def _bin(self) -> None:
         if self._counts is None:
-            import numpy as np
-
             counts, edges = np.histogram(self._values, bins=self.num_bins)
             self._counts, self._edges = counts.tolist(), edges.tolist()
 

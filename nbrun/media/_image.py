@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._base import Media, is_figure, register
 
 _MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16", "F", "CMYK", "YCbCr"})
@@ -19,7 +21,7 @@ _SHAPES = "(H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
 
 def _pil() -> Any:
     try:
-        from PIL import Image as PILImage
+        from PIL import Image as PILImage  # noqa: PLC0415 - Pillow loads when media do
     except ImportError as exc:  # pragma: no cover - Pillow is a dependency
         raise ImportError("nbrun.Image needs Pillow: pip install pillow") from exc
     return PILImage
@@ -37,8 +39,6 @@ def to_uint8(arr: Any, what: str, normalize: bool = False) -> Any:
     values are first rescaled to [0, 1] by their min and max; values all at most 1 are then
     multiplied by 255; everything is clipped to [0, 255]. Integers are clipped (rescaled by
     min and max when negative). ``normalize`` (torch tensors) always rescales by min and max."""
-    import numpy as np
-
     kind = arr.dtype.kind
     if kind not in "biuf":
         raise TypeError(f"{what}: dtype {arr.dtype} is not an image; use numeric or bool pixels")
@@ -123,9 +123,10 @@ class Image(Media):
         if isinstance(data, Image):
             data = data.image
         # a PIL image exists only once PIL is imported (another thread may be importing it)
-        pil_class = getattr(sys.modules.get("PIL.Image"), "Image", None)
+        pil_class: Any = getattr(sys.modules.get("PIL.Image"), "Image", None)
         if isinstance(pil_class, type) and isinstance(data, pil_class):
-            img = data.copy()
+            given: Any = data
+            img = given.copy()
             self._pil_image = img
             self.width, self.height = img.size
             return
@@ -140,8 +141,6 @@ class Image(Media):
                 arr = arr.transpose(1, 2, 0)
             self._set_array(arr, normalize=True)
             return
-        import numpy as np
-
         if module == "numpy" or isinstance(data, (list, tuple)):
             try:
                 arr = np.asarray(data)
@@ -234,8 +233,6 @@ class Image(Media):
 
     def numpy(self) -> Any:
         """The pixels as a numpy array (H, W) or (H, W, C), uint8 for 8-bit images."""
-        import numpy as np
-
         if self._array is not None and self.mode is None:
             return self._array.copy()
         return np.asarray(self.image)

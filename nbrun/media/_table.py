@@ -7,6 +7,8 @@ import html
 import json
 from typing import Any
 
+import numpy as np
+
 from ._base import Media, MediaFiles, Resolver, register
 
 _DEFAULT_COLUMNS = ["Input", "Output", "Expected"]
@@ -189,8 +191,6 @@ class Table(Media):
         i = self.columns.index(name)
         values = [row[i] for row in self.data]
         if convert_to == "numpy":
-            import numpy as np
-
             return np.array(values)
         if convert_to is not None:
             raise ValueError(f"Table: convert_to={convert_to!r}; allowed: None, 'numpy'")
@@ -198,7 +198,7 @@ class Table(Media):
 
     def get_dataframe(self) -> Any:
         """The table as a pandas DataFrame (media cells stay media objects)."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
         self._load()
         return pd.DataFrame([list(r) for r in self.data], columns=list(self.columns))
@@ -227,6 +227,8 @@ class Table(Media):
         extra = {"ncols": len(self.columns), "nrows": len(self.data)}
         return data.encode(), "table.json", extra
 
+    _files: MediaFiles | None = None
+
     def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
         self._files = files
         try:
@@ -235,6 +237,7 @@ class Table(Media):
             self._files = None
 
     def _encode(self) -> tuple[bytes, str, dict[str, Any]]:
+        assert self._files is not None  # only called from _to_ref
         return self._encode_with(self._files)
 
     def _load_ref(self, ref: dict[str, Any]) -> None:

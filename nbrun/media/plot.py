@@ -13,6 +13,8 @@ import html
 import json
 from typing import Any
 
+import numpy as np
+
 from ._base import Media, MediaFiles, Resolver, register
 from ._table import Table
 
@@ -246,8 +248,6 @@ def _plain(values: Any) -> list[Any]:
 def _labels_and_scores(
     y_true: Any, y_probas: Any, labels: Any, classes_to_plot: Any, what: str
 ) -> tuple[Any, Any, list[Any], list[int]]:
-    import numpy as np
-
     truth = np.asarray(y_true)
     probas = np.asarray(y_probas, dtype=np.float64)
     if probas.ndim == 1:
@@ -269,8 +269,6 @@ def _labels_and_scores(
 
 def _curve(truth: Any, scores: Any) -> tuple[Any, Any, Any, Any]:
     """Cumulative true / false positives at each distinct threshold (descending)."""
-    import numpy as np
-
     order = np.argsort(-scores, kind="mergesort")
     s = scores[order]
     t = truth[order]
@@ -282,8 +280,6 @@ def _curve(truth: Any, scores: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def _thin(*cols: Any, limit: int = 200) -> list[Any]:
-    import numpy as np
-
     n = len(cols[0])
     if n <= limit:
         return [c.tolist() for c in cols]
@@ -302,8 +298,6 @@ def pr_curve(
 ) -> Plot:
     """Precision-recall curves, one per class: ``y_true`` (N,) class indices, ``y_probas``
     (N, classes) scores."""
-    import numpy as np
-
     truth, probas, names, plot = _labels_and_scores(
         y_true, y_probas, labels, classes_to_plot, "pr_curve"
     )
@@ -333,8 +327,6 @@ def roc_curve(
     split_table: bool = False,
 ) -> Plot:
     """ROC curves, one per class: ``y_true`` (N,) class indices, ``y_probas`` (N, classes)."""
-    import numpy as np
-
     truth, probas, names, plot = _labels_and_scores(
         y_true, y_probas, labels, classes_to_plot, "roc_curve"
     )
@@ -363,8 +355,6 @@ def confusion_matrix(
 ) -> Plot:
     """A confusion matrix from ``y_true`` and either ``preds`` (class indices) or ``probs``
     (N, classes) scores (not both)."""
-    import numpy as np
-
     if (probs is None) == (preds is None):
         raise ValueError("confusion_matrix: pass exactly one of probs= and preds=")
     if y_true is None:

@@ -74,7 +74,7 @@ class MediaIndex:
         self._kinds: dict[str, str] = {}
 
     # -- building ---------------------------------------------------------------------------
-    def add_columns(self, cols: Mapping[str, Any]) -> bool:
+    def add_columns(self, cols: Any) -> bool:
         """Take the media of history columns (a DataFrame or a dict of lists with ``_step``);
         returns whether the index changed."""
         if "_step" not in cols:
@@ -174,10 +174,11 @@ def _data_url(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def _item(kind: str, value: Any, size: int) -> dict[str, Any]:
+def _item(kind: str, obj: Any, size: int) -> dict[str, Any]:
     """One media object as browser data (everything textual stays text)."""
-    if isinstance(value, media.UnreadableMedia) or not isinstance(value, media.Media):
-        return {"text": f"unreadable media: {getattr(value, 'reason', type(value).__name__)}"}
+    if isinstance(obj, media.UnreadableMedia) or not isinstance(obj, media.Media):
+        return {"text": f"unreadable media: {getattr(obj, 'reason', type(obj).__name__)}"}
+    value: Any = obj  # the attributes used below depend on the kind
     caption = value.caption
     item: dict[str, Any] = {"caption": caption, "text": value.describe()}
     try:
