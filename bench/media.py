@@ -83,6 +83,7 @@ def measure(n: int) -> dict[str, Any]:
             calls.append(time.perf_counter() - t)
         run.finish()
         out["scalar_log"] = _stats(calls)
+    out["dashboard_1000_images"] = dashboard_open(1000)
     from PIL import Image as PILImage
 
     enc = []
@@ -93,6 +94,50 @@ def measure(n: int) -> dict[str, Any]:
         enc.append(time.perf_counter() - t)
     out["reference_png_encode_on_caller"] = _stats(enc)
     return out
+
+
+def dashboard_open(n: int) -> dict[str, Any]:
+    """Open the dashboard of a stored run that logged ``n`` distinct 64x64 images (one per
+    step, with a loss): the widget's creation time, the size of what it syncs about media
+    (keys and steps, no pixels), and one panel request (a thumbnail of one step)."""
+    import numpy as np
+
+    import nbrun
+    from nbrun.widgets import Dashboard
+
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as d:
+        run = nbrun.init(project="bench-dash", dir=d)
+        for i in range(n):
+            pixels = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+            run.log({"loss": 1.0 / (i + 1), "img": nbrun.Image(pixels, caption=str(i))})
+        run.finish()
+        view = nbrun.Api(d).run(f"bench-dash/{run.id}")
+        t = time.perf_counter()
+        dash = Dashboard(view, start=False)
+        opened = time.perf_counter() - t
+        sent: list[dict[str, Any]] = []
+        dash.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+        t = time.perf_counter()
+        dash._handle_msg(
+            {
+                "content": {
+                    "data": {
+                        "method": "custom",
+                        "content": {"action": "media", "req": 1, "key": "img", "step": n // 2},
+                    }
+                },
+                "buffers": [],
+            }
+        )
+        request = time.perf_counter() - t
+        dash.close()
+        return {
+            "open_s": round(opened, 3),
+            "media_trait_bytes": len(json.dumps(dash.media)),
+            "one_step_request_ms": round(request * 1000, 1),
+            "one_step_reply_bytes": len(json.dumps(sent[-1])),
+        }
 
 
 def main(argv: list[str] | None = None) -> None:

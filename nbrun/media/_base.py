@@ -287,6 +287,7 @@ class Resolver:
         self.runs_root = runs_root
         self.project = project
         self._cache: dict[str, Path | None] = {}
+        self._folders: dict[str, Path] = {}
 
     def file(self, ref: dict[str, Any]) -> Path | None:
         """The checked absolute path of a reference's file, or None if it is not acceptable."""
@@ -310,11 +311,16 @@ class Resolver:
         project, run_id = parts
         if project != self.project or run_id in (".", "..") or project in (".", ".."):
             return None
-        folder = (self.runs_root / project / run_id).resolve()
-        path = (folder / rel).resolve()
-        if folder not in path.parents:
-            return None
-        return path
+        folder_rel, name = rel.rsplit("/", 1)  # "media/<kind>", "<sha256>.<ext>"
+        key = f"{run}\x00{folder_rel}"
+        folder = self._folders.get(key)
+        if folder is None:  # resolved once per run and kind (symlinks included)
+            top = (self.runs_root / project / run_id).resolve()
+            folder = (top / folder_rel).resolve()
+            if top not in folder.parents:
+                return None
+            self._folders[key] = folder
+        return folder / name
 
     def __call__(self, value: Any) -> Any:
         """``value`` with references turned into media objects (lists stay lists)."""
