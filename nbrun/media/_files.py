@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import warnings
 import wave
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,25 @@ class Video(Media):
         if _is_path(data_or_path):
             self._raw, self.format = _read_file(data_or_path, "Video", _VIDEO_FORMATS)
             return
+        if hasattr(data_or_path, "read"):  # a file object holding an encoded video
+            if format is None:
+                raise ValueError(
+                    "Video: format= is required with a file object; allowed: "
+                    + ", ".join(_VIDEO_FORMATS)
+                )
+            raw = data_or_path.read()
+            if not isinstance(raw, bytes):
+                raise TypeError("Video: the file object must be opened in binary mode")
+            self._raw = raw
+            return
         if format not in (None, "gif"):
-            raise ValueError(
-                f"Video: format={format!r} from an array needs a video encoder nbrun does not "
-                "ship; arrays are stored as 'gif' (or log an .mp4/.webm file path)"
+            warnings.warn(
+                f"nbrun.Video: video arrays are stored as GIF (nbrun ships no {format} "
+                f"encoder); format={format!r} is ignored",
+                UserWarning,
+                stacklevel=2,
             )
+            self.format = "gif"
         arr = _array(data_or_path, "Video")
         shape = tuple(arr.shape)
         allowed = "(T, C, H, W) or (B, T, C, H, W) with C = 1, 3 or 4"
