@@ -537,3 +537,13 @@ def test_the_media_package_never_imports_the_core() -> None:
                 assert not (node.module or "").startswith("nbrun"), path.name
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("nbrun") for a in node.names), path.name
+
+
+def test_media_set_in_the_summary_is_stored_as_a_reference(run_dir: Path) -> None:
+    with wandb.init(project="m", dir=run_dir) as run:
+        run.log({"loss": 1.0})
+        run.summary["best_sample"] = wandb.Image(np.full((4, 4), 9, dtype=np.uint8))
+    stored = nbrun.Api(run_dir).run(f"m/{run.id}").summary["best_sample"]
+    assert stored["_type"] == "image-file" and stored["width"] == 4
+    assert (Path(run.dir) / stored["path"]).is_file()
+    assert nbrun.runs("m", dir=run_dir)["summary.best_sample"][0] == "Image 4x4"
