@@ -8,24 +8,10 @@
 // same-origin); plot specs are rebuilt from a whitelist in Python.
 import embed from "vega-embed";
 import { h } from "../lib/dom.js";
+import { snapStep } from "./snap.js";
 
 function isDataUrl(s, prefix) {
   return typeof s === "string" && s.startsWith(prefix);
-}
-
-// the media step shown for a selected step: the last one at or before it (else the first)
-export function snapStep(steps, step) {
-  if (!steps.length) return null;
-  if (step === null || step === undefined) return steps[steps.length - 1];
-  let lo = 0;
-  let hi = steps.length - 1;
-  if (step < steps[0]) return steps[0];
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (steps[mid] <= step) lo = mid;
-    else hi = mid - 1;
-  }
-  return steps[lo];
 }
 
 export function createMedia({ model }) {
