@@ -12,13 +12,12 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import PIL.Image as PIL
 import pytest
 
 import nbrun
 import nbrun as wandb
 from nbrun.media import Resolver
-
-PIL = pytest.importorskip("PIL.Image")
 
 
 def media_files(run: nbrun.Run, kind: str = "images") -> list[Path]:
@@ -250,8 +249,7 @@ def test_wandb_reference_examples(run_dir: Path) -> None:
 
 
 def test_matplotlib_figure_logged_directly_becomes_an_image(run_dir: Path) -> None:
-    pytest.importorskip("matplotlib")
-    import matplotlib
+    import matplotlib  # in the dev extra: a missing one is a failure, not a skip
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import PIL.Image as PIL
 
 import nbrun
 from nbrun.widgets import Dashboard
@@ -17,7 +18,6 @@ from nbrun.widgets._media import safe_spec
 
 from .test_widgets import capture, from_browser
 
-PIL = __import__("pytest").importorskip("PIL.Image")
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 
 
