@@ -78,6 +78,7 @@ __all__ = [
     "UnsafeEntryError",
     "UsageError",
     "Video",
+    "as_wandb",
     "define_metric",
     "display_project",
     "finish",
@@ -105,6 +106,20 @@ def display_project(project: str | None = None, dir: str | None = None) -> Any:
     from .widgets import display_project as show  # noqa: PLC0415 - widget stack on first use
 
     return show(project, dir)
+
+
+def as_wandb(on: bool = True) -> None:
+    """Turn the W&B drop-in on (or off with ``on=False``): from now on ``import wandb`` in this
+    process, also inside libraries (transformers, Lightning), gives nbrun's W&B module
+    (:mod:`nbrun.wandb_compat`), and ``importlib.metadata.version("wandb")`` answers a W&B
+    version. Call it before the code that imports wandb. ``NBRUN_AS_WANDB=1`` in the
+    environment does the same at interpreter start."""
+    from .wandb_compat import _hook  # noqa: PLC0415 - drop-in loaded on request
+
+    if on:
+        _hook.install()
+    else:
+        _hook.uninstall()
 
 
 def __getattr__(name: str) -> Any:

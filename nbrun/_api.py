@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _artifacts, _checkpoints, _ids, _system
+from . import _artifacts, _checkpoints, _ids, _system, _wbnames
 from ._artifacts import Artifact
 from ._config import config_diff, filter_keys, load_config_source
 from ._disabled import DisabledRun
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 VERSION = "0.1.0"
 MODES = ("online", "offline", "disabled")
+#: W&B's other spellings of a mode: ``dryrun`` (Lightning's offline) and ``run`` are older
+#: W&B's, ``shared`` is W&B's multi-writer online mode
+MODE_ALIASES = {"dryrun": "offline", "run": "online", "shared": "online"}
 RESUME_VALUES = ("allow", "must", "never", "auto")
 REINIT_VALUES = ("return_previous", "finish_previous", "create_new")
 _ENV = {
@@ -161,10 +164,12 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
 
 # -- init -----------------------------------------------------------------------------------
 def _env(name: str, value: Any) -> Any:
+    """``value``, else ``NBRUN_<NAME>``, else W&B's variable for it (rule 1); empty is unset."""
     if value is None:
-        env = os.environ.get(_ENV[name])
+        env = os.environ.get(_ENV[name]) if name in _ENV else None
         if env:
             return env
+        return _wbnames.env_arg(name)
     return value
 
 
@@ -222,26 +227,84 @@ def init(
     resume_from: str | None = None,
     fork_from: str | None = None,
     settings: Settings | Mapping[str, Any] | None = None,
+    force: bool | None = None,
+    save_code: bool | None = None,
+    tensorboard: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    anonymous: Any = None,
+    magic: Any = None,
 ) -> Run:
     """Start a run (or continue, fork or rewind one) and make it the current run.
 
     Follows W&B's ``wandb.init`` (see nbrun's run semantics, rules 1-19). Everything is written
     under ``<dir>/nbrun/``; ``fork_from="RUN_ID?_step=N"`` starts a new run carrying the source's
     history up to step N; ``resume_from="RUN_ID?_step=N"`` rewinds a run to step N, archiving
-    the rows after it.
+    the rows after it. W&B's other keywords (``force``, ``save_code``, ``tensorboard``, ...)
+    and ``settings`` keys are accepted; those with no local meaning are named once in a
+    warning (rule 34).
     """
-    project = _env("project", project)
-    dir = _env("dir", dir)
-    id = _env("id", id)
-    mode = _env("mode", mode)
-    resume = _env("resume", resume)
-    fork_from = _env("fork_from", fork_from)
-    resume_from = _env("resume_from", resume_from)
+    env_settings = _wbnames.env_settings()  # WANDB_CONSOLE, WANDB_SILENT, ... (rule 34)
+    if env_settings and (settings is None or isinstance(settings, Mapping)):
+        settings = {**env_settings, **(settings or {})}
+    run_settings = Settings.coerce(settings)
+    wb = {**env_settings, **run_settings.wandb}
+    args: dict[str, Any] = {
+        "project": project,
+        "entity": entity,
+        "dir": dir,
+        "id": id,
+        "name": name,
+        "notes": notes,
+        "tags": tags,
+        "group": group,
+        "job_type": job_type,
+        "mode": mode,
+        "resume": resume,
+        "fork_from": fork_from,
+        "resume_from": resume_from,
+        "reinit": reinit,
+        "allow_val_change": allow_val_change,
+    }
+    for key, arg in _wbnames.SETTINGS_AS_ARGS.items():
+        if args[arg] is None and wb.get(key) is not None:
+            args[arg] = wb[key]
+    for arg in args:
+        if arg not in ("reinit", "allow_val_change"):
+            args[arg] = _env(arg, args[arg])
+    project, entity, dir, id = args["project"], args["entity"], args["dir"], args["id"]
+    name, notes, tags, group = args["name"], args["notes"], args["tags"], args["group"]
+    job_type, mode, resume = args["job_type"], args["mode"], args["resume"]
+    fork_from, resume_from = args["fork_from"], args["resume_from"]
+    reinit, allow_val_change = args["reinit"], args["allow_val_change"]
+    legacy = {
+        "force": force,
+        "save_code": save_code,
+        "tensorboard": tensorboard,
+        "sync_tensorboard": sync_tensorboard,
+        "monitor_gym": monitor_gym,
+        "anonymous": anonymous,
+        "magic": magic,
+    }
+    ignored = [k for k, v in legacy.items() if _wbnames.is_set(v)]
+    ignored += [
+        f"settings.{k}"
+        for k, v in wb.items()
+        if k not in _wbnames.SETTINGS_AS_ARGS
+        and k not in _wbnames.APPLIED_SETTINGS
+        and _wbnames.is_set(v)
+    ]
+    silent = bool(wb.get("silent") or wb.get("quiet") or wb.get("show_warnings") is False)
 
+    if isinstance(mode, str) and mode in MODE_ALIASES:
+        mode = MODE_ALIASES[mode]
     if mode is None:
         mode = "online"
     if mode not in MODES:
-        raise UsageError(f"mode {mode!r}: allowed values are 'online', 'offline', 'disabled'")
+        raise UsageError(
+            f"mode {mode!r}: allowed values are 'online', 'offline', 'disabled' "
+            "(or W&B's 'dryrun', 'run', 'shared')"
+        )
     resume_mode = _normalise_resume(resume)
     reinit_mode = _normalise_reinit(reinit)
     given = [
@@ -285,7 +348,7 @@ def init(
     cfg = filter_keys(load_config_source(config), config_include_keys, config_exclude_keys)
     if allow_val_change is None:
         allow_val_change = _system.in_notebook()
-    run_settings = Settings.coerce(settings)
+    _wbnames.warn_ignored(ignored, silent=silent)
 
     prev = current_run()
     if prev is not None and is_live(prev.state):
@@ -357,7 +420,9 @@ def init(
     return run
 
 
-def _base_record(project: str, run_id: str, fields: dict[str, Any], store: Store) -> dict[str, Any]:
+def _base_record(
+    project: str, run_id: str, fields: dict[str, Any], store: Store, git: bool = True
+) -> dict[str, Any]:
     now = time.time()
     name = fields["name"] or _ids.generate_name(store.count_runs(project) + 1)
     return {
@@ -374,7 +439,7 @@ def _base_record(project: str, run_id: str, fields: dict[str, Any], store: Store
         "finished": None,
         "pid": os.getpid(),
         "host": _system.host_name(),
-        "metadata": _system.collect(VERSION),
+        "metadata": _system.collect(VERSION, git=git),
         "stop_requested": 0,
     }
 
@@ -447,7 +512,7 @@ def _fork(
     state = state_at(store, src, spec.step)
     summary = _summary_for({"defs": src["metrics"].get("defs", [])}, state)
     config = {**src["config"], **cfg}
-    rec = _base_record(project, new_id, fields, store)
+    rec = _base_record(project, new_id, fields, store, not settings.disable_git)
     rec.update(
         {
             "config": config,
@@ -553,7 +618,9 @@ def _rewind(
     into_parent = point is not None and spec.step < point.step
     config = {**src["config"], **cfg}
     run_fields = _restart_fields(fields, config, spec.step + 1)
-    run_fields.update({"last_step": spec.step, "metadata": _system.collect(VERSION)})
+    run_fields.update(
+        {"last_step": spec.step, "metadata": _system.collect(VERSION, git=not settings.disable_git)}
+    )
     if into_parent:
         run_fields["forked_from_step"] = spec.step
     archive = store.archive_after(
@@ -615,7 +682,7 @@ def _start_or_resume(
     if existing is not None and resume in ("allow", "must", "auto"):
         return _continue(store, existing, cfg, fields, allow, settings)
     run_id = run_id or _ids.generate_id()
-    rec = _base_record(project, run_id, fields, store)
+    rec = _base_record(project, run_id, fields, store, not settings.disable_git)
     rec.update(
         {
             "config": cfg,

@@ -51,6 +51,8 @@ class DisabledRun:
         self.url = None
         self.dir = None
         self.disabled = True
+        self.sweep_id = None
+        self.offline = False
 
     @property
     def path(self) -> str:
@@ -78,6 +80,45 @@ class DisabledRun:
             set_current(None)
 
     def alert(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted and dropped."""
+
+    def get_url(self) -> None:
+        """None."""
+        return None
+
+    def get_project_url(self) -> None:
+        """None."""
+        return None
+
+    def get_sweep_url(self) -> None:
+        """None."""
+        return None
+
+    def _label(self, **labels: Any) -> None:
+        """Accepted and dropped."""
+
+    def watch(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted and dropped."""
+
+    def unwatch(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted and dropped."""
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        """Accepted and dropped."""
+        return True
+
+    def log_code(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted and dropped."""
+
+    def log_artifact(self, artifact: Any, *args: Any, **kwargs: Any) -> Any:
+        """Accepted and dropped; returns the artifact."""
+        return artifact
+
+    def use_artifact(self, artifact: Any, *args: Any, **kwargs: Any) -> Any:
+        """Returns the artifact given (nothing is stored or read)."""
+        return artifact
+
+    def link_artifact(self, *args: Any, **kwargs: Any) -> None:
         """Accepted and dropped."""
 
     def mark_preempting(self) -> None:

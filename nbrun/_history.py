@@ -43,8 +43,24 @@ _STR = frozenset({str})
 
 
 # -- values (rules 21-23) -------------------------------------------------------------------
-def _convert(key: str, value: Any) -> Any:
-    """Return a JSON-storable copy of ``value`` or raise ``TypeError`` naming ``key``."""
+def json_key(key: object) -> str | None:
+    """The str key JSON gives a dict key (``0`` -> ``"0"``, ``True`` -> ``"true"``), or None."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool):
+        return {None: "null", True: "true", False: "false"}[key]
+    if isinstance(key, (int, float)):
+        return repr(float(key)) if isinstance(key, float) else str(int(key))
+    return None
+
+
+def _convert(key: str, value: Any, json_keys: bool = False) -> Any:
+    """Return a JSON-storable copy of ``value`` or raise ``TypeError`` naming ``key``.
+
+    With ``json_keys`` (config, rule 7), non-str keys of nested dicts become the str keys JSON
+    gives them; otherwise they are refused. Torch tensors (rule 23) become numbers (0-dim) or
+    lists; torch is never imported here: a tensor can only exist when its caller imported it.
+    """
     t = type(value)
     if t in _SIMPLE:
         return value
@@ -52,13 +68,16 @@ def _convert(key: str, value: Any) -> Any:
         out = {}
         for k, v in value.items():
             if type(k) is not str:
-                raise TypeError(
-                    f"log: key {k!r} inside {key!r} is a {type(k).__name__}; keys must be str"
-                )
-            out[k] = _convert(f"{key}.{k}", v)
+                jk = json_key(k) if json_keys else None
+                if jk is None:
+                    raise TypeError(
+                        f"log: key {k!r} inside {key!r} is a {type(k).__name__}; keys must be str"
+                    )
+                k = jk
+            out[k] = _convert(f"{key}.{k}", v, json_keys)
         return out
     if t is list or t is tuple:
-        return [_convert(key, v) for v in value]
+        return [_convert(key, v, json_keys) for v in value]
     if isinstance(value, Media):
         return value._logged_copy()
     if is_figure(value):
@@ -85,7 +104,17 @@ def _convert(key: str, value: Any) -> Any:
                         "cannot be stored; use numeric, bool or str data"
                     )
                 return float(value)
-            return _convert(key, plain)
+            return _convert(key, plain, json_keys)
+    if module == "torch" or module.startswith("torch."):
+        detach = getattr(value, "detach", None)
+        if detach is not None and hasattr(value, "tolist"):
+            try:
+                plain = detach().cpu().tolist()
+            except (RuntimeError, TypeError) as exc:  # e.g. a meta or sparse tensor
+                raise TypeError(
+                    f"log: value for {key!r} is a torch tensor that cannot be read: {exc}"
+                ) from None
+            return _convert(key, plain, json_keys)
     if isinstance(value, float):  # float subclasses
         return float(value)
     if isinstance(value, bool):
@@ -96,9 +125,9 @@ def _convert(key: str, value: Any) -> Any:
         return str(value)
     raise TypeError(
         f"log: value for {key!r} is a {t.__module__}.{t.__qualname__}, which cannot be stored; "
-        "allowed: bool, int, float, str, None, numpy scalars and arrays, nbrun media (Image, "
-        "Histogram, Table, Video, Audio, Html, Object3D, nbrun.plot charts), matplotlib figures, "
-        "lists and dicts of those"
+        "allowed: bool, int, float, str, None, numpy scalars and arrays, torch tensors, nbrun "
+        "media (Image, Histogram, Table, Video, Audio, Html, Object3D, nbrun.plot charts), "
+        "matplotlib figures, lists and dicts of those"
     )
 
 

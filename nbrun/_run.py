@@ -17,10 +17,10 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _artifacts, _console, _registry, _system
+from . import _artifacts, _console, _registry, _system, _watch, _wbnames
 from ._artifacts import Artifact
 from ._config import Config
 from ._files import FileSaver, files_dir
@@ -72,23 +72,40 @@ class Settings:
     ``"off"`` turns it off; W&B's other values (``"auto"``, ``"wrap"``, ``"redirect"``, ...)
     all wrap ``sys.stdout`` / ``sys.stderr`` (text written to the file descriptors directly,
     e.g. by a subprocess, is not seen)."""
+    disable_git: bool = False
+    """Leave git facts (root, remote, commit) out of the run's metadata (W&B's setting)."""
+    wandb: dict[str, Any] = field(default_factory=dict)
+    """W&B settings given to ``init`` (by W&B's names); rule 34 says which nbrun applies."""
 
     @classmethod
     def coerce(cls, value: object) -> Settings:
-        """Build settings from None, a mapping or a Settings; unknown keys are errors."""
+        """Build settings from None, a mapping or a Settings. Keys are nbrun's fields or W&B's
+        settings names (rule 34); anything else is a UsageError."""
         if value is None:
             return cls()
         if isinstance(value, Settings):
             return value
         if not isinstance(value, Mapping):
             raise UsageError(f"settings {value!r}: pass a dict or nbrun.Settings")
-        names = {f.name for f in fields(cls)}
-        for k in value:
-            if k not in names:
+        names = {f.name for f in fields(cls)} - {"wandb"}
+        own: dict[str, Any] = {}
+        wb: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in names:
+                if v is not None:  # None: unset, as in wandb.Settings
+                    own[k] = v
+            elif isinstance(k, str) and _wbnames.settings_key(k) is not None:
+                wb[_wbnames.settings_key(k)] = v  # type: ignore[index]
+            else:
                 raise UsageError(
-                    f"settings key {k!r} is unknown; allowed: {', '.join(sorted(names))}"
+                    f"settings key {k!r} is unknown; allowed: {', '.join(sorted(names))} "
+                    "or a W&B setting (wandb.Settings field)"
                 )
-        s = cls(**value)
+        if wb.get("x_disable_stats") is not None and "stats" not in own:
+            own["stats"] = not bool(wb["x_disable_stats"])
+        if wb.get("x_stats_sampling_interval") is not None and "stats_interval" not in own:
+            own["stats_interval"] = wb["x_stats_sampling_interval"]
+        s = cls(**own, wandb=wb)
         if not (isinstance(s.flush_interval, (int, float)) and s.flush_interval > 0):
             raise UsageError(f"settings flush_interval={s.flush_interval!r}: a positive number")
         if not (type(s.flush_rows) is int and s.flush_rows > 0):
@@ -231,6 +248,7 @@ class Run(RunView):
         self.restored_step: int | None = None
         """The step of the checkpoint :meth:`restore` returned, once it was called."""
         self._alert_times: dict[str, float] = {}
+        self._watcher: _watch.Watcher | None = None
         self._lock = threading.RLock()
         self._system_q: deque[tuple[float, int, str]] = deque()  # samples for the writer
         self._console: _console.ConsoleSink | None = None
@@ -315,6 +333,62 @@ class Run(RunView):
     def exit_code(self) -> int | None:
         """The exit code given to :meth:`finish`."""
         return self._exit_code
+
+    # -- W&B's run attributes with no local meaning (rule 33) ----------------------------------
+    disabled: bool = False
+    """False: a ``mode="disabled"`` run is a stand-in whose ``disabled`` is True."""
+    sweep_id: str | None = None
+    """None: nbrun has no sweeps."""
+    offline: bool = False
+    """False: there is no server to be offline from (every run is stored locally)."""
+
+    def get_url(self) -> None:
+        """None: nbrun has no server, so a run has no web page (``run.display()`` shows it)."""
+        return None
+
+    def get_project_url(self) -> None:
+        """None (no server)."""
+        return None
+
+    def get_sweep_url(self) -> None:
+        """None (no server, no sweeps)."""
+        return None
+
+    def _label(self, **labels: Any) -> None:
+        """W&B's integration telemetry label: accepted and dropped."""
+
+    def watch(
+        self,
+        models: Any,
+        criterion: Any = None,
+        log: str | None = "gradients",
+        log_freq: int = 1000,
+        idx: int | None = None,
+        log_graph: bool = False,
+    ) -> None:
+        """Log histograms of a torch model's gradients (``gradients/<name>``) and/or parameters
+        (``parameters/<name>``) on every ``log_freq``-th backward / forward pass, into the
+        pending row, as W&B's ``run.watch`` does (rule 35). ``log`` is ``"gradients"``,
+        ``"parameters"``, ``"all"`` or None; ``criterion`` and ``log_graph`` are accepted and
+        unused (no graph view)."""
+        if self._state not in LIVE_STATES:
+            self._refuse_log()
+        if not _watch.available():
+            raise UsageError(
+                "run.watch stores histograms, and this nbrun has no media types (nbrun.Histogram)"
+            )
+        if self._watcher is None:
+            self._watcher = _watch.Watcher(self._log_histogram)
+        self._watcher.watch(models, log=log, log_freq=log_freq, idx=idx)
+
+    def unwatch(self, models: Any = None) -> None:
+        """Remove the hooks :meth:`watch` put on ``models`` (all when None)."""
+        if self._watcher is not None:
+            self._watcher.unwatch(models)
+
+    def _log_histogram(self, key: str, hist: tuple[list[float], list[float]]) -> None:
+        if self._state in LIVE_STATES:
+            self.log({key: _watch.as_histogram(hist)}, commit=False)
 
     # -- logging -----------------------------------------------------------------------------
     def log(
@@ -806,6 +880,8 @@ class Run(RunView):
             state = _state or (
                 KILLED if self._stop_requested else FINISHED if code == 0 else FAILED
             )
+            if self._watcher is not None:
+                self._watcher.unwatch()
             if self._pending:
                 self._write_pending()
             self._state = state

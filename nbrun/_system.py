@@ -66,8 +66,8 @@ def notebook_path() -> str | None:
     return str(session) if session else None
 
 
-def collect(version: str) -> dict[str, Any]:
-    """Run metadata as W&B's run overview shows it."""
+def collect(version: str, git: bool = True) -> dict[str, Any]:
+    """Run metadata as W&B's run overview shows it (without git facts when ``git`` is False)."""
     meta: dict[str, Any] = {
         "host": host_name(),
         "os": platform.platform(),
@@ -82,7 +82,7 @@ def collect(version: str) -> dict[str, Any]:
         meta["notebook"] = notebook_path()
     else:
         meta["command"] = [sys.argv[0] if sys.argv else "", *sys.argv[1:]]
-    root = git_root()
+    root = git_root() if git else None
     if root is not None:
         meta["git"] = {
             "root": str(root),

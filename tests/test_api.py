@@ -109,6 +109,14 @@ def test_rule01_init_signature() -> None:
         "resume_from",
         "fork_from",
         "settings",
+        # W&B 0.31's other keywords (and older W&B's ``magic``): accepted, rule 34
+        "force",
+        "save_code",
+        "tensorboard",
+        "sync_tensorboard",
+        "monitor_gym",
+        "anonymous",
+        "magic",
     ]
     assert all(p.default is None for p in params.values())
 

@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "_states": 1,
     "_system": 1,
     "_registry": 1,
+    "_wbnames": 1,
     "_checkpoints": 1,
     "_store": 2,
     "media": 2,  # nbrun/media/: the media types; imports nothing of the core
@@ -31,6 +32,7 @@ LAYERS: dict[str, int] = {
     "_console": 4,
     "_sysmetrics": 4,
     "_files": 4,
+    "_watch": 4,
     "_disabled": 5,
     "_artifacts": 5,
     "_views": 6,
@@ -39,6 +41,7 @@ LAYERS: dict[str, int] = {
     "_training": 9,
     "__init__": 10,
     "widgets": 11,
+    "wandb_compat": 11,  # the W&B drop-in: like widgets, only public nbrun names
 }
 
 #: (importer, imported) pairs allowed inside functions: the action forwards
@@ -48,6 +51,7 @@ FORWARDS = {
     ("_views", "widgets"),
     ("_run", "_training"),
     ("__init__", "widgets"),
+    ("__init__", "wandb_compat"),
 }
 
 

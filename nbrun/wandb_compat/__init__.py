@@ -1,0 +1,410 @@
+"""W&B's module surface over nbrun: ``import wandb`` gets this module while the drop-in is on
+(``nbrun.as_wandb()`` or ``NBRUN_AS_WANDB=1``).
+
+Every name maps onto nbrun's public API and adds no behaviour of its own: ``wandb.init`` is
+``nbrun.init`` (with W&B's meaning of ``dir=``: a staging folder, the store stays where
+``NBRUN_DIR``, else ``WANDB_DIR``, else the current directory puts it), ``wandb.log`` logs to
+the current run, ``wandb.config`` / ``wandb.summary`` are the current run's (and, as in W&B,
+raise before ``init``), ``wandb.Image`` ... are nbrun's media types where this nbrun has them.
+The submodules integrations import (``wandb.sdk``, ``wandb.sdk.lib.config_util``,
+``wandb.wandb_run``, ``wandb.util``, ``wandb.errors``) sit beside this file.
+
+Importing this module turns nothing on; see :mod:`nbrun.wandb_compat._hook` for that.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from typing import Any
+
+import nbrun
+
+from .errors import CommError, Error, UsageError
+from .sdk.lib.config_util import ConfigError
+from .sdk.wandb_run import Run
+from .sdk.wandb_settings import Settings
+
+__version__ = "0.31.0"
+"""The W&B version this module answers to (integrations check it)."""
+
+#: nbrun names re-exported under W&B's names once this nbrun has them (media: issue 11,
+#: artifacts: issue 12)
+_FROM_NBRUN = (
+    "Image",
+    "Table",
+    "Histogram",
+    "Video",
+    "Audio",
+    "Html",
+    "Object3D",
+    "Molecule",
+    "Plotly",
+    "Graph",
+    "plot",
+    "Artifact",
+)
+
+__all__ = [
+    "AlertLevel",
+    "Api",
+    "CommError",
+    "ConfigError",
+    "Error",
+    "Run",
+    "Settings",
+    "UsageError",
+    "__version__",
+    "alert",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "log_artifact",
+    "log_model",
+    "login",
+    "require",
+    "save",
+    "setup",
+    "summary",
+    "teardown",
+    "termerror",
+    "termlog",
+    "termwarn",
+    "unwatch",
+    "use_artifact",
+    "watch",
+]
+
+
+# -- the current run ---------------------------------------------------------------------------
+def _current(what: str) -> Any:
+    run = nbrun.run
+    if run is None:
+        raise Error(f"You must call wandb.init() before {what}")
+    return run
+
+
+class _RunPart:
+    """``wandb.config`` / ``wandb.summary``: the current run's, or W&B's pre-init error."""
+
+    def __init__(self, part: str) -> None:
+        object.__setattr__(self, "_part", part)
+
+    def _target(self, what: str) -> Any:
+        return getattr(_current(f"wandb.{self._part}{what}"), self._part)
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return getattr(self._target(f".{key}"), key)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        setattr(self._target(f".{key}"), key, value)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._target(f"[{key!r}]")[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._target(f"[{key!r}]")[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._target(f"[{key!r}]")[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._target(" in")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target(" iteration"))
+
+    def __len__(self) -> int:
+        return len(self._target(" len"))
+
+    def keys(self) -> Any:
+        """The current run's keys."""
+        return self._target(".keys()").keys()
+
+    def items(self) -> Any:
+        """The current run's items."""
+        return self._target(".items()").items()
+
+    def values(self) -> Any:
+        """The current run's values."""
+        return self._target(".values()").values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The current run's value for ``key``, else ``default``."""
+        return self._target(".get()").get(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        """Update the current run's values."""
+        return self._target(".update()").update(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        run = nbrun.run
+        return repr(getattr(run, self._part)) if run is not None else f"<wandb.{self._part}>"
+
+
+config = _RunPart("config")
+"""The current run's config (``wandb.config``)."""
+summary = _RunPart("summary")
+"""The current run's summary (``wandb.summary``)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        return nbrun.run
+    if name in _FROM_NBRUN:
+        try:
+            return getattr(nbrun, name)
+        except AttributeError:
+            raise AttributeError(
+                f"wandb.{name}: this nbrun has no {name} yet, so the drop-in cannot offer it"
+            ) from None
+    raise AttributeError(f"module 'wandb' (nbrun's drop-in) has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"run"} | {n for n in _FROM_NBRUN if hasattr(nbrun, n)})
+
+
+# -- init / log / finish -----------------------------------------------------------------------
+def init(
+    entity: str | None = None,
+    project: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    notes: str | None = None,
+    tags: Any = None,
+    config: Any = None,
+    config_exclude_keys: list[str] | None = None,
+    config_include_keys: list[str] | None = None,
+    allow_val_change: bool | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    force: bool | None = None,
+    reinit: Any = None,
+    resume: Any = None,
+    resume_from: str | None = None,
+    fork_from: str | None = None,
+    save_code: bool | None = None,
+    tensorboard: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    settings: Any = None,
+    anonymous: Any = None,
+    **legacy: Any,
+) -> Any:
+    """``nbrun.init`` with W&B's signature. ``dir`` (and ``settings.root_dir``) is W&B's staging
+    folder: the store stays where ``NBRUN_DIR``, else ``WANDB_DIR``, else the current
+    directory puts it (rule 34)."""
+    unknown = set(legacy) - {"magic"}
+    if unknown:
+        raise TypeError(f"init() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    if dir is not None and not isinstance(dir, (str, os.PathLike)):
+        raise TypeError(f"init: dir={dir!r} must be a path")
+    if settings is not None and isinstance(settings, Mapping) and "root_dir" in settings:
+        settings = {k: v for k, v in settings.items() if k != "root_dir"}
+    return nbrun.init(
+        entity=entity,
+        project=project,
+        id=id,
+        name=name,
+        notes=notes,
+        tags=tags,
+        config=config,
+        config_exclude_keys=config_exclude_keys,
+        config_include_keys=config_include_keys,
+        allow_val_change=allow_val_change,
+        group=group,
+        job_type=job_type,
+        mode=mode,
+        force=force,
+        reinit=reinit,
+        resume=resume,
+        resume_from=resume_from,
+        fork_from=fork_from,
+        save_code=save_code,
+        tensorboard=tensorboard,
+        sync_tensorboard=sync_tensorboard,
+        monitor_gym=monitor_gym,
+        settings=settings,
+        anonymous=anonymous,
+        magic=legacy.get("magic"),
+    )
+
+
+def log(
+    data: Mapping[str, Any], step: int | None = None, commit: bool | None = None, **_: Any
+) -> None:
+    """Log to the current run (``run.log``)."""
+    _current("wandb.log()").log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the current run, if any."""
+    nbrun.finish(exit_code=exit_code)
+
+
+def define_metric(name: str, **kwargs: Any) -> Any:
+    """``define_metric`` on the current run."""
+    return _current("wandb.define_metric()").define_metric(name, **kwargs)
+
+
+def watch(
+    models: Any,
+    criterion: Any = None,
+    log: str | None = "gradients",
+    log_freq: int = 1000,
+    idx: int | None = None,
+    log_graph: bool = False,
+) -> Any:
+    """``run.watch`` on the current run: gradient / parameter histograms of torch modules."""
+    return _current("wandb.watch()").watch(
+        models, criterion=criterion, log=log, log_freq=log_freq, idx=idx, log_graph=log_graph
+    )
+
+
+def unwatch(models: Any = None) -> None:
+    """``run.unwatch`` on the current run."""
+    run = nbrun.run
+    if run is not None:
+        run.unwatch(models)
+
+
+def _delegate(method: str, what: str, *args: Any, **kwargs: Any) -> Any:
+    run = _current(f"wandb.{what}()")
+    fn = getattr(run, method, None)
+    if fn is None:
+        raise Error(f"wandb.{what}: this nbrun's runs have no {method}() yet")
+    return fn(*args, **kwargs)
+
+
+def save(*args: Any, **kwargs: Any) -> Any:
+    """``run.save`` on the current run (files kept with the run)."""
+    return _delegate("save", "save", *args, **kwargs)
+
+
+def log_artifact(*args: Any, **kwargs: Any) -> Any:
+    """``run.log_artifact`` on the current run."""
+    return _delegate("log_artifact", "log_artifact", *args, **kwargs)
+
+
+def use_artifact(*args: Any, **kwargs: Any) -> Any:
+    """``run.use_artifact`` on the current run."""
+    return _delegate("use_artifact", "use_artifact", *args, **kwargs)
+
+
+def log_model(*args: Any, **kwargs: Any) -> Any:
+    """``run.log_model`` on the current run."""
+    return _delegate("log_model", "log_model", *args, **kwargs)
+
+
+def log_code(*args: Any, **kwargs: Any) -> Any:
+    """``run.log_code`` on the current run."""
+    return _delegate("log_code", "log_code", *args, **kwargs)
+
+
+# -- alerts, terminal, login ------------------------------------------------------------------
+class AlertLevel(Enum):
+    """Alert levels (``run.alert(level=...)``)."""
+
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+    """``run.alert`` on the current run."""
+    kwargs: dict[str, Any] = {}
+    if level is not None:
+        kwargs["level"] = level
+    if wait_duration is not None:
+        kwargs["wait_duration"] = wait_duration
+    _current("wandb.alert()").alert(title, text, **kwargs)
+
+
+_printed: set[str] = set()
+
+
+def _term(prefix: str, string: str, newline: bool, repeat: bool, use_prefix: bool) -> None:
+    if os.environ.get("WANDB_SILENT", "").lower() in ("1", "true", "yes"):
+        return
+    if not repeat:
+        if string in _printed:
+            return
+        _printed.add(string)
+    lead = f"wandb: {prefix}" if use_prefix else ""
+    text = "\n".join(lead + line for line in str(string).split("\n"))
+    sys.stderr.write(text + ("\n" if newline else ""))
+
+
+def termlog(
+    string: str = "", newline: bool = True, repeat: bool = True, prefix: bool = True
+) -> None:
+    """Print ``wandb: <string>`` to stderr (not with ``WANDB_SILENT``)."""
+    _term("", string, newline, repeat, prefix)
+
+
+def termwarn(string: str, newline: bool = True, repeat: bool = True, prefix: bool = True) -> None:
+    """Print ``wandb: WARNING <string>`` to stderr."""
+    _term("WARNING ", string, newline, repeat, prefix)
+
+
+def termerror(string: str, newline: bool = True, repeat: bool = True, prefix: bool = True) -> None:
+    """Print ``wandb: ERROR <string>`` to stderr."""
+    _term("ERROR ", string, newline, repeat, prefix)
+
+
+def login(*args: Any, **kwargs: Any) -> bool:
+    """No account, nothing to log in to: True."""
+    return True
+
+
+class _Setup:
+    """What ``wandb.setup()`` returns: holds the settings it was given."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+
+def setup(settings: Any = None) -> _Setup:
+    """Accepted (nbrun has no service process to start)."""
+    return _Setup(settings)
+
+
+def teardown(exit_code: int | None = None) -> None:
+    """Finish the current run (W&B also stops its service process)."""
+    nbrun.finish(exit_code=exit_code)
+
+
+class Api(nbrun.Api):
+    """``wandb.Api()``: reads runs stored where ``NBRUN_DIR``, else ``WANDB_DIR``, else the
+    current directory puts them; ``api.runs("entity/project")``, ``api.run("e/p/id")``."""
+
+    def __init__(
+        self,
+        overrides: dict[str, Any] | None = None,
+        timeout: int | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        super().__init__(os.environ.get("NBRUN_DIR") or os.environ.get("WANDB_DIR") or None)
+
+
+def require(*args: Any, **kwargs: Any) -> None:
+    """W&B's feature switches (``wandb.require("service")``): accepted, nothing to switch."""
+
+
+def sweep(*args: Any, **kwargs: Any) -> Any:
+    """Not available: nbrun has no sweep server."""
+    raise Error("wandb.sweep: nbrun has no sweeps; loop over configs or use nbrun.launch")
+
+
+def agent(*args: Any, **kwargs: Any) -> Any:
+    """Not available: nbrun has no sweep server."""
+    raise Error("wandb.agent: nbrun has no sweeps; loop over configs or use nbrun.launch")
