@@ -109,12 +109,23 @@ class Api:
         """Same as :meth:`artifact_versions`."""
         return self.artifact_versions(type_name, name)
 
-    def runs(self, project: str | None = None) -> list[StoredRun]:
-        """All stored runs (of one project), oldest first."""
+    def runs(self, path: str | None = None) -> list[StoredRun]:
+        """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
+        project with W&B's ``"entity/project"``."""
+        entity = None
+        if path is not None:
+            if not isinstance(path, str) or path.count("/") > 1 or not path.strip("/"):
+                raise UsageError(f"Api.runs({path!r}): pass 'project' or 'entity/project'")
+            if "/" in path:
+                entity, path = path.split("/")
         store = self._store
         if store is None:
             return []
-        return [StoredRun(store, rec) for rec in store.list_runs(project)]
+        return [
+            StoredRun(store, rec)
+            for rec in store.list_runs(path)
+            if entity is None or rec["entity"] == entity
+        ]
 
 
 def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:

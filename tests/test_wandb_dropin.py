@@ -1,0 +1,417 @@
+"""The W&B drop-in (issue 14): ``import wandb`` -> nbrun, W&B's keywords, settings and
+environment variables (rule 34), ``run.watch`` (rule 35). The real clients (transformers,
+Lightning, W&B-style scripts) run in ``tests/test_wandb_clients.py``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbrun
+from nbrun import _wbnames
+from tests.conftest import python_env
+
+ROOT = Path(__file__).resolve().parents[1]
+PTH = ROOT / "nbrun" / "wandb_compat" / "nbrun_as_wandb.pth"
+
+
+@pytest.fixture
+def wandb(run_dir: Path) -> Iterator[Any]:
+    """The drop-in turned on for one test (and off again after it)."""
+    nbrun.as_wandb()
+    import wandb as mod
+
+    yield mod
+    nbrun.as_wandb(False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> Iterator[None]:
+    saved = set(_wbnames._warned)
+    _wbnames._warned.clear()
+    yield
+    _wbnames._warned.clear()
+    _wbnames._warned.update(saved)
+
+
+def _run_py(code: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    full = python_env()
+    for k in list(full):
+        if k.startswith("WANDB_") or k == "NBRUN_AS_WANDB":
+            del full[k]
+    full.update(env or {})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+# -- rule 34: turning the drop-in on -----------------------------------------------------------
+def test_rule34_as_wandb_answers_import_and_metadata(wandb: Any) -> None:
+    assert wandb.__name__ == "nbrun.wandb_compat"
+    assert importlib.metadata.version("wandb") == "0.31.0"
+    assert wandb.__version__ == "0.31.0"
+    from wandb.sdk.lib import RunDisabled
+    from wandb.sdk.lib.config_util import ConfigError
+    from wandb.wandb_run import Run
+
+    assert ConfigError is nbrun.ConfigError
+    run = wandb.init(project="p")
+    assert isinstance(run, Run) and not isinstance(run, RunDisabled)
+    import wandb.sdk.wandb_run
+
+    assert wandb.sdk.wandb_run.Run is Run
+    run.finish()
+    off = wandb.init(project="p", mode="disabled")
+    assert isinstance(off, Run) and isinstance(off, RunDisabled)
+    off.finish()
+
+
+def test_rule34_off_nothing_answers_to_wandb() -> None:
+    code = (
+        "import sys, importlib.metadata as md, nbrun\n"
+        "nbrun.as_wandb(); nbrun.as_wandb(False)\n"
+        "try:\n"
+        "    md.version('wandb'); print('metadata')\n"
+        "except md.PackageNotFoundError: print('no metadata')\n"
+        "try:\n"
+        "    import wandb; print('module')\n"
+        "except ImportError: print('no module')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'wandb'))\n"
+    )
+    assert _run_py(code).split("\n")[:3] == ["no metadata", "no module", "[]"]
+
+
+def test_rule34_pth_hook_turns_it_on_at_startup_only_when_asked(tmp_path: Path) -> None:
+    """The .pth line installed with nbrun (wheel and editable: pyproject's force-include)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(PTH, site / PTH.name)
+    probe = (
+        "import site, sys\n"
+        f"site.addsitedir({str(site)!r})\n"
+        "print('nbrun' in sys.modules)\n"
+        "import importlib.metadata as md\n"
+        "try:\n"
+        "    print(md.version('wandb'))\n"
+        "except md.PackageNotFoundError: print('none')\n"
+    )
+    assert _run_py(probe, {"NBRUN_AS_WANDB": "1"}).split() == ["True", "0.31.0"]
+    assert _run_py(probe, {"NBRUN_AS_WANDB": "0"}).split() == ["False", "none"]
+    assert _run_py(probe).split() == ["False", "none"]  # off: nbrun is not even imported
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    inc = cfg["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert inc["nbrun/wandb_compat/nbrun_as_wandb.pth"] == "nbrun_as_wandb.pth"
+
+
+def test_rule34_hook_keeps_import_nbrun_light() -> None:
+    code = (
+        "import sys, nbrun\n"
+        "nbrun.as_wandb()\n"
+        "import wandb\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'torch')))\n"
+    )
+    assert _run_py(code).strip() == "[]"
+
+
+# -- rule 34: module-level proxies -------------------------------------------------------------
+def test_rule34_config_and_summary_before_during_after(wandb: Any, run_dir: Path) -> None:
+    with pytest.raises(wandb.Error, match=r"wandb.init\(\) before wandb.config"):
+        wandb.config["lr"]
+    with pytest.raises(wandb.Error):
+        wandb.summary["x"] = 1
+    with pytest.raises(wandb.Error, match="wandb.log"):
+        wandb.log({"a": 1})
+    assert wandb.run is None
+    run = wandb.init(project="p", config={"lr": 0.1})
+    assert wandb.run is run
+    wandb.config.batch = 32
+    wandb.config.update({"layers": 2})
+    assert wandb.config["lr"] == 0.1 and wandb.config.get("nope", 7) == 7
+    wandb.log({"loss": 1.0})
+    wandb.summary["best"] = 0.5
+    assert dict(wandb.summary)["loss"] == 1.0
+    wandb.finish()
+    with pytest.raises(wandb.Error):
+        wandb.config["lr"]
+    stored = nbrun.Api(run_dir).run(f"p/{run.id}")
+    assert dict(stored.config) == {"lr": 0.1, "batch": 32, "layers": 2}
+    assert stored.summary["best"] == 0.5
+
+
+def test_rule34_surface_names(wandb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert wandb.login() is True
+    assert wandb.setup() is not None
+    wandb.require("service")
+    wandb.termlog("hello")
+    wandb.termwarn("careful", repeat=False)
+    wandb.termwarn("careful", repeat=False)
+    wandb.termerror("bad")
+    err = capsys.readouterr().err
+    assert "wandb: hello" in err and err.count("wandb: WARNING careful") == 1
+    assert "wandb: ERROR bad" in err
+    run = wandb.init(project="p")
+    wandb.alert(title="t", text="x", level=wandb.AlertLevel.WARN)
+    assert [a["level"] for a in run.alerts] == ["WARN"]
+    assert run.get_url() is None and run.sweep_id is None and run.disabled is False
+    run._label(code="transformers_trainer")
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        wandb.nope  # noqa: B018
+    wandb.finish()
+    assert run.state == "finished"
+
+
+def test_rule34_api_runs_by_entity_and_project(wandb: Any, run_dir: Path) -> None:
+    a = wandb.init(project="p", entity="alice")
+    a.finish()
+    b = wandb.init(project="p", entity="bob")
+    b.finish()
+    api = wandb.Api()
+    assert [r.id for r in api.runs("alice/p")] == [a.id]
+    assert {r.id for r in api.runs("p")} == {a.id, b.id}
+    assert api.runs("carol/p") == []
+    assert api.run(f"alice/p/{a.id}").id == a.id
+    with pytest.raises(nbrun.UsageError, match="entity/project"):
+        api.runs("a/b/c")
+
+
+# -- rule 34: keywords and settings ------------------------------------------------------------
+def test_rule34_every_w_and_b_keyword_is_accepted_and_ignored_ones_named_once(
+    run_dir: Path,
+) -> None:
+    with pytest.warns(UserWarning, match="ignored: force, save_code, settings.console") as rec:
+        run = nbrun.init(
+            project="p",
+            force=True,
+            save_code=True,
+            tensorboard=False,
+            sync_tensorboard=None,
+            monitor_gym=False,
+            anonymous=None,
+            settings={"console": "off", "_disable_stats": False, "flush_rows": 10},
+        )
+    assert len([w for w in rec if "ignored" in str(w.message)]) == 1
+    assert run.settings.flush_rows == 10
+    run.finish()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same names again: no second notice
+        nbrun.init(project="p", force=True, settings={"console": "off"}).finish()
+
+
+def test_rule34_settings_that_stand_for_arguments(run_dir: Path) -> None:
+    run = nbrun.init(
+        settings={
+            "project": "sp",
+            "run_name": "named",
+            "run_tags": ("a", "b"),
+            "run_group": "g",
+            "run_job_type": "train",
+            "run_notes": "n",
+            "disable_git": True,
+        }
+    )
+    assert (run.project, run.name, run.tags, run.group, run.job_type, run.notes) == (
+        "sp",
+        "named",
+        ("a", "b"),
+        "g",
+        "train",
+        "n",
+    )
+    assert "git" not in run.metadata
+    run.finish()
+    run = nbrun.init(project="given", settings={"project": "sp"})  # the argument wins
+    assert run.project == "given"
+    run.finish()
+
+
+def test_rule34_unknown_settings_key_is_refused(run_dir: Path) -> None:
+    with pytest.raises(nbrun.UsageError, match="'no_such_setting' is unknown"):
+        nbrun.init(project="p", settings={"no_such_setting": 1})
+    assert not (run_dir / "nbrun").exists()
+
+
+def test_rule34_wandb_settings_object(wandb: Any) -> None:
+    s = wandb.Settings(console="off", _disable_stats=True, silent=True)
+    assert s.x_disable_stats is True and s.console == "off" and s.mode is None
+    with pytest.raises(nbrun.UsageError, match="not a W&B setting"):
+        wandb.Settings(bogus=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silent: no notice
+        run = wandb.init(project="p", settings=s)
+    run.finish()
+
+
+@pytest.mark.parametrize("mode", ["dryrun", "offline", "run", "shared"])
+def test_rule34_mode_aliases_store_locally(run_dir: Path, mode: str) -> None:
+    run = nbrun.init(project="p", mode=mode)
+    run.log({"a": 1})
+    run.finish()
+    assert len(nbrun.Api(run_dir).run(f"p/{run.id}").history()) == 1
+
+
+# -- rule 34: environment variables ------------------------------------------------------------
+def test_rule34_wandb_env_supplies_arguments(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_PROJECT", "envp")
+    monkeypatch.setenv("WANDB_ENTITY", "team")
+    monkeypatch.setenv("WANDB_NAME", "envname")
+    monkeypatch.setenv("WANDB_NOTES", "some notes")
+    monkeypatch.setenv("WANDB_TAGS", "a, b,c")
+    monkeypatch.setenv("WANDB_RUN_ID", "envid1")
+    monkeypatch.setenv("WANDB_RUN_GROUP", "grp")
+    monkeypatch.setenv("WANDB_JOB_TYPE", "eval")
+    monkeypatch.setenv("WANDB_DIR", str(run_dir / "wb"))
+    run = nbrun.init()
+    assert (run.project, run.entity, run.name, run.notes, run.tags, run.id) == (
+        "envp",
+        "team",
+        "envname",
+        "some notes",
+        ("a", "b", "c"),
+        "envid1",
+    )
+    assert (run.group, run.job_type) == ("grp", "eval")
+    run.finish()
+    assert (run_dir / "wb" / "nbrun" / "nbrun.db").is_file()
+    monkeypatch.setenv("WANDB_RESUME", "allow")
+    again = nbrun.init()
+    assert again.resumed and again.id == "envid1"
+    again.finish()
+    monkeypatch.setenv("NBRUN_PROJECT", "nbp")  # NBRUN_* wins over WANDB_*
+    monkeypatch.setenv("NBRUN_DIR", str(run_dir / "nb"))
+    monkeypatch.delenv("WANDB_RUN_ID")
+    monkeypatch.delenv("WANDB_RESUME")
+    run = nbrun.init()
+    assert run.project == "nbp"
+    run.finish()
+    assert (run_dir / "nb" / "nbrun" / "nbrun.db").is_file()
+
+
+@pytest.mark.parametrize("var", ["WANDB_MODE", "WANDB_DISABLED"])
+def test_rule34_disabled_by_env_writes_nothing(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
+    monkeypatch.setenv(var, "disabled" if var == "WANDB_MODE" else "true")
+    run = nbrun.init(project="p", config={"a": 1})
+    run.log({"x": 1.0})
+    assert run.disabled is True
+    run.finish()
+    assert list(run_dir.iterdir()) == []
+
+
+def test_rule34_bad_wandb_mode_is_named(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "sometimes")
+    with pytest.raises(nbrun.UsageError, match="mode 'sometimes'"):
+        nbrun.init(project="p")
+
+
+def test_rule34_dir_under_the_drop_in_is_a_staging_folder(
+    wandb: Any, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage = run_dir / "stage"
+    store = run_dir / "store"
+    monkeypatch.setenv("NBRUN_DIR", str(store))
+    run = wandb.init(project="p", dir=str(stage), settings={"root_dir": str(stage)})
+    run.finish()
+    assert (store / "nbrun" / "nbrun.db").is_file()
+    assert not (stage / "nbrun").exists()
+    monkeypatch.delenv("NBRUN_DIR")
+    run = wandb.init(project="p", dir=str(stage))  # the current directory
+    run.finish()
+    assert (run_dir / "nbrun" / "nbrun.db").is_file()
+    assert not (stage / "nbrun").exists()
+
+
+# -- rules 7 and 23: values W&B clients hand over -------------------------------------------------
+def test_rule07_nested_non_str_keys_stored_as_json_keys(run_dir: Path) -> None:
+    cfg = {"id2label": {0: "neg", 1: "pos"}, "flags": {True: 1, None: 2, 1.5: 3}}
+    run = nbrun.init(project="p", config=cfg)
+    run.finish()
+    stored = nbrun.Api(run_dir).run(f"p/{run.id}").config
+    assert stored["id2label"] == json.loads(json.dumps(cfg["id2label"]))
+    assert stored["flags"] == {"true": 1, "null": 2, "1.5": 3}
+    with pytest.raises(nbrun.UsageError, match="keys must be str"):
+        nbrun.init(project="p", config={0: "top-level"})
+    with pytest.raises(TypeError, match="keys must be str"):
+        nbrun.init(project="q").log({"d": {0: 1}})  # history keeps its rule
+
+
+def test_rule23_torch_tensors(run_dir: Path) -> None:
+    torch = pytest.importorskip("torch")  # the dev extra pins torch==2.13.0 (CPU)
+    run = nbrun.init(project="p")
+    run.log({"loss": torch.tensor(0.5), "vec": torch.tensor([[1.0, 2.0], [3.0, 4.0]])})
+    run.log({"grad": torch.ones(2, requires_grad=True) * 2, "half": torch.tensor(1.5).bfloat16()})
+    run.config.update({"w": torch.tensor(3)})
+    run.finish()
+    h = nbrun.Api(run_dir).run(f"p/{run.id}").history()
+    assert h["loss"][0] == 0.5 and h["vec"][0] == [[1.0, 2.0], [3.0, 4.0]]
+    assert h["grad"][1] == [2.0, 2.0] and h["half"][1] == 1.5
+    assert run.config["w"] == 3
+
+
+# -- rule 35: run.watch ------------------------------------------------------------------------
+def test_rule35_watch_argument_checks(run_dir: Path) -> None:
+    torch = pytest.importorskip("torch")
+    run = nbrun.init(project="p")
+    if not hasattr(nbrun, "Histogram"):
+        with pytest.raises(nbrun.UsageError, match="no media types"):
+            run.watch(torch.nn.Linear(2, 1))
+        run.finish()
+        return
+    with pytest.raises(ValueError, match="log='weights'"):
+        run.watch(torch.nn.Linear(2, 1), log="weights")
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        run.watch(object())
+    with pytest.raises(ValueError, match="log_freq=0"):
+        run.watch(torch.nn.Linear(2, 1), log_freq=0)
+    run.finish()
+
+
+def test_rule35_histogram_of_a_tensor() -> None:
+    torch = pytest.importorskip("torch")
+    from nbrun._watch import NUM_BINS, tensor_histogram
+
+    counts, edges = tensor_histogram(torch.tensor([0.0, 1.0, 1.0, float("nan"), float("inf")]))
+    assert len(counts) == NUM_BINS and len(edges) == NUM_BINS + 1
+    assert sum(counts) == 3 and edges[0] == 0.0 and edges[-1] == 1.0
+    assert tensor_histogram(torch.full((3,), 2.0)) == ([3.0], [2.0, 2.0])
+    assert tensor_histogram(torch.tensor([float("nan")])) is None
+
+
+@pytest.mark.skipif(not hasattr(nbrun, "Histogram"), reason="needs nbrun's media (issue 11)")
+def test_rule35_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    run = nbrun.init(project="p")
+    run.watch(model, log="all", log_freq=2)
+    for step in range(4):
+        loss = model(torch.randn(5, 3)).pow(2).mean()
+        loss.backward()
+        run.log({"loss": loss.item(), "step": step})
+    run.unwatch()
+    model(torch.randn(5, 3)).sum().backward()
+    run.log({"loss": 0.0})
+    run.finish()
+    h = nbrun.Api(run_dir).run(f"p/{run.id}").history()
+    names = [n for n, _ in model.named_parameters()]
+    for n in names:
+        for kind in ("gradients", "parameters"):
+            col = h[f"{kind}/{n}"]
+            assert col.notna().tolist() == [False, True, False, True, False], (kind, n)
