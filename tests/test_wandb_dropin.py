@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
 import nbrun
 from nbrun import _wbnames
@@ -137,7 +136,7 @@ def test_rule34_config_and_summary_before_during_after(wandb: Any, run_dir: Path
         wandb.config["lr"]
     with pytest.raises(wandb.Error):
         wandb.summary["x"] = 1
-    with pytest.raises(wandb.Error, match="wandb.log"):
+    with pytest.raises(wandb.Error, match=r"wandb\.log"):
         wandb.log({"a": 1})
     assert wandb.run is None
     run = wandb.init(project="p", config={"lr": 0.1})
@@ -268,7 +267,9 @@ def test_rule34_mode_aliases_store_locally(run_dir: Path, mode: str) -> None:
 
 
 # -- rule 34: environment variables ------------------------------------------------------------
-def test_rule34_wandb_env_supplies_arguments(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule34_wandb_env_supplies_arguments(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WANDB_PROJECT", "envp")
     monkeypatch.setenv("WANDB_ENTITY", "team")
     monkeypatch.setenv("WANDB_NAME", "envname")
@@ -377,7 +378,7 @@ def test_rule35_watch_argument_checks(run_dir: Path) -> None:
         return
     with pytest.raises(ValueError, match="log='weights'"):
         run.watch(torch.nn.Linear(2, 1), log="weights")
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         run.watch(object())
     with pytest.raises(ValueError, match="log_freq=0"):
         run.watch(torch.nn.Linear(2, 1), log_freq=0)
