@@ -22,6 +22,7 @@ from typing import Any
 
 import nbrun
 
+from . import apis, env, errors, sdk, util, wandb_run
 from .errors import CommError, Error, UsageError
 from .sdk.lib.config_util import ConfigError
 from .sdk.wandb_run import Run
@@ -58,8 +59,11 @@ __all__ = [
     "UsageError",
     "__version__",
     "alert",
+    "apis",
     "config",
     "define_metric",
+    "env",
+    "errors",
     "finish",
     "init",
     "log",
@@ -68,6 +72,7 @@ __all__ = [
     "login",
     "require",
     "save",
+    "sdk",
     "setup",
     "summary",
     "teardown",
@@ -76,6 +81,8 @@ __all__ = [
     "termwarn",
     "unwatch",
     "use_artifact",
+    "util",
+    "wandb_run",
     "watch",
 ]
 
