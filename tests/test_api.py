@@ -235,7 +235,7 @@ def test_rule08_disabled_run_has_the_run_attributes_and_signatures(run_dir: Path
     assert not (run_dir / "nbrun").exists()
 
 
-@pytest.mark.parametrize("bad", ["dryrun", "ONLINE", "", 1])
+@pytest.mark.parametrize("bad", ["sometimes", "ONLINE", "", 1])
 def test_rule08_other_modes_raise_usageerror_listing_the_valid_ones(
     run_dir: Path, bad: object
 ) -> None:

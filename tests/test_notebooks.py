@@ -14,7 +14,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 @pytest.mark.slow  # a kernel per notebook: ~30 s each
-@pytest.mark.parametrize("name", ["quickstart", "what-if-forks"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "quickstart",
+        "what-if-forks",
+        "wandb-dropin",  # transformers' Trainer through the W&B drop-in (issue 14, rule 34)
+    ],
+)
 def test_notebook_executes(name: str, tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
@@ -27,7 +34,9 @@ def test_notebook_executes(name: str, tmp_path: Path) -> None:
     ]
     assert not errors
     # the runs the notebook made are in the store it wrote, finished, with a fork among them
-    project = {"quickstart": "quickstart", "what-if-forks": "what-if"}[name]
+    project = {"quickstart": "quickstart", "what-if-forks": "what-if", "wandb-dropin": "dropin"}[
+        name
+    ]
     runs = nbrun.Api(tmp_path).runs(project)
     assert runs, "the notebook stored no run"
     assert all(r.state == "finished" for r in runs)

@@ -9,7 +9,7 @@ model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Lin
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
 run = wandb.init(project="examples", config={"lr": 0.1, "arch": "mlp"})
 wandb.watch(model, log="all", log_freq=2)
-for step in range(6):
+for _ in range(6):
     x = torch.randn(16, 4)
     loss = torch.nn.functional.cross_entropy(model(x), torch.randint(0, 2, (16,)))
     opt.zero_grad()
