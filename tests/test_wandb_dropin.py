@@ -416,3 +416,35 @@ def test_rule35_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
         for kind in ("gradients", "parameters"):
             col = h[f"{kind}/{n}"]
             assert col.notna().tolist() == [False, True, False, True, False], (kind, n)
+
+
+def test_rule34_drop_in_wins_over_an_installed_wandb_and_says_so_once(tmp_path: Path) -> None:
+    """A 'real' wandb on sys.path (a package with its dist-info, as pip leaves it)."""
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / "wandb" / "__init__.py").write_text("REAL = True\n")
+    info = tmp_path / "wandb-0.30.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wandb\nVersion: 0.30.0\n")
+    code = (
+        "import sys, warnings, importlib.metadata as md\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import wandb\n"
+        "print(getattr(wandb, 'REAL', False), md.version('wandb'))\n"
+        "import nbrun\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    nbrun.as_wandb(); nbrun.as_wandb()\n"
+        "    import wandb\n"
+        "print(getattr(wandb, 'REAL', False), md.version('wandb'), wandb.__name__)\n"
+        "print(len(w), 'W&B is installed too' in str(w[0].message))\n"
+        "nbrun.as_wandb(False)\n"
+        "import wandb\n"
+        "print(getattr(wandb, 'REAL', False), md.version('wandb'))\n"
+    )
+    lines = _run_py(code).splitlines()
+    assert lines == [
+        "True 0.30.0",
+        "False 0.31.0 nbrun.wandb_compat",
+        "1 True",
+        "True 0.30.0",
+    ]
