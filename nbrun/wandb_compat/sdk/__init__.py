@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from . import lib, wandb_run, wandb_settings
@@ -11,8 +12,7 @@ __all__ = ["lib", "wandb_run", "wandb_settings"]
 
 
 def __getattr__(name: str) -> Any:
-    from .. import __dict__ as top  # noqa: PLC0415 - the parent is loaded by now
-
-    if name in top:
-        return top[name]
+    top = sys.modules[__name__.rsplit(".", 1)[0]]  # nbrun.wandb_compat, loaded by now
+    if name != "__path__" and not name.startswith("__") and hasattr(top, name):
+        return getattr(top, name)
     raise AttributeError(f"module 'wandb.sdk' (nbrun's drop-in) has no attribute {name!r}")
