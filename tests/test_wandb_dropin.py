@@ -146,6 +146,9 @@ def test_rule34_config_and_summary_before_during_after(wandb: Any, run_dir: Path
     assert wandb.config["lr"] == 0.1 and wandb.config.get("nope", 7) == 7
     wandb.log({"loss": 1.0})
     wandb.summary["best"] = 0.5
+    wandb.summary.note = "ok"
+    assert wandb.summary.note == "ok" and wandb.summary.loss == 1.0
+    wandb.summary.update({"extra": 2})
     assert dict(wandb.summary)["loss"] == 1.0
     wandb.finish()
     with pytest.raises(wandb.Error):
@@ -153,6 +156,7 @@ def test_rule34_config_and_summary_before_during_after(wandb: Any, run_dir: Path
     stored = nbrun.Api(run_dir).run(f"p/{run.id}")
     assert dict(stored.config) == {"lr": 0.1, "batch": 32, "layers": 2}
     assert stored.summary["best"] == 0.5
+    assert (stored.summary["note"], stored.summary["extra"]) == ("ok", 2)
 
 
 def test_rule34_surface_names(wandb: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,10 +107,20 @@ class _RunPart:
     def __getattr__(self, key: str) -> Any:
         if key.startswith("__"):
             raise AttributeError(key)
-        return getattr(self._target(f".{key}"), key)
+        target = self._target(f".{key}")
+        if self._part == "summary" and not hasattr(type(target), key):
+            try:
+                return target[key]  # wandb.summary.acc reads the summary value
+            except KeyError:
+                raise AttributeError(key) from None
+        return getattr(target, key)
 
     def __setattr__(self, key: str, value: Any) -> None:
-        setattr(self._target(f".{key}"), key, value)
+        target = self._target(f".{key}")
+        if self._part == "summary":
+            target[key] = value  # wandb.summary.acc = 0.9 sets the summary value
+        else:
+            setattr(target, key, value)
 
     def __getitem__(self, key: str) -> Any:
         return self._target(f"[{key!r}]")[key]
