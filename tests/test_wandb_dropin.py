@@ -98,6 +98,7 @@ def test_rule34_off_nothing_answers_to_wandb() -> None:
     assert _run_py(code).split("\n")[:3] == ["no metadata", "no module", "[]"]
 
 
+@pytest.mark.slow  # imports torch / starts interpreters
 def test_rule34_pth_hook_turns_it_on_at_startup_only_when_asked(tmp_path: Path) -> None:
     """The .pth line installed with nbrun (wheel and editable: pyproject's force-include)."""
     site = tmp_path / "site"
@@ -358,6 +359,7 @@ def test_rule07_nested_non_str_keys_stored_as_json_keys(run_dir: Path) -> None:
         nbrun.init(project="q").log({"d": {0: 1}})  # history keeps its rule
 
 
+@pytest.mark.slow  # imports torch / starts interpreters
 def test_rule23_torch_tensors(run_dir: Path) -> None:
     torch = pytest.importorskip("torch")  # the dev extra pins torch==2.13.0 (CPU)
     run = nbrun.init(project="p")
@@ -372,6 +374,7 @@ def test_rule23_torch_tensors(run_dir: Path) -> None:
 
 
 # -- rule 35: run.watch ------------------------------------------------------------------------
+@pytest.mark.slow  # imports torch / starts interpreters
 def test_rule35_watch_argument_checks(run_dir: Path) -> None:
     torch = pytest.importorskip("torch")
     run = nbrun.init(project="p")
@@ -389,6 +392,7 @@ def test_rule35_watch_argument_checks(run_dir: Path) -> None:
     run.finish()
 
 
+@pytest.mark.slow  # imports torch / starts interpreters
 def test_rule35_histogram_of_a_tensor() -> None:
     torch = pytest.importorskip("torch")
     from nbrun._watch import NUM_BINS, tensor_histogram
@@ -400,6 +404,7 @@ def test_rule35_histogram_of_a_tensor() -> None:
     assert tensor_histogram(torch.tensor([float("nan")])) is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(nbrun, "Histogram"), reason="needs nbrun's media (issue 11)")
 def test_rule35_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
     torch = pytest.importorskip("torch")
