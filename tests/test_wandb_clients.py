@@ -85,7 +85,6 @@ def _json(value: Any) -> Any:
 # -- transformers ------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_rule34_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
-    pytest.importorskip("transformers")
     run_script("hf_trainer.py", tmp_path, str(tmp_path))
     expected = json.loads((tmp_path / "expected.json").read_text())
     assert expected["wandb_file"].endswith("nbrun/wandb_compat/__init__.py")
@@ -114,7 +113,6 @@ def test_rule34_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
 # -- Lightning ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_rule34_lightning_wandb_logger(tmp_path: Path) -> None:
-    pytest.importorskip("lightning")
     out = run_script("lightning_logger.py", tmp_path, str(tmp_path))
     run_id, project = out.split("RUN ")[1].split()
     # WandbLogger(save_dir=...) is W&B's staging dir: the store stays in the cwd

@@ -361,7 +361,8 @@ def test_rule07_nested_non_str_keys_stored_as_json_keys(run_dir: Path) -> None:
 
 @pytest.mark.slow  # imports torch / starts interpreters
 def test_rule23_torch_tensors(run_dir: Path) -> None:
-    torch = pytest.importorskip("torch")  # the dev extra pins torch==2.13.0 (CPU)
+    import torch  # the wandb-tests extra (in dev) pins torch==2.13.0, the CPU build
+
     run = nbrun.init(project="p")
     run.log({"loss": torch.tensor(0.5), "vec": torch.tensor([[1.0, 2.0], [3.0, 4.0]])})
     run.log({"grad": torch.ones(2, requires_grad=True) * 2, "half": torch.tensor(1.5).bfloat16()})
@@ -376,7 +377,8 @@ def test_rule23_torch_tensors(run_dir: Path) -> None:
 # -- rule 35: run.watch ------------------------------------------------------------------------
 @pytest.mark.slow  # imports torch / starts interpreters
 def test_rule35_watch_argument_checks(run_dir: Path) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     run = nbrun.init(project="p")
     if not hasattr(nbrun, "Histogram"):
         with pytest.raises(nbrun.UsageError, match="no media types"):
@@ -394,7 +396,8 @@ def test_rule35_watch_argument_checks(run_dir: Path) -> None:
 
 @pytest.mark.slow  # imports torch / starts interpreters
 def test_rule35_histogram_of_a_tensor() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from nbrun._watch import NUM_BINS, tensor_histogram
 
     counts, edges = tensor_histogram(torch.tensor([0.0, 1.0, 1.0, float("nan"), float("inf")]))
@@ -407,7 +410,8 @@ def test_rule35_histogram_of_a_tensor() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(nbrun, "Histogram"), reason="needs nbrun's media (issue 11)")
 def test_rule35_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     run = nbrun.init(project="p")
     run.watch(model, log="all", log_freq=2)
