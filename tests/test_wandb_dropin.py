@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -461,3 +462,43 @@ def test_rule34_drop_in_wins_over_an_installed_wandb_and_says_so_once(tmp_path: 
         "1 True",
         "True 0.30.0",
     ]
+
+
+@pytest.mark.slow  # builds nbrun twice into fresh virtual environments (~1 min)
+@pytest.mark.parametrize("how", ["wheel", "editable"])
+def test_rule34_pth_hook_installed_by_wheel_and_editable_install(tmp_path: Path, how: str) -> None:
+    """NBRUN_AS_WANDB=1 works from a wheel and from `pip install -e .` (the README's setup)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = str(venv / "bin" / "python")
+    pip = [py, "-m", "pip", "install", "-q", "--no-deps"]
+    if how == "wheel":
+        subprocess.run(
+            [py, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path / "w")],
+            check=True,
+            timeout=300,
+        )
+        (wheel,) = (tmp_path / "w").glob("nbrun-*.whl")
+        subprocess.run([*pip, str(wheel)], check=True, timeout=300)
+    else:
+        subprocess.run([*pip, "-e", str(ROOT)], check=True, timeout=300)
+    probe = (
+        "import sys, importlib.metadata as md\n"
+        "try:\n"
+        "    v = md.version('wandb')\n"
+        "except md.PackageNotFoundError:\n"
+        "    v = 'none'\n"
+        "print(v, 'nbrun' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NBRUN_AS_WANDB")}
+    env = {k: v for k, v in env.items() if not k.startswith("WANDB_")}
+
+    def run(extra: dict[str, str]) -> str:
+        out = subprocess.run(
+            [py, "-c", probe], env={**env, **extra}, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert run({"NBRUN_AS_WANDB": "1"}) == "0.31.0 True"
+    assert run({}) == "none False"
