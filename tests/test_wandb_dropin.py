@@ -201,7 +201,7 @@ def test_rule34_api_runs_by_entity_and_project(wandb: Any, run_dir: Path) -> Non
 def test_rule34_every_w_and_b_keyword_is_accepted_and_ignored_ones_named_once(
     run_dir: Path,
 ) -> None:
-    with pytest.warns(UserWarning, match="ignored: force, save_code, settings.console") as rec:
+    with pytest.warns(UserWarning, match="ignored: force, save_code, settings.api_key$") as rec:
         run = nbrun.init(
             project="p",
             force=True,
@@ -210,14 +210,19 @@ def test_rule34_every_w_and_b_keyword_is_accepted_and_ignored_ones_named_once(
             sync_tensorboard=None,
             monitor_gym=False,
             anonymous=None,
-            settings={"console": "off", "_disable_stats": False, "flush_rows": 10},
+            settings={
+                "console": "off",
+                "api_key": "k",
+                "_disable_stats": False,
+                "flush_rows": 10,
+            },
         )
     assert len([w for w in rec if "ignored" in str(w.message)]) == 1
-    assert run.settings.flush_rows == 10
+    assert (run.settings.flush_rows, run.settings.console, run.settings.stats) == (10, "off", True)
     run.finish()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same names again: no second notice
-        nbrun.init(project="p", force=True, settings={"console": "off"}).finish()
+        nbrun.init(project="p", force=True, settings={"api_key": "k"}).finish()
 
 
 def test_rule34_settings_that_stand_for_arguments(run_dir: Path) -> None:
@@ -244,6 +249,24 @@ def test_rule34_settings_that_stand_for_arguments(run_dir: Path) -> None:
     run.finish()
     run = nbrun.init(project="given", settings={"project": "sp"})  # the argument wins
     assert run.project == "given"
+    run.finish()
+
+
+def test_rule34_console_and_stats_settings_by_w_and_b_names(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = nbrun.init(project="p", settings={"_disable_stats": True, "x_stats_sampling_interval": 2})
+    assert (run.settings.stats, run.settings.stats_interval) == (False, 2)
+    run.finish()
+    monkeypatch.setenv("WANDB_CONSOLE", "off")
+    monkeypatch.setenv("WANDB_X_DISABLE_STATS", "true")
+    run = nbrun.init(project="p")
+    assert (run.settings.console, run.settings.stats) == ("off", False)
+    print("not captured")
+    run.finish()
+    assert run.logs().empty
+    run = nbrun.init(project="p", settings={"console": "auto", "stats": True})  # given: wins
+    assert (run.settings.console, run.settings.stats) == ("auto", True)
     run.finish()
 
 

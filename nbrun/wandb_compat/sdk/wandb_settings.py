@@ -15,7 +15,7 @@ def settings_key(key: str) -> str | None:
         wb = nbrun.Settings.coerce({key: None}).wandb
     except UsageError:
         return None
-    return next(iter(wb), None)
+    return next(iter(wb), key)  # not in .wandb: a name nbrun's Settings has too (console)
 
 
 class Settings(Mapping[str, Any]):
