@@ -253,9 +253,9 @@ def init(
     history up to step N; ``resume_from="RUN_ID?_step=N"`` rewinds a run to step N, archiving
     the rows after it. W&B's other keywords (``force``, ``save_code``, ``tensorboard``, ...)
     and ``settings`` keys are accepted; those with no local meaning are named once in a
-    warning (rule 34).
+    warning (rule 38).
     """
-    env_settings = _wbnames.env_settings()  # WANDB_CONSOLE, WANDB_SILENT, ... (rule 34)
+    env_settings = _wbnames.env_settings()  # WANDB_CONSOLE, WANDB_SILENT, ... (rule 38)
     if env_settings and (settings is None or isinstance(settings, Mapping)):
         settings = {**env_settings, **(settings or {})}
     run_settings = Settings.coerce(settings)

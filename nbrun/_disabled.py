@@ -103,23 +103,9 @@ class DisabledRun:
     def unwatch(self, *args: Any, **kwargs: Any) -> None:
         """Accepted and dropped."""
 
-    def save(self, *args: Any, **kwargs: Any) -> bool:
-        """Accepted and dropped."""
-        return True
-
-    def log_code(self, *args: Any, **kwargs: Any) -> None:
-        """Accepted and dropped."""
-
-    def log_artifact(self, artifact: Any, *args: Any, **kwargs: Any) -> Any:
-        """Accepted and dropped; returns the artifact."""
-        return artifact
-
     def use_artifact(self, artifact: Any, *args: Any, **kwargs: Any) -> Any:
         """Returns the artifact given (nothing is stored or read)."""
         return artifact
-
-    def link_artifact(self, *args: Any, **kwargs: Any) -> None:
-        """Accepted and dropped."""
 
     def mark_preempting(self) -> None:
         """Accepted and dropped."""

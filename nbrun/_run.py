@@ -75,12 +75,12 @@ class Settings:
     disable_git: bool = False
     """Leave git facts (root, remote, commit) out of the run's metadata (W&B's setting)."""
     wandb: dict[str, Any] = field(default_factory=dict)
-    """W&B settings given to ``init`` (by W&B's names); rule 34 says which nbrun applies."""
+    """W&B settings given to ``init`` (by W&B's names); rule 38 says which nbrun applies."""
 
     @classmethod
     def coerce(cls, value: object) -> Settings:
         """Build settings from None, a mapping or a Settings. Keys are nbrun's fields or W&B's
-        settings names (rule 34); anything else is a UsageError."""
+        settings names (rule 38); anything else is a UsageError."""
         if value is None:
             return cls()
         if isinstance(value, Settings):
@@ -368,7 +368,7 @@ class Run(RunView):
     ) -> None:
         """Log histograms of a torch model's gradients (``gradients/<name>``) and/or parameters
         (``parameters/<name>``) on every ``log_freq``-th backward / forward pass, into the
-        pending row, as W&B's ``run.watch`` does (rule 35). ``log`` is ``"gradients"``,
+        pending row, as W&B's ``run.watch`` does (rule 39). ``log`` is ``"gradients"``,
         ``"parameters"``, ``"all"`` or None; ``criterion`` and ``log_graph`` are accepted and
         unused (no graph view)."""
         if self._state not in LIVE_STATES:

@@ -1,4 +1,4 @@
-"""``run.watch(model)``: W&B's gradient and parameter histograms for torch modules (rule 35).
+"""``run.watch(model)``: W&B's gradient and parameter histograms for torch modules (rule 39).
 
 Hooks are registered on the model: a forward hook on each watched module logs a histogram of
 every parameter (``parameters/<name>``) and a hook on each parameter logs its gradient

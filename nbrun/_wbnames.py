@@ -1,4 +1,4 @@
-"""W&B's names that ``nbrun.init`` accepts (rule 34): ``init`` keywords, ``settings`` keys and
+"""W&B's names that ``nbrun.init`` accepts (rule 38): ``init`` keywords, ``settings`` keys and
 ``WANDB_*`` environment variables, with what each one does here.
 
 W&B code passes them freely (Lightning's ``WandbLogger`` sets ``WANDB_MODE=dryrun``, HF's
@@ -165,7 +165,7 @@ def env_settings() -> dict[str, Any]:
 
 
 def warn_ignored(names: Iterable[str], silent: bool = False) -> None:
-    """Say once per process which W&B keywords / settings nbrun ignores (rule 34)."""
+    """Say once per process which W&B keywords / settings nbrun ignores (rule 38)."""
     new = sorted(set(names) - _warned)
     if not new:
         return

@@ -53,7 +53,7 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "NBRUN_RESUME_FROM",
     ):
         monkeypatch.delenv(var, raising=False)
-    for var in list(os.environ):  # W&B's variables also supply init's arguments (rule 34)
+    for var in list(os.environ):  # W&B's variables also supply init's arguments (rule 38)
         if var.startswith("WANDB_") or var == "NBRUN_AS_WANDB":
             monkeypatch.delenv(var, raising=False)
     yield tmp_path

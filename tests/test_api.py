@@ -109,7 +109,7 @@ def test_rule01_init_signature() -> None:
         "resume_from",
         "fork_from",
         "settings",
-        # W&B 0.31's other keywords (and older W&B's ``magic``): accepted, rule 34
+        # W&B 0.31's other keywords (and older W&B's ``magic``): accepted, rule 38
         "force",
         "save_code",
         "tensorboard",

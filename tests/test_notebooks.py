@@ -19,7 +19,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
     [
         "quickstart",
         "what-if-forks",
-        "wandb-dropin",  # transformers' Trainer through the W&B drop-in (issue 14, rule 34)
+        "wandb-dropin",  # transformers' Trainer through the W&B drop-in (issue 14, rule 38)
     ],
 )
 def test_notebook_executes(name: str, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Real W&B clients on the drop-in (issue 14, rule 34): transformers' ``Trainer`` with
+"""Real W&B clients on the drop-in (issue 14, rule 38): transformers' ``Trainer`` with
 ``report_to=["wandb"]``, Lightning's ``WandbLogger`` and W&B-style scripts, each run unchanged
 in a subprocess with ``NBRUN_AS_WANDB=1`` (honoured by the ``nbrun_as_wandb.pth`` line nbrun
 installs), then compared with what W&B would have stored.
@@ -84,7 +84,7 @@ def _json(value: Any) -> Any:
 
 # -- transformers ------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_rule34_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
+def test_rule38_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
     run_script("hf_trainer.py", tmp_path, str(tmp_path))
     expected = json.loads((tmp_path / "expected.json").read_text())
     assert expected["wandb_file"].endswith("nbrun/wandb_compat/__init__.py")
@@ -112,7 +112,7 @@ def test_rule34_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
 
 # -- Lightning ---------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_rule34_lightning_wandb_logger(tmp_path: Path) -> None:
+def test_rule38_lightning_wandb_logger(tmp_path: Path) -> None:
     out = run_script("lightning_logger.py", tmp_path, str(tmp_path))
     run_id, project = out.split("RUN ")[1].split()
     # WandbLogger(save_dir=...) is W&B's staging dir: the store stays in the cwd
@@ -145,7 +145,7 @@ def test_rule34_lightning_wandb_logger(tmp_path: Path) -> None:
 
 # -- W&B-style scripts -------------------------------------------------------------------------
 @pytest.mark.slow
-def test_rule34_wandb_style_script_config_history_summary(tmp_path: Path) -> None:
+def test_rule38_wandb_style_script_config_history_summary(tmp_path: Path) -> None:
     out = run_script("wb_basic.py", tmp_path, "--lr", "0.5")
     run_id = out.split("RUN ")[1].split()[0]
     view = nbrun.Api(tmp_path).run(f"examples/{run_id}")
@@ -168,7 +168,7 @@ def test_rule34_wandb_style_script_config_history_summary(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_rule34_wandb_style_script_from_env(tmp_path: Path) -> None:
+def test_rule38_wandb_style_script_from_env(tmp_path: Path) -> None:
     env = {
         "WANDB_PROJECT": "envproj",
         "WANDB_NAME": "from-env",
@@ -196,7 +196,7 @@ def test_rule34_wandb_style_script_from_env(tmp_path: Path) -> None:
     not all(hasattr(nbrun, n) for n in ("Image", "Table", "Histogram")),
     reason="needs nbrun's media types (issue 11)",
 )
-def test_rule35_wandb_style_script_watch_and_media(tmp_path: Path) -> None:
+def test_rule39_wandb_style_script_watch_and_media(tmp_path: Path) -> None:
     out = run_script("wb_watch_media.py", tmp_path)
     run_id = out.split("RUN ")[1].split()[0]
     view = nbrun.Api(tmp_path).run(f"examples/{run_id}")

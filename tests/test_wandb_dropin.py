@@ -1,5 +1,5 @@
 """The W&B drop-in (issue 14): ``import wandb`` -> nbrun, W&B's keywords, settings and
-environment variables (rule 34), ``run.watch`` (rule 35). The real clients (transformers,
+environment variables (rule 38), ``run.watch`` (rule 39). The real clients (transformers,
 Lightning, W&B-style scripts) run in ``tests/test_wandb_clients.py``."""
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def _run_py(code: str, env: dict[str, str] | None = None, cwd: Path | None = Non
     return out.stdout
 
 
-# -- rule 34: turning the drop-in on -----------------------------------------------------------
-def test_rule34_as_wandb_answers_import_and_metadata(wandb: Any) -> None:
+# -- rule 38: turning the drop-in on -----------------------------------------------------------
+def test_rule38_as_wandb_answers_import_and_metadata(wandb: Any) -> None:
     assert wandb.__name__ == "nbrun.wandb_compat"
     assert importlib.metadata.version("wandb") == "0.31.0"
     assert wandb.__version__ == "0.31.0"
@@ -84,7 +84,7 @@ def test_rule34_as_wandb_answers_import_and_metadata(wandb: Any) -> None:
     off.finish()
 
 
-def test_rule34_off_nothing_answers_to_wandb() -> None:
+def test_rule38_off_nothing_answers_to_wandb() -> None:
     code = (
         "import sys, importlib.metadata as md, nbrun\n"
         "nbrun.as_wandb(); nbrun.as_wandb(False)\n"
@@ -100,7 +100,7 @@ def test_rule34_off_nothing_answers_to_wandb() -> None:
 
 
 @pytest.mark.slow  # imports torch / starts interpreters
-def test_rule34_pth_hook_turns_it_on_at_startup_only_when_asked(tmp_path: Path) -> None:
+def test_rule38_pth_hook_turns_it_on_at_startup_only_when_asked(tmp_path: Path) -> None:
     """The .pth line installed with nbrun (wheel and editable: pyproject's force-include)."""
     site = tmp_path / "site"
     site.mkdir()
@@ -122,7 +122,7 @@ def test_rule34_pth_hook_turns_it_on_at_startup_only_when_asked(tmp_path: Path) 
     assert inc["nbrun/wandb_compat/nbrun_as_wandb.pth"] == "nbrun_as_wandb.pth"
 
 
-def test_rule34_hook_keeps_import_nbrun_light() -> None:
+def test_rule38_hook_keeps_import_nbrun_light() -> None:
     code = (
         "import sys, nbrun\n"
         "nbrun.as_wandb()\n"
@@ -132,8 +132,8 @@ def test_rule34_hook_keeps_import_nbrun_light() -> None:
     assert _run_py(code).strip() == "[]"
 
 
-# -- rule 34: module-level proxies -------------------------------------------------------------
-def test_rule34_config_and_summary_before_during_after(wandb: Any, run_dir: Path) -> None:
+# -- rule 38: module-level proxies -------------------------------------------------------------
+def test_rule38_config_and_summary_before_during_after(wandb: Any, run_dir: Path) -> None:
     with pytest.raises(wandb.Error, match=r"wandb.init\(\) before wandb.config"):
         wandb.config["lr"]
     with pytest.raises(wandb.Error):
@@ -161,7 +161,7 @@ def test_rule34_config_and_summary_before_during_after(wandb: Any, run_dir: Path
     assert (stored.summary["note"], stored.summary["extra"]) == ("ok", 2)
 
 
-def test_rule34_surface_names(wandb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rule38_surface_names(wandb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert wandb.login() is True
     assert wandb.setup() is not None
     wandb.require("service")
@@ -183,7 +183,7 @@ def test_rule34_surface_names(wandb: Any, capsys: pytest.CaptureFixture[str]) ->
     assert run.state == "finished"
 
 
-def test_rule34_api_runs_by_entity_and_project(wandb: Any, run_dir: Path) -> None:
+def test_rule38_api_runs_by_entity_and_project(wandb: Any, run_dir: Path) -> None:
     a = wandb.init(project="p", entity="alice")
     a.finish()
     b = wandb.init(project="p", entity="bob")
@@ -197,8 +197,8 @@ def test_rule34_api_runs_by_entity_and_project(wandb: Any, run_dir: Path) -> Non
         api.runs("a/b/c")
 
 
-# -- rule 34: keywords and settings ------------------------------------------------------------
-def test_rule34_every_w_and_b_keyword_is_accepted_and_ignored_ones_named_once(
+# -- rule 38: keywords and settings ------------------------------------------------------------
+def test_rule38_every_w_and_b_keyword_is_accepted_and_ignored_ones_named_once(
     run_dir: Path,
 ) -> None:
     with pytest.warns(UserWarning, match="ignored: force, save_code, settings.api_key$") as rec:
@@ -225,7 +225,7 @@ def test_rule34_every_w_and_b_keyword_is_accepted_and_ignored_ones_named_once(
         nbrun.init(project="p", force=True, settings={"api_key": "k"}).finish()
 
 
-def test_rule34_settings_that_stand_for_arguments(run_dir: Path) -> None:
+def test_rule38_settings_that_stand_for_arguments(run_dir: Path) -> None:
     run = nbrun.init(
         settings={
             "project": "sp",
@@ -252,7 +252,7 @@ def test_rule34_settings_that_stand_for_arguments(run_dir: Path) -> None:
     run.finish()
 
 
-def test_rule34_console_and_stats_settings_by_w_and_b_names(
+def test_rule38_console_and_stats_settings_by_w_and_b_names(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = nbrun.init(project="p", settings={"_disable_stats": True, "x_stats_sampling_interval": 2})
@@ -270,13 +270,13 @@ def test_rule34_console_and_stats_settings_by_w_and_b_names(
     run.finish()
 
 
-def test_rule34_unknown_settings_key_is_refused(run_dir: Path) -> None:
+def test_rule38_unknown_settings_key_is_refused(run_dir: Path) -> None:
     with pytest.raises(nbrun.UsageError, match="'no_such_setting' is unknown"):
         nbrun.init(project="p", settings={"no_such_setting": 1})
     assert not (run_dir / "nbrun").exists()
 
 
-def test_rule34_wandb_settings_object(wandb: Any) -> None:
+def test_rule38_wandb_settings_object(wandb: Any) -> None:
     s = wandb.Settings(console="off", _disable_stats=True, silent=True)
     assert s.x_disable_stats is True and s.console == "off" and s.mode is None
     with pytest.raises(nbrun.UsageError, match="not a W&B setting"):
@@ -288,15 +288,15 @@ def test_rule34_wandb_settings_object(wandb: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["dryrun", "offline", "run", "shared"])
-def test_rule34_mode_aliases_store_locally(run_dir: Path, mode: str) -> None:
+def test_rule38_mode_aliases_store_locally(run_dir: Path, mode: str) -> None:
     run = nbrun.init(project="p", mode=mode)
     run.log({"a": 1})
     run.finish()
     assert len(nbrun.Api(run_dir).run(f"p/{run.id}").history()) == 1
 
 
-# -- rule 34: environment variables ------------------------------------------------------------
-def test_rule34_wandb_env_supplies_arguments(
+# -- rule 38: environment variables ------------------------------------------------------------
+def test_rule38_wandb_env_supplies_arguments(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WANDB_PROJECT", "envp")
@@ -335,7 +335,7 @@ def test_rule34_wandb_env_supplies_arguments(
 
 
 @pytest.mark.parametrize("var", ["WANDB_MODE", "WANDB_DISABLED"])
-def test_rule34_disabled_by_env_writes_nothing(
+def test_rule38_disabled_by_env_writes_nothing(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch, var: str
 ) -> None:
     monkeypatch.setenv(var, "disabled" if var == "WANDB_MODE" else "true")
@@ -346,13 +346,13 @@ def test_rule34_disabled_by_env_writes_nothing(
     assert list(run_dir.iterdir()) == []
 
 
-def test_rule34_bad_wandb_mode_is_named(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule38_bad_wandb_mode_is_named(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "sometimes")
     with pytest.raises(nbrun.UsageError, match="mode 'sometimes'"):
         nbrun.init(project="p")
 
 
-def test_rule34_dir_under_the_drop_in_is_a_staging_folder(
+def test_rule38_dir_under_the_drop_in_is_a_staging_folder(
     wandb: Any, run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stage = run_dir / "stage"
@@ -398,9 +398,9 @@ def test_rule23_torch_tensors(run_dir: Path) -> None:
     assert run.config["w"] == 3
 
 
-# -- rule 35: run.watch ------------------------------------------------------------------------
+# -- rule 39: run.watch ------------------------------------------------------------------------
 @pytest.mark.slow  # imports torch / starts interpreters
-def test_rule35_watch_argument_checks(run_dir: Path) -> None:
+def test_rule39_watch_argument_checks(run_dir: Path) -> None:
     import torch
 
     run = nbrun.init(project="p")
@@ -419,7 +419,7 @@ def test_rule35_watch_argument_checks(run_dir: Path) -> None:
 
 
 @pytest.mark.slow  # imports torch / starts interpreters
-def test_rule35_histogram_of_a_tensor() -> None:
+def test_rule39_histogram_of_a_tensor() -> None:
     import torch
 
     from nbrun._watch import NUM_BINS, tensor_histogram
@@ -433,7 +433,7 @@ def test_rule35_histogram_of_a_tensor() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(nbrun, "Histogram"), reason="needs nbrun's media (issue 11)")
-def test_rule35_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
+def test_rule39_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
     import torch
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
@@ -455,7 +455,7 @@ def test_rule35_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
             assert col.notna().tolist() == [False, True, False, True, False], (kind, n)
 
 
-def test_rule34_drop_in_wins_over_an_installed_wandb_and_says_so_once(tmp_path: Path) -> None:
+def test_rule38_drop_in_wins_over_an_installed_wandb_and_says_so_once(tmp_path: Path) -> None:
     """A 'real' wandb on sys.path (a package with its dist-info, as pip leaves it)."""
     (tmp_path / "wandb").mkdir()
     (tmp_path / "wandb" / "__init__.py").write_text("REAL = True\n")
@@ -489,7 +489,7 @@ def test_rule34_drop_in_wins_over_an_installed_wandb_and_says_so_once(tmp_path: 
 
 @pytest.mark.slow  # builds nbrun twice into fresh virtual environments (~1 min)
 @pytest.mark.parametrize("how", ["wheel", "editable"])
-def test_rule34_pth_hook_installed_by_wheel_and_editable_install(tmp_path: Path, how: str) -> None:
+def test_rule38_pth_hook_installed_by_wheel_and_editable_install(tmp_path: Path, how: str) -> None:
     """NBRUN_AS_WANDB=1 works from a wheel and from `pip install -e .` (the README's setup)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)

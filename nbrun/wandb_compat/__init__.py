@@ -66,11 +66,14 @@ __all__ = [
     "errors",
     "finish",
     "init",
+    "link_model",
     "log",
     "log_artifact",
+    "log_code",
     "log_model",
     "login",
     "require",
+    "restore",
     "save",
     "sdk",
     "setup",
@@ -219,7 +222,7 @@ def init(
 ) -> Any:
     """``nbrun.init`` with W&B's signature. ``dir`` (and ``settings.root_dir``) is W&B's staging
     folder: the store stays where ``NBRUN_DIR``, else ``WANDB_DIR``, else the current
-    directory puts it (rule 34)."""
+    directory puts it (rule 38)."""
     unknown = set(legacy) - {"magic"}
     if unknown:
         raise TypeError(f"init() got an unexpected keyword argument {sorted(unknown)[0]!r}")
@@ -325,6 +328,26 @@ def log_model(*args: Any, **kwargs: Any) -> Any:
 def log_code(*args: Any, **kwargs: Any) -> Any:
     """``run.log_code`` on the current run."""
     return _delegate("log_code", "log_code", *args, **kwargs)
+
+
+def use_model(*args: Any, **kwargs: Any) -> Any:
+    """``run.use_model`` on the current run."""
+    return _delegate("use_model", "use_model", *args, **kwargs)
+
+
+def link_model(*args: Any, **kwargs: Any) -> Any:
+    """``run.link_model`` on the current run."""
+    return _delegate("link_model", "link_model", *args, **kwargs)
+
+
+def restore(
+    name: str,
+    run_path: str | None = None,
+    replace: bool = False,
+    root: str | os.PathLike[str] | None = None,
+) -> Any:
+    """``nbrun.restore``: a run's saved file copied to ``root`` and opened (None if absent)."""
+    return nbrun.restore(name, run_path=run_path, replace=replace, root=root)
 
 
 # -- alerts, terminal, login ------------------------------------------------------------------
