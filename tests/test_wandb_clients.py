@@ -208,3 +208,20 @@ def test_rule39_wandb_style_script_watch_and_media(tmp_path: Path) -> None:
             assert h[f"{kind}/{name}"].notna().tolist() == [False, True] * 3 + [False]
     last = h.iloc[-1]
     assert last["scores"] is not None and last["samples"] is not None
+
+
+@pytest.mark.slow
+def test_rule38_wandb_style_script_save_and_artifacts(tmp_path: Path) -> None:
+    out = run_script("wb_files_artifacts.py", tmp_path)
+    producer_id, consumer_id, version, kind, lines = out.split("RUN ")[1].split()
+    # W&B: the first version of an artifact is v0; use_artifact by alias gets it back whole
+    assert (version, kind, lines) == ("v0", "dataset", "3")
+    api = nbrun.Api(tmp_path)
+    producer = api.run(f"examples/{producer_id}")
+    consumer = api.run(f"examples/{consumer_id}")
+    assert [f.name for f in producer.files()] == ["notes.txt"]
+    (logged,) = producer.logged_artifacts()
+    assert (logged.name, logged.type, logged.metadata) == ("toy-data:v0", "dataset", {"rows": 2})
+    assert set(logged.aliases) >= {"best", "latest"}
+    assert [a.name for a in consumer.used_artifacts()] == ["toy-data:v0"]
+    assert consumer.history()["lines"].tolist() == [3]
