@@ -373,10 +373,6 @@ class Run(RunView):
         unused (no graph view)."""
         if self._state not in LIVE_STATES:
             self._refuse_log()
-        if not _watch.available():
-            raise UsageError(
-                "run.watch stores histograms, and this nbrun has no media types (nbrun.Histogram)"
-            )
         if self._watcher is None:
             self._watcher = _watch.Watcher(self._log_histogram)
         self._watcher.watch(models, log=log, log_freq=log_freq, idx=idx)

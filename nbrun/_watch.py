@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-try:
-    from . import media as _media
-except ImportError:  # this build has no media types yet (issue 11): watch says so
-    _media = None
+from . import media
 
 NUM_BINS = 64
 LOG_VALUES = ("gradients", "parameters", "all", None)
@@ -24,15 +21,9 @@ LOG_VALUES = ("gradients", "parameters", "all", None)
 Sink = Callable[[str, tuple[list[float], list[float]]], None]
 
 
-def available() -> bool:
-    """Whether histograms can be stored (nbrun's media types are present)."""
-    return _media is not None
-
-
 def as_histogram(hist: tuple[list[float], list[float]]) -> Any:
-    """An ``nbrun.Histogram`` of (counts, edges)."""
-    assert _media is not None
-    return _media.Histogram(np_histogram=hist)
+    """An ``nbrun.Histogram`` of (counts, edges) (the media type loads on first use)."""
+    return media.Histogram(np_histogram=hist)
 
 
 class _Every:

@@ -192,10 +192,6 @@ def test_rule38_wandb_style_script_from_env(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not all(hasattr(nbrun, n) for n in ("Image", "Table", "Histogram")),
-    reason="needs nbrun's media types (issue 11)",
-)
 def test_rule39_wandb_style_script_watch_and_media(tmp_path: Path) -> None:
     out = run_script("wb_watch_media.py", tmp_path)
     run_id = out.split("RUN ")[1].split()[0]

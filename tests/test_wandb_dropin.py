@@ -404,11 +404,6 @@ def test_rule39_watch_argument_checks(run_dir: Path) -> None:
     import torch
 
     run = nbrun.init(project="p")
-    if not hasattr(nbrun, "Histogram"):
-        with pytest.raises(nbrun.UsageError, match="no media types"):
-            run.watch(torch.nn.Linear(2, 1))
-        run.finish()
-        return
     with pytest.raises(ValueError, match="log='weights'"):
         run.watch(torch.nn.Linear(2, 1), log="weights")
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
@@ -432,7 +427,6 @@ def test_rule39_histogram_of_a_tensor() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(nbrun, "Histogram"), reason="needs nbrun's media (issue 11)")
 def test_rule39_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
     import torch
 
