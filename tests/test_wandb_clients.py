@@ -202,8 +202,19 @@ def test_rule39_wandb_style_script_watch_and_media(tmp_path: Path) -> None:
     for name in ("0.weight", "0.bias", "2.weight", "2.bias"):
         for kind in ("gradients", "parameters"):
             assert h[f"{kind}/{name}"].notna().tolist() == [False, True] * 3 + [False]
+    # W&B's torch hook: 64 bins over each tensor's values (0.weight is 8 x 4 = 32 numbers)
+    grad = h["gradients/0.weight"].dropna().iloc[0]
+    assert isinstance(grad, nbrun.Histogram)
+    assert (len(grad.histogram), len(grad.bins), sum(grad.histogram)) == (64, 65, 32)
+    assert sum(h["parameters/2.bias"].dropna().iloc[0].histogram) == 2
     last = h.iloc[-1]
-    assert last["scores"] is not None and last["samples"] is not None
+    assert isinstance(last["scores"], nbrun.Table)
+    assert last["scores"].columns == ["id", "score"]
+    assert last["scores"].data == [[1, 0.5], [2, 0.7]]
+    (image,) = last["samples"]
+    assert isinstance(image, nbrun.Image)
+    assert isinstance(last["weights"], nbrun.Histogram) and sum(last["weights"].histogram) == 100
+    assert isinstance(view.summary["loss"], float)  # a 0-dim tensor is stored as its number
 
 
 @pytest.mark.slow
