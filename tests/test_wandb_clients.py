@@ -134,7 +134,12 @@ def test_rule38_lightning_wandb_logger(tmp_path: Path) -> None:
             row["trainer/global_step"] = int(rec["step"])
             expected.append(row)
     rows = _rows(view)
+    *rows, table_row, image_row = rows  # log_table and log_image, after fit
     assert len(rows) == len(expected) > 0
+    assert table_row["samples"].columns == ["x", "y"]
+    assert table_row["samples"].data == [[1, 2.0], [3, 4.0]]
+    (image,) = image_row["pics"]
+    assert isinstance(image, nbrun.Image) and image.caption == "zero"
     for got, want in zip(rows, expected, strict=True):
         assert set(got) == set(want)
         for k, v in want.items():

@@ -4,6 +4,7 @@ the same metrics and hyperparameters."""
 import sys
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
@@ -47,4 +48,7 @@ trainer = L.Trainer(
     accelerator="cpu",
 )
 trainer.fit(Tiny(), loader, loader)
+# the logger's media helpers, as Lightning's docs show them (each logs one row)
+wandb_logger.log_table(key="samples", columns=["x", "y"], data=[[1, 2.0], [3, 4.0]])
+wandb_logger.log_image(key="pics", images=[np.zeros((4, 4, 3), dtype=np.uint8)], caption=["zero"])
 print("RUN", wandb_logger.experiment.id, wandb_logger.experiment.project)
