@@ -85,7 +85,7 @@ def _json(value: Any) -> Any:
 # -- transformers ------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_rule38_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
-    run_script("hf_trainer.py", tmp_path, str(tmp_path))
+    run_script("hf_trainer.py", tmp_path, str(tmp_path), env={"WANDB_LOG_MODEL": "end"})
     expected = json.loads((tmp_path / "expected.json").read_text())
     assert expected["wandb_file"].endswith("nbrun/wandb_compat/__init__.py")
     (view,) = nbrun.Api(tmp_path).runs()
@@ -108,6 +108,17 @@ def test_rule38_transformers_trainer_reports_to_wandb(tmp_path: Path) -> None:
     assert summary["train/global_step"] == expected["rows"][-1]["train/global_step"]
     # define_metric("*", step_metric="train/global_step") as the callback asked
     assert view.metrics["*"]["step_metric"] == "train/global_step"
+    # WANDB_LOG_MODEL=end: the callback's two model artifacts (architecture at setup, the
+    # saved model at the end, its metadata the numeric summary)
+    base, final = view.logged_artifacts()
+    assert (base.name, base.type, sorted(base.aliases)) == (
+        "model-tiny-bert:v0",
+        "model",
+        ["base_model"],
+    )
+    assert (final.name, sorted(final.aliases)) == ("model-tiny-bert:v1", ["final_model", "latest"])
+    assert {"config.json", "model.safetensors"} <= set(final.manifest.entries)
+    assert final.metadata["train_loss"] == expected["summary"]["train_loss"]
 
 
 # -- Lightning ---------------------------------------------------------------------------------
