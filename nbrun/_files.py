@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 FILES_DIR = "files"
 OUTPUT_LOG = "output.log"
@@ -62,34 +63,31 @@ def check_name(name: object, what: str = "file name") -> str:
     return "/".join(parts)
 
 
-def atomic_write(data: bytes, dest: Path) -> None:
-    """Write ``data`` to ``dest`` through a temp file in the same folder: fsync, rename."""
+def _atomic(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Write ``dest`` through a temp file in the same folder that ``fill`` writes: fsync,
+    rename, so a reader sees the old file or the whole new one, never a part."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".tmp-{uuid.uuid4().hex}"
     try:
         with open(tmp, "wb") as fout:
-            fout.write(data)
+            fill(fout)
             fout.flush()
             os.fsync(fout.fileno())
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def atomic_write(data: bytes, dest: Path) -> None:
+    """Write ``data`` to ``dest`` atomically."""
+    _atomic(dest, lambda f: f.write(data))
 
 
 def atomic_copy(src: str | os.PathLike[str], dest: Path) -> None:
-    """Copy ``src`` to ``dest`` through a temp file in the same folder: fsync, rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".tmp-{uuid.uuid4().hex}"
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Copy ``src`` to ``dest`` atomically."""
+    with open(src, "rb") as fin:
+        _atomic(dest, lambda f: shutil.copyfileobj(fin, f, 1 << 20))
 
 
 def placements(
