@@ -159,6 +159,31 @@ def test_rule38_lightning_wandb_logger(tmp_path: Path) -> None:
     assert view.summary["val_loss"] == pytest.approx(expected[-1].get("val_loss"), rel=1e-6)
 
 
+@pytest.mark.slow
+def test_rule38_lightning_log_model_stores_the_checkpoints_as_a_model_artifact(
+    tmp_path: Path,
+) -> None:
+    """``WandbLogger(log_model=True)``: at the end of fit the checkpoints ModelCheckpoint kept
+    become versions of ``model-<run id>`` (type ``model``, file ``model.ckpt``), ``best`` on
+    the best one and ``latest`` on the last logged, as Lightning hands them to W&B."""
+    out = run_script("lightning_log_model.py", tmp_path, str(tmp_path))
+    run_id, project, best_path = out.split("RUN ")[1].split()
+    view = nbrun.Api(tmp_path).run(f"{project}/{run_id}")
+    logged = view.logged_artifacts()
+    assert len(logged) == 2  # save_top_k=2: both kept checkpoints, oldest first
+    assert {a.name for a in logged} == {f"model-{run_id}:v0", f"model-{run_id}:v1"}
+    assert {a.type for a in logged} == {"model"}
+    best = nbrun.Api(tmp_path).artifact(f"{project}/model-{run_id}:best")
+    assert best.metadata["original_filename"] == Path(best_path).name
+    assert best.metadata["ModelCheckpoint"]["monitor"] == "val_loss"
+    assert best.metadata["score"] == pytest.approx(min(a.metadata["score"] for a in logged))
+    latest = nbrun.Api(tmp_path).artifact(f"{project}/model-{run_id}:latest")
+    assert latest.version == logged[-1].version
+    folder = Path(best.download(root=str(tmp_path / "dl")))
+    assert (folder / "model.ckpt").read_bytes() == Path(best_path).read_bytes()
+    assert best.logged_by().id == run_id
+
+
 # -- W&B-style scripts -------------------------------------------------------------------------
 @pytest.mark.slow
 def test_rule38_wandb_style_script_config_history_summary(tmp_path: Path) -> None:
