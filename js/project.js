@@ -7,6 +7,7 @@ import embed from "vega-embed";
 import CSS from "./project.css";
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
+import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
 
 const fmt = (v) => fmtDigits(v, 4);
 const SVG = "http://www.w3.org/2000/svg";
@@ -17,47 +18,6 @@ function s(tag, attrs = {}, text) {
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   if (text !== undefined) e.textContent = text;
   return e;
-}
-
-// a summary cell: a number, a text, or {v, parts: [[name, number], ...]}
-export function cellValue(c) {
-  return c !== null && typeof c === "object" && !Array.isArray(c) ? c.v : c;
-}
-export function cellText(c) {
-  if (c !== null && typeof c === "object" && Array.isArray(c.parts)) {
-    return c.parts.map(([k, v]) => `${k} ${fmt(v)}`).join(" · ");
-  }
-  return c === undefined ? "" : fmt(c);
-}
-
-// the value a column sorts by
-function colValue(r, col) {
-  if (col.startsWith("c:")) return r.config?.[col.slice(2)];
-  if (col.startsWith("s:")) return cellValue(r.summary?.[col.slice(2)]);
-  if (col === "tags") return (r.tags || []).join(",");
-  return r[col];
-}
-
-// numbers before strings, missing values last (in both directions)
-export function compare(a, b) {
-  const na = a === null || a === undefined;
-  const nb = b === null || b === undefined;
-  if (na || nb) return na && nb ? 0 : na ? 1 : -1;
-  const ta = typeof a === "number";
-  const tb = typeof b === "number";
-  if (ta && tb) return a - b;
-  if (ta !== tb) return ta ? -1 : 1;
-  return String(a).localeCompare(String(b));
-}
-
-export function matches(r, query) {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (!words.length) return true;
-  const parts = [r.name, r.id, r.project, r.state, r.group, r.notes, ...(r.tags || [])];
-  for (const [k, v] of Object.entries(r.config || {})) parts.push(`${k}=${fmt(v)}`);
-  for (const [k, v] of Object.entries(r.summary || {})) parts.push(`${k}=${cellText(v)}`);
-  const hay = parts.filter((p) => p !== null && p !== undefined).join("\n").toLowerCase();
-  return words.every((w) => hay.includes(w));
 }
 
 // config keys that differ between runs first (all of them when none differ), then the rest
@@ -134,6 +94,7 @@ function parallel(runs, axes, metric) {
   const H = 260;
   const top = 34;
   const bottom = H - 26;
+  const pad = 8; // values sit inside the axis ends, so extreme lines stay apart from them
   const svg = s("svg", { width: W, height: H, class: "nb-parallel", "data-axes": axes.length });
   const x = (i) => 50 + (i * (W - 100)) / Math.max(1, axes.length - 1);
   const scales = axes.map((ax) => {
@@ -141,13 +102,13 @@ function parallel(runs, axes, metric) {
     if (vals.every((v) => typeof v === "number")) {
       const lo = Math.min(...vals);
       const hi = Math.max(...vals);
-      const f = (v) => (hi === lo ? (top + bottom) / 2 : bottom - ((v - lo) / (hi - lo)) * (bottom - top));
+      const f = (v) => (hi === lo ? (top + bottom) / 2 : bottom - pad - ((v - lo) / (hi - lo)) * (bottom - top - 2 * pad));
       return { f, labels: vals.length ? [[lo, fmt(lo)], [hi, fmt(hi)]] : [] };
     }
     const cats = [...new Set(vals.map((v) => fmt(v)))].sort();
     const f = (v) => {
       const i = cats.indexOf(fmt(v));
-      return cats.length === 1 ? (top + bottom) / 2 : bottom - (i / (cats.length - 1)) * (bottom - top);
+      return cats.length === 1 ? (top + bottom) / 2 : bottom - pad - (i / (cats.length - 1)) * (bottom - top - 2 * pad);
     };
     return { f, labels: cats.map((c) => [c, c]), cat: true };
   });
@@ -156,8 +117,7 @@ function parallel(runs, axes, metric) {
     g.appendChild(s("line", { x1: x(i), x2: x(i), y1: top, y2: bottom }));
     g.appendChild(s("text", { x: x(i), y: 14, "text-anchor": "middle", class: "nb-axis-title" }, ax.name));
     for (const [v, label] of scales[i].labels) {
-      const y = scales[i].cat ? scales[i].f(v) : scales[i].f(v);
-      g.appendChild(s("text", { x: x(i) + 5, y: y + 4, class: "nb-axis-label" }, label));
+      g.appendChild(s("text", { x: x(i) + 5, y: scales[i].f(v) + 4, class: "nb-axis-label" }, label));
     }
     svg.appendChild(g);
   });
@@ -285,7 +245,7 @@ function render({ model, el }) {
     const c0 = h("td");
     c0.appendChild(check);
     const branch = !flat && r.depth ? `${"  ".repeat(r.depth - 1)}└─` : "";
-    const nameCell = h("td", { class: "nb-name" });
+    const nameCell = h("td", { class: "nb-name nb-wrap" });
     nameCell.append(h("span", { class: "nb-swatch", style: `background:${r.color}` }), document.createTextNode(r.name));
     const fork = r.forked_from ? `${r.forked_from} @${r.fork_step}` : r.detached_from ? `(${r.detached_from}, deleted)` : "";
     const changed = Object.entries(r.changed || {}).map(([k, d]) => `${k}: ${fmt(d.from)}→${fmt(d.to)}`).join(", ");
@@ -293,7 +253,8 @@ function render({ model, el }) {
     if (allProjects) cells.push(h("td", { "data-col": "project" }, r.project));
     cells.push(
       h("td", {}, r.id), h("td", {}, r.state), h("td", {}, fmt(r.step)), h("td", {}, r.group ?? ""),
-      h("td", {}, fork), h("td", {}, changed), h("td", {}, (r.tags || []).join(", ")),
+      h("td", { class: "nb-wrap" }, fork), h("td", { class: "nb-wrap" }, changed),
+      h("td", { class: "nb-wrap" }, (r.tags || []).join(", ")),
     );
     for (const k of cfgCols) cells.push(h("td", { "data-col": `c:${k}`, class: "nb-num" }, k in (r.config || {}) ? fmt(r.config[k]) : ""));
     for (const k of sumCols) cells.push(h("td", { "data-col": `s:${k}`, class: "nb-num" }, cellText(r.summary?.[k])));
