@@ -183,13 +183,14 @@ class ProjectView(ipywidgets.VBox):
     def __init__(self, project: str | None = None, dir: str | os.PathLike[str] | None = None):
         self.dir = nbrun.Api(dir).dir
         self.project_name = project
-        self.table = RunTable(project=project or "")
+        # the rows go in the widget's initial state: an update sent while the browser is
+        # still loading the widget's module can be lost
+        self.table = RunTable(project=project or "", runs=project_rows(project, self.dir))
         self.holder = ipywidgets.Box()
         self.dashboard: Dashboard | None = None
         self.selected: list[str] = []
         super().__init__(children=[self.table, self.holder])
         self.table.on_msg(self._on_message)
-        self.refresh()
 
     def refresh(self) -> None:
         """Re-read the runs (and the overlay of the selected ones that still exist)."""

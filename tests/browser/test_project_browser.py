@@ -98,7 +98,8 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
     assert axes == ["lr", "loss"]
     view.locator("select[data-role='pc-metric']").select_option("val/loss")
     page.wait_for_function(
-        "[...document.querySelectorAll('svg.nb-parallel g.nb-axis')].pop()?.dataset.axis === 'val/loss'"
+        "[...document.querySelectorAll('svg.nb-parallel g.nb-axis')].pop()?.dataset.axis"
+        " === 'val/loss'"
     )
     _shot(page, "project-view-compare.png")
 
@@ -134,8 +135,7 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
         view.locator(f"tr[data-key='{key}'] input[data-role='select']").check()
     overlay.wait_for(timeout=60_000)
     page.wait_for_function(
-        "document.querySelectorAll('.nb-chart[data-metric=\"loss\"] g.mark-line path').length"
-        " === 2"
+        "document.querySelectorAll('.nb-chart[data-metric=\"loss\"] g.mark-line path').length === 2"
     )
     light = page.eval_on_selector(
         ".nbrun-project th",
