@@ -21,7 +21,7 @@ from . import _checkpoints
 from ._history import advance_state, decode_chunk, encode_columns
 from ._ids import validate_project
 from ._lineage import chain, state_at
-from ._store import Chunk, Store, dumps
+from ._store import Chunk, Store, dumps, loads
 from .errors import LineageError, StoreError, UsageError
 from .media._base import is_ref
 
@@ -61,6 +61,29 @@ def _rewrite(
     return cols
 
 
+def _relink_json(
+    text: str | None, swap: Callable[[str], str | None], files: list[tuple[str, str]]
+) -> str | None:
+    """A chunk's cumulative state (JSON) with its media references re-pointed."""
+    if text is None or '"_type"' not in text:
+        return text
+    return dumps(_relink(loads(text), swap, files))
+
+
+def _own_rewrites(
+    store: Store, key: int, swap: Callable[[str], str | None], files: list[tuple[str, str]]
+) -> list[tuple[int, int, int, bytes, str | None]]:
+    """The chunks of a run whose data or state names media of runs ``swap`` re-points."""
+    out = []
+    for seg, first, _last, _n, data, state in store.run_chunks(key):
+        cols = _rewrite(data, swap, files)
+        new_state = _relink_json(state, swap, files)
+        if cols is not None or new_state != state:
+            new_data = data if cols is None else encode_columns(cols, new_state)[3]
+            out.append((key, seg, first, new_data, new_state))
+    return out
+
+
 def _slice(cols: dict[str, list[Any]], lo: int | None, hi: int | None) -> dict[str, list[Any]]:
     steps = cols["_step"]
     idx = [i for i, s in enumerate(steps) if (lo is None or s > lo) and (hi is None or s <= hi)]
@@ -70,48 +93,54 @@ def _slice(cols: dict[str, list[Any]], lo: int | None, hi: int | None) -> dict[s
 
 def _inherited(
     store: Store, fork: dict[str, Any]
-) -> tuple[list[Chunk], list[tuple[int, int]], list[tuple[Path, Path]]]:
+) -> tuple[
+    list[Chunk], list[tuple[int, int]], list[tuple[Path, Path]], Callable[[str], str | None]
+]:
     """What a fork reads from the runs it was forked from: its inherited chunks (media
-    references re-pointed at the fork), the artifact versions logged in them and the files
-    (media, checkpoints) to copy into its folder."""
+    references re-pointed at the fork), the artifact versions logged in them, the files
+    (media, checkpoints) to copy into its folder and the re-pointing function."""
     target = f"{fork['project']}/{fork['id']}"
     dest = _folder(store, fork["project"], fork["id"])
     chunks: list[Chunk] = []
     outputs: list[tuple[int, int]] = []
     copies: list[tuple[Path, Path]] = []
+    files: list[tuple[str, str]] = []
+
+    def swap(run: str) -> str | None:
+        return None if run == target else target
+
     for member in chain(store, fork)[:-1]:
         key = member.rec["key"]
-        files: list[tuple[str, str]] = []
         for seg, lo, hi in member.ranges:
             if lo is not None and hi is not None and lo >= hi:
                 continue
-            for _s, first, last, _n, data, state in store.run_chunks(key, seg, hi, lo):
+            for _s, first, last, n, data, state in store.run_chunks(key, seg, hi, lo):
                 whole = (lo is None or first > lo) and (hi is None or last <= hi)
-                cols = _rewrite(data, lambda r: None if r == target else target, files)
+                cols = _rewrite(data, swap, files)
                 if whole and cols is None:
-                    chunks.append((first, last, _n, data, state))
+                    chunks.append((first, last, n, data, _relink_json(state, swap, files)))
                     continue
                 if cols is None:
                     cols = decode_chunk(data)[0]
-                if not whole:
-                    cols = _slice(cols, lo, hi)
-                    if not cols["_step"]:
-                        continue
+                if whole:
+                    chunks.append(encode_columns(cols, _relink_json(state, swap, files)))
+                    continue
+                cols = _slice(cols, lo, hi)
+                if cols["_step"]:
                     before = state_at(store, fork, cols["_step"][0] - 1)
-                    state = dumps(advance_state(before, cols))
-                chunks.append(encode_columns(cols, state))
+                    part = _relink_json(dumps(advance_state(before, cols)), swap, files)
+                    chunks.append(encode_columns(cols, part))
             outputs += store.artifact_usage(key, "output", [(seg, lo, hi)])
-        for run, rel in files:
-            project, run_id = run.split("/", 1)
-            copies.append((_folder(store, project, run_id) / rel, dest / rel))
         src = _folder(store, member.rec["project"], member.rec["id"])
         for ck in _checkpoints.listing(src, member.rec["id"]):
             if member.limit is None or ck.step <= member.limit:
-                copies.append(
-                    (Path(ck.path), dest / _checkpoints.CHECKPOINT_DIR / Path(ck.path).name)
-                )
+                name = Path(ck.path).name
+                copies.append((Path(ck.path), dest / _checkpoints.CHECKPOINT_DIR / name))
+    for run, rel in dict.fromkeys(files):
+        project, _, run_id = run.partition("/")
+        copies.append((_folder(store, project, run_id) / rel, dest / rel))
     chunks.sort(key=lambda c: c[0])
-    return chunks, outputs, copies
+    return chunks, outputs, copies, swap
 
 
 def _copy(copies: list[tuple[Path, Path]]) -> None:
@@ -157,8 +186,17 @@ def delete_run(
             names,
         )
     plans = []
+    rewrites: list[tuple[int, int, int, bytes, str | None]] = []
     for fork in forks:
-        chunks, outputs, copies = _inherited(store, fork)
+        chunks, outputs, copies, swap = _inherited(store, fork)
+        files: list[tuple[str, str]] = []
+        rewrites += _own_rewrites(store, fork["key"], swap, files)
+        summary = _relink(fork["summary"], swap, files)
+        for run, rel in dict.fromkeys(files):
+            project_, _, id_ = run.partition("/")
+            copies.append(
+                (_folder(store, project_, id_) / rel, _folder(store, project, fork["id"]) / rel)
+            )
         _copy(copies)
         meta = dict(fork["metadata"])
         meta["detached_from"] = {
@@ -171,13 +209,14 @@ def delete_run(
             "forked_from_step": None,
             "forked_from_seg": None,
             "metadata": meta,
+            "summary": summary,
         }
         plans.append((fork["key"], chunks, outputs, fields))
     logged = []
     if delete_artifacts:
         logged = [k for k, _ in store.artifact_usage(rec["key"], "output", _all_segs(store, rec))]
     try:
-        gone = store.delete_run(rec["key"], plans, sorted(set(logged)))
+        gone = store.delete_run(rec["key"], plans, sorted(set(logged)), rewrites)
     except StoreError as exc:
         raise UsageError(f"delete {project}/{run_id}: {exc}") from exc
     shutil.rmtree(_folder(store, project, run_id), ignore_errors=True)
@@ -241,12 +280,13 @@ def move_run(
         p, _, i = run.partition("/")
         return f"{new}/{i}" if p == old and i in ids else None
 
-    chunks = []
+    rewrites = []
+    fields: dict[int, dict[str, Any]] = {}
     for r in runs:
-        for seg, first, _last, _n, data, state in store.run_chunks(r["key"]):
-            cols = _rewrite(data, swap, [])
-            if cols is not None:
-                chunks.append((r["key"], seg, first, encode_columns(cols, state)[3]))
+        rewrites += _own_rewrites(store, r["key"], swap, [])
+        summary = _relink(r["summary"], swap, [])
+        if summary != r["summary"]:
+            fields[r["key"]] = {"summary": summary}
     moved: list[tuple[Path, Path]] = []
     try:
         for r in runs:
@@ -255,7 +295,7 @@ def move_run(
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 src.rename(dst)
                 moved.append((src, dst))
-        store.move_runs([r["key"] for r in runs], new, chunks)
+        store.move_runs([r["key"] for r in runs], new, rewrites, fields)
     except BaseException as exc:
         for src, dst in reversed(moved):
             dst.rename(src)

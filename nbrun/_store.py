@@ -598,6 +598,7 @@ class Store:
         key: int,
         forks: list[tuple[int, list[Chunk], list[tuple[int, int]], dict[str, Any]]],
         artifacts: list[int],
+        rewrites: list[tuple[int, int, int, bytes, str | None]] | None = None,
     ) -> list[int]:
         """Delete a run and its rows, archives, alerts, samples, console lines and artifact
         records in one transaction. Each fork ``(key, chunks, outputs, fields)`` first gets the
@@ -605,7 +606,8 @@ class Store:
         them (``outputs``: ``(artifact_key, step)``) and ``fields`` (its lineage cleared); its
         archives' lineage through the run is cleared too. Refuses (:class:`StoreError`) when
         the run's forks are not exactly ``forks`` any more. ``artifacts``: versions to delete
-        once no other run logged or used them; returns the keys of those deleted."""
+        once no other run logged or used them; returns the keys of those deleted. ``rewrites``:
+        chunks of the forks given new data and state (see :meth:`move_runs`)."""
         enc = [(k, c, o, self._encode_fields(f)) for k, c, o, f in forks]
         now = time.time()
         with self._write() as conn:
@@ -635,6 +637,7 @@ class Store:
                     " forked_from_seg = NULL WHERE run_key = ? AND forked_from_id = ?",
                     (fork_key, row[1]),
                 )
+            self._rewrite_chunks(conn, rewrites or [])
             tables = ["history", "archives", "alerts", "artifact_usage"]
             tables += ["system_samples", "console"] if self.side_tables else []
             for table in tables:
@@ -654,11 +657,16 @@ class Store:
         return deleted
 
     def move_runs(
-        self, keys: list[int], project: str, chunks: list[tuple[int, int, int, bytes]]
+        self,
+        keys: list[int],
+        project: str,
+        rewrites: list[tuple[int, int, int, bytes, str | None]],
+        fields: dict[int, dict[str, Any]],
     ) -> None:
-        """Move runs to ``project`` in one transaction, replacing the data of the given chunks
-        ``(run_key, seg, first_step, data)`` (their media references name the new project).
-        Refuses (:class:`StoreError`) when the project has a run with one of their ids."""
+        """Move runs to ``project`` in one transaction, giving the chunks ``rewrites``
+        ``(run_key, seg, first_step, data, state)`` their new data and cumulative state (media
+        references naming the new project) and setting ``fields`` of runs by key. Refuses
+        (:class:`StoreError`) when the project has a run with one of their ids."""
         with self._write() as conn:
             for key in keys:
                 (run_id,) = conn.execute("SELECT id FROM runs WHERE key = ?", (key,)).fetchone()
@@ -667,11 +675,20 @@ class Store:
                 ).fetchone()
                 if taken is not None:
                     raise StoreError(f"project {project!r} has a run {run_id!r} already")
-                conn.execute("UPDATE runs SET project = ? WHERE key = ?", (project, key))
-            conn.executemany(
-                "UPDATE history SET data = ? WHERE run_key = ? AND seg = ? AND first_step = ?",
-                [(data, key, seg, first) for key, seg, first, data in chunks],
-            )
+                enc = {**self._encode_fields(fields.get(key, {})), "project": project}
+                sets = ", ".join(f"{name} = ?" for name in enc)
+                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+            self._rewrite_chunks(conn, rewrites)
+
+    @staticmethod
+    def _rewrite_chunks(
+        conn: sqlite3.Connection, rewrites: list[tuple[int, int, int, bytes, str | None]]
+    ) -> None:
+        conn.executemany(
+            "UPDATE history SET data = ?, state = ? WHERE run_key = ? AND seg = ?"
+            " AND first_step = ?",
+            [(data, state, key, seg, first) for key, seg, first, data, state in rewrites],
+        )
 
     # -- history ---------------------------------------------------------------------------
     def flush(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nbrun
-from nbrun import _artifacts
+from nbrun import _artifacts, _lineage
 
 FAST = {"flush_interval": 0.05}
 
@@ -87,6 +87,11 @@ def test_rule40_delete_with_detach_gives_forks_their_rows(api: nbrun.Api, run_di
     assert [a.name for a in view.logged_artifacts(lineage=True)] == ["weights:v0"]
     # summary at the inherited steps still comes from the stored cumulative state
     assert view.summary["sq"] == 81
+    # the summary and the stored cumulative states name the fork's own copy of the image
+    assert view.summary["img"]["run"] == f"p/{kid}"
+    rec = view._store.get_run("p", kid)
+    for step in (10, 12):
+        assert _lineage.state_at(view._store, rec, step)["last"]["img"]["run"] == f"p/{kid}"
 
 
 def test_rule40_detach_reads_a_rewound_parent_as_it_was(api: nbrun.Api) -> None:
@@ -149,6 +154,9 @@ def test_rule40_move_takes_files_and_media(api: nbrun.Api, run_dir: Path) -> Non
     assert pairs(view)[:3] == [(0, 0.0), (1, 1.0), (2, 2.0)]
     img = view.history(["img"])["img"].iloc[0]
     assert int(np.asarray(img.image)[0, 0, 0]) == 9
+    assert view.summary["img"]["run"] == "q/mv"
+    rec = view._store.get_run("q", "mv")
+    assert _lineage.state_at(view._store, rec, 3)["last"]["img"]["run"] == "q/mv"
     assert [f.name for f in view.files()] == ["notes.txt"]
     assert api.runs("p") == []
 
