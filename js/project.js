@@ -379,6 +379,7 @@ function render({ model, el }) {
       item.append(h("span", { class: "nb-swatch", style: `background:${r.color}` }), document.createTextNode(r.name));
       legend.appendChild(item);
     }
+    if (ov.left_out) legend.appendChild(h("span", { class: "nb-dim" }, `(${ov.left_out} more selected, not drawn)`));
     const grid = h("div", { class: "nb-grid" });
     chartsBox.append(legend, grid);
     const config = themeConfig(root);
@@ -401,9 +402,13 @@ function render({ model, el }) {
   model.on("change:overlay", drawOverlay);
   draw();
   drawOverlay();
+  // JupyterLab's theme switch: redraw the charts with the new axis colours
+  const themeWatch = new MutationObserver(() => drawOverlay());
+  themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
   return () => {
     for (const ev of evs) model.off(ev, draw);
     model.off("change:overlay", drawOverlay);
+    themeWatch.disconnect();
   };
 }
 

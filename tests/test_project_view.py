@@ -57,6 +57,7 @@ def test_table_messages_select_delete_and_move(run_dir: Path) -> None:
     pv = ProjectView("p", run_dir)
     from_browser(pv.table, {"action": "select", "keys": [f"p/{parent_id}", f"p/{fork_id}"]})
     assert [r["key"] for r in pv.table.overlay["runs"]] == [f"p/{parent_id}", f"p/{fork_id}"]
+    assert "left_out" not in pv.table.overlay
     from_browser(pv.table, {"action": "delete", "keys": [f"p/{parent_id}"], "detach": False})
     assert "LineageError" in pv.table.message and f"p/{fork_id}" in pv.table.message
     assert len(pv.table.runs) == 3

@@ -31,6 +31,8 @@ STATIC = Path(__file__).parent / "static"
 
 #: points per run and metric sent for the overlay charts
 OVERLAY_SAMPLES = 500
+#: at most this many selected runs are overlaid (the first ones selected)
+OVERLAY_RUNS = 20
 
 
 def _number(value: Any) -> float | None:
@@ -229,7 +231,11 @@ class ProjectView(ipywidgets.VBox):
     def select(self, keys: list[str]) -> None:
         """Overlay the runs ``"project/id"`` on one set of charts."""
         self.selected = [self._key(k) for k in keys]
-        self.table.overlay = overlay_data(self.selected, self.dir) if self.selected else {}
+        shown = self.selected[:OVERLAY_RUNS]
+        data = overlay_data(shown, self.dir) if shown else {}
+        if len(self.selected) > len(shown):
+            data["left_out"] = len(self.selected) - len(shown)
+        self.table.overlay = data
 
     def delete(self, keys: list[str], detach_forks: bool = False) -> list[str]:
         """Delete the runs ``"project/id"`` (forks before their parents; rule 40); returns
