@@ -44,7 +44,7 @@ def _relink(value: Any, swap: Callable[[str], str | None], files: list[tuple[str
         if new is None:
             return value
         if isinstance(value.get("path"), str):
-            files.append((run, value["path"]))  # type: ignore[arg-type]
+            files.append((str(run), value["path"]))
         return {**value, "run": new}
     return {k: _relink(v, swap, files) for k, v in value.items()}
 

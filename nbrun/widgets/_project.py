@@ -59,12 +59,11 @@ def summary_cell(value: Any, wanted: list[str] | None = None) -> Any:
     if isinstance(value, str):
         return value[:200]
     if isinstance(value, dict) and "_type" not in value:
-        parts = [[str(k), _number(v)] for k, v in value.items() if _number(v) is not None]
-        if not parts:
+        nums = {str(k): n for k, v in value.items() if (n := _number(v)) is not None}
+        if not nums:
             return None
-        names = [p[0] for p in parts]
-        first = next((w for w in wanted or () if w in names), names[0])
-        return {"v": dict(parts)[first], "parts": parts}
+        first = next((w for w in wanted or () if w in nums), next(iter(nums)))
+        return {"v": nums[first], "parts": [[k, n] for k, n in nums.items()]}
     return None
 
 
