@@ -2,8 +2,8 @@
 // columns, filter, W&B groups), checkboxes that overlay the selected runs on one chart per
 // metric, a parallel-coordinates chart of config vs a metric, delete / move with confirmation;
 // "open" asks Python to show that run's dashboard. Python side: nbrun/widgets/_project.py.
-// All run data is written with textContent (or as SVG text nodes), never as HTML.
-import embed from "vega-embed";
+// All run data is written with textContent (or as SVG text nodes), never as HTML. Charts are
+// plain SVG (no Vega): the module stays small and loads at once.
 import CSS from "./project.css";
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
@@ -40,52 +40,54 @@ function summaryColumns(runs) {
   return [...keys].slice(0, MAX_COLS);
 }
 
-function themeConfig(el) {
-  const css = getComputedStyle(el);
-  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
-  const text = v("--jp-ui-font-color1", "#444");
-  const dim = v("--jp-ui-font-color2", "#777");
-  const border = v("--jp-border-color2", "#ddd");
-  return {
-    background: null,
-    view: { stroke: null },
-    axis: { labelColor: dim, titleColor: text, gridColor: border, domainColor: dim, tickColor: dim },
-  };
+// about five round tick values covering [lo, hi]
+function ticks(lo, hi) {
+  const span = hi - lo || Math.abs(hi) || 1;
+  const step0 = Math.pow(10, Math.floor(Math.log10(span / 4)));
+  const step = [1, 2, 5, 10].map((m) => m * step0).find((st) => span / st <= 5) || step0 * 10;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
 }
 
-function overlaySpec(metric, data, runs, config) {
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    width: 320,
-    height: 170,
-    autosize: { type: "pad", resize: true },
-    background: null,
-    config,
-    title: { text: metric, color: config.axis.titleColor, fontSize: 12, anchor: "start" },
-    data: { values: data },
-    encoding: {
-      x: { field: "s", type: "quantitative", title: "step" },
-      y: { field: "y", type: "quantitative", title: null, scale: { zero: false } },
-      color: {
-        field: "k", type: "nominal", legend: null,
-        scale: { domain: runs.map((r) => r.key), range: runs.map((r) => r.color) },
-      },
-      detail: { field: "k" },
-    },
-    layer: [
-      { mark: { type: "line", strokeWidth: 1.6 } },
-      {
-        mark: { type: "point", filled: true, size: 14, opacity: 0.35 },
-        encoding: {
-          tooltip: [
-            { field: "n", title: "run" },
-            { field: "s", title: "step" },
-            { field: "y", title: metric, format: ".4~g" },
-          ],
-        },
-      },
-    ],
-  };
+// one metric of the selected runs as an SVG line chart (theme colours from CSS classes)
+function lineChart(metric, series) {
+  const W = 340, H = 190, L = 50, R = 10, T = 20, B = 30;
+  const svg = s("svg", { width: W, height: H, class: "nb-ochart" });
+  const all = series.flatMap((r) => r.pts);
+  if (!all.length) return svg;
+  let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+  let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  if (y0 === y1) { const d = Math.abs(y0) * 0.05 || 1; y0 -= d; y1 += d; }
+  const X = (v) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
+  const Y = (v) => H - B - ((v - y0) / (y1 - y0)) * (H - T - B);
+  svg.appendChild(s("text", { x: L, y: 12, class: "nb-ctitle" }, metric));
+  for (const v of ticks(y0, y1)) {
+    svg.appendChild(s("line", { x1: L, x2: W - R, y1: Y(v), y2: Y(v), class: "nb-gridline" }));
+    svg.appendChild(s("text", { x: L - 4, y: Y(v) + 3, "text-anchor": "end", class: "nb-tick" }, fmt(v)));
+  }
+  for (const v of ticks(x0, x1)) {
+    svg.appendChild(s("text", { x: X(v), y: H - B + 13, "text-anchor": "middle", class: "nb-tick" }, fmt(v)));
+  }
+  svg.appendChild(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "nb-axisline" }));
+  svg.appendChild(s("text", { x: (L + W - R) / 2, y: H - 3, "text-anchor": "middle", class: "nb-tick" }, "step"));
+  const dots = all.length <= 1500;
+  for (const r of series) {
+    if (!r.pts.length) continue;
+    const g = s("g", { "data-key": r.key });
+    const pts = r.pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");
+    g.appendChild(s("polyline", { points: pts, stroke: r.color, class: "nb-oline" }));
+    if (dots) {
+      for (const [x, y] of r.pts) {
+        const c = s("circle", { cx: X(x).toFixed(1), cy: Y(y).toFixed(1), r: 2.5, fill: r.color, class: "nb-odot" });
+        c.appendChild(s("title", {}, `${r.name} · step ${x} · ${metric} ${fmt(y)}`));
+        g.appendChild(c);
+      }
+    }
+    svg.appendChild(g);
+  }
+  return svg;
 }
 
 // parallel coordinates: one vertical axis per config column and the metric last
@@ -364,14 +366,12 @@ function render({ model, el }) {
     pcBox.append(label, parallel(runs, axes, metric));
   }
 
-  let chartSeq = 0;
-  async function drawOverlay() {
-    const seq = ++chartSeq;
+  function drawOverlay() {
     const ov = model.get("overlay") || {};
     const runs = ov.runs || [];
     chartsBox.replaceChildren();
-    chartsBox.dataset.ready = "0";
     chartsBox.dataset.charts = "0";
+    chartsBox.dataset.ready = runs.length ? "0" : "";
     if (!runs.length) return;
     const legend = h("div", { class: "nb-legend" });
     for (const r of runs) {
@@ -382,19 +382,16 @@ function render({ model, el }) {
     if (ov.left_out) legend.appendChild(h("span", { class: "nb-dim" }, `(${ov.left_out} more selected, not drawn)`));
     const grid = h("div", { class: "nb-grid" });
     chartsBox.append(legend, grid);
-    const config = themeConfig(root);
-    const jobs = [];
-    for (const metric of ov.metrics || []) {
-      const data = (ov.points[metric] || []).map(([i, st, y]) => ({ k: runs[i].key, n: runs[i].name, s: st, y }));
+    const metrics = ov.metrics || [];
+    for (const metric of metrics) {
+      const series = runs.map((r) => ({ ...r, pts: [] }));
+      for (const [i, st, y] of ov.points[metric] || []) series[i].pts.push([st, y]);
       const div = h("div", { class: "nb-chart", "data-metric": metric });
+      div.appendChild(lineChart(metric, series));
       grid.appendChild(div);
-      jobs.push(embed(div, overlaySpec(metric, data, runs, config), { renderer: "svg", actions: false, mode: "vega-lite" }));
     }
-    await Promise.all(jobs);
-    if (seq === chartSeq) {
-      chartsBox.dataset.charts = String(jobs.length);
-      chartsBox.dataset.ready = "1";
-    }
+    chartsBox.dataset.charts = String(metrics.length);
+    chartsBox.dataset.ready = "1";
   }
 
   const evs = ["change:runs", "change:opened", "change:message", "change:notice", "change:project"];
@@ -402,13 +399,9 @@ function render({ model, el }) {
   model.on("change:overlay", drawOverlay);
   draw();
   drawOverlay();
-  // JupyterLab's theme switch: redraw the charts with the new axis colours
-  const themeWatch = new MutationObserver(() => drawOverlay());
-  themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
   return () => {
     for (const ev of evs) model.off(ev, draw);
     model.off("change:overlay", drawOverlay);
-    themeWatch.disconnect();
   };
 }
 

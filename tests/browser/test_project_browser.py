@@ -83,7 +83,7 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
     overlay.wait_for(timeout=60_000)
     assert overlay.get_attribute("data-charts") == "2"
     strokes = page.eval_on_selector_all(
-        ".nb-chart[data-metric='loss'] g.mark-line path",
+        ".nb-chart[data-metric='loss'] polyline.nb-oline",
         "ps => ps.map(p => p.getAttribute('stroke'))",
     )
     assert sorted(strokes) == sorted([run_color("base"), run_color("cold")])
@@ -135,7 +135,8 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
         view.locator(f"tr[data-key='{key}'] input[data-role='select']").check()
     overlay.wait_for(timeout=60_000)
     page.wait_for_function(
-        "document.querySelectorAll('.nb-chart[data-metric=\"loss\"] g.mark-line path').length === 2"
+        "document.querySelectorAll('.nb-chart[data-metric=\"loss\"] polyline.nb-oline')"
+        ".length === 2"
     )
     light = page.eval_on_selector(
         ".nbrun-project th",
