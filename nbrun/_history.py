@@ -649,27 +649,28 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
     last = dict(state.get("last", {}))
     first = dict(state.get("first", {}))
     agg = dict(state.get("agg", {}))
-    for j, key in enumerate(block.names):
-        if key in SYSTEM_KEYS:
-            continue
-        col = cols[j]
-        last[key] = float(col[-1])
-        if key not in first:
-            first[key] = float(col[0])
-        total = _sum(col)
-        nan = False
-        if total != total:
-            col = col[~np.isnan(col)]
-            nan = len(col) < n
-        lo = _extreme(col, True) if len(col) else None
-        hi = _extreme(col, False) if len(col) else None
-        prev = agg.get(key)
-        if prev is not None:
-            lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
-            hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
-            agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
-        else:
-            agg[key] = [lo, hi, total, n, nan]
+    with np.errstate(all="ignore"):  # inf - inf, NaN: as Python's sum, no warnings
+        for j, key in enumerate(block.names):
+            if key in SYSTEM_KEYS:
+                continue
+            col = cols[j]
+            last[key] = float(col[-1])
+            if key not in first:
+                first[key] = float(col[0])
+            total = _sum(col)
+            nan = False
+            if total != total:
+                col = col[~np.isnan(col)]
+                nan = len(col) < n
+            lo = _extreme(col, True) if len(col) else None
+            hi = _extreme(col, False) if len(col) else None
+            prev = agg.get(key)
+            if prev is not None:
+                lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
+                hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
+                agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
+            else:
+                agg[key] = [lo, hi, total, n, nan]
     after = {"last": last, "first": first, "agg": agg}
     return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
 
