@@ -162,7 +162,8 @@ def clean_log(data: object) -> tuple[dict[str, Any], bool]:
     if types <= _SIMPLE:
         if "_step" in data or "_runtime" in data:
             data = {k: v for k, v in data.items() if k != "_step" and k != "_runtime"}
-        return data, types == _FLOAT
+        # a row with a _timestamp of its own takes the generic path (blocks stamp their own)
+        return data, types == _FLOAT and "_timestamp" not in data
     return {k: _convert(k, v) for k, v in data.items() if k != "_step" and k != "_runtime"}, False
 
 
@@ -533,19 +534,22 @@ class FloatBlock:
     order). Only the training thread appends, and it seals the block (puts it on the writer's
     queue) when it is full or a row does not fit. The writer copies whole records from
     :attr:`taken` on, of an open block too (a timed flush); an append is one C call, so
-    ``len(data)`` always ends on a record."""
+    ``len(data)`` always ends on a record. A row fits when it has the block's user keys
+    (``size`` of them, ``get`` finds them all) and no ``_timestamp`` of its own."""
 
     __slots__ = ("data", "full", "get", "names", "order", "pack", "rec", "size", "taken")
 
     def __init__(self, row: dict[str, Any], max_rows: int) -> None:
-        self.order = tuple(row)  # the row's keys as written, ``_step`` among them
-        self.names = tuple(k for k in self.order if k != "_step")
-        self.get = itemgetter("_step", *self.names)
+        user = tuple(k for k in row if k not in SYSTEM_KEYS)
+        self.order = (*user, *SYSTEM_KEYS)  # the keys as a written row has them
+        fields = user if len(user) != 1 else user * 2  # itemgetter of one key gives no tuple
+        self.get = itemgetter(*fields)  # a row's user values: pack(step, *get(row), rt, ts)
+        self.names = (*fields, "_runtime", "_timestamp")  # the record's float64 fields
         fmt = struct.Struct(f"<q{len(self.names)}d")
         self.pack = fmt.pack
         self.rec = fmt.size
         self.full = fmt.size * max_rows  # bytes of a full block
-        self.size = len(self.order)
+        self.size = len(user)  # keys of a row that fits, before the stamps
         self.data = bytearray()
         self.taken = 0  # bytes
 
@@ -588,7 +592,7 @@ class FloatRows:
         names, order = self.block.names, self.block.order
         out = []
         for rec in struct.iter_unpack(f"<q{len(names)}d", self.data):
-            row = dict(zip(names, rec[1:], strict=True))
+            row = dict(zip(names, rec[1:], strict=True))  # a doubled single key collapses
             row["_step"] = rec[0]
             out.append({k: row[k] for k in order})
         return out
@@ -631,7 +635,9 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
     recs = np.frombuffer(rows.data, dtype="<f8").reshape(n, w + 1)
     cols = recs[:, 1:].T.astype("<f8", order="C")
     steps = np.frombuffer(rows.data, dtype="<i8").reshape(n, w + 1)[:, 0]
-    index = {name: j for j, name in enumerate(block.names)}
+    index: dict[str, int] = {}
+    for j, name in enumerate(block.names):
+        index.setdefault(name, j)
     header: list[list[Any]] = []
     parts: list[bytes] = []
     offset = 0
@@ -650,7 +656,7 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
     first = dict(state.get("first", {}))
     agg = dict(state.get("agg", {}))
     with np.errstate(all="ignore"):  # inf - inf, NaN: as Python's sum, no warnings
-        for j, key in enumerate(block.names):
+        for key, j in index.items():
             if key in SYSTEM_KEYS:
                 continue
             col = cols[j]
@@ -769,20 +775,25 @@ class Writer:
         block = self.block
         queue = self.queue
         if floats:
-            if block is not None and block.size == len(row):
-                try:
-                    values = block.get(row)
-                except KeyError:
-                    pass
-                else:
-                    data = block.data
-                    data += block.pack(*values)
-                    self.enqueued += 1
-                    if len(data) >= block.full:
-                        self.seal()
-                    return
-            new = FloatBlock(row, self.max_rows)
-            new.data += new.pack(*new.get(row))
+            if block is None or block.size + 3 != len(row):
+                block_ = FloatBlock(row, self.max_rows)
+            else:
+                block_ = block
+            try:
+                values = block_.get(row)
+            except KeyError:
+                block_ = FloatBlock(row, self.max_rows)
+                values = block_.get(row)
+            record = block_.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+            if block_ is block:
+                data = block.data
+                data += record
+                self.enqueued += 1
+                if len(data) >= block.full:
+                    self.seal()
+                return
+            new = block_
+            new.data += record
             if block is not None:
                 queue.append(block)
             self.block = new

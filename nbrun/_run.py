@@ -444,34 +444,39 @@ class Run(RunView):
             self._apply_step_sync(row)
             floats = False
         summary = self.summary
-        if summary._fast and (floats or None not in row.values()):
+        if (
+            not summary._user
+            and not summary.has_aggregates
+            and (floats or None not in row.values())
+        ):  # Summary.observe inlined for its common case (Summary._fast)
             summary._last.update(row)
         else:
             summary.observe(row)
         now = time.time()
-        row["_step"] = self._step
-        row["_runtime"] = now - self._t0_wall
-        if "_timestamp" not in row:
-            row["_timestamp"] = now
+        step = self._step
+        self._step = step + 1
         writer = self._writer
         block = writer.block
-        if floats and block is not None and block.size == len(row):
+        if floats and block is not None and block.size == len(row) and not self._feeds:
             try:  # the writer's fast lane (Writer.put inlined): one C call packs the row
                 values = block.get(row)
-            except KeyError:  # other keys: a new block
-                writer.put(row, floats)
+            except KeyError:  # other keys: Writer.put starts a new block
+                pass
             else:
                 data = block.data
-                data += block.pack(*values)
+                data += block.pack(step, *values, now - self._t0_wall, now)
                 writer.enqueued += 1
                 if len(data) >= block.full:
                     writer.seal()
-        else:
-            writer.put(row, floats)
+                return
+        row["_step"] = step
+        row["_runtime"] = now - self._t0_wall
+        if "_timestamp" not in row:
+            row["_timestamp"] = now
+        writer.put(row, floats)
         if self._feeds:
             for feed in self._feeds:
                 feed.append(row)
-        self._step += 1
 
     def _apply_step_sync(self, row: dict[str, Any]) -> None:
         last = self.summary._last

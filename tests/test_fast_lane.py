@@ -27,7 +27,8 @@ P = "fast"
 def _block_rows(rows: list[dict[str, Any]]) -> tuple[FloatBlock, Any]:
     block = FloatBlock(rows[0], 1000)
     for row in rows:
-        block.data += block.pack(*block.get(row))
+        values = block.get(row)
+        block.data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
     taken = block.take()
     assert taken is not None
     return block, taken
@@ -59,11 +60,13 @@ def test_float_rows_encode_to_the_generic_chunk_and_state(values: list[float]) -
     assert dumps(state) == dumps(want_state)
 
 
-def test_float_rows_read_back_as_the_dicts_logged() -> None:
-    rows = [{"a": 1.5, "_step": 3, "_runtime": 0.5, "_timestamp": 9.0}]
-    rows.append({"a": -2.0, "_step": 4, "_runtime": 0.75, "_timestamp": 10.0})
+@pytest.mark.parametrize("keys", [("a",), ("a", "b")])
+def test_float_rows_read_back_as_the_dicts_logged(keys: tuple[str, ...]) -> None:
+    rows = [{**dict.fromkeys(keys, 1.5), "_step": 3, "_runtime": 0.5, "_timestamp": 9.0}]
+    rows.append({**dict.fromkeys(keys, -2.0), "_step": 4, "_runtime": 0.75, "_timestamp": 10.0})
     _, taken = _block_rows(rows)
     assert taken.rows() == rows
+    assert list(taken.rows()[0]) == list(rows[0])
     assert taken.last_step == 4
     assert [len(p) for p in taken.split(1)] == [1, 1]
 
@@ -120,3 +123,14 @@ def test_a_rejected_log_leaves_the_block_untouched(run_dir: Path) -> None:
     df = nbrun.Api(run_dir).run(f"{P}/{run.id}").history()
     assert list(df["_step"]) == [0, 1, 2, 3, 4]
     assert list(df["loss"]) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_timestamp_of_its_own_is_kept(run_dir: Path) -> None:
+    run = nbrun.init(project=P, settings={"flush_interval": 60.0})
+    run.log({"loss": 1.0}, step=0)
+    run.log({"loss": 2.0, "_timestamp": 5.0}, step=1)
+    run.log({"loss": 3.0}, step=2)
+    run.finish()
+    df = nbrun.Api(run_dir).run(f"{P}/{run.id}").history()
+    assert list(df["loss"]) == [1.0, 2.0, 3.0]
+    assert df["_timestamp"].iloc[1] == 5.0 and df["_timestamp"].iloc[2] > 1e9
