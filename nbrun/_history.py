@@ -774,7 +774,7 @@ class Writer:
         the queue, before the row after it) when full or when a row does not fit it."""
         block = self.block
         queue = self.queue
-        if floats:
+        if floats and len(row) > 3:  # user values besides the stamps
             if block is None or block.size + 3 != len(row):
                 block_ = FloatBlock(row, self.max_rows)
             else:
