@@ -741,6 +741,7 @@ class Writer:
         self.key = key
         self.queue: deque[dict[str, Any] | FloatBlock] = deque()
         self.block: FloatBlock | None = None  # the open block the hot path appends to
+        self._fast_after = 0  # no new block before this many rows (see put)
         self._all = False  # flush()/sync() want the open block's rows too
         self.max_rows = max_rows
         self.interval = interval
@@ -770,36 +771,37 @@ class Writer:
     def put(self, row: dict[str, Any], floats: bool) -> None:
         """Hand a finished row to the writer (the hot path, training thread only). ``floats``
         says every value but ``_step`` is a float: such rows go into a :class:`FloatBlock`
-        (two C-level appends), others onto the queue as they are. A block is sealed (put on
-        the queue, before the row after it) when full or when a row does not fit it."""
+        (one C-level pack), others onto the queue as they are. A block is sealed (put on the
+        queue, before the row after it) when full or when a row does not fit it. When a block
+        ends short (rows of changing keys), float rows take the generic path for the next
+        ``max_rows`` rows: short blocks cost more than they save."""
         block = self.block
         queue = self.queue
-        if floats and len(row) > 3:  # user values besides the stamps
-            if block is None or block.size + 3 != len(row):
-                block_ = FloatBlock(row, self.max_rows)
-            else:
-                block_ = block
-            try:
-                values = block_.get(row)
-            except KeyError:
-                block_ = FloatBlock(row, self.max_rows)
-                values = block_.get(row)
-            record = block_.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
-            if block_ is block:
-                data = block.data
-                data += record
+        if floats and len(row) > 3 and self.enqueued >= self._fast_after:
+            if block is not None and block.size + 3 == len(row):
+                try:
+                    values = block.get(row)
+                except KeyError:
+                    pass
+                else:
+                    data = block.data
+                    data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+                    self.enqueued += 1
+                    if len(data) >= block.full:
+                        self.seal()
+                    return
+            if block is None or not self._short(block):
+                new = FloatBlock(row, self.max_rows)
+                new.data += new.pack(
+                    row["_step"], *new.get(row), row["_runtime"], row["_timestamp"]
+                )
+                if block is not None:
+                    queue.append(block)
+                self.block = new
                 self.enqueued += 1
-                if len(data) >= block.full:
-                    self.seal()
                 return
-            new = block_
-            new.data += record
-            if block is not None:
-                queue.append(block)
-            self.block = new
-            self.enqueued += 1
-            return
         if block is not None:
+            self._short(block)
             queue.append(block)
             self.block = None
         queue.append(row)
@@ -807,6 +809,13 @@ class Writer:
         if len(queue) >= self.max_rows:
             self.wake()
             self._bound()
+
+    def _short(self, block: FloatBlock) -> bool:
+        """Whether ``block``, ending now, is short; if so, no new block for a while."""
+        if len(block.data) >= block.rec * _MIN_BLOCK_CHUNK:
+            return False
+        self._fast_after = self.enqueued + self.max_rows
+        return True
 
     def seal(self) -> None:
         """Put the open block on the queue (hot path: it is full) and wake the writer."""
@@ -873,17 +882,12 @@ class Writer:
         idle = not q
         with self._taken:
             items = self._retry
-            room = self.max_rows * 10 - sum(len(i) if type(i) is FloatRows else 1 for i in items)
-            while q and room > 0:
-                item = q.popleft()
-                if type(item) is FloatBlock:
-                    rows = item.take()
-                    if rows is not None:
-                        items.append(rows)
-                        room -= len(rows)
-                else:
-                    items.append(item)
-                    room -= 1
+            take = min(len(q), max(0, self.max_rows * 10 - len(items)))  # a block counts one
+            batch: list[Any] = [q.popleft() for _ in range(take)]
+            if FloatBlock in set(map(type, batch)):
+                batch = [i.take() if type(i) is FloatBlock else i for i in batch]
+                batch = [i for i in batch if i is not None]
+            items.extend(batch)
             block = self.block  # read before checking the queue: see FloatBlock
             if block is not None and not q and (idle or want_all or self._closing):
                 rows = block.take()
@@ -893,10 +897,10 @@ class Writer:
 
     def _encode(
         self, items: list[dict[str, Any] | FloatRows]
-    ) -> tuple[list[Chunk], dict[str, Any], int]:
-        """Chunks of at most ``max_rows`` rows for ``items`` in order, the state after them and
-        the last step. Rows of floats are encoded with array work; a short run of them joins
-        the dict rows around it (one chunk rather than many small ones)."""
+    ) -> tuple[list[Chunk], dict[str, Any], int, int]:
+        """Chunks of at most ``max_rows`` rows for ``items`` in order, the state after them,
+        the last step and the number of rows. Rows of floats are encoded with array work; a
+        short run of them joins the dict rows around it (one chunk rather than many)."""
         chunks: list[Chunk] = []
         state = self.state
         run: list[dict[str, Any]] = []
@@ -916,9 +920,15 @@ class Writer:
             run.clear()
             return state
 
+        if FloatRows not in set(map(type, items)):  # dict rows only: no per-row Python here
+            run.extend(items if convert is None else map(convert, items))
+            state = flush_run(state)
+            return chunks, state, items[-1]["_step"] if items else -1, len(items)
         last_step = -1
+        count = 0
         for item in items:
             if type(item) is FloatRows:
+                count += len(item) - 1
                 last_step = item.last_step
                 if len(item) < _MIN_BLOCK_CHUNK:
                     run.extend(item.rows())
@@ -932,7 +942,7 @@ class Writer:
                 last_step = item["_step"]
                 run.append(convert(item) if convert is not None else item)
         state = flush_run(state)
-        return chunks, state, last_step
+        return chunks, state, last_step, count + len(items)
 
     def _flush_once(self) -> None:
         q = self.queue
@@ -940,7 +950,7 @@ class Writer:
             items = self._take()
             side = self._side()
             try:
-                chunks, state, last_step = self._encode(items)
+                chunks, state, last_step, count = self._encode(items)
                 stop = self.store.flush(self.key, chunks, self._snapshot(), side)
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 self._retry = items
@@ -958,7 +968,7 @@ class Writer:
                 self._warned = False
             self.state = state
             with self._done:
-                self.durable += sum(len(i) if type(i) is FloatRows else 1 for i in items)
+                self.durable += count
                 if items:
                     self.last_durable_step = last_step
                 self._done.notify_all()
