@@ -129,13 +129,16 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     lat = array("q", bytes(8 * steps)) if timed else None
     gc.collect()
     clock = time.perf_counter
+    c0 = time.process_time()
     t0 = clock()
     loop(adapter.log, steps, lat, time.perf_counter_ns)
     t1 = clock()
+    c1 = time.process_time()
     adapter.finish()
     t2 = clock()
     out: dict[str, Any] = {
         "loop_us": (t1 - t0) / steps * 1e6,
+        "cpu_us": (c1 - c0) / steps * 1e6,  # CPU of every thread of the process, per step
         "finish_s": t2 - t1,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000,
         "version": _version(tool),
@@ -212,16 +215,19 @@ def render(results: dict, sizes: dict, meta: dict) -> str:
         out.append("")
         out.append(
             "| tool | loop µs/step (min-max) | overhead µs/step (minus no-op) | "
-            "vs nbrun overhead | p50 call µs | p99 call µs | p99.9 call ms | max call ms | "
-            "calls > 2 ms | finish s |"
+            "vs nbrun overhead | CPU µs/step, all threads (overhead) | vs nbrun CPU overhead | "
+            "p50 call µs | p99 call µs | p99.9 call ms | max call ms | calls > 2 ms | finish s |"
         )
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        noop_cpu = _median(res.get("noop", []), "cpu_us")
+        nb_cpu = _median(res.get("nbrun", []), "cpu_us")
+        nb_cpu_over = None if nb_cpu is None or noop_cpu is None else nb_cpu - noop_cpu
         nb = _median(res.get("nbrun", []), "loop_us")
         nb_over = None if nb is None or noop is None else nb - noop
         for tool, reps in res.items():
             ok = [r for r in reps if "error" not in r]
             if not ok:
-                out.append(f"| {tool} | error: {reps[0].get('error')} |" + " |" * 8)
+                out.append(f"| {tool} | error: {reps[0].get('error')} |" + " |" * 10)
                 continue
             loop = _median(ok, "loop_us")
             lo, hi = min(r["loop_us"] for r in ok), max(r["loop_us"] for r in ok)
@@ -231,8 +237,16 @@ def render(results: dict, sizes: dict, meta: dict) -> str:
                 if over is not None and nb_over and tool != "nbrun" and nb_over > 0
                 else "-"
             )
+            cpu = _median(ok, "cpu_us")
+            cpu_over = None if noop_cpu is None or tool == "noop" or cpu is None else cpu - noop_cpu
+            cpu_ratio = (
+                f"{cpu_over / nb_cpu_over:.1f}x"
+                if cpu_over is not None and nb_cpu_over and tool != "nbrun" and nb_cpu_over > 0
+                else "-"
+            )
             out.append(
                 f"| {tool} | {loop:.2f} ({lo:.2f}-{hi:.2f}) | {_f(over, '.2f')} | {ratio} | "
+                f"{_f(cpu, '.2f')} ({_f(cpu_over, '.2f')}) | {cpu_ratio} | "
                 f"{_f(_median(ok, 'p50_us'), '.2f')} | {_f(_median(ok, 'p99_us'), '.2f')} | "
                 f"{_f(_median(ok, 'p999_ms'), '.3f')} | "
                 f"{_f(_median(ok, 'max_ms'), '.2f')} (worst {max(r['max_ms'] for r in ok):.2f})"

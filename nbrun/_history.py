@@ -19,7 +19,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._store import Chunk, Side, Store, dumps, loads
 from .errors import UsageError
@@ -819,7 +819,8 @@ class Writer:
 
     def seal(self) -> None:
         """Put the open block on the queue (hot path: it is full) and wake the writer."""
-        self.queue.append(self.block)  # on the queue first, then no longer open: a reader
+        block = cast(FloatBlock, self.block)
+        self.queue.append(block)  # on the queue first, then no longer open: a reader
         self.block = None  # of pending_rows sees it in one place or both, never in neither
         self.wake()
         self._bound()
@@ -848,9 +849,9 @@ class Writer:
         for item in items:
             if type(item) is dict:
                 out.append(item)
-            elif type(item) is FloatBlock:
+            elif isinstance(item, FloatBlock):
                 out.extend(item.rest().rows())
-            else:
+            elif isinstance(item, FloatRows):
                 out.extend(item.rows())
         return out
 
@@ -921,13 +922,14 @@ class Writer:
             return state
 
         if FloatRows not in set(map(type, items)):  # dict rows only: no per-row Python here
-            run.extend(items if convert is None else map(convert, items))
+            dicts = cast(list[dict[str, Any]], items)
+            run.extend(dicts if convert is None else map(convert, dicts))
             state = flush_run(state)
-            return chunks, state, items[-1]["_step"] if items else -1, len(items)
+            return chunks, state, dicts[-1]["_step"] if dicts else -1, len(dicts)
         last_step = -1
         count = 0
         for item in items:
-            if type(item) is FloatRows:
+            if isinstance(item, FloatRows):
                 count += len(item) - 1
                 last_step = item.last_step
                 if len(item) < _MIN_BLOCK_CHUNK:
