@@ -12,6 +12,9 @@ PyPI on first use) and, where the kernel allows it, in a network namespace with 
 (``unshare -n``). The script prints one table (min / median over repetitions, the ratio of
 nbrun to the fastest peer, and each target met or missed) and writes the same as JSON and
 markdown into ``bench/results/``. See ``bench/README.md`` for what each workload measures.
+
+What a training loop pays for ``log`` (the whole loop timed, per-call p50 / p99.9 / max, a
+no-op baseline, peak RSS of a 1M-step loop; issue 16) is measured by ``bench/loop.py``.
 """
 
 from __future__ import annotations

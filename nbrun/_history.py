@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import struct
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._store import Chunk, Side, Store, dumps, loads
 from .errors import UsageError
@@ -40,6 +41,7 @@ logger = logging.getLogger("nbrun")
 SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
 _SIMPLE = frozenset({float, int, str, bool, type(None)})
 _STR = frozenset({str})
+_FLOAT = frozenset({float})
 
 
 # -- values (rules 21-23) -------------------------------------------------------------------
@@ -140,21 +142,29 @@ def clean_row(data: object) -> dict[str, Any]:
     The common case (str keys, plain scalar values) costs two C-level passes and returns
     ``data`` itself, which the caller copies.
     """
+    return clean_log(data)[0]
+
+
+def clean_log(data: object) -> tuple[dict[str, Any], bool]:
+    """:func:`clean_row` for the hot path: also says whether every value is a ``float`` (such
+    rows go to the writer's :class:`FloatBlock`)."""
     if type(data) is not dict:
         if not isinstance(data, Mapping):
             raise TypeError(
                 f"log: data must be a mapping of str keys to values, got {type(data).__name__}"
             )
         data = dict(data)
-    if set(map(type, data)) - _STR:
+    if not _STR.issuperset(map(type, data)):
         for k in data:
             if type(k) is not str:
                 raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
-    if set(map(type, data.values())) <= _SIMPLE:
+    types = set(map(type, data.values()))
+    if types <= _SIMPLE:
         if "_step" in data or "_runtime" in data:
-            return {k: v for k, v in data.items() if k != "_step" and k != "_runtime"}
-        return data
-    return {k: _convert(k, v) for k, v in data.items() if k != "_step" and k != "_runtime"}
+            data = {k: v for k, v in data.items() if k != "_step" and k != "_runtime"}
+        # a row with a _timestamp of its own takes the generic path (blocks stamp their own)
+        return data, types == _FLOAT and "_timestamp" not in data
+    return {k: _convert(k, v) for k, v in data.items() if k != "_step" and k != "_runtime"}, False
 
 
 # -- chunks --------------------------------------------------------------------------------
@@ -516,6 +526,181 @@ class RowFeed:
                 self._on_close(self)
 
 
+# -- the hot path's fast lane: rows of floats --------------------------------------------------
+class FloatBlock:
+    """Rows with the same keys whose values (``_step`` aside) are all floats, as the hot path
+    hands them to the writer: one record per row packed into :attr:`data` by one C call
+    (``pack(*get(row))``: the step as int64, then the values as float64, in :attr:`names`
+    order). Only the training thread appends, and it seals the block (puts it on the writer's
+    queue) when it is full or a row does not fit. The writer copies whole records from
+    :attr:`taken` on, of an open block too (a timed flush); an append is one C call, so
+    ``len(data)`` always ends on a record. A row fits when it has the block's user keys
+    (``size`` of them, ``get`` finds them all) and no ``_timestamp`` of its own."""
+
+    __slots__ = ("data", "full", "get", "names", "order", "pack", "rec", "size", "taken")
+
+    def __init__(self, row: dict[str, Any], max_rows: int) -> None:
+        user = tuple(k for k in row if k not in SYSTEM_KEYS)
+        self.order = (*user, *SYSTEM_KEYS)  # the keys as a written row has them
+        fields = user if len(user) != 1 else user * 2  # itemgetter of one key gives no tuple
+        self.get = itemgetter(*fields)  # a row's user values: pack(step, *get(row), rt, ts)
+        self.names = (*fields, "_runtime", "_timestamp")  # the record's float64 fields
+        fmt = struct.Struct(f"<q{len(self.names)}d")
+        self.pack = fmt.pack
+        self.rec = fmt.size
+        self.full = fmt.size * max_rows  # bytes of a full block
+        self.size = len(user)  # keys of a row that fits, before the stamps
+        self.data = bytearray()
+        self.taken = 0  # bytes
+
+    def take(self) -> FloatRows | None:
+        """Copy the records not taken yet (writer thread); None if there are none."""
+        end = len(self.data)
+        lo = self.taken
+        if end <= lo:
+            return None
+        self.taken = end
+        return FloatRows(self, bytes(self.data[lo:end]))
+
+    def rest(self) -> FloatRows:
+        """A copy of the records not taken yet (for readers; nothing changes)."""
+        return FloatRows(self, bytes(self.data[self.taken :]))
+
+
+class FloatRows:
+    """Records copied out of a :class:`FloatBlock`: the writer encodes them as one chunk with
+    array work, and readers of rows not yet durable get them as dicts."""
+
+    __slots__ = ("block", "data")
+
+    def __init__(self, block: FloatBlock, data: bytes) -> None:
+        self.block = block
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data) // self.block.rec
+
+    @property
+    def last_step(self) -> int:
+        """The step of the last record."""
+        return int.from_bytes(
+            self.data[-self.block.rec : -self.block.rec + 8], "little", signed=True
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (keys in the order they were logged)."""
+        names, order = self.block.names, self.block.order
+        out = []
+        for rec in struct.iter_unpack(f"<q{len(names)}d", self.data):
+            row = dict(zip(names, rec[1:], strict=True))  # a doubled single key collapses
+            row["_step"] = rec[0]
+            out.append({k: row[k] for k in order})
+        return out
+
+    def split(self, size: int) -> list[FloatRows]:
+        """Pieces of at most ``size`` rows."""
+        step = size * self.block.rec
+        if len(self.data) <= step:
+            return [self]
+        return [
+            FloatRows(self.block, self.data[i : i + step]) for i in range(0, len(self.data), step)
+        ]
+
+
+def _sum(col: Any) -> float:
+    """``sum()`` of a float64 array as Python sums the same floats as a list (left to right
+    until 3.12, compensated since), so the fast lane's state equals the generic path's."""
+    if sys.version_info < (3, 12):
+        return float(col.cumsum()[-1])
+    return sum(col.tolist())
+
+
+def _extreme(col: Any, lowest: bool) -> float:
+    """``min`` / ``max`` of a NaN-free float64 array with Python's rule for ties of 0.0 and
+    -0.0 (the first one wins), as the generic path computes it on a list."""
+    value = float(col.min() if lowest else col.max())
+    if value == 0.0:
+        value = (min if lowest else max)(col.tolist())
+    return value
+
+
+def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
+    """One chunk (the same bytes :func:`encode_columns` writes for these columns) and the
+    cumulative state after it, from rows of floats, with array work instead of per-value
+    Python: float64 columns and the int64 ``_step`` column."""
+    import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
+
+    block = rows.block
+    n, w = len(rows), len(block.names)
+    recs = np.frombuffer(rows.data, dtype="<f8").reshape(n, w + 1)
+    cols = recs[:, 1:].T.astype("<f8", order="C")
+    steps = np.frombuffer(rows.data, dtype="<i8").reshape(n, w + 1)[:, 0]
+    index: dict[str, int] = {}
+    for j, name in enumerate(block.names):
+        index.setdefault(name, j)
+    header: list[list[Any]] = []
+    parts: list[bytes] = []
+    offset = 0
+    for key in block.order:
+        if key == "_step":
+            enc, buf = "i8", steps.astype("<i8").tobytes()
+        else:
+            enc, buf = "f8", cols[index[key]].tobytes()
+        header.append([key, enc, offset, len(buf)])
+        parts.append(buf)
+        offset += len(buf)
+    head = dumps({"n": n, "c": header, "d": []}).encode()
+    data = b"".join([_MAGIC, len(head).to_bytes(4, "little"), head, *parts])
+
+    last = dict(state.get("last", {}))
+    first = dict(state.get("first", {}))
+    agg = dict(state.get("agg", {}))
+    with np.errstate(all="ignore"):  # inf - inf, NaN: as Python's sum, no warnings
+        for key, j in index.items():
+            if key in SYSTEM_KEYS:
+                continue
+            col = cols[j]
+            last[key] = float(col[-1])
+            if key not in first:
+                first[key] = float(col[0])
+            total = _sum(col)
+            nan = False
+            if total != total:
+                col = col[~np.isnan(col)]
+                nan = len(col) < n
+            lo = _extreme(col, True) if len(col) else None
+            hi = _extreme(col, False) if len(col) else None
+            prev = agg.get(key)
+            if prev is not None:
+                lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
+                hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
+                agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
+            else:
+                agg[key] = [lo, hi, total, n, nan]
+    after = {"last": last, "first": first, "agg": agg}
+    return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
+
+
+_MIN_BLOCK_CHUNK = 64  # fewer rows of floats than this join the dict rows' chunk
+_SLICE_S = 0.0007  # the writer's longest stretch of Python between GIL releases (about)
+
+
+def _breathe(since: float) -> float:
+    """Let the training thread run when the writer has used ``_SLICE_S`` of CPU (this thread's
+    clock, so time spent waiting for the GIL does not count) since ``since``; return the clock
+    at the start of the writer's new stretch.
+
+    CPython hands the GIL over only after the waiting thread's switch interval (5 ms) or when
+    the holder blocks; ``time.sleep(0)`` is not enough (the holder takes it straight back and
+    the waiter starts a new interval), so a short real sleep ends the writer's stretch and
+    bounds what a ``log`` call waits for it."""
+    now = time.thread_time()
+    if now - since < _SLICE_S:
+        return since
+    time.sleep(0.0001)
+    return time.thread_time()
+
+
 # -- the writer ----------------------------------------------------------------------------
 class Writer:
     """Background thread that flushes a run's rows to the store in batches.
@@ -544,13 +729,20 @@ class Writer:
         take_side: Callable[[], Side] | None = None,
         files: MediaFiles | None = None,
     ) -> None:
+        # the fast lane encodes with numpy: import it here, on the thread that calls init,
+        # not on the writer thread, where the import would hold the GIL while the loop runs
+        import numpy  # noqa: F401, PLC0415 - loaded on first use: `import nbrun` stays light
+
         self.store = store
         self.files = files
         self._take_side = take_side
         self._side_retry: Side | None = None
         self._passes = [0, 0]  # flush passes started, finished (see sync)
         self.key = key
-        self.queue: deque[dict[str, Any]] = deque()
+        self.queue: deque[dict[str, Any] | FloatBlock] = deque()
+        self.block: FloatBlock | None = None  # the open block the hot path appends to
+        self._fast_after = 0  # no new block before this many rows (see put)
+        self._all = False  # flush()/sync() want the open block's rows too
         self.max_rows = max_rows
         self.interval = interval
         self.enqueued = 0
@@ -562,7 +754,8 @@ class Writer:
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._closing = False
-        self._retry: list[dict[str, Any]] = []  # rows taken from the queue, not durable yet
+        # rows taken from the queue, not durable yet
+        self._retry: list[dict[str, Any] | FloatRows] = []
         self._taken = threading.Lock()  # moves rows queue -> _retry atomically for readers
         self._warned = False
         self.failures = 0
@@ -575,12 +768,92 @@ class Writer:
         if not self._wake.is_set():
             self._wake.set()
 
+    def put(self, row: dict[str, Any], floats: bool) -> None:
+        """Hand a finished row to the writer (the hot path, training thread only). ``floats``
+        says every value but ``_step`` is a float: such rows go into a :class:`FloatBlock`
+        (one C-level pack), others onto the queue as they are. A block is sealed (put on the
+        queue, before the row after it) when full or when a row does not fit it. When a block
+        ends short (rows of changing keys), float rows take the generic path for the next
+        ``max_rows`` rows: short blocks cost more than they save."""
+        block = self.block
+        queue = self.queue
+        if floats and len(row) > 3 and self.enqueued >= self._fast_after:
+            if block is not None and block.size + 3 == len(row):
+                try:
+                    values = block.get(row)
+                except KeyError:
+                    pass
+                else:
+                    data = block.data
+                    data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+                    self.enqueued += 1
+                    if len(data) >= block.full:
+                        self.seal()
+                    return
+            if block is None or not self._short(block):
+                new = FloatBlock(row, self.max_rows)
+                new.data += new.pack(
+                    row["_step"], *new.get(row), row["_runtime"], row["_timestamp"]
+                )
+                if block is not None:
+                    queue.append(block)
+                self.block = new
+                self.enqueued += 1
+                return
+        if block is not None:
+            self._short(block)
+            queue.append(block)
+            self.block = None
+        queue.append(row)
+        self.enqueued += 1
+        if len(queue) >= self.max_rows:
+            self.wake()
+            self._bound()
+
+    def _short(self, block: FloatBlock) -> bool:
+        """Whether ``block``, ending now, is short; if so, no new block for a while."""
+        if len(block.data) >= block.rec * _MIN_BLOCK_CHUNK:
+            return False
+        self._fast_after = self.enqueued + self.max_rows
+        return True
+
+    def seal(self) -> None:
+        """Put the open block on the queue (hot path: it is full) and wake the writer."""
+        block = cast(FloatBlock, self.block)
+        self.queue.append(block)  # on the queue first, then no longer open: a reader
+        self.block = None  # of pending_rows sees it in one place or both, never in neither
+        self.wake()
+        self._bound()
+
+    def _bound(self) -> None:
+        """The backlog bound (hot path): past ``100 * max_rows`` rows not durable, wait for a
+        flush. A tight loop can starve the writer of the GIL; this bounds the memory."""
+        if self.enqueued - self.durable >= self.max_rows * 100 and self.error is None:
+            self.flush()
+
+    @property
+    def backlog(self) -> int:
+        """Rows handed to the writer and not durable yet."""
+        return self.enqueued - self.durable
+
     def pending_rows(self) -> list[dict[str, Any]]:
         """Rows queued, being written or awaiting retry: not durable yet, in order. A row
         leaves this list only once it is durable, so a reader that reads the store after this
         misses none (it may see a row in both: dedupe by step)."""
         with self._taken:
-            return [*self._retry, *list(self.queue)]
+            block = self.block  # before the queue: a block sealed meanwhile is in one of them
+            items = [*self._retry, *list(self.queue)]
+            if block is not None and not any(item is block for item in items):
+                items.append(block.rest())
+        out: list[dict[str, Any]] = []
+        for item in items:
+            if type(item) is dict:
+                out.append(item)
+            elif isinstance(item, FloatBlock):
+                out.extend(item.rest().rows())
+            elif isinstance(item, FloatRows):
+                out.extend(item.rows())
+        return out
 
     def _loop(self) -> None:
         try:
@@ -602,29 +875,87 @@ class Writer:
         finally:
             self.store.close_thread_connection()
 
+    def _take(self) -> list[dict[str, Any] | FloatRows]:
+        """Move rows from the queue (and, when asked or idle, the open block) to the retry
+        list, at most ``10 * max_rows``; return that list (under ``_taken``)."""
+        q = self.queue
+        want_all, self._all = self._all, False
+        idle = not q
+        with self._taken:
+            items = self._retry
+            take = min(len(q), max(0, self.max_rows * 10 - len(items)))  # a block counts one
+            batch: list[Any] = [q.popleft() for _ in range(take)]
+            if FloatBlock in set(map(type, batch)):
+                batch = [i.take() if type(i) is FloatBlock else i for i in batch]
+                batch = [i for i in batch if i is not None]
+            items.extend(batch)
+            block = self.block  # read before checking the queue: see FloatBlock
+            if block is not None and not q and (idle or want_all or self._closing):
+                rows = block.take()
+                if rows is not None:
+                    items.append(rows)
+        return items
+
+    def _encode(
+        self, items: list[dict[str, Any] | FloatRows]
+    ) -> tuple[list[Chunk], dict[str, Any], int, int]:
+        """Chunks of at most ``max_rows`` rows for ``items`` in order, the state after them,
+        the last step and the number of rows. Rows of floats are encoded with array work; a
+        short run of them joins the dict rows around it (one chunk rather than many)."""
+        chunks: list[Chunk] = []
+        state = self.state
+        run: list[dict[str, Any]] = []
+        convert = (
+            self.files.convert_row if self.files is not None and media_seen() else None
+        )  # media files are written (temp + rename) before the rows that refer to them
+
+        since = time.thread_time()
+
+        def flush_run(state: dict[str, Any]) -> dict[str, Any]:
+            nonlocal since
+            for i in range(0, len(run), self.max_rows):
+                cols = build_columns(run[i : i + self.max_rows])
+                state = advance_state(state, cols)
+                chunks.append(encode_columns(cols, dumps(state)))
+                since = _breathe(since)
+            run.clear()
+            return state
+
+        if FloatRows not in set(map(type, items)):  # dict rows only: no per-row Python here
+            dicts = cast(list[dict[str, Any]], items)
+            run.extend(dicts if convert is None else map(convert, dicts))
+            state = flush_run(state)
+            return chunks, state, dicts[-1]["_step"] if dicts else -1, len(dicts)
+        last_step = -1
+        count = 0
+        for item in items:
+            if isinstance(item, FloatRows):
+                count += len(item) - 1
+                last_step = item.last_step
+                if len(item) < _MIN_BLOCK_CHUNK:
+                    run.extend(item.rows())
+                    continue
+                state = flush_run(state)
+                for piece in item.split(self.max_rows):
+                    chunk, state = encode_float_rows(piece, state)
+                    chunks.append(chunk)
+                    since = _breathe(since)
+            else:
+                last_step = item["_step"]
+                run.append(convert(item) if convert is not None else item)
+        state = flush_run(state)
+        return chunks, state, last_step, count + len(items)
+
     def _flush_once(self) -> None:
         q = self.queue
         while True:
-            with self._taken:
-                rows = self._retry
-                take = min(len(q), max(0, self.max_rows * 10 - len(rows)))
-                rows.extend(q.popleft() for _ in range(take))
+            items = self._take()
             side = self._side()
             try:
-                chunks = []
-                state = self.state
-                stored = rows
-                if self.files is not None and media_seen():
-                    # media files are written (temp + rename) before the rows that refer to them
-                    convert = self.files.convert_row
-                    stored = [convert(r) for r in rows]
-                for i in range(0, len(stored), self.max_rows):
-                    cols = build_columns(stored[i : i + self.max_rows])
-                    state = advance_state(state, cols)
-                    chunks.append(encode_columns(cols, dumps(state)))
+                chunks, state, last_step, count = self._encode(items)
                 stop = self.store.flush(self.key, chunks, self._snapshot(), side)
             except Exception as exc:  # disk full, read-only, locked for too long ...
-                self._retry = rows
+                self._retry = items
                 self._side_retry = side
                 self._report(exc)  # before waking flush(): its False comes after the warning
                 with self._done:
@@ -639,13 +970,17 @@ class Writer:
                 self._warned = False
             self.state = state
             with self._done:
-                self.durable += len(rows)
-                if rows:
-                    self.last_durable_step = rows[-1]["_step"]
+                self.durable += count
+                if items:
+                    self.last_durable_step = last_step
                 self._done.notify_all()
             if stop:
                 self._on_stop()
-            if not q or (self._closing is False and len(q) < self.max_rows):
+            if not q or (
+                self._closing is False
+                and len(q) < self.max_rows
+                and type(q[0]) is not FloatBlock  # a sealed block is a full batch
+            ):
                 return
 
     def _side(self) -> Side | None:
@@ -669,6 +1004,7 @@ class Writer:
         handed to the writer before it (rows, samples, lines) was written; False on timeout
         or when the writer thread has ended."""
         deadline = time.monotonic() + timeout
+        self._all = True
         with self._done:
             target = self._passes[0] + 1
             while self._passes[1] < target:
@@ -702,6 +1038,7 @@ class Writer:
             while self.durable < target:
                 if not self._thread.is_alive() or self.failures > failures:
                     return False
+                self._all = True
                 self._wake.set()
                 remaining = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
                 if remaining <= 0:

@@ -29,7 +29,7 @@ from ._history import (
     Writer,
     advance_state,
     build_columns,
-    clean_row,
+    clean_log,
     column_rows,
     encode_columns,
 )
@@ -237,6 +237,7 @@ class Run(RunView):
         self._exit_code: int | None = None
         self._stop_requested = False
         self._pending: dict[str, Any] = {}
+        self._floats = False  # every value merged into the pending row is a float
         self._step = step
         self._config_dirty = False
         self._metrics_dirty = False
@@ -254,6 +255,10 @@ class Run(RunView):
         self._console: _console.ConsoleSink | None = None
         self._sampler: Sampler | None = None
         self._files = FileSaver(files_dir(run_path(store, self.project, self.id)))
+        # set before the writer starts: its first flush may come before self._writer is set
+        self._media_files = MediaFiles(
+            run_path(store, self.project, self.id), f"{self.project}/{self.id}"
+        )
         self._writer = Writer(
             store,
             self._key,
@@ -263,7 +268,7 @@ class Run(RunView):
             interval=settings.flush_interval,
             max_rows=settings.flush_rows,
             take_side=self._take_side,
-            files=MediaFiles(run_path(store, self.project, self.id), f"{self.project}/{self.id}"),
+            files=self._media_files,
         )
         self._refresh_sync()
         _registry.register(store.path, self.project, self.id, self)
@@ -401,19 +406,20 @@ class Run(RunView):
             self._refuse_log()
         if self._stop_requested:
             self._stop_now()
-        row = clean_row(data)
+        row, floats = clean_log(data)
         if step is not None:
             if type(step) is not int:
                 step = _as_step(step)
-            if step < self._step:
-                warnings.warn(
-                    f"nbrun: log at step {step} dropped: the run is already at step {self._step} "
-                    "(steps must not decrease)",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                return
-            if step > self._step:
+            current = self._step
+            if step != current:
+                if step < current:
+                    warnings.warn(
+                        f"nbrun: log at step {step} dropped: the run is already at step "
+                        f"{current} (steps must not decrease)",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                    return
                 if self._pending:
                     self._write_pending()
                 self._step = step
@@ -422,39 +428,55 @@ class Run(RunView):
         pending = self._pending
         if pending:
             pending.update(row)
+            if not floats:
+                self._floats = False
         else:
-            self._pending = pending = dict(row) if row is data else row
+            self._pending = dict(row) if row is data else row
+            self._floats = floats
         if commit is None or commit:
             self._write_pending()
 
     def _write_pending(self) -> None:
         row = self._pending
         self._pending = {}
+        floats = self._floats
         if self._sync:
             self._apply_step_sync(row)
+            floats = False
         summary = self.summary
-        if summary._fast and None not in row.values():
+        if (
+            not summary._user
+            and not summary.has_aggregates
+            and (floats or None not in row.values())
+        ):  # Summary.observe inlined for its common case (Summary._fast)
             summary._last.update(row)
         else:
             summary.observe(row)
         now = time.time()
-        row["_step"] = self._step
+        step = self._step
+        self._step = step + 1
+        writer = self._writer
+        block = writer.block
+        if floats and block is not None and block.size == len(row) and not self._feeds:
+            try:  # the writer's fast lane (Writer.put inlined): one C call packs the row
+                values = block.get(row)
+            except KeyError:  # other keys: Writer.put starts a new block
+                pass
+            else:
+                data = block.data
+                data += block.pack(step, *values, now - self._t0_wall, now)
+                writer.enqueued += 1
+                if len(data) >= block.full:
+                    writer.seal()
+                return
+        row["_step"] = step
         row["_runtime"] = now - self._t0_wall
         if "_timestamp" not in row:
             row["_timestamp"] = now
-        writer = self._writer
-        queue = writer.queue
-        queue.append(row)
-        writer.enqueued += 1
-        if len(queue) >= writer.max_rows:
-            writer.wake()
-            if len(queue) >= writer.max_rows * 100 and writer.error is None:
-                # a tight loop starves the writer of the GIL: bound the backlog's memory
-                writer.flush()
+        writer.put(row, floats)
         if self._feeds:
             for feed in self._feeds:
                 feed.append(row)
-        self._step += 1
 
     def _apply_step_sync(self, row: dict[str, Any]) -> None:
         last = self.summary._last
@@ -811,7 +833,7 @@ class Run(RunView):
 
     def _stored(self, value: dict[str, Any]) -> dict[str, Any]:
         """``value`` with media objects written and replaced by their references."""
-        files = self._writer.files
+        files = self._media_files
         if files is None or not media_seen():
             return value
         return files.convert(value)
