@@ -15,6 +15,7 @@ import pandas as pd
 
 import nbrun
 
+from ._colors import family_colors, run_color
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
@@ -32,7 +33,16 @@ OTHER_COLORS = (
     "#bab0ac",
 )
 #: line styles: own rows solid, inherited rows dashed, archived rows dotted
-DASHES = {"own": [1, 0], "inherited": [6, 3], "ghost": [2, 2]}
+DASHES = {"own": [1, 0], "inherited": [6, 3], "ghost": [2, 3]}
+#: line widths by role: this run's own rows thickest
+WIDTHS = {"self": 2.6, "inherited": 2.0, "ghost": 1.8}
+OTHER_WIDTH = 1.5
+#: the selection marker: a neutral dark ring in a white halo, distinct from every run colour
+#: and readable on light and dark backgrounds
+SELECT_COLOR = "#111111"
+SELECT_HALO = "#ffffff"
+#: config keys of a fork's diff sent to the legend (the label shows the first few)
+MAX_DIFF_KEYS = 8
 WIDTH, HEIGHT = 420, 220
 
 
@@ -49,10 +59,20 @@ class Series:
     opacity: float = 1.0
     pickable: bool = False  # its points can be clicked to select a step
     fork_step: int | None = None  # where this line branches off (forks)
+    name: str = ""  # the run's name (the legend builds its label from it)
+    diff: dict[str, Any] | None = None  # a fork's config changes: {key: [from, to]}
+
+    @property
+    def width(self) -> float:
+        """Stroke width: this run's own rows thickest, other runs thin."""
+        return WIDTHS.get(self.role, OTHER_WIDTH)
 
     def meta(self) -> dict[str, Any]:
         """The JSON the front end gets for this series."""
         return {
+            "name": self.name,
+            "width": self.width,
+            "diff": self.diff,
             "key": self.key,
             "label": self.label,
             "role": self.role,
@@ -93,19 +113,89 @@ def short(text: Any, limit: int = 40) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def lineage_sources(view: RunLike) -> list[Source]:
+def family_ids(view: RunLike, limit: int = 200) -> list[str]:
+    """Ids of the run's whole family, oldest first: the root it was forked from (through
+    every fork point) and every fork below that root."""
+    api = nbrun.Api(view.root)
+    root: RunLike = view
+    seen = {view.id}
+    while root.forked_from is not None and len(seen) < limit:
+        try:
+            up = api.run(f"{root.project}/{root.forked_from.run_id}")
+        except nbrun.RunNotFoundError:
+            break
+        if up.id in seen:
+            break
+        seen.add(up.id)
+        root = up
+    found: list[tuple[float, str]] = []
+    todo: list[RunLike] = [root]
+    done: set[str] = set()
+    while todo and len(done) < limit:
+        run = todo.pop()
+        if run.id in done:
+            continue
+        done.add(run.id)
+        found.append((float(getattr(run, "created", 0) or 0), run.id))
+        try:
+            todo.extend(run.children())
+        except Exception:  # a view that cannot list children still gets its own colour
+            pass
+    if view.id not in done:
+        found.append((float(getattr(view, "created", 0) or 0), view.id))
+    return [rid for _, rid in sorted(found)]
+
+
+def fork_diff(run: RunLike) -> dict[str, Any] | None:
+    """A fork's config changes against its parent, ``{key: [from, to]}`` (a few keys), for
+    the legend's label; None for a run that is not a fork."""
+    if run.forked_from is None:
+        return None
+    try:
+        diff = run.config_diff or {}
+    except Exception:
+        return None
+    out: dict[str, Any] = {}
+    for key, change in list(diff.items())[:MAX_DIFF_KEYS]:
+        if isinstance(change, dict):
+            out[str(key)] = [_label_value(change.get("from")), _label_value(change.get("to"))]
+    return out
+
+
+def _label_value(value: Any) -> Any:
+    """A config value as the legend shows it: numbers, bools and None as they are, anything
+    else as short text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return short(value, 24)
+
+
+def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list[Source]:
     """The sources of a run's charts: itself (with its inherited part), its parent after the
-    fork point, its sibling forks, its own forks, and its archived segments (ghosts)."""
+    fork point, its sibling forks, its own forks, and its archived segments (ghosts).
+
+    Every line has its run's colour (``colors``, by run id: by default
+    :func:`~nbrun.widgets._colors.family_colors` of the run's family), whoever's dashboard
+    shows it."""
+    if colors is None:
+        colors = family_colors(family_ids(view))
+
+    def color(run_id: str) -> str:
+        return colors.get(run_id) or run_color(run_id)
+
     sources: list[Source] = []
     fp = view.forked_from
+    own = color(view.id)
     me = Series(
         f"self:{view.id}",
         f"this · {short(view.name)}",
         "self",
-        SELF_COLOR,
+        own,
         view.id,
         pickable=True,
         fork_step=fp.step if fp else None,
+        name=str(view.name),
+        diff=fork_diff(view),
     )
     src = Source(view, me, run=view)
     if fp is not None:
@@ -113,14 +203,14 @@ def lineage_sources(view: RunLike) -> list[Source]:
             f"inherited:{view.id}",
             f"inherited ≤ step {fp.step}",
             "inherited",
-            SELF_COLOR,
+            own,
             view.id,
             dash="inherited",
             pickable=True,
+            name=str(view.name),
         )
         src.split_step = fp.step
     sources.append(src)
-    colors = iter(OTHER_COLORS * 100)
     api = nbrun.Api(view.root)
     if fp is not None:
         try:
@@ -136,10 +226,12 @@ def lineage_sources(view: RunLike) -> list[Source]:
                         f"parent:{parent.id}",
                         f"parent · {short(parent.name)}",
                         "parent",
-                        PARENT_COLOR,
+                        color(parent.id),
                         parent.id,
                         opacity=0.85,
                         fork_step=None,
+                        name=str(parent.name),
+                        diff=fork_diff(parent),
                     ),
                     min_step=fp.step,
                 )
@@ -147,12 +239,12 @@ def lineage_sources(view: RunLike) -> list[Source]:
             for sib in parent.children():
                 if sib.id == view.id or sib.forked_from is None:
                     continue
-                sources.append(fork_source(sib, "sibling", next(colors)))
+                sources.append(fork_source(sib, "sibling", color(sib.id)))
     for child in view.children():
         if child.forked_from is not None:
-            sources.append(fork_source(child, "child", next(colors)))
+            sources.append(fork_source(child, "child", color(child.id)))
     for arch in view.archives():
-        sources.append(ghost_source(view, arch))
+        sources.append(ghost_source(view, arch, own))
     return sources
 
 
@@ -171,21 +263,24 @@ def fork_source(run: RunLike, role: str, color: str) -> Source:
         run.id,
         opacity=0.9,
         fork_step=step,
+        name=str(run.name),
+        diff=fork_diff(run),
     )
     return Source(run, series, run=run, min_step=step)
 
 
-def ghost_source(view: RunLike, arch: ArchiveLike) -> Source:
-    """An archived segment of ``view`` drawn faded."""
+def ghost_source(view: RunLike, arch: ArchiveLike, color: str | None = None) -> Source:
+    """An archived segment of ``view``, dotted in its run's colour."""
     label = f"archived #{arch.index} · steps {arch.from_step}-{arch.to_step} ({arch.reason})"
     series = Series(
         f"ghost:{view.id}:{arch.index}",
         label,
         "ghost",
-        GHOST_COLOR,
+        color or run_color(view.id),
         view.id,
         dash="ghost",
-        opacity=0.45,
+        opacity=0.8,
+        name=str(view.name),
     )
     return Source(arch, series)
 
