@@ -32,7 +32,7 @@ function render({ model, el }) {
   const media = createMedia({ model });
   root.append(
     overview.head, actions.toolbar, actions.panel, overview.errorEl,
-    charts.legend, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
+    charts.legend, charts.tools, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
 

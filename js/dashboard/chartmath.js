@@ -82,6 +82,21 @@ export function robustDomain(values, k = 1.5, pad = 0.04) {
   return padded(lo, hi, pad);
 }
 
+// The y range of several lines, outliers ignored per line (robustDomain of each, then their
+// union): a long flat line cannot squeeze another line's honest range out of view. `lines`
+// are arrays of values; null when none has a finite value.
+export function robustUnion(lines, k = 1.5, pad = 0.04) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const values of lines) {
+    const d = robustDomain(values, k, pad);
+    if (!d) continue;
+    if (d[0] < lo) lo = d[0];
+    if (d[1] > hi) hi = d[1];
+  }
+  return lo === Infinity ? null : [lo, hi];
+}
+
 // A number with 4 significant digits ("0.1235", "1235", "1.235e+7").
 export function sig4(v) {
   if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
@@ -136,7 +151,7 @@ export function nearestRow(rows, x) {
 // What a hover at `x` shows: `lines` are `{key, label, color, rows: [{x, y, step}]}`.
 // The rule snaps to the nearest drawn x of any line; every line whose x range covers that x
 // gives its nearest point. Returns `{x, items: [{key, label, color, x, y, step}]}` with the
-// items by descending y, or null when nothing is drawn.
+// items by descending y (`raw`: the row's unsmoothed value), or null when nothing is drawn.
 export function hoverAt(lines, x) {
   let snap = null;
   let snapD = Infinity;
@@ -155,7 +170,7 @@ export function hoverAt(lines, x) {
     for (const r of l.rows) { if (r.x < lo) lo = r.x; if (r.x > hi) hi = r.x; }
     if (snap < lo || snap > hi) continue;
     const r = l.rows[nearestRow(l.rows, snap)];
-    items.push({ key: l.key, label: l.label, color: l.color, x: r.x, y: r.y, step: r.step });
+    items.push({ key: l.key, label: l.label, color: l.color, x: r.x, y: r.y, raw: r.raw, step: r.step });
   }
   items.sort((a, b) => b.y - a.y);
   return { x: snap, items };

@@ -10,6 +10,7 @@ import {
   hoverAt,
   panRange,
   robustDomain,
+  robustUnion,
   seriesLabel,
   sig4,
   xOf,
@@ -107,4 +108,14 @@ test("zoom about a point and pan", () => {
   assert.deepEqual(zoomRange([0, 100], 50, 0.5), [25, 75]);
   assert.deepEqual(zoomRange([0, 100], 0, 0.5), [0, 50]);
   assert.deepEqual(panRange([0, 10], 5), [5, 15]);
+});
+
+test("outliers are ignored per line: a long flat line does not squeeze another's range", () => {
+  const rising = Array.from({ length: 600 }, (_, i) => i / 600);
+  const flat = Array.from({ length: 600 }, () => 0.5);
+  const [lo, hi] = robustUnion([rising, flat]);
+  assert.ok(lo <= 0 && hi >= 0.99, `${lo}..${hi}`);
+  const [plo, phi] = robustDomain([...rising, ...flat, ...flat]);
+  assert.ok(phi - plo < 0.9, "pooled quartiles would have cut the rising line");
+  assert.equal(robustUnion([[], [NaN]]), null);
 });

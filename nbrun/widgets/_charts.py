@@ -354,77 +354,191 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     )
 
 
+#: the Vega-Lite schema of the bundled Vega-Lite (``package.json``)
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
+
+
+def _q(field: str, **extra: Any) -> dict[str, Any]:
+    """A quantitative Vega-Lite field encoding."""
+    return {"field": field, "type": "quantitative", **extra}
+
+
+def _nominal(field: str, **extra: Any) -> dict[str, Any]:
+    """A nominal Vega-Lite field encoding."""
+    return {"field": field, "type": "nominal", **extra}
+
+
 def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
-    """The Vega-Lite spec of one dashboard chart, fed later through named datasets:
-    ``rows`` (``s, i, x, y, step, c, g, o, p, k``), ``forks`` (``x, y, c, label``),
-    ``ckpts`` (``x, step``: checkpoints a selection snaps to) and ``selected`` (``x, y``)."""
-    rows = alt.Data(name="rows")
-    x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=False))
-    y = alt.Y("y:Q", title=None, scale=alt.Scale(zero=False))
-    lines = (
-        alt.Chart(rows, name="lines")
-        .mark_line(strokeWidth=1.6, clip=True)
-        .encode(
+    """The Vega-Lite spec of one dashboard chart (a plain dict: no Altair import or schema
+    validation on the way to the first chart), fed later through named datasets:
+    ``rows`` (``s, d, r, i, x, y, step, c, g, o, w, p, k``: series, line, run id, index, x, y,
+    step, colour, dash, opacity, width, point drawn, pickable), ``forks`` (``x, y, c, label,
+    count``), ``ckpts`` (``x, step``: checkpoints a selection snaps to), ``selected``
+    (``x, y``) and ``hover`` (``x, y, c``: the nearest-step read-out).
+
+    Signals the browser sets: ``xdom`` / ``ydom`` (a zoomed or outlier-free domain, null for
+    the data's own) and ``hl`` (the run id the legend highlights, "" for none)."""
+    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domainRaw": {"expr": "xdom"}})
+    y = _q("y", title=None, scale={"zero": False, "domainRaw": {"expr": "ydom"}})
+    color = _nominal("c", scale=None)
+    dash = _nominal(
+        "g", legend=None, scale={"domain": list(DASHES), "range": list(DASHES.values())}
+    )
+    faded = {"test": "hl !== '' && datum.r !== hl", "value": 0.12}
+
+    def layer(name: str, data: str, mark: dict[str, Any], **enc: Any) -> dict[str, Any]:
+        return {"name": name, "data": {"name": data}, "mark": mark, "encoding": enc}
+
+    layers = [
+        layer(
+            "lines",
+            "rows",
+            {"type": "line", "clip": True},
             x=x,
             y=y,
-            color=alt.Color("c:N", scale=None),
-            strokeDash=alt.StrokeDash(
-                "g:N",
-                scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())),
-                legend=None,
+            color=color,
+            strokeDash=dash,
+            strokeWidth=_q("w", scale=None),
+            opacity={**_q("o", scale=None), "condition": faded},
+            detail=_nominal("d"),
+            order=_q("step"),
+        ),
+        {
+            **layer(
+                "picks",
+                "rows",
+                {
+                    "type": "point",
+                    "filled": True,
+                    "size": 18,
+                    "opacity": 0.55,
+                    "cursor": "pointer",
+                    "clip": True,
+                },
+                x=x,
+                y=y,
+                color=color,
             ),
-            opacity=alt.Opacity("o:Q", scale=None),
-            detail="s:N",
-            order="step:Q",
-        )
-    )
-    points = (
-        alt.Chart(rows, name="picks")
-        .transform_filter("datum.p")
-        .mark_point(filled=True, size=18, opacity=0.55, cursor="pointer")
-        .encode(
+            "transform": [{"filter": "datum.p"}],
+        },
+        layer(
+            "hoverrule",
+            "hover",
+            {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8},
+            x=x,
+        ),
+        layer(
+            "hoverdots",
+            "hover",
+            {
+                "type": "point",
+                "filled": True,
+                "size": 50,
+                "stroke": SELECT_HALO,
+                "strokeWidth": 1.2,
+                "opacity": 1,
+                "clip": True,
+            },
             x=x,
             y=y,
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("y:Q", title=metric)],
-        )
-    )
-    forks = (
-        alt.Chart(alt.Data(name="forks"), name="forkmarks")
-        .mark_point(
-            shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
-        )
-        .encode(
+            color=color,
+        ),
+        layer(
+            "forkmarks",
+            "forks",
+            {
+                "type": "point",
+                "shape": "diamond",
+                "size": 110,
+                "filled": True,
+                "stroke": SELECT_HALO,
+                "strokeWidth": 1,
+                "opacity": 1,
+                "clip": True,
+            },
             x=x,
             y=y,
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("label:N", title="fork")],
-        )
-    )
-    ckpts = (
-        alt.Chart(alt.Data(name="ckpts"), name="ckptmarks")
-        .mark_point(shape="triangle-up", size=36, filled=True, color="#777", opacity=0.8)
-        .encode(
+            color=color,
+            tooltip=[_nominal("label", title="fork")],
+        ),
+        layer(
+            "forkcounts",
+            "forks",
+            {
+                "type": "text",
+                "align": "left",
+                "dx": 7,
+                "dy": -7,
+                "fontSize": 11,
+                "fontWeight": "bold",
+                "clip": True,
+            },
             x=x,
-            y=alt.value(HEIGHT - 4),
-            tooltip=[alt.Tooltip("step:Q", title="checkpoint at step")],
-        )
-    )
-    sel = alt.Data(name="selected")
-    rule = alt.Chart(sel, name="selrule").mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
-    ring = (
-        alt.Chart(sel, name="selring")
-        .mark_point(size=170, color="#d62728", strokeWidth=2.5, filled=False)
-        .encode(x=x, y=y)
-    )
-    layered = (
-        alt.layer(lines, points, forks, ckpts, rule, ring)
-        .properties(
-            title=alt.TitleParams(metric, anchor="start", fontSize=13),
-            width=WIDTH,
-            height=HEIGHT,
-            autosize=alt.AutoSizeParams(type="pad", resize=True),
-        )
-        .configure_view(stroke="#ddd")
-    )
-    return layered.to_dict(validate=True)
+            y=y,
+            text=_nominal("count"),
+            color=color,
+        ),
+        layer(
+            "ckptmarks",
+            "ckpts",
+            {
+                "type": "point",
+                "shape": "triangle-up",
+                "size": 36,
+                "filled": True,
+                "color": "#888888",
+                "opacity": 0.8,
+            },
+            x=x,
+            y={"value": HEIGHT - 4},
+            tooltip=[_q("step", title="checkpoint at step")],
+        ),
+        layer(
+            "selrule",
+            "selected",
+            {"type": "rule", "color": SELECT_COLOR, "strokeDash": [3, 3], "opacity": 0.7},
+            x=x,
+        ),
+        layer(
+            "selhalo",
+            "selected",
+            {
+                "type": "point",
+                "size": 170,
+                "color": SELECT_HALO,
+                "strokeWidth": 5,
+                "filled": False,
+                "opacity": 0.9,
+            },
+            x=x,
+            y=y,
+        ),
+        layer(
+            "selring",
+            "selected",
+            {
+                "type": "point",
+                "size": 170,
+                "color": SELECT_COLOR,
+                "strokeWidth": 2.2,
+                "filled": False,
+                "opacity": 1,
+            },
+            x=x,
+            y=y,
+        ),
+    ]
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        "params": [
+            {"name": "xdom", "value": None},
+            {"name": "ydom", "value": None},
+            {"name": "hl", "value": ""},
+        ],
+        "layer": layers,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "title": {"text": metric, "anchor": "start", "fontSize": 13},
+        "autosize": {"type": "pad", "resize": True},
+        "config": {"view": {"stroke": "#ddd"}},
+    }
