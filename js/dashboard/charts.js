@@ -7,19 +7,16 @@
 import embed, { vega } from "vega-embed";
 import { h } from "../lib/dom.js";
 import { markDirty } from "./store.js";
-import { DRAW_POINTS, seriesMeta, snapToCheckpoint } from "./points.js";
+import { checkpointTuples, lineRows, nearestPickable, seriesMeta, snapToCheckpoint, tuples } from "./points.js";
 import {
   X_AXES,
-  ema,
   extentDomain,
   groupForks,
   hoverAt,
-  nearestRow,
   panRange,
   robustUnion,
   seriesLabel,
   sig4,
-  xOf,
   zoomRange,
 } from "./chartmath.js";
 
@@ -73,42 +70,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   let alive = true;
 
   // -- what is drawn ---------------------------------------------------------------------
-  // The drawn rows of one series on the current axis: {x, y (smoothed), raw, step, i}.
-  function lineRows(metric, s) {
-    const out = [];
-    for (const p of store.series(metric, s)) {
-      const x = xOf(p, state.axis);
-      if (x === null) continue;
-      out.push({ x, y: p[2], raw: p[2], step: p[3], i: p[0] });
-    }
-    if (state.smooth > 0) {
-      const sm = ema(out.map((r) => r.y), state.smooth);
-      out.forEach((r, n) => { r.y = sm[n]; });
-    }
-    return out;
-  }
-
-  function metaOf(s) {
-    return meta.get(s) || { color: "#888", dash: "own", opacity: 1, width: 1.5, pickable: false, run_id: s };
-  }
-
-  // The Vega rows of one series (none while the legend hides it); with smoothing, its raw
-  // line is drawn faint behind the smoothed one.
-  function tuplesFor(s, rows) {
-    if (state.hidden.has(s)) return [];
-    const m = metaOf(s);
-    const pick = !!m.pickable;
-    const draw = pick && rows.length <= DRAW_POINTS;
-    const base = { s, r: m.run_id, c: m.color, g: m.dash };
-    const w = m.width || 1.5;
-    const out = rows.map((t) => ({ ...base, d: s, i: t.i, x: t.x, y: t.y, step: t.step, o: m.opacity, w, p: draw, k: pick }));
-    if (state.smooth > 0) {
-      for (const t of rows) {
-        out.push({ ...base, d: `${s}~raw`, i: t.i, x: t.x, y: t.raw, step: t.step, o: m.opacity * 0.25, w: 1, p: false, k: false });
-      }
-    }
-    return out;
-  }
+  const lineRowsOf = (metric, s) => lineRows(store.series(metric, s), state.axis, state.smooth);
+  const metaOf = (s) => meta.get(s) || { color: "#888", run_id: s, pickable: false };
+  // the Vega rows of a series: none while the legend hides it
+  const tuplesFor = (s, rows) => (state.hidden.has(s) ? [] : tuples(meta.get(s), s, rows, state.smooth));
 
   function visibleLines(entry) {
     const out = [];
@@ -120,32 +85,15 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     return out;
   }
 
-  function nearestPick(entry, field, value) {
-    let best = null;
-    let bestD = Infinity;
-    for (const [s, rows] of entry.lines) {
-      if (!metaOf(s).pickable) continue;
-      for (const r of rows) {
-        const d = Math.abs(r[field] - value);
-        if (d < bestD) { bestD = d; best = r; }
-      }
-    }
-    return best;
-  }
-
   function selectedTuple(entry) {
     const step = model.get("selected_step");
     if (step === null || step === undefined) return [];
-    const r = nearestPick(entry, "step", step);
+    const r = nearestPickable(entry.lines, meta, "step", step);
     return r ? [{ x: r.x, y: r.y }] : [];
   }
 
   function checkpoints(entry) {
-    const cps = model.get("checkpoints") || [];
-    if (!cps.length) return [];
-    const xOfStep = new Map();
-    for (const [s, rows] of entry.lines) if (metaOf(s).pickable) for (const r of rows) xOfStep.set(r.step, r.x);
-    return cps.filter((c) => xOfStep.has(c)).map((step) => ({ x: xOfStep.get(step), step }));
+    return checkpointTuples(entry.lines, meta, model.get("checkpoints") || []);
   }
 
   // Fork marks where they are drawn now (axis, smoothing), without those of hidden runs;
@@ -197,7 +145,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     entry.lines = new Map();
     const all = [];
     for (const s of (store.points[metric] || new Map()).keys()) {
-      const rows = lineRows(metric, s);
+      const rows = lineRowsOf(metric, s);
       entry.lines.set(s, rows);
       all.push(...tuplesFor(s, rows));
     }
@@ -262,7 +210,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         if (px === null) return;
         const xv = invertX(entry, px);
         if (xv === null) return;
-        const r = nearestPick(entry, "x", xv);
+        const r = nearestPickable(entry.lines, meta, "x", xv);
         if (r) step = r.step;
       }
       if (step !== null) select(step);
@@ -516,7 +464,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       if (!entry || !entry.view) continue;
       const ins = [];
       for (const s of bySeries.keys()) {
-        const rows = lineRows(m, s);
+        const rows = lineRowsOf(m, s);
         entry.lines.set(s, rows);
         ins.push(...tuplesFor(s, rows));
       }
