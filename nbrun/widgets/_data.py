@@ -190,10 +190,10 @@ class MinMaxSeries:
         self.buckets = merged
         self.width *= 2
 
-    def points(self, from_bucket: int = 0) -> list[list[float]]:
+    def points(self, from_bucket: int = 0) -> list[list[float | None]]:
         """Points ``[index, x, y, step, *extra]`` of the buckets from ``from_bucket`` on, step
         order (an extra value that is not finite is sent as None)."""
-        out: list[list[float]] = []
+        out: list[list[float | None]] = []
         for b in range(from_bucket, len(self.buckets)):
             _, lo, hi = self.buckets[b]
             pair = (lo,) if lo is hi or lo[2] == hi[2] else tuple(sorted((lo, hi), key=_step))
