@@ -190,10 +190,10 @@ class MinMaxSeries:
         self.buckets = merged
         self.width *= 2
 
-    def points(self, from_bucket: int = 0) -> list[list[float | None]]:
+    def points(self, from_bucket: int = 0) -> list[list[Any]]:
         """Points ``[index, x, y, step, *extra]`` of the buckets from ``from_bucket`` on, step
         order (an extra value that is not finite is sent as None)."""
-        out: list[list[float | None]] = []
+        out: list[list[Any]] = []
         for b in range(from_bucket, len(self.buckets)):
             _, lo, hi = self.buckets[b]
             pair = (lo,) if lo is hi or lo[2] == hi[2] else tuple(sorted((lo, hi), key=_step))
@@ -206,7 +206,7 @@ def _step(p: tuple[Any, ...]) -> int:
     return int(p[2])
 
 
-def _at(extra: Sequence[Sequence[float]], k: int) -> tuple[float, ...]:
+def _at(extra: Sequence[Any], k: int) -> tuple[float, ...]:
     """Row ``k`` of the extra columns."""
     return tuple(float(col[k]) for col in extra)
 
