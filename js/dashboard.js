@@ -3,7 +3,8 @@
 // there). Every user-provided string is written with textContent, never as HTML.
 //
 // The parts: dashboard/store.js (the chart points: base snapshot + deltas, pure),
-// dashboard/points.js (what the charts draw from them, pure), dashboard/charts.js (Vega),
+// dashboard/points.js (what the charts draw from them, pure), dashboard/chartmath.js (EMA,
+// outlier-free y range, labels, hover read-out, pure), dashboard/charts.js (Vega),
 // dashboard/overview.js, dashboard/actions.js, dashboard/media.js (a panel per media key),
 // dashboard/side.js (the System and Logs sections); dashboard.css is bundled in as text.
 import CSS from "./dashboard.css";
@@ -32,7 +33,7 @@ function render({ model, el }) {
   const media = createMedia({ model });
   root.append(
     overview.head, actions.toolbar, actions.panel, overview.errorEl,
-    charts.legend, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
+    charts.legend, charts.tools, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
 

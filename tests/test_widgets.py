@@ -411,7 +411,7 @@ def test_rewind_message_archives_and_redraws(run_dir: Path) -> None:
         sent = capture(dash)
         dash.run.log({"loss": -1.0})
         dash.poll()
-        assert sent and sent[-1]["changes"][0][3][-1][2:] == [-1, 13]
+        assert sent and sent[-1]["changes"][0][3][-1][2:4] == [-1, 13]
         dash.run.finish()
     finally:
         dash.close()

@@ -10,7 +10,7 @@ export class ChartStore {
   // `requestResync()` is called when a delta arrives after a gap in the sequence.
   constructor({ requestResync = () => {} } = {}) {
     this.seq = -1;
-    this.points = {}; // metric -> Map(series key -> [[index, x, y, step], ...])
+    this.points = {}; // metric -> Map(series key -> [[index, x, y, step, runtime, timestamp], ...])
     this.forks = {}; // metric -> [[x, y, color, label], ...]
     this.listeners = new Set();
     this.requestResync = requestResync;

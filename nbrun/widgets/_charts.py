@@ -15,6 +15,7 @@ import pandas as pd
 
 import nbrun
 
+from ._colors import family_colors, run_color
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
@@ -32,7 +33,16 @@ OTHER_COLORS = (
     "#bab0ac",
 )
 #: line styles: own rows solid, inherited rows dashed, archived rows dotted
-DASHES = {"own": [1, 0], "inherited": [6, 3], "ghost": [2, 2]}
+DASHES = {"own": [1, 0], "inherited": [6, 3], "ghost": [2, 3]}
+#: line widths by role: this run's own rows thickest
+WIDTHS = {"self": 2.6, "inherited": 2.0, "ghost": 1.8}
+OTHER_WIDTH = 1.5
+#: the selection marker: a neutral dark ring in a white halo, distinct from every run colour
+#: and readable on light and dark backgrounds
+SELECT_COLOR = "#111111"
+SELECT_HALO = "#ffffff"
+#: config keys of a fork's diff sent to the legend (the label shows the first few)
+MAX_DIFF_KEYS = 8
 WIDTH, HEIGHT = 420, 220
 
 
@@ -49,10 +59,20 @@ class Series:
     opacity: float = 1.0
     pickable: bool = False  # its points can be clicked to select a step
     fork_step: int | None = None  # where this line branches off (forks)
+    name: str = ""  # the run's name (the legend builds its label from it)
+    diff: dict[str, Any] | None = None  # a fork's config changes: {key: [from, to]}
+
+    @property
+    def width(self) -> float:
+        """Stroke width: this run's own rows thickest, other runs thin."""
+        return WIDTHS.get(self.role, OTHER_WIDTH)
 
     def meta(self) -> dict[str, Any]:
         """The JSON the front end gets for this series."""
         return {
+            "name": self.name,
+            "width": self.width,
+            "diff": self.diff,
             "key": self.key,
             "label": self.label,
             "role": self.role,
@@ -93,19 +113,89 @@ def short(text: Any, limit: int = 40) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def lineage_sources(view: RunLike) -> list[Source]:
+def family_ids(view: RunLike, limit: int = 200) -> list[str]:
+    """Ids of the run's whole family, oldest first: the root it was forked from (through
+    every fork point) and every fork below that root."""
+    api = nbrun.Api(view.root)
+    root: RunLike = view
+    seen = {view.id}
+    while root.forked_from is not None and len(seen) < limit:
+        try:
+            up = api.run(f"{root.project}/{root.forked_from.run_id}")
+        except nbrun.RunNotFoundError:
+            break
+        if up.id in seen:
+            break
+        seen.add(up.id)
+        root = up
+    found: list[tuple[float, str]] = []
+    todo: list[RunLike] = [root]
+    done: set[str] = set()
+    while todo and len(done) < limit:
+        run = todo.pop()
+        if run.id in done:
+            continue
+        done.add(run.id)
+        found.append((float(getattr(run, "created", 0) or 0), run.id))
+        try:
+            todo.extend(run.children())
+        except Exception:  # a view that cannot list children still gets its own colour
+            pass
+    if view.id not in done:
+        found.append((float(getattr(view, "created", 0) or 0), view.id))
+    return [rid for _, rid in sorted(found)]
+
+
+def fork_diff(run: RunLike) -> dict[str, Any] | None:
+    """A fork's config changes against its parent, ``{key: [from, to]}`` (a few keys), for
+    the legend's label; None for a run that is not a fork."""
+    if run.forked_from is None:
+        return None
+    try:
+        diff = run.config_diff or {}
+    except Exception:
+        return None
+    out: dict[str, Any] = {}
+    for key, change in list(diff.items())[:MAX_DIFF_KEYS]:
+        if isinstance(change, dict):
+            out[str(key)] = [_label_value(change.get("from")), _label_value(change.get("to"))]
+    return out
+
+
+def _label_value(value: Any) -> Any:
+    """A config value as the legend shows it: numbers, bools and None as they are, anything
+    else as short text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return short(value, 24)
+
+
+def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list[Source]:
     """The sources of a run's charts: itself (with its inherited part), its parent after the
-    fork point, its sibling forks, its own forks, and its archived segments (ghosts)."""
+    fork point, its sibling forks, its own forks, and its archived segments (ghosts).
+
+    Every line has its run's colour (``colors``, by run id: by default
+    :func:`~nbrun.widgets._colors.family_colors` of the run's family), whoever's dashboard
+    shows it."""
+    if colors is None:
+        colors = family_colors(family_ids(view))
+
+    def color(run_id: str) -> str:
+        return colors.get(run_id) or run_color(run_id)
+
     sources: list[Source] = []
     fp = view.forked_from
+    own = color(view.id)
     me = Series(
         f"self:{view.id}",
         f"this · {short(view.name)}",
         "self",
-        SELF_COLOR,
+        own,
         view.id,
         pickable=True,
         fork_step=fp.step if fp else None,
+        name=str(view.name),
+        diff=fork_diff(view),
     )
     src = Source(view, me, run=view)
     if fp is not None:
@@ -113,14 +203,14 @@ def lineage_sources(view: RunLike) -> list[Source]:
             f"inherited:{view.id}",
             f"inherited ≤ step {fp.step}",
             "inherited",
-            SELF_COLOR,
+            own,
             view.id,
             dash="inherited",
             pickable=True,
+            name=str(view.name),
         )
         src.split_step = fp.step
     sources.append(src)
-    colors = iter(OTHER_COLORS * 100)
     api = nbrun.Api(view.root)
     if fp is not None:
         try:
@@ -136,10 +226,12 @@ def lineage_sources(view: RunLike) -> list[Source]:
                         f"parent:{parent.id}",
                         f"parent · {short(parent.name)}",
                         "parent",
-                        PARENT_COLOR,
+                        color(parent.id),
                         parent.id,
                         opacity=0.85,
                         fork_step=None,
+                        name=str(parent.name),
+                        diff=fork_diff(parent),
                     ),
                     min_step=fp.step,
                 )
@@ -147,12 +239,12 @@ def lineage_sources(view: RunLike) -> list[Source]:
             for sib in parent.children():
                 if sib.id == view.id or sib.forked_from is None:
                     continue
-                sources.append(fork_source(sib, "sibling", next(colors)))
+                sources.append(fork_source(sib, "sibling", color(sib.id)))
     for child in view.children():
         if child.forked_from is not None:
-            sources.append(fork_source(child, "child", next(colors)))
+            sources.append(fork_source(child, "child", color(child.id)))
     for arch in view.archives():
-        sources.append(ghost_source(view, arch))
+        sources.append(ghost_source(view, arch, own))
     return sources
 
 
@@ -171,21 +263,24 @@ def fork_source(run: RunLike, role: str, color: str) -> Source:
         run.id,
         opacity=0.9,
         fork_step=step,
+        name=str(run.name),
+        diff=fork_diff(run),
     )
     return Source(run, series, run=run, min_step=step)
 
 
-def ghost_source(view: RunLike, arch: ArchiveLike) -> Source:
-    """An archived segment of ``view`` drawn faded."""
+def ghost_source(view: RunLike, arch: ArchiveLike, color: str | None = None) -> Source:
+    """An archived segment of ``view``, dotted in its run's colour."""
     label = f"archived #{arch.index} · steps {arch.from_step}-{arch.to_step} ({arch.reason})"
     series = Series(
         f"ghost:{view.id}:{arch.index}",
         label,
         "ghost",
-        GHOST_COLOR,
+        color or run_color(view.id),
         view.id,
         dash="ghost",
-        opacity=0.45,
+        opacity=0.8,
+        name=str(view.name),
     )
     return Source(arch, series)
 
@@ -259,77 +354,191 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     )
 
 
+#: the Vega-Lite schema of the bundled Vega-Lite (``package.json``)
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
+
+
+def _q(field: str, **extra: Any) -> dict[str, Any]:
+    """A quantitative Vega-Lite field encoding."""
+    return {"field": field, "type": "quantitative", **extra}
+
+
+def _nominal(field: str, **extra: Any) -> dict[str, Any]:
+    """A nominal Vega-Lite field encoding."""
+    return {"field": field, "type": "nominal", **extra}
+
+
 def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
-    """The Vega-Lite spec of one dashboard chart, fed later through named datasets:
-    ``rows`` (``s, i, x, y, step, c, g, o, p, k``), ``forks`` (``x, y, c, label``),
-    ``ckpts`` (``x, step``: checkpoints a selection snaps to) and ``selected`` (``x, y``)."""
-    rows = alt.Data(name="rows")
-    x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=False))
-    y = alt.Y("y:Q", title=None, scale=alt.Scale(zero=False))
-    lines = (
-        alt.Chart(rows, name="lines")
-        .mark_line(strokeWidth=1.6, clip=True)
-        .encode(
+    """The Vega-Lite spec of one dashboard chart (a plain dict: no Altair import or schema
+    validation on the way to the first chart), fed later through named datasets:
+    ``rows`` (``s, d, r, i, x, y, step, c, g, o, w, p, k``: series, line, run id, index, x, y,
+    step, colour, dash, opacity, width, point drawn, pickable), ``forks`` (``x, y, c, label,
+    count``), ``ckpts`` (``x, step``: checkpoints a selection snaps to), ``selected``
+    (``x, y``) and ``hover`` (``x, y, c``: the nearest-step read-out).
+
+    Signals the browser sets: ``xdom`` / ``ydom`` (a zoomed or outlier-free domain, null for
+    the data's own) and ``hl`` (the run id the legend highlights, "" for none)."""
+    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domainRaw": {"expr": "xdom"}})
+    y = _q("y", title=None, scale={"zero": False, "domainRaw": {"expr": "ydom"}})
+    color = _nominal("c", scale=None)
+    dash = _nominal(
+        "g", legend=None, scale={"domain": list(DASHES), "range": list(DASHES.values())}
+    )
+    faded = {"test": "hl !== '' && datum.r !== hl", "value": 0.12}
+
+    def layer(name: str, data: str, mark: dict[str, Any], **enc: Any) -> dict[str, Any]:
+        return {"name": name, "data": {"name": data}, "mark": mark, "encoding": enc}
+
+    layers = [
+        layer(
+            "lines",
+            "rows",
+            {"type": "line", "clip": True},
             x=x,
             y=y,
-            color=alt.Color("c:N", scale=None),
-            strokeDash=alt.StrokeDash(
-                "g:N",
-                scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())),
-                legend=None,
+            color=color,
+            strokeDash=dash,
+            strokeWidth=_q("w", scale=None),
+            opacity={**_q("o", scale=None), "condition": faded},
+            detail=_nominal("d"),
+            order=_q("step"),
+        ),
+        {
+            **layer(
+                "picks",
+                "rows",
+                {
+                    "type": "point",
+                    "filled": True,
+                    "size": 18,
+                    "opacity": 0.55,
+                    "cursor": "pointer",
+                    "clip": True,
+                },
+                x=x,
+                y=y,
+                color=color,
             ),
-            opacity=alt.Opacity("o:Q", scale=None),
-            detail="s:N",
-            order="step:Q",
-        )
-    )
-    points = (
-        alt.Chart(rows, name="picks")
-        .transform_filter("datum.p")
-        .mark_point(filled=True, size=18, opacity=0.55, cursor="pointer")
-        .encode(
+            "transform": [{"filter": "datum.p"}],
+        },
+        layer(
+            "hoverrule",
+            "hover",
+            {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8},
+            x=x,
+        ),
+        layer(
+            "hoverdots",
+            "hover",
+            {
+                "type": "point",
+                "filled": True,
+                "size": 50,
+                "stroke": SELECT_HALO,
+                "strokeWidth": 1.2,
+                "opacity": 1,
+                "clip": True,
+            },
             x=x,
             y=y,
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("y:Q", title=metric)],
-        )
-    )
-    forks = (
-        alt.Chart(alt.Data(name="forks"), name="forkmarks")
-        .mark_point(
-            shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
-        )
-        .encode(
+            color=color,
+        ),
+        layer(
+            "forkmarks",
+            "forks",
+            {
+                "type": "point",
+                "shape": "diamond",
+                "size": 110,
+                "filled": True,
+                "stroke": SELECT_HALO,
+                "strokeWidth": 1,
+                "opacity": 1,
+                "clip": True,
+            },
             x=x,
             y=y,
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("label:N", title="fork")],
-        )
-    )
-    ckpts = (
-        alt.Chart(alt.Data(name="ckpts"), name="ckptmarks")
-        .mark_point(shape="triangle-up", size=36, filled=True, color="#777", opacity=0.8)
-        .encode(
+            color=color,
+            tooltip=[_nominal("label", title="fork")],
+        ),
+        layer(
+            "forkcounts",
+            "forks",
+            {
+                "type": "text",
+                "align": "left",
+                "dx": 7,
+                "dy": -7,
+                "fontSize": 11,
+                "fontWeight": "bold",
+                "clip": True,
+            },
             x=x,
-            y=alt.value(HEIGHT - 4),
-            tooltip=[alt.Tooltip("step:Q", title="checkpoint at step")],
-        )
-    )
-    sel = alt.Data(name="selected")
-    rule = alt.Chart(sel, name="selrule").mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
-    ring = (
-        alt.Chart(sel, name="selring")
-        .mark_point(size=170, color="#d62728", strokeWidth=2.5, filled=False)
-        .encode(x=x, y=y)
-    )
-    layered = (
-        alt.layer(lines, points, forks, ckpts, rule, ring)
-        .properties(
-            title=alt.TitleParams(metric, anchor="start", fontSize=13),
-            width=WIDTH,
-            height=HEIGHT,
-            autosize=alt.AutoSizeParams(type="pad", resize=True),
-        )
-        .configure_view(stroke="#ddd")
-    )
-    return layered.to_dict(validate=True)
+            y=y,
+            text=_nominal("count"),
+            color=color,
+        ),
+        layer(
+            "ckptmarks",
+            "ckpts",
+            {
+                "type": "point",
+                "shape": "triangle-up",
+                "size": 36,
+                "filled": True,
+                "color": "#888888",
+                "opacity": 0.8,
+            },
+            x=x,
+            y={"value": HEIGHT - 4},
+            tooltip=[_q("step", title="checkpoint at step")],
+        ),
+        layer(
+            "selrule",
+            "selected",
+            {"type": "rule", "color": SELECT_COLOR, "strokeDash": [3, 3], "opacity": 0.7},
+            x=x,
+        ),
+        layer(
+            "selhalo",
+            "selected",
+            {
+                "type": "point",
+                "size": 170,
+                "color": SELECT_HALO,
+                "strokeWidth": 5,
+                "filled": False,
+                "opacity": 0.9,
+            },
+            x=x,
+            y=y,
+        ),
+        layer(
+            "selring",
+            "selected",
+            {
+                "type": "point",
+                "size": 170,
+                "color": SELECT_COLOR,
+                "strokeWidth": 2.2,
+                "filled": False,
+                "opacity": 1,
+            },
+            x=x,
+            y=y,
+        ),
+    ]
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        "params": [
+            {"name": "xdom", "value": None},
+            {"name": "ydom", "value": None},
+            {"name": "hl", "value": ""},
+        ],
+        "layer": layers,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "title": {"text": metric, "anchor": "start", "fontSize": 13},
+        "autosize": {"type": "pad", "resize": True},
+        "config": {"view": {"stroke": "#ddd"}},
+    }

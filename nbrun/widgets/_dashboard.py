@@ -13,7 +13,8 @@ and the messages. The contract with ``js/dashboard.js``:
 * ``selected_step`` is set by the browser when a point is clicked (and may be set from Python);
 * custom messages Python -> browser: ``{"type": "delta", "seq": n, "changes": [[metric,
   series, from_index, points], ...]}``: drop that series' points with index >= from_index,
-  insert ``points`` (``[index, x, y, step]``), at most about 20 per second;
+  insert ``points`` (``[index, x, y, step, runtime, timestamp]``: the last two, the
+  row's ``_runtime`` and ``_timestamp``, are the other x axes), at most about 20 per second;
 * custom messages browser -> Python: ``{"action": "fork" | "rewind" | "stop" | "resync",
   "req": n, "step": N, "config": {...}}``; every action is answered through ``result``;
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).

@@ -100,9 +100,17 @@ class MinMaxSeries:
     def __len__(self) -> int:
         return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
 
-    def extend(self, xs: Sequence[float], ys: Sequence[float], steps: Sequence[int]) -> int | None:
-        """Add points (already finite, in step order). Returns the first bucket whose points
-        changed (``0`` after a re-bucketing), or None when nothing was added."""
+    def extend(
+        self,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        steps: Sequence[int],
+        extra: Sequence[Sequence[float]] = (),
+    ) -> int | None:
+        """Add points (already finite, in step order). ``extra``: more columns carried along
+        with each point (the dashboard's other x axes, ``_runtime`` and ``_timestamp``), sent
+        after its step. Returns the first bucket whose points changed (``0`` after a
+        re-bucketing), or None when nothing was added."""
         n = len(ys)
         if n == 0:
             return None
@@ -113,24 +121,25 @@ class MinMaxSeries:
         start = 0
         # fill the open bucket point by point
         while start < n and self.buckets and self.buckets[-1][0] < self.width:
-            self._add(float(xs[start]), float(ys[start]), int(steps[start]))
+            self._add(float(xs[start]), float(ys[start]), int(steps[start]), _at(extra, start))
             start += 1
         if n - start > 4 * self.width:
             self._bulk(
                 np.asarray(xs[start:], float),
                 np.asarray(ys[start:], float),
                 np.asarray(steps[start:], np.int64),
+                [np.asarray(col[start:], float) for col in extra],
             )
         else:
             for k in range(start, n):
-                self._add(float(xs[k]), float(ys[k]), int(steps[k]))
+                self._add(float(xs[k]), float(ys[k]), int(steps[k]), _at(extra, k))
         self.rows += n
         while len(self.buckets) > self.cap_buckets:
             self._halve()
         return 0 if self.width != width_before else first_dirty
 
-    def _add(self, x: float, y: float, step: int) -> None:
-        p = (x, y, step)
+    def _add(self, x: float, y: float, step: int, more: tuple[float, ...] = ()) -> None:
+        p = (x, y, step, *more)
         if not self.buckets or self.buckets[-1][0] >= self.width:
             self.buckets.append([1, p, p])
             return
@@ -141,7 +150,13 @@ class MinMaxSeries:
         if y > b[2][1]:
             b[2] = p
 
-    def _bulk(self, xs: np.ndarray, ys: np.ndarray, steps: np.ndarray) -> None:
+    def _bulk(
+        self,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        steps: np.ndarray,
+        extra: Sequence[np.ndarray] = (),
+    ) -> None:
         n = len(ys)
         w = self.width
         # widen first, so that the bulk part never needs more than the cap
@@ -156,8 +171,8 @@ class MinMaxSeries:
         counts = np.minimum(w, n - base)
         for b in range(nb):
             i, j = int(base[b] + lo[b]), int(base[b] + hi[b])
-            p_lo = (float(xs[i]), float(ys[i]), int(steps[i]))
-            p_hi = p_lo if i == j else (float(xs[j]), float(ys[j]), int(steps[j]))
+            p_lo = (float(xs[i]), float(ys[i]), int(steps[i]), *_at(extra, i))
+            p_hi = p_lo if i == j else (float(xs[j]), float(ys[j]), int(steps[j]), *_at(extra, j))
             self.buckets.append([int(counts[b]), p_lo, p_hi])
 
     def _halve(self) -> None:
@@ -175,19 +190,30 @@ class MinMaxSeries:
         self.buckets = merged
         self.width *= 2
 
-    def points(self, from_bucket: int = 0) -> list[list[float]]:
-        """Points ``[index, x, y, step]`` of the buckets from ``from_bucket`` on, step order."""
-        out: list[list[float]] = []
+    def points(self, from_bucket: int = 0) -> list[list[Any]]:
+        """Points ``[index, x, y, step, *extra]`` of the buckets from ``from_bucket`` on, step
+        order (an extra value that is not finite is sent as None)."""
+        out: list[list[Any]] = []
         for b in range(from_bucket, len(self.buckets)):
             _, lo, hi = self.buckets[b]
             pair = (lo,) if lo is hi or lo[2] == hi[2] else tuple(sorted((lo, hi), key=_step))
-            for j, (x, y, step) in enumerate(pair):
-                out.append([2 * b + j, _num(x), _num(y), step])
+            for j, (x, y, step, *more) in enumerate(pair):
+                out.append([2 * b + j, _num(x), _num(y), step, *(_opt(v) for v in more)])
         return out
 
 
-def _step(p: Point) -> int:
-    return p[2]
+def _step(p: tuple[Any, ...]) -> int:
+    return int(p[2])
+
+
+def _at(extra: Sequence[Any], k: int) -> tuple[float, ...]:
+    """Row ``k`` of the extra columns."""
+    return tuple(float(col[k]) for col in extra)
+
+
+def _opt(v: float) -> float | None:
+    """An extra value on the wire: None when it is not finite (JSON has no NaN)."""
+    return _num(round(v, 3)) if math.isfinite(v) else None
 
 
 def _num(v: float) -> float:

@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from ._charts import (
-    OTHER_COLORS,
     Source,
     dashboard_spec,
+    family_ids,
     fork_source,
     lineage_sources,
     source_history,
 )
+from ._colors import family_colors
 from ._data import (
     MAX_POINTS,
     MinMaxSeries,
@@ -34,8 +35,11 @@ from ._media import MediaIndex
 from ._protocols import RunLike, is_live
 
 #: one change of the chart data: drop ``series``' points of ``metric`` with index >=
-#: ``from_index``, insert ``points`` (``[index, x, y, step]``)
+#: ``from_index``, insert ``points`` (``[index, x, y, step, runtime, timestamp]``)
 Change = list[Any]
+
+#: columns every point carries after its step, for the dashboard's other x axes
+TIME_KEYS = ("_runtime", "_timestamp")
 
 
 class ChartFeed:
@@ -56,6 +60,9 @@ class ChartFeed:
         #: the run's media keys and their steps (see ._media); ``media_changed`` after new ones
         self.media = MediaIndex(view)
         self.media_changed = False
+        #: the run's family, oldest first, and their colours (see ._colors.family_colors)
+        self.family: list[str] = []
+        self.colors: dict[str, str] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def rebuild(self, view: RunLike) -> None:
@@ -66,7 +73,9 @@ class ChartFeed:
         self.data = {}
         self.x_keys = {}
         metrics_defs = view.metrics
-        sources = lineage_sources(view)
+        self.family = family_ids(view)
+        self.colors = family_colors(self.family)
+        sources = lineage_sources(view, self.colors)
         own = source_history(sources[0])
         self.media = MediaIndex(view)
         self.media.add_columns(own)
@@ -97,6 +106,7 @@ class ChartFeed:
         if len(df) == 0:
             return changes
         steps_all = np.asarray(df["_step"], dtype=np.int64)
+        times = [_floats(df[k]) if k in df else np.full(len(steps_all), np.nan) for k in TIME_KEYS]
         split_at = src.split_step if src.split is not None else None
         for metric, x_key in self.x_keys.items():
             if metric not in df or x_key not in df:
@@ -112,7 +122,7 @@ class ChartFeed:
                 if not mask.any():
                     continue
                 series = self.data.setdefault((metric, key), MinMaxSeries(self.max_points))
-                first = series.extend(xs[mask], ys[mask], steps_all[mask])
+                first = series.extend(xs[mask], ys[mask], steps_all[mask], [t[mask] for t in times])
                 if first is not None:
                     changes.append([metric, key, 2 * first, series.points(first)])
         return changes
@@ -173,12 +183,10 @@ class ChartFeed:
             children = self.view.children()
         except Exception:
             return False
-        used = self._others()
         for child in children:
             if child.id in known or child.forked_from is None:
                 continue
-            src = fork_source(child, "child", OTHER_COLORS[used % len(OTHER_COLORS)])
-            used += 1
+            src = fork_source(child, "child", self.color_of(child.id))
             self.load(src)
             added = True
         return added
@@ -188,12 +196,15 @@ class ChartFeed:
         it already."""
         if any(s.series.run_id == run.id and s.series.role == "child" for s in self.sources):
             return False
-        used = self._others()
-        self.load(fork_source(run, "child", OTHER_COLORS[used % len(OTHER_COLORS)]))
+        self.load(fork_source(run, "child", self.color_of(run.id)))
         return True
 
-    def _others(self) -> int:
-        return sum(1 for src in self.sources if src.series.role in ("child", "sibling"))
+    def color_of(self, run_id: str) -> str:
+        """The colour of a run of the family; a new fork (the newest run) joins it."""
+        if run_id not in self.colors:
+            self.family.append(run_id)
+            self.colors = family_colors(self.family)
+        return self.colors[run_id]
 
     # -- what the widget publishes ----------------------------------------------------------
     def any_live(self) -> bool:
@@ -214,7 +225,8 @@ class ChartFeed:
         return out
 
     def fork_marks(self) -> dict[str, list[list[Any]]]:
-        """Per metric, ``[x, y, color, label]`` of each fork point on the chart."""
+        """Per metric, ``[x, y, color, label, step, run_id]`` of each fork point on the chart
+        (``step``: the point's, so the browser can place it on another x axis)."""
         out: dict[str, list[list[Any]]] = {m: [] for m in self.x_keys}
         for src in self.sources:
             ser = src.series
@@ -232,7 +244,7 @@ class ChartFeed:
                 if not pts:
                     continue
                 at = min(pts, key=lambda p: (abs(p[3] - step), p[3]))
-                out[metric].append([at[1], at[2], ser.color, label])
+                out[metric].append([at[1], at[2], ser.color, label, at[3], ser.run_id])
         return out
 
     def snapshot(self) -> dict[str, Any]:
