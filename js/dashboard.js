@@ -35,6 +35,7 @@ function render({ model, el }) {
     charts.legend, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
+  root.setAttribute("data-shown", String(Date.now())); // epoch ms (bench/first_chart.py)
 
   function showSelection() {
     actions.showSelection();

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import importlib
 import os
 import platform
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,33 @@ def in_notebook() -> bool:
     get = getattr(ipython, "get_ipython", None)
     shell = get() if get else None
     return shell is not None and hasattr(shell, "kernel")
+
+
+#: third-party modules the first ``run.display()`` of a notebook needs (pandas for the history,
+#: anywidget with ipywidgets for the widget): seconds of imports in a fresh kernel (issue 15)
+DISPLAY_IMPORTS = ("pandas", "anywidget")
+_warm_started = threading.Event()
+
+
+def warm_imports(names: tuple[str, ...] = DISPLAY_IMPORTS) -> threading.Thread | None:
+    """Import ``names`` on a daemon thread, once per process, so that a later first use (the
+    notebook's ``run.display()``) finds them loaded. Returns the thread (None when started
+    before, or off with ``NBRUN_WARM_IMPORTS=0``); an import that fails is left to that first
+    use to report."""
+    if _warm_started.is_set() or os.environ.get("NBRUN_WARM_IMPORTS") == "0":
+        return None
+    _warm_started.set()
+
+    def work() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the first real use raises it, with context
+                continue
+
+    thread = threading.Thread(target=work, name="nbrun-warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def user_name() -> str:

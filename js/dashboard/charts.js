@@ -22,6 +22,9 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   filterEl.oninput = () => applyFilter();
 
   const views = new Map(); // metric -> {view, div, log}
+  // Shown at once, until the first chart has a line (issue 15: a placeholder at once).
+  const placeholder = h("div", { class: "nb-placeholder", "data-placeholder": "1" }, "waiting for the first metrics…");
+  chartsEl.appendChild(placeholder);
   let meta = seriesMeta(model.get("series"));
   let alive = true;
 
@@ -43,7 +46,18 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     v.change("forks", replaceAll(forks));
     v.change("selected", replaceAll(selectedTuple(metric)));
     v.change("ckpts", replaceAll(checkpoints(metric)));
-    return v.runAsync();
+    return v.runAsync().then((r) => { if (all.length) markDrawn(metric); return r; });
+  }
+
+  // A chart drew its first line: its placeholder goes; the dashboard's first one is stamped
+  // (`data-first-chart`, epoch ms: bench/first_chart.py measures from `run.display()` to it).
+  function markDrawn(metric) {
+    const entry = views.get(metric);
+    if (entry && entry.div.getAttribute("data-drawn") !== "1") entry.div.setAttribute("data-drawn", "1");
+    if (!root.hasAttribute("data-first-chart")) {
+      root.setAttribute("data-first-chart", String(Date.now()));
+      placeholder.remove();
+    }
   }
 
   function showCheckpoints() {
@@ -132,6 +146,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       }
     }
     const jobs = [];
+    let chain = Promise.resolve(); // one embed at a time: the first chart draws first
     for (const c of charts) {
       if (views.has(c.metric)) continue;
       const box = h("div", { class: "nb-chart", "data-metric": c.metric });
@@ -139,6 +154,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       const logBox = h("input", { type: "checkbox", "data-action": "log-y" });
       controls.append(logBox, document.createTextNode(" log y"));
       const div = h("div", { class: "nb-vega" });
+      if (placeholder.isConnected) placeholder.textContent = "drawing charts…";
       box.append(controls, div);
       chartsEl.appendChild(box);
       const entry = { view: null, div: box, log: false };
@@ -147,7 +163,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         entry.log = logBox.checked;
         embedChart(c, entry, div);
       };
-      jobs.push(embedChart(c, entry, div));
+      chain = chain.then(() => embedChart(c, entry, div));
+      jobs.push(chain);
     }
     applyFilter();
     await Promise.all(jobs);
@@ -174,7 +191,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         .remove((t) => bySeries.has(t.s) && t.i >= bySeries.get(t.s)).insert(ins));
       entry.view.change("selected", replaceAll(selectedTuple(m)));
       entry.view.change("ckpts", replaceAll(checkpoints(m)));
-      entry.view.runAsync();
+      entry.view.runAsync().then(() => { if (ins.length) markDrawn(m); });
     }
     dirty.clear();
     renders += 1;

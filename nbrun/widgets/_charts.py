@@ -1,4 +1,4 @@
-"""Altair specs of a run's metrics with their lineage.
+"""Chart specs of a run's metrics with their lineage.
 
 :func:`chart` returns a plain ``alt.Chart`` (data inline) that a user can customise or save;
 :func:`dashboard_spec` returns the layered Vega-Lite spec the dashboard embeds once and then
@@ -8,15 +8,17 @@ feeds through named datasets (``rows``, ``forks``, ``selected``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import pandas as pd
 
 import nbrun
 
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
+
+if TYPE_CHECKING:
+    import altair as alt
 
 SELF_COLOR = "#4c78a8"
 PARENT_COLOR = "#f58518"
@@ -227,6 +229,8 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     """A plain ``alt.Chart`` of metric ``key`` over ``_step`` (or its step_metric) with the
     run's lineage: inherited part dashed, parent and forks in their own colours, archived rows
     dotted and faded. Long histories are downsampled keeping each bucket's min and max."""
+    import altair as alt  # noqa: PLC0415 - loaded on first use: displaying a dashboard never pays for it
+
     if not isinstance(key, str) or not key:
         raise nbrun.UsageError(f"chart({key!r}): pass a metric name such as 'loss'")
     run = as_run_like(view)
@@ -259,77 +263,128 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     )
 
 
+#: the Vega-Lite schema of the bundled Vega-Lite (``package.json``); specs name it as Altair does
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
+
+
+def _q(field: str, **extra: Any) -> dict[str, Any]:
+    """A quantitative Vega-Lite field encoding."""
+    return {"field": field, "type": "quantitative", **extra}
+
+
+def _nominal(field: str, **extra: Any) -> dict[str, Any]:
+    """A nominal Vega-Lite field encoding."""
+    return {"field": field, "type": "nominal", **extra}
+
+
 def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     """The Vega-Lite spec of one dashboard chart, fed later through named datasets:
     ``rows`` (``s, i, x, y, step, c, g, o, p, k``), ``forks`` (``x, y, c, label``),
-    ``ckpts`` (``x, step``: checkpoints a selection snaps to) and ``selected`` (``x, y``)."""
-    rows = alt.Data(name="rows")
-    x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=False))
-    y = alt.Y("y:Q", title=None, scale=alt.Scale(zero=False))
-    lines = (
-        alt.Chart(rows, name="lines")
-        .mark_line(strokeWidth=1.6, clip=True)
-        .encode(
-            x=x,
-            y=y,
-            color=alt.Color("c:N", scale=None),
-            strokeDash=alt.StrokeDash(
-                "g:N",
-                scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())),
-                legend=None,
-            ),
-            opacity=alt.Opacity("o:Q", scale=None),
-            detail="s:N",
-            order="step:Q",
-        )
+    ``ckpts`` (``x, step``: checkpoints a selection snaps to) and ``selected`` (``x, y``).
+
+    A plain dict (the spec Altair would write for the same layers, see
+    ``tests/test_widgets.py``): showing a dashboard never imports Altair, whose import costs
+    seconds in a fresh kernel (issue 15); :func:`chart` still returns an ``alt.Chart``."""
+    x = _q("x", title=x_title, scale={"nice": False, "zero": False})
+    y = _q("y", title=None, scale={"zero": False})
+    color = _nominal("c", scale=None)
+    dash = _nominal(
+        "g", legend=None, scale={"domain": list(DASHES), "range": list(DASHES.values())}
     )
-    points = (
-        alt.Chart(rows, name="picks")
-        .transform_filter("datum.p")
-        .mark_point(filled=True, size=18, opacity=0.55, cursor="pointer")
-        .encode(
-            x=x,
-            y=y,
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("y:Q", title=metric)],
-        )
-    )
-    forks = (
-        alt.Chart(alt.Data(name="forks"), name="forkmarks")
-        .mark_point(
-            shape="diamond", size=110, filled=True, stroke="white", strokeWidth=1, opacity=1
-        )
-        .encode(
-            x=x,
-            y=y,
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("label:N", title="fork")],
-        )
-    )
-    ckpts = (
-        alt.Chart(alt.Data(name="ckpts"), name="ckptmarks")
-        .mark_point(shape="triangle-up", size=36, filled=True, color="#777", opacity=0.8)
-        .encode(
-            x=x,
-            y=alt.value(HEIGHT - 4),
-            tooltip=[alt.Tooltip("step:Q", title="checkpoint at step")],
-        )
-    )
-    sel = alt.Data(name="selected")
-    rule = alt.Chart(sel, name="selrule").mark_rule(color="#d62728", strokeDash=[3, 3]).encode(x=x)
-    ring = (
-        alt.Chart(sel, name="selring")
-        .mark_point(size=170, color="#d62728", strokeWidth=2.5, filled=False)
-        .encode(x=x, y=y)
-    )
-    layered = (
-        alt.layer(lines, points, forks, ckpts, rule, ring)
-        .properties(
-            title=alt.TitleParams(metric, anchor="start", fontSize=13),
-            width=WIDTH,
-            height=HEIGHT,
-            autosize=alt.AutoSizeParams(type="pad", resize=True),
-        )
-        .configure_view(stroke="#ddd")
-    )
-    return layered.to_dict(validate=True)
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"name": "rows"},
+            "mark": {"type": "line", "clip": True, "strokeWidth": 1.6},
+            "encoding": {
+                "color": color,
+                "detail": _nominal("s"),
+                "opacity": _q("o", scale=None),
+                "order": _q("step"),
+                "strokeDash": dash,
+                "x": x,
+                "y": y,
+            },
+            "name": "lines",
+        },
+        {
+            "data": {"name": "rows"},
+            "mark": {
+                "type": "point",
+                "cursor": "pointer",
+                "filled": True,
+                "opacity": 0.55,
+                "size": 18,
+            },
+            "encoding": {
+                "color": color,
+                "tooltip": [_q("step", title="step"), _q("y", title=metric)],
+                "x": x,
+                "y": y,
+            },
+            "name": "picks",
+            "transform": [{"filter": "datum.p"}],
+        },
+        {
+            "data": {"name": "forks"},
+            "mark": {
+                "type": "point",
+                "filled": True,
+                "opacity": 1,
+                "shape": "diamond",
+                "size": 110,
+                "stroke": "white",
+                "strokeWidth": 1,
+            },
+            "encoding": {
+                "color": color,
+                "tooltip": [_nominal("label", title="fork")],
+                "x": x,
+                "y": y,
+            },
+            "name": "forkmarks",
+        },
+        {
+            "data": {"name": "ckpts"},
+            "mark": {
+                "type": "point",
+                "color": "#777",
+                "filled": True,
+                "opacity": 0.8,
+                "shape": "triangle-up",
+                "size": 36,
+            },
+            "encoding": {
+                "tooltip": [_q("step", title="checkpoint at step")],
+                "x": x,
+                "y": {"value": HEIGHT - 4},
+            },
+            "name": "ckptmarks",
+        },
+        {
+            "data": {"name": "selected"},
+            "mark": {"type": "rule", "color": "#d62728", "strokeDash": [3, 3]},
+            "encoding": {"x": x},
+            "name": "selrule",
+        },
+        {
+            "data": {"name": "selected"},
+            "mark": {
+                "type": "point",
+                "color": "#d62728",
+                "filled": False,
+                "size": 170,
+                "strokeWidth": 2.5,
+            },
+            "encoding": {"x": x, "y": y},
+            "name": "selring",
+        },
+    ]
+    return {
+        "config": {"view": {"continuousWidth": 300, "continuousHeight": 300, "stroke": "#ddd"}},
+        "layer": layers,
+        "autosize": {"resize": True, "type": "pad"},
+        "height": HEIGHT,
+        "title": {"text": metric, "anchor": "start", "fontSize": 13},
+        "width": WIDTH,
+        "$schema": VEGA_LITE_SCHEMA,
+    }
