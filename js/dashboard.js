@@ -31,7 +31,7 @@ function render({ model, el }) {
   const side = mountSide(model);
   const media = createMedia({ model });
   root.append(
-    overview.head, actions.toolbar, actions.panel, overview.errorEl,
+    overview.head, actions.toolbar, actions.panel, overview.noteEl, overview.errorEl,
     charts.legend, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
@@ -64,6 +64,7 @@ function render({ model, el }) {
 
   return () => {
     charts.dispose();
+    overview.dispose();
     side.cleanup();
     media.dispose();
     for (const [ev, fn] of handlers) model.off(ev, fn);

@@ -3,9 +3,14 @@
 // All run data is written with textContent, never as HTML.
 import CSS from "./project.css";
 import { h } from "./lib/dom.js";
-import { fmt as fmtDigits } from "./lib/format.js";
+import { fmt as fmtDigits, fmtSummary } from "./lib/format.js";
 
 const fmt = (v) => fmtDigits(v, 5);
+
+// The summary cell: "val/loss.min=0.231, acc=0.9" (a nested summary value as "min 0.2 · last 0.3").
+function summaryText(summary) {
+  return Object.entries(summary || {}).map(([k, v]) => `${k}=${fmtSummary(v, 5)}`).join(", ");
+}
 
 function render({ model, el }) {
   const root = h("div", { class: "nbrun-project" });
@@ -34,7 +39,7 @@ function render({ model, el }) {
       const tr = h("tr", { "data-run-id": r.id, "data-depth": String(r.depth), "data-opened": r.id === opened ? "1" : "0" });
       const branch = r.depth ? `${"  ".repeat(r.depth - 1)}└─` : "";
       const changed = Object.entries(r.changed || {}).map(([k, d]) => `${k}: ${fmt(d.from)}→${fmt(d.to)}`).join(", ");
-      const summary = Object.entries(r.summary || {}).map(([k, v]) => `${k}=${fmt(v)}`).join(", ");
+      const summary = summaryText(r.summary);
       const fork = r.forked_from ? `${r.forked_from} @${r.fork_step}` : "";
       const open = h("button", { "data-action": "open" }, "open");
       open.onclick = () => model.send({ action: "open", id: r.id });

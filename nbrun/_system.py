@@ -95,6 +95,29 @@ def notebook_path() -> str | None:
     return str(session) if session else None
 
 
+def memory_total() -> int | None:
+    """This machine's physical memory in bytes, where the OS tells it cheaply."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs' model names as the Linux driver lists them (no library, no subprocess);
+    empty elsewhere or without the driver."""
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text(errors="replace").splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+                    break
+        except OSError:
+            continue
+    return names
+
+
 def collect(version: str, git: bool = True) -> dict[str, Any]:
     """Run metadata as W&B's run overview shows it (without git facts when ``git`` is False)."""
     meta: dict[str, Any] = {
@@ -106,7 +129,14 @@ def collect(version: str, git: bool = True) -> dict[str, Any]:
         "cwd": os.getcwd(),
         "user": user_name(),
         "pid": os.getpid(),
+        "cpu_count": os.cpu_count(),
+        "memory": {"total": memory_total()},
     }
+    gpus = gpu_names()
+    if gpus:
+        meta["gpu"] = gpus[0]
+        meta["gpu_count"] = len(gpus)
+        meta["gpu_devices"] = gpus
     if in_notebook():
         meta["notebook"] = notebook_path()
     else:
@@ -117,5 +147,6 @@ def collect(version: str, git: bool = True) -> dict[str, Any]:
             "root": str(root),
             "remote": _git(root, "config", "--get", "remote.origin.url"),
             "commit": _git(root, "rev-parse", "HEAD"),
+            "dirty": _git(root, "status", "--porcelain", "--untracked-files=no") is not None,
         }
     return meta

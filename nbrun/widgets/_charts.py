@@ -129,7 +129,7 @@ def lineage_sources(view: RunLike) -> list[Source]:
             parent = api.run(f"{view.project}/{fp.run_id}")
         except nbrun.RunNotFoundError:
             parent = None
-        if parent is not None:
+        if parent is not None and not diverged_after_fork(view, parent, fp.step):
             sources.append(
                 Source(
                     parent,
@@ -156,6 +156,19 @@ def lineage_sources(view: RunLike) -> list[Source]:
     for arch in view.archives():
         sources.append(ghost_source(view, arch))
     return sources
+
+
+def diverged_after_fork(view: RunLike, parent: RunLike, step: int) -> bool:
+    """Whether ``parent`` was rewound to before the fork point ``step`` after ``view`` forked
+    from it: its rows past that point are then not what the fork continued from, and its line
+    ends at the fork point (it is not drawn past it)."""
+    born = getattr(view, "created", None) or getattr(view, "start_time", None)
+    if not isinstance(born, int | float):
+        return False
+    return any(
+        a.created >= born and a.from_step is not None and a.from_step <= step
+        for a in parent.archives()
+    )
 
 
 def fork_source(run: RunLike, role: str, color: str) -> Source:

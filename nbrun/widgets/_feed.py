@@ -17,6 +17,7 @@ from ._charts import (
     OTHER_COLORS,
     Source,
     dashboard_spec,
+    diverged_after_fork,
     fork_source,
     lineage_sources,
     source_history,
@@ -56,6 +57,8 @@ class ChartFeed:
         #: the run's media keys and their steps (see ._media); ``media_changed`` after new ones
         self.media = MediaIndex(view)
         self.media_changed = False
+        #: archived segments each other run on the chart had when read (a rewind adds one)
+        self.archive_counts: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def rebuild(self, view: RunLike) -> None:
@@ -70,7 +73,7 @@ class ChartFeed:
         own = source_history(sources[0])
         self.media = MediaIndex(view)
         self.media.add_columns(own)
-        for m in numeric_metrics(own.columns, own):
+        for m in logged_order(numeric_metrics(own.columns, own), own, view.summary.keys()):
             if not is_hidden(m, metrics_defs):
                 self.x_keys[m] = step_metric_for(m, metrics_defs)
         for src in sources:
@@ -89,6 +92,8 @@ class ChartFeed:
         else:
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else -1
         self.sources.append(src)
+        if src.run is not None and src.series.role in _OTHERS:
+            self.archive_counts[src.series.key] = len(src.run.archives())
         self.add_frame(src, df)
 
     def add_frame(self, src: Source, df: Any) -> list[Change]:
@@ -183,6 +188,38 @@ class ChartFeed:
             added = True
         return added
 
+    def reload_rewound(self) -> bool:
+        """Read again the lines of other runs (parent, siblings, forks) that were rewound since
+        they were read: their archived rows leave the chart, their new rows join it; a parent
+        rewound to before the fork point is no longer drawn past it. Returns whether any
+        line changed."""
+        changed = False
+        for src in list(self.sources):
+            key = src.series.key
+            if src.run is None or key not in self.archive_counts:
+                continue
+            try:
+                count = len(src.run.archives())
+            except Exception:
+                continue
+            if count == self.archive_counts[key]:
+                continue
+            changed = True
+            _unfollow(src)
+            self.sources.remove(src)
+            del self.archive_counts[key]
+            for series_key in [k for k in self.data if k[1] == key]:
+                del self.data[series_key]
+            fp = self.view.forked_from
+            if (
+                src.series.role == "parent"
+                and fp is not None
+                and diverged_after_fork(self.view, src.run, fp.step)
+            ):
+                continue
+            self.load(Source(src.run, src.series, run=src.run, min_step=src.min_step))
+        return changed
+
     def add_child(self, run: RunLike) -> bool:
         """Put a fork of the run on the chart (streaming if it trains); False when it is on
         it already."""
@@ -246,6 +283,23 @@ class ChartFeed:
         """Stop following every source."""
         for src in self.sources:
             _unfollow(src)
+
+
+def logged_order(metrics: list[str], df: Any, summary_keys: Any) -> list[str]:
+    """``metrics`` in the order they were first logged (the history's columns are sorted by
+    name): by the first row holding a value, then by the summary's order (the keys of one
+    ``log`` call enter it in the order they were given), then by name."""
+    rank = {k: n for n, k in enumerate(summary_keys)}
+    first: dict[str, int] = {}
+    for m in metrics:
+        col = np.asarray(df[m].notna()) if hasattr(df[m], "notna") else None
+        hits = np.flatnonzero(col) if col is not None else []
+        first[m] = int(hits[0]) if len(hits) else len(df)
+    return sorted(metrics, key=lambda m: (first[m], rank.get(m, len(rank)), m))
+
+
+#: roles of the lines of other runs (followed for rewinds, see ChartFeed.reload_rewound)
+_OTHERS = ("parent", "sibling", "child")
 
 
 def _still_live(src: Source) -> bool:

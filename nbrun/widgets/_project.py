@@ -19,6 +19,23 @@ from ._overview import jsonable
 STATIC = Path(__file__).parent / "static"
 
 
+#: at most this many summary values per run in the table
+SUMMARY_COLUMNS = 8
+
+
+def summary_columns(summary: Any) -> dict[str, float]:
+    """A run's numeric summary values by column name, in the summary's order: a
+    ``define_metric(summary="min,last")`` value ``{"min": a, "last": b}`` becomes the columns
+    ``key.min`` and ``key.last`` (W&B's names); values that are not numbers are left out."""
+    out: dict[str, float] = {}
+    for key, value in jsonable(dict(summary)).items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, v in items:
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[key if sub is None else f"{key}.{sub}"] = v
+    return out
+
+
 def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None) -> list[dict]:
     """One dict per run, parents before their forks (depth-first, oldest first), with
     ``depth`` for the lineage indent."""
@@ -34,11 +51,7 @@ def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None)
     def visit(parent: str | None, depth: int) -> None:
         for r in by_parent.get(parent, []):
             fp = r.forked_from
-            summary = {
-                k: v
-                for k, v in jsonable(dict(r.summary)).items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            }
+            summary = summary_columns(r.summary)
             out.append(
                 {
                     "id": r.id,
@@ -53,7 +66,7 @@ def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None)
                     "fork_step": fp.step if fp is not None else None,
                     "changed": jsonable(r.config_diff or {}) if fp is not None else {},
                     "archives": len(r.archives()),
-                    "summary": dict(list(summary.items())[:4]),
+                    "summary": dict(list(summary.items())[:SUMMARY_COLUMNS]),
                     "depth": depth,
                 }
             )
