@@ -154,6 +154,7 @@ def test_edit_name_tags_notes_from_the_overview(run_dir: Path, live: bool) -> No
         stored = nbrun.Api(run_dir).run(f"p/{run.id}")
         assert (stored.name, stored.tags, stored.notes) == (HOSTILE, ("a", "b"), "why <i>this</i>")
         assert dash.overview["name"] == HOSTILE and dash.overview["tags"] == ["a", "b"]
+        assert {s["label"] for s in dash.series if s["role"] == "self"} == {f"this · {HOSTILE}"}
         bad = _edit(dash, sent, 4, "name", "")
         assert not bad["ok"] and "must not be empty" in bad["message"]
         unknown = _edit(dash, sent, 5, "state", "finished")

@@ -302,6 +302,9 @@ class Dashboard(anywidget.AnyWidget):
             reply.update(ok=False, message=f"{type(exc).__name__}: {exc}")
         with self._lock:
             self._refresh_overview()
+            if reply.get("ok") and reply["field"] == "name":
+                self._feed.rename_self(str(self._view.name))
+                self.series = self._feed.series_meta()
         self.send(reply)
 
     def _send_media(self, content: dict[str, Any]) -> None:

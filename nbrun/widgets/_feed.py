@@ -20,6 +20,7 @@ from ._charts import (
     diverged_after_fork,
     fork_source,
     lineage_sources,
+    short,
     source_history,
 )
 from ._data import (
@@ -219,6 +220,12 @@ class ChartFeed:
                 continue
             self.load(Source(src.run, src.series, run=src.run, min_step=src.min_step))
         return changed
+
+    def rename_self(self, name: str) -> None:
+        """The run's own line after it was renamed (the legend shows the new name)."""
+        for src in self.sources:
+            if src.series.role == "self":
+                src.series.label = f"this · {short(name)}"
 
     def add_child(self, run: RunLike) -> bool:
         """Put a fork of the run on the chart (streaming if it trains); False when it is on
