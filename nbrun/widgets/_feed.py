@@ -299,8 +299,9 @@ def logged_order(metrics: list[str], df: Any, summary_keys: Any) -> list[str]:
     rank = {k: n for n, k in enumerate(summary_keys)}
     first: dict[str, int] = {}
     for m in metrics:
-        col = np.asarray(df[m].notna()) if hasattr(df[m], "notna") else None
-        hits = np.flatnonzero(col) if col is not None else []
+        column = df[m]
+        mask = column.notna() if hasattr(column, "notna") else [v is not None for v in column]
+        hits = np.flatnonzero(np.asarray(mask, dtype=bool))
         first[m] = int(hits[0]) if len(hits) else len(df)
     return sorted(metrics, key=lambda m: (first[m], rank.get(m, len(rank)), m))
 
