@@ -1,64 +1,408 @@
-// nbrun project view: a table of runs with their lineage (forks indented under their parent);
+// nbrun project view: a comparison table of runs (lineage indent, sortable config and summary
+// columns, filter, W&B groups), checkboxes that overlay the selected runs on one chart per
+// metric, a parallel-coordinates chart of config vs a metric, delete / move with confirmation;
 // "open" asks Python to show that run's dashboard. Python side: nbrun/widgets/_project.py.
-// All run data is written with textContent, never as HTML.
+// All run data is written with textContent (or as SVG text nodes), never as HTML. Charts are
+// plain SVG (no Vega): the module stays small and loads at once.
 import CSS from "./project.css";
 import { h } from "./lib/dom.js";
-import { fmt as fmtDigits, fmtSummary } from "./lib/format.js";
+import { fmt as fmtDigits } from "./lib/format.js";
+import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
 
-const fmt = (v) => fmtDigits(v, 5);
+const fmt = (v) => fmtDigits(v, 4);
+const SVG = "http://www.w3.org/2000/svg";
+const MAX_COLS = 12;
 
-// The summary cell: "val/loss.min=0.231, acc=0.9" (a nested summary value as "min 0.2 · last 0.3").
-function summaryText(summary) {
-  return Object.entries(summary || {}).map(([k, v]) => `${k}=${fmtSummary(v, 5)}`).join(", ");
+function s(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// config keys that differ between runs first (all of them when none differ), then the rest
+function configColumns(runs) {
+  const seen = new Map();
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.config || {})) {
+      if (!seen.has(k)) seen.set(k, new Set());
+      seen.get(k).add(JSON.stringify(v));
+    }
+  }
+  const keys = [...seen.keys()];
+  const varying = keys.filter((k) => seen.get(k).size > 1 || runs.some((r) => !(k in (r.config || {}))));
+  return (varying.length ? varying : keys).slice(0, MAX_COLS);
+}
+
+function summaryColumns(runs) {
+  const keys = new Set();
+  for (const r of runs) for (const k of Object.keys(r.summary || {})) keys.add(k);
+  return [...keys].slice(0, MAX_COLS);
+}
+
+// about five round tick values covering [lo, hi]
+function ticks(lo, hi) {
+  const span = hi - lo || Math.abs(hi) || 1;
+  const step0 = Math.pow(10, Math.floor(Math.log10(span / 4)));
+  const step = [1, 2, 5, 10].map((m) => m * step0).find((st) => span / st <= 5) || step0 * 10;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+// one metric of the selected runs as an SVG line chart (theme colours from CSS classes)
+function lineChart(metric, series) {
+  const W = 340, H = 190, L = 50, R = 10, T = 20, B = 30;
+  const svg = s("svg", { width: W, height: H, class: "nb-ochart" });
+  const all = series.flatMap((r) => r.pts);
+  if (!all.length) return svg;
+  let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+  let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  if (y0 === y1) { const d = Math.abs(y0) * 0.05 || 1; y0 -= d; y1 += d; }
+  const X = (v) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
+  const Y = (v) => H - B - ((v - y0) / (y1 - y0)) * (H - T - B);
+  svg.appendChild(s("text", { x: L, y: 12, class: "nb-ctitle" }, metric));
+  for (const v of ticks(y0, y1)) {
+    svg.appendChild(s("line", { x1: L, x2: W - R, y1: Y(v), y2: Y(v), class: "nb-gridline" }));
+    svg.appendChild(s("text", { x: L - 4, y: Y(v) + 3, "text-anchor": "end", class: "nb-tick" }, fmt(v)));
+  }
+  for (const v of ticks(x0, x1)) {
+    svg.appendChild(s("text", { x: X(v), y: H - B + 13, "text-anchor": "middle", class: "nb-tick" }, fmt(v)));
+  }
+  svg.appendChild(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "nb-axisline" }));
+  svg.appendChild(s("text", { x: (L + W - R) / 2, y: H - 3, "text-anchor": "middle", class: "nb-tick" }, "step"));
+  const dots = all.length <= 1500;
+  for (const r of series) {
+    if (!r.pts.length) continue;
+    const g = s("g", { "data-key": r.key });
+    const pts = r.pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");
+    g.appendChild(s("polyline", { points: pts, stroke: r.color, class: "nb-oline" }));
+    if (dots) {
+      for (const [x, y] of r.pts) {
+        const c = s("circle", { cx: X(x).toFixed(1), cy: Y(y).toFixed(1), r: 2.5, fill: r.color, class: "nb-odot" });
+        c.appendChild(s("title", {}, `${r.name} · step ${x} · ${metric} ${fmt(y)}`));
+        g.appendChild(c);
+      }
+    }
+    svg.appendChild(g);
+  }
+  return svg;
+}
+
+// parallel coordinates: one vertical axis per config column and the metric last
+function parallel(runs, axes, metric) {
+  const W = Math.max(420, 150 * axes.length + 80);
+  const H = 260;
+  const top = 34;
+  const bottom = H - 26;
+  const pad = 8; // values sit inside the axis ends, so extreme lines stay apart from them
+  const svg = s("svg", { width: W, height: H, class: "nb-parallel", "data-axes": axes.length });
+  const x = (i) => 50 + (i * (W - 100)) / Math.max(1, axes.length - 1);
+  const scales = axes.map((ax) => {
+    const vals = runs.map((r) => ax.get(r)).filter((v) => v !== null && v !== undefined);
+    if (vals.every((v) => typeof v === "number")) {
+      const lo = Math.min(...vals);
+      const hi = Math.max(...vals);
+      const f = (v) => (hi === lo ? (top + bottom) / 2 : bottom - pad - ((v - lo) / (hi - lo)) * (bottom - top - 2 * pad));
+      return { f, labels: vals.length ? [[lo, fmt(lo)], [hi, fmt(hi)]] : [] };
+    }
+    const cats = [...new Set(vals.map((v) => fmt(v)))].sort();
+    const f = (v) => {
+      const i = cats.indexOf(fmt(v));
+      return cats.length === 1 ? (top + bottom) / 2 : bottom - pad - (i / (cats.length - 1)) * (bottom - top - 2 * pad);
+    };
+    return { f, labels: cats.map((c) => [c, c]), cat: true };
+  });
+  axes.forEach((ax, i) => {
+    const g = s("g", { class: "nb-axis", "data-axis": ax.name });
+    g.appendChild(s("line", { x1: x(i), x2: x(i), y1: top, y2: bottom }));
+    g.appendChild(s("text", { x: x(i), y: 14, "text-anchor": "middle", class: "nb-axis-title" }, ax.name));
+    for (const [v, label] of scales[i].labels) {
+      g.appendChild(s("text", { x: x(i) + 5, y: scales[i].f(v) + 4, class: "nb-axis-label" }, label));
+    }
+    svg.appendChild(g);
+  });
+  for (const r of runs) {
+    const pts = [];
+    axes.forEach((ax, i) => {
+      const v = ax.get(r);
+      if (v !== null && v !== undefined) pts.push(`${x(i).toFixed(1)},${scales[i].f(v).toFixed(1)}`);
+    });
+    if (pts.length < 2) continue;
+    const line = s("polyline", { points: pts.join(" "), stroke: r.color, "data-key": r.key, class: "nb-pline" });
+    const m = r.summary?.[metric];
+    line.appendChild(s("title", {}, `${r.name} · ${metric} ${cellText(m)}`));
+    svg.appendChild(line);
+  }
+  return svg;
 }
 
 function render({ model, el }) {
   const root = h("div", { class: "nbrun-project" });
   root.appendChild(h("style", {}, CSS));
-  const bar = h("div");
+  const state = { sort: null, dir: 1, query: "", grouped: false, collapsed: new Set(), selected: new Set(), confirm: null, metric: "" };
+
+  const bar = h("div", { class: "nb-bar" });
   const title = h("b");
   const refresh = h("button", { "data-action": "refresh" }, "Refresh");
   refresh.onclick = () => model.send({ action: "refresh" });
-  bar.append(title, document.createTextNode(" "), refresh);
-  const msg = h("div", { class: "nb-msg" });
-  const tableEl = h("table");
-  root.append(bar, msg, tableEl);
+  const search = h("input", { type: "search", placeholder: "filter: name, tag, lr=0.1 …", "data-role": "filter" });
+  search.oninput = () => { state.query = search.value; draw(); };
+  const groupBox = h("input", { type: "checkbox", "data-role": "group-toggle" });
+  groupBox.onchange = () => { state.grouped = groupBox.checked; draw(); };
+  const groupLabel = h("label", { class: "nb-check" });
+  groupLabel.append(groupBox, document.createTextNode(" group"));
+  const delBtn = h("button", { "data-action": "delete" }, "Delete…");
+  delBtn.onclick = () => { state.confirm = "delete"; drawConfirm(); };
+  const moveBtn = h("button", { "data-action": "move" }, "Move…");
+  moveBtn.onclick = () => { state.confirm = "move"; drawConfirm(); };
+  const count = h("span", { class: "nb-count" });
+  bar.append(title, refresh, search, groupLabel, delBtn, moveBtn, count);
+
+  const confirmBox = h("div", { class: "nb-confirm", "data-role": "confirm" });
+  const msg = h("div", { class: "nb-msg", "data-role": "message" });
+  const notice = h("div", { class: "nb-notice", "data-role": "notice" });
+  const scroller = h("div", { class: "nb-scroll" });
+  const tableEl = h("table", { class: "nb-runs" });
+  scroller.appendChild(tableEl);
+  const compare_ = h("div", { class: "nb-compare" });
+  const pcBox = h("div", { class: "nb-pc-box" });
+  const chartsBox = h("div", { class: "nb-charts", "data-role": "overlay" });
+  compare_.append(pcBox, chartsBox);
+  root.append(bar, confirmBox, msg, notice, scroller, compare_);
   el.appendChild(root);
 
-  function draw() {
-    const runs = model.get("runs") || [];
-    title.textContent = `${model.get("project") || "all projects"}: ${runs.length} runs`;
-    msg.textContent = model.get("message") || "";
-    const head = h("tr");
-    for (const c of ["", "name", "id", "state", "step", "forked from", "changed", "summary", "tags", ""]) {
-      head.appendChild(h("th", {}, c));
+  const runsByKey = () => new Map((model.get("runs") || []).map((r) => [r.key, r]));
+  let selectTimer = null;
+  function sendSelection() {
+    clearTimeout(selectTimer);
+    selectTimer = setTimeout(() => model.send({ action: "select", keys: [...state.selected] }), 120);
+  }
+
+  function drawConfirm() {
+    const keys = [...state.selected];
+    const byKey = runsByKey();
+    confirmBox.replaceChildren();
+    confirmBox.dataset.open = state.confirm && keys.length ? state.confirm : "";
+    if (!state.confirm || !keys.length) return;
+    const names = keys.map((k) => (byKey.get(k) ? `${byKey.get(k).name} (${k})` : k)).join(", ");
+    const cancel = h("button", { "data-action": "cancel" }, "Cancel");
+    cancel.onclick = () => { state.confirm = null; drawConfirm(); };
+    const box = h("input", { type: "checkbox", "data-role": "confirm-option" });
+    const opt = h("label", { class: "nb-check" });
+    if (state.confirm === "delete") {
+      opt.append(box, document.createTextNode(" detach forks (copy the rows they inherited into them first)"));
+      const go = h("button", { "data-action": "confirm-delete", class: "nb-danger" }, `Delete ${keys.length}`);
+      go.onclick = () => {
+        model.send({ action: "delete", keys, detach: box.checked });
+        state.confirm = null;
+        drawConfirm();
+      };
+      confirmBox.append(h("div", {}, `Delete ${keys.length} run(s) with their history and files: ${names}?`), opt, go, cancel);
+    } else {
+      const to = h("input", { type: "text", placeholder: "project", "data-role": "move-to" });
+      opt.append(box, document.createTextNode(" with lineage (forks and parents move too)"));
+      const go = h("button", { "data-action": "confirm-move" }, "Move");
+      go.onclick = () => {
+        model.send({ action: "move", keys, to: to.value, lineage: box.checked });
+        state.confirm = null;
+        drawConfirm();
+      };
+      confirmBox.append(h("div", {}, `Move ${keys.length} run(s) to another project: ${names}`), to, opt, go, cancel);
     }
-    const rows = [head];
+  }
+
+  function header(label, col) {
+    const th = h("th", col ? { "data-sort": col, class: "nb-sortable" } : {});
+    const arrow = state.sort === col && col ? (state.dir > 0 ? " ▲" : " ▼") : "";
+    th.textContent = label + arrow;
+    if (col) {
+      th.title = "sort";
+      th.onclick = () => {
+        if (state.sort === col) {
+          if (state.dir > 0) state.dir = -1;
+          else { state.sort = null; state.dir = 1; }
+        } else { state.sort = col; state.dir = 1; }
+        draw();
+      };
+    }
+    return th;
+  }
+
+  function runRow(r, cfgCols, sumCols, allProjects, flat) {
     const opened = model.get("opened");
-    for (const r of runs) {
-      const tr = h("tr", { "data-run-id": r.id, "data-depth": String(r.depth), "data-opened": r.id === opened ? "1" : "0" });
-      const branch = r.depth ? `${"  ".repeat(r.depth - 1)}└─` : "";
-      const changed = Object.entries(r.changed || {}).map(([k, d]) => `${k}: ${fmt(d.from)}→${fmt(d.to)}`).join(", ");
-      const summary = summaryText(r.summary);
-      const fork = r.forked_from ? `${r.forked_from} @${r.fork_step}` : "";
-      const open = h("button", { "data-action": "open" }, "open");
-      open.onclick = () => model.send({ action: "open", id: r.id });
-      const cells = [
-        h("td", { class: "nb-branch" }, branch), h("td", {}, r.name), h("td", {}, r.id),
-        h("td", {}, r.state), h("td", {}, fmt(r.step)), h("td", {}, fork), h("td", {}, changed),
-        h("td", {}, summary), h("td", {}, (r.tags || []).join(", ")),
-      ];
-      const last = h("td");
-      last.appendChild(open);
-      tr.append(...cells, last);
-      rows.push(tr);
+    const tr = h("tr", {
+      "data-run-id": r.id, "data-key": r.key, "data-depth": String(r.depth),
+      "data-opened": r.key === opened || r.id === opened ? "1" : "0",
+    });
+    const check = h("input", { type: "checkbox", "data-role": "select" });
+    check.checked = state.selected.has(r.key);
+    check.onchange = () => {
+      if (check.checked) state.selected.add(r.key); else state.selected.delete(r.key);
+      drawCount();
+      drawParallel();
+      sendSelection();
+    };
+    const c0 = h("td");
+    c0.appendChild(check);
+    const branch = !flat && r.depth ? `${"  ".repeat(r.depth - 1)}└─` : "";
+    const nameCell = h("td", { class: "nb-name nb-wrap" });
+    nameCell.append(h("span", { class: "nb-swatch", style: `background:${r.color}` }), document.createTextNode(r.name));
+    const fork = r.forked_from ? `${r.forked_from} @${r.fork_step}` : r.detached_from ? `(${r.detached_from}, deleted)` : "";
+    const changed = Object.entries(r.changed || {}).map(([k, d]) => `${k}: ${fmt(d.from)}→${fmt(d.to)}`).join(", ");
+    const cells = [c0, h("td", { class: "nb-branch" }, branch), nameCell];
+    if (allProjects) cells.push(h("td", { "data-col": "project" }, r.project));
+    cells.push(
+      h("td", {}, r.id), h("td", {}, r.state), h("td", {}, fmt(r.step)), h("td", {}, r.group ?? ""),
+      h("td", { class: "nb-wrap" }, fork), h("td", { class: "nb-wrap" }, changed),
+      h("td", { class: "nb-wrap" }, (r.tags || []).join(", ")),
+    );
+    for (const k of cfgCols) cells.push(h("td", { "data-col": `c:${k}`, class: "nb-num" }, k in (r.config || {}) ? fmt(r.config[k]) : ""));
+    for (const k of sumCols) cells.push(h("td", { "data-col": `s:${k}`, class: "nb-num" }, cellText(r.summary?.[k])));
+    const open = h("button", { "data-action": "open" }, "open");
+    open.onclick = () => model.send({ action: "open", key: r.key, id: r.id });
+    const last = h("td");
+    last.appendChild(open);
+    tr.append(...cells, last);
+    return tr;
+  }
+
+  function visibleRuns() {
+    return (model.get("runs") || []).filter((r) => matches(r, state.query));
+  }
+
+  function drawCount() {
+    const n = state.selected.size;
+    count.textContent = n ? `${n} selected` : "";
+    delBtn.disabled = !n;
+    moveBtn.disabled = !n;
+  }
+
+  function draw() {
+    const all = model.get("runs") || [];
+    const project = model.get("project");
+    const allProjects = !project;
+    const present = new Set(all.map((r) => r.key));
+    for (const k of [...state.selected]) if (!present.has(k)) state.selected.delete(k);
+    let runs = visibleRuns();
+    title.textContent = `${project || "all projects"}: ${runs.length === all.length ? "" : `${runs.length} of `}${all.length} runs`;
+    msg.textContent = model.get("message") || "";
+    notice.textContent = model.get("notice") || "";
+    const cfgCols = configColumns(runs.length ? runs : all);
+    const sumCols = summaryColumns(runs.length ? runs : all);
+    const flat = state.sort !== null;
+    if (flat) runs = [...runs].sort((a, b) => state.dir * compare(colValue(a, state.sort), colValue(b, state.sort)) || compare(a.created, b.created));
+    const head = h("tr");
+    const allBox = h("input", { type: "checkbox", "data-role": "select-all" });
+    allBox.checked = runs.length > 0 && runs.every((r) => state.selected.has(r.key));
+    allBox.onchange = () => {
+      for (const r of runs) { if (allBox.checked) state.selected.add(r.key); else state.selected.delete(r.key); }
+      draw();
+      sendSelection();
+    };
+    const th0 = h("th");
+    th0.appendChild(allBox);
+    head.append(th0, header("", null), header("name", "name"));
+    if (allProjects) head.appendChild(header("project", "project"));
+    head.append(header("id", "id"), header("state", "state"), header("step", "step"), header("group", "group"),
+      header("forked from", null), header("changed", null), header("tags", "tags"));
+    for (const k of cfgCols) head.appendChild(header(k, `c:${k}`));
+    for (const k of sumCols) head.appendChild(header(k, `s:${k}`));
+    head.appendChild(header("", null));
+    const ncols = head.children.length;
+    const cfgIdx = 10 + (allProjects ? 1 : 0);
+    for (let i = 0; i < cfgCols.length; i++) head.children[cfgIdx + i].classList.add("nb-cfg");
+    for (let i = 0; i < sumCols.length; i++) head.children[cfgIdx + cfgCols.length + i].classList.add("nb-sum");
+    const rows = [head];
+    if (state.grouped) {
+      const groups = new Map();
+      for (const r of runs) {
+        const g = r.group ?? "(no group)";
+        if (!groups.has(g)) groups.set(g, []);
+        groups.get(g).push(r);
+      }
+      for (const [g, members] of groups) {
+        const shut = state.collapsed.has(g);
+        const tr = h("tr", { class: "nb-group", "data-group": g, "data-collapsed": shut ? "1" : "0" });
+        const td = h("td", { colspan: String(ncols) });
+        const btn = h("button", { "data-action": "toggle-group" }, `${shut ? "▸" : "▾"} ${g} · ${members.length} run(s)`);
+        btn.onclick = () => { if (shut) state.collapsed.delete(g); else state.collapsed.add(g); draw(); };
+        td.appendChild(btn);
+        tr.appendChild(td);
+        rows.push(tr);
+        if (!shut) for (const r of members) rows.push(runRow(r, cfgCols, sumCols, allProjects, true));
+      }
+    } else {
+      for (const r of runs) rows.push(runRow(r, cfgCols, sumCols, allProjects, flat));
     }
     tableEl.replaceChildren(...rows);
+    drawCount();
+    drawConfirm();
+    drawParallel();
   }
-  const evs = ["change:runs", "change:opened", "change:message", "change:project"];
+
+  function drawParallel() {
+    const all = model.get("runs") || [];
+    const byKey = runsByKey();
+    const chosen = [...state.selected].map((k) => byKey.get(k)).filter(Boolean);
+    const runs = chosen.length >= 2 ? chosen : visibleRuns();
+    const sumCols = summaryColumns(all).filter((k) => runs.some((r) => typeof cellValue(r.summary?.[k]) === "number"));
+    pcBox.replaceChildren();
+    if (!sumCols.length || runs.length < 2) return;
+    if (!sumCols.includes(state.metric)) state.metric = sumCols.find((k) => /loss/i.test(k)) || sumCols[0];
+    const pick = h("select", { "data-role": "pc-metric" });
+    for (const k of sumCols) {
+      const o = h("option", { value: k }, k);
+      if (k === state.metric) o.selected = true;
+      pick.appendChild(o);
+    }
+    pick.onchange = () => { state.metric = pick.value; drawParallel(); };
+    const label = h("div", { class: "nb-pc-head" });
+    label.append(h("b", {}, "config vs "), pick, h("span", { class: "nb-dim" }, chosen.length >= 2 ? ` · ${runs.length} selected runs` : ` · ${runs.length} runs (select runs to narrow)`));
+    const metric = state.metric;
+    const axes = configColumns(runs).map((k) => ({ name: k, get: (r) => r.config?.[k] }));
+    axes.push({ name: metric, get: (r) => { const v = cellValue(r.summary?.[metric]); return typeof v === "number" ? v : null; } });
+    pcBox.append(label, parallel(runs, axes, metric));
+  }
+
+  function drawOverlay() {
+    const ov = model.get("overlay") || {};
+    const runs = ov.runs || [];
+    chartsBox.replaceChildren();
+    chartsBox.dataset.charts = "0";
+    chartsBox.dataset.ready = runs.length ? "0" : "";
+    if (!runs.length) return;
+    const legend = h("div", { class: "nb-legend" });
+    for (const r of runs) {
+      const item = h("span", { class: "nb-legend-item", "data-key": r.key });
+      item.append(h("span", { class: "nb-swatch", style: `background:${r.color}` }), document.createTextNode(r.name));
+      legend.appendChild(item);
+    }
+    if (ov.left_out) legend.appendChild(h("span", { class: "nb-dim" }, `(${ov.left_out} more selected, not drawn)`));
+    const grid = h("div", { class: "nb-grid" });
+    chartsBox.append(legend, grid);
+    const metrics = ov.metrics || [];
+    for (const metric of metrics) {
+      const series = runs.map((r) => ({ ...r, pts: [] }));
+      for (const [i, st, y] of ov.points[metric] || []) series[i].pts.push([st, y]);
+      const div = h("div", { class: "nb-chart", "data-metric": metric });
+      div.appendChild(lineChart(metric, series));
+      grid.appendChild(div);
+    }
+    chartsBox.dataset.charts = String(metrics.length);
+    chartsBox.dataset.ready = "1";
+  }
+
+  const evs = ["change:runs", "change:opened", "change:message", "change:notice", "change:project"];
   for (const ev of evs) model.on(ev, draw);
+  model.on("change:overlay", drawOverlay);
   draw();
-  return () => { for (const ev of evs) model.off(ev, draw); };
+  drawOverlay();
+  return () => {
+    for (const ev of evs) model.off(ev, draw);
+    model.off("change:overlay", drawOverlay);
+  };
 }
 
 export default { render };

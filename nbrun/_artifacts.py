@@ -120,6 +120,16 @@ def blob_path(store: Store, digest: str) -> Path:
     return store.root / BLOBS / digest[:2] / digest
 
 
+def drop_unused_blobs(store: Store) -> None:
+    """Remove the blobs no remaining version names (after a run's versions were deleted,
+    rule 40)."""
+    keep = store.artifact_blob_digests()
+    root = store.root / BLOBS
+    for path in root.glob("*/*") if root.is_dir() else ():
+        if path.is_file() and path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
 def _hash_file(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0

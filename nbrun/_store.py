@@ -561,6 +561,135 @@ class Store:
         ).fetchall()
         return [_decode_run(r) for r in rows]
 
+    # -- deleting and moving runs (rule 40) --------------------------------------------------
+    def archived_forks(self, project: str, run_id: str) -> list[tuple[str, int]]:
+        """``(run id, seg)`` of the archived segments (of other runs) whose lineage before a
+        rewind was a fork of the given run."""
+        rows = self._conn.execute(
+            "SELECT r.id, a.seg FROM archives a JOIN runs r ON r.key = a.run_key"
+            " WHERE r.project = ? AND a.forked_from_id = ? AND r.id <> ? ORDER BY r.key, a.seg",
+            (project, run_id, run_id),
+        ).fetchall()
+        return [(str(i), int(seg)) for i, seg in rows]
+
+    def run_chunks(
+        self,
+        key: int,
+        seg: int | None = None,
+        max_step: int | None = None,
+        after: int | None = None,
+    ) -> list[tuple[int, int, int, int, bytes, str | None]]:
+        """``(seg, first_step, last_step, n, data, state)`` of a run's chunks (of one segment,
+        overlapping ``(after, max_step]``), in segment and step order."""
+        sql = "SELECT seg, first_step, last_step, n, data, state FROM history WHERE run_key = ?"
+        args: list[Any] = [key]
+        for cond, value in (
+            (" AND seg = ?", seg),
+            (" AND first_step <= ?", max_step),
+            (" AND last_step > ?", after),
+        ):
+            if value is not None:
+                sql += cond
+                args.append(value)
+        return self._conn.execute(sql + " ORDER BY seg, first_step", args).fetchall()
+
+    def delete_run(
+        self,
+        key: int,
+        forks: list[tuple[int, list[Chunk], list[tuple[int, int]], dict[str, Any]]],
+        artifacts: list[int],
+        rewrites: list[tuple[int, int, int, bytes, str | None]] | None = None,
+    ) -> list[int]:
+        """Delete a run and its rows, archives, alerts, samples, console lines and artifact
+        records in one transaction. Each fork ``(key, chunks, outputs, fields)`` first gets the
+        rows it inherited (``chunks``, into its live segment), the artifact versions logged in
+        them (``outputs``: ``(artifact_key, step)``) and ``fields`` (its lineage cleared); its
+        archives' lineage through the run is cleared too. Refuses (:class:`StoreError`) when
+        the run's forks are not exactly ``forks`` any more. ``artifacts``: versions to delete
+        once no other run logged or used them; returns the keys of those deleted. ``rewrites``:
+        chunks of the forks given new data and state (see :meth:`move_runs`)."""
+        enc = [(k, c, o, self._encode_fields(f)) for k, c, o, f in forks]
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute("SELECT project, id FROM runs WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise StoreError(f"run key {key} is not in {str(self.path)!r} any more")
+            found = conn.execute(
+                "SELECT key FROM runs WHERE project = ? AND forked_from_id = ?", tuple(row)
+            ).fetchall()
+            if sorted(int(r[0]) for r in found) != sorted(k for k, *_ in enc):
+                raise StoreError(f"run {row[1]!r} was forked meanwhile; nothing was deleted")
+            for fork_key, chunks, outputs, fields in enc:
+                conn.executemany(
+                    "INSERT INTO history (run_key, seg, first_step, last_step, n, data, state)"
+                    " VALUES (?, 0, ?, ?, ?, ?, ?)",
+                    [(fork_key, *chunk) for chunk in chunks],
+                )
+                conn.executemany(
+                    "INSERT INTO artifact_usage (artifact_key, run_key, direction, seg, step,"
+                    " created) VALUES (?, ?, 'output', 0, ?, ?)",
+                    [(art, fork_key, step, now) for art, step in outputs],
+                )
+                sets = ", ".join(f"{name} = ?" for name in fields)
+                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*fields.values(), fork_key))
+                conn.execute(
+                    "UPDATE archives SET forked_from_id = NULL, forked_from_step = NULL,"
+                    " forked_from_seg = NULL WHERE run_key = ? AND forked_from_id = ?",
+                    (fork_key, row[1]),
+                )
+            self._rewrite_chunks(conn, rewrites or [])
+            tables = ["history", "archives", "alerts", "artifact_usage"]
+            tables += ["system_samples", "console"] if self.side_tables else []
+            for table in tables:
+                conn.execute(f"DELETE FROM {table} WHERE run_key = ?", (key,))
+            conn.execute("DELETE FROM runs WHERE key = ?", (key,))
+            deleted = []
+            for art in artifacts:
+                used = conn.execute(
+                    "SELECT 1 FROM artifact_usage WHERE artifact_key = ? UNION ALL"
+                    " SELECT 1 FROM artifacts WHERE source_key = ?",
+                    (art, art),
+                ).fetchone()
+                if used is None:
+                    conn.execute("DELETE FROM artifact_aliases WHERE artifact_key = ?", (art,))
+                    conn.execute("DELETE FROM artifacts WHERE key = ?", (art,))
+                    deleted.append(art)
+        return deleted
+
+    def move_runs(
+        self,
+        keys: list[int],
+        project: str,
+        rewrites: list[tuple[int, int, int, bytes, str | None]],
+        fields: dict[int, dict[str, Any]],
+    ) -> None:
+        """Move runs to ``project`` in one transaction, giving the chunks ``rewrites``
+        ``(run_key, seg, first_step, data, state)`` their new data and cumulative state (media
+        references naming the new project) and setting ``fields`` of runs by key. Refuses
+        (:class:`StoreError`) when the project has a run with one of their ids."""
+        with self._write() as conn:
+            for key in keys:
+                (run_id,) = conn.execute("SELECT id FROM runs WHERE key = ?", (key,)).fetchone()
+                taken = conn.execute(
+                    "SELECT 1 FROM runs WHERE project = ? AND id = ?", (project, run_id)
+                ).fetchone()
+                if taken is not None:
+                    raise StoreError(f"project {project!r} has a run {run_id!r} already")
+                enc = {**self._encode_fields(fields.get(key, {})), "project": project}
+                sets = ", ".join(f"{name} = ?" for name in enc)
+                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+            self._rewrite_chunks(conn, rewrites)
+
+    @staticmethod
+    def _rewrite_chunks(
+        conn: sqlite3.Connection, rewrites: list[tuple[int, int, int, bytes, str | None]]
+    ) -> None:
+        conn.executemany(
+            "UPDATE history SET data = ?, state = ? WHERE run_key = ? AND seg = ?"
+            " AND first_step = ?",
+            [(data, state, key, seg, first) for key, seg, first, data, state in rewrites],
+        )
+
     # -- history ---------------------------------------------------------------------------
     def flush(
         self, key: int, chunks: list[Chunk], fields: dict[str, Any], side: Side | None = None

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _artifacts, _system
+from . import _artifacts, _manage, _system
 from ._artifacts import Artifact
 from ._config import Config
 from ._console import logs_frame
@@ -85,7 +85,7 @@ class RunView:
 
     def _record(self) -> dict[str, Any]:
         rec = self._store.get_run_by_key(self._key)
-        if rec is None:  # pragma: no cover - runs are never deleted
+        if rec is None:  # deleted (rule 40)
             raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
         return rec
 
@@ -495,6 +495,42 @@ class StoredRun(RunView):
         if not is_live(state):
             raise UsageError(f"run {self.id} is {state}; only a running run can be stopped")
         self._store.request_stop(self._key)
+
+    def delete(self, delete_artifacts: bool = False, detach_forks: bool = False) -> list[str]:
+        """Delete the run (rule 40): its history, archives, alerts, console, system samples,
+        files and artifact records. A running run is refused. Forks that read their history
+        from it are refused with :class:`~nbrun.LineageError` naming them, unless
+        ``detach_forks``: then each first gets the rows it inherited into its own history
+        (lineage marked as detached, ``metadata["detached_from"]``). ``delete_artifacts``
+        also deletes the artifact versions it logged that no other run logged or used.
+        Returns the ids of the forks detached."""
+        rec = self._record()
+        state = effective_state(self._store, rec)
+        if is_live(state):
+            raise UsageError(
+                f"run {self.project}/{self.id} is {state}; stop or finish it before deleting it"
+            )
+        forks, gone = _manage.delete_run(self._store, rec, detach_forks, delete_artifacts)
+        if gone:
+            _artifacts.drop_unused_blobs(self._store)
+        return forks
+
+    def move(self, project: str, with_lineage: bool = False) -> list[str]:
+        """Move the run to ``project`` (rule 40), with its files. A run that has forks or was
+        forked moves with its whole lineage family when ``with_lineage``, else it is refused
+        with :class:`~nbrun.LineageError` naming the others. Returns the ids moved."""
+        rec = self._record()
+        for other in _manage.family(self._store, rec):
+            state = effective_state(self._store, other)
+            if is_live(state):
+                raise UsageError(
+                    f"run {other['project']}/{other['id']} is {state}; stop or finish it "
+                    "before moving it"
+                )
+        moved = _manage.move_run(self._store, rec, project, with_lineage)
+        if moved:
+            self.project = project
+        return moved
 
 
 class StoreFeed:

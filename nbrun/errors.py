@@ -5,8 +5,9 @@ the wrong type, as Python itself does)::
 
     Error                      base of everything below
     ├── UsageError             a call that breaks the API's rules (bad id, bad fork spec, ...)
-    │   └── ConfigError        a config change that is not allowed (value change without
-    │                          ``allow_val_change``)
+    │   ├── ConfigError        a config change that is not allowed (value change without
+    │   │                      ``allow_val_change``)
+    │   └── LineageError       deleting or moving a run that forks still read from (names them)
     ├── RunNotFoundError       no run with that id in that project
     ├── StoreError             the database file cannot be used (corrupt, foreign, newer schema,
     │                          read-only), or a file cannot be stored (disk full): the message
@@ -26,6 +27,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "ConfigError",
     "Error",
+    "LineageError",
     "RunNotFoundError",
     "RunStopped",
     "StoreError",
@@ -44,6 +46,15 @@ class UsageError(Error):
 
 class ConfigError(UsageError):
     """A config change that is not allowed (e.g. a value change without allow_val_change)."""
+
+
+class LineageError(UsageError):
+    """Deleting or moving a run would leave runs that read its history dangling; ``runs``
+    names them (``"project/id"``) and the message says the option that handles them."""
+
+    def __init__(self, message: str, runs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.runs = runs
 
 
 class RunNotFoundError(Error):

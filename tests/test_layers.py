@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "_watch": 4,
     "_disabled": 5,
     "_artifacts": 5,
+    "_manage": 5,
     "_views": 6,
     "_run": 7,
     "_api": 8,

@@ -498,7 +498,7 @@ def test_project_view_lists_lineage_and_opens_a_dashboard(run_dir: Path) -> None
     assert rows[1]["name"] == HOSTILE and rows[1]["fork_step"] == 10
     assert rows[0]["archives"] == 1
     from_browser(pv.table, {"action": "open", "id": fork_id})
-    assert pv.table.opened == fork_id
+    assert pv.table.opened == f"p/{fork_id}"
     assert isinstance(pv.dashboard, Dashboard) and pv.dashboard.run.id == fork_id
     assert list(pv.holder.children) == [pv.dashboard]
     from_browser(pv.table, {"action": "open", "id": "nope"})

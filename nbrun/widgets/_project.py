@@ -1,8 +1,18 @@
-"""The project view: a table of a project's runs with their lineage; open one to see its
-dashboard below the table."""
+"""The project view: a comparison table of a project's runs (or of all projects) with their
+lineage, sortable config and summary columns, filter, W&B ``group`` groups, checkboxes that
+overlay the selected runs on one chart per metric (each run in its :func:`run_color`) and a
+parallel-coordinates chart of config against a metric; delete and move (rule 40) with a
+confirmation; open a run to see its dashboard below the table.
+
+Browser -> Python messages: ``{"action": "open", "key": "project/id"}``, ``{"action":
+"refresh"}``, ``{"action": "select", "keys": [...]}`` (answered through ``overlay``),
+``{"action": "delete", "keys": [...], "detach": bool}`` and ``{"action": "move", "keys": [...],
+"to": project, "lineage": bool}`` (answered through ``notice`` / ``message``).
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -13,78 +23,159 @@ import traitlets
 
 import nbrun
 
+from ._colors import run_color
 from ._dashboard import Dashboard
 from ._overview import jsonable
 
 STATIC = Path(__file__).parent / "static"
 
+#: points per run and metric sent for the overlay charts
+OVERLAY_SAMPLES = 500
+#: at most this many selected runs are overlaid (the first ones selected)
+OVERLAY_RUNS = 20
 
-#: at most this many summary values per run in the table
-SUMMARY_COLUMNS = 8
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
-def summary_columns(summary: Any) -> dict[str, float]:
-    """A run's numeric summary values by column name, in the summary's order: a
-    ``define_metric(summary="min,last")`` value ``{"min": a, "last": b}`` becomes the columns
-    ``key.min`` and ``key.last`` (W&B's names); values that are not numbers are left out."""
-    out: dict[str, float] = {}
-    for key, value in jsonable(dict(summary)).items():
-        items = value.items() if isinstance(value, dict) else [(None, value)]
-        for sub, v in items:
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                out[key if sub is None else f"{key}.{sub}"] = v
-    return out
+def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value and not {"_type"} <= value.keys():
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def summary_cell(value: Any, wanted: list[str] | None = None) -> Any:
+    """A summary value for the table: a number, a short text, or for a ``define_metric``
+    summary (``{"min": .., "last": ..}``) ``{"v": number to sort by, "parts": [[name,
+    number], ...]}`` (the first summary the metric names sorts); None to leave it out."""
+    num = _number(value)
+    if num is not None:
+        return num
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, dict) and "_type" not in value:
+        nums = {str(k): n for k, v in value.items() if (n := _number(v)) is not None}
+        if not nums:
+            return None
+        first = next((w for w in wanted or () if w in nums), next(iter(nums)))
+        return {"v": nums[first], "parts": [[k, n] for k, n in nums.items()]}
+    return None
+
+
+def _row(r: nbrun.StoredRun, depth: int) -> dict[str, Any]:
+    fp = r.forked_from
+    metrics = r.metrics
+    summary: dict[str, Any] = {}
+    for k, v in dict(r.summary).items():
+        if str(k).startswith("_"):
+            continue
+        spec = metrics.get(k, {}).get("summary")
+        cell = summary_cell(v, list(spec) if isinstance(spec, list | tuple) else None)
+        if cell is not None:
+            summary[str(k)] = cell
+    config: dict[str, Any] = {}
+    _flat("", jsonable(dict(r.config)), config)
+    config = {
+        k: v if v is None or isinstance(v, bool | int | float | str) else jsonable(v)
+        for k, v in config.items()
+        if not k.startswith("_")
+    }
+    meta = r.metadata or {}
+    return {
+        "key": f"{r.project}/{r.id}",
+        "id": r.id,
+        "project": r.project,
+        "name": str(r.name),
+        "state": r.state,
+        "step": int(r.step),
+        "runtime": float(r.runtime),
+        "created": r.created,
+        "tags": [str(t) for t in (r.tags or ())],
+        "group": None if r.group is None else str(r.group),
+        "notes": None if r.notes is None else str(r.notes)[:500],
+        "forked_from": fp.run_id if fp is not None else None,
+        "fork_step": fp.step if fp is not None else None,
+        "detached_from": (meta.get("detached_from") or {}).get("run_id"),
+        "changed": jsonable(r.config_diff or {}) if fp is not None else {},
+        "archives": len(r.archives()),
+        "config": config,
+        "summary": summary,
+        "color": run_color(r.id),
+        "depth": depth,
+    }
 
 
 def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None) -> list[dict]:
     """One dict per run, parents before their forks (depth-first, oldest first), with
-    ``depth`` for the lineage indent."""
+    ``depth`` for the lineage indent, flattened scalar ``config`` and table-ready
+    ``summary`` (see :func:`summary_cell`)."""
     runs = nbrun.Api(dir).runs(project)
     by_parent: dict[str | None, list[nbrun.StoredRun]] = {}
-    ids = {r.id for r in runs}
+    keys = {(r.project, r.id) for r in runs}
     for r in runs:
         fp = r.forked_from
-        parent = fp.run_id if fp is not None and fp.run_id in ids else None
+        parent = (
+            f"{r.project}/{fp.run_id}"
+            if fp is not None and (r.project, fp.run_id) in keys
+            else None
+        )
         by_parent.setdefault(parent, []).append(r)
     out: list[dict[str, Any]] = []
 
     def visit(parent: str | None, depth: int) -> None:
         for r in by_parent.get(parent, []):
-            fp = r.forked_from
-            summary = summary_columns(r.summary)
-            out.append(
-                {
-                    "id": r.id,
-                    "project": r.project,
-                    "name": str(r.name),
-                    "state": r.state,
-                    "step": int(r.step),
-                    "runtime": float(r.runtime),
-                    "created": r.created,
-                    "tags": [str(t) for t in (r.tags or ())],
-                    "forked_from": fp.run_id if fp is not None else None,
-                    "fork_step": fp.step if fp is not None else None,
-                    "changed": jsonable(r.config_diff or {}) if fp is not None else {},
-                    "archives": len(r.archives()),
-                    "summary": dict(list(summary.items())[:SUMMARY_COLUMNS]),
-                    "depth": depth,
-                }
-            )
-            visit(r.id, depth + 1)
+            out.append(_row(r, depth))
+            visit(f"{r.project}/{r.id}", depth + 1)
 
     visit(None, 0)
     return out
 
 
+def overlay_data(
+    keys: list[str], dir: str | os.PathLike[str] | None = None, samples: int = OVERLAY_SAMPLES
+) -> dict[str, Any]:
+    """Chart data of the runs ``"project/id"``: ``runs`` (key, name, colour) and per metric
+    (in the order the first run logged them) ``[run index, step, value]`` points, at most
+    ``samples`` rows per run."""
+    api = nbrun.Api(dir)
+    runs: list[dict[str, Any]] = []
+    points: dict[str, list[list[float]]] = {}
+    for key in keys:
+        view = api.run(key)
+        df = view.history(samples=samples)
+        index = len(runs)
+        runs.append({"key": key, "name": str(view.name), "color": run_color(view.id)})
+        order = [str(k) for k in dict(view.summary)]
+        cols = [c for c in df.columns if not str(c).startswith("_")]
+        cols.sort(key=lambda c: (order.index(c) if c in order else len(order), c))
+        steps = df["_step"].tolist()
+        for col in cols:
+            values = df[col].tolist()
+            pts = [
+                [index, int(s), num]
+                for s, v in zip(steps, values, strict=True)
+                if (num := _number(v)) is not None
+            ]
+            if pts:
+                points.setdefault(col, []).extend(pts)
+    return {"runs": runs, "metrics": list(points), "points": points}
+
+
 class RunTable(anywidget.AnyWidget):
-    """The table half of :class:`ProjectView`; clicking **open** sends ``{"action": "open",
-    "id": RUN_ID}``."""
+    """The table half of :class:`ProjectView` (messages: see the module docstring)."""
 
     _esm = STATIC / "project.js"
     project = traitlets.Unicode("").tag(sync=True)
     runs: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)
+    overlay: traitlets.Dict[str, Any] = traitlets.Dict().tag(sync=True)
 
 
 class ProjectView(ipywidgets.VBox):
@@ -93,41 +184,112 @@ class ProjectView(ipywidgets.VBox):
     def __init__(self, project: str | None = None, dir: str | os.PathLike[str] | None = None):
         self.dir = nbrun.Api(dir).dir
         self.project_name = project
-        self.table = RunTable(project=project or "")
+        # the rows go in the widget's initial state: an update sent while the browser is
+        # still loading the widget's module can be lost
+        self.table = RunTable(project=project or "", runs=project_rows(project, self.dir))
         self.holder = ipywidgets.Box()
         self.dashboard: Dashboard | None = None
+        self.selected: list[str] = []
         super().__init__(children=[self.table, self.holder])
         self.table.on_msg(self._on_message)
-        self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the runs."""
-        self.table.runs = project_rows(self.project_name, self.dir)
+        """Re-read the runs (and the overlay of the selected ones that still exist)."""
+        rows = project_rows(self.project_name, self.dir)
+        self.table.runs = rows
+        present = {r["key"] for r in rows}
+        keep = [k for k in self.selected if k in present]
+        if keep != [r["key"] for r in self.table.overlay.get("runs", [])]:
+            self.select(keep)
 
-    def open_run(self, run_id: str) -> Dashboard:
-        """Show the dashboard of run ``run_id`` below the table and return it."""
+    def _key(self, run_id: str) -> str:
+        if "/" in run_id:
+            return run_id
         rows = {r["id"]: r for r in self.table.runs}
         project = rows[run_id]["project"] if run_id in rows else self.project_name
-        view = nbrun.Api(self.dir).run(f"{project}/{run_id}")
-        if self.dashboard is not None:
-            self.dashboard.close()
+        return f"{project}/{run_id}"
+
+    def open_run(self, run_id: str) -> Dashboard:
+        """Show the dashboard of run ``run_id`` (or ``"project/id"``) below the table and
+        return it."""
+        key = self._key(run_id)
+        view = nbrun.Api(self.dir).run(key)
+        self._close_dashboard()
         self.dashboard = Dashboard(view)
         self.holder.children = [self.dashboard]
-        self.table.opened = run_id
+        self.table.opened = key
         return self.dashboard
+
+    def _close_dashboard(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.close()
+            self.dashboard = None
+            self.holder.children = []
+            self.table.opened = ""
+
+    def select(self, keys: list[str]) -> None:
+        """Overlay the runs ``"project/id"`` on one set of charts."""
+        self.selected = [self._key(k) for k in keys]
+        shown = self.selected[:OVERLAY_RUNS]
+        data = overlay_data(shown, self.dir) if shown else {}
+        if len(self.selected) > len(shown):
+            data["left_out"] = len(self.selected) - len(shown)
+        self.table.overlay = data
+
+    def delete(self, keys: list[str], detach_forks: bool = False) -> list[str]:
+        """Delete the runs ``"project/id"`` (forks before their parents; rule 40); returns
+        the keys deleted. A refusal (e.g. forks reading a run) stops there and raises."""
+        depth = {r["key"]: r["depth"] for r in self.table.runs}
+        done: list[str] = []
+        try:
+            for key in sorted(map(self._key, keys), key=lambda k: -depth.get(k, 0)):
+                if self.table.opened == key:
+                    self._close_dashboard()
+                nbrun.Api(self.dir).run(key).delete(detach_forks=detach_forks)
+                done.append(key)
+        finally:
+            self.selected = [k for k in self.selected if k not in done]
+            self.refresh()
+        return done
+
+    def move(self, keys: list[str], project: str, with_lineage: bool = False) -> list[str]:
+        """Move the runs ``"project/id"`` to ``project`` (rule 40); returns the ids moved."""
+        moved: list[str] = []
+        try:
+            for key in map(self._key, keys):
+                if key.split("/", 1)[1] in moved:
+                    continue  # moved with a run of its lineage
+                moved += nbrun.Api(self.dir).run(key).move(project, with_lineage=with_lineage)
+        finally:
+            self.selected = []
+            self.refresh()
+        return moved
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
             return
         action = content.get("action")
+        keys = content.get("keys")
+        keys = [str(k) for k in keys] if isinstance(keys, list) else []
         try:
             if action == "open":
-                self.open_run(str(content.get("id")))
-                self.table.message = ""
+                self.open_run(str(content.get("key") or content.get("id")))
             elif action == "refresh":
                 self.refresh()
-                self.table.message = ""
+            elif action == "select":
+                self.select(keys)
+            elif action == "delete":
+                done = self.delete(keys, detach_forks=content.get("detach") is True)
+                self.table.notice = f"deleted {len(done)} run(s): {', '.join(done)}"
+            elif action == "move":
+                to = content.get("to")
+                moved = self.move(keys, to, with_lineage=content.get("lineage") is True)  # type: ignore[arg-type]
+                self.table.notice = f"moved {len(moved)} run(s) to {to}: {', '.join(moved)}"
+            else:
+                return
+            self.table.message = ""
         except Exception as exc:
+            self.table.notice = ""
             self.table.message = f"{type(exc).__name__}: {exc}"
 
 

@@ -1,0 +1,73 @@
+"""The project view as a comparison table (issue 15): config and summary cells, define_metric
+summaries shown readably, overlay chart data in each run's colour, delete and move (rule 40)
+from the table's messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbrun
+from nbrun.widgets import ProjectView
+from nbrun.widgets._colors import run_color
+from nbrun.widgets._project import overlay_data, project_rows, summary_cell
+from tests.test_widgets import from_browser, make_lineage
+
+
+def test_summary_cell_shows_define_metric_summaries() -> None:
+    assert summary_cell(0.5) == 0.5
+    assert summary_cell(True) is None
+    assert summary_cell({"_type": "image-file", "path": "x"}) is None
+    cell = summary_cell({"min": 0.23, "last": 0.25}, ["last", "min"])
+    assert cell == {"v": 0.25, "parts": [["min", 0.23], ["last", 0.25]]}
+    assert summary_cell({"max": 1, "note": "x"}) == {"v": 1.0, "parts": [["max", 1.0]]}
+
+
+def test_rows_carry_config_summary_group_and_colour(run_dir: Path) -> None:
+    run = nbrun.init(
+        project="cmp", config={"lr": 0.1, "opt": {"name": "adam"}}, group="g1", tags=["a"]
+    )
+    run.define_metric("val/loss", summary="min,last")
+    for i in range(4):
+        run.log({"val/loss": 1 / (i + 1), "acc": i / 4})
+    run.finish()
+    other = nbrun.init(project="other", config={"lr": 0.2})
+    other.finish()
+    rows = project_rows("cmp", run_dir)
+    (row,) = rows
+    assert row["config"] == {"lr": 0.1, "opt.name": "adam"}
+    assert row["summary"]["val/loss"] == {"v": 0.25, "parts": [["min", 0.25], ["last", 0.25]]}
+    assert row["summary"]["acc"] == 0.75
+    assert row["group"] == "g1" and row["key"] == f"cmp/{run.id}"
+    assert row["color"] == run_color(run.id)
+    assert {r["project"] for r in project_rows(None, run_dir)} == {"cmp", "other"}
+
+
+def test_overlay_data_gives_each_run_its_colour(run_dir: Path) -> None:
+    parent_id, fork_id, _ = make_lineage(run_dir)
+    data = overlay_data([f"p/{parent_id}", f"p/{fork_id}"], run_dir, samples=50)
+    assert [r["color"] for r in data["runs"]] == [run_color(parent_id), run_color(fork_id)]
+    assert data["metrics"][:2] == ["loss", "acc"]  # the order they were logged, not a-z
+    fork_loss = [p for p in data["points"]["loss"] if p[0] == 1]
+    assert fork_loss[0][1] == 0 and fork_loss[-1][1] == 18  # the fork's inherited rows too
+    assert len([p for p in data["points"]["loss"] if p[0] == 0]) <= 50
+
+
+def test_table_messages_select_delete_and_move(run_dir: Path) -> None:
+    parent_id, fork_id, sib_id = make_lineage(run_dir)
+    pv = ProjectView("p", run_dir)
+    from_browser(pv.table, {"action": "select", "keys": [f"p/{parent_id}", f"p/{fork_id}"]})
+    assert [r["key"] for r in pv.table.overlay["runs"]] == [f"p/{parent_id}", f"p/{fork_id}"]
+    assert "left_out" not in pv.table.overlay
+    from_browser(pv.table, {"action": "delete", "keys": [f"p/{parent_id}"], "detach": False})
+    assert "LineageError" in pv.table.message and f"p/{fork_id}" in pv.table.message
+    assert len(pv.table.runs) == 3
+    from_browser(pv.table, {"action": "delete", "keys": [f"p/{parent_id}"], "detach": True})
+    assert pv.table.message == "" and "deleted 1 run" in pv.table.notice
+    assert {r["id"] for r in pv.table.runs} == {fork_id, sib_id}
+    assert all(r["depth"] == 0 and r["detached_from"] == parent_id for r in pv.table.runs)
+    assert [r["key"] for r in pv.table.overlay["runs"]] == [f"p/{fork_id}"]
+    from_browser(pv.table, {"action": "move", "keys": [f"p/{sib_id}"], "to": "bad/name"})
+    assert "UsageError" in pv.table.message and "'bad/name'" in pv.table.message
+    from_browser(pv.table, {"action": "move", "keys": [f"p/{sib_id}"], "to": "q"})
+    assert pv.table.message == "" and [r["id"] for r in pv.table.runs] == [fork_id]
+    assert nbrun.Api(run_dir).run(f"q/{sib_id}").id == sib_id
