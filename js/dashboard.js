@@ -32,10 +32,11 @@ function render({ model, el }) {
   const side = mountSide(model);
   const media = createMedia({ model });
   root.append(
-    overview.head, actions.toolbar, actions.panel, overview.errorEl,
+    overview.head, actions.toolbar, actions.panel, overview.noteEl, overview.errorEl,
     charts.legend, charts.tools, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
+  root.setAttribute("data-shown", String(Date.now())); // epoch ms (bench/first_chart.py)
 
   function showSelection() {
     actions.showSelection();
@@ -64,6 +65,7 @@ function render({ model, el }) {
 
   return () => {
     charts.dispose();
+    overview.dispose();
     side.cleanup();
     media.dispose();
     for (const [ev, fn] of handlers) model.off(ev, fn);

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _registry, media
+from . import _registry, _system, media
 from ._api import (
     Api,
     define_metric,
@@ -134,3 +134,9 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | {"run", *_MEDIA})
+
+
+# In a notebook the runs are usually shown: load the widget stack's heavy imports (pandas,
+# anywidget) on a background thread now, so the first ``run.display()`` draws at once (issue 15).
+if _system.in_notebook():
+    _system.warm_imports()

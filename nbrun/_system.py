@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import importlib
 import os
 import platform
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,33 @@ def in_notebook() -> bool:
     get = getattr(ipython, "get_ipython", None)
     shell = get() if get else None
     return shell is not None and hasattr(shell, "kernel")
+
+
+#: third-party modules the first ``run.display()`` of a notebook needs (pandas for the history,
+#: anywidget with ipywidgets for the widget): seconds of imports in a fresh kernel (issue 15)
+DISPLAY_IMPORTS = ("pandas", "anywidget")
+_warm_started = threading.Event()
+
+
+def warm_imports(names: tuple[str, ...] = DISPLAY_IMPORTS) -> threading.Thread | None:
+    """Import ``names`` on a daemon thread, once per process, so that a later first use (the
+    notebook's ``run.display()``) finds them loaded. Returns the thread (None when started
+    before, or off with ``NBRUN_WARM_IMPORTS=0``); an import that fails is left to that first
+    use to report."""
+    if _warm_started.is_set() or os.environ.get("NBRUN_WARM_IMPORTS") == "0":
+        return None
+    _warm_started.set()
+
+    def work() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the first real use raises it, with context
+                continue
+
+    thread = threading.Thread(target=work, name="nbrun-warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def user_name() -> str:
@@ -66,6 +95,29 @@ def notebook_path() -> str | None:
     return str(session) if session else None
 
 
+def memory_total() -> int | None:
+    """This machine's physical memory in bytes, where the OS tells it cheaply."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs' model names as the Linux driver lists them (no library, no subprocess);
+    empty elsewhere or without the driver."""
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text(errors="replace").splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+                    break
+        except OSError:
+            continue
+    return names
+
+
 def collect(version: str, git: bool = True) -> dict[str, Any]:
     """Run metadata as W&B's run overview shows it (without git facts when ``git`` is False)."""
     meta: dict[str, Any] = {
@@ -77,7 +129,14 @@ def collect(version: str, git: bool = True) -> dict[str, Any]:
         "cwd": os.getcwd(),
         "user": user_name(),
         "pid": os.getpid(),
+        "cpu_count": os.cpu_count(),
+        "memory": {"total": memory_total()},
     }
+    gpus = gpu_names()
+    if gpus:
+        meta["gpu"] = gpus[0]
+        meta["gpu_count"] = len(gpus)
+        meta["gpu_devices"] = gpus
     if in_notebook():
         meta["notebook"] = notebook_path()
     else:
@@ -88,5 +147,6 @@ def collect(version: str, git: bool = True) -> dict[str, Any]:
             "root": str(root),
             "remote": _git(root, "config", "--get", "remote.origin.url"),
             "commit": _git(root, "rev-parse", "HEAD"),
+            "dirty": _git(root, "status", "--porcelain", "--untracked-files=no") is not None,
         }
     return meta

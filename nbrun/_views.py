@@ -24,6 +24,7 @@ from ._config import Config
 from ._console import logs_frame
 from ._files import OUTPUT_LOG, File, listing, output_log
 from ._history import RowFeed, column_rows, to_dataframe
+from ._ids import validate_tags, validate_text
 from ._lineage import (
     ForkPoint,
     chain,
@@ -386,6 +387,25 @@ class _Field:
         )
 
 
+class _EditableField(_Field):
+    """``name``, ``notes`` or ``tags`` of a stored run view: read from the store, and assignable
+    like W&B's public-API runs (checked as ``Run`` checks them, stored at once; rule 33). A run
+    this process logs into is changed through its live ``Run``, so both agree."""
+
+    def __set__(self, obj: StoredRun, value: Any) -> None:
+        run = obj.live()
+        if run is not None:
+            setattr(run, self.name, value)
+            return
+        if self.name == "tags":
+            stored: Any = list(validate_tags(value))
+        else:
+            stored = validate_text(value, self.name)
+            if self.name == "name" and not stored:
+                raise UsageError("name '': a run name must not be empty")
+        obj._store.update_run(obj._key, {self.column: stored})
+
+
 class StoredRun(RunView):
     """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
     on every access, so it follows a run that another process is writing."""
@@ -406,9 +426,9 @@ class StoredRun(RunView):
     def _field(self, name: str) -> Any:
         return self._record()[name]
 
-    name = _Field("name", "The run's name.")
-    notes = _Field("notes", "The run's notes.")
-    tags = _Field("tags", "The run's tags, a tuple.", tuple)
+    name = _EditableField("name", "The run's name; assign to rename it (stored at once).")
+    notes = _EditableField("notes", "The run's notes; assign to change them.")
+    tags = _EditableField("tags", "The run's tags, a tuple; assign to replace them.", tuple)
     group = _Field("run_group", "The run's group.")
     job_type = _Field("job_type", "The run's job type.")
     config_diff = _Field("config_diff", "Config keys changed against the run it was forked from.")
@@ -418,6 +438,7 @@ class StoredRun(RunView):
     created = _Field("created", "When the run was created (Unix time).")
     resumed = _Field("resumed", "Whether the run was continued.", bool)
     exit_code = _Field("exit_code", "The exit code it finished with.")
+    ended = _Field("finished", "When the run ended (Unix time); None while it runs.")
 
     @property
     def state(self) -> str:

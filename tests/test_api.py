@@ -498,10 +498,38 @@ def test_api_views_are_read_only(run_dir: Path, api: nbrun.Api) -> None:
     with pytest.raises(nbrun.UsageError):
         view.summary["x"] = 1
     with pytest.raises(AttributeError, match="read-only"):
-        view.name = "x"  # type: ignore[misc]
+        view.group = "x"  # type: ignore[misc]
     with pytest.raises(AttributeError, match="read-only"):
-        view.tags = ("x",)  # type: ignore[misc]
-    assert view.name != "x"
+        view.job_type = "x"  # type: ignore[misc]
+    assert view.group != "x"
+
+
+def test_rule33_stored_views_edit_name_tags_notes(run_dir: Path, api: nbrun.Api) -> None:
+    """Like W&B's public-API runs, a stored view takes ``name``, ``notes`` and ``tags``:
+    checked as on a live run, stored at once (a new view reads them); bad values change
+    nothing."""
+    _finished("ed")
+    view = api.run(f"{P}/ed")
+    view.name = "renamed <b>"
+    view.tags = ("a", "b")
+    view.notes = "why"
+    again = nbrun.Api(run_dir).run(f"{P}/ed")
+    assert (again.name, again.tags, again.notes) == ("renamed <b>", ("a", "b"), "why")
+    with pytest.raises(nbrun.UsageError, match="must not be empty"):
+        view.name = ""
+    with pytest.raises(nbrun.UsageError):
+        view.tags = ("",)
+    assert (again.name, again.tags) == ("renamed <b>", ("a", "b"))
+
+
+def test_rule33_a_stored_view_of_a_live_run_edits_through_it(run_dir: Path, api: nbrun.Api) -> None:
+    run = _init(id="edlive")
+    view = api.run(f"{P}/edlive")
+    view.name = "new-name"
+    view.tags = ("x",)
+    assert (run.name, run.tags) == ("new-name", ("x",))  # the live run agrees
+    run.finish()
+    assert (view.name, view.tags) == ("new-name", ("x",))
 
 
 def test_api_view_follows_a_live_run(run_dir: Path, api: nbrun.Api) -> None:

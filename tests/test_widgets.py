@@ -177,7 +177,7 @@ def test_dashboard_draws_lineage_and_overview_as_text(run_dir: Path) -> None:
             f"sibling:{sib_id}": "sibling",
         }
         assert len({s["color"] for s in dash.series if s["role"] != "inherited"}) == 3
-        assert [c["metric"] for c in dash.charts] == ["acc", "loss"]
+        assert [c["metric"] for c in dash.charts] == ["loss", "acc"]  # first-logged order
         pts = dash._base["points"]["loss"]
         assert [p[3] for p in pts[f"inherited:{fork_id}"]] == list(range(11))
         assert [p[3] for p in pts[f"self:{fork_id}"]] == list(range(11, 19))

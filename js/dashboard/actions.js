@@ -15,6 +15,7 @@ export function createActions({ model }) {
 
   let reqCounter = Math.floor(Math.random() * 1e6);
   let pending = null;
+  let stopping = false; // a stop was accepted: the status says so until the run has ended
 
   function updateButtons() {
     const ov = model.get("overview") || {};
@@ -23,7 +24,12 @@ export function createActions({ model }) {
     const has = step !== null && step !== undefined;
     forkBtn.disabled = busy || !has;
     rewindBtn.disabled = busy || !has;
-    stopBtn.disabled = busy || !(ov.state === "running" || ov.state === "preempting");
+    const live = ov.state === "running" || ov.state === "preempting";
+    stopBtn.disabled = busy || !live;
+    if (stopping && !live && ov.state) {
+      stopping = false;
+      setStatus("ok", `stopped: ${ov.id} ended as ${ov.state} at step ${ov.last_step ?? "—"}`);
+    }
   }
 
   function showSelection() {
@@ -58,6 +64,7 @@ export function createActions({ model }) {
     pending = null;
     setStatus(r.ok ? "ok" : "error", r.message || (r.ok ? "done" : "failed"));
     if (r.ok && r.run_id) statusEl.setAttribute("data-run-id", r.run_id);
+    stopping = Boolean(r.ok && r.action === "stop");
     panel.replaceChildren();
     updateButtons();
   }

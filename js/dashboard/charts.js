@@ -66,6 +66,9 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   };
 
   const views = new Map(); // metric -> entry {c, view, div (box), vdiv, log, xdom, lines}
+  // Shown at once, until the first chart has a line (issue 15: a placeholder at once).
+  const placeholder = h("div", { class: "nb-placeholder", "data-placeholder": "1" }, "waiting for the first metrics…");
+  chartsEl.appendChild(placeholder);
   let meta = seriesMeta(model.get("series"));
   let alive = true;
 
@@ -156,7 +159,18 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     v.change("hover", replaceAll([]));
     v.signal("hl", state.hl);
     setDomains(entry);
-    return v.runAsync();
+    return v.runAsync().then((r) => { if (all.length) markDrawn(metric); return r; });
+  }
+
+  // A chart drew its first line: its placeholder goes; the dashboard's first one is stamped
+  // (`data-first-chart`, epoch ms: bench/first_chart.py measures from `run.display()` to it).
+  function markDrawn(metric) {
+    const entry = views.get(metric);
+    if (entry && entry.div.getAttribute("data-drawn") !== "1") entry.div.setAttribute("data-drawn", "1");
+    if (!root.hasAttribute("data-first-chart")) {
+      root.setAttribute("data-first-chart", String(Date.now()));
+      placeholder.remove();
+    }
   }
 
   function refillAll() {
@@ -421,6 +435,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       }
     }
     const jobs = [];
+    let chain = Promise.resolve(); // one embed at a time: the first chart draws first
     for (const c of charts) {
       if (views.has(c.metric)) continue;
       const box = h("div", { class: "nb-chart", "data-metric": c.metric, "data-zoomed": "0" });
@@ -436,6 +451,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       const hoverEl = h("div", { class: "nb-hover" });
       const brushEl = h("div", { class: "nb-brush" });
       box.append(controls, vdiv, hoverEl, brushEl);
+      if (placeholder.isConnected) placeholder.textContent = "drawing charts…";
       chartsEl.appendChild(box);
       const entry = { c, view: null, div: box, vdiv, hoverEl, brushEl, log: false, xdom: null, lines: new Map(), dragged: false, cleanups: [] };
       views.set(c.metric, entry);
@@ -444,7 +460,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       png.onclick = () => download(entry, "png");
       svgB.onclick = () => download(entry, "svg");
       bindPointer(entry);
-      jobs.push(embedChart(entry));
+      chain = chain.then(() => embedChart(entry));
+      jobs.push(chain);
     }
     applyFilter();
     await Promise.all(jobs);
@@ -472,7 +489,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       entry.view.change("selected", replaceAll(selectedTuple(entry)));
       entry.view.change("ckpts", replaceAll(checkpoints(entry)));
       entry.view.signal("ydom", yDomain(entry));
-      entry.view.runAsync();
+      entry.view.runAsync().then(() => { if (ins.length) markDrawn(m); });
     }
     dirty.clear();
     renders += 1;

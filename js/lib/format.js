@@ -19,3 +19,13 @@ export function fmtTime(s) {
   if (m < 60) return `${m}m ${String(Math.floor(s % 60)).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
 }
+
+// A summary value as text: define_metric's summaries (`{min: 0.231, last: 0.245}`) as
+// "min 0.231 · last 0.245", anything else as fmt does.
+export function fmtSummary(v, digits = 6) {
+  if (v && typeof v === "object" && !Array.isArray(v)) {
+    const parts = Object.entries(v).map(([k, x]) => `${k} ${fmt(x, digits)}`);
+    return parts.length ? parts.join(" · ") : "{}";
+  }
+  return fmt(v, digits);
+}

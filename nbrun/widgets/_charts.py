@@ -1,4 +1,4 @@
-"""Altair specs of a run's metrics with their lineage.
+"""Chart specs of a run's metrics with their lineage.
 
 :func:`chart` returns a plain ``alt.Chart`` (data inline) that a user can customise or save;
 :func:`dashboard_spec` returns the layered Vega-Lite spec the dashboard embeds once and then
@@ -8,9 +8,8 @@ feeds through named datasets (``rows``, ``forks``, ``selected``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import pandas as pd
 
 import nbrun
@@ -18,6 +17,9 @@ import nbrun
 from ._colors import family_colors, run_color
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
+
+if TYPE_CHECKING:
+    import altair as alt
 
 SELF_COLOR = "#4c78a8"
 PARENT_COLOR = "#f58518"
@@ -217,7 +219,7 @@ def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list
             parent = api.run(f"{view.project}/{fp.run_id}")
         except nbrun.RunNotFoundError:
             parent = None
-        if parent is not None:
+        if parent is not None and not diverged_after_fork(view, parent, fp.step):
             sources.append(
                 Source(
                     parent,
@@ -246,6 +248,19 @@ def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list
     for arch in view.archives():
         sources.append(ghost_source(view, arch, own))
     return sources
+
+
+def diverged_after_fork(view: RunLike, parent: RunLike, step: int) -> bool:
+    """Whether ``parent`` was rewound to before the fork point ``step`` after ``view`` forked
+    from it: its rows past that point are then not what the fork continued from, and its line
+    ends at the fork point (it is not drawn past it)."""
+    born = getattr(view, "created", None) or getattr(view, "start_time", None)
+    if not isinstance(born, int | float):
+        return False
+    return any(
+        a.created >= born and a.from_step is not None and a.from_step <= step
+        for a in parent.archives()
+    )
 
 
 def fork_source(run: RunLike, role: str, color: str) -> Source:
@@ -322,6 +337,8 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     """A plain ``alt.Chart`` of metric ``key`` over ``_step`` (or its step_metric) with the
     run's lineage: inherited part dashed, parent and forks in their own colours, archived rows
     dotted and faded. Long histories are downsampled keeping each bucket's min and max."""
+    import altair as alt  # noqa: PLC0415 - loaded on first use: displaying a dashboard never pays for it
+
     if not isinstance(key, str) or not key:
         raise nbrun.UsageError(f"chart({key!r}): pass a metric name such as 'loss'")
     run = as_run_like(view)

@@ -18,6 +18,8 @@ and the messages. The contract with ``js/dashboard.js``:
 * custom messages browser -> Python: ``{"action": "fork" | "rewind" | "stop" | "resync",
   "req": n, "step": N, "config": {...}}``; every action is answered through ``result``;
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
+* the overview edits the run's name, tags and notes: ``{"action": "edit", "req", "field",
+  "value"}`` is answered by ``{"type": "edited", "req", "field", "ok", "message"}``.
 * media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists
   media keys and their steps; ``{"action": "media", "req", "key", "step"}`` is answered by a
   ``{"type": "media", ...}`` message with that key's content at that step.
@@ -42,7 +44,7 @@ from ._actions import changed_config, check_step, perform, stop_run
 from ._charts import Source
 from ._data import MAX_POINTS, MinMaxSeries
 from ._feed import ChartFeed
-from ._overview import checkpoint_steps, overview
+from ._overview import apply_edit, checkpoint_steps, overview
 from ._protocols import RunLike, as_run_like, is_live
 from ._side import logs_payload, system_payload
 
@@ -249,6 +251,7 @@ class Dashboard(anywidget.AnyWidget):
             if structural or now - self._last_structure > 2.0:
                 self._last_structure = now
                 structural |= self._feed.pick_up_new_children()
+                structural |= self._feed.reload_rewound()
             if structural:
                 self._publish_structure()
             elif changes:
@@ -281,7 +284,29 @@ class Dashboard(anywidget.AnyWidget):
         if action == "media":
             self._send_media(content)
             return
+        if action == "edit":
+            self._edit(content)
+            return
         self.result = perform(self, action, content)
+
+    def _edit(self, content: dict[str, Any]) -> None:
+        """Answer the overview's ``{"action": "edit", "req", "field", "value"}`` (name, tags or
+        notes, saved through the run's public setters) with a ``{"type": "edited", "req",
+        "field", "ok", "message"}`` message, then show the run as stored."""
+        reply: dict[str, Any] = {"type": "edited", "req": content.get("req")}
+        reply["field"] = content.get("field")
+        try:
+            reply.update(
+                ok=True, message=apply_edit(self._view, reply["field"], content.get("value"))
+            )
+        except Exception as exc:
+            reply.update(ok=False, message=f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self._refresh_overview()
+            if reply.get("ok") and reply["field"] == "name":
+                self._feed.rename_self(str(self._view.name))
+                self.series = self._feed.series_meta()
+        self.send(reply)
 
     def _send_media(self, content: dict[str, Any]) -> None:
         """Answer a media panel's request with the content of one key at one step."""

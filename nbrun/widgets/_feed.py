@@ -16,9 +16,11 @@ import numpy as np
 from ._charts import (
     Source,
     dashboard_spec,
+    diverged_after_fork,
     family_ids,
     fork_source,
     lineage_sources,
+    short,
     source_history,
 )
 from ._colors import family_colors
@@ -63,6 +65,8 @@ class ChartFeed:
         #: the run's family, oldest first, and their colours (see ._colors.family_colors)
         self.family: list[str] = []
         self.colors: dict[str, str] = {}
+        #: archived segments each other run on the chart had when read (a rewind adds one)
+        self.archive_counts: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def rebuild(self, view: RunLike) -> None:
@@ -79,7 +83,7 @@ class ChartFeed:
         own = source_history(sources[0])
         self.media = MediaIndex(view)
         self.media.add_columns(own)
-        for m in numeric_metrics(own.columns, own):
+        for m in logged_order(numeric_metrics(own.columns, own), own, view.summary.keys()):
             if not is_hidden(m, metrics_defs):
                 self.x_keys[m] = step_metric_for(m, metrics_defs)
         for src in sources:
@@ -98,6 +102,8 @@ class ChartFeed:
         else:
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else -1
         self.sources.append(src)
+        if src.run is not None and src.series.role in _OTHERS:
+            self.archive_counts[src.series.key] = len(src.run.archives())
         self.add_frame(src, df)
 
     def add_frame(self, src: Source, df: Any) -> list[Change]:
@@ -191,6 +197,44 @@ class ChartFeed:
             added = True
         return added
 
+    def reload_rewound(self) -> bool:
+        """Read again the lines of other runs (parent, siblings, forks) that were rewound since
+        they were read: their archived rows leave the chart, their new rows join it; a parent
+        rewound to before the fork point is no longer drawn past it. Returns whether any
+        line changed."""
+        changed = False
+        for src in list(self.sources):
+            key = src.series.key
+            if src.run is None or key not in self.archive_counts:
+                continue
+            try:
+                count = len(src.run.archives())
+            except Exception:
+                continue
+            if count == self.archive_counts[key]:
+                continue
+            changed = True
+            _unfollow(src)
+            self.sources.remove(src)
+            del self.archive_counts[key]
+            for series_key in [k for k in self.data if k[1] == key]:
+                del self.data[series_key]
+            fp = self.view.forked_from
+            if (
+                src.series.role == "parent"
+                and fp is not None
+                and diverged_after_fork(self.view, src.run, fp.step)
+            ):
+                continue
+            self.load(Source(src.run, src.series, run=src.run, min_step=src.min_step))
+        return changed
+
+    def rename_self(self, name: str) -> None:
+        """The run's own line after it was renamed (the legend shows the new name)."""
+        for src in self.sources:
+            if src.series.role == "self":
+                src.series.label = f"this · {short(name)}"
+
     def add_child(self, run: RunLike) -> bool:
         """Put a fork of the run on the chart (streaming if it trains); False when it is on
         it already."""
@@ -258,6 +302,24 @@ class ChartFeed:
         """Stop following every source."""
         for src in self.sources:
             _unfollow(src)
+
+
+def logged_order(metrics: list[str], df: Any, summary_keys: Any) -> list[str]:
+    """``metrics`` in the order they were first logged (the history's columns are sorted by
+    name): by the first row holding a value, then by the summary's order (the keys of one
+    ``log`` call enter it in the order they were given), then by name."""
+    rank = {k: n for n, k in enumerate(summary_keys)}
+    first: dict[str, int] = {}
+    for m in metrics:
+        column = df[m]
+        mask = column.notna() if hasattr(column, "notna") else [v is not None for v in column]
+        hits = np.flatnonzero(np.asarray(mask, dtype=bool))
+        first[m] = int(hits[0]) if len(hits) else len(df)
+    return sorted(metrics, key=lambda m: (first[m], rank.get(m, len(rank)), m))
+
+
+#: roles of the lines of other runs (followed for rewinds, see ChartFeed.reload_rewound)
+_OTHERS = ("parent", "sibling", "child")
 
 
 def _still_live(src: Source) -> bool:

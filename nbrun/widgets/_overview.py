@@ -6,6 +6,7 @@ errors, as JSON-safe data for the
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ import nbrun
 from nbrun.media import describe
 
 from ._data import as_number
-from ._protocols import RunLike
+from ._protocols import RunLike, is_live
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -55,6 +56,7 @@ def overview(view: RunLike) -> dict[str, Any]:
         "state": view.state,
         "runtime": float(view.runtime),
         "step": int(view.step),
+        "last_step": last_step(view),
         "starting_step": int(view.starting_step),
         "total": _total(view),
         "config": config,
@@ -89,7 +91,69 @@ def overview(view: RunLike) -> dict[str, Any]:
         **files_and_artifacts(view),
         "training_error": view.error,
         "restore_warning": restore_warning(view),
+        "about": about(view),
     }
+
+
+def last_step(view: RunLike) -> int | None:
+    """The step of the run's last row (what the header and the overview show), None before
+    the first one."""
+    step = int(view.step) - 1
+    return step if step >= 0 else None
+
+
+def about(view: RunLike) -> dict[str, Any]:
+    """What W&B's Overview tab lists of the run's process, from its recorded metadata: command
+    (or notebook), git (commit, remote, dirty), host, OS, Python, hardware (CPU count, GPUs,
+    memory), and its duration (wall clock since it was created; ``runtime`` is the time it
+    ran)."""
+    meta = getattr(view, "metadata", None) or {}
+    git = meta.get("git") if isinstance(meta.get("git"), Mapping) else None
+    command = meta.get("command")
+    if isinstance(command, list | tuple):
+        command = " ".join(str(c) for c in command)
+    created = getattr(view, "created", None) or getattr(view, "start_time", None)
+    ended = None if is_live(view.state) else getattr(view, "ended", None)
+    duration = None
+    if isinstance(created, int | float):
+        end = ended if isinstance(ended, int | float) else time.time()
+        duration = max(0.0, float(end) - float(created))
+    memory = meta.get("memory")
+    return jsonable(
+        {
+            "command": command,
+            "notebook": meta.get("notebook"),
+            "cwd": meta.get("cwd"),
+            "git": {k: git.get(k) for k in ("commit", "remote", "dirty")} if git else None,
+            "host": meta.get("host"),
+            "os": meta.get("os"),
+            "python": meta.get("python"),
+            "executable": meta.get("executable"),
+            "cpu_count": meta.get("cpu_count"),
+            "gpu": meta.get("gpu"),
+            "gpu_count": meta.get("gpu_count"),
+            "memory_total": memory.get("total") if isinstance(memory, Mapping) else None,
+            "duration": duration,
+        }
+    )
+
+
+#: the fields the overview edits (``{"action": "edit", "field", "value"}``)
+EDITABLE = ("name", "tags", "notes")
+
+
+def apply_edit(view: RunLike, field: Any, value: Any) -> str:
+    """Set the run's ``name``, ``tags`` (a list of str, or one comma-separated str) or
+    ``notes`` through nbrun's public API (stored at once, for a live run and a stored view
+    alike); returns what was done. Bad values raise nbrun's own errors, nothing is changed."""
+    if field not in EDITABLE:
+        raise nbrun.UsageError(f"edit: field {field!r}; the overview edits {', '.join(EDITABLE)}")
+    if field == "tags" and isinstance(value, str):
+        value = [t.strip() for t in value.split(",") if t.strip()]
+    if field == "notes" and value == "":
+        value = None
+    setattr(view, field, tuple(value) if field == "tags" and isinstance(value, list) else value)
+    return f"{field} saved"
 
 
 #: at most this many files / artifacts are listed in the overview (the rest are counted)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import altair as alt
-
-from ._charts import HEIGHT, SELF_COLOR, WIDTH
+from ._charts import HEIGHT, SELF_COLOR, VEGA_LITE_SCHEMA, WIDTH
 
 SYSTEM_POINTS = 500
 LOG_LINES = 2000
@@ -38,31 +36,47 @@ _FIRST = (
 
 def system_spec(metric: str) -> dict[str, Any]:
     """The Vega-Lite spec of one system chart: ``y`` over the run's ``_runtime`` (seconds),
-    fed through the named dataset ``rows``."""
-    rows = alt.Data(name="rows")
-    line = (
-        alt.Chart(rows)
-        .mark_line(strokeWidth=1.6, clip=True, color=SELF_COLOR, point=False)
-        .encode(
-            x=alt.X("x:Q", title="runtime (s)", scale=alt.Scale(zero=False, nice=False)),
-            y=alt.Y("y:Q", title=None, scale=alt.Scale(zero=False)),
-            tooltip=[
-                alt.Tooltip("x:Q", title="runtime (s)", format=".1f"),
-                alt.Tooltip("y:Q", title=metric),
-            ],
-        )
-    )
-    layered = (
-        alt.layer(line)
-        .properties(
-            title=alt.TitleParams(metric, anchor="start", fontSize=13),
-            width=WIDTH,
-            height=HEIGHT // 2,
-            autosize=alt.AutoSizeParams(type="pad", resize=True),
-        )
-        .configure_view(stroke="#ddd")
-    )
-    return layered.to_dict(validate=True)
+    fed through the named dataset ``rows``. A plain dict, as Altair would write it (showing a
+    dashboard never imports Altair)."""
+    x_title = "runtime (s)"
+    return {
+        "config": {"view": {"continuousWidth": 300, "continuousHeight": 300, "stroke": "#ddd"}},
+        "layer": [
+            {
+                "mark": {
+                    "type": "line",
+                    "clip": True,
+                    "color": SELF_COLOR,
+                    "point": False,
+                    "strokeWidth": 1.6,
+                },
+                "encoding": {
+                    "tooltip": [
+                        {"field": "x", "format": ".1f", "title": x_title, "type": "quantitative"},
+                        {"field": "y", "title": metric, "type": "quantitative"},
+                    ],
+                    "x": {
+                        "field": "x",
+                        "scale": {"nice": False, "zero": False},
+                        "title": x_title,
+                        "type": "quantitative",
+                    },
+                    "y": {
+                        "field": "y",
+                        "scale": {"zero": False},
+                        "title": None,
+                        "type": "quantitative",
+                    },
+                },
+            }
+        ],
+        "autosize": {"resize": True, "type": "pad"},
+        "data": {"name": "rows"},
+        "height": HEIGHT // 2,
+        "title": {"text": metric, "anchor": "start", "fontSize": 13},
+        "width": WIDTH,
+        "$schema": VEGA_LITE_SCHEMA,
+    }
 
 
 def _order(names: list[str]) -> list[str]:
