@@ -120,3 +120,14 @@ class Server:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+def sibling_database(url: str) -> str:
+    """A fresh database on the server of ``url`` (for tests that need several stores)."""
+    import psycopg
+
+    base, _, _ = url.rpartition("/")
+    name = f"t{os.getpid()}_{next(_counter)}_{os.urandom(3).hex()}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
