@@ -28,6 +28,7 @@ from ._api import (
     use_artifact,
     use_model,
 )
+from ._copy import copy
 from ._artifacts import Artifact, ArtifactManifest, ArtifactManifestEntry
 from ._lineage import ForkPoint
 from ._run import Run, Settings
@@ -79,6 +80,7 @@ __all__ = [
     "UsageError",
     "Video",
     "as_wandb",
+    "copy",
     "define_metric",
     "display_project",
     "finish",

@@ -84,9 +84,7 @@ class Server:
         """initdb, then start listening on 127.0.0.1:port (fast settings: no fsync; the tests
         check nbrun's transactions, not the disk)."""
         subprocess.run(
-            self._cmd(
-                "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
-            ),
+            self._cmd("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"),
             check=True,
             capture_output=True,
             cwd=self.tmp,

@@ -37,6 +37,7 @@ def store_backend(request: pytest.FixtureRequest) -> str:
     """The crash suite runs on SQLite and on PostgreSQL."""
     return str(request.param)
 
+
 CHILD = r"""
 import sys, threading, time
 import nbrun
