@@ -71,11 +71,11 @@ class Server:
         base = [str(self.bindir / args[0]), *args[1:]]
         return ["runuser", "-u", self.user, "--", *base] if self.user else base
 
-    def pg_ctl(self, *args: str) -> None:
+    def pg_ctl(self, *args: str, check: bool = True) -> None:
         """Run ``pg_ctl`` on this cluster (``start``, ``stop``, ``restart`` ...)."""
         subprocess.run(
             self._cmd("pg_ctl", "-D", str(self.data), "-l", str(self.tmp / "log"), "-w", *args),
-            check=True,
+            check=check,
             capture_output=True,
             cwd=self.tmp,
         )
@@ -89,11 +89,20 @@ class Server:
             capture_output=True,
             cwd=self.tmp,
         )
-        opts = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.tmp} -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c max_connections=500 -c shared_buffers=64MB"
-        )
-        self.pg_ctl("-o", opts, "start")
+        # in the cluster's own config, so a later ``pg_ctl start`` listens where this one did
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.tmp}'",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "500",
+            "shared_buffers": "'64MB'",
+        }
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
+        self.pg_ctl("start")
 
     def restart(self) -> None:
         """Restart the server (fast shutdown: open connections are cut)."""
@@ -102,7 +111,7 @@ class Server:
     def stop(self) -> None:
         """Stop the server and remove its files."""
         try:
-            self.pg_ctl("-m", "immediate", "stop")
+            self.pg_ctl("-m", "immediate", "stop", check=False)  # it may be stopped already
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
