@@ -28,8 +28,8 @@ from ._api import (
     use_artifact,
     use_model,
 )
-from ._copy import copy
 from ._artifacts import Artifact, ArtifactManifest, ArtifactManifestEntry
+from ._copy import copy
 from ._lineage import ForkPoint
 from ._run import Run, Settings
 from ._states import RunState

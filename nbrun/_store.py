@@ -308,7 +308,8 @@ class Store:
         #: the folder holding the run files (``runs/``, ``artifacts/``)
         self.root = root
         #: the database (a file path; a password-free URL for PostgreSQL), for messages and keys
-        self.path: Path | str = root / DB_NAME
+        self.file = root / DB_NAME  # the SQLite file
+        self.path: Path | str = self.file
         #: what to pass as ``dir=`` to reach this store again (another process, a fork)
         self.dir = str(root.parent)
         self._local = threading.local()
@@ -325,7 +326,9 @@ class Store:
         a :class:`PgStore` whose run files go to ``files`` (else ``NBRUN_FILES``, else the
         folder recorded when the database was made)."""
         if is_url(base_dir):
-            return PgStore.open_url(str(base_dir), files)
+            store = PgStore.open_url(str(base_dir), files)
+            assert store is not None  # created when missing
+            return store
         root = (Path(base_dir).expanduser() / "nbrun").resolve()
         with cls._instances_lock:
             store = cls._instances.get(root)
@@ -375,7 +378,7 @@ class Store:
         conn = sqlite3.connect(
             # WAL needs its -shm file writable; on a read-only filesystem nobody can change
             # the file, so it is read as immutable (without locks or -shm)
-            f"{self.path.as_uri()}?immutable=1" if self.readonly else self.path,
+            f"{self.file.as_uri()}?immutable=1" if self.readonly else self.file,
             uri=self.readonly,
             timeout=_BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,
@@ -401,7 +404,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the run directory {str(self.root)!r}: {exc}") from exc
-        existed = self.path.exists() and self.path.stat().st_size > 0
+        existed = self.file.exists() and self.file.stat().st_size > 0
         self.readonly = existed and bool(os.statvfs(self.root).f_flag & os.ST_RDONLY)
         if not existed and not os.access(self.root, os.W_OK):
             raise StoreError(
@@ -1450,7 +1453,7 @@ class PgStore(Store):
 
     def __init__(self, url: str, files: str | None, create: bool = True) -> None:
         self.url = url
-        self.path = redact(url)
+        self.path: str = redact(url)
         self.dir = url
         self._local = threading.local()
         self._conns = []
@@ -1539,7 +1542,7 @@ class PgStore(Store):
             )
         }
 
-    def _check_or_create(self, create: bool = True) -> None:  # type: ignore[override]
+    def _check_or_create(self, create: bool = True) -> None:
         conn = self._conn
         tables = self._tables(conn)
         if not tables and not create:

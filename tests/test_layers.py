@@ -42,8 +42,8 @@ LAYERS: dict[str, int] = {
     "_training": 9,
     "__init__": 10,
     "widgets": 11,
-    "wandb_compat": 11,
-    "__main__": 11,  # python -m nbrun copy ...: only public nbrun names  # the W&B drop-in: like widgets, only public nbrun names
+    "wandb_compat": 11,  # the W&B drop-in: like widgets, only public nbrun names
+    "__main__": 11,  # python -m nbrun copy ...: only public nbrun names
 }
 
 #: (importer, imported) pairs allowed inside functions: the action forwards
