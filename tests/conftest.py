@@ -62,10 +62,11 @@ def pg_server() -> Iterator[Server]:
 
 
 @pytest.fixture
-def store_backend() -> str:
-    """The backend of the test's store: SQLite unless a module asks for both (then its
-    override of this fixture is parametrised over :data:`BACKENDS`)."""
-    return "sqlite"
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the test's store: SQLite unless a test asks for both
+    (``@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)``) or a module
+    overrides this fixture with one parametrised over :data:`BACKENDS`."""
+    return str(getattr(request, "param", "sqlite"))
 
 
 @pytest.fixture
@@ -125,8 +126,8 @@ def _no_run_left_behind() -> Iterator[None]:
 
 @pytest.fixture
 def api(run_dir: Path) -> nbrun.Api:
-    """An Api over the test's run directory."""
-    return nbrun.Api(run_dir)
+    """An Api over the test's store (its run directory, or its PostgreSQL database)."""
+    return nbrun.Api(where(run_dir))
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> None:
