@@ -641,10 +641,16 @@ class Store:
                     [(key, *chunk) for chunk in chunks],
                 )
                 enc["last_step"] = chunks[-1][1]
-            if enc:
+            if enc:  # one statement (a round trip less on a server)
                 sets = ", ".join(f"{name} = ?" for name in enc)
-                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
-            row = conn.execute("SELECT stop_requested FROM runs WHERE key = ?", (key,)).fetchone()
+                row = conn.execute(
+                    f"UPDATE runs SET {sets} WHERE key = ? RETURNING stop_requested",
+                    (*enc.values(), key),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT stop_requested FROM runs WHERE key = ?", (key,)
+                ).fetchone()
         return bool(row and row[0])
 
     def _write_side(self, conn: sqlite3.Connection, key: int, side: Side) -> None:
@@ -1570,8 +1576,8 @@ class PgStore(Store):
                 )
 
     def _begin(self, conn: Any) -> None:
-        conn.execute("BEGIN")
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_WRITE_LOCK,))
+        # one round trip: each one is a GIL hand-off while the training thread runs
+        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
 
     def _migrate(self, conn: Any) -> None:
         try:
