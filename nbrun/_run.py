@@ -820,7 +820,10 @@ class Run(RunView):
 
     def _stored(self, value: dict[str, Any]) -> dict[str, Any]:
         """``value`` with media objects written and replaced by their references."""
-        files = self._writer.files
+        # the writer's first flush may come before ``self._writer`` is assigned (a short flush
+        # interval, a slow start): no media can have been logged by then
+        writer = getattr(self, "_writer", None)
+        files = writer.files if writer is not None else None
         if files is None or not media_seen():
             return value
         return files.convert(value)
