@@ -29,6 +29,7 @@ from ._api import (
     use_model,
 )
 from ._artifacts import Artifact, ArtifactManifest, ArtifactManifestEntry
+from ._copy import copy
 from ._lineage import ForkPoint
 from ._run import Run, Settings
 from ._states import RunState
@@ -81,6 +82,7 @@ __all__ = [
     "UsageError",
     "Video",
     "as_wandb",
+    "copy",
     "define_metric",
     "display_project",
     "finish",

@@ -56,11 +56,19 @@ _ENV = {
 }
 
 
+#: names the store for every run of a process: a folder or a ``postgresql://`` URL
+STORE_ENV = "NBRUN_STORE"
+
+
 class Api:
     """Read stored runs: ``nbrun.Api(dir=None).run("project/id")``, ``.runs("project")``."""
 
     def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
-        self.dir = str(dir if dir is not None else os.environ.get(_ENV["dir"]) or os.getcwd())
+        self.dir = str(
+            dir
+            if dir is not None
+            else os.environ.get(STORE_ENV) or os.environ.get(_ENV["dir"]) or os.getcwd()
+        )
         self._store_cache: Store | None = None
 
     @property
@@ -78,7 +86,8 @@ class Api:
         rec = store.get_run(project, run_id) if store is not None else None
         if rec is None:
             raise RunNotFoundError(
-                f"no run {run_id!r} in project {project!r} under {os.path.join(self.dir, 'nbrun')}"
+                f"no run {run_id!r} in project {project!r} under "
+                f"{store.path if store is not None else os.path.join(self.dir, 'nbrun')}"
             )
         return StoredRun(store, rec)  # type: ignore[arg-type]
 
@@ -178,6 +187,8 @@ def _env(name: str, value: Any) -> Any:
     """``value``, else ``NBRUN_<NAME>``, else W&B's variable for it (rule 1); empty is unset."""
     if value is None:
         env = os.environ.get(_ENV[name]) if name in _ENV else None
+        if name == "dir":  # a team store (a PostgreSQL URL) wins over a local folder
+            env = os.environ.get(STORE_ENV) or env
         if env:
             return env
         return _wbnames.env_arg(name)
@@ -390,7 +401,7 @@ def init(
             set_current(run)
         return run
 
-    store = Store.open(dir if dir is not None else os.getcwd())
+    store = Store.open(dir if dir is not None else os.getcwd(), run_settings.files_dir)
     fields = {
         "entity": entity,
         "name": name,

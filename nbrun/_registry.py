@@ -13,24 +13,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._run import Run
 
-_live: dict[tuple[Path, str, str], Run] = {}
+_live: dict[tuple[Path | str, str, str], Run] = {}
 _lock = threading.RLock()
 _current: list[Run | None] = [None]
 
 
-def register(store_path: Path, project: str, run_id: str, run: Run) -> None:
+def register(store_path: Path | str, project: str, run_id: str, run: Run) -> None:
     """Record ``run`` as written by this process."""
     with _lock:
         _live[(store_path, project, run_id)] = run
 
 
-def unregister(store_path: Path, project: str, run_id: str) -> None:
+def unregister(store_path: Path | str, project: str, run_id: str) -> None:
     """Forget a run that this process stopped writing."""
     with _lock:
         _live.pop((store_path, project, run_id), None)
 
 
-def live_run(store_path: Path, project: str, run_id: str) -> Run | None:
+def live_run(store_path: Path | str, project: str, run_id: str) -> Run | None:
     """The running Run object of this process for that run, if any."""
     return _live.get((store_path, project, run_id))
 

@@ -74,6 +74,9 @@ class Settings:
     e.g. by a subprocess, is not seen)."""
     disable_git: bool = False
     """Leave git facts (root, remote, commit) out of the run's metadata (W&B's setting)."""
+    files_dir: str | None = None
+    """With a PostgreSQL store (``dir="postgresql://..."``): the shared folder for run files
+    (checkpoints, media, artifacts); default ``NBRUN_FILES``."""
     wandb: dict[str, Any] = field(default_factory=dict)
     """W&B settings given to ``init`` (by W&B's names); rule 38 says which nbrun applies."""
 
@@ -125,6 +128,12 @@ class Settings:
                 f"settings console={s.console!r}; allowed: "
                 + ", ".join(repr(m) for m in CONSOLE_MODES)
             )
+        if s.files_dir is not None:
+            if not isinstance(s.files_dir, (str, os.PathLike)) or not os.fspath(s.files_dir):
+                raise UsageError(
+                    f"settings files_dir={s.files_dir!r}: a folder path every machine can read"
+                )
+            s.files_dir = os.fspath(s.files_dir)
         return s
 
 

@@ -12,21 +12,31 @@ after its step into a new segment, splitting the one chunk that straddles the st
 
 Every write is one ``BEGIN IMMEDIATE`` transaction with a long busy timeout, so several
 processes can log into one directory without "database is locked" reaching the user.
+
+A second backend keeps the same tables on PostgreSQL (psycopg 3, :class:`PgStore`), chosen by a
+URL instead of a directory (``postgresql://...``): the SQL below is a subset both engines run
+(``?`` placeholders, ``RETURNING``, ``ON CONFLICT``), and :class:`PgStore` alone translates
+placeholders, DDL types and errors. Its writes take one advisory lock, so they serialise as
+SQLite's do; run files go to a shared directory (``NBRUN_FILES``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
 
 DB_NAME = "nbrun.db"
 _BUSY_TIMEOUT_MS = 60_000
@@ -232,6 +242,11 @@ Side = tuple[list[tuple[float, int, str]], list[tuple[float, int, str, str]], "l
 #: one history chunk: (first_step, last_step, rows, columnar data, cumulative state JSON)
 Chunk = tuple[int, int, int, bytes, "str | None"]
 
+#: the upsert both engines understand (``INSERT OR REPLACE`` is SQLite's alone)
+_ALIAS_UPSERT = (
+    " ON CONFLICT (project, name, alias) DO UPDATE SET artifact_key = excluded.artifact_key"
+)
+
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=True, check_circular=False)
 dumps = _encoder.encode
 loads = json.loads
@@ -284,20 +299,36 @@ class Store:
     transaction, retried while another process holds the write lock.
     """
 
-    _instances: dict[Path, Store] = {}
+    _instances: dict[Path | str, Store] = {}
     _instances_lock = threading.Lock()
+    #: which engine holds the tables ("sqlite" or "postgresql")
+    backend = "sqlite"
 
     def __init__(self, root: Path) -> None:
+        #: the folder holding the run files (``runs/``, ``artifacts/``)
         self.root = root
-        self.path = root / DB_NAME
+        #: the database (a file path; a password-free URL for PostgreSQL), for messages and keys
+        self.file = root / DB_NAME  # the SQLite file
+        self.path: Path | str = self.file
+        #: what to pass as ``dir=`` to reach this store again (another process, a fork)
+        self.dir = str(root.parent)
         self._local = threading.local()
+        self._conns: list[Any] = []  # every thread's connection, for close()
         self.readonly = False  # a database on a read-only filesystem: opened immutable
         self._check_or_create()
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, base_dir: str | os.PathLike[str]) -> Store:
-        """Return the store for ``<base_dir>/nbrun/``, creating it if needed (one per process)."""
+    def open(cls, base_dir: str | os.PathLike[str], files: str | None = None) -> Store:
+        """Return the store for ``<base_dir>/nbrun/``, creating it if needed (one per process).
+
+        ``base_dir`` may be a PostgreSQL URL (``postgresql://user@host/db``): then the store is
+        a :class:`PgStore` whose run files go to ``files`` (else ``NBRUN_FILES``, else the
+        folder recorded when the database was made)."""
+        if is_url(base_dir):
+            store = PgStore.open_url(str(base_dir), files)
+            assert store is not None  # created when missing
+            return store
         root = (Path(base_dir).expanduser() / "nbrun").resolve()
         with cls._instances_lock:
             store = cls._instances.get(root)
@@ -309,16 +340,45 @@ class Store:
     @classmethod
     def open_existing(cls, base_dir: str | os.PathLike[str]) -> Store | None:
         """Like :meth:`open` but return None, creating nothing, when no database exists yet."""
+        if is_url(base_dir):
+            return PgStore.open_url(str(base_dir), None, create=False)
         root = (Path(base_dir).expanduser() / "nbrun").resolve()
         if root not in cls._instances and not (root / DB_NAME).exists():
             return None
         return cls.open(base_dir)
 
+    @classmethod
+    def forget(cls, store: Store) -> None:
+        """Drop ``store`` from the per-process cache and close its connections (tests, copy)."""
+        with cls._instances_lock:
+            for k, v in list(cls._instances.items()):
+                if v is store:
+                    del cls._instances[k]
+        store.close()
+
+    def close(self) -> None:
+        """Close every thread's connection (a later call opens new ones)."""
+        for conn in list(self._conns):
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection: nothing to do
+                pass
+        self._conns.clear()
+        self._local = threading.local()
+
+    def now(self) -> float:
+        """The store's clock (Unix time) that heartbeats are written and compared in: the
+        local clock for SQLite, the database server's for PostgreSQL."""
+        return time.time()
+
+    def _tables(self, conn: Any) -> set[str]:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             # WAL needs its -shm file writable; on a read-only filesystem nobody can change
             # the file, so it is read as immutable (without locks or -shm)
-            f"{self.path.as_uri()}?immutable=1" if self.readonly else self.path,
+            f"{self.file.as_uri()}?immutable=1" if self.readonly else self.file,
             uri=self.readonly,
             timeout=_BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,
@@ -331,11 +391,12 @@ class Store:
         return conn
 
     @property
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
+            self._conns.append(conn)
         return conn
 
     def _check_or_create(self) -> None:
@@ -343,7 +404,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the run directory {str(self.root)!r}: {exc}") from exc
-        existed = self.path.exists() and self.path.stat().st_size > 0
+        existed = self.file.exists() and self.file.stat().st_size > 0
         self.readonly = existed and bool(os.statvfs(self.root).f_flag & os.ST_RDONLY)
         if not existed and not os.access(self.root, os.W_OK):
             raise StoreError(
@@ -352,9 +413,7 @@ class Store:
             )
         try:
             conn = self._connect()
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            tables = self._tables(conn)
         except (sqlite3.DatabaseError, StoreError) as exc:
             raise StoreError(
                 f"{str(self.path)!r} is not a usable nbrun database ({exc}); it was left "
@@ -366,10 +425,9 @@ class Store:
             self._create(conn)
         # databases of schema version 2+ keep system samples and console lines (issue 13); a
         # process made to write an older schema (tests of migrations) simply keeps none
-        self.side_tables = {"system_samples", "console"} <= {
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
+        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
         self._local.conn = conn
+        self._conns.append(conn)
 
     def _check_existing(self, conn: sqlite3.Connection, tables: set[str]) -> None:
         meta: dict[str, str] = {}
@@ -427,9 +485,7 @@ class Store:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("BEGIN IMMEDIATE")
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            tables = self._tables(conn)
             if not tables:  # another process may have created it meanwhile
                 for script in (_SCHEMA, *MIGRATIONS):
                     _run_script(conn, script)
@@ -481,10 +537,14 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+            if conn in self._conns:
+                self._conns.remove(conn)
+
+    #: appended to the live history insert: SQLite's commits are never in doubt (nothing)
+    _retry_safe = ""
 
     # -- runs ------------------------------------------------------------------------------
-    @staticmethod
-    def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    def _encode_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for name, value in fields.items():
             if name not in _RUN_COLUMN_SET or name == "key":
@@ -498,8 +558,10 @@ class Store:
         cols = ", ".join(enc)
         marks = ", ".join("?" for _ in enc)
         with self._write() as conn:
-            cur = conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(enc.values()))
-            return int(cur.lastrowid)  # type: ignore[arg-type]
+            cur = conn.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({marks}) RETURNING key", tuple(enc.values())
+            )
+            return int(cur.fetchone()[0])
 
     def update_run(self, key: int, fields: dict[str, Any]) -> None:
         """Set columns of one run."""
@@ -704,14 +766,20 @@ class Store:
             if chunks:
                 conn.executemany(
                     "INSERT INTO history (run_key, seg, first_step, last_step, n, data, state)"
-                    " VALUES (?, 0, ?, ?, ?, ?, ?)",
+                    " VALUES (?, 0, ?, ?, ?, ?, ?)" + self._retry_safe,
                     [(key, *chunk) for chunk in chunks],
                 )
                 enc["last_step"] = chunks[-1][1]
-            if enc:
+            if enc:  # one statement (a round trip less on a server)
                 sets = ", ".join(f"{name} = ?" for name in enc)
-                conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
-            row = conn.execute("SELECT stop_requested FROM runs WHERE key = ?", (key,)).fetchone()
+                row = conn.execute(
+                    f"UPDATE runs SET {sets} WHERE key = ? RETURNING stop_requested",
+                    (*enc.values(), key),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT stop_requested FROM runs WHERE key = ?", (key,)
+                ).fetchone()
         return bool(row and row[0])
 
     def _write_side(self, conn: sqlite3.Connection, key: int, side: Side) -> None:
@@ -936,7 +1004,8 @@ class Store:
         return [dict(zip(("created", "title", "text", "level"), r, strict=True)) for r in rows]
 
     def integrity_check(self) -> str:
-        """``PRAGMA integrity_check`` of the database ('ok' when healthy)."""
+        """``PRAGMA integrity_check`` of the database ('ok' when healthy; PostgreSQL keeps
+        its own checksums and answers 'ok' when it answers at all)."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def request_stop(self, key: int) -> None:
@@ -1045,8 +1114,8 @@ class Store:
     ) -> None:
         for alias in aliases:
             conn.execute(
-                "INSERT OR REPLACE INTO artifact_aliases (project, name, alias, artifact_key)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO artifact_aliases (project, name, alias, artifact_key)"
+                " VALUES (?, ?, ?, ?)" + _ALIAS_UPSERT,
                 (project, name, alias, key),
             )
         newest = conn.execute(
@@ -1056,8 +1125,8 @@ class Store:
         ).fetchone()
         if newest is not None:
             conn.execute(
-                "INSERT OR REPLACE INTO artifact_aliases (project, name, alias, artifact_key)"
-                " VALUES (?, ?, 'latest', ?)",
+                "INSERT INTO artifact_aliases (project, name, alias, artifact_key)"
+                " VALUES (?, ?, 'latest', ?)" + _ALIAS_UPSERT,
                 (project, name, newest[0]),
             )
 
@@ -1131,10 +1200,11 @@ class Store:
                 else:
                     cols = ", ".join(enc)
                     cur = conn.execute(
-                        f"INSERT INTO artifacts ({cols}) VALUES ({', '.join('?' for _ in enc)})",
+                        f"INSERT INTO artifacts ({cols}) VALUES ({', '.join('?' for _ in enc)})"
+                        " RETURNING key",
                         tuple(enc.values()),
                     )
-                    key = int(cur.lastrowid)  # type: ignore[arg-type]
+                    key = int(cur.fetchone()[0])
             self._set_aliases(conn, project, name, key, aliases)
             if usage is not None:
                 self._add_usage(conn, key, usage)
@@ -1203,7 +1273,7 @@ class Store:
                 cur = conn.execute(
                     "INSERT INTO artifacts (project, name, version, type, digest, size,"
                     " description, metadata, manifest, tags, state, distributed_id, created)"
-                    " VALUES (?, ?, NULL, ?, '', 0, ?, ?, ?, '[]', 'PENDING', ?, ?)",
+                    " VALUES (?, ?, NULL, ?, '', 0, ?, ?, ?, '[]', 'PENDING', ?, ?) RETURNING key",
                     (
                         project,
                         name,
@@ -1215,7 +1285,7 @@ class Store:
                         time.time(),
                     ),
                 )
-                return int(cur.lastrowid)  # type: ignore[arg-type]
+                return int(cur.fetchone()[0])
             manifest = {**loads(row[1]), **merge}
             metadata = {**loads(row[2]), **(fields.get("metadata") or {})}
             conn.execute(
@@ -1262,3 +1332,471 @@ class Store:
         for (manifest,) in self._conn.execute("SELECT manifest FROM artifacts"):
             out.update(e["digest"] for e in loads(manifest).values() if not e.get("ref"))
         return out
+
+    # -- copying runs between stores (nbrun.copy) ------------------------------------------
+    #: a run's rows in other tables, in the order they were written (``id`` columns are
+    #: renumbered by the store they are copied into)
+    _RUN_TABLES = (
+        ("history", "seg, first_step"),
+        ("archives", "seg"),
+        ("alerts", "created"),
+        ("system_samples", "id"),
+        ("console", "id"),
+        ("artifact_usage", "created"),
+    )
+
+    def _select(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        cur = self._conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def export_run(self, key: int) -> dict[str, list[dict[str, Any]]]:
+        """Every stored row of a run besides its record, by table (for :meth:`import_run`)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for table, order in self._RUN_TABLES:
+            if table in ("system_samples", "console") and not self.side_tables:
+                continue
+            rows = self._select(f"SELECT * FROM {table} WHERE run_key = ? ORDER BY {order}", (key,))
+            for row in rows:
+                if "data" in row and isinstance(row["data"], memoryview):
+                    row["data"] = bytes(row["data"])
+            out[table] = rows
+        return out
+
+    def import_run(
+        self,
+        rec: dict[str, Any],
+        tables: dict[str, list[dict[str, Any]]],
+        artifact_keys: dict[int, int],
+    ) -> int | None:
+        """Insert a run copied from another store, with its rows, in one transaction; its
+        timestamps are kept as they were. ``artifact_keys`` maps the source's artifact keys to
+        this store's. Returns the new key, or None when the project already has that id."""
+        fields = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in rec.items() if k != "key"}
+        with self._write() as conn:
+            if conn.execute(
+                "SELECT 1 FROM runs WHERE project = ? AND id = ?", (rec["project"], rec["id"])
+            ).fetchone():
+                return None
+            cols = ", ".join(fields)
+            cur = conn.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' for _ in fields)})"
+                " RETURNING key",
+                tuple(fields.values()),
+            )
+            key = int(cur.fetchone()[0])
+            for table, rows in tables.items():
+                if table in ("system_samples", "console") and not self.side_tables:
+                    continue
+                for row in rows:
+                    row = {k: v for k, v in row.items() if k != "id"}
+                    row["run_key"] = key
+                    if table == "artifact_usage":
+                        if row["artifact_key"] not in artifact_keys:
+                            continue
+                        row["artifact_key"] = artifact_keys[row["artifact_key"]]
+                    conn.execute(
+                        f"INSERT INTO {table} ({', '.join(row)})"
+                        f" VALUES ({', '.join('?' for _ in row)})",
+                        tuple(row.values()),
+                    )
+        return key
+
+    def export_artifacts(
+        self, project: str | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every artifact version record (raw, oldest first) and alias of a project (or of
+        all projects), for :meth:`import_artifacts`."""
+        where, args = ("WHERE project = ?", (project,)) if project is not None else ("", ())
+        rows = self._select(f"SELECT * FROM artifacts {where} ORDER BY key", args)
+        aliases = self._select(f"SELECT * FROM artifact_aliases {where}", args)
+        return rows, aliases
+
+    def import_artifacts(
+        self, rows: list[dict[str, Any]], aliases: list[dict[str, Any]]
+    ) -> dict[int, int]:
+        """Insert artifact versions copied from another store (one transaction): a version
+        this store has already (same collection, version and digest) is reused; the same
+        version with other contents is a :class:`StoreError` and nothing is written. Aliases
+        this store lacks are added. Returns the source key -> this store's key."""
+        keys: dict[int, int] = {}
+        with self._write() as conn:
+            for row in rows:
+                if row["version"] is not None:
+                    have = conn.execute(
+                        "SELECT key, digest FROM artifacts WHERE project = ? AND name = ?"
+                        " AND version = ?",
+                        (row["project"], row["name"], row["version"]),
+                    ).fetchone()
+                    if have is not None:
+                        if have[1] != row["digest"]:
+                            raise StoreError(
+                                f"artifact {row['project']}/{row['name']}:v{row['version']} "
+                                f"exists in {str(self.path)!r} with other contents; nothing "
+                                "was copied"
+                            )
+                        keys[row["key"]] = int(have[0])
+                        continue
+                fields = {k: v for k, v in row.items() if k != "key"}
+                fields["source_key"] = keys.get(row["source_key"])
+                cur = conn.execute(
+                    f"INSERT INTO artifacts ({', '.join(fields)})"
+                    f" VALUES ({', '.join('?' for _ in fields)}) RETURNING key",
+                    tuple(fields.values()),
+                )
+                keys[row["key"]] = int(cur.fetchone()[0])
+            for alias in aliases:
+                if alias["artifact_key"] in keys:
+                    conn.execute(
+                        "INSERT INTO artifact_aliases (project, name, alias, artifact_key)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (project, name, alias) DO NOTHING",
+                        (
+                            alias["project"],
+                            alias["name"],
+                            alias["alias"],
+                            keys[alias["artifact_key"]],
+                        ),
+                    )
+        return keys
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+_URL_SCHEMES = ("postgresql://", "postgres://")
+#: the advisory lock every write transaction takes (``nbrun`` in ASCII): writes serialise as
+#: SQLite's ``BEGIN IMMEDIATE`` makes them, so every read-then-write keeps its meaning
+_PG_WRITE_LOCK = 0x6E6272756E
+#: SQLite's types and keys as PostgreSQL spells them (REAL is 4 bytes there: timestamps need 8)
+_PG_TYPES = (
+    (re.compile(r"\bINTEGER PRIMARY KEY\b"), "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+    (re.compile(r"\bWITHOUT ROWID\b"), ""),
+)
+#: seconds between attempts to reach a server that stopped answering (doubling up to the last)
+_PG_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
+_PG_CONNECT_TIMEOUT = 10
+
+
+def is_url(base_dir: object) -> bool:
+    """Whether ``dir=`` names a PostgreSQL database rather than a folder."""
+    return isinstance(base_dir, str) and base_dir.startswith(_URL_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def pg_ddl(script: str) -> str:
+    """A DDL script of this module in PostgreSQL's types."""
+    for pattern, replacement in _PG_TYPES:
+        script = pattern.sub(replacement, script)
+    return script
+
+
+_pg_sql_cache: dict[str, str] = {}
+
+
+def _pg_sql(sql: str) -> str:
+    out = _pg_sql_cache.get(sql)
+    if out is None:
+        out = sql.replace("%", "%%").replace("?", "%s")
+        if len(_pg_sql_cache) < 4096:
+            _pg_sql_cache[sql] = out
+    return out
+
+
+def _pg_params(params: Any) -> Any:
+    # bool is an int to SQLite; PostgreSQL's BIGINT columns want the int
+    if any(type(p) is bool for p in params):
+        return tuple(int(p) if type(p) is bool else p for p in params)
+    return params
+
+
+class _PgConnection:
+    """A psycopg connection that speaks like the ``sqlite3`` one :class:`Store` uses: ``?``
+    placeholders, ``execute`` returning a cursor, errors as :class:`StoreError` naming the
+    database. A connection that lost its server marks itself ``broken``."""
+
+    def __init__(self, raw: psycopg.Connection[Any], label: str) -> None:
+        self.raw = raw
+        self.label = label
+        self.broken = False
+
+    def _translate(self, exc: Exception) -> StoreError:
+        import psycopg  # noqa: PLC0415 - optional dependency, loaded with the first PG store
+
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or self.raw.closed:
+            self.broken = True
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate == "53100":
+            return StoreError(f"{self.label!r}: the database server's disk is full ({exc})")
+        return StoreError(f"{self.label!r}: {str(exc).strip()}")
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        import psycopg  # noqa: PLC0415 - optional dependency, loaded with the first PG store
+
+        try:
+            return self.raw.execute(_pg_sql(sql), _pg_params(params))
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        import psycopg  # noqa: PLC0415 - optional dependency, loaded with the first PG store
+
+        try:
+            with self.raw.cursor() as cur:
+                cur.executemany(_pg_sql(sql), [_pg_params(r) for r in rows])
+                return cur
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        """Inside a transaction (also a failed one, still to roll back)."""
+        import psycopg  # noqa: PLC0415 - optional dependency, loaded with the first PG store
+
+        status = self.raw.info.transaction_status
+        return status in (
+            psycopg.pq.TransactionStatus.INTRANS,
+            psycopg.pq.TransactionStatus.INERROR,
+        )
+
+    def rollback(self) -> None:
+        """Roll the open transaction back (a broken connection has none left to roll back)."""
+        try:
+            self.raw.execute("ROLLBACK")
+        except Exception:
+            self.broken = True
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.raw.close()
+
+
+class PgStore(Store):
+    """The store on a PostgreSQL database (``dir="postgresql://..."``), for a team: the same
+    tables, versions and migrations as the SQLite store, written under one advisory lock;
+    heartbeats in the server's clock; run files under a shared folder (``NBRUN_FILES``).
+
+    A lost connection surfaces as :class:`StoreError` (the writer keeps its rows and retries);
+    the next use reconnects, with a short backoff while the server stays away."""
+
+    backend = "postgresql"
+    _retry_safe = " ON CONFLICT DO NOTHING"  # a commit whose answer was lost may be retried
+
+    def __init__(self, url: str, files: str | None, create: bool = True) -> None:
+        self.url = url
+        self.path: str = redact(url)
+        self.dir = url
+        self._local = threading.local()
+        self._conns = []
+        self.readonly = False
+        self._offset: tuple[float, float] | None = None  # (server - local, measured at)
+        self._failures = 0
+        self._retry_at = 0.0
+        self._files_arg = files
+        self.root = Path()
+        self.exists = True
+        self._check_or_create(create)
+
+    @classmethod
+    def open_url(cls, url: str, files: str | None, create: bool = True) -> Store | None:
+        """The store of the database at ``url`` (one per process), created when missing
+        (or None when ``create`` is False and the database has no nbrun tables)."""
+        with cls._instances_lock:
+            store = cls._instances.get(url)
+            if store is None:
+                store = cls(url, files, create)
+                if not store.exists:
+                    store.close()
+                    return None
+                cls._instances[url] = store
+            elif files is not None and Path(files).expanduser().resolve() != store.root:
+                raise StoreError(
+                    f"{store.path!r} already keeps its run files in {str(store.root)!r} in this "
+                    f"process; files={files!r} differs. Use one folder per database"
+                )
+            return store
+
+    def _connect(self) -> Any:
+        try:
+            import psycopg  # noqa: PLC0415 - optional dependency, loaded with the first PG store
+        except ImportError as exc:
+            raise StoreError(
+                f"{self.path!r} is a PostgreSQL store and psycopg is not installed: "
+                "pip install 'nbrun[postgres]'"
+            ) from exc
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise StoreError(
+                f"{self.path!r}: the database server did not answer; retrying in "
+                f"{self._retry_at - now:.1f} s"
+            )
+        try:
+            raw = psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=_PG_CONNECT_TIMEOUT,
+                application_name="nbrun",
+            )
+        except psycopg.Error as exc:
+            self._retry_at = time.monotonic() + _PG_BACKOFF[min(self._failures, 4)]
+            self._failures += 1
+            raise StoreError(f"cannot connect to {self.path!r}: {str(exc).strip()}") from exc
+        self._failures = 0
+        return _PgConnection(raw, self.path)
+
+    @property
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and (conn.broken or conn.raw.closed):
+            self._drop(conn)
+            conn = None
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            self._conns.append(conn)
+        return conn
+
+    def _drop(self, conn: Any) -> None:
+        try:
+            conn.close()
+        except Exception:  # the connection is gone already
+            pass
+        if conn in self._conns:
+            self._conns.remove(conn)
+        self._local.conn = None
+
+    def _tables(self, conn: Any) -> set[str]:
+        return {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        }
+
+    def _check_or_create(self, create: bool = True) -> None:
+        conn = self._conn
+        tables = self._tables(conn)
+        if not tables and not create:
+            self.exists = False
+            return
+        if tables:
+            self._check_existing(conn, tables)
+        else:
+            self._create(conn)
+        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        files = self._files_arg or os.environ.get("NBRUN_FILES") or meta.get("files")
+        if not files:
+            raise StoreError(
+                f"{self.path!r} keeps runs in PostgreSQL; their files (checkpoints, media, "
+                "artifacts) need a folder every machine can read: set NBRUN_FILES=/shared/folder "
+                "(or settings files_dir=...)"
+            )
+        self.root = Path(files).expanduser().resolve()
+        if "files" not in meta:  # the first writer tells later readers where files are
+            with self._write() as w:
+                w.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                    ("files", str(self.root)),
+                )
+
+    def _begin(self, conn: Any) -> None:
+        # one round trip: each one is a GIL hand-off while the training thread runs
+        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
+
+    def _migrate(self, conn: Any) -> None:
+        try:
+            self._begin(conn)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0])
+            for migration in MIGRATIONS[version - 1 :]:
+                _run_script(conn, pg_ddl(migration))
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(schema_version()),)
+            )
+            conn.execute("COMMIT")
+        except StoreError as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise StoreError(
+                f"cannot upgrade {self.path!r} to schema version {schema_version()}: {exc}; "
+                "it was left as it was"
+            ) from exc
+
+    def _create(self, conn: Any) -> None:
+        try:
+            self._begin(conn)
+            if not self._tables(conn):  # another process may have created it meanwhile
+                for script in (_SCHEMA, *MIGRATIONS):
+                    _run_script(conn, pg_ddl(script))
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("app", "nbrun"),
+                        ("schema_version", str(schema_version())),
+                        ("created", repr(time.time())),
+                    ],
+                )
+            conn.execute("COMMIT")
+        except StoreError as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise StoreError(f"cannot create the nbrun tables in {self.path!r}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        conn = self._conn
+        try:
+            self._begin(conn)
+        except StoreError:
+            if conn.in_transaction and not conn.broken:
+                conn.rollback()
+            raise
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
+    def close_thread_connection(self) -> None:
+        """Close this thread's connection (writer threads call it when they end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._drop(conn)
+
+    def integrity_check(self) -> str:
+        """'ok' when the server answers (PostgreSQL checks its pages itself)."""
+        self._conn.execute("SELECT 1").fetchone()
+        return "ok"
+
+    def now(self) -> float:
+        """The database server's clock (the local clock plus an offset measured at most
+        30 s ago), so hosts with skewed clocks agree on a heartbeat's age."""
+        offset = self._offset
+        local = time.time()
+        if offset is None or local - offset[1] > 30.0:
+            t0 = time.time()
+            row = self._conn.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8")
+            server = float(row.fetchone()[0])
+            t1 = time.time()
+            offset = (server - (t0 + t1) / 2, t1)
+            self._offset = offset
+        return local + offset[0]
+
+    def _encode_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        enc = super()._encode_fields(fields)
+        beat = enc.get("heartbeat")
+        if isinstance(beat, (int, float)):  # written as "now": in the server's clock
+            enc["heartbeat"] = self.now() + (beat - time.time())
+        return enc

@@ -50,11 +50,11 @@ class TrainingState:
     error: str | None = None
 
 
-_specs: dict[tuple[Path, str, str], TrainSpec] = {}
+_specs: dict[tuple[Path | str, str, str], TrainSpec] = {}
 _specs_lock = threading.Lock()
 
 
-def _key(view: RunView) -> tuple[Path, str, str]:
+def _key(view: RunView) -> tuple[Path | str, str, str]:
     return (view._store.path, view.project, view.id)
 
 

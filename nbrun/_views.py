@@ -13,7 +13,6 @@ implementations live in higher layers.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,7 +114,7 @@ class RunView:
     def root(self) -> str:
         """The directory the run's store lives under: the ``dir`` to pass to
         ``nbrun.init`` or ``nbrun.Api`` to reach this run (the store is ``<root>/nbrun/``)."""
-        return str(self._store.root.parent)
+        return self._store.dir
 
     @property
     def state(self) -> str:
@@ -355,7 +354,7 @@ def effective_state(store: Store, rec: dict[str, Any], stale_after: float = 60.0
         return state
     if live_run(store.path, rec["project"], rec["id"]) is not None:
         return state
-    age = time.time() - rec["heartbeat"]
+    age = store.now() - rec["heartbeat"]
     if rec["host"] == _system.host_name():
         if rec["pid"] == os.getpid() or not process_is_alive(int(rec["pid"] or 0)):
             return CRASHED
@@ -566,7 +565,8 @@ def stored_runtime(rec: dict[str, Any]) -> float:
 
 
 def run_path(store: Store, project: str, run_id: str) -> Path:
-    """Where a run's files live: ``<dir>/nbrun/runs/<project>/<id>``."""
+    """Where a run's files live: ``<dir>/nbrun/runs/<project>/<id>`` (with a PostgreSQL
+    store: ``<NBRUN_FILES>/runs/<project>/<id>``)."""
     return store.root / "runs" / project / run_id
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development environment from scratch: system packages (Node.js for the widget
-# bundle, Chromium for the browser tests), a virtual environment in .venv, and nbrun installed
-# editable with its [dev] extras. The install runs `npm ci && npm run build`, which bundles
+# bundle, Chromium for the browser tests, PostgreSQL for the team-store tests), a virtual
+# environment in .venv, and nbrun installed editable with its [dev] extras. The install runs `npm ci && npm run build`, which bundles
 # Vega, Vega-Lite and vega-embed from the npm registry into nbrun/widgets/static/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# the PostgreSQL store's tests start a real server from Debian's packages (initdb, pg_ctl)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} with apt-get"

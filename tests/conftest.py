@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, settings
 
 import nbrun
 from nbrun import _registry
+from nbrun._store import Store
+from tests.postgres import Server, find_bin, missing
 
 #: examples per property test in CI; tests scale from it with :func:`examples`
 CI_EXAMPLES = 300
@@ -39,13 +41,50 @@ def examples(per_ci_example: float) -> int:
     return max(5, round(settings.default.max_examples * per_ci_example))
 
 
+#: the store backends a suite runs on when it asks for both (``BOTH_BACKENDS``)
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """One real PostgreSQL server for the session (see ``tests/postgres.py``)."""
+    bindir = find_bin()
+    if bindir is None:
+        missing("PostgreSQL's initdb is not installed (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing("psycopg is not installed (pip install 'nbrun[postgres]')")
+    server = Server(bindir)  # type: ignore[arg-type]
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh run directory; the cwd is moved there so defaults land in it too."""
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the test's store: SQLite unless a test asks for both
+    (``@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)``) or a module
+    overrides this fixture with one parametrised over :data:`BACKENDS`."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def run_dir(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    store_backend: str,
+) -> Iterator[Path]:
+    """A fresh run directory; the cwd is moved there so defaults land in it too. With the
+    ``postgresql`` backend the runs go to a fresh database of the session's server instead
+    (``NBRUN_STORE``, files under ``<run_dir>/files``): reach it with :func:`where`."""
     monkeypatch.chdir(tmp_path)
     for var in (
         "NBRUN_PROJECT",
         "NBRUN_DIR",
+        "NBRUN_STORE",
+        "NBRUN_FILES",
         "NBRUN_RUN_ID",
         "NBRUN_MODE",
         "NBRUN_RESUME",
@@ -56,7 +95,25 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for var in list(os.environ):  # W&B's variables also supply init's arguments (rule 38)
         if var.startswith("WANDB_") or var == "NBRUN_AS_WANDB":
             monkeypatch.delenv(var, raising=False)
+    url = None
+    if store_backend == "postgresql":
+        url = request.getfixturevalue("pg_server").new_database()
+        monkeypatch.setenv("NBRUN_STORE", url)
+        monkeypatch.setenv("NBRUN_FILES", str(tmp_path / "files"))
     yield tmp_path
+    if url is not None:  # finish this test's runs, then close the connections to its database
+        for run in _registry.live_runs():
+            run.finish()
+        _registry.set_current(None)
+        store = Store._instances.get(url)
+        if store is not None:
+            Store.forget(store)
+
+
+def where(run_dir: Path) -> str:
+    """The ``dir=`` that reaches the test's store: the PostgreSQL URL of the ``postgresql``
+    variant, else ``run_dir``."""
+    return os.environ.get("NBRUN_STORE") or str(run_dir)
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +126,8 @@ def _no_run_left_behind() -> Iterator[None]:
 
 @pytest.fixture
 def api(run_dir: Path) -> nbrun.Api:
-    """An Api over the test's run directory."""
-    return nbrun.Api(run_dir)
+    """An Api over the test's store (its run directory, or its PostgreSQL database)."""
+    return nbrun.Api(where(run_dir))
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> None:

@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 
 import nbrun
-from tests.conftest import python_env
+from tests.conftest import BACKENDS, python_env, where
 
 P = "api"
+#: resume, recreation and the read API run on both store backends
+both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 
 
 def _init(**kwargs: Any) -> nbrun.Run:
@@ -184,7 +186,7 @@ def test_rule01_env_resume_from(run_dir: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize("mode", ["online", "offline"])
 def test_rule08_online_and_offline_write_locally(run_dir: Path, mode: str) -> None:
     _finished("m", n=2, mode=mode)
-    view = nbrun.Api(run_dir).run(f"{P}/m")
+    view = nbrun.Api(where(run_dir)).run(f"{P}/m")
     assert view.history()["i"].tolist() == [0, 1]
 
 
@@ -254,8 +256,8 @@ def test_rule09_default_in_scripts_returns_previous(run_dir: Path) -> None:
         second = nbrun.init(project=P, id="second")
     assert second is first
     assert first.state == "running"
-    assert nbrun.Api(run_dir).runs(P)[0].id == "first"
-    assert len(nbrun.Api(run_dir).runs(P)) == 1
+    assert nbrun.Api(where(run_dir)).runs(P)[0].id == "first"
+    assert len(nbrun.Api(where(run_dir)).runs(P)) == 1
     with pytest.warns(UserWarning):
         assert nbrun.init(project=P, reinit="return_previous") is first
 
@@ -290,6 +292,7 @@ def test_rule09_bad_reinit_raises_usageerror(run_dir: Path) -> None:
 
 
 # -- rule 10: resume ----------------------------------------------------------------------------
+@both
 def test_rule10_allow_continues_an_existing_run(run_dir: Path) -> None:
     _finished("r", n=3, config={"lr": 0.1, "epochs": 3})
     run = _init(id="r", resume="allow", config={"lr": 0.2, "new": True}, allow_val_change=False)
@@ -300,25 +303,28 @@ def test_rule10_allow_continues_an_existing_run(run_dir: Path) -> None:
     assert run.summary["loss"] == pytest.approx(1 / 3)
     run.log({"i": 3})
     run.finish()
-    view = nbrun.Api(run_dir).run(f"{P}/r")
+    view = nbrun.Api(where(run_dir)).run(f"{P}/r")
     assert view.history()["i"].tolist() == [0, 1, 2, 3]
     assert view.resumed is True and view.starting_step == 3
     assert view.archives() == []
 
 
+@both
 def test_rule10_allow_creates_a_missing_run(run_dir: Path) -> None:
     run = _init(id="fresh", resume="allow")
     assert run.id == "fresh" and run.resumed is False and run.step == 0
 
 
+@both
 def test_rule10_must_raises_when_missing(run_dir: Path) -> None:
     with pytest.raises(nbrun.UsageError, match="'ghost'"):
         _init(id="ghost", resume="must")
-    assert nbrun.Api(run_dir).runs(P) == []
+    assert nbrun.Api(where(run_dir)).runs(P) == []
     _finished("ghost")
     assert _init(id="ghost", resume="must").resumed is True
 
 
+@both
 def test_rule10_never_raises_when_it_exists(run_dir: Path) -> None:
     run = _init(id="n", resume="never")
     assert run.resumed is False
@@ -326,10 +332,11 @@ def test_rule10_never_raises_when_it_exists(run_dir: Path) -> None:
     run.finish()
     with pytest.raises(nbrun.UsageError, match="'n'"):
         _init(id="n", resume="never")
-    view = nbrun.Api(run_dir).run(f"{P}/n")
+    view = nbrun.Api(where(run_dir)).run(f"{P}/n")
     assert view.archives() == [] and view.history()["a"].tolist() == [1]
 
 
+@both
 def test_rule10_continuing_restores_aggregates_and_user_summary(run_dir: Path) -> None:
     run = _init(id="agg")
     run.define_metric("loss", summary="min,max")
@@ -353,26 +360,28 @@ def _crash(run_dir: Path, run_id: str, code: int = 0) -> None:
         f"os._exit({code})\n"
     )
     subprocess.run(
-        [sys.executable, "-c", body, str(run_dir)], env=python_env(), check=True, timeout=60
+        [sys.executable, "-c", body, where(run_dir)], env=python_env(), check=True, timeout=60
     )
 
 
 @pytest.mark.parametrize("resume", ["auto", True])
+@both
 def test_rule10_auto_continues_the_last_crashed_run(run_dir: Path, resume: object) -> None:
     run = _init(id="failed0")
     run.finish(exit_code=1)
     _finished("done", n=1)
     _crash(run_dir, "crashed1")
-    assert nbrun.Api(run_dir).run(f"{P}/crashed1").state == "crashed"
+    assert nbrun.Api(where(run_dir)).run(f"{P}/crashed1").state == "crashed"
     again = _init(resume=resume)
     assert again.id == "crashed1"
     assert again.resumed is True and again.step == 2
     assert again.config["lr"] == 1
     again.log({"i": 2})
     again.finish()
-    assert nbrun.Api(run_dir).run(f"{P}/crashed1").history()["i"].tolist() == [0, 1, 2]
+    assert nbrun.Api(where(run_dir)).run(f"{P}/crashed1").history()["i"].tolist() == [0, 1, 2]
 
 
+@both
 def test_rule10_auto_continues_a_failed_run(run_dir: Path) -> None:
     run = _init(id="f")
     run.log({"a": 1})
@@ -381,6 +390,7 @@ def test_rule10_auto_continues_a_failed_run(run_dir: Path) -> None:
     assert again.id == "f" and again.resumed and again.step == 1
 
 
+@both
 def test_rule10_auto_starts_a_new_run_when_nothing_crashed(run_dir: Path) -> None:
     _finished("done")
     run = _init(resume="auto")
@@ -399,6 +409,7 @@ def test_rule10_bad_resume_raises_usageerror_listing_the_valid_ones(
         assert repr(valid) in msg
 
 
+@both
 def test_rule10_resuming_a_running_run_raises(run_dir: Path) -> None:
     _init(id="live")
     with pytest.raises(nbrun.UsageError, match="running"):
@@ -406,6 +417,7 @@ def test_rule10_resuming_a_running_run_raises(run_dir: Path) -> None:
 
 
 # -- rule 11: re-creating an id archives the old history ---------------------------------------
+@both
 def test_rule11_existing_id_without_resume_archives_and_starts_fresh(run_dir: Path) -> None:
     _finished("dup", n=4, config={"lr": 0.1})
     with pytest.warns(UserWarning, match="archived"):
@@ -417,7 +429,7 @@ def test_rule11_existing_id_without_resume_archives_and_starts_fresh(run_dir: Pa
     assert run.history().empty
     run.log({"new": 1})
     run.finish()
-    view = nbrun.Api(run_dir).run(f"{P}/dup")
+    view = nbrun.Api(where(run_dir)).run(f"{P}/dup")
     assert view.history()["new"].tolist() == [1]
     assert "i" not in view.history().columns
     (archive,) = view.archives()
@@ -425,19 +437,21 @@ def test_rule11_existing_id_without_resume_archives_and_starts_fresh(run_dir: Pa
     assert old["i"].tolist() == [0, 1, 2, 3]
     assert archive.rows == 4
     assert archive.reason == "replaced"
-    assert len(nbrun.Api(run_dir).runs(P)) == 1  # same run, not a second one
+    assert len(nbrun.Api(where(run_dir)).runs(P)) == 1  # same run, not a second one
 
 
+@both
 def test_rule11_repeated_recreation_keeps_every_segment(run_dir: Path) -> None:
     _finished("dup", n=2)
     for n in (3, 1):
         with pytest.warns(UserWarning, match="archived"):
             _finished("dup", n=n)
-    view = nbrun.Api(run_dir).run(f"{P}/dup")
+    view = nbrun.Api(where(run_dir)).run(f"{P}/dup")
     assert [len(a.history()) for a in view.archives()] == [2, 3]
     assert len(view.history()) == 1
 
 
+@both
 def test_rule11_recreated_id_does_not_inherit_the_old_checkpoints(run_dir: Path) -> None:
     old = nbrun.init(project="p", id="same")
     for i in range(4):
@@ -452,6 +466,7 @@ def test_rule11_recreated_id_does_not_inherit_the_old_checkpoints(run_dir: Path)
     fresh.finish()
 
 
+@both
 def test_rule11_recreating_a_running_id_raises(run_dir: Path) -> None:
     run = _init(id="busy")
     run.log({"a": 1})
@@ -462,6 +477,7 @@ def test_rule11_recreating_a_running_id_raises(run_dir: Path) -> None:
 
 
 # -- Api and stored views -------------------------------------------------------------------
+@both
 def test_api_run_view_has_the_stored_fields(run_dir: Path, api: nbrun.Api) -> None:
     run = _init(
         id="v",
@@ -532,6 +548,7 @@ def test_rule33_a_stored_view_of_a_live_run_edits_through_it(run_dir: Path, api:
     assert (view.name, view.tags) == ("new-name", ("x",))
 
 
+@both
 def test_api_view_follows_a_live_run(run_dir: Path, api: nbrun.Api) -> None:
     run = _init(id="follow", settings={"flush_interval": 0.05})
     view = api.run(f"{P}/follow")
@@ -544,6 +561,7 @@ def test_api_view_follows_a_live_run(run_dir: Path, api: nbrun.Api) -> None:
     assert view.summary["a"] == 1
 
 
+@both
 def test_api_run_not_found_and_bad_path(run_dir: Path, api: nbrun.Api) -> None:
     with pytest.raises(nbrun.RunNotFoundError, match="'missing'"):
         api.run(f"{P}/missing")
@@ -554,6 +572,7 @@ def test_api_run_not_found_and_bad_path(run_dir: Path, api: nbrun.Api) -> None:
         api.run("justanid")
 
 
+@both
 def test_api_runs_lists_a_project_oldest_first(run_dir: Path, api: nbrun.Api) -> None:
     assert api.runs(P) == []
     for rid in ("one", "two", "three"):
@@ -565,13 +584,14 @@ def test_api_runs_lists_a_project_oldest_first(run_dir: Path, api: nbrun.Api) ->
 
 
 # -- nbrun.runs ----------------------------------------------------------------------------
+@both
 def test_runs_dataframe_columns(run_dir: Path) -> None:
     _finished("a", n=2, config={"lr": 0.1, "opt": "sgd"}, tags=["base"])
-    src = nbrun.Api(run_dir).run(f"{P}/a")
+    src = nbrun.Api(where(run_dir)).run(f"{P}/a")
     fork = _init(id="b", fork_from="a?_step=0", config={"lr": 0.2})
     fork.log({"loss": 0.1})
     fork.finish(exit_code=1)
-    df = nbrun.runs(P, dir=run_dir)
+    df = nbrun.runs(P, dir=where(run_dir))
     assert isinstance(df, pd.DataFrame)
     for col in ("id", "name", "state", "created", "runtime", "tags", "forked_from"):
         assert col in df.columns, col

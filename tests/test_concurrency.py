@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import nbrun
-from tests.conftest import python_env, wait_for
+from tests.conftest import BACKENDS, python_env, wait_for, where
 
 PROJECT = "conc"
 ROWS = 2000
@@ -82,8 +82,14 @@ print("ok", json.dumps(seen), flush=True)
 """
 
 
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """This suite runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
 def _run(view_dir: Path, run_id: str) -> nbrun.StoredRun:
-    return nbrun.Api(view_dir).run(f"{PROJECT}/{run_id}")
+    return nbrun.Api(where(view_dir)).run(f"{PROJECT}/{run_id}")
 
 
 @pytest.mark.slow  # five interpreters and thousands of transactions: 3-8 s
@@ -99,7 +105,7 @@ def test_four_writers_a_reader_a_fork_and_a_rewind(run_dir: Path) -> None:
     env = python_env()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(run_dir), rid, str(ROWS), str(release)],
+            [sys.executable, "-c", WRITER, where(run_dir), rid, str(ROWS), str(release)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -108,7 +114,7 @@ def test_four_writers_a_reader_a_fork_and_a_rewind(run_dir: Path) -> None:
         for rid in ids
     ]
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(run_dir), ",".join(ids)],
+        [sys.executable, "-c", READER, where(run_dir), ",".join(ids)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -194,4 +200,4 @@ def test_four_writers_a_reader_a_fork_and_a_rewind(run_dir: Path) -> None:
 
     from nbrun._store import Store
 
-    assert Store.open(run_dir).integrity_check() == "ok"
+    assert Store.open(where(run_dir)).integrity_check() == "ok"

@@ -25,10 +25,18 @@ from pathlib import Path
 import pytest
 
 import nbrun
-from nbrun._store import Store
-from tests.conftest import python_env, wait_for
+from nbrun._store import PgStore, Store, is_url
+from tests.conftest import BACKENDS, python_env, wait_for
+from tests.postgres import sibling_database
 
 PROJECT = "crash"
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The crash suite runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
 
 CHILD = r"""
 import sys, threading, time
@@ -68,6 +76,7 @@ class Trial:
     """One kill: where it happened and what the child reported as durable before it."""
 
     dir: Path
+    store: str  # the dir= of the trial's store: ``dir``, or a database of its own
     run_id: str
     target: int
     reported: list[int] = field(default_factory=list)
@@ -87,9 +96,11 @@ def kill_trial(
     when None; -1: as soon as init returned) plus a random jitter, return what it reported."""
     d = base / f"t{index}"
     d.mkdir(parents=True, exist_ok=True)
-    trial = Trial(d, f"run{index}", rng.randint(0, 400) if target is None else target)
+    url = os.environ.get("NBRUN_STORE")
+    store = sibling_database(url) if url else str(d)  # resume="auto" looks at one store
+    trial = Trial(d, store, f"run{index}", rng.randint(0, 400) if target is None else target)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(d), trial.run_id],
+        [sys.executable, "-c", CHILD, store, trial.run_id],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=python_env(),
@@ -136,14 +147,15 @@ def check_trial(trial: Trial, resume: str) -> Outcome:
     lost = 0
     if trial.returncode != -signal.SIGKILL:
         problems.append(f"child ended with {trial.returncode}, not SIGKILL: {trial.stderr[-2000:]}")
-    store = Store(Path(trial.dir) / "nbrun")  # a fresh instance, as a new process would open
+    # a fresh instance, as a new process would open
+    store = PgStore(trial.store, None) if is_url(trial.store) else Store(trial.dir / "nbrun")
     try:
         integrity = store.integrity_check()
         if integrity != "ok":
             problems.append(f"integrity_check: {integrity}")
     finally:
-        store.close_thread_connection()
-    view = nbrun.Api(trial.dir).run(f"{PROJECT}/{trial.run_id}")
+        store.close()
+    view = nbrun.Api(trial.store).run(f"{PROJECT}/{trial.run_id}")
     if view.state != "crashed":
         problems.append(f"state {view.state!r}, expected 'crashed'")
     hist = view.history()
@@ -167,7 +179,7 @@ def check_trial(trial: Trial, resume: str) -> Outcome:
         kwargs["id"] = trial.run_id
     run = nbrun.init(
         project=PROJECT,
-        dir=trial.dir,
+        dir=trial.store,
         reinit="create_new",
         settings={"flush_interval": 0.05},
         **kwargs,  # type: ignore[arg-type]
@@ -185,7 +197,7 @@ def check_trial(trial: Trial, resume: str) -> Outcome:
             run.log(expected_row(i) | {"nested": {"sq": i * i}})
     finally:
         run.finish()
-    after = nbrun.Api(trial.dir).run(f"{PROJECT}/{trial.run_id}")
+    after = nbrun.Api(trial.store).run(f"{PROJECT}/{trial.run_id}")
     steps2 = after.history()["_step"].tolist()
     if steps2 != list(range(last + 6)):
         problems.append(f"after resume steps are not 0..{last + 5} once each")
@@ -207,7 +219,11 @@ def run_trials(base: Path, n: int, seed: int, workers: int = 3) -> list[tuple[Tr
 
 
 @pytest.mark.slow  # kill -9 trials: ~4 s each
-@pytest.mark.parametrize("seed", [7, 8])
+@pytest.mark.parametrize(
+    ("store_backend", "seed"),
+    [("sqlite", 7), ("sqlite", 8), ("postgresql", 7)],
+    indirect=["store_backend"],
+)
 def test_sigkill_at_random_moments_loses_nothing_durable(run_dir: Path, seed: int) -> None:
     results = run_trials(run_dir, 12, seed)
     failures = [
@@ -232,9 +248,10 @@ def test_crashed_run_is_not_picked_twice_by_resume_auto(run_dir: Path) -> None:
     """After a crashed run was resumed and finished, ``resume='auto'`` starts a new run."""
     trial = kill_trial(run_dir, 0, random.Random(5), target=50)
     assert check_trial(trial, "auto").survived
-    run = nbrun.init(project=PROJECT, dir=trial.dir, resume="auto", reinit="create_new")
+    run = nbrun.init(project=PROJECT, dir=trial.store, resume="auto", reinit="create_new")
     try:
         assert run.id != trial.run_id and not run.resumed and run.step == 0
     finally:
         run.finish()
-    assert os.path.exists(Path(trial.dir) / "nbrun" / "nbrun.db")
+    if not is_url(trial.store):
+        assert os.path.exists(Path(trial.dir) / "nbrun" / "nbrun.db")

@@ -37,12 +37,14 @@ LAYERS: dict[str, int] = {
     "_artifacts": 5,
     "_manage": 5,
     "_views": 6,
+    "_copy": 7,  # nbrun.copy: runs, files and artifact records from one store to another
     "_run": 7,
     "_api": 8,
     "_training": 9,
     "__init__": 10,
     "widgets": 11,
     "wandb_compat": 11,  # the W&B drop-in: like widgets, only public nbrun names
+    "__main__": 11,  # python -m nbrun copy ...: only public nbrun names
 }
 
 #: (importer, imported) pairs allowed inside functions: the action forwards

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 import nbrun
-from tests.conftest import python_env, wait_for
+from tests.conftest import BACKENDS, python_env, wait_for, where
 
 P = "life"
+#: states, crash detection, stops and alerts run on both store backends
+both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 
 
 def _init(**kwargs: Any) -> nbrun.Run:
@@ -30,13 +32,13 @@ def _init(**kwargs: Any) -> nbrun.Run:
 
 
 def _stored(run_dir: Path, run_id: str) -> nbrun.StoredRun:
-    return nbrun.Api(run_dir).run(f"{P}/{run_id}")
+    return nbrun.Api(where(run_dir)).run(f"{P}/{run_id}")
 
 
 def _script(run_dir: Path, body: str, *args: str) -> subprocess.CompletedProcess[str]:
     code = "import sys, nbrun\n" + textwrap.dedent(body)
     return subprocess.run(
-        [sys.executable, "-c", code, str(run_dir), *args],
+        [sys.executable, "-c", code, where(run_dir), *args],
         env=python_env(),
         capture_output=True,
         text=True,
@@ -45,6 +47,7 @@ def _script(run_dir: Path, body: str, *args: str) -> subprocess.CompletedProcess
 
 
 # -- rule 29: states ------------------------------------------------------------------------
+@both
 def test_rule29_running_then_finished_with_exit_code_0(run_dir: Path) -> None:
     run = _init(id="ok")
     assert run.state == "running"
@@ -56,6 +59,7 @@ def test_rule29_running_then_finished_with_exit_code_0(run_dir: Path) -> None:
     assert view.exit_code == 0
 
 
+@both
 def test_rule29_nonzero_exit_code_is_failed(run_dir: Path) -> None:
     run = _init(id="bad")
     run.finish(exit_code=2)
@@ -65,6 +69,7 @@ def test_rule29_nonzero_exit_code_is_failed(run_dir: Path) -> None:
     assert view.exit_code == 2
 
 
+@both
 def test_rule29_running_run_records_pid_and_a_heartbeat(run_dir: Path) -> None:
     run = _init(id="hb", settings={"flush_interval": 0.05})
     view = _stored(run_dir, "hb")
@@ -75,6 +80,7 @@ def test_rule29_running_run_records_pid_and_a_heartbeat(run_dir: Path) -> None:
     run.finish()
 
 
+@both
 def test_rule29_stale_heartbeat_of_another_host_reads_as_crashed(run_dir: Path) -> None:
     run = _init(id="remote")
     run.log({"a": 1})
@@ -90,10 +96,11 @@ def test_rule29_stale_heartbeat_of_another_host_reads_as_crashed(run_dir: Path) 
     # the heartbeat goes stale -> crashed
     store.update_run(view._key, {"heartbeat": time.time() - 3600})
     assert view.state == "crashed"
-    df = nbrun.runs(P, dir=run_dir)
+    df = nbrun.runs(P, dir=where(run_dir))
     assert df.set_index("id").loc["remote", "state"] == "crashed"
 
 
+@both
 def test_rule29_dead_pid_on_this_host_reads_as_crashed(run_dir: Path) -> None:
     run = _init(id="dead")
     run.finish()
@@ -124,7 +131,7 @@ except nbrun.RunStopped:
 
 def _child(run_dir: Path, run_id: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(run_dir), run_id],
+        [sys.executable, "-c", CHILD, where(run_dir), run_id],
         env=python_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -133,7 +140,7 @@ def _child(run_dir: Path, run_id: str) -> subprocess.Popen[str]:
 
 
 def _view_when_logging(run_dir: Path, run_id: str) -> nbrun.StoredRun:
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
 
     def has_rows() -> bool:
         try:
@@ -145,6 +152,7 @@ def _view_when_logging(run_dir: Path, run_id: str) -> nbrun.StoredRun:
     return api.run(f"{P}/{run_id}")
 
 
+@both
 def test_rule29_sigkilled_process_reads_as_crashed(run_dir: Path) -> None:
     proc = _child(run_dir, "victim")
     try:
@@ -337,6 +345,7 @@ def test_rule31_stopped_run_finished_without_another_log_is_killed(run_dir: Path
     assert _stored(run_dir, "stopfin").state == "killed"
 
 
+@both
 def test_rule31_stop_from_api_in_this_process(run_dir: Path) -> None:
     run = _init(id="apistop")
     _stored(run_dir, "apistop").stop()
@@ -345,6 +354,7 @@ def test_rule31_stop_from_api_in_this_process(run_dir: Path) -> None:
     assert _stored(run_dir, "apistop").state == "killed"
 
 
+@both
 def test_rule31_stop_from_api_reaches_another_process(run_dir: Path) -> None:
     proc = _child(run_dir, "remote-stop")
     try:
@@ -362,6 +372,7 @@ def test_rule31_stop_from_api_reaches_another_process(run_dir: Path) -> None:
 
 
 # -- rule 32: alerts --------------------------------------------------------------------------
+@both
 def test_rule32_alert_is_recorded(run_dir: Path) -> None:
     run = _init(id="al")
     run.alert("Loss spiked", "loss went to 9", level="WARN")

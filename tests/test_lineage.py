@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,8 @@ import pytest
 
 import nbrun
 from nbrun import _lineage
-from tests.conftest import python_env, wait_for
+from nbrun._store import Store
+from tests.conftest import BACKENDS, python_env, wait_for, where
 
 FAST = {"flush_interval": 0.05}
 
@@ -66,14 +66,17 @@ def steps(df: pd.DataFrame) -> list[int]:
     return [int(s) for s in df["_step"]]
 
 
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The lineage suite runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
 def db_counts(run_dir: Path) -> tuple[int, int, int]:
     """(history chunks, history rows over all segments, runs) straight from the database."""
-    con = sqlite3.connect(run_dir / "nbrun" / "nbrun.db")
-    try:
-        chunks, n = con.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM history").fetchone()
-        runs = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    finally:
-        con.close()
+    conn = Store.open(where(run_dir))._conn
+    chunks, n = conn.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM history").fetchone()
+    runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     return int(chunks), int(n), int(runs)
 
 
@@ -191,7 +194,7 @@ def test_step_beyond_the_last_names_the_last_step(run_dir: Path, what: str) -> N
     with pytest.raises(nbrun.UsageError, match=r"up to 9"):
         nbrun.init(project="p", **{what: "abc?_step=99999999999999999999999"})
     assert db_counts(run_dir)[2] == 1
-    assert nbrun.Api(run_dir).run("p/abc").archives() == []
+    assert nbrun.Api(where(run_dir)).run("p/abc").archives() == []
 
 
 def test_source_without_rows_has_no_valid_step(run_dir: Path) -> None:
@@ -224,7 +227,7 @@ def test_last_step_of_a_fork_without_own_rows_is_its_fork_point(run_dir: Path) -
     make("a", range(10))
     b = fork("a?_step=6", id="b")
     b.finish()
-    assert nbrun.Api(run_dir).run("p/b").step == 7
+    assert nbrun.Api(where(run_dir)).run("p/b").step == 7
     with pytest.raises(nbrun.UsageError, match="up to 6"):
         fork("b?_step=7")
     c = fork("b?_step=6")
@@ -261,7 +264,7 @@ def test_fork_resume_from_and_resume_are_mutually_exclusive(
     with pytest.raises(nbrun.UsageError, match="mutually exclusive"):
         nbrun.init(project="p", **kwargs)
     assert db_counts(run_dir)[2] == 1
-    assert nbrun.Api(run_dir).run("p/a").archives() == []
+    assert nbrun.Api(where(run_dir)).run("p/a").archives() == []
 
 
 def test_exclusivity_counts_environment_variables(
@@ -278,7 +281,7 @@ def test_fork_with_the_source_id_points_to_resume_from(run_dir: Path) -> None:
     with pytest.raises(nbrun.UsageError, match="resume_from") as err:
         fork("a?_step=2", id="a")
     assert "'a?_step=2'" in str(err.value)
-    assert nbrun.Api(run_dir).run("p/a").archives() == []
+    assert nbrun.Api(where(run_dir)).run("p/a").archives() == []
     assert db_counts(run_dir)[2] == 1
 
 
@@ -287,7 +290,7 @@ def test_resume_from_with_another_id_is_refused(run_dir: Path) -> None:
     make("b", range(5))
     with pytest.raises(nbrun.UsageError, match=r"resume_from.*id='b'"):
         rewind("a?_step=2", id="b")
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     assert api.run("p/a").archives() == [] and api.run("p/b").archives() == []
     run = rewind("a?_step=2", id="a")  # the same id is fine
     assert run.id == "a"
@@ -311,7 +314,7 @@ def test_fork_and_rewind_start_at_n_plus_one(run_dir: Path, n: int) -> None:
     with pytest.warns(UserWarning, match=rf"step {n}\b.*step {n + 2}"):
         f.log({"y": 2}, step=n)  # step N belongs to the source: dropped with a warning
     f.finish()
-    stored = nbrun.Api(run_dir).run(f"p/{f.id}")
+    stored = nbrun.Api(where(run_dir)).run(f"p/{f.id}")
     assert stored.starting_step == n + 1 and stored.step == n + 2
 
     r = rewind(f"a?_step={n}")
@@ -332,7 +335,7 @@ def test_fork_history_is_source_rows_then_own_rows_and_source_is_untouched(run_d
         job_type="train",
         name="source-run",
     )
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     before = snapshot(api.run("p/a"))
     chunks, total, _ = db_counts(run_dir)
     f = fork("a?_step=4", config={"lr": 0.5})
@@ -366,7 +369,7 @@ def test_fork_history_has_no_column_of_keys_only_later_source_rows_had(run_dir: 
     f = fork("a?_step=0")
     assert list(f.history().columns) == ["_step", "x", "_runtime", "_timestamp"]
     f.finish()
-    view = nbrun.Api(run_dir).run(f"p/{f.id}")
+    view = nbrun.Api(where(run_dir)).run(f"p/{f.id}")
     assert "late" not in view.history().columns and dict(view.summary) == {"x": 0}
 
 
@@ -391,7 +394,7 @@ def test_forks_of_forks_stitch_through_the_whole_lineage(run_dir: Path) -> None:
     g.log({"x": 513})
     g.finish()
 
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     a_rows = [(i, i) for i in range(10)]
     expected = {
         "b": a_rows[:8] + [(i, 100 + i) for i in range(8, 13)],
@@ -432,7 +435,7 @@ def test_fork_of_a_live_source_flushes_rows_still_in_memory(run_dir: Path) -> No
     assert rows(src.history())[-1] == (50, 50)
     f.finish()
     src.finish()
-    assert rows(nbrun.Api(run_dir).run(f"p/{f.id}").history())[-2:] == [(49, 49), (50, -1)]
+    assert rows(nbrun.Api(where(run_dir)).run(f"p/{f.id}").history())[-2:] == [(49, 49), (50, -1)]
 
 
 def test_live_history_has_every_logged_row_while_the_writer_flushes(run_dir: Path) -> None:
@@ -472,10 +475,10 @@ def test_fork_config_is_inherited_and_overridden_with_a_diff(run_dir: Path) -> N
         "nested": {"from": {"k": 1}, "to": {"k": 2}},
     }
     f.finish()
-    stored = nbrun.Api(run_dir).run(f"p/{f.id}")
+    stored = nbrun.Api(where(run_dir)).run(f"p/{f.id}")
     assert stored.config_diff == f.config_diff
     assert dict(stored.config) == dict(f.config)
-    assert dict(nbrun.Api(run_dir).run("p/a").config)["lr"] == 0.1
+    assert dict(nbrun.Api(where(run_dir)).run("p/a").config)["lr"] == 0.1
     plain = fork("a?_step=2")
     assert dict(plain.config) == {"lr": 0.1, "bs": 32, "opt": "adam", "nested": {"k": 1}}
     assert plain.config_diff == {}
@@ -495,7 +498,7 @@ def test_fork_does_not_inherit_tags_notes_name_group_job_type(run_dir: Path) -> 
     assert f.tags == () and f.notes is None and f.group is None and f.job_type is None
     assert f.name and f.name != "parent-name"
     f.finish()
-    stored = nbrun.Api(run_dir).run(f"p/{f.id}")
+    stored = nbrun.Api(where(run_dir)).run(f"p/{f.id}")
     assert (stored.tags, stored.notes, stored.group, stored.job_type) == ((), None, None, None)
     assert stored.name == f.name
     g = fork("a?_step=1", tags=("mine",), name="child", group="g2")
@@ -527,7 +530,7 @@ def test_fork_summary_is_recomputed_over_inherited_rows_only(
             src.flush()
     src.finish()
     assert dict(src.summary)["loss"] == _agg(losses)
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     for n in range(len(losses)):
         f = fork(f"a?_step={n}")
         want = {
@@ -577,7 +580,7 @@ def test_forked_from_on_live_and_stored_runs_survives_resume(run_dir: Path) -> N
     assert (f.forked_from.run_id, f.forked_from.step) == ("a", 3)
     f.log({"x": 10})
     f.finish()
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     assert api.run("p/f").forked_from == nbrun.ForkPoint("a", 3)
     assert api.run("p/a").forked_from is None
     again = nbrun.init(project="p", id="f", resume="allow", settings=FAST)
@@ -600,7 +603,7 @@ def test_children_and_runs_table(run_dir: Path) -> None:
     fork("a?_step=1", id="c1").finish()
     fork("a?_step=4", id="c2").finish()
     fork("c1?_step=0", id="gc").finish()
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     kids = api.run("p/a").children()
     assert [k.id for k in kids] == ["c1", "c2"]
     assert [k.forked_from.step for k in kids] == [1, 4]
@@ -623,10 +626,10 @@ def test_rewind_of_a_running_run_is_refused(run_dir: Path) -> None:
     run = make("a", range(5), finish=False)
     with pytest.raises(nbrun.UsageError, match="finish it first"):
         rewind("a?_step=2")
-    assert run.state == "running" and nbrun.Api(run_dir).run("p/a").archives() == []
+    assert run.state == "running" and nbrun.Api(where(run_dir)).run("p/a").archives() == []
     run.log({"x": 5})
     run.finish()
-    assert rows(nbrun.Api(run_dir).run("p/a").history()) == [(i, i) for i in range(6)]
+    assert rows(nbrun.Api(where(run_dir)).run("p/a").history()) == [(i, i) for i in range(6)]
 
 
 def test_rewind_archives_later_rows_and_continues_with_same_id(run_dir: Path) -> None:
@@ -648,7 +651,7 @@ def test_rewind_archives_later_rows_and_continues_with_same_id(run_dir: Path) ->
         r.log({"x": 50 + i})
     assert dict(r.summary) == {"x": 57}
     r.finish()
-    view = nbrun.Api(run_dir).run("p/a")
+    view = nbrun.Api(where(run_dir)).run("p/a")
     assert rows(view.history()) == [(i, i) for i in range(5)] + [(5, 55), (6, 56), (7, 57)]
     assert dict(view.summary) == {"x": 57} and dict(view.config)["lr"] == 0.3
 
@@ -656,7 +659,7 @@ def test_rewind_archives_later_rows_and_continues_with_same_id(run_dir: Path) ->
     r2 = rewind("a?_step=2")
     assert dict(r2.summary) == {"x": 2}
     r2.finish()
-    arch = nbrun.Api(run_dir).run("p/a").archives()
+    arch = nbrun.Api(where(run_dir)).run("p/a").archives()
     assert [a.index for a in arch] == [1, 2]
     assert rows(arch[0].history()) == [(i, i) for i in range(5, 10)]
     assert rows(arch[1].history()) == [(3, 3), (4, 4), (5, 55), (6, 56), (7, 57)]
@@ -677,7 +680,7 @@ def test_rewind_summary_recomputes_aggregates(run_dir: Path) -> None:
     r.log({"loss": 3.0})
     assert dict(r.summary) == {"loss": {**_agg([*vals[:3], 3.0]), "last": 3.0}}
     r.finish()
-    assert dict(nbrun.Api(run_dir).run("p/a").summary) == dict(r.summary)
+    assert dict(nbrun.Api(where(run_dir)).run("p/a").summary) == dict(r.summary)
 
 
 def test_rewind_to_the_last_step_archives_nothing(run_dir: Path) -> None:
@@ -690,7 +693,7 @@ def test_rewind_to_the_last_step_archives_nothing(run_dir: Path) -> None:
 
 def test_rewind_a_fork_into_its_inherited_region(run_dir: Path) -> None:
     make("a", range(10))
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     before = snapshot(api.run("p/a"))
     f = fork("a?_step=7", id="f")
     for i in range(8, 12):
@@ -757,7 +760,7 @@ def test_resume_none_with_an_existing_id_archives_with_a_warning(run_dir: Path) 
     assert db_counts(run_dir)[1:] == counts[1:]
     run.log({"x": 100})
     run.finish()
-    assert rows(nbrun.Api(run_dir).run("p/a").history()) == [(0, 100)]
+    assert rows(nbrun.Api(where(run_dir)).run("p/a").history()) == [(0, 100)]
 
 
 def test_resume_none_on_a_fork_drops_its_lineage_but_archives_it(run_dir: Path) -> None:
@@ -772,15 +775,15 @@ def test_resume_none_on_a_fork_drops_its_lineage_but_archives_it(run_dir: Path) 
     assert arch[0].forked_from == nbrun.ForkPoint("a", 3)
     assert rows(arch[0].history()) == [(4, 40)]
     run.finish()
-    assert nbrun.Api(run_dir).run("p/f").forked_from is None
-    assert nbrun.Api(run_dir).run("p/a").children() == []
+    assert nbrun.Api(where(run_dir)).run("p/f").forked_from is None
+    assert nbrun.Api(where(run_dir)).run("p/a").children() == []
 
 
 def test_resume_none_on_a_running_id_is_refused(run_dir: Path) -> None:
     make("a", range(3), finish=False)
     with pytest.raises(nbrun.UsageError, match="finish it first"):
         nbrun.init(project="p", id="a", reinit="create_new")
-    assert nbrun.Api(run_dir).run("p/a").archives() == []
+    assert nbrun.Api(where(run_dir)).run("p/a").archives() == []
 
 
 # -- across processes ------------------------------------------------------------------------
@@ -817,7 +820,7 @@ def test_fork_made_in_another_process_is_visible_with_its_stitched_history(
         """,
     )
     assert proc.returncode == 0, proc.stderr
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     sub = api.run("p/sub")
     assert rows(sub.history()) == [(i, i) for i in range(6)] + [(6, 60), (7, 70)]
     assert rows(sub.history(lineage=False)) == [(6, 60), (7, 70)]
@@ -861,7 +864,7 @@ def test_fork_made_here_is_visible_from_another_process(run_dir: Path) -> None:
     assert out[0] == "[0, 1, 2, 3, 40] a?_step=3 5"
     assert out[1] == "[0, 1, 2, 3, 4, 5, 6, 7, 80] [[8, 9]]"
     assert out[2] == "['mine']"
-    view = nbrun.Api(run_dir).run("p/theirs")
+    view = nbrun.Api(where(run_dir)).run("p/theirs")
     assert rows(view.history()) == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 40), (5, 50)]
 
 
@@ -901,7 +904,7 @@ def test_rewind_of_a_run_running_in_another_process_is_refused(run_dir: Path) ->
         proc.stdin.close()
         proc.wait(30)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    wait_for(lambda: nbrun.Api(run_dir).run("p/busy").state == "finished")
+    wait_for(lambda: nbrun.Api(where(run_dir)).run("p/busy").state == "finished")
     r = rewind("busy?_step=2")
     assert rows(r.history()) == [(0, 0), (1, 1), (2, 2)]
 
@@ -927,7 +930,7 @@ def test_rewind_and_fork_of_a_crashed_run_are_allowed(run_dir: Path) -> None:
         """,
     )
     assert proc.returncode == 3, proc.stderr
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     wait_for(lambda: api.run("p/dead").state == "crashed")
     f = fork("dead?_step=5")
     assert rows(f.history()) == [(i, i) for i in range(6)]
@@ -956,7 +959,7 @@ def test_rewinding_a_source_does_not_change_its_forks(run_dir: Path) -> None:
     for v in (0, -1, -2, -3, -4, -5, -6, -7):
         again.log({"x": v})
     again.finish()
-    api = nbrun.Api(run_dir)
+    api = nbrun.Api(where(run_dir))
     assert api.run("p/a").history()["x"].tolist() == [0, 1, 2, 0, -1, -2, -3, -4, -5, -6, -7]
     assert api.run("p/f").history()["x"].tolist() == [0, 1, 2, 3, 4, 5, 6, 100]
     assert api.run("p/f").history().equals(before_f)
@@ -994,10 +997,10 @@ def test_rewinding_a_middle_run_into_its_parent_keeps_grandchildren(run_dir: Pat
     rb = nbrun.init(project="p", resume_from="b?_step=2")  # into a's region
     rb.log({"x": -3})
     rb.finish()
-    assert nbrun.Api(run_dir).run("p/b").forked_from == nbrun.ForkPoint("a", 2)
-    assert nbrun.Api(run_dir).run("p/b").history()["x"].tolist() == [0, 1, 2, -3]
-    assert nbrun.Api(run_dir).run("p/c").history()["x"].tolist() == want
-    assert nbrun.Api(run_dir).run("p/c").forked_from == nbrun.ForkPoint("b", 9)
+    assert nbrun.Api(where(run_dir)).run("p/b").forked_from == nbrun.ForkPoint("a", 2)
+    assert nbrun.Api(where(run_dir)).run("p/b").history()["x"].tolist() == [0, 1, 2, -3]
+    assert nbrun.Api(where(run_dir)).run("p/c").history()["x"].tolist() == want
+    assert nbrun.Api(where(run_dir)).run("p/c").forked_from == nbrun.ForkPoint("b", 9)
 
 
 def test_a_logged_none_is_a_missing_value_in_summary_everywhere(run_dir: Path) -> None:
@@ -1006,7 +1009,7 @@ def test_a_logged_none_is_a_missing_value_in_summary_everywhere(run_dir: Path) -
     run.log({"x": None, "y": 2})
     assert run.summary["x"] == 1
     run.finish()
-    assert nbrun.Api(run_dir).run("p/n").summary["x"] == 1
+    assert nbrun.Api(where(run_dir)).run("p/n").summary["x"] == 1
     fork = nbrun.init(project="p", fork_from="n?_step=1")
     assert fork.summary["x"] == 1
     assert fork.history()["x"].isna().tolist() == [False, True]

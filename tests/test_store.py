@@ -14,7 +14,11 @@ import pytest
 
 import nbrun
 from nbrun import _store
-from tests.conftest import python_env, wait_for
+from nbrun._store import is_url, redact
+from tests.conftest import BACKENDS, python_env, wait_for, where
+
+#: the tests below that are not about SQLite's file run on both backends
+both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 
 P = "store"
 
@@ -53,13 +57,13 @@ def test_rule02_dir_defaults_to_the_current_directory(run_dir: Path) -> None:
     assert Path(run.dir).is_relative_to((run_dir / "nbrun").resolve())
 
 
+@both
 def test_rule02_one_database_holds_runs_of_all_projects(run_dir: Path) -> None:
     for project in ("p1", "p2"):
         nbrun.init(project=project, id="same-id", reinit="create_new").finish()
-    conn = sqlite3.connect(run_dir / "nbrun" / _store.DB_NAME)
+    conn = _store.Store.open(where(run_dir))._conn
     rows = conn.execute("SELECT project, id FROM runs ORDER BY project").fetchall()
-    conn.close()
-    assert rows == [("p1", "same-id"), ("p2", "same-id")]
+    assert [tuple(r) for r in rows] == [("p1", "same-id"), ("p2", "same-id")]
 
 
 def test_database_is_in_wal_mode_with_a_schema_version(run_dir: Path) -> None:
@@ -103,17 +107,18 @@ print(json.dumps({"state": view.state, "rows": hist["x"].tolist(),
 
 
 @pytest.mark.slow  # two fresh interpreters importing pandas: ~4 s
+@both
 def test_running_run_is_readable_from_another_process(run_dir: Path, api: nbrun.Api) -> None:
     run = nbrun.init(project=P, id="live", config={"lr": 0.1}, settings={"flush_interval": 0.05})
     for i in range(5):
         run.log({"x": i})
     view = api.run(f"{P}/live")
     wait_for(lambda: view.summary.get("x") == 4)
-    seen = json.loads(_py(READER, str(run_dir)))
+    seen = json.loads(_py(READER, where(run_dir)))
     assert seen == {"state": "running", "rows": [0, 1, 2, 3, 4], "lr": 0.1, "last": 4}
     run.log({"x": 5})
     run.finish()
-    seen = json.loads(_py(READER, str(run_dir)))
+    seen = json.loads(_py(READER, where(run_dir)))
     assert seen["state"] == "finished" and seen["rows"] == [0, 1, 2, 3, 4, 5]
 
 
@@ -128,8 +133,9 @@ run.finish()
 """
 
 
+@both
 def test_runs_persist_across_processes(run_dir: Path, api: nbrun.Api) -> None:
-    _py(WRITER, str(run_dir), "3")
+    _py(WRITER, where(run_dir), "3")
     view = api.run(f"{P}/persist")
     assert view.state == "finished"
     assert view.history()["_step"].tolist() == [0, 1, 2]
@@ -140,7 +146,7 @@ def test_runs_persist_across_processes(run_dir: Path, api: nbrun.Api) -> None:
     assert run.step == 3 and run.config["lr"] == 0.1
     run.log({"loss": 0.2})
     run.finish()
-    _py(WRITER, str(run_dir), "2")
+    _py(WRITER, where(run_dir), "2")
     assert view.history()["_step"].tolist() == [0, 1, 2, 3, 4, 5]
     assert view.summary["loss"] == {"min": pytest.approx(1 / 6)}
     assert view.resumed is True
@@ -157,8 +163,17 @@ _V1_DB = (
 )
 
 
-def _meta(db: Path) -> tuple[str, set[str]]:
-    conn = sqlite3.connect(db)
+def _meta(run_dir: Path) -> tuple[str, set[str]]:
+    """The schema version and the tables, read past nbrun (a fresh connection)."""
+    loc = where(run_dir)
+    if is_url(loc):
+        import psycopg
+
+        with psycopg.connect(loc) as pg:
+            row = pg.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            names = pg.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+            return str(row[0]), {r[0] for r in names}
+    conn = sqlite3.connect(run_dir / "nbrun" / _store.DB_NAME)
     try:
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -167,27 +182,33 @@ def _meta(db: Path) -> tuple[str, set[str]]:
     return version, tables
 
 
+def _db_name(run_dir: Path) -> str:
+    """How messages name the test's database."""
+    loc = where(run_dir)
+    return redact(loc) if is_url(loc) else str(run_dir / "nbrun" / _store.DB_NAME)
+
+
+@both
 def test_older_database_is_upgraded_by_every_migration_and_keeps_its_runs(run_dir: Path) -> None:
-    _py(_V1_DB, str(run_dir))
-    db = run_dir / "nbrun" / _store.DB_NAME
-    assert _meta(db)[0] == "1"
+    _py(_V1_DB, where(run_dir))
+    assert _meta(run_dir)[0] == "1"
     code = (
         "import sys, nbrun, nbrun._store as s\n"
         "s.MIGRATIONS.append('CREATE TABLE probe (x INTEGER); INSERT INTO probe VALUES (7)')\n"
         "print(s.schema_version(), list(nbrun.Api(sys.argv[1]).run('store/old').history()['x']))\n"
     )
-    out = _py(code, str(run_dir)).split()
+    out = _py(code, where(run_dir)).split()
     want = str(len(_store.MIGRATIONS) + 2)
     assert out[0] == want
     assert out[1:] == ["[0,", "1,", "2,", "3,", "4]"]
-    version, tables = _meta(db)
+    version, tables = _meta(run_dir)
     assert version == want and "probe" in tables
 
 
+@both
 def test_failing_migration_leaves_the_database_as_it_was(run_dir: Path) -> None:
-    _py(_V1_DB, str(run_dir))
-    db = run_dir / "nbrun" / _store.DB_NAME
-    before = _meta(db)
+    _py(_V1_DB, where(run_dir))
+    before = _meta(run_dir)
     code = (
         "import sys, nbrun, nbrun._store as s\n"
         "s.MIGRATIONS[:] = ['CREATE TABLE half (x INTEGER); THIS IS NOT SQL']\n"
@@ -196,6 +217,7 @@ def test_failing_migration_leaves_the_database_as_it_was(run_dir: Path) -> None:
         "except nbrun.StoreError as e:\n"
         "    print('StoreError', e)\n"
     )
-    out = _py(code, str(run_dir))
-    assert out.startswith("StoreError") and str(db) in out and "schema version 2" in out
-    assert _meta(db) == before  # no half table, version unchanged
+    out = _py(code, where(run_dir))
+    assert out.startswith("StoreError") and _db_name(run_dir) in out
+    assert "schema version 2" in out
+    assert _meta(run_dir) == before  # no half table, version unchanged
