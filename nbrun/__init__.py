@@ -33,7 +33,7 @@ from ._lineage import ForkPoint
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
-from ._training import launch, ranking
+from ._training import RemoteRun, launch, ranking
 from ._views import Archive, RunView, StoredRun
 from .errors import (
     ArtifactNotFoundError,
@@ -66,6 +66,7 @@ __all__ = [
     "Image",
     "Metric",
     "Object3D",
+    "RemoteRun",
     "Run",
     "RunNotFoundError",
     "RunState",
