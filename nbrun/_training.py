@@ -640,7 +640,10 @@ class RemoteRun(StoredRun):
                     self._store.update_run(self._key, {"heartbeat": time.time()})
             except Exception:  # pragma: no cover - a store hiccup: try again next second
                 continue
-        self._settle()
+        try:
+            self._settle()
+        finally:
+            self._store.close_thread_connection()
 
     def _settle(self) -> None:
         fut = self.future
