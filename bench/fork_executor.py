@@ -11,7 +11,10 @@ the forks on threads of this process (the default: they share one GIL) and once 
 and warmed up, nbrun imported on each worker, before any timing). Each fork's steps are a
 pure-Python loop (no NumPy: nothing releases the GIL). Prints min / median seconds per mode,
 the speed-up (thread median / Dask median; the target is close to the worker count) and checks
-that both modes logged the same values, so a fast-but-wrong run cannot pass.
+that both modes logged the same values, so a fast-but-wrong run cannot pass. It also prints the
+cores each mode kept busy (CPU seconds of the training processes / wall seconds: this process
+for threads, the workers for Dask), which shows the parallelism even on a machine whose other
+load makes the wall times noisy.
 """
 
 from __future__ import annotations
@@ -46,15 +49,27 @@ def train(run: Any) -> None:
             run.checkpoint(state)
 
 
-def timed_forks(parent: Any, configs: list[dict[str, Any]], executor: Any) -> tuple[float, list]:
+def cpu_seconds(client: Any) -> float:
+    """CPU seconds used so far by this process, or (with a Dask client) by its workers."""
+    if client is None:
+        return time.process_time()
+    return sum(client.run(time.process_time).values())
+
+
+def timed_forks(
+    parent: Any, configs: list[dict[str, Any]], executor: Any, client: Any
+) -> tuple[float, float, list[list[float]]]:
+    """Wall seconds until every fork finished, CPU seconds spent, and the forks' values."""
+    cpu0 = cpu_seconds(client)
     t0 = time.perf_counter()
     forks = parent.fork_many(10, configs, executor=executor)
     for f in forks:
         assert f.wait(3600), f.id
     elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(client) - cpu0
     for f in forks:
         assert f.state == "finished", (f.id, f.state, f.error)
-    return elapsed, [f.history(keys=["x"])["x"].tolist() for f in forks]
+    return elapsed, cpu, [f.history(keys=["x"])["x"].tolist() for f in forks]
 
 
 def main() -> None:
@@ -62,7 +77,7 @@ def main() -> None:
     ap.add_argument("--forks", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30, help="steps per fork after the fork point")
-    ap.add_argument("--work", type=int, default=500_000, help="loop iterations per step")
+    ap.add_argument("--work", type=int, default=200_000, help="loop iterations per step")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -83,6 +98,7 @@ def main() -> None:
         file=sys.stderr,
     )
     times: dict[str, list[float]] = {"threads": [], "dask": []}
+    cores: dict[str, list[float]] = {"threads": [], "dask": []}
     with (
         LocalCluster(
             n_workers=args.workers,
@@ -96,16 +112,23 @@ def main() -> None:
         client.run(lambda: __import__("nbrun") and None)  # warm: imports are not timed
         executor = client.get_executor()
         for rep in range(args.reps):
-            t_thr, thr_values = timed_forks(parent, configs, None)
-            t_dask, dask_values = timed_forks(parent, configs, executor)
+            t_thr, c_thr, thr_values = timed_forks(parent, configs, None, None)
+            t_dask, c_dask, dask_values = timed_forks(parent, configs, executor, client)
             assert thr_values == dask_values, "the Dask forks logged other values than threads"
             times["threads"].append(t_thr)
             times["dask"].append(t_dask)
-            print(f"rep {rep + 1}: threads {t_thr:.2f} s, dask {t_dask:.2f} s", file=sys.stderr)
+            cores["threads"].append(c_thr / t_thr)
+            cores["dask"].append(c_dask / t_dask)
+            print(
+                f"rep {rep + 1}: threads {t_thr:.2f} s ({c_thr / t_thr:.2f} cores busy), "
+                f"dask {t_dask:.2f} s ({c_dask / t_dask:.2f} cores busy); load average "
+                f"{os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+            )
     med = {k: statistics.median(v) for k, v in times.items()}
-    print("| mode | min s | median s |\n|---|---|---|")
+    print("| mode | min s | median s | cores busy (median) |\n|---|---|---|---|")
     for k, v in times.items():
-        print(f"| {k} | {min(v):.2f} | {med[k]:.2f} |")
+        print(f"| {k} | {min(v):.2f} | {med[k]:.2f} | {statistics.median(cores[k]):.2f} |")
     print(f"speed-up (thread median / Dask median): {med['threads'] / med['dask']:.2f}x")
 
 
