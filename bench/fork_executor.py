@@ -104,7 +104,7 @@ def main() -> None:
             n_workers=args.workers,
             processes=True,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=40,
         ) as cluster,
         Client(cluster) as client,

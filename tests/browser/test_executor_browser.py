@@ -12,7 +12,14 @@ import pytest
 import nbrun
 
 from .conftest import Lab
-from .test_dashboard_browser import _dashboard, _no_external, _notebook, _open_and_run_all, _shot
+from .test_dashboard_browser import (
+    DASH,
+    _dashboard,
+    _no_external,
+    _notebook,
+    _open_and_run_all,
+    _shot,
+)
 from .test_dashboard_browser import _wait_cells_done as wait_cells_done
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -52,7 +59,7 @@ def test_forks_trained_on_dask_grow_in_the_dashboard(page: Any, lab: Lab) -> Non
             "from distributed import Client, LocalCluster\n"
             "import nbrun\n\n"
             "cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1,\n"
-            "                       dashboard_address=None)\n"
+            "                       dashboard_address=':0')\n"
             "client = Client(cluster)\n"
             "executor = client.get_executor()\n\n"
             "def train(run):\n"
@@ -74,6 +81,8 @@ def test_forks_trained_on_dask_grow_in_the_dashboard(page: Any, lab: Lab) -> Non
         ],
     )
     _open_and_run_all(page, lab, "dask.ipynb")
+    # a cluster to start and the widgets to import first: minutes on a loaded 2-core machine
+    page.locator(f"{DASH}[data-ready='1']").first.wait_for(timeout=300_000)
     dash = _dashboard(page)
     run_id = dash.get_attribute("data-run-id")
     parent = nbrun.Api(lab.root).run(f"dask/{run_id}")
