@@ -84,6 +84,7 @@ def test_forks_trained_on_dask_grow_in_the_dashboard(page: Any, lab: Lab) -> Non
     # a cluster to start and the widgets to import first: minutes on a loaded 2-core machine
     page.locator(f"{DASH}[data-ready='1']").first.wait_for(timeout=300_000)
     dash = _dashboard(page)
+    page.wait_for_function("el => !!el.getAttribute('data-run-id')", arg=dash.element_handle())
     run_id = dash.get_attribute("data-run-id")
     parent = nbrun.Api(lab.root).run(f"dask/{run_id}")
     chart = dash.locator(".nb-chart[data-metric='x']")
