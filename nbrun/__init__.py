@@ -34,7 +34,7 @@ from ._lineage import ForkPoint
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
-from ._training import launch, ranking
+from ._training import RemoteRun, launch, ranking
 from ._views import Archive, RunView, StoredRun
 from .errors import (
     ArtifactNotFoundError,
@@ -69,6 +69,7 @@ __all__ = [
     "LineageError",
     "Metric",
     "Object3D",
+    "RemoteRun",
     "Run",
     "RunNotFoundError",
     "RunState",

@@ -6,25 +6,38 @@ gives the state to start from and ``run.checkpoint(state)`` saves it. ``run.fork
 ``run.rewind(step)`` of a launched run snap to the latest checkpoint at or before ``step``,
 create the new run there (``fork_from`` / ``resume_from``), and call the same function with
 the restored state and the edited config on a new thread.
+
+With ``executor=`` (any ``concurrent.futures.Executor``: a process pool, a Dask cluster's
+``client.get_executor()``) the training goes to that executor instead: the run record is made
+here first (so dashboards and lineage show it at once), then handed off; a worker opens the
+same store, takes the run over, restores the checkpoint from the run files and trains. The
+caller gets a :class:`RemoteRun`, a stored view of the run with ``wait`` / ``error`` / ``stop``.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import os
+import pickle
 import threading
+import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _checkpoints, _console, _registry
-from ._api import init
+from . import _checkpoints, _console, _registry, _system
+from ._api import _make_run, _summary_for, init
 from ._checkpoints import Checkpoint
-from ._lineage import ancestry, fork_point
-from ._run import Run
-from ._states import is_live
+from ._history import empty_state
+from ._lineage import ancestry, fork_point, last_step, state_at
+from ._run import Run, Settings
+from ._states import CRASHED, is_live
+from ._store import Store
 from ._views import TRAINING_FAILED, RunView, StoredRun, run_path
-from .errors import RunStopped, UsageError
+from .errors import RunNotFoundError, RunStopped, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +49,8 @@ class TrainSpec:
 
     fn: Callable[[Run], Any]
     total: int | None = None
+    executor: cf.Executor | None = None
+    """Where forks and rewinds of the run train: None for a thread of this process."""
 
 
 @dataclass
@@ -125,8 +140,9 @@ def launch(
     train: Callable[[Run], Any],
     *,
     total: int | None = None,
+    executor: cf.Executor | None = None,
     **init_kwargs: Any,
-) -> Run:
+) -> Run | RemoteRun:
     """Create a run like :func:`nbrun.init` and call ``train(run)`` on a background thread.
 
     Returns the run at once (it is not made ``nbrun.run``: several launched runs may train side
@@ -134,27 +150,57 @@ def launch(
     raises; the traceback is recorded as an alert), or ends ``killed`` when stopped.
     ``total`` (steps) feeds the widget's progress bar. Forks and rewinds of the run from the
     chart or with ``run.fork`` / ``run.rewind`` call ``train`` again from the restored state.
+
+    ``executor`` (a ``concurrent.futures.Executor``: a process pool, or a Dask cluster's
+    ``client.get_executor()``) trains in a worker process instead of a thread: the run is
+    created here, ``train`` and the config are sent to the executor (with cloudpickle when it is
+    installed, so notebook-defined functions work), and a :class:`RemoteRun` is returned. Its
+    forks and rewinds go to the same executor unless given another.
     """
     if not callable(train):
         raise UsageError(f"launch: train {train!r} must be callable as train(run)")
     if total is not None and (type(total) is not int or total < 0):
         raise UsageError(f"launch: total={total!r} must be a non-negative int or None")
+    _check_executor(executor, "launch")
+    spec = TrainSpec(train, total, executor)
+    payload = _pack(train) if executor is not None else None  # before anything is created
     run = init_detached(**init_kwargs)
-    _start(run, TrainSpec(train, total), None)
-    return run
+    return _start(run, spec, None, init_kwargs, payload)
 
 
-def _start(run: Run, spec: TrainSpec, restore_from: Checkpoint | None) -> None:
+def _check_executor(executor: object, what: str) -> None:
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise UsageError(
+            f"{what}: executor={executor!r} must be a concurrent.futures.Executor (e.g. "
+            "ProcessPoolExecutor(), or distributed.Client(...).get_executor()) or None"
+        )
+
+
+def _with_executor(spec: TrainSpec, executor: cf.Executor | None) -> TrainSpec:
+    return spec if executor is None else replace(spec, executor=executor)
+
+
+def _start(
+    run: Run,
+    spec: TrainSpec,
+    restore_from: Checkpoint | None,
+    init_kwargs: Mapping[str, Any] | None = None,
+    payload: bytes | None = None,
+) -> Run | RemoteRun:
     if not isinstance(run, Run):
         raise UsageError("launch: training needs a stored run; mode='disabled' has none")
     with _specs_lock:
         _specs[_key(run)] = spec
-    training = TrainingState(spec, restore_from=restore_from)
     meta = dict(run.metadata)
     meta["training"] = {
         "function": getattr(spec.fn, "__qualname__", repr(spec.fn)),
         "total": spec.total,
     }
+    if spec.executor is not None:
+        if payload is None:
+            payload = _pack(spec.fn)
+        return _dispatch(run, spec, restore_from, meta, dict(init_kwargs or {}), payload)
+    training = TrainingState(spec, restore_from=restore_from)
     run.metadata = meta
     run._store.update_run(run._key, {"metadata": meta})
     thread = threading.Thread(
@@ -163,6 +209,7 @@ def _start(run: Run, spec: TrainSpec, restore_from: Checkpoint | None) -> None:
     training.thread = thread
     run._training = training
     thread.start()
+    return run
 
 
 def _body(run: Run, spec: TrainSpec) -> None:
@@ -197,6 +244,16 @@ def _train(run: Run, spec: TrainSpec) -> None:
 
 
 def _stop_training(view: RunView, timeout: float = 60.0) -> None:
+    remote = _remote.get(_key(view))
+    if remote is not None and remote.training:
+        if is_live(remote.state):
+            remote.stop()
+        if not remote.wait(timeout):
+            raise UsageError(
+                f"run {view.id}: its training on the executor did not stop within "
+                f"{timeout:.0f} s (it stops at its next log call); try again when it logs"
+            )
+        return
     live = view.live()
     if live is None or live._training is None:
         return
@@ -299,47 +356,332 @@ def _checkpoint_for(view: RunView, step: int, what: str) -> Checkpoint:
 
 
 def fork(
-    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
-) -> Run:
+    view: RunView,
+    step: int,
+    config: Mapping[str, Any] | None = None,
+    *,
+    executor: cf.Executor | None = None,
+    **init_kwargs: Any,
+) -> Run | RemoteRun:
     """Fork at ``step``; for a launched run, continue training from the latest checkpoint at
-    or before it (the fork point snaps to that checkpoint)."""
+    or before it (the fork point snaps to that checkpoint). ``executor`` trains the fork there
+    (default: where the run itself trained)."""
+    _check_executor(executor, "fork")
     spec = train_spec(view)
     if spec is None:
+        _no_training(view, executor, "fork")
         return fork_run(view, step, config, **init_kwargs)
     ck = _checkpoint_for(view, step, "fork")
+    spec = _with_executor(spec, executor)
+    payload = _pack(spec.fn) if spec.executor is not None else None
     child = fork_run(view, ck.step, config, **init_kwargs)
     _record_restore(child, _restore_note(step, ck, child.config_diff))
-    _start(child, spec, ck)
-    return child
+    return _start(child, spec, ck, init_kwargs, payload)
+
+
+def _no_training(view: RunView, executor: object, what: str) -> None:
+    if executor is not None:
+        raise UsageError(
+            f"{what}: executor= trains a launched run's function, and run {view.id} was not "
+            "started with nbrun.launch in this process; there is nothing to train"
+        )
 
 
 def rewind(
-    view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
-) -> Run:
+    view: RunView,
+    step: int,
+    config: Mapping[str, Any] | None = None,
+    *,
+    executor: cf.Executor | None = None,
+    **init_kwargs: Any,
+) -> Run | RemoteRun:
     """Rewind to ``step``; for a launched run, stop its training, rewind to the latest
-    checkpoint at or before ``step`` and train again from it."""
+    checkpoint at or before ``step`` and train again from it (on ``executor`` if given, else
+    where the run trained)."""
+    _check_executor(executor, "rewind")
     spec = train_spec(view)
     if spec is None:
+        _no_training(view, executor, "rewind")
         return rewind_run(view, step, config, **init_kwargs)
     ck = _checkpoint_for(view, step, "rewind")
+    spec = _with_executor(spec, executor)
+    payload = _pack(spec.fn) if spec.executor is not None else None
     _stop_training(view)
     run = rewind_run(view, ck.step, config, **init_kwargs)
     _record_restore(run, _restore_note(step, ck, (config or {}).keys()))
-    _start(run, spec, ck)
-    return run
+    return _start(run, spec, ck, init_kwargs, payload)
 
 
 def fork_many(
-    view: RunView, step: int, configs: Iterable[Mapping[str, Any]], **init_kwargs: Any
-) -> list[Run]:
-    """One fork per config, all from the same step (and checkpoint)."""
+    view: RunView,
+    step: int,
+    configs: Iterable[Mapping[str, Any]],
+    *,
+    executor: cf.Executor | None = None,
+    **init_kwargs: Any,
+) -> list[Run | RemoteRun]:
+    """One fork per config, all from the same step (and checkpoint); with ``executor`` they
+    train there side by side."""
+    _check_executor(executor, "fork_many")
     configs = list(configs)
     if not configs:
         raise UsageError("fork_many: pass at least one config dict")
     for cfg in configs:
         if not isinstance(cfg, Mapping):
             raise UsageError(f"fork_many: config {cfg!r} must be a dict")
-    return [fork(view, step, cfg, **init_kwargs) for cfg in configs]
+    return [fork(view, step, cfg, executor=executor, **init_kwargs) for cfg in configs]
+
+
+# -- training on an executor (other processes, other machines) ---------------------------------
+QUEUED_HOST = "(queued on an executor)"
+"""The ``host`` of a run handed to an executor that no worker has taken over yet: readers see
+it running while the handing process keeps its heartbeat fresh, crashed once that stops."""
+
+TRAINING_LOST = "training lost"
+"""Title of the alert recorded when a run's worker died (or the executor dropped its task)."""
+
+_remote: dict[tuple[Path, str, str], RemoteRun] = {}
+
+
+def _pack(fn: Callable[[Run], Any]) -> bytes:
+    """The training function as bytes any worker can load: cloudpickle (a notebook's
+    functions travel by value, as with Dask) when installed, else pickle (by reference)."""
+    try:
+        import cloudpickle  # noqa: PLC0415 - optional extra, loaded only for executors
+
+        dumps: Callable[[Any], bytes] = cloudpickle.dumps
+    except ImportError:  # pragma: no cover - the dask extra installs it
+        dumps = pickle.dumps
+    try:
+        return dumps(fn)
+    except Exception as exc:
+        raise UsageError(
+            f"executor: the training function {getattr(fn, '__qualname__', fn)!r} cannot be "
+            f"pickled to send it to the executor ({type(exc).__name__}: {exc}); install "
+            "cloudpickle (pip install 'nbrun[dask]') or define it in an importable module"
+        ) from exc
+
+
+def _hand_off(run: Run) -> None:
+    """Stop this process's writing of ``run`` without ending it: flush, end the writer and
+    the side capture, forget the live run. The record stays ``running``."""
+    with run._lock:
+        if run._pending:
+            run._write_pending()
+        run._stop_side_capture()
+        run._writer.close()
+        for feed in run._feeds:
+            feed.close()
+        _registry.unregister(run._store.path, run.project, run.id)
+
+
+def _dispatch(
+    run: Run,
+    spec: TrainSpec,
+    restore_from: Checkpoint | None,
+    meta: dict[str, Any],
+    init_kwargs: dict[str, Any],
+    payload: bytes,
+) -> RemoteRun:
+    executor = spec.executor
+    assert executor is not None
+    token = uuid.uuid4().hex
+    kind = f"{type(executor).__module__}.{type(executor).__qualname__}"
+    meta["training"] = {**meta["training"], "executor": kind}
+    meta["executor"] = {"token": token, "kind": kind, "queued": time.time()}
+    _hand_off(run)
+    now = time.time()
+    store = run._store
+    store.update_run(
+        run._key,
+        {"metadata": meta, "pid": 0, "host": QUEUED_HOST, "heartbeat": now, "updated": now},
+    )
+    task = {
+        "root": run.root,
+        "project": run.project,
+        "id": run.id,
+        "token": token,
+        "payload": payload,
+        "total": spec.total,
+        "restore_step": restore_from.step if restore_from is not None else None,
+        "settings": run.settings,
+        "allow_val_change": bool(init_kwargs.get("allow_val_change")),
+    }
+    rec = store.get_run_by_key(run._key)
+    assert rec is not None
+    try:
+        future = executor.submit(_remote_entry, task)
+    except Exception as exc:
+        _mark_lost(store, run._key, token, f"the executor refused the task: {exc!r}")
+        raise UsageError(f"run {run.id}: the executor {kind} refused the task: {exc}") from exc
+    handle = RemoteRun(store, rec, future, spec, token)
+    _remote[_key(run)] = handle
+    return handle
+
+
+def _mark_lost(store: Store, key: int, token: str, text: str) -> None:
+    """Mark a run whose worker died (or whose task never ran) crashed, if it is still live and
+    still the hand-off ``token`` was made for."""
+    rec = store.get_run_by_key(key)
+    if rec is None or not is_live(rec["state"]):
+        return
+    if (rec["metadata"].get("executor") or {}).get("token") != token:
+        return
+    now = time.time()
+    store.update_run(key, {"state": CRASHED, "updated": now})
+    store.add_alert(key, TRAINING_LOST, text[-8000:], "ERROR")
+
+
+def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
+    """What runs on the executor's worker: take the run over, restore, train, finish."""
+    fn = pickle.loads(task["payload"])
+    run = _adopt(task)
+    spec = TrainSpec(fn, task["total"])
+    try:
+        step = task["restore_step"]
+        ck = None if step is None else find_checkpoint(run, step)
+        if step is not None and ck is None:
+            raise UsageError(
+                f"run {run.id}: no checkpoint at or before step {step} in its run files under "
+                f"{run.root}; the worker must see the same files as the process that forked it"
+            )
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run._training = TrainingState(spec, restore_from=ck)
+    _body(run, spec)
+    return {
+        "state": run.state,
+        "step": run.step,
+        "error": run._training.error,
+        "worker": f"{_system.host_name()} pid {os.getpid()}",
+    }
+
+
+def _adopt(task: dict[str, Any]) -> Run:
+    """The worker's side of a hand-off: open the store the run lives in, check the run is
+    still queued for this task, and continue it here as a live :class:`Run`."""
+    store = Store.open(task["root"])
+    rec = store.get_run(task["project"], task["id"])
+    if rec is None:
+        raise RunNotFoundError(
+            f"run {task['project']}/{task['id']} is not in the store at {task['root']}"
+        )
+    ex = rec["metadata"].get("executor") or {}
+    if ex.get("token") != task["token"]:
+        raise UsageError(
+            f"run {task['id']} was handed to an executor again after this task was submitted; "
+            "this task leaves it alone"
+        )
+    if rec["host"] != QUEUED_HOST:
+        # the executor runs the task again: the worker that took the run over died
+        text = (
+            f"run {task['id']}: the worker training it (pid {rec['pid']} on {rec['host']}) "
+            "died; the executor retried the task, but a run is not trained twice: it is marked "
+            "crashed (fork or rewind it from its last checkpoint to continue)"
+        )
+        _mark_lost(store, rec["key"], task["token"], text)
+        raise RuntimeError(text)
+    now = time.time()
+    fields = {
+        "pid": os.getpid(),
+        "host": _system.host_name(),
+        "heartbeat": now,
+        "updated": now,
+        "started": now,
+        "metadata": {
+            **rec["metadata"],
+            "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
+        },
+    }
+    store.update_run(rec["key"], fields)
+    rec = {**rec, **fields}
+    step = last_step(store, rec) + 1
+    history_state = state_at(store, rec, step - 1) if step > 0 else empty_state()
+    summary = _summary_for(rec["metrics"], history_state)
+    settings: Settings = task["settings"]
+    run = _make_run(store, rec, summary, settings, task["allow_val_change"], history_state)
+    if rec["stop_requested"]:  # stopped while it waited in the executor's queue
+        run._stop_requested = True
+    return run
+
+
+class RemoteRun(StoredRun):
+    """A launched run, fork or rewind that trains on an executor (``executor=``): a stored
+    view of the run (it reads the store, so it follows the worker's rows), plus the handle on
+    its task: :meth:`wait`, :attr:`error`, :attr:`training`, :meth:`stop` (through the store,
+    honoured at the worker's next ``log``). If the worker dies the run is marked ``crashed``
+    and :attr:`error` says why."""
+
+    def __init__(
+        self, store: Store, rec: dict[str, Any], future: cf.Future[Any], spec: TrainSpec, token: str
+    ) -> None:
+        super().__init__(store, rec)
+        self.future = future
+        """The executor's future of the training task."""
+        self._spec = spec
+        self._token = token
+        self._error: str | None = None
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"nbrun-remote-{self.id}", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            done, _ = cf.wait([self.future], timeout=1.0)
+            if done:
+                break
+            try:  # queued: the heartbeat is ours until a worker takes the run over
+                rec = self._store.get_run_by_key(self._key)
+                ex = (rec or {}).get("metadata", {}).get("executor") or {}
+                queued = rec is not None and rec["host"] == QUEUED_HOST
+                if queued and ex.get("token") == self._token:
+                    self._store.update_run(self._key, {"heartbeat": time.time()})
+            except Exception:  # pragma: no cover - a store hiccup: try again next second
+                continue
+        try:
+            self._settle()
+        finally:
+            self._store.close_thread_connection()
+
+    def _settle(self) -> None:
+        fut = self.future
+        exc: BaseException | None
+        exc = cf.CancelledError("the executor cancelled the task") if fut.cancelled() else None
+        if exc is None:
+            exc = fut.exception()
+        if exc is None:
+            result = fut.result()
+            self._error = result.get("error") if isinstance(result, dict) else None
+            return
+        self._error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            _mark_lost(self._store, self._key, self._token, self._error)
+        except Exception as err:  # pragma: no cover - the store is gone as well
+            self._error += f"\n(could not mark the run crashed: {err!r})"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the training task ends (and its outcome is recorded); False on
+        timeout."""
+        self._watcher.join(timeout)
+        return not self._watcher.is_alive()
+
+    @property
+    def training(self) -> bool:
+        """Whether the training task is still queued or running."""
+        return self._watcher.is_alive()
+
+    @property
+    def error(self) -> str | None:
+        """The traceback of the training function if it raised, or of the executor's error if
+        the worker died (the run is then ``crashed``)."""
+        return self._error or super().error
+
+    @property
+    def total(self) -> int | None:
+        """Total steps announced to ``nbrun.launch`` (for progress bars), if any."""
+        return self._spec.total
 
 
 def ranking(runs: Iterable[Run | StoredRun], metric: str, goal: str = "minimize") -> pd.DataFrame:

@@ -41,10 +41,13 @@ from .errors import RunNotFoundError, UsageError
 from .media._base import Resolver
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     import pandas as pd
 
     from ._checkpoints import Checkpoint
     from ._run import Run
+    from ._training import RemoteRun
 
 
 #: the title of the ERROR alert recorded when a launched training function raises
@@ -245,28 +248,47 @@ class RunView:
             return run.follow(from_step)
         return StoreFeed(self, -1 if from_step is None else from_step)
 
-    def fork(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
+    def fork(
+        self,
+        step: int,
+        config: Mapping[str, Any] | None = None,
+        *,
+        executor: Executor | None = None,
+        **init_kwargs: Any,
+    ) -> Run | RemoteRun:
         """Fork at ``step`` with ``config`` overrides: like
         ``nbrun.init(fork_from=f"{id}?_step={step}")``, returning the new run (not made
         current). For a run started with ``nbrun.launch`` the fork snaps to the latest
-        checkpoint at or before ``step`` and its training continues in the background."""
+        checkpoint at or before ``step`` and its training continues in the background: on a
+        thread here, or on ``executor`` (a ``concurrent.futures.Executor``, e.g. a Dask
+        cluster's), which returns a :class:`~nbrun.RemoteRun`."""
         from ._training import fork  # noqa: PLC0415 - action forward (cycle)
 
-        return fork(self, step, config, **init_kwargs)
+        return fork(self, step, config, executor=executor, **init_kwargs)
 
-    def rewind(self, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
+    def rewind(
+        self,
+        step: int,
+        config: Mapping[str, Any] | None = None,
+        *,
+        executor: Executor | None = None,
+        **init_kwargs: Any,
+    ) -> Run | RemoteRun:
         """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
         if it is live here. For a launched run: stop its training, rewind to the latest
-        checkpoint at or before ``step`` and train again from it."""
+        checkpoint at or before ``step`` and train again from it (on ``executor`` if given)."""
         from ._training import rewind  # noqa: PLC0415 - action forward (cycle)
 
-        return rewind(self, step, config, **init_kwargs)
+        return rewind(self, step, config, executor=executor, **init_kwargs)
 
-    def fork_many(self, step: int, configs: Any, **init_kwargs: Any) -> list[Run]:
-        """One fork per config dict, all from ``step`` (see :meth:`fork`)."""
+    def fork_many(
+        self, step: int, configs: Any, *, executor: Executor | None = None, **init_kwargs: Any
+    ) -> list[Run | RemoteRun]:
+        """One fork per config dict, all from ``step`` (see :meth:`fork`); with ``executor``
+        they train there side by side."""
         from ._training import fork_many  # noqa: PLC0415 - action forward (cycle)
 
-        return fork_many(self, step, configs, **init_kwargs)
+        return fork_many(self, step, configs, executor=executor, **init_kwargs)
 
     def checkpoints(self, lineage: bool = True) -> list[Checkpoint]:
         """Saved checkpoints in this run's history view (inherited ones too with

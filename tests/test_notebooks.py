@@ -20,6 +20,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
         "quickstart",
         "what-if-forks",
         "wandb-dropin",  # transformers' Trainer through the W&B drop-in (issue 14, rule 38)
+        "dask-forks",  # forks trained on a Dask LocalCluster with executor= (issue 17)
     ],
 )
 def test_notebook_executes(name: str, tmp_path: Path) -> None:
@@ -34,9 +35,12 @@ def test_notebook_executes(name: str, tmp_path: Path) -> None:
     ]
     assert not errors
     # the runs the notebook made are in the store it wrote, finished, with a fork among them
-    project = {"quickstart": "quickstart", "what-if-forks": "what-if", "wandb-dropin": "dropin"}[
-        name
-    ]
+    project = {
+        "quickstart": "quickstart",
+        "what-if-forks": "what-if",
+        "wandb-dropin": "dropin",
+        "dask-forks": "dask-forks",
+    }[name]
     runs = nbrun.Api(tmp_path).runs(project)
     assert runs, "the notebook stored no run"
     assert all(r.state == "finished" for r in runs)

@@ -1,0 +1,297 @@
+"""Training on executors (issue 17): ``launch`` / ``fork`` / ``fork_many`` / ``rewind`` with
+``executor=`` send the training function to another process (a real ``ProcessPoolExecutor``,
+a real Dask ``LocalCluster`` with process workers), which takes over the run made here, restores
+the checkpoint from the run files, trains and finishes; Stop works through the store; a worker
+that dies marks its run crashed. No mocks."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pytest
+
+import nbrun
+from nbrun._training import QUEUED_HOST, TRAINING_LOST
+from tests.conftest import wait_for
+
+# the training functions below travel by value, so a worker does not import this test module
+# (and pytest, hypothesis, ... with it): it only needs numpy and nbrun
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def train(run: Any) -> None:
+    """A deterministic noisy descent whose RNG lives in the checkpointed state (module level:
+    pickled by reference); ``pause`` slows each step so a test can stop or kill it midway."""
+    cfg = run.config
+    state = run.restore() or {"w": 5.0, "rng": np.random.default_rng(cfg.get("seed", 0))}
+    for _ in range(run.step, cfg.get("steps", 60)):
+        state["w"] -= cfg.lr * state["w"] + state["rng"].normal() * 0.1
+        run.log({"loss": state["w"] ** 2, "w": state["w"], "pid": os.getpid()})
+        if run.step % 10 == 0:
+            run.checkpoint(state)
+        if cfg.get("pause"):
+            time.sleep(cfg.pause)
+
+
+# what a notebook cell defines: a function of the interactive __main__ module, which workers
+# cannot import, so it must travel by value (cloudpickle, as Dask sends notebook functions)
+NOTEBOOK_CELL = """
+import numpy as np
+
+SCALE = 3.0
+
+def train(run):
+    state = run.restore() or {"x": 0.0}
+    for _ in range(run.step, run.config.steps):
+        state["x"] += run.config.lr * SCALE
+        run.log({"x": state["x"]})
+        if run.step % 5 == 0:
+            run.checkpoint(state)
+"""
+
+
+def notebook_train() -> Any:
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    exec(NOTEBOOK_CELL, ns)
+    fn = ns["train"]
+    assert fn.__module__ == "__main__"
+    return fn
+
+
+def spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers start fresh (spawn): nothing is inherited by forking."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def parent_run(run_dir: Path, project: str = "x") -> nbrun.Run:
+    run = nbrun.launch(train, project=project, dir=run_dir, config={"lr": 0.1, "seed": 3})
+    assert isinstance(run, nbrun.Run) and run.wait(30) and run.state == "finished"
+    return run
+
+
+def column(view: Any, key: str) -> list[float]:
+    return view.history(keys=[key])[key].tolist()
+
+
+def worker_pid(view: nbrun.RemoteRun) -> int:
+    return int(view._record()["pid"])
+
+
+# -- bad input ----------------------------------------------------------------------------------
+def test_bad_executor_is_refused_and_creates_nothing(run_dir: Path, api: nbrun.Api) -> None:
+    with pytest.raises(nbrun.UsageError, match=r"executor='dask'.*concurrent.futures.Executor"):
+        nbrun.launch(train, project="bad", dir=run_dir, executor="dask")  # type: ignore[arg-type]
+    assert api.runs("bad") == []
+    plain = nbrun.init(project="bad", dir=run_dir)
+    plain.log({"a": 1})
+    plain.finish()
+    with spawn_pool(1) as pool, pytest.raises(nbrun.UsageError, match="not started with"):
+        plain.fork(0, executor=pool)
+    assert [r.id for r in api.runs("bad")] == [plain.id]
+
+
+def test_unpicklable_training_function_is_refused_before_a_run_exists(
+    run_dir: Path, api: nbrun.Api
+) -> None:
+    import threading
+
+    lock = threading.Lock()
+
+    def holds_a_lock(run: Any) -> None:
+        with lock:
+            run.log({"a": 1})
+
+    with spawn_pool(1) as pool, pytest.raises(nbrun.UsageError, match="cannot be pickled"):
+        nbrun.launch(holds_a_lock, project="bad", dir=run_dir, executor=pool)
+    assert api.runs("bad") == []
+
+
+# -- a local process pool -----------------------------------------------------------------------
+@pytest.mark.slow
+def test_process_pool_forks_continue_from_the_checkpoint_like_a_thread_fork(
+    run_dir: Path, api: nbrun.Api
+) -> None:
+    parent = parent_run(run_dir)
+    here = parent.fork(25, {"lr": 0.2})  # a thread of this process
+    assert isinstance(here, nbrun.Run) and here.wait(30)
+    with spawn_pool(2) as pool:
+        far = parent.fork_many(25, [{"lr": 0.2}, {"lr": 0.05}], executor=pool)
+        # the records exist at once, with their lineage, before any worker has them
+        listed = {r.id: r for r in api.runs("x")}
+        for f in far:
+            assert isinstance(f, nbrun.RemoteRun)
+            assert listed[f.id].forked_from.run_id == parent.id
+            assert listed[f.id].forked_from.step == 19  # snapped to the checkpoint
+        for f in far:
+            assert f.wait(60), f.id
+    for f in far:
+        assert f.state == "finished" and f.error is None and f.step == 60
+        assert f.metadata["restore"]["checkpoint_step"] == 19
+        own_pids = set(f.history(keys=["pid"])["pid"].tolist()[20:])
+        assert own_pids and os.getpid() not in own_pids  # trained in a worker process
+        assert f.metadata["executor"]["worker"].endswith(f"pid {own_pids.pop()}")
+    assert column(far[0], "w") == column(here, "w")  # same checkpoint, same config: same values
+    assert column(far[1], "w")[:20] == column(parent, "w")[:20]
+    assert column(far[1], "w")[20:] != column(here, "w")[20:]
+
+
+@pytest.mark.slow
+def test_a_queued_fork_reads_running_and_a_stop_reaches_it_through_the_store(
+    run_dir: Path, api: nbrun.Api
+) -> None:
+    parent = parent_run(run_dir)
+    with spawn_pool(1) as pool:  # one worker: the second fork waits in the queue
+        busy, queued = parent.fork_many(
+            25, [{"pause": 0.02, "steps": 100_000}, {"lr": 0.3}], executor=pool
+        )
+        wait_for(lambda: busy.step > 25, timeout=120)
+        rec = queued._record()
+        assert rec["host"] == QUEUED_HOST and queued.state == "running" and queued.training
+        queued.stop()  # asked while it waits: it ends killed as soon as a worker takes it
+        busy.stop()  # honoured at the worker's next log, through the store (rule 31)
+        assert busy.wait(60) and queued.wait(60)
+    assert busy.state == "killed" and busy.step > 25
+    assert queued.state == "killed" and queued.step == 20  # took over, logged nothing
+    assert api.run(f"x/{busy.id}").state == "killed"
+
+
+@pytest.mark.slow
+def test_rewind_of_a_remote_run_stops_it_and_trains_again_on_the_executor(
+    run_dir: Path,
+) -> None:
+    parent = parent_run(run_dir)
+    with spawn_pool(1) as pool:
+        child = parent.fork(25, {"pause": 0.02, "steps": 100_000}, executor=pool)
+        wait_for(lambda: child.step > 35, timeout=120)
+        again = child.rewind(30, {"pause": 0, "steps": 50})  # the child's executor is kept
+        assert isinstance(again, nbrun.RemoteRun) and again.id == child.id
+        assert again.wait(60)
+    assert again.state == "finished" and again.step == 50
+    assert again.metadata["restore"]["checkpoint_step"] == 29
+    assert len(again.archives()) == 1  # the rows after the rewind step, kept as an archive
+
+
+@pytest.mark.slow
+def test_killing_a_pool_worker_marks_its_run_crashed_and_keeps_its_rows(run_dir: Path) -> None:
+    parent = parent_run(run_dir)
+    with spawn_pool(1) as pool:
+        child = parent.fork(25, {"pause": 0.02, "steps": 100_000}, executor=pool)
+        wait_for(lambda: child.step > 40 and worker_pid(child) > 0, timeout=120)
+        seen = child.step
+        os.kill(worker_pid(child), signal.SIGKILL)
+        assert child.wait(60)
+    assert child.state == "crashed"
+    assert child.error is not None and "BrokenProcessPool" in child.error
+    assert child.step >= seen  # everything flushed before the kill is still there
+    assert [a["title"] for a in child.alerts] == [TRAINING_LOST]
+    assert parent.state == "finished"  # nothing else touched
+
+
+# -- a real Dask cluster ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dask_executor() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client.get_executor()
+
+
+@pytest.mark.slow
+def test_dask_fork_many_continues_from_the_checkpoint(run_dir: Path, dask_executor: Any) -> None:
+    parent = parent_run(run_dir)
+    here = parent.fork(45, {"lr": 0.05})
+    assert isinstance(here, nbrun.Run) and here.wait(30)
+    forks = parent.fork_many(45, [{"lr": 0.05}, {"lr": 0.5}], executor=dask_executor)
+    for f in forks:
+        assert f.wait(120), f.id
+        assert f.state == "finished" and f.error is None and f.step == 60
+        assert "distributed" in f.metadata["training"]["executor"]
+    assert column(forks[0], "w") == column(here, "w")
+    assert column(forks[1], "w")[:40] == column(parent, "w")[:40]
+    assert column(forks[1], "w")[40:] != column(here, "w")[40:]
+
+
+@pytest.mark.slow
+def test_dask_trains_a_notebook_defined_function(run_dir: Path, dask_executor: Any) -> None:
+    fn = notebook_train()
+    run = nbrun.launch(
+        fn, project="nb", dir=run_dir, config={"lr": 1.0, "steps": 20}, executor=dask_executor
+    )
+    assert isinstance(run, nbrun.RemoteRun) and run.wait(120)
+    assert run.state == "finished", run.error
+    assert column(run, "x") == [3.0 * (i + 1) for i in range(20)]
+    fork = run.fork(12, {"lr": 2.0})  # the launch's executor is kept
+    assert isinstance(fork, nbrun.RemoteRun) and fork.wait(120)
+    assert fork.state == "finished", fork.error
+    assert column(fork, "x") == [3.0 * (i + 1) for i in range(10)] + [
+        30.0 + 6.0 * (i + 1) for i in range(10)
+    ]
+
+
+@pytest.mark.slow
+def test_dask_stop_from_the_notebook_kills_the_worker_run(
+    run_dir: Path, dask_executor: Any
+) -> None:
+    parent = parent_run(run_dir)
+    (child,) = parent.fork_many(25, [{"pause": 0.02, "steps": 100_000}], executor=dask_executor)
+    wait_for(lambda: child.step > 30, timeout=120)
+    child.stop()
+    assert child.wait(60)
+    assert child.state == "killed" and child.error is None
+
+
+@pytest.mark.slow
+def test_dask_dashboard_follows_a_fork_trained_on_the_cluster(
+    run_dir: Path, dask_executor: Any
+) -> None:
+    from nbrun.widgets._dashboard import Dashboard
+
+    parent = parent_run(run_dir)
+    dash = Dashboard(nbrun.Api(run_dir).run(f"x/{parent.id}"), start=False)
+    try:
+        (child,) = parent.fork_many(25, [{"lr": 0.3, "pause": 0.01}], executor=dask_executor)
+        key = ("w", f"child:{child.id}")
+        steps: list[int] = []
+
+        def grown() -> bool:
+            dash.poll()
+            if key in dash._data:
+                steps.append(dash._data[key].points()[-1][3])
+            return bool(steps) and steps[-1] == 59
+
+        wait_for(grown, timeout=120)
+        assert child.wait(60) and child.state == "finished"
+        assert dash._data[key].points()[-1][2] == column(child, "w")[-1]
+    finally:
+        dash.close()
+
+
+@pytest.mark.slow
+def test_dask_killed_worker_marks_its_run_crashed(run_dir: Path, dask_executor: Any) -> None:
+    """Last in the module: the cluster's nanny restarts the killed worker."""
+    parent = parent_run(run_dir)
+    doomed, other = parent.fork_many(
+        25, [{"pause": 0.02, "steps": 100_000}, {"lr": 0.3}], executor=dask_executor
+    )
+    wait_for(lambda: doomed.step > 40 and worker_pid(doomed) > 0, timeout=120)
+    seen = doomed.step
+    os.kill(worker_pid(doomed), signal.SIGKILL)
+    assert doomed.wait(120)
+    assert doomed.state == "crashed" and doomed.error is not None
+    assert doomed.step >= seen
+    assert other.wait(120) and other.state == "finished" and other.step == 60
