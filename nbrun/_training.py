@@ -440,7 +440,7 @@ it running while the handing process keeps its heartbeat fresh, crashed once tha
 TRAINING_LOST = "training lost"
 """Title of the alert recorded when a run's worker died (or the executor dropped its task)."""
 
-_remote: dict[tuple[Path, str, str], RemoteRun] = {}
+_remote: dict[tuple[Path | str, str, str], RemoteRun] = {}
 
 
 def _pack(fn: Callable[[Run], Any]) -> bytes:
