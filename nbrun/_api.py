@@ -21,6 +21,7 @@ from ._lineage import (
     ForkPoint,
     check_no_cycle,
     fork_point,
+    forks_read_past,
     last_step,
     parse_spec,
     split_for,
@@ -657,7 +658,7 @@ def _rewind(
             "forked_from_seg": src["forked_from_seg"],
         },
         run_fields,
-        force=into_parent,
+        force=into_parent or forks_read_past(store, src, spec.step),
     )
     if archive is not None:
         _checkpoints.archive_after(run_folder(store, project, src["id"]), spec.step, archive["seg"])

@@ -104,6 +104,25 @@ def _ranges(
     return tuple(ranges)
 
 
+def forks_read_past(store: Store, rec: dict[str, Any], step: int) -> bool:
+    """Whether a fork of ``rec`` still reads ``rec``'s live rows after ``step``.
+
+    A fork reads its parent's live segment up to its fork step, lowered by each later rewind's
+    cut (:func:`_ranges`). A rewind to ``step`` that moves no rows must still record its cut
+    (an empty archived segment) when such a fork exists, or the rows logged after the rewind
+    would show up in the fork's history."""
+    archives = store.archives(rec["key"])
+    for child in store.children(rec["project"], rec["id"]):
+        upper = int(child["forked_from_step"])
+        as_of = child.get("forked_from_seg") or 0
+        for arch in archives:
+            if arch["seg"] > as_of:
+                upper = min(upper, int(arch["cut_step"]))
+        if upper > step:
+            return True
+    return False
+
+
 def chain(store: Store, rec: dict[str, Any], max_step: int | None = None) -> list[Member]:
     """The runs whose rows make up ``rec``'s history view, root first.
 

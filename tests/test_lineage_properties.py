@@ -49,6 +49,9 @@ class MRun:
     inherited: list[dict[str, Any]] = field(default_factory=list)
     live: bool = True
     step: int = 0
+    # how far this fork still reads its parent's live rows: the fork step, lowered by each
+    # later rewind of the parent (rows after a cut moved to an archive)
+    bound: int = -1
 
 
 class Model:
@@ -210,13 +213,22 @@ class Session:
         run = self._init(id=rid, fork_from=f"{src}?_step={n}")
         m = self.model.runs[rid] = MRun(rid, (src, n), self.model.runs[src].metrics, step=n + 1)
         m.inherited = self.model.view(src, n)
+        m.bound = n
         self._started(run, m)
 
     def rewind(self, rid: str, n: int) -> None:
         m = self.model.runs[rid]
         moved = [r for r in m.own if r["_step"] > n]
         into_parent = m.fork is not None and n < m.fork[1]
-        if moved or into_parent:
+        # forks still reading this run's rows after n: the cut is recorded even with no rows
+        # to move, so rows logged after the rewind never reach them
+        readers = [c for c in self.model.runs.values() if c.fork and c.fork[0] == rid]
+        cut_matters = any(c.bound > n for c in readers)
+        for c in readers:
+            c.bound = min(c.bound, n)
+        if into_parent:
+            m.bound = min(m.bound, n)
+        if moved or into_parent or cut_matters:
             m.archives.append(MArchive(moved, "rewind", m.fork))
         m.own = [r for r in m.own if r["_step"] <= n]
         if into_parent:
@@ -237,6 +249,9 @@ class Session:
         m = self.model.runs[rid]
         if m.own or m.fork is not None:
             m.archives.append(MArchive(m.own, "replaced", m.fork))
+        for c in self.model.runs.values():
+            if c.fork and c.fork[0] == rid:
+                c.bound = -1  # everything moved to the archive
         m.own, m.fork, m.metrics, m.live, m.step = [], None, False, True, 0
         m.inherited = []
         with pytest.warns(UserWarning, match="archived"):
