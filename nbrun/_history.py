@@ -33,6 +33,7 @@ from .media._base import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 logger = logging.getLogger("nbrun")
@@ -287,44 +288,162 @@ def split_columns(
     return part(0, cut), part(cut, len(steps))
 
 
+class _Num:
+    """A numeric piece of a column: float64 or int64 values and, when some rows have no
+    value, a mask (True: missing). Views over the chunk's bytes until assembled."""
+
+    __slots__ = ("mask", "values")
+
+    def __init__(self, values: np.ndarray, mask: np.ndarray | None) -> None:
+        self.values = values
+        self.mask = mask
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def cut(self, lo: int, hi: int) -> _Num:
+        return _Num(self.values[lo:hi], None if self.mask is None else self.mask[lo:hi])
+
+    def empty(self) -> bool:
+        return len(self.values) == 0 or (self.mask is not None and bool(self.mask.all()))
+
+    def tolist(self) -> list[Any]:
+        values: list[Any] = self.values.tolist()
+        if self.mask is not None:
+            values = [None if m else v for v, m in zip(values, self.mask.tolist(), strict=True)]
+        return values
+
+
+#: one column's piece: numbers, or Python values (JSON-decoded, or rows not flushed yet)
+_Piece = _Num | list[Any]
+
+
+def _piece_len(piece: _Piece) -> int:
+    return len(piece)
+
+
+def _piece_empty(piece: _Piece) -> bool:
+    if isinstance(piece, _Num):
+        return piece.empty()
+    return all(v is None for v in piece)
+
+
+def _piece_list(piece: _Piece) -> list[Any]:
+    return piece.tolist() if isinstance(piece, _Num) else piece
+
+
+def _numeric_piece(col: list[Any]) -> _Piece:
+    """Rows not flushed yet as the piece their chunk would decode to (numbers as arrays)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    types = set(map(type, col))
+    nums = types - {_NONE}
+    if not nums or not nums <= _NUMBER:
+        return col
+    dtype = np.float64 if float in nums else np.int64
+    try:
+        if _NONE in types:
+            mask = np.fromiter((v is None for v in col), bool, len(col))
+            values = np.array([0 if v is None else v for v in col], dtype=dtype)
+            return _Num(values, mask)
+        return _Num(np.array(col, dtype=dtype), None)
+    except OverflowError:  # ints beyond int64
+        return col
+
+
+def _decode_piece(enc: str, buf: memoryview, n: int) -> _Piece:
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if enc == "js":
+        return loads(bytes(buf))
+    dtype = "<f8" if enc.startswith("f8") else "<i8"
+    if enc.endswith("m"):
+        mask = np.frombuffer(buf, dtype=np.bool_, count=n)
+        return _Num(np.frombuffer(buf, dtype=dtype, offset=n), mask)
+    return _Num(np.frombuffer(buf, dtype=dtype), None)
+
+
+def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list[str]]:
+    """Like :func:`decode_chunk`, but numeric columns come back as numpy views over ``data``
+    (no per-value Python objects)."""
+    if isinstance(data, str):
+        cols, nested, media = decode_chunk(data)
+        return {k: _numeric_piece(v) for k, v in cols.items()}, nested, media
+    view = memoryview(data)
+    if bytes(view[:4]) != _MAGIC:
+        raise ValueError("not an nbrun history chunk")
+    hlen = int.from_bytes(view[4:8], "little")
+    head = loads(bytes(view[8 : 8 + hlen]))
+    base = 8 + hlen
+    n = head["n"]
+    pieces = {
+        key: _decode_piece(enc, view[base + off : base + off + length], n)
+        for key, enc, off, length in head["c"]
+    }
+    return pieces, head["d"], head.get("m", [])
+
+
+def _steps_array(piece: _Piece) -> np.ndarray:
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if isinstance(piece, _Num):
+        return piece.values
+    return np.asarray(piece, dtype=np.int64)
+
+
+_LAZY: Any = object()  # a column still held as pieces (assembled at the end)
+
+
 class Columns:
-    """Columnar rows gathered from chunks (and in-memory rows), in step order."""
+    """Columnar rows gathered from chunks (and in-memory rows), in step order.
+
+    Each column is kept as the pieces its chunks decoded to (numpy views over the chunk bytes
+    for numbers) and assembled once: :meth:`arrays` gives numpy arrays where the values are
+    numbers (what pandas would infer from the values), :meth:`finish` gives Python lists."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {"_step": []}
+        self._parts: dict[str, list[tuple[int, _Piece]]] = {"_step": []}
         self.nested: set[str] = set()
         self.media: set[str] = set()
         self.n = 0
 
-    def _extend(self, cols: Mapping[str, list[Any]], n: int) -> None:
-        for k, v in cols.items():
-            col = self.cols.get(k)
-            if col is None:
-                self.cols[k] = [None] * self.n + list(v)
-            else:
-                if len(col) < self.n:
-                    col.extend([None] * (self.n - len(col)))
-                col.extend(v)
+    def _extend(self, pieces: Mapping[str, _Piece], n: int) -> None:
+        for k, piece in pieces.items():
+            parts = self._parts.get(k)
+            if parts is None:
+                parts = self._parts[k] = []
+            parts.append((self.n, piece))
         self.n += n
 
     def add_chunk(self, data: bytes, max_step: int | None = None, after: int | None = None) -> None:
         """Add a chunk's rows with ``after < _step <= max_step``."""
-        cols, nested, media = decode_chunk(data)
-        steps = cols["_step"]
-        lo = 0 if after is None or steps[0] > after else bisect.bisect_right(steps, after)
+        import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+        pieces, nested, media = decode_pieces(data)
+        steps = _steps_array(pieces["_step"])
+        total = len(steps)
+        if total == 0:
+            return
+        lo = (
+            0
+            if after is None or steps[0] > after
+            else int(np.searchsorted(steps, after, side="right"))
+        )
         hi = (
-            len(steps)
+            total
             if max_step is None or steps[-1] <= max_step
-            else bisect.bisect_right(steps, max_step)
+            else int(np.searchsorted(steps, max_step, side="right"))
         )
         if lo >= hi:
             return
-        if lo or hi < len(steps):  # keys only the cut-off rows had are not columns here
-            cols = {k: v[lo:hi] for k, v in cols.items()}
-            cols = {k: v for k, v in cols.items() if k == "_step" or any(x is not None for x in v)}
+        if lo or hi < total:  # keys only the cut-off rows had are not columns here
+            cut = {
+                k: (p.cut(lo, hi) if isinstance(p, _Num) else p[lo:hi]) for k, p in pieces.items()
+            }
+            pieces = {k: p for k, p in cut.items() if k == "_step" or not _piece_empty(p)}
         self.nested.update(nested)
         self.media.update(media)
-        self._extend(cols, hi - lo)
+        self._extend(pieces, hi - lo)
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
         """Add row dicts (not yet flushed) in step order."""
@@ -338,27 +457,81 @@ class Columns:
                 self.nested.add(k)
             if not types <= _SIMPLE and any(map(has_media, col)):
                 self.media.add(k)
-        self._extend(cols, len(rows))
+        self._extend({k: _numeric_piece(v) for k, v in cols.items()}, len(rows))
 
-    def finish(self, media: Callable[[Any], Any] | None = None) -> dict[str, list[Any]]:
-        """Pad every column to the full length and flatten nested dicts to dotted keys;
-        ``media`` (a :class:`nbrun.media.Resolver`) turns stored references into media
-        objects."""
-        for col in self.cols.values():
-            if len(col) < self.n:
-                col.extend([None] * (self.n - len(col)))
+    def last_step(self) -> int | None:
+        """The step of the last row, or None when there is none."""
+        if not self.n:
+            return None
+        piece = self._parts["_step"][-1][1]
+        return int(piece.values[-1]) if isinstance(piece, _Num) else int(piece[-1])
+
+    def column(self, key: str) -> list[Any]:
+        """Column ``key`` as a list padded with None (nested dicts not flattened)."""
+        out: list[Any] = [None] * self.n
+        for off, piece in self._parts.get(key, ()):
+            out[off : off + _piece_len(piece)] = _piece_list(piece)
+        return out
+
+    @property
+    def cols(self) -> dict[str, list[Any]]:
+        """Every column as a padded list (nested dicts not flattened)."""
+        return {k: self.column(k) for k in self._parts}
+
+    def _array(self, key: str) -> Any:
+        """Column ``key`` as one numpy array when its values are numbers (int64 when every row
+        has an int, else float64 with NaN where a row has none); otherwise a list, as
+        :meth:`column`, for pandas to infer."""
+        import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+        parts = [(off, p) for off, p in self._parts.get(key, ()) if not _piece_empty(p)]
+        if not parts or not all(isinstance(p, _Num) for _, p in parts):
+            return self.column(key)
+        nums: list[tuple[int, _Num]] = parts  # type: ignore[assignment]
+        covered = sum([len(p.values) for _, p in nums])
+        if covered == self.n and all([p.mask is None for _, p in nums]):
+            # every row has a number: one concatenation (int64 only when all are ints)
+            ints = all([p.values.dtype.kind == "i" for _, p in nums])
+            return np.concatenate(
+                [p.values for _, p in nums], dtype=np.int64 if ints else np.float64
+            )
+        out = np.full(self.n, np.nan)
+        for off, p in nums:
+            seg = out[off : off + len(p)]
+            seg[:] = p.values
+            if p.mask is not None:
+                seg[p.mask] = np.nan
+        return out
+
+    def _assemble(self, media: Callable[[Any], Any] | None, arrays: bool) -> dict[str, Any]:
+        out: dict[str, Any] = dict.fromkeys(self._parts, _LAZY)
         for key in sorted(self.nested):
-            if key in self.cols:
-                self._flatten_into(key, self.cols.pop(key))
+            if key in out:
+                col = out.pop(key)
+                self._flatten_into(out, key, self.column(key) if col is _LAZY else col)
         if media is not None and self.media:
             roots = tuple(self.media)
             prefixes = tuple(f"{r}." for r in roots)
-            for key, col in self.cols.items():
+            for key, col in out.items():
                 if key in self.media or key.startswith(prefixes):
-                    self.cols[key] = [v if v is None else media(v) for v in col]
-        return self.cols
+                    values = self.column(key) if col is _LAZY else col
+                    out[key] = [v if v is None else media(v) for v in values]
+        for key, col in out.items():
+            if col is _LAZY:
+                out[key] = self._array(key) if arrays else self.column(key)
+        return out
 
-    def _flatten_into(self, key: str, col: list[Any]) -> None:
+    def finish(self, media: Callable[[Any], Any] | None = None) -> dict[str, list[Any]]:
+        """Every column as a list padded to the full length, nested dicts flattened to dotted
+        keys; ``media`` (a :class:`nbrun.media.Resolver`) turns stored references into media
+        objects."""
+        return self._assemble(media, arrays=False)
+
+    def arrays(self, media: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+        """As :meth:`finish`, but numeric columns as numpy arrays (for :func:`to_dataframe`)."""
+        return self._assemble(media, arrays=True)
+
+    def _flatten_into(self, out: dict[str, Any], key: str, col: list[Any]) -> None:
         flat: dict[str, list[Any]] = {}
         n = len(col)
         for i, value in enumerate(col):
@@ -374,10 +547,12 @@ class Columns:
                     target = flat[key] = [None] * n
                 target[i] = value
         for sub, values in flat.items():
-            existing = self.cols.get(sub)
+            existing = out.get(sub)
             if existing is None:
-                self.cols[sub] = values
+                out[sub] = values
             else:  # a literal dotted key and a nested one: merge, nested fills gaps
+                if existing is _LAZY:
+                    existing = out[sub] = self.column(sub)
                 for i, v in enumerate(values):
                     if existing[i] is None:
                         existing[i] = v
@@ -393,11 +568,12 @@ def _flatten_dict(prefix: str, value: dict[str, Any]) -> Iterable[tuple[str, Any
 
 
 def to_dataframe(
-    cols: dict[str, list[Any]], keys: Iterable[str] | None = None, samples: int | None = None
+    cols: Mapping[str, Any], keys: Iterable[str] | None = None, samples: int | None = None
 ) -> pd.DataFrame:
     """Build the history DataFrame: ``_step`` first, user keys sorted, then ``_runtime`` and
     ``_timestamp``; rows sorted by step; ``keys`` keeps rows having any of those keys;
-    ``samples`` keeps at most that many evenly spaced rows (first and last included)."""
+    ``samples`` keeps at most that many evenly spaced rows (first and last included).
+    ``cols`` holds lists or numpy arrays (see :meth:`Columns.arrays`)."""
     import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
     import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
@@ -414,8 +590,8 @@ def to_dataframe(
         user = [k for k in wanted if k not in SYSTEM_KEYS]
     order = ["_step", *user, "_runtime", "_timestamp"]
     n = len(cols["_step"])
-    data = {k: cols.get(k, [None] * n) for k in order}
-    df = pd.DataFrame(data, columns=order)
+    data = {k: cols[k] if k in cols else [None] * n for k in order}
+    df = pd.DataFrame(data, columns=order, copy=False)
     if keys is not None and user:
         df = df[df[user].notna().any(axis=1)]
     if samples is not None and len(df) > samples:

@@ -172,7 +172,7 @@ def stitched_columns(
             for _first, _last, data in store.chunks(member.rec["key"], seg, hi, lo):
                 cols.add_chunk(data, hi, lo)
     # rows that became durable while this read the store are in both: keep the stored ones
-    done = cols.cols["_step"][-1] if cols.n else None
+    done = cols.last_step()
     extra = [
         r
         for r in extra_rows

@@ -175,7 +175,7 @@ class RunView:
         cols = stitched_columns(
             self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
         )
-        return to_dataframe(cols.finish(self._media()), keys, samples)
+        return to_dataframe(cols.arrays(self._media()), keys, samples)
 
     def _media(self) -> Resolver:
         """Reads media references back as media objects (paths checked to stay in run
@@ -329,7 +329,7 @@ class Archive:
         if stream == "system":
             return system_frame(self._store.system_samples(self._key, self.index), keys)
         cols = segment_columns(self._store, self._key, self.index)
-        return to_dataframe(cols.finish(Resolver(self._store.root / "runs", self.project)), keys)
+        return to_dataframe(cols.arrays(Resolver(self._store.root / "runs", self.project)), keys)
 
     def logs(self) -> pd.DataFrame:
         """The console lines printed after the rewind's step (see :meth:`RunView.logs`)."""
