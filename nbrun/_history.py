@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import sys
 import threading
 import time
@@ -598,6 +599,252 @@ def to_dataframe(
         idx = np.unique(np.linspace(0, len(df) - 1, samples).round().astype(int))
         df = df.iloc[idx]
     return df.reset_index(drop=True)
+
+
+# -- downsampled reads (charts) --------------------------------------------------------------
+#: one bucket summary per row: points counted, then the lowest point (x, y, step) and the
+#: highest point (x, y, step) of the metric in it; a float64 array of shape (buckets, 7)
+BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+
+
+def _floats(col: Any, n: int) -> np.ndarray:
+    """A column (piece, array or list) as float64, NaN where a row has no number (None, bool,
+    str, dict, media): the values a chart draws."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if isinstance(col, _Num):
+        out = col.values.astype(np.float64)
+        if col.mask is not None:
+            out[col.mask] = np.nan
+        return out
+    if isinstance(col, np.ndarray) and col.dtype.kind in "fiu":
+        return col.astype(np.float64, copy=False)
+    vals = col if len(col) == n else [None] * n
+    return np.array([_number(v) for v in vals], dtype=np.float64)
+
+
+def _number(v: Any) -> float:
+    t = type(v)
+    if t is float or t is int:
+        return float(v)
+    if v is None or t is bool or isinstance(v, (str, bytes, dict, list)):
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def bucket_points(xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, group: int) -> np.ndarray:
+    """Summaries of consecutive buckets of ``group`` finite points (see ``BUCKET_COLUMNS``)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    n = len(ys)
+    nb = -(-n // group)
+    pad = nb * group - n
+    if group == 1:
+        lo = hi = np.arange(n)
+    else:
+        base = np.arange(nb) * group
+        lo = base + np.concatenate([ys, np.full(pad, np.inf)]).reshape(nb, group).argmin(axis=1)
+        hi = base + np.concatenate([ys, np.full(pad, -np.inf)]).reshape(nb, group).argmax(axis=1)
+    out = np.empty((nb, 7))
+    out[:, 0] = group
+    if pad:
+        out[-1, 0] = group - pad
+    out[:, 1], out[:, 2], out[:, 3] = xs[lo], ys[lo], steps[lo]
+    out[:, 4], out[:, 5], out[:, 6] = xs[hi], ys[hi], steps[hi]
+    return out
+
+
+def column_buckets(
+    cols: Mapping[str, Any], n: int, x: Callable[[str], str], group: int
+) -> dict[str, np.ndarray]:
+    """Bucket summaries of every metric with finite points in ``n`` rows of columns (chunk
+    pieces, arrays or lists, nested dicts already flattened), each over its x column."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    steps = _floats(cols["_step"], n)
+    floats: dict[str, np.ndarray] = {"_step": steps}
+    out: dict[str, np.ndarray] = {}
+    for key, col in cols.items():
+        if key in SYSTEM_KEYS:
+            continue
+        ys = floats.get(key)
+        if ys is None:
+            ys = floats[key] = _floats(col, n)
+        x_key = x(key)
+        xs = floats.get(x_key)
+        if xs is None:
+            if x_key not in cols:
+                continue
+            xs = floats[x_key] = _floats(cols[x_key], n)
+        ok = np.isfinite(ys) & np.isfinite(xs)
+        if ok.all():
+            out[key] = bucket_points(xs, ys, steps, group)
+        elif ok.any():
+            out[key] = bucket_points(xs[ok], ys[ok], steps[ok], group)
+    return out
+
+
+def chunk_buckets(
+    data: bytes | str,
+    x: Callable[[str], str],
+    group: int,
+    max_step: int | None = None,
+    after: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Bucket summaries of a chunk's metrics (rows with ``after < _step <= max_step``),
+    decoded straight from its bytes; a chunk with nested dicts is flattened first."""
+    cols = Columns()
+    cols.add_chunk(data, max_step, after)
+    if not cols.n:
+        return {}
+    if cols.nested:
+        return column_buckets(cols.arrays(), cols.n, x, group)
+    flat = {k: parts[0][1] for k, parts in cols._parts.items() if parts}
+    return column_buckets(flat, cols.n, x, group)
+
+
+def chunks_buckets(
+    items: list[tuple[bytes | str, int | None, int | None]], x: Callable[[str], str], group: int
+) -> list[dict[str, np.ndarray]]:
+    """:func:`chunk_buckets` of many chunks ``(data, max_step, after)`` at once: their columns
+    are concatenated and bucketed in a few vectorised passes (buckets never straddle two
+    chunks, so each chunk's summaries can be cached on their own)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    out: list[dict[str, np.ndarray]] = [{} for _ in items]
+    flat: list[tuple[int, dict[str, _Piece], int]] = []
+    for i, (data, max_step, after) in enumerate(items):
+        cols = Columns()
+        cols.add_chunk(data, max_step, after)
+        if not cols.n:
+            continue
+        if cols.nested:
+            out[i] = column_buckets(cols.arrays(), cols.n, x, group)
+            continue
+        flat.append((i, {k: parts[0][1] for k, parts in cols._parts.items() if parts}, cols.n))
+    if not flat:
+        return out
+    sizes = np.array([n for _, _, n in flat])
+    nchunks = len(flat)
+    cid = np.repeat(np.arange(nchunks), sizes)
+    steps = np.concatenate([_floats(p["_step"], n) for _, p, n in flat])
+    keys = list(dict.fromkeys(k for _, p, _ in flat for k in p if k not in SYSTEM_KEYS))
+    floats: dict[str, np.ndarray] = {"_step": steps}
+
+    def column(key: str) -> np.ndarray | None:
+        if key not in floats:
+            if not any(key in p for _, p, _ in flat):
+                return None
+            floats[key] = np.concatenate(
+                [_floats(p[key], n) if key in p else np.full(n, np.nan) for _, p, n in flat]
+            )
+        return floats[key]
+
+    for key in keys:
+        ys = column(key)
+        xs = column(x(key))
+        if ys is None or xs is None:
+            continue
+        ok = np.isfinite(ys) & np.isfinite(xs)
+        if not ok.any():
+            continue
+        fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
+        per_chunk = np.bincount(fc, minlength=nchunks)
+        within = np.arange(len(fy)) - (np.cumsum(per_chunk) - per_chunk)[fc]
+        nb = -(-per_chunk // group)
+        first_bucket = np.cumsum(nb) - nb
+        bid = first_bucket[fc] + within // group
+        starts = np.flatnonzero(np.concatenate(([True], bid[1:] != bid[:-1])))
+        if group == 1:
+            lo = hi = np.arange(len(fy))
+        else:
+            lo = _first_where(fy == np.minimum.reduceat(fy, starts)[bid - bid[0]], bid)
+            hi = _first_where(fy == np.maximum.reduceat(fy, starts)[bid - bid[0]], bid)
+        summary = np.empty((len(starts), 7))
+        summary[:, 0] = np.diff(np.append(starts, len(fy)))
+        summary[:, 1], summary[:, 2], summary[:, 3] = fx[lo], fy[lo], fs[lo]
+        summary[:, 4], summary[:, 5], summary[:, 6] = fx[hi], fy[hi], fs[hi]
+        bounds = np.cumsum(nb)[:-1]
+        for (i, _, _), part, count in zip(flat, np.split(summary, bounds), nb, strict=True):
+            if count:
+                out[i][key] = part
+    return out
+
+
+def _first_where(hit: np.ndarray, bid: np.ndarray) -> np.ndarray:
+    """Per bucket (``bid`` nondecreasing, every bucket hit at least once), the index of its
+    first True in ``hit``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    idx = np.flatnonzero(hit)
+    keep = np.concatenate(([True], bid[idx][1:] != bid[idx][:-1]))
+    return idx[keep]
+
+
+def merge_buckets(parts: list[np.ndarray], cap: int, group: int = 1) -> tuple[int, np.ndarray]:
+    """Merge bucket summaries (in step order) into at most about ``cap`` buckets of ``width``
+    points each (a power of two, at least ``group``): each keeps its lowest and highest point,
+    so a one-step spike survives any amount of downsampling. Returns ``(width, buckets)``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return max(1, group), np.empty((0, 7))
+    s = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    counts = s[:, 0]
+    total = int(counts.sum())
+    width = max(1, group)
+    while -(-total // width) > cap:
+        width *= 2
+    if len(s) <= 1 or (width == group and bool((counts == group).all())):
+        return width, s
+    start = np.cumsum(counts) - counts
+    bid = (start // width).astype(np.int64)
+    first = np.flatnonzero(np.concatenate(([True], bid[1:] != bid[:-1])))
+    rel = bid - bid[0]
+    lo = _first_where(s[:, 2] == np.minimum.reduceat(s[:, 2], first)[rel], bid)
+    hi = _first_where(s[:, 5] == np.maximum.reduceat(s[:, 5], first)[rel], bid)
+    out = np.empty((len(first), 7))
+    out[:, 0] = np.add.reduceat(counts, first)
+    out[:, 1:4] = s[lo, 1:4]
+    out[:, 4:7] = s[hi, 4:7]
+    return width, out
+
+
+class BucketCache:
+    """Bucket summaries of whole chunks, by the chunk's identity (store, run, segment, steps,
+    rows and cumulative state: chunks never change once written; a rewritten one differs in
+    one of those), bounded in bytes, least recently used first out."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: dict[Any, dict[str, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> dict[str, np.ndarray] | None:
+        """The summaries stored under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            value = self._items.pop(key, None)
+            if value is not None:
+                self._items[key] = value
+            return value
+
+    def put(self, key: Any, value: dict[str, np.ndarray]) -> None:
+        """Store summaries, dropping the least recently used past ``max_bytes``."""
+        size = sum(a.nbytes for a in value.values()) + 200
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= sum(a.nbytes for a in old.values()) + 200
+            self._items[key] = value
+            self.bytes += size
+            while self.bytes > self.max_bytes and self._items:
+                k = next(iter(self._items))
+                self.bytes -= sum(a.nbytes for a in self._items.pop(k).values()) + 200
 
 
 # -- cumulative state ------------------------------------------------------------------------

@@ -676,6 +676,21 @@ class Store:
             args.append(after_step)
         return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
 
+    def chunk_meta(
+        self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
+    ) -> list[tuple[int, int, int, str | None]]:
+        """``(first_step, last_step, n, state)`` of the chunks :meth:`chunks` would return,
+        without their data (a reader that cached what it made of a chunk skips it)."""
+        sql = "SELECT first_step, last_step, n, state FROM history WHERE run_key = ? AND seg = ?"
+        args: list[Any] = [key, seg]
+        if max_step is not None:
+            sql += " AND first_step <= ?"
+            args.append(max_step)
+        if after_step is not None:
+            sql += " AND last_step > ?"
+            args.append(after_step)
+        return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+
     def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The chunk of a segment holding its last row with ``_step <= step``:
         ``(first_step, last_step, data, state)``, or None."""

@@ -24,6 +24,9 @@ SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
 
 Point = tuple[float, float, int]  # (x, y, step)
 
+#: the columns of ``view.history_buckets()`` frames, in bucket order
+_BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+
 
 class Columns(Protocol):
     """Named columns of history rows: a DataFrame or a dict of lists."""
@@ -99,6 +102,25 @@ class MinMaxSeries:
 
     def __len__(self) -> int:
         return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
+
+    @classmethod
+    def from_buckets(cls, frame: Any, cap: int = MAX_POINTS) -> MinMaxSeries:
+        """A series from a run's stored bucket summaries (one frame of
+        ``view.history_buckets()``: ``rows``, the lowest and the highest point per bucket,
+        ``attrs["width"]``); rows added later go on filling its last bucket."""
+        series = cls(cap)
+        series.width = max(1, int(frame.attrs.get("width", 1)))
+        cols = [frame[c].tolist() for c in _BUCKET_COLUMNS]
+        buckets: list[list[Any]] = []
+        for rows, x0, y0, s0, x1, y1, s1 in zip(*cols, strict=True):
+            lo = (x0, y0, s0)
+            hi = lo if s0 == s1 else (x1, y1, s1)
+            buckets.append([rows, lo, hi])
+        series.buckets = buckets
+        series.rows = sum(b[0] for b in buckets)
+        while len(series.buckets) > series.cap_buckets:
+            series._halve()
+        return series
 
     def extend(self, xs: Sequence[float], ys: Sequence[float], steps: Sequence[int]) -> int | None:
         """Add points (already finite, in step order). Returns the first bucket whose points

@@ -15,10 +15,14 @@ import numpy as np
 
 from ._charts import (
     OTHER_COLORS,
+    Series,
     Source,
     dashboard_spec,
     fork_source,
+    has_buckets,
+    last_bucket_step,
     lineage_sources,
+    source_buckets,
     source_history,
 )
 from ._data import (
@@ -30,12 +34,14 @@ from ._data import (
     numeric_metrics,
     step_metric_for,
 )
-from ._media import MediaIndex
+from ._media import MediaIndex, kind_of
 from ._protocols import RunLike, is_live
 
 #: one change of the chart data: drop ``series``' points of ``metric`` with index >=
 #: ``from_index``, insert ``points`` (``[index, x, y, step]``)
 Change = list[Any]
+#: a source's series with their metrics' bucket summaries (``source_buckets``)
+Bucketed = list[tuple[Series, dict[str, Any]]]
 
 
 class ChartFeed:
@@ -67,21 +73,65 @@ class ChartFeed:
         self.x_keys = {}
         metrics_defs = view.metrics
         sources = lineage_sources(view)
-        own = source_history(sources[0])
         self.media = MediaIndex(view)
-        self.media.add_columns(own)
-        for m in numeric_metrics(own.columns, own):
-            if not is_hidden(m, metrics_defs):
-                self.x_keys[m] = step_metric_for(m, metrics_defs)
-        for src in sources:
-            self.load(src)
+        first: Bucketed | None = None
+        if has_buckets(sources[0]):
+            # the run's metrics from its downsampled history; only media columns are read whole
+            first = source_buckets(sources[0], None, self.max_points)
+            x_of = {m: f.attrs.get("x", "_step") for _, frames in first for m, f in frames.items()}
+            for m in sorted(x_of):
+                if not is_hidden(m, metrics_defs):
+                    self.x_keys[m] = x_of[m]
+            self._add_media(view)
+        else:
+            own = source_history(sources[0])
+            self.media.add_columns(own)
+            for m in numeric_metrics(own.columns, own):
+                if not is_hidden(m, metrics_defs):
+                    self.x_keys[m] = step_metric_for(m, metrics_defs)
+        for n, src in enumerate(sources):
+            self.load(src, first if n == 0 else None)
 
-    def load(self, src: Source) -> None:
+    def _add_media(self, view: RunLike) -> None:
+        """Index the run's media: the keys its summary holds media under, read whole."""
+        try:
+            summary = {k: view.summary[k] for k in view.summary.keys()}
+        except Exception:
+            return
+        keys = [k for k, v in flatten_row(summary).items() if kind_of(v) is not None]
+        if keys:
+            self.media.add_columns(view.history(keys=keys))
+
+    def load(self, src: Source, read: Bucketed | None = None) -> None:
         """Read a source's stored rows and, when its run is running, follow it: a run logged
         by this process pushes its rows into the feed as they are written, else the feed
-        reads them from the store."""
+        reads them from the store. ``read``: the source's bucket summaries, when read already."""
         live = src.run is not None and is_live(src.run.state)
-        df = source_history(src)  # after the state: a run that ends now is still followed
+        if not has_buckets(src):
+            self._load_frame(src, live)
+            return
+        # read after the state: a run that ends now is still followed
+        if read is None:
+            x = None if src.run is not None else dict(self.x_keys)
+            read = source_buckets(src, x, self.max_points)
+        last = last_bucket_step(read)
+        if live and src.run is not None:
+            src.last_step = last if last is not None else src.min_step - 1
+            src.feed = src.run.follow(from_step=max(src.last_step, src.min_step - 1))
+            src.live = True
+        else:
+            src.last_step = last if last is not None else -1
+        self.sources.append(src)
+        for series, frames in read:
+            for metric in self.x_keys:
+                frame = frames.get(metric)
+                if frame is not None and len(frame):
+                    mm = MinMaxSeries.from_buckets(frame, self.max_points)
+                    self.data[(metric, series.key)] = mm
+
+    def _load_frame(self, src: Source, live: bool) -> None:
+        """:meth:`load` for a view without ``history_buckets``: its rows as a DataFrame."""
+        df = source_history(src)
         if live and src.run is not None:
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else src.min_step - 1
             src.feed = src.run.follow(from_step=max(src.last_step, src.min_step - 1))
