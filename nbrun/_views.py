@@ -218,7 +218,7 @@ class RunView:
             None if min_step is None else min_step - 1,
             self._unflushed_rows(),
         )
-        return _bucket_frames(found, resolve, max_step)
+        return _bucket_frames(found, resolve)
 
     def _media(self) -> Resolver:
         """Reads media references back as media objects (paths checked to stay in run
@@ -382,7 +382,7 @@ class Archive:
         member = Member({"key": self._key}, None, ((self.index, None, None),))
         resolve, token = _x_resolver(x, {})
         found = stitched_buckets(self._store, [member], resolve, token, cap)
-        return _bucket_frames(found, resolve, None)
+        return _bucket_frames(found, resolve)
 
     def logs(self) -> pd.DataFrame:
         """The console lines printed after the rewind's step (see :meth:`RunView.logs`)."""
@@ -575,11 +575,11 @@ def _x_resolver(
     globs: list[tuple[str, str]] = []
     for name, d in definitions.items():
         sm = d.get("step_metric")
-        if isinstance(sm, str) and sm:
-            if any(ch in name for ch in "*?["):
-                globs.append((name, sm))
-            else:
-                exact[name] = sm
+        sm = sm if isinstance(sm, str) and sm else "_step"
+        if any(ch in name for ch in "*?["):
+            globs.append((name, sm))  # the first glob matching a name decides (as W&B's UI)
+        else:
+            exact[name] = sm
 
     def resolve(key: str) -> str:
         if key in definitions:
@@ -593,7 +593,7 @@ def _x_resolver(
 
 
 def _bucket_frames(
-    found: dict[str, tuple[int, Any]], resolve: Callable[[str], str], max_step: int | None
+    found: dict[str, tuple[int, Any]], resolve: Callable[[str], str]
 ) -> dict[str, pd.DataFrame]:
     import pandas as pd  # noqa: PLC0415 - heavy library on first use
 
