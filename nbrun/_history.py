@@ -416,7 +416,9 @@ class Columns:
             parts.append((self.n, piece))
         self.n += n
 
-    def add_chunk(self, data: bytes, max_step: int | None = None, after: int | None = None) -> None:
+    def add_chunk(
+        self, data: bytes | str, max_step: int | None = None, after: int | None = None
+    ) -> None:
         """Add a chunk's rows with ``after < _step <= max_step``."""
         import numpy as np  # noqa: PLC0415 - heavy library on first use
 
