@@ -297,7 +297,6 @@ def stitched_buckets(
     while total // (group * 16) >= cap * 4:
         group *= 16
     found: list[dict[str, Any] | None] = []
-    todo: list[tuple[int, Any, tuple[bytes | str, int | None, int | None]]] = []
     last: int | None = None
     for key, seg, lo, hi, meta in plan:
         missing = []
@@ -308,20 +307,20 @@ def stitched_buckets(
             if hit is None:
                 missing.append((len(found), ident if whole else None, first))
             found.append(hit)
-        if missing:
-            since = missing[0][2] - 1
-            rows = store.chunks(key, seg, hi, since if lo is None else max(lo, since))
+        # the chunks not cached yet, read and bucketed in batches: memory stays a few MB
+        for b in range(0, len(missing), _BATCH):
+            batch = missing[b : b + _BATCH]
+            rows = store.chunks(key, seg, batch[-1][2], batch[0][2] - 1)
             data = {r[0]: r[2] for r in rows}
-            todo += [(at, ident, (data[f], hi, lo)) for at, ident, f in missing if f in data]
+            todo = [(at, ident, f) for at, ident, f in batch if f in data]
+            made = chunks_buckets([(data[f], hi, lo) for _, _, f in todo], x, group)
+            del rows, data
+            for (at, ident, _), summary in zip(todo, made, strict=True):
+                found[at] = summary
+                if ident is not None:
+                    BUCKETS.put(ident, summary)
         if meta:
             last = meta[-1][1] if hi is None else min(hi, meta[-1][1])
-    for b in range(0, len(todo), _BATCH):  # in batches: memory stays a few MB
-        batch = todo[b : b + _BATCH]
-        made = chunks_buckets([item for _, _, item in batch], x, group)
-        for (at, ident, _), summary in zip(batch, made, strict=True):
-            found[at] = summary
-            if ident is not None:
-                BUCKETS.put(ident, summary)
     parts: dict[str, list[Any]] = {}
     for f in found:
         for metric, arr in (f or {}).items():
