@@ -197,6 +197,15 @@ class MinMaxSeries:
         self.buckets = merged
         self.width *= 2
 
+    def nearest(self, step: int) -> Point | None:
+        """The kept point whose step is closest to ``step`` (the earlier on a tie), or None."""
+        best: Point | None = None
+        for _, lo, hi in self.buckets:
+            for p in (lo, hi):
+                if best is None or (abs(p[2] - step), p[2]) < (abs(best[2] - step), best[2]):
+                    best = p
+        return best
+
     def points(self, from_bucket: int = 0) -> list[list[float]]:
         """Points ``[index, x, y, step]`` of the buckets from ``from_bucket`` on, step order."""
         out: list[list[float]] = []

@@ -28,6 +28,7 @@ from ._charts import (
 from ._data import (
     MAX_POINTS,
     MinMaxSeries,
+    _num,
     as_number,
     flatten_row,
     is_hidden,
@@ -273,16 +274,17 @@ class ChartFeed:
                 continue
             label = ser.label if ser.role != "self" else f"forked here @{step}"
             for metric in self.x_keys:
-                pts = [
+                near = [
                     p
                     for key in (ser.key, src.split.key if src.split else None)
                     if key and (metric, key) in self.data
-                    for p in self.data[(metric, key)].points()
+                    for p in [self.data[(metric, key)].nearest(step)]
+                    if p is not None
                 ]
-                if not pts:
+                if not near:
                     continue
-                at = min(pts, key=lambda p: (abs(p[3] - step), p[3]))
-                out[metric].append([at[1], at[2], ser.color, label])
+                x, y, _ = min(near, key=lambda p: (abs(p[2] - step), p[2]))
+                out[metric].append([_num(x), _num(y), ser.color, label])
         return out
 
     def snapshot(self) -> dict[str, Any]:
