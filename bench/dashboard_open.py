@@ -4,6 +4,7 @@ kernel-side memory, and the time a dashboard takes to draw its first chart in a 
     python bench/dashboard_open.py                 # everything, full sizes (first run builds
                                                    # the stores in bench/.cache/, ~5-10 min)
     python bench/dashboard_open.py --skip-browser  # Python side only
+    python bench/dashboard_open.py --skip-python   # browser figures only
     python bench/dashboard_open.py --rows 1000000 --runs 100 --run-rows 100000 --forks 20
 
 Python-side figures run in fresh interpreters (``--reps`` each, min / median): cold = first
@@ -198,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--forks", type=int, default=20, help="forks of the forked run")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-browser", action="store_true")
+    ap.add_argument("--skip-python", action="store_true", help="only the browser figures")
     args = ap.parse_args(argv)
     dirs = build(args)
-    py = python_side(dirs, args.reps)
+    py = {} if args.skip_python else python_side(dirs, args.reps)
     br = {} if args.skip_browser else browser_side(dirs, args.reps)
     import numpy
     import pandas
@@ -225,43 +227,44 @@ def main(argv: list[str] | None = None) -> int:
     print("| figure | wall s | CPU s | target |")
     print("|---|---|---|---|")
     n = args.rows
-    print(
-        f"| read back {n:,} rows x 2 into pandas | {_mm(col('read', 'read_s'))} | "
-        f"{_mm(col('read', 'read_cpu_s'))} | < 0.25 s |"
-    )
-    print(
-        f"| chart payload (lineage_frame) of {n:,} steps, cold | {_mm(col('chart', 'cold_s'))}"
-        f" | {_mm(col('chart', 'cold_cpu_s'))} | < 0.3 s |"
-    )
-    print(
-        f"| chart payload, again (cached chunk summaries) | {_mm(col('chart', 'warm_s'))} | "
-        f"{_mm(col('chart', 'warm_cpu_s'))} | |"
-    )
-    print(
-        f"| dashboard data (ChartFeed) of {n:,} steps, cold | {_mm(col('feed', 'cold_s'))} | "
-        f"{_mm(col('feed', 'cold_cpu_s'))} | |"
-    )
-    print(
-        f"| dashboard data, run with {args.forks} forks ({args.run_rows:,} rows), cold | "
-        f"{_mm(col('feed_forks', 'cold_s'))} | {_mm(col('feed_forks', 'cold_cpu_s'))} | |"
-    )
-    print(f"| points per series | {max(col('chart', 'points')):.0f} | | <= 2,000 |")
-    print(
-        f"| dashboard data (ChartFeed), again (cached) | {_mm(col('feed', 'warm_s'))} | "
-        f"{_mm(col('feed', 'warm_cpu_s'))} | |"
-    )
-    print(
-        f"| dashboard kernel memory, {n:,} steps: anonymous RSS growth MiB | "
-        f"{_mm(col('memory', 'rss_anon_delta_mib'), '.1f')} | | < 50 MiB |"
-    )
-    print(
-        "| dashboard kernel memory: tracemalloc peak MiB | "
-        f"{_mm(col('memory', 'traced_peak_mib'), '.1f')} | | |"
-    )
-    print(
-        "| (database pages memory-mapped while reading, MiB: file cache, not heap) | "
-        f"{_mm(col('memory', 'rss_file_delta_mib'), '.1f')} | | |"
-    )
+    if py:
+        print(
+            f"| read back {n:,} rows x 2 into pandas | {_mm(col('read', 'read_s'))} | "
+            f"{_mm(col('read', 'read_cpu_s'))} | < 0.25 s |"
+        )
+        print(
+            f"| chart payload (lineage_frame) of {n:,} steps, cold | {_mm(col('chart', 'cold_s'))}"
+            f" | {_mm(col('chart', 'cold_cpu_s'))} | < 0.3 s |"
+        )
+        print(
+            f"| chart payload, again (cached chunk summaries) | {_mm(col('chart', 'warm_s'))} | "
+            f"{_mm(col('chart', 'warm_cpu_s'))} | |"
+        )
+        print(
+            f"| dashboard data (ChartFeed) of {n:,} steps, cold | {_mm(col('feed', 'cold_s'))} | "
+            f"{_mm(col('feed', 'cold_cpu_s'))} | |"
+        )
+        print(
+            f"| dashboard data, run with {args.forks} forks ({args.run_rows:,} rows), cold | "
+            f"{_mm(col('feed_forks', 'cold_s'))} | {_mm(col('feed_forks', 'cold_cpu_s'))} | |"
+        )
+        print(f"| points per series | {max(col('chart', 'points')):.0f} | | <= 2,000 |")
+        print(
+            f"| dashboard data (ChartFeed), again (cached) | {_mm(col('feed', 'warm_s'))} | "
+            f"{_mm(col('feed', 'warm_cpu_s'))} | |"
+        )
+        print(
+            f"| dashboard kernel memory, {n:,} steps: anonymous RSS growth MiB | "
+            f"{_mm(col('memory', 'rss_anon_delta_mib'), '.1f')} | | < 50 MiB |"
+        )
+        print(
+            "| dashboard kernel memory: tracemalloc peak MiB | "
+            f"{_mm(col('memory', 'traced_peak_mib'), '.1f')} | | |"
+        )
+        print(
+            "| (database pages memory-mapped while reading, MiB: file cache, not heap) | "
+            f"{_mm(col('memory', 'rss_file_delta_mib'), '.1f')} | | |"
+        )
     for key, label in (
         (
             "project_first_chart_s",

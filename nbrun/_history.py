@@ -750,10 +750,15 @@ def chunks_buckets(
         xs = column(x(key))
         if ys is None or xs is None:
             continue
-        ok = np.isfinite(ys) & np.isfinite(xs)
-        if not ok.any():
+        ok = np.isfinite(ys)
+        if xs is not steps:
+            ok &= np.isfinite(xs)
+        if ok.all():  # the common case: no copies
+            fy, fx, fs, fc = ys, xs, steps, cid
+        elif ok.any():
+            fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
+        else:
             continue
-        fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
         per_chunk = np.bincount(fc, minlength=nchunks)
         within = np.arange(len(fy)) - (np.cumsum(per_chunk) - per_chunk)[fc]
         nb = -(-per_chunk // group)
