@@ -296,13 +296,18 @@ def stitched_buckets(
     group = 1
     while total // (group * 16) >= cap * 4:
         group *= 16
+    try:  # a database deleted and made again at the same path is another one
+        db: Any = (str(store.path), store.path.stat().st_ino)
+    except OSError:
+        db = (str(store.path), None)
     found: list[dict[str, Any] | None] = []
     last: int | None = None
     for key, seg, lo, hi, meta in plan:
         missing = []
         for first, end, n, state in meta:
             whole = (lo is None or first > lo) and (hi is None or end <= hi)
-            ident = (str(store.path), key, seg, first, end, n, state, group, x_token)
+            # the state (cumulative min, max, sum... up to the chunk) tells rewritten chunks apart
+            ident = (db, key, seg, first, end, n, hash(state), group, x_token)
             hit = BUCKETS.get(ident) if whole else None
             if hit is None:
                 missing.append((len(found), ident if whole else None, first))
