@@ -307,7 +307,7 @@ def stitched_buckets(
         for first, end, n, state in meta:
             whole = (lo is None or first > lo) and (hi is None or end <= hi)
             # the state (cumulative min, max, sum... up to the chunk) tells rewritten chunks apart
-            ident = (db, key, seg, first, end, n, hash(state), group, x_token)
+            ident: Any = (db, key, seg, first, end, n, hash(state), group, x_token)
             hit = BUCKETS.get(ident) if whole else None
             if hit is None:
                 missing.append((len(found), ident if whole else None, first))
@@ -317,13 +317,13 @@ def stitched_buckets(
             batch = missing[b : b + _BATCH]
             rows = store.chunks(key, seg, batch[-1][2], batch[0][2] - 1)
             data = {r[0]: r[2] for r in rows}
-            todo = [(at, ident, f) for at, ident, f in batch if f in data]
+            todo = [(at, chunk, f) for at, chunk, f in batch if f in data]
             made = chunks_buckets([(data[f], hi, lo) for _, _, f in todo], x, group)
             del rows, data
-            for (at, ident, _), summary in zip(todo, made, strict=True):
+            for (at, chunk, _), summary in zip(todo, made, strict=True):
                 found[at] = summary
-                if ident is not None:
-                    BUCKETS.put(ident, summary)
+                if chunk is not None:
+                    BUCKETS.put(chunk, summary)
         if meta:
             last = meta[-1][1] if hi is None else min(hi, meta[-1][1])
     parts: dict[str, list[Any]] = {}
