@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import struct
 import sys
 import threading
@@ -34,6 +35,7 @@ from .media._base import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 logger = logging.getLogger("nbrun")
@@ -297,44 +299,164 @@ def split_columns(
     return part(0, cut), part(cut, len(steps))
 
 
+class _Num:
+    """A numeric piece of a column: float64 or int64 values and, when some rows have no
+    value, a mask (True: missing). Views over the chunk's bytes until assembled."""
+
+    __slots__ = ("mask", "values")
+
+    def __init__(self, values: np.ndarray, mask: np.ndarray | None) -> None:
+        self.values = values
+        self.mask = mask
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def cut(self, lo: int, hi: int) -> _Num:
+        return _Num(self.values[lo:hi], None if self.mask is None else self.mask[lo:hi])
+
+    def empty(self) -> bool:
+        return len(self.values) == 0 or (self.mask is not None and bool(self.mask.all()))
+
+    def tolist(self) -> list[Any]:
+        values: list[Any] = self.values.tolist()
+        if self.mask is not None:
+            values = [None if m else v for v, m in zip(values, self.mask.tolist(), strict=True)]
+        return values
+
+
+#: one column's piece: numbers, or Python values (JSON-decoded, or rows not flushed yet)
+_Piece = _Num | list[Any]
+
+
+def _piece_len(piece: _Piece) -> int:
+    return len(piece)
+
+
+def _piece_empty(piece: _Piece) -> bool:
+    if isinstance(piece, _Num):
+        return piece.empty()
+    return all(v is None for v in piece)
+
+
+def _piece_list(piece: _Piece) -> list[Any]:
+    return piece.tolist() if isinstance(piece, _Num) else piece
+
+
+def _numeric_piece(col: list[Any]) -> _Piece:
+    """Rows not flushed yet as the piece their chunk would decode to (numbers as arrays)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    types = set(map(type, col))
+    nums = types - {_NONE}
+    if not nums or not nums <= _NUMBER:
+        return col
+    dtype = np.float64 if float in nums else np.int64
+    try:
+        if _NONE in types:
+            mask = np.fromiter((v is None for v in col), bool, len(col))
+            values = np.array([0 if v is None else v for v in col], dtype=dtype)
+            return _Num(values, mask)
+        return _Num(np.array(col, dtype=dtype), None)
+    except OverflowError:  # ints beyond int64
+        return col
+
+
+def _decode_piece(enc: str, buf: memoryview, n: int) -> _Piece:
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if enc == "js":
+        return loads(bytes(buf))
+    dtype = "<f8" if enc.startswith("f8") else "<i8"
+    if enc.endswith("m"):
+        mask = np.frombuffer(buf, dtype=np.bool_, count=n)
+        return _Num(np.frombuffer(buf, dtype=dtype, offset=n), mask)
+    return _Num(np.frombuffer(buf, dtype=dtype), None)
+
+
+def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list[str]]:
+    """Like :func:`decode_chunk`, but numeric columns come back as numpy views over ``data``
+    (no per-value Python objects)."""
+    if isinstance(data, str):
+        cols, nested, media = decode_chunk(data)
+        return {k: _numeric_piece(v) for k, v in cols.items()}, nested, media
+    view = memoryview(data)
+    if bytes(view[:4]) != _MAGIC:
+        raise ValueError("not an nbrun history chunk")
+    hlen = int.from_bytes(view[4:8], "little")
+    head = loads(bytes(view[8 : 8 + hlen]))
+    base = 8 + hlen
+    n = head["n"]
+    pieces = {
+        key: _decode_piece(enc, view[base + off : base + off + length], n)
+        for key, enc, off, length in head["c"]
+    }
+    return pieces, head["d"], head.get("m", [])
+
+
+def _steps_array(piece: _Piece) -> np.ndarray:
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if isinstance(piece, _Num):
+        return piece.values
+    return np.asarray(piece, dtype=np.int64)
+
+
+_LAZY: Any = object()  # a column still held as pieces (assembled at the end)
+
+
 class Columns:
-    """Columnar rows gathered from chunks (and in-memory rows), in step order."""
+    """Columnar rows gathered from chunks (and in-memory rows), in step order.
+
+    Each column is kept as the pieces its chunks decoded to (numpy views over the chunk bytes
+    for numbers) and assembled once: :meth:`arrays` gives numpy arrays where the values are
+    numbers (what pandas would infer from the values), :meth:`finish` gives Python lists."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {"_step": []}
+        self._parts: dict[str, list[tuple[int, _Piece]]] = {"_step": []}
         self.nested: set[str] = set()
         self.media: set[str] = set()
         self.n = 0
 
-    def _extend(self, cols: Mapping[str, list[Any]], n: int) -> None:
-        for k, v in cols.items():
-            col = self.cols.get(k)
-            if col is None:
-                self.cols[k] = [None] * self.n + list(v)
-            else:
-                if len(col) < self.n:
-                    col.extend([None] * (self.n - len(col)))
-                col.extend(v)
+    def _extend(self, pieces: Mapping[str, _Piece], n: int) -> None:
+        for k, piece in pieces.items():
+            parts = self._parts.get(k)
+            if parts is None:
+                parts = self._parts[k] = []
+            parts.append((self.n, piece))
         self.n += n
 
-    def add_chunk(self, data: bytes, max_step: int | None = None, after: int | None = None) -> None:
+    def add_chunk(
+        self, data: bytes | str, max_step: int | None = None, after: int | None = None
+    ) -> None:
         """Add a chunk's rows with ``after < _step <= max_step``."""
-        cols, nested, media = decode_chunk(data)
-        steps = cols["_step"]
-        lo = 0 if after is None or steps[0] > after else bisect.bisect_right(steps, after)
+        import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+        pieces, nested, media = decode_pieces(data)
+        steps = _steps_array(pieces["_step"])
+        total = len(steps)
+        if total == 0:
+            return
+        lo = (
+            0
+            if after is None or steps[0] > after
+            else int(np.searchsorted(steps, after, side="right"))
+        )
         hi = (
-            len(steps)
+            total
             if max_step is None or steps[-1] <= max_step
-            else bisect.bisect_right(steps, max_step)
+            else int(np.searchsorted(steps, max_step, side="right"))
         )
         if lo >= hi:
             return
-        if lo or hi < len(steps):  # keys only the cut-off rows had are not columns here
-            cols = {k: v[lo:hi] for k, v in cols.items()}
-            cols = {k: v for k, v in cols.items() if k == "_step" or any(x is not None for x in v)}
+        if lo or hi < total:  # keys only the cut-off rows had are not columns here
+            cut = {
+                k: (p.cut(lo, hi) if isinstance(p, _Num) else p[lo:hi]) for k, p in pieces.items()
+            }
+            pieces = {k: p for k, p in cut.items() if k == "_step" or not _piece_empty(p)}
         self.nested.update(nested)
         self.media.update(media)
-        self._extend(cols, hi - lo)
+        self._extend(pieces, hi - lo)
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
         """Add row dicts (not yet flushed) in step order."""
@@ -348,27 +470,81 @@ class Columns:
                 self.nested.add(k)
             if not types <= _SIMPLE and any(map(has_media, col)):
                 self.media.add(k)
-        self._extend(cols, len(rows))
+        self._extend({k: _numeric_piece(v) for k, v in cols.items()}, len(rows))
 
-    def finish(self, media: Callable[[Any], Any] | None = None) -> dict[str, list[Any]]:
-        """Pad every column to the full length and flatten nested dicts to dotted keys;
-        ``media`` (a :class:`nbrun.media.Resolver`) turns stored references into media
-        objects."""
-        for col in self.cols.values():
-            if len(col) < self.n:
-                col.extend([None] * (self.n - len(col)))
+    def last_step(self) -> int | None:
+        """The step of the last row, or None when there is none."""
+        if not self.n:
+            return None
+        piece = self._parts["_step"][-1][1]
+        return int(piece.values[-1]) if isinstance(piece, _Num) else int(piece[-1])
+
+    def column(self, key: str) -> list[Any]:
+        """Column ``key`` as a list padded with None (nested dicts not flattened)."""
+        out: list[Any] = [None] * self.n
+        for off, piece in self._parts.get(key, ()):
+            out[off : off + _piece_len(piece)] = _piece_list(piece)
+        return out
+
+    @property
+    def cols(self) -> dict[str, list[Any]]:
+        """Every column as a padded list (nested dicts not flattened)."""
+        return {k: self.column(k) for k in self._parts}
+
+    def _array(self, key: str) -> Any:
+        """Column ``key`` as one numpy array when its values are numbers (int64 when every row
+        has an int, else float64 with NaN where a row has none); otherwise a list, as
+        :meth:`column`, for pandas to infer."""
+        import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+        parts = [(off, p) for off, p in self._parts.get(key, ()) if not _piece_empty(p)]
+        if not parts or not all(isinstance(p, _Num) for _, p in parts):
+            return self.column(key)
+        nums: list[tuple[int, _Num]] = parts  # type: ignore[assignment]
+        covered = sum([len(p.values) for _, p in nums])
+        if covered == self.n and all([p.mask is None for _, p in nums]):
+            # every row has a number: one concatenation (int64 only when all are ints)
+            ints = all([p.values.dtype.kind == "i" for _, p in nums])
+            return np.concatenate(
+                [p.values for _, p in nums], dtype=np.int64 if ints else np.float64
+            )
+        out = np.full(self.n, np.nan)
+        for off, p in nums:
+            seg = out[off : off + len(p)]
+            seg[:] = p.values
+            if p.mask is not None:
+                seg[p.mask] = np.nan
+        return out
+
+    def _assemble(self, media: Callable[[Any], Any] | None, arrays: bool) -> dict[str, Any]:
+        out: dict[str, Any] = dict.fromkeys(self._parts, _LAZY)
         for key in sorted(self.nested):
-            if key in self.cols:
-                self._flatten_into(key, self.cols.pop(key))
+            if key in out:
+                col = out.pop(key)
+                self._flatten_into(out, key, self.column(key) if col is _LAZY else col)
         if media is not None and self.media:
             roots = tuple(self.media)
             prefixes = tuple(f"{r}." for r in roots)
-            for key, col in self.cols.items():
+            for key, col in out.items():
                 if key in self.media or key.startswith(prefixes):
-                    self.cols[key] = [v if v is None else media(v) for v in col]
-        return self.cols
+                    values = self.column(key) if col is _LAZY else col
+                    out[key] = [v if v is None else media(v) for v in values]
+        for key, col in out.items():
+            if col is _LAZY:
+                out[key] = self._array(key) if arrays else self.column(key)
+        return out
 
-    def _flatten_into(self, key: str, col: list[Any]) -> None:
+    def finish(self, media: Callable[[Any], Any] | None = None) -> dict[str, list[Any]]:
+        """Every column as a list padded to the full length, nested dicts flattened to dotted
+        keys; ``media`` (a :class:`nbrun.media.Resolver`) turns stored references into media
+        objects."""
+        return self._assemble(media, arrays=False)
+
+    def arrays(self, media: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+        """As :meth:`finish`, but numeric columns as numpy arrays (for :func:`to_dataframe`)."""
+        return self._assemble(media, arrays=True)
+
+    def _flatten_into(self, out: dict[str, Any], key: str, col: list[Any]) -> None:
         flat: dict[str, list[Any]] = {}
         n = len(col)
         for i, value in enumerate(col):
@@ -384,10 +560,12 @@ class Columns:
                     target = flat[key] = [None] * n
                 target[i] = value
         for sub, values in flat.items():
-            existing = self.cols.get(sub)
+            existing = out.get(sub)
             if existing is None:
-                self.cols[sub] = values
+                out[sub] = values
             else:  # a literal dotted key and a nested one: merge, nested fills gaps
+                if existing is _LAZY:
+                    existing = out[sub] = self.column(sub)
                 for i, v in enumerate(values):
                     if existing[i] is None:
                         existing[i] = v
@@ -403,11 +581,12 @@ def _flatten_dict(prefix: str, value: dict[str, Any]) -> Iterable[tuple[str, Any
 
 
 def to_dataframe(
-    cols: dict[str, list[Any]], keys: Iterable[str] | None = None, samples: int | None = None
+    cols: Mapping[str, Any], keys: Iterable[str] | None = None, samples: int | None = None
 ) -> pd.DataFrame:
     """Build the history DataFrame: ``_step`` first, user keys sorted, then ``_runtime`` and
     ``_timestamp``; rows sorted by step; ``keys`` keeps rows having any of those keys;
-    ``samples`` keeps at most that many evenly spaced rows (first and last included)."""
+    ``samples`` keeps at most that many evenly spaced rows (first and last included).
+    ``cols`` holds lists or numpy arrays (see :meth:`Columns.arrays`)."""
     import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
     import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
@@ -424,14 +603,265 @@ def to_dataframe(
         user = [k for k in wanted if k not in SYSTEM_KEYS]
     order = ["_step", *user, "_runtime", "_timestamp"]
     n = len(cols["_step"])
-    data = {k: cols.get(k, [None] * n) for k in order}
-    df = pd.DataFrame(data, columns=order)
+    data = {k: cols[k] if k in cols else [None] * n for k in order}
+    df = pd.DataFrame(data, columns=order, copy=False)
     if keys is not None and user:
         df = df[df[user].notna().any(axis=1)]
     if samples is not None and len(df) > samples:
         idx = np.unique(np.linspace(0, len(df) - 1, samples).round().astype(int))
         df = df.iloc[idx]
     return df.reset_index(drop=True)
+
+
+# -- downsampled reads (charts) --------------------------------------------------------------
+#: one bucket summary per row: points counted, then the lowest point (x, y, step) and the
+#: highest point (x, y, step) of the metric in it; a float64 array of shape (buckets, 7)
+BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+
+
+def _floats(col: Any, n: int) -> np.ndarray:
+    """A column (piece, array or list) as float64, NaN where a row has no number (None, bool,
+    str, dict, media): the values a chart draws."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if isinstance(col, _Num):
+        out = col.values.astype(np.float64)
+        if col.mask is not None:
+            out[col.mask] = np.nan
+        return out
+    if isinstance(col, np.ndarray) and col.dtype.kind in "fiu":
+        return col.astype(np.float64, copy=False)
+    vals = col if len(col) == n else [None] * n
+    return np.array([_number(v) for v in vals], dtype=np.float64)
+
+
+def _number(v: Any) -> float:
+    t = type(v)
+    if t is float or t is int:
+        return float(v)
+    if v is None or t is bool or isinstance(v, (str, bytes, dict, list)):
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def bucket_points(xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, group: int) -> np.ndarray:
+    """Summaries of consecutive buckets of ``group`` finite points (see ``BUCKET_COLUMNS``)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    n = len(ys)
+    nb = -(-n // group)
+    pad = nb * group - n
+    if group == 1:
+        lo = hi = np.arange(n)
+    else:
+        base = np.arange(nb) * group
+        lo = base + np.concatenate([ys, np.full(pad, np.inf)]).reshape(nb, group).argmin(axis=1)
+        hi = base + np.concatenate([ys, np.full(pad, -np.inf)]).reshape(nb, group).argmax(axis=1)
+    out = np.empty((nb, 7))
+    out[:, 0] = group
+    if pad:
+        out[-1, 0] = group - pad
+    out[:, 1], out[:, 2], out[:, 3] = xs[lo], ys[lo], steps[lo]
+    out[:, 4], out[:, 5], out[:, 6] = xs[hi], ys[hi], steps[hi]
+    return out
+
+
+def column_buckets(
+    cols: Mapping[str, Any], n: int, x: Callable[[str], str], group: int
+) -> dict[str, np.ndarray]:
+    """Bucket summaries of every metric with finite points in ``n`` rows of columns (chunk
+    pieces, arrays or lists, nested dicts already flattened), each over its x column."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    steps = _floats(cols["_step"], n)
+    floats: dict[str, np.ndarray] = {"_step": steps}
+    out: dict[str, np.ndarray] = {}
+    for key, col in cols.items():
+        if key in SYSTEM_KEYS:
+            continue
+        ys = floats.get(key)
+        if ys is None:
+            ys = floats[key] = _floats(col, n)
+        x_key = x(key)
+        xs = floats.get(x_key)
+        if xs is None:
+            if x_key not in cols:
+                continue
+            xs = floats[x_key] = _floats(cols[x_key], n)
+        ok = np.isfinite(ys) & np.isfinite(xs)
+        if ok.all():
+            out[key] = bucket_points(xs, ys, steps, group)
+        elif ok.any():
+            out[key] = bucket_points(xs[ok], ys[ok], steps[ok], group)
+    return out
+
+
+def chunk_buckets(
+    data: bytes | str,
+    x: Callable[[str], str],
+    group: int,
+    max_step: int | None = None,
+    after: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Bucket summaries of a chunk's metrics (rows with ``after < _step <= max_step``),
+    decoded straight from its bytes; a chunk with nested dicts is flattened first."""
+    cols = Columns()
+    cols.add_chunk(data, max_step, after)
+    if not cols.n:
+        return {}
+    if cols.nested:
+        return column_buckets(cols.arrays(), cols.n, x, group)
+    flat = {k: parts[0][1] for k, parts in cols._parts.items() if parts}
+    return column_buckets(flat, cols.n, x, group)
+
+
+def chunks_buckets(
+    items: list[tuple[bytes | str, int | None, int | None]], x: Callable[[str], str], group: int
+) -> list[dict[str, np.ndarray]]:
+    """:func:`chunk_buckets` of many chunks ``(data, max_step, after)`` at once: their columns
+    are concatenated and bucketed in a few vectorised passes (buckets never straddle two
+    chunks, so each chunk's summaries can be cached on their own)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    out: list[dict[str, np.ndarray]] = [{} for _ in items]
+    flat: list[tuple[int, dict[str, _Piece], int]] = []
+    for i, (data, max_step, after) in enumerate(items):
+        cols = Columns()
+        cols.add_chunk(data, max_step, after)
+        if not cols.n:
+            continue
+        if cols.nested:
+            out[i] = column_buckets(cols.arrays(), cols.n, x, group)
+            continue
+        flat.append((i, {k: parts[0][1] for k, parts in cols._parts.items() if parts}, cols.n))
+    if not flat:
+        return out
+    sizes = np.array([n for _, _, n in flat])
+    nchunks = len(flat)
+    cid = np.repeat(np.arange(nchunks), sizes)
+    steps = np.concatenate([_floats(p["_step"], n) for _, p, n in flat])
+    keys = list(dict.fromkeys(k for _, p, _ in flat for k in p if k not in SYSTEM_KEYS))
+    floats: dict[str, np.ndarray] = {"_step": steps}
+
+    def column(key: str) -> np.ndarray | None:
+        if key not in floats:
+            if not any(key in p for _, p, _ in flat):
+                return None
+            floats[key] = np.concatenate(
+                [_floats(p[key], n) if key in p else np.full(n, np.nan) for _, p, n in flat]
+            )
+        return floats[key]
+
+    for key in keys:
+        ys = column(key)
+        xs = column(x(key))
+        if ys is None or xs is None:
+            continue
+        ok = np.isfinite(ys)
+        if xs is not steps:
+            ok &= np.isfinite(xs)
+        if ok.all():  # the common case: no copies
+            fy, fx, fs, fc = ys, xs, steps, cid
+        elif ok.any():
+            fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
+        else:
+            continue
+        per_chunk = np.bincount(fc, minlength=nchunks)
+        within = np.arange(len(fy)) - (np.cumsum(per_chunk) - per_chunk)[fc]
+        nb = -(-per_chunk // group)
+        first_bucket = np.cumsum(nb) - nb
+        bid = first_bucket[fc] + within // group
+        starts = np.flatnonzero(np.concatenate(([True], bid[1:] != bid[:-1])))
+        if group == 1:
+            lo = hi = np.arange(len(fy))
+        else:
+            lo = _first_where(fy == np.minimum.reduceat(fy, starts)[bid - bid[0]], bid)
+            hi = _first_where(fy == np.maximum.reduceat(fy, starts)[bid - bid[0]], bid)
+        summary = np.empty((len(starts), 7))
+        summary[:, 0] = np.diff(np.append(starts, len(fy)))
+        summary[:, 1], summary[:, 2], summary[:, 3] = fx[lo], fy[lo], fs[lo]
+        summary[:, 4], summary[:, 5], summary[:, 6] = fx[hi], fy[hi], fs[hi]
+        bounds = np.cumsum(nb)[:-1]
+        for (i, _, _), part, count in zip(flat, np.split(summary, bounds), nb, strict=True):
+            if count:
+                out[i][key] = part
+    return out
+
+
+def _first_where(hit: np.ndarray, bid: np.ndarray) -> np.ndarray:
+    """Per bucket (``bid`` nondecreasing, every bucket hit at least once), the index of its
+    first True in ``hit``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    idx = np.flatnonzero(hit)
+    keep = np.concatenate(([True], bid[idx][1:] != bid[idx][:-1]))
+    return idx[keep]
+
+
+def merge_buckets(parts: list[np.ndarray], cap: int, group: int = 1) -> tuple[int, np.ndarray]:
+    """Merge bucket summaries (in step order) into at most about ``cap`` buckets of ``width``
+    points each (a power of two, at least ``group``): each keeps its lowest and highest point,
+    so a one-step spike survives any amount of downsampling. Returns ``(width, buckets)``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return max(1, group), np.empty((0, 7))
+    s = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    counts = s[:, 0]
+    total = int(counts.sum())
+    width = max(1, group)
+    while -(-total // width) > cap:
+        width *= 2
+    if len(s) <= 1 or (width == group and bool((counts == group).all())):
+        return width, s
+    start = np.cumsum(counts) - counts
+    bid = (start // width).astype(np.int64)
+    first = np.flatnonzero(np.concatenate(([True], bid[1:] != bid[:-1])))
+    rel = bid - bid[0]
+    lo = _first_where(s[:, 2] == np.minimum.reduceat(s[:, 2], first)[rel], bid)
+    hi = _first_where(s[:, 5] == np.maximum.reduceat(s[:, 5], first)[rel], bid)
+    out = np.empty((len(first), 7))
+    out[:, 0] = np.add.reduceat(counts, first)
+    out[:, 1:4] = s[lo, 1:4]
+    out[:, 4:7] = s[hi, 4:7]
+    return width, out
+
+
+class BucketCache:
+    """Bucket summaries of whole chunks, by the chunk's identity (store, run, segment, steps,
+    rows and cumulative state: chunks never change once written; a rewritten one differs in
+    one of those), bounded in bytes, least recently used first out."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: dict[Any, dict[str, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> dict[str, np.ndarray] | None:
+        """The summaries stored under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            value = self._items.pop(key, None)
+            if value is not None:
+                self._items[key] = value
+            return value
+
+    def put(self, key: Any, value: dict[str, np.ndarray]) -> None:
+        """Store summaries, dropping the least recently used past ``max_bytes``."""
+        size = sum(a.nbytes for a in value.values()) + 200
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= sum(a.nbytes for a in old.values()) + 200
+            self._items[key] = value
+            self.bytes += size
+            while self.bytes > self.max_bytes and self._items:
+                k = next(iter(self._items))
+                self.bytes -= sum(a.nbytes for a in self._items.pop(k).values()) + 200
 
 
 # -- cumulative state ------------------------------------------------------------------------

@@ -3,12 +3,24 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ._history import Columns, advance_state, empty_state, encode_columns, split_columns
+from ._history import (
+    BucketCache,
+    Columns,
+    advance_state,
+    chunks_buckets,
+    column_buckets,
+    empty_state,
+    encode_columns,
+    merge_buckets,
+    split_columns,
+)
 from ._ids import validate_id
 from ._store import Chunk, Store, dumps, loads
 from .errors import UsageError
@@ -191,7 +203,7 @@ def stitched_columns(
             for _first, _last, data in store.chunks(member.rec["key"], seg, hi, lo):
                 cols.add_chunk(data, hi, lo)
     # rows that became durable while this read the store are in both: keep the stored ones
-    done = cols.cols["_step"][-1] if cols.n else None
+    done = cols.last_step()
     extra = [
         r
         for r in extra_rows
@@ -268,3 +280,88 @@ def split_for(store: Store, rec: dict[str, Any]) -> Any:
         return kept, moved
 
     return split
+
+
+#: bucket summaries of whole chunks, shared by every reader in the process
+BUCKETS = BucketCache()
+#: chunks decoded and bucketed together
+_BATCH = 64
+
+
+def stitched_buckets(
+    store: Store,
+    members: list[Member],
+    x: Callable[[str], str],
+    x_token: Any,
+    cap: int,
+    after_step: int | None = None,
+    extra_rows: Iterable[dict[str, Any]] = (),
+) -> dict[str, tuple[int, Any]]:
+    """Per metric of a history view (its ``members``' step ranges, rows after ``after_step``),
+    ``(width, buckets)``: at most about ``cap`` min/max bucket summaries over the metric's
+    x column (``x(metric)``; ``x_token`` names that choice in the cache). Whole chunks'
+    summaries are cached (:data:`BUCKETS`), so reading a view again decodes only new chunks."""
+    plan: list[tuple[int, int, int | None, int | None, list[tuple[int, int, int, str | None]]]]
+    plan = []
+    total = 0
+    for member in members:
+        for seg, lo, hi in member.ranges:
+            lo = _lower(lo, after_step)
+            if lo is not None and hi is not None and lo >= hi:
+                continue
+            meta = store.chunk_meta(member.rec["key"], seg, hi, lo)
+            plan.append((member.rec["key"], seg, lo, hi, meta))
+            total += sum(m[2] for m in meta)
+    # points per cached summary: a power of 16 (few distinct values, so that reading part of
+    # a run, or a run that grew, finds the same summaries), at least 4 summaries per bucket
+    group = 1
+    while total // (group * 16) >= cap * 4:
+        group *= 16
+    try:  # a database deleted and made again at the same path is another one
+        db: Any = (
+            str(store.path),
+            os.stat(store.path).st_ino if isinstance(store.path, Path) else None,
+        )
+    except OSError:
+        db = (str(store.path), None)
+    found: list[dict[str, Any] | None] = []
+    last: int | None = None
+    for key, seg, lo, hi, meta in plan:
+        missing = []
+        for first, end, n, state in meta:
+            whole = (lo is None or first > lo) and (hi is None or end <= hi)
+            # the state (cumulative min, max, sum... up to the chunk) tells rewritten chunks apart
+            ident: Any = (db, key, seg, first, end, n, hash(state), group, x_token)
+            hit = BUCKETS.get(ident) if whole else None
+            if hit is None:
+                missing.append((len(found), ident if whole else None, first))
+            found.append(hit)
+        # the chunks not cached yet, read and bucketed in batches: memory stays a few MB
+        for b in range(0, len(missing), _BATCH):
+            batch = missing[b : b + _BATCH]
+            rows = store.chunks(key, seg, batch[-1][2], batch[0][2] - 1)
+            data = {r[0]: r[2] for r in rows}
+            todo = [(at, chunk, f) for at, chunk, f in batch if f in data]
+            made = chunks_buckets([(data[f], hi, lo) for _, _, f in todo], x, group)
+            del rows, data
+            for (at, chunk, _), summary in zip(todo, made, strict=True):
+                found[at] = summary
+                if chunk is not None:
+                    BUCKETS.put(chunk, summary)
+        if meta:
+            last = meta[-1][1] if hi is None else min(hi, meta[-1][1])
+    parts: dict[str, list[Any]] = {}
+    for f in found:
+        for metric, arr in (f or {}).items():
+            parts.setdefault(metric, []).append(arr)
+    extra = [
+        r
+        for r in extra_rows
+        if (after_step is None or r["_step"] > after_step) and (last is None or r["_step"] > last)
+    ]
+    if extra:
+        cols = Columns()
+        cols.add_rows(extra)
+        for metric, arr in column_buckets(cols.arrays(), cols.n, x, group).items():
+            parts.setdefault(metric, []).append(arr)
+    return {metric: merge_buckets(p, cap, group) for metric, p in parts.items()}

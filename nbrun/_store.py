@@ -267,6 +267,10 @@ def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
     return rec
 
 
+#: how much of the database file a connection may memory-map for reads
+_MMAP_BYTES = 256 * 1024 * 1024
+
+
 class _Connection(sqlite3.Connection):
     """A connection whose errors name the database file: damage, a full disk or a read-only
     file surface as :class:`StoreError`; lock waits stay ``sqlite3.OperationalError`` for the
@@ -388,6 +392,10 @@ class Store:
         conn.execute_path = str(self.path)  # type: ignore[attr-defined]
         conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # history reads copy chunk blobs: through a memory map this is about 5x faster than
+        # through read() calls (1M rows: 0.04 s instead of 0.2-0.7 s); the file never shrinks
+        # (nbrun does not VACUUM), so the map stays valid
+        conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         return conn
 
     @property
@@ -856,6 +864,21 @@ class Store:
         """``(first_step, last_step, data)`` of a segment's chunks overlapping the step range
         ``(after_step, max_step]``, in step order."""
         sql = "SELECT first_step, last_step, data FROM history WHERE run_key = ? AND seg = ?"
+        args: list[Any] = [key, seg]
+        if max_step is not None:
+            sql += " AND first_step <= ?"
+            args.append(max_step)
+        if after_step is not None:
+            sql += " AND last_step > ?"
+            args.append(after_step)
+        return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+
+    def chunk_meta(
+        self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
+    ) -> list[tuple[int, int, int, str | None]]:
+        """``(first_step, last_step, n, state)`` of the chunks :meth:`chunks` would return,
+        without their data (a reader that cached what it made of a chunk skips it)."""
+        sql = "SELECT first_step, last_step, n, state FROM history WHERE run_key = ? AND seg = ?"
         args: list[Any] = [key, seg]
         if max_step is not None:
             sql += " AND first_step <= ?"

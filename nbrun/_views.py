@@ -12,8 +12,9 @@ implementations live in higher layers.
 
 from __future__ import annotations
 
+import fnmatch
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +23,16 @@ from ._artifacts import Artifact
 from ._config import Config
 from ._console import logs_frame
 from ._files import OUTPUT_LOG, File, listing, output_log
-from ._history import RowFeed, column_rows, to_dataframe
+from ._history import BUCKET_COLUMNS, RowFeed, column_rows, to_dataframe
 from ._ids import validate_tags, validate_text
 from ._lineage import (
     ForkPoint,
+    Member,
     chain,
     fork_point,
     last_step,
     segment_columns,
+    stitched_buckets,
     stitched_columns,
 )
 from ._registry import live_run
@@ -178,7 +181,47 @@ class RunView:
         cols = stitched_columns(
             self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
         )
-        return to_dataframe(cols.finish(self._media()), keys, samples)
+        return to_dataframe(cols.arrays(self._media()), keys, samples)
+
+    def history_buckets(
+        self,
+        x: str | Mapping[str, str] | None = None,
+        points: int = 2000,
+        lineage: bool = True,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> dict[str, pd.DataFrame]:
+        """Every metric's history downsampled for a chart: per metric (flattened name, those
+        with at least one finite number) a DataFrame of at most about ``points / 2`` buckets
+        of consecutive points, each with ``rows`` (points in it) and its lowest and highest
+        point (``x_min, y_min, step_min, x_max, y_max, step_max``), so a one-step spike is
+        never lost; ``df.attrs["width"]`` is the points per full bucket.
+
+        ``x`` is the x column: one name for every metric (``"_step"``, ``"_runtime"``,
+        ``"_timestamp"``, a metric), a mapping metric -> name (others ``_step``), or None: each
+        metric's ``define_metric`` ``step_metric``. Rows with ``min_step <= _step <=
+        max_step``; ``lineage`` as in :meth:`history`. Summaries of stored chunks are cached
+        in the process, so reading a long run again only decodes what was written since."""
+        cap = _check_points(points)
+        rec = self._record()
+        if min_step is not None and max_step is not None and min_step > max_step:
+            return {}
+        members = (
+            chain(self._store, rec, max_step)
+            if lineage
+            else [Member(rec, max_step, ((0, None, max_step),))]
+        )
+        resolve, token = _x_resolver(x, getattr(self, "metrics", {}))
+        found = stitched_buckets(
+            self._store,
+            members,
+            resolve,
+            token,
+            cap,
+            None if min_step is None else min_step - 1,
+            self._unflushed_rows(),
+        )
+        return _bucket_frames(found, resolve)
 
     def _media(self) -> Resolver:
         """Reads media references back as media objects (paths checked to stay in run
@@ -351,7 +394,17 @@ class Archive:
         if stream == "system":
             return system_frame(self._store.system_samples(self._key, self.index), keys)
         cols = segment_columns(self._store, self._key, self.index)
-        return to_dataframe(cols.finish(Resolver(self._store.root / "runs", self.project)), keys)
+        return to_dataframe(cols.arrays(Resolver(self._store.root / "runs", self.project)), keys)
+
+    def history_buckets(
+        self, x: str | Mapping[str, str] = "_step", points: int = 2000
+    ) -> dict[str, pd.DataFrame]:
+        """The archived rows downsampled per metric, as :meth:`RunView.history_buckets`."""
+        cap = _check_points(points)
+        member = Member({"key": self._key}, None, ((self.index, None, None),))
+        resolve, token = _x_resolver(x, {})
+        found = stitched_buckets(self._store, [member], resolve, token, cap)
+        return _bucket_frames(found, resolve)
 
     def logs(self) -> pd.DataFrame:
         """The console lines printed after the rewind's step (see :meth:`RunView.logs`)."""
@@ -577,6 +630,61 @@ class StoreFeed:
     def close(self) -> None:
         """Stop polling."""
         self.closed = True
+
+
+def _check_points(points: object) -> int:
+    if type(points) is not int or points < 4:
+        raise UsageError(f"history_buckets: points={points!r}; pass an int of at least 4")
+    return points // 2
+
+
+def _x_resolver(
+    x: str | Mapping[str, str] | None, definitions: Mapping[str, Mapping[str, Any]]
+) -> tuple[Callable[[str], str], Any]:
+    """The x column of each metric, and a hashable name of that choice (for the cache)."""
+    if isinstance(x, str):
+        return (lambda _key: x), x
+    if x is not None:
+        if not isinstance(x, Mapping):
+            raise UsageError(f"history_buckets: x={x!r}; pass a column name, a dict or None")
+        table = dict(x)
+        return (lambda key: table.get(key, "_step")), tuple(sorted(table.items()))
+    exact: dict[str, str] = {}
+    globs: list[tuple[str, str]] = []
+    for name, d in definitions.items():
+        sm = d.get("step_metric")
+        sm = sm if isinstance(sm, str) and sm else "_step"
+        if any(ch in name for ch in "*?["):
+            globs.append((name, sm))  # the first glob matching a name decides (as W&B's UI)
+        else:
+            exact[name] = sm
+
+    def resolve(key: str) -> str:
+        if key in definitions:
+            return exact.get(key, "_step")
+        for name, sm in globs:
+            if fnmatch.fnmatchcase(key, name):
+                return sm
+        return "_step"
+
+    return resolve, ("defs", tuple(sorted(exact.items())), tuple(globs))
+
+
+def _bucket_frames(
+    found: dict[str, tuple[int, Any]], resolve: Callable[[str], str]
+) -> dict[str, pd.DataFrame]:
+    import pandas as pd  # noqa: PLC0415 - heavy library on first use
+
+    out: dict[str, pd.DataFrame] = {}
+    for metric in sorted(found):
+        width, buckets = found[metric]
+        df = pd.DataFrame(buckets, columns=list(BUCKET_COLUMNS))
+        for col in ("rows", "step_min", "step_max"):
+            df[col] = df[col].astype("int64")
+        df.attrs["width"] = width
+        df.attrs["x"] = resolve(metric)
+        out[metric] = df
+    return out
 
 
 def stored_runtime(rec: dict[str, Any]) -> float:

@@ -310,27 +310,83 @@ def source_history(source: Source, keys: list[str] | None = None) -> pd.DataFram
     return df
 
 
+def has_buckets(source: Source) -> bool:
+    """Whether the source's view reads downsampled bucket summaries (``history_buckets``)."""
+    return callable(getattr(source.view, "history_buckets", None))
+
+
+def source_buckets(
+    source: Source, x: Any = None, points: int = MAX_POINTS
+) -> list[tuple[Series, dict[str, pd.DataFrame]]]:
+    """Each series of a source with its metrics downsampled (``view.history_buckets``): a
+    fork's inherited part and its own rows apart, a parent or fork from its fork point on.
+    ``x``: the x column choice passed on (None: each run's ``define_metric`` step metrics)."""
+    view: Any = source.view
+    if source.split is not None:
+        step = source.split_step
+        return [
+            (source.split, view.history_buckets(x=x, points=points, max_step=step)),
+            (source.series, view.history_buckets(x=x, points=points, min_step=step + 1)),
+        ]
+    if source.min_step >= 0:
+        frames = view.history_buckets(x=x, points=points, min_step=source.min_step)
+    else:
+        frames = view.history_buckets(x=x, points=points)
+    return [(source.series, frames)]
+
+
+def last_bucket_step(parts: list[tuple[Series, dict[str, pd.DataFrame]]]) -> int | None:
+    """The last step with a point in downsampled series (None: no points)."""
+    steps = [
+        int(max(f["step_min"].max(), f["step_max"].max()))
+        for _, frames in parts
+        for f in frames.values()
+        if len(f)
+    ]
+    return max(steps) if steps else None
+
+
 def lineage_frame(view: RunLike, key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
     """Long-format, downsampled data of metric ``key`` for every line of the run's lineage:
-    columns ``series, role, x, y, step, color, dash, opacity``."""
+    columns ``series, role, x, y, step, color, dash, opacity``. Each line is read as bucket
+    summaries (``history_buckets``): the stored chunks' summaries are cached, so drawing a
+    long run again costs little."""
     x_key = step_metric_for(key, view.metrics)
-    wanted = [key] if x_key == "_step" else [key, x_key]
     parts = []
     for source in lineage_sources(view):
-        df = source_history(source, wanted)
-        xs, ys, steps = xy_arrays(df, key, x_key)
-        groups: dict[str, tuple[Series, list[int]]] = {}
-        for n, s in enumerate(steps):
-            ser = source.series_for(s)
-            groups.setdefault(ser.key, (ser, []))[1].append(n)
-        for ser, idx in groups.values():
-            mm = MinMaxSeries(max_points)
-            mm.extend([xs[i] for i in idx], [ys[i] for i in idx], [steps[i] for i in idx])
-            for _, x, y, step in mm.points():
-                parts.append((ser.label, ser.role, x, y, step, ser.color, ser.dash, ser.opacity))
+        if not has_buckets(source):
+            parts += _frame_rows(source, key, x_key, max_points)
+            continue
+        x = None if source.run is not None else {key: x_key}
+        for ser, frames in source_buckets(source, x, max_points):
+            frame = frames.get(key)
+            if frame is None or not len(frame):
+                continue
+            mm = MinMaxSeries.from_buckets(frame, max_points)
+            for _, px, py, step in mm.points():
+                parts.append((ser.label, ser.role, px, py, step, ser.color, ser.dash, ser.opacity))
     return pd.DataFrame(
         parts, columns=["series", "role", "x", "y", "step", "color", "dash", "opacity"]
     )
+
+
+def _frame_rows(source: Source, key: str, x_key: str, max_points: int) -> list[tuple[Any, ...]]:
+    """The long-format rows of a source read as a whole DataFrame (a view without
+    ``history_buckets``)."""
+    wanted = [key] if x_key == "_step" else [key, x_key]
+    df = source_history(source, wanted)
+    xs, ys, steps = xy_arrays(df, key, x_key)
+    groups: dict[str, tuple[Series, list[int]]] = {}
+    for n, s in enumerate(steps):
+        ser = source.series_for(s)
+        groups.setdefault(ser.key, (ser, []))[1].append(n)
+    rows = []
+    for ser, idx in groups.values():
+        mm = MinMaxSeries(max_points)
+        mm.extend([xs[i] for i in idx], [ys[i] for i in idx], [steps[i] for i in idx])
+        for _, x, y, step in mm.points():
+            rows.append((ser.label, ser.role, x, y, step, ser.color, ser.dash, ser.opacity))
+    return rows
 
 
 def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS) -> alt.Chart:

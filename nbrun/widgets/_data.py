@@ -24,6 +24,9 @@ SYSTEM_KEYS = ("_step", "_runtime", "_timestamp")
 
 Point = tuple[float, float, int]  # (x, y, step)
 
+#: the columns of ``view.history_buckets()`` frames, in bucket order
+_BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+
 
 class Columns(Protocol):
     """Named columns of history rows: a DataFrame or a dict of lists."""
@@ -99,6 +102,30 @@ class MinMaxSeries:
 
     def __len__(self) -> int:
         return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
+
+    @classmethod
+    def from_buckets(cls, frame: Any, cap: int = MAX_POINTS, times: Any = None) -> MinMaxSeries:
+        """A series from a run's stored bucket summaries (one frame of
+        ``view.history_buckets()``: ``rows``, the lowest and the highest point per bucket,
+        ``attrs["width"]``); rows added later go on filling its last bucket. ``times``: a
+        ``(steps, runtimes, timestamps)`` triple of sorted arrays; each kept point then carries
+        its row's ``_runtime`` and ``_timestamp`` (the dashboard's time axes)."""
+        series = cls(cap)
+        series.width = max(1, int(frame.attrs.get("width", 1)))
+        cols = [frame[c].tolist() for c in _BUCKET_COLUMNS]
+        buckets: list[list[Any]] = []
+        more = _times_for(times, cols[3], cols[6])
+        for (rows, x0, y0, s0, x1, y1, s1), (m0, m1) in zip(
+            zip(*cols, strict=True), more, strict=True
+        ):
+            lo = (x0, y0, s0, *m0)
+            hi = lo if s0 == s1 else (x1, y1, s1, *m1)
+            buckets.append([rows, lo, hi])
+        series.buckets = buckets
+        series.rows = sum(b[0] for b in buckets)
+        while len(series.buckets) > series.cap_buckets:
+            series._halve()
+        return series
 
     def extend(
         self,
@@ -190,6 +217,15 @@ class MinMaxSeries:
         self.buckets = merged
         self.width *= 2
 
+    def nearest(self, step: int) -> Point | None:
+        """The kept point whose step is closest to ``step`` (the earlier on a tie), or None."""
+        best: Point | None = None
+        for _, lo, hi in self.buckets:
+            for p in (lo, hi):
+                if best is None or (abs(p[2] - step), p[2]) < (abs(best[2] - step), best[2]):
+                    best = p
+        return best
+
     def points(self, from_bucket: int = 0) -> list[list[Any]]:
         """Points ``[index, x, y, step, *extra]`` of the buckets from ``from_bucket`` on, step
         order (an extra value that is not finite is sent as None)."""
@@ -204,6 +240,27 @@ class MinMaxSeries:
 
 def _step(p: tuple[Any, ...]) -> int:
     return int(p[2])
+
+
+def _times_for(
+    times: Any, lo_steps: list[Any], hi_steps: list[Any]
+) -> Iterable[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Per bucket, the ``(_runtime, _timestamp)`` of its low and high point's rows (looked up
+    by step in ``times``), or empty tuples when ``times`` is None."""
+    if times is None:
+        return [((), ())] * len(lo_steps)
+    steps, runtimes, stamps = times
+
+    def at(wanted: list[Any]) -> list[tuple[float, float]]:
+        if not len(steps):
+            return [(math.nan, math.nan)] * len(wanted)
+        idx = np.clip(np.searchsorted(steps, np.asarray(wanted, float)), 0, len(steps) - 1)
+        hit = steps[idx] == np.asarray(wanted, float)
+        rt = np.where(hit, runtimes[idx], np.nan)
+        ts = np.where(hit, stamps[idx], np.nan)
+        return list(zip(rt.tolist(), ts.tolist(), strict=True))
+
+    return list(zip(at(lo_steps), at(hi_steps), strict=True))
 
 
 def _at(extra: Sequence[Any], k: int) -> tuple[float, ...]:

@@ -14,31 +14,38 @@ from typing import Any
 import numpy as np
 
 from ._charts import (
+    Series,
     Source,
     dashboard_spec,
     diverged_after_fork,
     family_ids,
     fork_source,
+    has_buckets,
+    last_bucket_step,
     lineage_sources,
     short,
+    source_buckets,
     source_history,
 )
 from ._colors import family_colors
 from ._data import (
     MAX_POINTS,
     MinMaxSeries,
+    _num,
     as_number,
     flatten_row,
     is_hidden,
     numeric_metrics,
     step_metric_for,
 )
-from ._media import MediaIndex
+from ._media import MediaIndex, kind_of
 from ._protocols import RunLike, is_live
 
 #: one change of the chart data: drop ``series``' points of ``metric`` with index >=
 #: ``from_index``, insert ``points`` (``[index, x, y, step, runtime, timestamp]``)
 Change = list[Any]
+#: a source's series with their metrics' bucket summaries (``source_buckets``)
+Bucketed = list[tuple[Series, dict[str, Any]]]
 
 #: columns every point carries after its step, for the dashboard's other x axes
 TIME_KEYS = ("_runtime", "_timestamp")
@@ -80,21 +87,79 @@ class ChartFeed:
         self.family = family_ids(view)
         self.colors = family_colors(self.family)
         sources = lineage_sources(view, self.colors)
-        own = source_history(sources[0])
         self.media = MediaIndex(view)
-        self.media.add_columns(own)
-        for m in logged_order(numeric_metrics(own.columns, own), own, view.summary.keys()):
-            if not is_hidden(m, metrics_defs):
-                self.x_keys[m] = step_metric_for(m, metrics_defs)
-        for src in sources:
-            self.load(src)
+        first: Bucketed | None = None
+        if has_buckets(sources[0]):
+            # the run's metrics from its downsampled history; only media columns are read whole
+            first = source_buckets(sources[0], None, self.max_points)
+            x_of: dict[str, str] = {}
+            first_step: dict[str, int] = {}
+            for _, frames in first:
+                for m, f in frames.items():
+                    x_of[m] = f.attrs.get("x", "_step")
+                    if len(f):
+                        at = int(f["step_min"].min())
+                        first_step[m] = min(first_step.get(m, at), at)
+            rank = {k: n for n, k in enumerate(view.summary.keys())}
+            order = sorted(
+                x_of, key=lambda m: (first_step.get(m, 1 << 62), rank.get(m, len(rank)), m)
+            )
+            for m in order:
+                if not is_hidden(m, metrics_defs):
+                    self.x_keys[m] = x_of[m]
+            self._add_media(view)
+        else:
+            own = source_history(sources[0])
+            self.media.add_columns(own)
+            for m in logged_order(numeric_metrics(own.columns, own), own, view.summary.keys()):
+                if not is_hidden(m, metrics_defs):
+                    self.x_keys[m] = step_metric_for(m, metrics_defs)
+        for n, src in enumerate(sources):
+            self.load(src, first if n == 0 else None)
 
-    def load(self, src: Source) -> None:
+    def _add_media(self, view: RunLike) -> None:
+        """Index the run's media: the keys its summary holds media under, read whole."""
+        try:
+            summary = {k: view.summary[k] for k in view.summary.keys()}
+        except Exception:
+            return
+        keys = [k for k, v in flatten_row(summary).items() if kind_of(v) is not None]
+        if keys:
+            self.media.add_columns(view.history(keys=keys))
+
+    def load(self, src: Source, read: Bucketed | None = None) -> None:
         """Read a source's stored rows and, when its run is running, follow it: a run logged
         by this process pushes its rows into the feed as they are written, else the feed
-        reads them from the store."""
+        reads them from the store. ``read``: the source's bucket summaries, when read already."""
         live = src.run is not None and is_live(src.run.state)
-        df = source_history(src)  # after the state: a run that ends now is still followed
+        if not has_buckets(src):
+            self._load_frame(src, live)
+            return
+        # read after the state: a run that ends now is still followed
+        if read is None:
+            x = None if src.run is not None else dict(self.x_keys)
+            read = source_buckets(src, x, self.max_points)
+        last = last_bucket_step(read)
+        if live and src.run is not None:
+            src.last_step = last if last is not None else src.min_step - 1
+            src.feed = src.run.follow(from_step=max(src.last_step, src.min_step - 1))
+            src.live = True
+        else:
+            src.last_step = last if last is not None else -1
+        self.sources.append(src)
+        if src.run is not None and src.series.role in _OTHERS:
+            self.archive_counts[src.series.key] = len(src.run.archives())
+        times = _times(src) if last is not None else None
+        for series, frames in read:
+            for metric in self.x_keys:
+                frame = frames.get(metric)
+                if frame is not None and len(frame):
+                    mm = MinMaxSeries.from_buckets(frame, self.max_points, times)
+                    self.data[(metric, series.key)] = mm
+
+    def _load_frame(self, src: Source, live: bool) -> None:
+        """:meth:`load` for a view without ``history_buckets``: its rows as a DataFrame."""
+        df = source_history(src)
         if live and src.run is not None:
             src.last_step = int(df["_step"].iloc[-1]) if len(df) else src.min_step - 1
             src.feed = src.run.follow(from_step=max(src.last_step, src.min_step - 1))
@@ -279,16 +344,17 @@ class ChartFeed:
                 continue
             label = ser.label if ser.role != "self" else f"forked here @{step}"
             for metric in self.x_keys:
-                pts = [
+                near = [
                     p
                     for key in (ser.key, src.split.key if src.split else None)
                     if key and (metric, key) in self.data
-                    for p in self.data[(metric, key)].points()
+                    for p in [self.data[(metric, key)].nearest(step)]
+                    if p is not None
                 ]
-                if not pts:
+                if not near:
                     continue
-                at = min(pts, key=lambda p: (abs(p[3] - step), p[3]))
-                out[metric].append([at[1], at[2], ser.color, label, at[3], ser.run_id])
+                x, y, at_step = min((p[:3] for p in near), key=lambda p: (abs(p[2] - step), p[2]))
+                out[metric].append([_num(x), _num(y), ser.color, label, at_step, ser.run_id])
         return out
 
     def snapshot(self) -> dict[str, Any]:
@@ -302,6 +368,18 @@ class ChartFeed:
         """Stop following every source."""
         for src in self.sources:
             _unfollow(src)
+
+
+def _times(src: Source) -> tuple[Any, Any, Any]:
+    """A source's ``(steps, runtimes, timestamps)`` as sorted arrays: only these columns are
+    read, for the points its bucket summaries keep (the dashboard's time axes)."""
+    view: Any = src.view
+    df = view.history(keys=list(TIME_KEYS))
+    if src.min_step > 0 and len(df):
+        df = df[df["_step"] >= src.min_step]
+    steps = np.asarray(df["_step"], dtype=float) if len(df) else np.empty(0)
+    cols = [_floats(df[k]) if k in df else np.full(len(steps), np.nan) for k in TIME_KEYS]
+    return steps, cols[0], cols[1]
 
 
 def logged_order(metrics: list[str], df: Any, summary_keys: Any) -> list[str]:

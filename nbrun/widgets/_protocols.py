@@ -51,6 +51,10 @@ class HistorySource(Protocol):
         """The rows as a DataFrame sorted by ``_step`` (those with ``keys`` when given)."""
         ...
 
+    def history_buckets(self, x: Any = ..., points: int = ...) -> dict[str, pd.DataFrame]:
+        """Each metric downsampled to min/max bucket summaries (``nbrun.RunView``)."""
+        ...
+
 
 class ArchiveLike(HistorySource, Protocol):
     """A segment of history cut off by a rewind (``nbrun.Archive``)."""
