@@ -14,6 +14,7 @@ import { createMedia } from "./dashboard/media.js";
 import { createOverview } from "./dashboard/overview.js";
 import { mountSide } from "./dashboard/side.js";
 import { storeFor } from "./dashboard/store.js";
+import { hideSnapshot, watchTheme } from "./lib/theme.js";
 
 function render({ model, el }) {
   const store = storeFor(model);
@@ -35,6 +36,11 @@ function render({ model, el }) {
     charts.legend, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
   );
   el.appendChild(root);
+  // the static snapshot displayed with this widget (for saved notebooks) hides while it shows
+  const snapId = model.get("snapshot_id");
+  const unhide = snapId ? hideSnapshot("snapshot", snapId) : () => {};
+  // Vega charts take the theme's colours as a config: embed them again when it changes
+  const unwatch = watchTheme(root, () => { charts.retheme(); side.retheme(); });
 
   function showSelection() {
     actions.showSelection();
@@ -62,6 +68,8 @@ function render({ model, el }) {
   charts.sync();
 
   return () => {
+    unhide();
+    unwatch();
     charts.dispose();
     side.cleanup();
     media.dispose();

@@ -4,6 +4,7 @@
 import CSS from "./project.css";
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
+import { hideSnapshot } from "./lib/theme.js";
 
 const fmt = (v) => fmtDigits(v, 5);
 
@@ -19,6 +20,9 @@ function render({ model, el }) {
   const tableEl = h("table");
   root.append(bar, msg, tableEl);
   el.appendChild(root);
+  // the static snapshot displayed with this view (for saved notebooks) hides while it shows
+  const snapId = model.get("snapshot_id");
+  const unhide = snapId ? hideSnapshot("snapshot", snapId) : () => {};
 
   function draw() {
     const runs = model.get("runs") || [];
@@ -53,7 +57,7 @@ function render({ model, el }) {
   const evs = ["change:runs", "change:opened", "change:message", "change:project"];
   for (const ev of evs) model.on(ev, draw);
   draw();
-  return () => { for (const ev of evs) model.off(ev, draw); };
+  return () => { unhide(); for (const ev of evs) model.off(ev, draw); };
 }
 
 export default { render };

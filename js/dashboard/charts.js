@@ -3,6 +3,7 @@
 // selection and the throttled redraw of the series that deltas touched.
 import embed, { vega } from "vega-embed";
 import { h } from "../lib/dom.js";
+import { vegaConfig } from "../lib/theme.js";
 import { markDirty } from "./store.js";
 import {
   checkpointTuples,
@@ -102,7 +103,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       }
     }
     if (entry.view) { entry.view.finalize(); entry.view = null; }
-    return embed(div, spec, { renderer: "svg", actions: false, mode: "vega-lite" }).then(async (res) => {
+    const opts = { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(root) };
+    return embed(div, spec, opts).then(async (res) => {
       if (!alive) { res.finalize(); return; }
       entry.view = res.view;
       entry.div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
@@ -211,6 +213,15 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
   });
 
+  // The theme changed: embed every chart again with the new colours (see lib/theme.js).
+  function retheme() {
+    for (const c of model.get("charts") || []) {
+      const entry = views.get(c.metric);
+      const div = entry && entry.div.querySelector(".nb-vega");
+      if (div) embedChart(c, entry, div);
+    }
+  }
+
   function dispose() {
     alive = false;
     if (flushTimer !== null) clearTimeout(flushTimer);
@@ -218,5 +229,5 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     for (const { view } of views.values()) if (view) view.finalize();
   }
 
-  return { legend, filterEl, chartsEl, sync, showSelection, showCheckpoints, renderLegend, onSeries, dispose };
+  return { legend, filterEl, chartsEl, sync, showSelection, showCheckpoints, renderLegend, onSeries, retheme, dispose };
 }

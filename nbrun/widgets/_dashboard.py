@@ -96,6 +96,8 @@ class Dashboard(anywidget.AnyWidget):
     system = traitlets.Dict().tag(sync=True)
     logs = traitlets.Dict().tag(sync=True)
     media: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    #: the display id of the static snapshot shown with the widget (the view hides it)
+    snapshot_id = traitlets.Unicode("").tag(sync=True)
 
     #: seconds between looks for new forks once nothing shown is running
     IDLE_INTERVAL = 2.0
@@ -128,6 +130,7 @@ class Dashboard(anywidget.AnyWidget):
         self.updates_sent = 0
         #: the display id of this dashboard's static snapshot output (set when displayed)
         self._display_id: str | None = None
+        self.snapshot_id = f"nbrun-snapshot-{self.model_id}"
         self._snap_key: Any = None
         self._snap_key_cell: Any = None
         self._last_snap = 0.0
@@ -287,7 +290,7 @@ class Dashboard(anywidget.AnyWidget):
             self._refresh_overview()
             series, charts = feed_charts(self._feed)
             ov = dict(self.overview)
-        return dashboard_html(ov, series, charts), dashboard_text(ov)
+        return dashboard_html(ov, series, charts, self.snapshot_id), dashboard_text(ov)
 
     def _snapshot_key(self) -> Any:
         ov = self.overview
@@ -310,8 +313,7 @@ class Dashboard(anywidget.AnyWidget):
         from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
 
         html, text = self.snapshot()
-        if self._display_id is None:
-            self._display_id = f"nbrun-snapshot-{self.model_id}"
+        self._display_id = self.snapshot_id
         self._snap_key = self._snap_key_cell = self._snapshot_key()
         self._last_snap = time.monotonic()
         display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)

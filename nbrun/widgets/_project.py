@@ -73,6 +73,8 @@ class RunTable(anywidget.AnyWidget):
     runs: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    #: the display id of the static snapshot shown with the project view (the view hides it)
+    snapshot_id = traitlets.Unicode("").tag(sync=True)
 
 
 class ProjectView(ipywidgets.VBox):
@@ -129,8 +131,9 @@ class ProjectView(ipywidgets.VBox):
         the live view, which hides the snapshot while it shows."""
         from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
 
-        html, text = self.snapshot()
         self._display_id = self._display_id or f"nbrun-snapshot-{self.model_id}"
+        self.table.snapshot_id = self._display_id
+        html, text = self.snapshot()
         self._snap_key = self._rows_key()
         display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
         widget = super()._repr_mimebundle_()

@@ -216,11 +216,12 @@ def _fmt_time(seconds: float) -> str:
     return f"{s // 3600}h {s // 60 % 60}m {s % 60}s" if s >= 3600 else f"{s // 60}m {s % 60}s"
 
 
-def _wrap(kind: str, key: str, inner: str) -> str:
-    """The snapshot's outer box: theme colours with fallbacks; ``data-nbrun-<kind>`` lets a
-    live widget of the same run hide the snapshot while it shows."""
+def _wrap(kind: str, key: str, inner: str, snap_id: str = "") -> str:
+    """The snapshot's outer box: theme colours with fallbacks; ``data-nbrun-snapshot`` (the
+    display id) lets the live widget displayed with it hide it while the widget shows."""
     return (
-        f'<div class="nbrun-snapshot" data-nbrun-{kind}="{esc(key)}" style="color:{FG};'
+        f'<div class="nbrun-snapshot" data-nbrun-{kind}="{esc(key)}" '
+        f'data-nbrun-snapshot="{esc(snap_id)}" style="color:{FG};'
         "font:13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:100%;"
         f'overflow-x:auto">{inner}</div>'
     )
@@ -230,6 +231,7 @@ def dashboard_html(
     ov: Mapping[str, Any],
     series: Sequence[Mapping[str, Any]],
     charts: Sequence[tuple[str, str, Sequence[Line]]],
+    snap_id: str = "",
 ) -> str:
     """The snapshot of a dashboard: its header, the charts (``(metric, x_title, lines)``), the
     legend and the overview tables, from the dashboard's own data."""
@@ -272,7 +274,7 @@ def dashboard_html(
     ]
     tables.append(_table("forks", kids[:MAX_ENTRIES], max(0, len(kids) - MAX_ENTRIES)))
     overview = f'<div style="display:flex;flex-wrap:wrap">{"".join(tables)}</div>'
-    return _wrap("run", str(ov.get("id", "")), head + _legend(series) + body + overview)
+    return _wrap("run", str(ov.get("id", "")), head + _legend(series) + body + overview, snap_id)
 
 
 def _diff(ov: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -370,7 +372,9 @@ def to_html(view: nbrun.RunView | RunLike, path: str | os.PathLike[str] | None =
 PROJECT_CHARTS = 6
 
 
-def project_html(rows: Sequence[Mapping[str, Any]], project: str | None, root: Any) -> str:
+def project_html(
+    rows: Sequence[Mapping[str, Any]], project: str | None, root: Any, snap_id: str = ""
+) -> str:
     """A project's snapshot: the runs table (lineage indented) and one chart per metric (up to
     :data:`PROJECT_CHARTS`) with every run a line in its own colour."""
     head = (
@@ -432,7 +436,7 @@ def project_html(rows: Sequence[Mapping[str, Any]], project: str | None, root: A
             else ""
         )
     )
-    return _wrap("project", project or "", body)
+    return _wrap("project", project or "", body, snap_id)
 
 
 def _project_charts(
