@@ -15,6 +15,7 @@ import pandas as pd
 
 import nbrun
 
+from ._altair import use_offline_renderer
 from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
@@ -239,6 +240,7 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
         )
     labels = list(dict.fromkeys(df["series"]))
     colors = [df.loc[df["series"] == s, "color"].iloc[0] for s in labels]
+    use_offline_renderer()  # draw with nbrun's bundled Vega, not Altair's CDN (issue 15)
     return (
         alt.Chart(df)
         .mark_line()
