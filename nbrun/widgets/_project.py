@@ -114,9 +114,8 @@ class ProjectView(ipywidgets.VBox):
         """The runs table and overlaid charts as self-contained HTML (no scripts), and a text
         summary: what a saved notebook or an export shows without a kernel."""
         rows = list(self.table.runs)
-        return project_html(rows, self.project_name, self.dir), project_text(
-            rows, self.project_name
-        )
+        html = project_html(rows, self.project_name, self.dir, self.table.snapshot_id)
+        return html, project_text(rows, self.project_name)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """The widget view plus the static snapshot and a text summary."""
