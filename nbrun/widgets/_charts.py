@@ -325,13 +325,12 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
         .encode(x=x, y=y)
     )
     layered = (
-        alt.layer(lines, points, forks, ckpts, rule, ring)
-        .properties(
+        alt.layer(lines, points, forks, ckpts, rule, ring).properties(
             title=alt.TitleParams(metric, anchor="start", fontSize=13),
             width=WIDTH,
             height=HEIGHT,
             autosize=alt.AutoSizeParams(type="pad", resize=True),
         )
-        .configure_view(stroke="#ddd")
+        # the view's outline comes from the theme config the front end passes (lib/theme.js)
     )
     return layered.to_dict(validate=True)
