@@ -68,7 +68,7 @@ def test_notebook_executes(name: str, tmp_path: Path) -> None:
     if name == "quickstart":
         text = snaps[0]["data"]["text/plain"]
         assert "finished at step 299" in text, text
-        assert snaps[0]["data"]["text/html"].count("<polyline") >= 2
+        assert snaps[0]["data"]["text/html"].count("data:image/svg+xml;base64,") >= 2
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ display bundle carries it with a meaningful text/plain; ``run.chart`` renders of
 
 from __future__ import annotations
 
+import base64
 import html
 import html.parser
 import re
@@ -22,8 +23,9 @@ HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 ALLOWED = {
     "html", "head", "meta", "title", "style", "body", "p",
     "div", "span", "b", "table", "tr", "th", "td",
-    "svg", "text", "line", "polyline", "rect",
+    "svg", "text", "line", "polyline", "rect", "img",
 }  # fmt: skip
+DATA_SVG = re.compile(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
 
 
 class Tags(html.parser.HTMLParser):
@@ -43,17 +45,27 @@ def parse(text: str) -> Tags:
     return p
 
 
+def images(text: str) -> list[str]:
+    """The SVG documents of the snapshot's chart images."""
+    return [base64.b64decode(m).decode() for m in DATA_SVG.findall(text)]
+
+
 def assert_inert(text: str) -> None:
-    """No element beyond the snapshot's own, no event handler, nothing loaded from anywhere."""
+    """No element beyond the snapshot's own, no event handler, nothing loaded from anywhere
+    (chart images are ``data:`` SVG, themselves inert)."""
     tags = parse(text).tags
     assert {t for t, _ in tags} <= ALLOWED, {t for t, _ in tags} - ALLOWED
     for tag, attrs in tags:
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name)
-            assert name not in ("src", "href"), (tag, name)
-            if name != "xmlns":
+            assert name != "href", (tag, name)
+            if name == "src":
+                assert tag == "img" and (value or "").startswith("data:image/svg+xml;base64,")
+            elif name != "xmlns":
                 assert "://" not in (value or ""), (tag, name, value)
     assert "<script" not in text.lower()
+    for svg in images(text):
+        assert_inert(svg)
 
 
 def hostile_run(run_dir: Path) -> nbrun.Run:
@@ -79,9 +91,10 @@ def test_snapshot_shows_every_metric_as_svg_with_run_data_escaped(run_dir: Path)
     assert "application/vnd.jupyter.widget-view+json" in data
     page = data["text/html"]
     assert_inert(page)
-    charts = re.findall(r'<svg [^>]*data-metric="([^"]*)"', page)
+    charts = re.findall(r'<img [^>]*data-metric="([^"]*)"', page)
     assert sorted(charts) == sorted(["loss", "acc", html_escape(HOSTILE)])
-    assert page.count("<polyline") == 3
+    svgs = images(page)
+    assert len(svgs) == 3 and all(s.count("<polyline") == 1 for s in svgs)
     assert html_escape(HOSTILE) in page  # shown as text
     text = data["text/plain"]
     assert "object at 0x" not in text
@@ -110,7 +123,7 @@ def test_snapshot_follows_the_run_until_it_ends(run_dir: Path) -> None:
     finally:
         dash.close()
     assert "finished at step 199" in text1
-    pts = re.search(r'<polyline[^>]*points="([^"]*)"', last)
+    pts = re.search(r'<polyline[^>]*points="([^"]*)"', images(last)[0])
     assert pts is not None and len(pts.group(1).split()) > 100
     assert dash._snapshot_key() != (run.id, "running", 1, 1, 0)
 
@@ -133,7 +146,7 @@ def test_to_html_is_a_self_contained_page(run_dir: Path, tmp_path: Path) -> None
     proj = project_to_html("snap", dir=run_dir)
     assert_inert(proj)
     assert proj.count("<tr data-run-id=") == 2
-    assert re.search(r'data-metric="loss"', proj)
+    assert re.search(r'<svg [^>]*data-metric="loss"', proj)  # the page draws inline SVG
 
 
 def test_project_view_bundle_carries_the_table_snapshot(run_dir: Path) -> None:

@@ -185,7 +185,7 @@ def project_to_html(
     root = nbrun.Api(dir).dir
     rows = project_rows(project, root)
     title = f"{project or 'all projects'} · nbrun"
-    return write_page(page(title, project_html(rows, project, root)), path)
+    return write_page(page(title, project_html(rows, project, root, inline=True)), path)
 
 
 def display_project(

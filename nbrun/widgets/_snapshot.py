@@ -16,6 +16,7 @@ JavaScript engine.
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import os
@@ -98,17 +99,27 @@ def _thin(points: Sequence[tuple[float, float]], cap: int) -> Sequence[tuple[flo
     return [(p[1], p[2]) for p in mm.points()]
 
 
-def svg_chart(title: str, x_title: str, lines: Sequence[Line]) -> str:
-    """One chart as an inline SVG: axes with ticks, a grid, one polyline per line (its colour,
-    dash and opacity from its meta: ``color``, ``dash``, ``opacity``, ``label``)."""
+#: text and axis colour of a chart drawn as an image (no page colour reaches inside an <img>):
+#: a grey readable on light and dark backgrounds
+IMG_INK = "#767676"
+LEGEND_ROW = 15
+
+
+def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "currentColor") -> str:
+    """One chart as SVG: axes with ticks, a grid, one polyline per line (its colour, dash and
+    opacity from its meta: ``color``, ``dash``, ``opacity``, ``label``) and a legend below.
+    Text and axes are drawn in ``ink`` (the page's text colour by default)."""
     lines = [(meta, _thin(pts, SNAP_POINTS)) for meta, pts in lines if pts]
     xs = [x for _, pts in lines for x, _ in pts]
     ys = [y for _, pts in lines for _, y in pts]
-    tw, th = W + ML + MR, H + MT + MB
+    legend = lines[:8]
+    tw, th = W + ML + MR, H + MT + MB + LEGEND_ROW * len(legend)
+    color = "" if ink == "currentColor" else f"color:{ink};"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{tw}" height="{th}" '
         f'viewBox="0 0 {tw} {th}" role="img" class="nbrun-snap-chart" '
-        f'data-metric="{esc(title)}" style="color:{FG};font:11px sans-serif">',
+        f'data-metric="{esc(title)}" style="{color or "color:" + FG + ";"}font:11px sans-serif" '
+        f'font-family="sans-serif" font-size="11" color="{esc(ink)}">',
         f"<title>{esc(title)}</title>",
         f'<text x="{ML}" y="14" fill="currentColor" font-size="13" font-weight="600">'
         f"{esc(title)}</text>",
@@ -133,16 +144,16 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line]) -> str:
             out.append(
                 f'<line x1="{ML}" x2="{ML + W}" y1="{yy:.1f}" y2="{yy:.1f}" '
                 f'stroke="currentColor" stroke-opacity="0.15"/>'
-                f'<text x="{ML - 4}" y="{yy + 3.5:.1f}" text-anchor="end" fill="currentColor" '
-                f'fill-opacity="0.8">{esc(fmt(t))}</text>'
+                f'<text x="{ML - 4}" y="{yy + 3.5:.1f}" text-anchor="end" fill="currentColor">'
+                f"{esc(fmt(t))}</text>"
             )
         for t in nice_ticks(x0, x1):
             xx = px(t)
             out.append(
                 f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{MT + H}" y2="{MT + H + 4}" '
                 f'stroke="currentColor" stroke-opacity="0.6"/>'
-                f'<text x="{xx:.1f}" y="{MT + H + 15}" text-anchor="middle" fill="currentColor" '
-                f'fill-opacity="0.8">{esc(fmt(t))}</text>'
+                f'<text x="{xx:.1f}" y="{MT + H + 15}" text-anchor="middle" fill="currentColor">'
+                f"{esc(fmt(t))}</text>"
             )
         for meta, pts in lines:
             coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
@@ -162,10 +173,32 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line]) -> str:
     out.append(
         f'<rect x="{ML}" y="{MT}" width="{W}" height="{H}" fill="none" stroke="currentColor" '
         f'stroke-opacity="0.35"/>'
-        f'<text x="{ML + W / 2}" y="{th - 4}" text-anchor="middle" fill="currentColor" '
-        f'fill-opacity="0.8">{esc(x_title)}</text></svg>'
+        f'<text x="{ML + W / 2}" y="{MT + H + 28}" text-anchor="middle" fill="currentColor">'
+        f"{esc(x_title)}</text>"
     )
+    for n, (meta, _) in enumerate(legend):
+        y = MT + H + MB + LEGEND_ROW * n + 4
+        dash = DASH_ARRAY.get(str(meta.get("dash", "own")), "")
+        out.append(
+            f'<line x1="{ML}" x2="{ML + 18}" y1="{y - 4}" y2="{y - 4}" stroke-width="2.5" '
+            f'stroke="{esc(meta.get("color", "#4c78a8"))}"'
+            + (f' stroke-dasharray="{dash}"' if dash else "")
+            + f'/><text x="{ML + 24}" y="{y}" fill="currentColor">'
+            f"{esc(str(meta.get('label', ''))[:80])}</text>"
+        )
+    out.append("</svg>")
     return "".join(out)
+
+
+def svg_img(title: str, x_title: str, lines: Sequence[Line]) -> str:
+    """The chart as an ``<img>`` of a ``data:`` SVG: notebook front ends show it even where
+    they sanitise HTML (an untrusted notebook in JupyterLab strips inline ``<svg>``)."""
+    svg = svg_chart(title, x_title, lines, ink=IMG_INK)
+    data = base64.b64encode(svg.encode()).decode()
+    return (
+        f'<img class="nbrun-snap-chart" data-metric="{esc(title)}" alt="{esc(title)} chart" '
+        f'src="data:image/svg+xml;base64,{data}">'
+    )
 
 
 def _legend(series: Iterable[Mapping[str, Any]]) -> str:
@@ -232,9 +265,12 @@ def dashboard_html(
     series: Sequence[Mapping[str, Any]],
     charts: Sequence[tuple[str, str, Sequence[Line]]],
     snap_id: str = "",
+    inline: bool = False,
 ) -> str:
     """The snapshot of a dashboard: its header, the charts (``(metric, x_title, lines)``), the
-    legend and the overview tables, from the dashboard's own data."""
+    legend and the overview tables, from the dashboard's own data. Charts are ``<img>`` of
+    SVG (what sanitising front ends keep), or with ``inline`` SVG elements in the page's
+    colours (the standalone page of :func:`to_html`)."""
     step = max(0, int(ov.get("step") or 0) - 1)
     head = (
         f'<div style="display:flex;gap:10px;align-items:baseline;flex-wrap:wrap">'
@@ -247,7 +283,8 @@ def dashboard_html(
         f'<span style="color:{FG2};font-size:11px">snapshot '
         f"{esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</span></div>"
     )
-    svgs = "".join(svg_chart(m, xt, lines) for m, xt, lines in charts[:MAX_CHARTS])
+    draw = svg_chart if inline else svg_img
+    svgs = "".join(draw(m, xt, lines) for m, xt, lines in charts[:MAX_CHARTS])
     more = len(charts) - MAX_CHARTS
     body = f'<div style="display:flex;flex-wrap:wrap;gap:8px">{svgs}</div>'
     if more > 0:
@@ -274,7 +311,7 @@ def dashboard_html(
     ]
     tables.append(_table("forks", kids[:MAX_ENTRIES], max(0, len(kids) - MAX_ENTRIES)))
     overview = f'<div style="display:flex;flex-wrap:wrap">{"".join(tables)}</div>'
-    return _wrap("run", str(ov.get("id", "")), head + _legend(series) + body + overview, snap_id)
+    return _wrap("run", str(ov.get("id", "")), head + body + overview, snap_id)
 
 
 def _diff(ov: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -319,7 +356,7 @@ def feed_charts(feed: Any) -> tuple[list[dict[str, Any]], list[tuple[str, str, l
     return series, charts
 
 
-def run_snapshot(view: nbrun.RunView | RunLike) -> tuple[str, str]:
+def run_snapshot(view: nbrun.RunView | RunLike, inline: bool = False) -> tuple[str, str]:
     """The snapshot HTML fragment and text/plain of a run (read from the store)."""
     run = as_run_like(view)
     feed = ChartFeed(run)
@@ -329,7 +366,7 @@ def run_snapshot(view: nbrun.RunView | RunLike) -> tuple[str, str]:
     finally:
         feed.close()
     ov = overview(run)
-    return dashboard_html(ov, series, charts), dashboard_text(ov)
+    return dashboard_html(ov, series, charts, inline=inline), dashboard_text(ov)
 
 
 def page(title: str, fragment: str) -> str:
@@ -364,7 +401,7 @@ def to_html(view: nbrun.RunView | RunLike, path: str | os.PathLike[str] | None =
     if path is not None and not isinstance(path, str | os.PathLike):
         raise TypeError(f"to_html(path={path!r}): pass a file path (str or PathLike) or None")
     run = as_run_like(view)
-    fragment, _ = run_snapshot(run)
+    fragment, _ = run_snapshot(run, inline=True)
     return write_page(page(f"{run.name} · nbrun run {run.path}", fragment), path)
 
 
@@ -373,7 +410,11 @@ PROJECT_CHARTS = 6
 
 
 def project_html(
-    rows: Sequence[Mapping[str, Any]], project: str | None, root: Any, snap_id: str = ""
+    rows: Sequence[Mapping[str, Any]],
+    project: str | None,
+    root: Any,
+    snap_id: str = "",
+    inline: bool = False,
 ) -> str:
     """A project's snapshot: the runs table (lineage indented) and one chart per metric (up to
     :data:`PROJECT_CHARTS`) with every run a line in its own colour."""
@@ -422,7 +463,8 @@ def project_html(
         f"<tr>{th}</tr>{''.join(trs)}</table>"
     )
     charts = _project_charts(rows, root)
-    svgs = "".join(svg_chart(m, xt, lines) for m, xt, lines in charts)
+    draw = svg_chart if inline else svg_img
+    svgs = "".join(draw(m, xt, lines) for m, xt, lines in charts)
     legend = _legend(
         {"label": f"{r.get('name')} ({r.get('id')})", "color": run_color(str(r.get("id")))}
         for r in rows
