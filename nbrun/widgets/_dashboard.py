@@ -17,6 +17,8 @@ and the messages. The contract with ``js/dashboard.js``:
 * custom messages browser -> Python: ``{"action": "fork" | "rewind" | "stop" | "resync",
   "req": n, "step": N, "config": {...}}``; every action is answered through ``result``;
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
+* ``snapshot_id``: the display id of the static snapshot shown with the widget (see
+  :mod:`._snapshot`); the view hides that snapshot while it shows.
 * media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists
   media keys and their steps; ``{"action": "media", "req", "key", "step"}`` is answered by a
   ``{"type": "media", ...}`` message with that key's content at that step.
