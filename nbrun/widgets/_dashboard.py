@@ -309,24 +309,25 @@ class Dashboard(anywidget.AnyWidget):
         return data, meta
 
     def _ipython_display_(self) -> None:
-        """Displayed in a notebook: two outputs, the static snapshot (with a display id, so it
-        is replaced as the run goes on: see :meth:`refresh_snapshot`) and the live widget. The
-        widget hides the snapshot while it shows; without a kernel the snapshot remains."""
+        """Displayed in a notebook: two outputs, the live widget and the static snapshot (with
+        a display id, so it is replaced as the run goes on: see :meth:`refresh_snapshot`). The
+        widget goes first (its first chart does not wait for the snapshot) and hides the
+        snapshot while it shows; without a kernel the snapshot remains."""
         from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
 
-        html, text = self.snapshot()
-        self._display_id = self.snapshot_id
-        self._snap_key = self._snap_key_cell = self._snapshot_key()
-        self._last_snap = time.monotonic()
-        display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
         bundle = super()._repr_mimebundle_()
         if bundle is not None:
             widget, meta = bundle
             widget["text/plain"] = (
                 f"(the live nbrun dashboard of run {self.overview.get('id')}: needs its kernel; "
-                "the snapshot above shows the run)"
+                "the snapshot below shows the run)"
             )
             display(widget, raw=True, metadata=meta)
+        html, text = self.snapshot()
+        self._display_id = self.snapshot_id
+        self._snap_key = self._snap_key_cell = self._snapshot_key()
+        self._last_snap = time.monotonic()
+        display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
         watch_cells(self)
 
     def refresh_snapshot(self, force: bool = False, from_cell: bool = False) -> bool:

@@ -126,19 +126,19 @@ class ProjectView(ipywidgets.VBox):
         return data
 
     def _ipython_display_(self) -> None:
-        """Displayed in a notebook: the static snapshot (kept current after every cell) and
-        the live view, which hides the snapshot while it shows."""
+        """Displayed in a notebook: the live view, then the static snapshot (kept current
+        after every cell), which the live view hides while it shows."""
         from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
 
         self._display_id = self._display_id or f"nbrun-snapshot-{self.model_id}"
         self.table.snapshot_id = self._display_id
-        html, text = self.snapshot()
-        self._snap_key = self._rows_key()
-        display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
         widget = super()._repr_mimebundle_()
         if widget is not None:
             widget["text/plain"] = "(the live nbrun project view: needs its kernel)"
             display(widget, raw=True)
+        html, text = self.snapshot()
+        self._snap_key = self._rows_key()
+        display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
         watch_cells(self)
 
     def _rows_key(self) -> Any:
