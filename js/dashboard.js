@@ -15,6 +15,7 @@ import { createMedia } from "./dashboard/media.js";
 import { createOverview } from "./dashboard/overview.js";
 import { mountSide } from "./dashboard/side.js";
 import { storeFor } from "./dashboard/store.js";
+import { hideSnapshot, watchTheme } from "./lib/theme.js";
 
 function render({ model, el }) {
   const store = storeFor(model);
@@ -37,6 +38,11 @@ function render({ model, el }) {
   );
   el.appendChild(root);
   root.setAttribute("data-shown", String(Date.now())); // epoch ms (bench/first_chart.py)
+  // the static snapshot displayed with this widget (for saved notebooks) hides while it shows
+  const snapId = model.get("snapshot_id");
+  const unhide = snapId ? hideSnapshot("snapshot", snapId) : () => {};
+  // Vega charts take the theme's colours as a config: embed them again when it changes
+  const unwatch = watchTheme(root, () => { charts.retheme(); side.retheme(); });
 
   function showSelection() {
     actions.showSelection();
@@ -64,6 +70,8 @@ function render({ model, el }) {
   charts.sync();
 
   return () => {
+    unhide();
+    unwatch();
     charts.dispose();
     overview.dispose();
     side.cleanup();

@@ -8,6 +8,7 @@ import CSS from "./project.css";
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
 import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
+import { hideSnapshot } from "./lib/theme.js";
 
 const fmt = (v) => fmtDigits(v, 4);
 const SVG = "http://www.w3.org/2000/svg";
@@ -172,6 +173,9 @@ function render({ model, el }) {
   compare_.append(pcBox, chartsBox);
   root.append(bar, confirmBox, msg, notice, scroller, compare_);
   el.appendChild(root);
+  // the static snapshot displayed with this view (for saved notebooks) hides while it shows
+  const snapId = model.get("snapshot_id");
+  const unhide = snapId ? hideSnapshot("snapshot", snapId) : () => {};
 
   const runsByKey = () => new Map((model.get("runs") || []).map((r) => [r.key, r]));
   let selectTimer = null;
@@ -398,11 +402,7 @@ function render({ model, el }) {
   for (const ev of evs) model.on(ev, draw);
   model.on("change:overlay", drawOverlay);
   draw();
-  drawOverlay();
-  return () => {
-    for (const ev of evs) model.off(ev, draw);
-    model.off("change:overlay", drawOverlay);
-  };
+  return () => { unhide(); for (const ev of evs) model.off(ev, draw); };
 }
 
 export default { render };

@@ -352,6 +352,14 @@ class RunView:
 
         return chart(self, key)
 
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """The run's overview and charts as a self-contained HTML page (inline SVG, no scripts,
+        no network): the text when ``path`` is None, else written to ``path`` and its
+        :class:`~pathlib.Path` returned. Like W&B's ``Run.to_html``, for sharing a run."""
+        from .widgets import to_html  # noqa: PLC0415 - action forward (cycle)
+
+        return to_html(self, path)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path} state={self.state!r}>"
 

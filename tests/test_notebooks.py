@@ -59,6 +59,20 @@ def test_notebook_executes(name: str, tmp_path: Path) -> None:
         if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
     ]
     assert shown, "run.display() showed no widget"
+    # ... and a static snapshot beside it, replaced as the run went on: the saved notebook
+    # shows the run as it ended (issue 15)
+    snaps = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code" and "display()" in cell.source
+        for out in cell.get("outputs", [])
+        if "nbrun-snapshot" in str(out.get("data", {}).get("text/html", ""))
+    ]
+    assert snaps, "run.display() left no static snapshot"
+    if name == "quickstart":
+        text = snaps[0]["data"]["text/plain"]
+        assert "finished at step 299" in text, text
+        assert snaps[0]["data"]["text/html"].count("data:image/svg+xml;base64,") >= 2
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@
 // of the series that deltas touched. The arithmetic is in chartmath.js (pure, unit-tested).
 import embed, { vega } from "vega-embed";
 import { h } from "../lib/dom.js";
+import { vegaConfig } from "../lib/theme.js";
 import { markDirty } from "./store.js";
 import { checkpointTuples, lineRows, nearestPickable, seriesMeta, snapToCheckpoint, tuples } from "./points.js";
 import {
@@ -381,7 +382,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   function embedChart(entry) {
     const c = entry.c;
     if (entry.view) { entry.view.finalize(); entry.view = null; }
-    return embed(entry.vdiv, specFor(entry), { renderer: "svg", actions: false, mode: "vega-lite" }).then(async (res) => {
+    const opts = { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(root) };
+    return embed(entry.vdiv, specFor(entry), opts).then(async (res) => {
       if (!alive) { res.finalize(); return; }
       entry.view = res.view;
       entry.div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
@@ -555,6 +557,11 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
   });
 
+  // The theme changed: embed every chart again with the new colours (see lib/theme.js).
+  function retheme() {
+    for (const entry of views.values()) if (entry.vdiv) embedChart(entry);
+  }
+
   function dispose() {
     alive = false;
     if (flushTimer !== null) clearTimeout(flushTimer);
@@ -565,5 +572,5 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
   }
 
-  return { legend, tools, filterEl, chartsEl, sync, showSelection, showCheckpoints, renderLegend, onSeries, dispose };
+  return { legend, tools, filterEl, chartsEl, sync, showSelection, showCheckpoints, renderLegend, onSeries, retheme, dispose };
 }

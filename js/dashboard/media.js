@@ -8,6 +8,7 @@
 // same-origin); plot specs are rebuilt from a whitelist in Python.
 import embed from "vega-embed";
 import { h } from "../lib/dom.js";
+import { vegaConfig } from "../lib/theme.js";
 import { snapStep } from "./snap.js";
 
 function isDataUrl(s, prefix) {
@@ -107,7 +108,7 @@ export function createMedia({ model }) {
   }
 
   function vegaInto(div, spec) {
-    embed(div, spec, { actions: false, renderer: "svg" })
+    embed(div, spec, { actions: false, renderer: "svg", config: vegaConfig(el) })
       .then((res) => views.add(res.view))
       .catch((err) => div.appendChild(h("span", { class: "nb-mnote" }, String(err))));
   }

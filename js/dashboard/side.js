@@ -6,6 +6,7 @@
 // textContent: run output never becomes markup.
 import embed, { vega } from "vega-embed";
 import { h } from "../lib/dom.js";
+import { vegaConfig } from "../lib/theme.js";
 
 const BAD_END = new Set(["failed", "crashed", "killed"]);
 
@@ -55,7 +56,7 @@ export function mountSide(model) {
       sysCharts.appendChild(div);
       entry = { view: null, div };
       views.set(c.metric, entry);
-      embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite" }).then(async (res) => {
+      embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(sys) }).then(async (res) => {
         if (!alive) { res.finalize(); return; }
         entry.view = res.view;
         await fillSystem(c.metric, res.view);
@@ -122,8 +123,19 @@ export function mountSide(model) {
   syncSystem();
   renderLogs();
 
+  // the theme changed: drop the system charts; they are embedded again with its colours
+  function retheme() {
+    for (const { view, div } of views.values()) {
+      if (view) view.finalize();
+      div.remove();
+    }
+    views.clear();
+    syncSystem();
+  }
+
   return {
     elements: [sys, logs],
+    retheme,
     cleanup() {
       alive = false;
       for (const [ev, fn] of handlers) model.off(ev, fn);

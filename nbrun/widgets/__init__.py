@@ -14,7 +14,8 @@ from __future__ import annotations
 from ._charts import chart, dashboard_spec
 from ._dashboard import Dashboard, display_run
 from ._data import MAX_POINTS, MinMaxSeries
-from ._project import ProjectView, RunTable, display_project
+from ._project import ProjectView, RunTable, display_project, project_to_html
+from ._snapshot import to_html
 
 __all__ = [
     "MAX_POINTS",
@@ -26,4 +27,6 @@ __all__ = [
     "dashboard_spec",
     "display_project",
     "display_run",
+    "project_to_html",
+    "to_html",
 ]

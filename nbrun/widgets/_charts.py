@@ -395,6 +395,8 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     dotted and faded. Long histories are downsampled keeping each bucket's min and max."""
     import altair as alt  # noqa: PLC0415 - loaded on first use: displaying a dashboard never pays for it
 
+    from ._altair import use_offline_renderer  # noqa: PLC0415 - imports Altair: chart() only
+
     if not isinstance(key, str) or not key:
         raise nbrun.UsageError(f"chart({key!r}): pass a metric name such as 'loss'")
     run = as_run_like(view)
@@ -407,6 +409,7 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
         )
     labels = list(dict.fromkeys(df["series"]))
     colors = [df.loc[df["series"] == s, "color"].iloc[0] for s in labels]
+    use_offline_renderer()  # draw with nbrun's bundled Vega, not Altair's CDN (issue 15)
     return (
         alt.Chart(df)
         .mark_line()
@@ -613,5 +616,5 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
         "height": HEIGHT,
         "title": {"text": metric, "anchor": "start", "fontSize": 13},
         "autosize": {"type": "pad", "resize": True},
-        "config": {"view": {"stroke": "#ddd"}},
+        # the view's outline comes from the theme config the front end passes (lib/theme.js)
     }

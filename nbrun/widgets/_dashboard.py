@@ -20,6 +20,8 @@ and the messages. The contract with ``js/dashboard.js``:
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
 * the overview edits the run's name, tags and notes: ``{"action": "edit", "req", "field",
   "value"}`` is answered by ``{"type": "edited", "req", "field", "ok", "message"}``.
+* ``snapshot_id``: the display id of the static snapshot shown with the widget (see
+  :mod:`._snapshot`); the view hides that snapshot while it shows.
 * media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists
   media keys and their steps; ``{"action": "media", "req", "key", "step"}`` is answered by a
   ``{"type": "media", ...}`` message with that key's content at that step.
@@ -47,8 +49,11 @@ from ._feed import ChartFeed
 from ._overview import apply_edit, checkpoint_steps, overview
 from ._protocols import RunLike, as_run_like, is_live
 from ._side import logs_payload, system_payload
+from ._snapshot import dashboard_html, dashboard_text, feed_charts, publish_snapshot, watch_cells
 
 STATIC = Path(__file__).parent / "static"
+#: seconds between refreshes of the displayed snapshot while the run is live
+SNAPSHOT_EVERY = 10.0
 
 
 # -- exceptions in background threads are invisible in notebooks: show them -------------------
@@ -96,6 +101,8 @@ class Dashboard(anywidget.AnyWidget):
     system = traitlets.Dict().tag(sync=True)
     logs = traitlets.Dict().tag(sync=True)
     media: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    #: the display id of the static snapshot shown with the widget (the view hides it)
+    snapshot_id = traitlets.Unicode("").tag(sync=True)
 
     #: seconds between looks for new forks once nothing shown is running
     IDLE_INTERVAL = 2.0
@@ -126,6 +133,12 @@ class Dashboard(anywidget.AnyWidget):
         self._side_done = False  # the System and Logs sections of a finished run are final
         self._system_specs: dict[str, dict[str, Any]] = {}
         self.updates_sent = 0
+        #: the display id of this dashboard's static snapshot output (set when displayed)
+        self._display_id: str | None = None
+        self.snapshot_id = f"nbrun-snapshot-{self.model_id}"
+        self._snap_key: Any = None
+        self._snap_key_cell: Any = None
+        self._last_snap = 0.0
         self.on_msg(self._on_message)
         with self.hold_sync():
             self._rebuild()
@@ -265,12 +278,84 @@ class Dashboard(anywidget.AnyWidget):
                 self._refresh_checkpoints()
             if now - self._last_side > 1.0:
                 self._refresh_side()
-            return self._any_live()
+            live = self._any_live()
+        if self._display_id is not None and (not live or now - self._last_snap > SNAPSHOT_EVERY):
+            self.refresh_snapshot()
+        return live
 
     def _report(self, text: str) -> None:
         """Show an error in the widget (and keep the earlier ones, newest last)."""
         lines = (self.error + "\n\n" + text).strip() if self.error else text
         self.error = lines[-20000:]
+
+    # -- static snapshot (see ._snapshot) ------------------------------------------------------
+    def snapshot(self) -> tuple[str, str]:
+        """The dashboard as it is now: a self-contained HTML fragment (overview and SVG charts,
+        no scripts) and a text/plain summary. Saved notebooks and exports show these."""
+        with self._lock:
+            self._refresh_overview()
+            series, charts = feed_charts(self._feed)
+            ov = dict(self.overview)
+        return dashboard_html(ov, series, charts, self.snapshot_id), dashboard_text(ov)
+
+    def _snapshot_key(self) -> Any:
+        ov = self.overview
+        return (ov.get("id"), ov.get("state"), ov.get("step"), len(self.series), self._feed.seq)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The widget view plus the static snapshot (``text/html``) and a text summary, for
+        front ends without the widget (nbconvert skips a widget view without saved state)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, meta = bundle
+        data["text/html"], data["text/plain"] = self.snapshot()
+        return data, meta
+
+    def _ipython_display_(self) -> None:
+        """Displayed in a notebook: two outputs, the live widget and the static snapshot (with
+        a display id, so it is replaced as the run goes on: see :meth:`refresh_snapshot`). The
+        widget goes first (its first chart does not wait for the snapshot) and hides the
+        snapshot while it shows; without a kernel the snapshot remains."""
+        from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
+
+        bundle = super()._repr_mimebundle_()
+        if bundle is not None:
+            widget, meta = bundle
+            widget["text/plain"] = (
+                f"(the live nbrun dashboard of run {self.overview.get('id')}: needs its kernel; "
+                "the snapshot below shows the run)"
+            )
+            display(widget, raw=True, metadata=meta)
+        html, text = self.snapshot()
+        self._display_id = self.snapshot_id
+        self._snap_key = self._snap_key_cell = self._snapshot_key()
+        self._last_snap = time.monotonic()
+        display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
+        watch_cells(self)
+
+    def refresh_snapshot(self, force: bool = False, from_cell: bool = False) -> bool:
+        """Replace the displayed snapshot with the run as it is now (when it changed, or
+        ``force``). Called as the run goes on (every few seconds and when it ends, from the
+        update thread) and after every cell (from the kernel's main thread: front ends such as
+        ``jupyter execute`` apply an update of an earlier cell's output only then). Returns
+        whether an update was sent."""
+        if self._display_id is None or self._closed:
+            return False
+        with self._lock:
+            self._refresh_overview()
+            key = self._snapshot_key()
+        last = self._snap_key_cell if from_cell else self._snap_key
+        if not force and key == last:
+            return False
+        html, text = self.snapshot()
+        if from_cell:
+            self._snap_key_cell = key
+        else:
+            self._snap_key = key
+            self._last_snap = time.monotonic()
+        publish_snapshot(self._display_id, html, text)
+        return True
 
     # -- actions (see ._actions) ---------------------------------------------------------------
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -26,6 +26,7 @@ import nbrun
 from ._colors import run_color
 from ._dashboard import Dashboard
 from ._overview import jsonable
+from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -176,6 +177,8 @@ class RunTable(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
     overlay: traitlets.Dict[str, Any] = traitlets.Dict().tag(sync=True)
+    #: the display id of the static snapshot shown with the project view (the view hides it)
+    snapshot_id = traitlets.Unicode("").tag(sync=True)
 
 
 class ProjectView(ipywidgets.VBox):
@@ -265,6 +268,57 @@ class ProjectView(ipywidgets.VBox):
             self.refresh()
         return moved
 
+    # -- static snapshot (see ._snapshot) ------------------------------------------------------
+    _display_id: str | None = None
+    _snap_key: Any = None
+
+    def snapshot(self) -> tuple[str, str]:
+        """The runs table and overlaid charts as self-contained HTML (no scripts), and a text
+        summary: what a saved notebook or an export shows without a kernel."""
+        rows = list(self.table.runs)
+        html = project_html(rows, self.project_name, self.dir, self.table.snapshot_id)
+        return html, project_text(rows, self.project_name)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget view plus the static snapshot and a text summary."""
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is None:
+            return None
+        data["text/html"], data["text/plain"] = self.snapshot()
+        return data
+
+    def _ipython_display_(self) -> None:
+        """Displayed in a notebook: the live view, then the static snapshot (kept current
+        after every cell), which the live view hides while it shows."""
+        from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
+
+        self._display_id = self._display_id or f"nbrun-snapshot-{self.model_id}"
+        self.table.snapshot_id = self._display_id
+        widget = super()._repr_mimebundle_()
+        if widget is not None:
+            widget["text/plain"] = "(the live nbrun project view: needs its kernel)"
+            display(widget, raw=True)
+        html, text = self.snapshot()
+        self._snap_key = self._rows_key()
+        display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)
+        watch_cells(self)
+
+    def _rows_key(self) -> Any:
+        return [(r["id"], r["state"], r["step"]) for r in self.table.runs]
+
+    def refresh_snapshot(self, force: bool = False, from_cell: bool = False) -> bool:
+        """Re-read the runs and replace the displayed snapshot when they changed (or
+        ``force``). Returns whether an update was sent."""
+        if self._display_id is None:
+            return False
+        self.refresh()
+        key = self._rows_key()
+        if not force and key == self._snap_key:
+            return False
+        self._snap_key = key
+        publish_snapshot(self._display_id, *self.snapshot())
+        return True
+
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
             return
@@ -291,6 +345,22 @@ class ProjectView(ipywidgets.VBox):
         except Exception as exc:
             self.table.notice = ""
             self.table.message = f"{type(exc).__name__}: {exc}"
+
+
+def project_to_html(
+    project: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    dir: str | os.PathLike[str] | None = None,
+) -> Any:
+    """A project's runs (the table and one chart per metric with every run a line) as a
+    self-contained HTML page (no scripts, no network): the text when ``path`` is None, else
+    written there and the path returned."""
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(f"project_to_html(path={path!r}): pass a file path or None")
+    root = nbrun.Api(dir).dir
+    rows = project_rows(project, root)
+    title = f"{project or 'all projects'} · nbrun"
+    return write_page(page(title, project_html(rows, project, root, inline=True)), path)
 
 
 def display_project(

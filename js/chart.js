@@ -1,0 +1,44 @@
+// nbrun's Altair renderer (nbrun/widgets/_altair.py): one Vega-Lite spec drawn with the Vega,
+// Vega-Lite and vega-embed bundled here, so `run.chart("loss")` (an alt.Chart) and any Altair
+// chart render offline; no CDN. Colours follow the theme (lib/theme.js).
+import embed from "vega-embed";
+import { vegaConfig, watchTheme } from "./lib/theme.js";
+
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "nbrun-chart";
+  root.setAttribute("data-ready", "0");
+  root.style.cssText = "--nb-fg:var(--jp-ui-font-color1,#222);--nb-fg2:var(--jp-ui-font-color2,#555);--nb-border:var(--jp-border-color1,#bbb);--nb-border3:var(--jp-border-color3,#eee);--nb-bg:var(--jp-layout-color1,#fff);color:var(--nb-fg)";
+  const div = document.createElement("div");
+  root.appendChild(div);
+  el.appendChild(root);
+  let result = null;
+  let alive = true;
+  function draw() {
+    if (result) { result.finalize(); result = null; }
+    const actions = { export: true, source: false, compiled: false, editor: false };
+    embed(div, model.get("spec"), { renderer: "svg", actions, config: vegaConfig(root) })
+      .then((res) => {
+        if (!alive) { res.finalize(); return; }
+        result = res;
+        root.__nbrunView = res.view; // a hook for tests
+        root.setAttribute("data-ready", "1");
+      })
+      .catch((err) => {
+        const pre = document.createElement("pre");
+        pre.textContent = `chart: ${err && err.message ? err.message : err}`; // text, never markup
+        root.appendChild(pre);
+      });
+  }
+  const unwatch = watchTheme(root, draw);
+  model.on("change:spec", draw);
+  draw();
+  return () => {
+    alive = false;
+    unwatch();
+    model.off("change:spec", draw);
+    if (result) result.finalize();
+  };
+}
+
+export default { render };

@@ -1,0 +1,205 @@
+"""Static snapshots (issue 15): what a saved notebook, nbconvert, GitHub and ``run.to_html()``
+show without a kernel. Self-contained HTML + SVG, run data escaped, no scripts, no network; the
+display bundle carries it with a meaningful text/plain; ``run.chart`` renders offline."""
+
+from __future__ import annotations
+
+import base64
+import html
+import html.parser
+import re
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pytest
+
+import nbrun
+from nbrun.widgets import Dashboard, ProjectView, project_to_html, to_html
+from nbrun.widgets._snapshot import fmt, nice_ticks, svg_chart
+
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+#: every element a snapshot may contain (what the code writes; run data never adds one)
+ALLOWED = {
+    "html", "head", "meta", "title", "style", "body", "p",
+    "div", "span", "b", "table", "tr", "th", "td",
+    "svg", "text", "line", "polyline", "rect", "img",
+}  # fmt: skip
+DATA_SVG = re.compile(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
+
+
+class Tags(html.parser.HTMLParser):
+    """The elements and attributes of an HTML text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def parse(text: str) -> Tags:
+    p = Tags()
+    p.feed(text)
+    return p
+
+
+def images(text: str) -> list[str]:
+    """The SVG documents of the snapshot's chart images."""
+    return [base64.b64decode(m).decode() for m in DATA_SVG.findall(text)]
+
+
+def assert_inert(text: str) -> None:
+    """No element beyond the snapshot's own, no event handler, nothing loaded from anywhere
+    (chart images are ``data:`` SVG, themselves inert)."""
+    tags = parse(text).tags
+    assert {t for t, _ in tags} <= ALLOWED, {t for t, _ in tags} - ALLOWED
+    for tag, attrs in tags:
+        for name, value in attrs:
+            assert not name.startswith("on"), (tag, name)
+            assert name != "href", (tag, name)
+            if name == "src":
+                assert tag == "img" and (value or "").startswith("data:image/svg+xml;base64,")
+            elif name != "xmlns":
+                assert "://" not in (value or ""), (tag, name, value)
+    assert "<script" not in text.lower()
+    for svg in images(text):
+        assert_inert(svg)
+
+
+def hostile_run(run_dir: Path) -> nbrun.Run:
+    run = nbrun.init(
+        project="snap",
+        name=HOSTILE,
+        config={"lr": 0.1, HOSTILE: HOSTILE},
+        tags=["t<b>"],
+    )
+    for i in range(50):
+        run.log({"loss": 1 / (i + 1), HOSTILE: float(i), "acc": i / 50})
+    return run
+
+
+def test_snapshot_shows_every_metric_as_svg_with_run_data_escaped(run_dir: Path) -> None:
+    run = hostile_run(run_dir)
+    run.finish()
+    dash = Dashboard(nbrun.Api(run_dir).run(run.path), start=False)
+    try:
+        data, _meta = dash._repr_mimebundle_()
+    finally:
+        dash.close()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    page = data["text/html"]
+    assert_inert(page)
+    charts = re.findall(r'<img [^>]*data-metric="([^"]*)"', page)
+    assert sorted(charts) == sorted(["loss", "acc", html_escape(HOSTILE)])
+    svgs = images(page)
+    assert len(svgs) == 3 and all(s.count("<polyline") == 1 for s in svgs)
+    assert html_escape(HOSTILE) in page  # shown as text
+    text = data["text/plain"]
+    assert "object at 0x" not in text
+    assert f"snap/{run.id}" in text and "finished at step 49" in text
+    assert "loss=0.02" in text  # the summary, 4 significant digits
+
+
+def html_escape(s: str) -> str:
+    return html.escape(s, quote=True)
+
+
+def test_snapshot_follows_the_run_until_it_ends(run_dir: Path) -> None:
+    """The snapshot is the run as it is when asked: a live dashboard's snapshot grows with
+    the run and says ``finished`` once it has ended (what refresh_snapshot publishes)."""
+    run = nbrun.init(project="snap")
+    run.log({"loss": 1.0})
+    dash = Dashboard(run, start=False)
+    try:
+        _first, text0 = dash.snapshot()
+        assert "running" in text0
+        for i in range(1, 200):
+            run.log({"loss": 1 / (i + 1)})
+        run.finish()
+        dash.poll()
+        last, text1 = dash.snapshot()
+    finally:
+        dash.close()
+    assert "finished at step 199" in text1
+    pts = re.search(r'<polyline[^>]*points="([^"]*)"', images(last)[0])
+    assert pts is not None and len(pts.group(1).split()) > 100
+    assert dash._snapshot_key() != (run.id, "running", 1, 1, 0)
+
+
+def test_to_html_is_a_self_contained_page(run_dir: Path, tmp_path: Path) -> None:
+    run = hostile_run(run_dir)
+    run.finish()
+    fork = nbrun.Api(run_dir).run(run.path).fork(20, {"lr": 0.5})
+    fork.log({"loss": 0.01, "acc": 0.9})
+    fork.finish()
+    text = run.to_html()
+    assert text.startswith("<!DOCTYPE html>")
+    assert_inert(text)
+    assert "fork" in text  # its fork is drawn and listed
+    out = run.to_html(tmp_path / "sub" / "run.html")
+    assert out == tmp_path / "sub" / "run.html" and out.read_text().startswith("<!DOCTYPE html>")
+    assert nbrun.Api(run_dir).run(fork.path).to_html().count("<polyline") >= 4  # own + inherited
+    with pytest.raises(TypeError, match="to_html"):
+        to_html(run, 42)  # type: ignore[arg-type]
+    proj = project_to_html("snap", dir=run_dir)
+    assert_inert(proj)
+    assert proj.count("<tr data-run-id=") == 2
+    assert re.search(r'<svg [^>]*data-metric="loss"', proj)  # the page draws inline SVG
+
+
+def test_project_view_bundle_carries_the_table_snapshot(run_dir: Path) -> None:
+    run = hostile_run(run_dir)
+    run.finish()
+    pv = ProjectView("snap", run_dir)
+    try:
+        data = pv._repr_mimebundle_()
+    finally:
+        pv.close()
+    assert data is not None and "application/vnd.jupyter.widget-view+json" in data
+    assert_inert(data["text/html"])
+    assert f"({run.id}) finished step 50" in data["text/plain"]
+
+
+def test_svg_helpers() -> None:
+    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(3, 3) == [3]
+    assert nice_ticks(float("nan"), 1) == []
+    assert fmt(0.0123456) == "0.01235" and fmt(3.0) == "3" and fmt(True) == "True"
+    svg = svg_chart("m", "_step", [({"color": "red", "label": "a"}, [(0.0, 1.0)] * 3)])
+    assert_inert(svg)
+    assert "<polyline" in svg  # a flat line still gets a y range
+    assert "no values yet" in svg_chart("m", "_step", [])
+    many = [(float(i), float(i % 7)) for i in range(10_000)]
+    thin = svg_chart("m", "_step", [({"color": "red", "label": "a"}, many)])
+    points = re.search(r'points="([^"]*)"', thin)
+    assert points is not None and len(points.group(1).split()) <= 400
+
+
+def test_run_chart_renders_with_the_bundled_vega(run_dir: Path) -> None:
+    """``run.chart`` stays an ``alt.Chart``; displaying it (and any Altair chart) goes through
+    the "nbrun" renderer: a widget with the bundled Vega, nothing from a CDN."""
+    run = nbrun.init(project="snap")
+    for i in range(20):
+        run.log({"loss": 1 / (i + 1)})
+    run.finish()
+    before = alt.renderers.active
+    try:
+        alt.renderers.enable("default")
+        ch = run.chart("loss")
+        assert isinstance(ch, alt.Chart)
+        assert alt.renderers.active == "nbrun"
+        data: Any = ch.properties(width=300)._repr_mimebundle_()
+        if isinstance(data, tuple):
+            data = data[0]
+        assert "application/vnd.jupyter.widget-view+json" in data
+        assert "loss" in data["text/plain"]
+        blob = str(data)
+        for cdn in ("jsdelivr", "unpkg", "esm.sh", "cdn."):
+            assert cdn not in blob
+        alt.renderers.enable("mimetype")  # a renderer the user chose is kept
+        run.chart("loss")
+        assert alt.renderers.active == "mimetype"
+    finally:
+        alt.renderers.enable(before)
