@@ -9,6 +9,7 @@ from pathlib import Path
 import nbrun
 from nbrun.widgets import ProjectView
 from nbrun.widgets._colors import run_color
+from nbrun.widgets._feed import ChartFeed
 from nbrun.widgets._project import overlay_data, project_rows, summary_cell
 from tests.test_widgets import from_browser, make_lineage
 
@@ -45,7 +46,14 @@ def test_rows_carry_config_summary_group_and_colour(run_dir: Path) -> None:
 def test_overlay_data_gives_each_run_its_colour(run_dir: Path) -> None:
     parent_id, fork_id, _ = make_lineage(run_dir)
     data = overlay_data([f"p/{parent_id}", f"p/{fork_id}"], run_dir, samples=50)
-    assert [r["color"] for r in data["runs"]] == [run_color(parent_id), run_color(fork_id)]
+    # each run in the colour its dashboard gives it (one colour per run everywhere)
+    feed = ChartFeed(nbrun.Api(run_dir).run(f"p/{fork_id}"))
+    feed.rebuild(feed.view)
+    want = [feed.colors[parent_id], feed.colors[fork_id]]
+    assert [r["color"] for r in data["runs"]] == want
+    rows = {r["id"]: r["color"] for r in project_rows("p", run_dir)}
+    assert rows == {rid: feed.colors[rid] for rid in rows}
+    assert len(set(rows.values())) == len(rows)  # a family's runs never share a colour
     assert data["metrics"][:2] == ["loss", "acc"]  # the order they were logged, not a-z
     fork_loss = [p for p in data["points"]["loss"] if p[0] == 1]
     assert fork_loss[0][1] == 0 and fork_loss[-1][1] == 18  # the fork's inherited rows too

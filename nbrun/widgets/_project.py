@@ -23,7 +23,8 @@ import traitlets
 
 import nbrun
 
-from ._colors import run_color
+from ._charts import family_ids
+from ._colors import family_colors, run_color
 from ._dashboard import Dashboard
 from ._overview import jsonable
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
@@ -134,6 +135,17 @@ def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None)
             visit(f"{r.project}/{r.id}", depth + 1)
 
     visit(None, 0)
+    # one colour per run, as in its dashboard: the family's colours, oldest run first
+    family: list[dict[str, Any]] = []
+    for row in [*out, None]:
+        if row is None or row["depth"] == 0:
+            ordered = sorted(family, key=lambda f: (f["created"] or 0, f["id"]))
+            colors = family_colors(f["id"] for f in ordered)
+            for f in family:
+                f["color"] = colors[f["id"]]
+            family = []
+        if row is not None:
+            family.append(row)
     return out
 
 
@@ -150,7 +162,8 @@ def overlay_data(
         view = api.run(key)
         df = view.history(samples=samples)
         index = len(runs)
-        runs.append({"key": key, "name": str(view.name), "color": run_color(view.id)})
+        color = family_colors(family_ids(view)).get(view.id, run_color(view.id))
+        runs.append({"key": key, "name": str(view.name), "color": color})
         order = [str(k) for k in dict(view.summary)]
         cols = [c for c in df.columns if not str(c).startswith("_")]
         cols.sort(key=lambda c: (order.index(c) if c in order else len(order), c))
