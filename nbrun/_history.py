@@ -313,7 +313,9 @@ class _Num:
         return len(self.values)
 
     def cut(self, lo: int, hi: int) -> _Num:
-        return _Num(self.values[lo:hi], None if self.mask is None else self.mask[lo:hi])
+        mask = None if self.mask is None else self.mask[lo:hi]
+        # a cut whose rows all have a value has no mask (an int column stays int64)
+        return _Num(self.values[lo:hi], mask if mask is not None and mask.any() else None)
 
     def empty(self) -> bool:
         return len(self.values) == 0 or (self.mask is not None and bool(self.mask.all()))
