@@ -1260,8 +1260,14 @@ class Writer:
     def _bound(self) -> None:
         """The backlog bound (hot path): past ``100 * max_rows`` rows not durable, wait for a
         flush. A tight loop can starve the writer of the GIL; this bounds the memory."""
-        if self.enqueued - self.durable >= self.max_rows * 100 and self.error is None:
+        backlog = self.enqueued - self.durable
+        if backlog >= self.max_rows * 100 and self.error is None:
             self.flush()
+        elif backlog >= self.max_rows * 10 and self.error is None:
+            # falling behind: a real sleep hands the writer the GIL for a moment, once per
+            # batch (well under a millisecond), rather than a flush wait of the whole backlog
+            # later (about 100 ms for 100 batches)
+            time.sleep(0.0005)
 
     @property
     def backlog(self) -> int:
