@@ -263,17 +263,21 @@ def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
     return values
 
 
+def _chunk_head(view: memoryview) -> tuple[dict[str, Any], int]:
+    """A binary chunk's header and the offset where its column bytes start."""
+    if bytes(view[:4]) != _MAGIC:
+        raise ValueError("not an nbrun history chunk")
+    hlen = int.from_bytes(view[4:8], "little")
+    return loads(bytes(view[8 : 8 + hlen])), 8 + hlen
+
+
 def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str], list[str]]:
     """A chunk's columns, the keys holding nested dicts and the keys holding media."""
     if isinstance(data, str):  # the JSON form (kept readable)
         payload = loads(data)
         return payload["c"], payload.get("d", []), payload.get("m", [])
     view = memoryview(data)
-    if bytes(view[:4]) != _MAGIC:
-        raise ValueError("not an nbrun history chunk")
-    hlen = int.from_bytes(view[4:8], "little")
-    head = loads(bytes(view[8 : 8 + hlen]))
-    base = 8 + hlen
+    head, base = _chunk_head(view)
     n = head["n"]
     cols = {
         key: _decode_column(enc, view[base + off : base + off + length], n)
@@ -383,11 +387,7 @@ def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list
         cols, nested, media = decode_chunk(data)
         return {k: _numeric_piece(v) for k, v in cols.items()}, nested, media
     view = memoryview(data)
-    if bytes(view[:4]) != _MAGIC:
-        raise ValueError("not an nbrun history chunk")
-    hlen = int.from_bytes(view[4:8], "little")
-    head = loads(bytes(view[8 : 8 + hlen]))
-    base = 8 + hlen
+    head, base = _chunk_head(view)
     n = head["n"]
     pieces = {
         key: _decode_piece(enc, view[base + off : base + off + length], n)
