@@ -181,7 +181,17 @@ function render({ model, el }) {
   let selectTimer = null;
   function sendSelection() {
     clearTimeout(selectTimer);
-    selectTimer = setTimeout(() => model.send({ action: "select", keys: [...state.selected] }), 120);
+    selectTimer = setTimeout(flushSelection, 120);
+  }
+  function flushSelection() {
+    selectTimer = null;
+    model.send({ action: "select", keys: [...state.selected] });
+  }
+  // a delete or move goes after any selection still waiting on its timer, so the kernel
+  // sees them in the order the user made them
+  function sendAction(msg) {
+    if (selectTimer !== null) { clearTimeout(selectTimer); flushSelection(); }
+    model.send(msg);
   }
 
   function drawConfirm() {
@@ -199,7 +209,7 @@ function render({ model, el }) {
       opt.append(box, document.createTextNode(" detach forks (copy the rows they inherited into them first)"));
       const go = h("button", { "data-action": "confirm-delete", class: "nb-danger" }, `Delete ${keys.length}`);
       go.onclick = () => {
-        model.send({ action: "delete", keys, detach: box.checked });
+        sendAction({ action: "delete", keys, detach: box.checked });
         state.confirm = null;
         drawConfirm();
       };
@@ -209,7 +219,7 @@ function render({ model, el }) {
       opt.append(box, document.createTextNode(" with lineage (forks and parents move too)"));
       const go = h("button", { "data-action": "confirm-move" }, "Move");
       go.onclick = () => {
-        model.send({ action: "move", keys, to: to.value, lineage: box.checked });
+        sendAction({ action: "move", keys, to: to.value, lineage: box.checked });
         state.confirm = null;
         drawConfirm();
       };

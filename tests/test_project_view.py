@@ -69,6 +69,11 @@ def test_table_messages_select_delete_and_move(run_dir: Path) -> None:
     from_browser(pv.table, {"action": "delete", "keys": [f"p/{parent_id}"], "detach": False})
     assert "LineageError" in pv.table.message and f"p/{fork_id}" in pv.table.message
     assert len(pv.table.runs) == 3
+    # a selection or refresh arriving after the refusal leaves its error in place
+    refused = pv.table.message
+    from_browser(pv.table, {"action": "select", "keys": [f"p/{parent_id}", f"p/{fork_id}"]})
+    from_browser(pv.table, {"action": "refresh"})
+    assert pv.table.message == refused
     from_browser(pv.table, {"action": "delete", "keys": [f"p/{parent_id}"], "detach": True})
     assert pv.table.message == "" and "deleted 1 run" in pv.table.notice
     assert {r["id"] for r in pv.table.runs} == {fork_id, sib_id}

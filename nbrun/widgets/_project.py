@@ -339,12 +339,16 @@ class ProjectView(ipywidgets.VBox):
         keys = content.get("keys")
         keys = [str(k) for k in keys] if isinstance(keys, list) else []
         try:
+            # "refresh" and "select" leave the message alone: the selection is sent on a timer,
+            # so it can reach the kernel just after a refused delete and would wipe its error
+            if action == "refresh":
+                self.refresh()
+                return
+            if action == "select":
+                self.select(keys)
+                return
             if action == "open":
                 self.open_run(str(content.get("key") or content.get("id")))
-            elif action == "refresh":
-                self.refresh()
-            elif action == "select":
-                self.select(keys)
             elif action == "delete":
                 done = self.delete(keys, detach_forks=content.get("detach") is True)
                 self.table.notice = f"deleted {len(done)} run(s): {', '.join(done)}"
