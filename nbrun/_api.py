@@ -62,14 +62,16 @@ STORE_ENV = "NBRUN_STORE"
 
 
 class Api:
-    """Read stored runs: ``nbrun.Api(dir=None).run("project/id")``, ``.runs("project")``."""
+    """Read stored runs: ``nbrun.Api(dir=None).run("project/id")``, ``.runs("project")``.
+
+    ``dir`` is a folder or a ``postgresql://`` URL; without it the store is found as
+    :func:`init` finds it: ``NBRUN_STORE``, else ``NBRUN_DIR``, else ``WANDB_DIR``, else the
+    current directory."""
 
     def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
-        self.dir = str(
-            dir
-            if dir is not None
-            else os.environ.get(STORE_ENV) or os.environ.get(_ENV["dir"]) or os.getcwd()
-        )
+        # the store ``init`` would write to: ``dir``, else NBRUN_STORE, NBRUN_DIR, WANDB_DIR,
+        # the working directory (the W&B drop-in's ``wandb.Api()`` resolves it the same way)
+        self.dir = str(_env("dir", dir) or os.getcwd())
         self._store_cache: Store | None = None
 
     @property

@@ -20,7 +20,7 @@ import tomllib
 
 import nbrun
 from nbrun import _wbnames
-from tests.conftest import python_env
+from tests.conftest import BACKENDS, python_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH = ROOT / "nbrun" / "wandb_compat" / "nbrun_as_wandb.pth"
@@ -195,6 +195,43 @@ def test_rule38_api_runs_by_entity_and_project(wandb: Any, run_dir: Path) -> Non
     assert api.run(f"alice/p/{a.id}").id == a.id
     with pytest.raises(nbrun.UsageError, match="entity/project"):
         api.runs("a/b/c")
+
+
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
+def test_rule38_api_reads_the_store_init_writes_nbrun_store_first(
+    wandb: Any, run_dir: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str
+) -> None:
+    """``wandb.Api()`` finds the store as ``nbrun.Api()`` and ``wandb.init`` do: NBRUN_STORE (a
+    team's PostgreSQL URL, or a folder), else NBRUN_DIR, else WANDB_DIR, else the cwd."""
+    if store_backend == "sqlite":  # a folder named by NBRUN_STORE
+        monkeypatch.setenv("NBRUN_STORE", str(run_dir / "team"))
+    store = os.environ["NBRUN_STORE"]
+    monkeypatch.setenv("NBRUN_DIR", str(run_dir / "nbdir"))  # both lose to NBRUN_STORE
+    monkeypatch.setenv("WANDB_DIR", str(run_dir / "wbdir"))
+    run = wandb.init(project="p", dir=str(run_dir / "staging"))
+    run.log({"loss": 0.5})
+    run.finish()
+    api = wandb.Api()
+    assert api.dir == nbrun.Api().dir == store
+    assert [r.id for r in api.runs("p")] == [run.id]
+    assert api.run(f"p/{run.id}").history()["loss"].tolist() == [0.5]
+    if store_backend == "sqlite":
+        assert (run_dir / "team" / "nbrun" / "nbrun.db").is_file()
+    assert not (run_dir / "nbdir" / "nbrun").exists() and not (run_dir / "wbdir").exists()
+    # the rest of the order, the same for both readers and for init
+    monkeypatch.delenv("NBRUN_STORE")
+    assert wandb.Api().dir == nbrun.Api().dir == str(run_dir / "nbdir")
+    assert wandb.Api().runs("p") == []
+    monkeypatch.delenv("NBRUN_DIR")
+    assert wandb.Api().dir == nbrun.Api().dir == str(run_dir / "wbdir")
+    local = wandb.init(project="p")
+    local.finish()
+    assert [r.id for r in wandb.Api().runs("p")] == [local.id]
+    assert (run_dir / "wbdir" / "nbrun" / "nbrun.db").is_file()
+    monkeypatch.delenv("WANDB_DIR")
+    assert wandb.Api().dir == nbrun.Api().dir == str(run_dir)
+    assert nbrun.Api(store).dir == store  # an explicit dir wins over everything
+    assert [r.id for r in nbrun.Api(store).runs("p")] == [run.id]
 
 
 # -- rule 38: keywords and settings ------------------------------------------------------------

@@ -3,11 +3,12 @@
 
 Every name maps onto nbrun's public API and adds no behaviour of its own: ``wandb.init`` is
 ``nbrun.init`` (with W&B's meaning of ``dir=``: a staging folder, the store stays where
-``NBRUN_DIR``, else ``WANDB_DIR``, else the current directory puts it), ``wandb.log`` logs to
-the current run, ``wandb.config`` / ``wandb.summary`` are the current run's (and, as in W&B,
-raise before ``init``), ``wandb.Image`` ... are nbrun's media types where this nbrun has them.
-The submodules integrations import (``wandb.sdk``, ``wandb.sdk.lib.config_util``,
-``wandb.wandb_run``, ``wandb.util``, ``wandb.errors``) sit beside this file.
+``NBRUN_STORE``, else ``NBRUN_DIR``, else ``WANDB_DIR``, else the current directory puts it),
+``wandb.log`` logs to the current run, ``wandb.config`` / ``wandb.summary`` are the current
+run's (and, as in W&B, raise before ``init``), ``wandb.Image`` ... are nbrun's media types
+where this nbrun has them. The submodules integrations import (``wandb.sdk``,
+``wandb.sdk.lib.config_util``, ``wandb.wandb_run``, ``wandb.util``, ``wandb.errors``) sit beside
+this file.
 
 Importing this module turns nothing on; see :mod:`nbrun.wandb_compat._hook` for that.
 """
@@ -221,8 +222,8 @@ def init(
     **legacy: Any,
 ) -> Any:
     """``nbrun.init`` with W&B's signature. ``dir`` (and ``settings.root_dir``) is W&B's staging
-    folder: the store stays where ``NBRUN_DIR``, else ``WANDB_DIR``, else the current
-    directory puts it (rule 38)."""
+    folder: the store stays where ``NBRUN_STORE``, else ``NBRUN_DIR``, else ``WANDB_DIR``, else
+    the current directory puts it (rule 38)."""
     unknown = set(legacy) - {"magic"}
     if unknown:
         raise TypeError(f"init() got an unexpected keyword argument {sorted(unknown)[0]!r}")
@@ -424,8 +425,11 @@ def teardown(exit_code: int | None = None) -> None:
 
 
 class Api(nbrun.Api):
-    """``wandb.Api()``: reads runs stored where ``NBRUN_DIR``, else ``WANDB_DIR``, else the
-    current directory puts them; ``api.runs("entity/project")``, ``api.run("e/p/id")``."""
+    """``wandb.Api()``: reads the store ``nbrun.Api()`` reads (where ``wandb.init`` writes):
+    ``NBRUN_STORE`` (a team's PostgreSQL URL or a folder), else ``NBRUN_DIR``, else
+    ``WANDB_DIR``, else the current directory; ``api.runs("entity/project")``,
+    ``api.run("e/p/id")``. W&B's ``overrides`` (server, entity defaults) have no local
+    meaning."""
 
     def __init__(
         self,
@@ -433,7 +437,7 @@ class Api(nbrun.Api):
         timeout: int | None = None,
         api_key: str | None = None,
     ) -> None:
-        super().__init__(os.environ.get("NBRUN_DIR") or os.environ.get("WANDB_DIR") or None)
+        super().__init__(None)
 
 
 def require(*args: Any, **kwargs: Any) -> None:
