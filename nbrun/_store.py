@@ -550,6 +550,9 @@ class Store:
 
     #: appended to the live history insert: SQLite's commits are never in doubt (nothing)
     _retry_safe = ""
+    #: appended to a read inside a write transaction that decides the write: SQLite's
+    #: ``BEGIN IMMEDIATE`` already holds the database's write lock (nothing)
+    _row_lock = ""
 
     # -- runs ------------------------------------------------------------------------------
     def _encode_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -579,6 +582,29 @@ class Store:
         sets = ", ".join(f"{name} = ?" for name in enc)
         with self._write() as conn:
             conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+
+    def update_run_if(
+        self, key: int, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Compare-and-set one run: in one write transaction (every other writer of the store
+        waits), read the run, call ``change(record)`` and set the fields it returns (None:
+        leave the run as it is). Returns the record as written, or None when the run is
+        missing or ``change`` declined. Two callers that each expect the run as it was (e.g.
+        still queued) cannot both see it so: the second sees the first's write."""
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}", (key,)
+            ).fetchone()
+            if row is None:
+                return None
+            rec = _decode_run(row)
+            fields = change(rec)
+            if not fields:
+                return None
+            enc = self._encode_fields(fields)
+            sets = ", ".join(f"{name} = ?" for name in enc)
+            conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+            return {**rec, **fields}
 
     def get_run(self, project: str, run_id: str) -> dict[str, Any] | None:
         """Return one run's record, or None."""
@@ -1608,6 +1634,7 @@ class PgStore(Store):
 
     backend = "postgresql"
     _retry_safe = " ON CONFLICT DO NOTHING"  # a commit whose answer was lost may be retried
+    _row_lock = " FOR UPDATE"  # besides the advisory lock: the row itself
 
     def __init__(self, url: str, files: str | None, create: bool = True) -> None:
         self.url = url

@@ -36,7 +36,14 @@ from ._lineage import ancestry, fork_point, last_step, state_at
 from ._run import Run, Settings
 from ._states import CRASHED, is_live
 from ._store import Store
-from ._views import TRAINING_FAILED, RunView, StoredRun, run_path
+from ._views import (
+    TRAINING_FAILED,
+    RunView,
+    StoredRun,
+    effective_state,
+    process_is_alive,
+    run_path,
+)
 from .errors import RunNotFoundError, RunStopped, UsageError
 
 if TYPE_CHECKING:
@@ -521,15 +528,34 @@ def _dispatch(
 
 def _mark_lost(store: Store, key: int, token: str, text: str) -> None:
     """Mark a run whose worker died (or whose task never ran) crashed, if it is still live and
-    still the hand-off ``token`` was made for."""
-    rec = store.get_run_by_key(key)
-    if rec is None or not is_live(rec["state"]):
-        return
-    if (rec["metadata"].get("executor") or {}).get("token") != token:
-        return
-    now = time.time()
-    store.update_run(key, {"state": CRASHED, "updated": now})
-    store.add_alert(key, TRAINING_LOST, text[-8000:], "ERROR")
+    still the hand-off ``token`` was made for (checked and written in one transaction)."""
+
+    def crash(rec: dict[str, Any]) -> dict[str, Any] | None:
+        if not is_live(rec["state"]) or _token(rec) != token:
+            return None
+        return {"state": CRASHED, "updated": time.time()}
+
+    if store.update_run_if(key, crash) is not None:
+        store.add_alert(key, TRAINING_LOST, text[-8000:], "ERROR")
+
+
+def _token(rec: dict[str, Any]) -> str | None:
+    """The token of the hand-off the run was last queued for (None: never handed off)."""
+    return (rec["metadata"].get("executor") or {}).get("token")
+
+
+class _TakenElsewhere(RuntimeError):
+    """Raised on a worker whose task lost the take-over of its run to another worker that is
+    still alive (an executor that ran the task twice): this one leaves the run alone."""
+
+
+def _owner_alive(store: Store, rec: dict[str, Any], stale_after: float) -> bool:
+    """Whether the process recorded as training ``rec`` is still there: on this host, its pid
+    is alive; elsewhere, its heartbeat is younger than ``stale_after``."""
+    if rec["host"] == _system.host_name():
+        pid = int(rec["pid"] or 0)
+        return pid == os.getpid() or process_is_alive(pid)
+    return store.now() - rec["heartbeat"] <= stale_after
 
 
 def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
@@ -559,43 +585,40 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _adopt(task: dict[str, Any]) -> Run:
-    """The worker's side of a hand-off: open the store the run lives in, check the run is
-    still queued for this task, and continue it here as a live :class:`Run`."""
+    """The worker's side of a hand-off: open the store the run lives in, take the run over if
+    it is still queued for this task (compare-and-set in the store: of two workers given the
+    same task, one wins), and continue it here as a live :class:`Run`."""
     store = Store.open(task["root"])
-    rec = store.get_run(task["project"], task["id"])
-    if rec is None:
+    found = store.get_run(task["project"], task["id"])
+    if found is None:
         raise RunNotFoundError(
             f"run {task['project']}/{task['id']} is not in the store at {task['root']}"
         )
-    ex = rec["metadata"].get("executor") or {}
-    if ex.get("token") != task["token"]:
-        raise UsageError(
-            f"run {task['id']} was handed to an executor again after this task was submitted; "
-            "this task leaves it alone"
-        )
-    if rec["host"] != QUEUED_HOST:
-        # the executor runs the task again: the worker that took the run over died
-        text = (
-            f"run {task['id']}: the worker training it (pid {rec['pid']} on {rec['host']}) "
-            "died; the executor retried the task, but a run is not trained twice: it is marked "
-            "crashed (fork or rewind it from its last checkpoint to continue)"
-        )
-        _mark_lost(store, rec["key"], task["token"], text)
-        raise RuntimeError(text)
-    now = time.time()
-    fields = {
-        "pid": os.getpid(),
-        "host": _system.host_name(),
-        "heartbeat": now,
-        "updated": now,
-        "started": now,
-        "metadata": {
-            **rec["metadata"],
-            "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
-        },
-    }
-    store.update_run(rec["key"], fields)
-    rec = {**rec, **fields}
+    seen: dict[str, Any] = found
+
+    def take(rec: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal seen
+        seen = rec  # the record the decision was made on, as the transaction read it
+        if _token(rec) != task["token"] or rec["host"] != QUEUED_HOST:
+            return None
+        now = time.time()
+        ex = rec["metadata"]["executor"]
+        return {
+            "pid": os.getpid(),
+            "host": _system.host_name(),
+            "heartbeat": now,
+            "updated": now,
+            "started": now,
+            "metadata": {
+                **rec["metadata"],
+                "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
+            },
+        }
+
+    taken = store.update_run_if(found["key"], take)
+    if taken is None:
+        _refuse(store, task, seen)
+    rec: dict[str, Any] = taken  # type: ignore[assignment]
     step = last_step(store, rec) + 1
     history_state = state_at(store, rec, step - 1) if step > 0 else empty_state()
     summary = _summary_for(rec["metrics"], history_state)
@@ -604,6 +627,36 @@ def _adopt(task: dict[str, Any]) -> Run:
     if rec["stop_requested"]:  # stopped while it waited in the executor's queue
         run._stop_requested = True
     return run
+
+
+def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:
+    """Raise why this task does not take ``rec`` over (it is not queued for this task)."""
+    if _token(rec) != task["token"]:
+        raise UsageError(
+            f"run {task['id']} was handed to an executor again after this task was submitted; "
+            "this task leaves it alone"
+        )
+    owner = f"pid {rec['pid']} on {rec['host']}"
+    if not is_live(rec["state"]):
+        raise _TakenElsewhere(
+            f"run {task['id']} was taken over by the worker {owner} and has ended "
+            f"({rec['state']}); a run is not trained twice: this task leaves it alone"
+        )
+    settings: Settings = task["settings"]
+    if _owner_alive(store, rec, settings.stale_after):
+        raise _TakenElsewhere(
+            f"run {task['id']} is being trained by the worker {owner}, which took it over "
+            "first (the executor ran this task twice); a run is not trained twice: this task "
+            "leaves it alone"
+        )
+    # the executor runs the task again: the worker that took the run over died
+    text = (
+        f"run {task['id']}: the worker training it ({owner}) died; the executor retried the "
+        "task, but a run is not trained twice: it is marked crashed (fork or rewind it from its "
+        "last checkpoint to continue)"
+    )
+    _mark_lost(store, rec["key"], task["token"], text)
+    raise RuntimeError(text)
 
 
 class RemoteRun(StoredRun):
@@ -633,17 +686,18 @@ class RemoteRun(StoredRun):
             if done:
                 break
             try:  # queued: the heartbeat is ours until a worker takes the run over
-                rec = self._store.get_run_by_key(self._key)
-                ex = (rec or {}).get("metadata", {}).get("executor") or {}
-                queued = rec is not None and rec["host"] == QUEUED_HOST
-                if queued and ex.get("token") == self._token:
-                    self._store.update_run(self._key, {"heartbeat": time.time()})
+                self._store.update_run_if(self._key, self._beat)
             except Exception:  # pragma: no cover - a store hiccup: try again next second
                 continue
         try:
             self._settle()
         finally:
             self._store.close_thread_connection()
+
+    def _beat(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+        if rec["host"] == QUEUED_HOST and _token(rec) == self._token:
+            return {"heartbeat": time.time()}
+        return None
 
     def _settle(self) -> None:
         fut = self.future
@@ -655,11 +709,23 @@ class RemoteRun(StoredRun):
             result = fut.result()
             self._error = result.get("error") if isinstance(result, dict) else None
             return
+        if isinstance(exc, _TakenElsewhere):
+            # the executor ran the task twice and this future's copy lost the take-over: the
+            # winner trains the run, so follow it through the store until it ends
+            self._follow()
+            return
         self._error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         try:
             _mark_lost(self._store, self._key, self._token, self._error)
         except Exception as err:  # pragma: no cover - the store is gone as well
             self._error += f"\n(could not mark the run crashed: {err!r})"
+
+    def _follow(self) -> None:
+        while True:
+            rec = self._store.get_run_by_key(self._key)
+            if rec is None or not is_live(effective_state(self._store, rec)):
+                return
+            time.sleep(0.2)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the training task ends (and its outcome is recorded); False on

@@ -6,6 +6,7 @@ that dies marks its run crashed. No mocks."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
@@ -22,7 +23,7 @@ import pytest
 
 import nbrun
 from nbrun._training import QUEUED_HOST, TRAINING_LOST
-from tests.conftest import wait_for
+from tests.conftest import BACKENDS, wait_for
 
 # the training functions below travel by value, so a worker does not import this test module
 # (and pytest, hypothesis, ... with it): it only needs numpy and nbrun
@@ -195,6 +196,77 @@ def test_killing_a_pool_worker_marks_its_run_crashed_and_keeps_its_rows(run_dir:
     assert child.step >= seen  # everything flushed before the kill is still there
     assert [a["title"] for a in child.alerts] == [TRAINING_LOST]
     assert parent.state == "finished"  # nothing else touched
+
+
+# -- a task delivered twice: the take-over is compare-and-set in the store --------------------
+_barrier: Any = None
+
+
+def _keep_barrier(barrier: Any) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _together(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)`` once the pool's other worker is ready to run its copy too."""
+    _barrier.wait(120)
+    return fn(*args)
+
+
+class TwiceExecutor(cf.Executor):
+    """A real executor with at-least-once delivery (Dask re-runs a task whose worker it
+    thought lost, while that worker may still be running it): every task goes to both
+    processes of a spawn pool, released together by a barrier, so both try to take the run
+    over at the same moment. ``submit`` returns the first copy's future; ``pairs`` has both."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = ProcessPoolExecutor(
+            2, mp_context=ctx, initializer=_keep_barrier, initargs=(ctx.Barrier(2),)
+        )
+        self.pairs: list[tuple[cf.Future[Any], cf.Future[Any]]] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        first = self.pool.submit(_together, fn, *args)
+        second = self.pool.submit(_together, fn, *args)
+        self.pairs.append((first, second))
+        return first
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
+def test_a_task_delivered_twice_is_taken_over_by_exactly_one_worker(
+    run_dir: Path, store_backend: str
+) -> None:
+    with TwiceExecutor() as twice:
+        runs = [
+            nbrun.launch(train, project="dup", config={"lr": 0.1, "steps": 30}, executor=twice)
+            for _ in range(8)
+        ]
+        for run in runs:
+            assert isinstance(run, nbrun.RemoteRun)
+            assert run.wait(120), run.id
+        outcomes = [[_outcome(f) for f in pair] for pair in twice.pairs]
+    for run, pair in zip(runs, outcomes, strict=True):
+        winners = [o for o in pair if isinstance(o, dict)]
+        losers = [o for o in pair if not isinstance(o, dict)]
+        assert len(winners) == 1 and len(losers) == 1, (run.id, pair)
+        assert "a run is not trained twice" in losers[0], losers[0]
+        # the run was trained once, by the winner, and nobody marked it crashed
+        assert run.state == "finished" and run.error is None and run.alerts == []
+        history = run.history(keys=["pid"])
+        assert history["_step"].tolist() == list(range(30))
+        (pid,) = set(history["pid"].tolist())
+        assert winners[0]["worker"].endswith(f"pid {pid}")
+        assert run.metadata["executor"]["worker"] == winners[0]["worker"]
+
+
+def _outcome(future: cf.Future[Any]) -> dict[str, Any] | str:
+    exc = future.exception(120)
+    return future.result() if exc is None else f"{type(exc).__name__}: {exc}"
 
 
 # -- a real Dask cluster ------------------------------------------------------------------------

@@ -8,7 +8,10 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,3 +224,43 @@ def test_failing_migration_leaves_the_database_as_it_was(run_dir: Path) -> None:
     assert out.startswith("StoreError") and _db_name(run_dir) in out
     assert "schema version 2" in out
     assert _meta(run_dir) == before  # no half table, version unchanged
+
+
+@both
+def test_update_run_if_is_compare_and_set_among_concurrent_writers(run_dir: Path) -> None:
+    """Eight threads (each with its own connection) try to take over one queued run at the same
+    moment; each decides on the record the store hands it, and a little work between that read
+    and the write widens any window: exactly one wins, the others see its write."""
+    run = nbrun.init(project=P, dir=where(run_dir))
+    run.finish()
+    store = _store.Store.open(where(run_dir))
+    store.update_run(run._key, {"host": "queued"})
+    barrier = threading.Barrier(8)
+    seen: dict[int, list[str]] = {i: [] for i in range(8)}
+    results: dict[int, dict[str, Any] | None] = {}
+
+    def taker(i: int) -> None:
+        def take(rec: dict[str, Any]) -> dict[str, Any] | None:
+            seen[i].append(rec["host"])
+            time.sleep(0.005)
+            return {"host": f"taker {i}"} if rec["host"] == "queued" else None
+
+        barrier.wait(30)
+        try:
+            results[i] = store.update_run_if(run._key, take)
+        finally:
+            store.close_thread_connection()
+
+    threads = [threading.Thread(target=taker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    winners = [i for i, rec in results.items() if rec is not None]
+    assert len(results) == 8 and len(winners) == 1, results
+    (won,) = winners
+    assert results[won]["host"] == f"taker {won}"  # type: ignore[index]
+    assert store.get_run_by_key(run._key)["host"] == f"taker {won}"  # type: ignore[index]
+    for i in range(8):  # one read each; every loser read the winner's write
+        assert seen[i] == (["queued"] if i == won else [f"taker {won}"])
+    assert store.update_run_if(10**9, lambda rec: {"host": "x"}) is None  # no such run
