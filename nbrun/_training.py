@@ -662,8 +662,9 @@ def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:
 class RemoteRun(StoredRun):
     """A launched run, fork or rewind that trains on an executor (``executor=``): a stored
     view of the run (it reads the store, so it follows the worker's rows), plus the handle on
-    its task: :meth:`wait`, :attr:`error`, :attr:`training`, :meth:`stop` (through the store,
-    honoured at the worker's next ``log``). If the worker dies the run is marked ``crashed``
+    its task: :meth:`wait`, :attr:`error`, :attr:`training`, :attr:`total` (its dashboard's
+    progress bar, as for a fork on a thread), :meth:`stop` (through the store, honoured at the
+    worker's next ``log``). If the worker dies the run is marked ``crashed``
     and :attr:`error` says why."""
 
     def __init__(

@@ -167,6 +167,50 @@ def test_a_queued_fork_reads_running_and_a_stop_reaches_it_through_the_store(
 
 
 @pytest.mark.slow
+def test_a_remote_fork_shows_its_progress_like_a_thread_fork(run_dir: Path) -> None:
+    """A launch's ``total`` is a fork's progress bar, whether the fork trains on a thread here
+    or on an executor: its handle's ``total``, its dashboard's progress (steps done / total,
+    growing as the worker logs), and a reader elsewhere (``Api().run``) sees it as well."""
+    from nbrun.widgets._dashboard import Dashboard
+    from nbrun.widgets._overview import overview
+
+    parent = nbrun.launch(train, project="x", dir=run_dir, config={"lr": 0.1}, total=200)
+    assert isinstance(parent, nbrun.Run) and parent.wait(30) and parent.step == 60
+    here = parent.fork(25, {"lr": 0.2})
+    assert isinstance(here, nbrun.Run) and here.wait(30)
+    assert here.total == 200 and overview(here)["total"] == 200
+    with spawn_pool(1) as pool:
+        far = parent.fork(25, {"pause": 0.02, "steps": 100_000}, executor=pool)
+        assert isinstance(far, nbrun.RemoteRun) and far.total == 200
+        dash = Dashboard(far, start=False)
+        try:
+            seen: list[tuple[int, int | None]] = []
+
+            def progressed() -> bool:
+                dash.poll()
+                ov = dash.overview
+                seen.append((ov["step"], ov["total"]))
+                return ov["step"] > 40
+
+            wait_for(progressed, timeout=120)
+            assert {total for _, total in seen} == {200}  # from the first poll on
+            steps = [step for step, _ in seen]
+            assert steps == sorted(steps) and steps[-1] > 40  # steps done grow toward it
+            elsewhere = nbrun.Api(run_dir).run(f"x/{far.id}")  # a reader that trains nothing
+            assert overview(elsewhere)["total"] == 200
+        finally:
+            dash.close()
+            far.stop()
+        assert far.wait(60) and far.state == "killed"
+    assert overview(nbrun.Api(run_dir).run(f"x/{far.id}"))["total"] == 200
+    plain = nbrun.init(project="x", dir=run_dir)  # not launched: no total, no progress bar
+    plain.log({"a": 1})
+    plain.finish()
+    assert overview(plain)["total"] is None
+    assert overview(nbrun.Api(run_dir).run(f"x/{plain.id}"))["total"] is None
+
+
+@pytest.mark.slow
 def test_rewind_of_a_remote_run_stops_it_and_trains_again_on_the_executor(
     run_dir: Path,
 ) -> None:

@@ -186,10 +186,19 @@ def files_and_artifacts(view: RunLike) -> dict[str, Any]:
 
 
 def _total(view: RunLike) -> int | None:
-    """The total steps announced to ``nbrun.launch`` (the progress bar): known to the ``Run``
-    object (the view itself, or the run this process logs into)."""
-    run = view if isinstance(view, nbrun.Run) else view.live()
-    return run.total if isinstance(run, nbrun.Run) else None
+    """The total steps announced to ``nbrun.launch`` (the progress bar): known to the object
+    that trains the run here (a ``Run`` of this process, or the ``RemoteRun`` handle of a run
+    trained on an executor); else, for a run launched elsewhere (another worker, another
+    notebook on the team's store), what its launch recorded in the run's metadata."""
+    run = view if isinstance(view, (nbrun.Run, nbrun.RemoteRun)) else view.live()
+    if isinstance(run, (nbrun.Run, nbrun.RemoteRun)):
+        return run.total
+    try:
+        training = (view.metadata or {}).get("training")
+    except Exception:  # pragma: no cover - unexpected metadata shape
+        return None
+    total = training.get("total") if isinstance(training, Mapping) else None
+    return total if type(total) is int and total > 0 else None
 
 
 def restore_warning(view: RunLike) -> str | None:
