@@ -32,7 +32,14 @@ from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
-from ._views import RunView, StoredRun, effective_state, run_folder, stored_runtime
+from ._views import (
+    STALE_AFTER_KEY,
+    RunView,
+    StoredRun,
+    effective_state,
+    run_folder,
+    stored_runtime,
+)
 from .errors import ArtifactNotFoundError, RunNotFoundError, UsageError
 from .media._base import describe as describe_media
 
@@ -445,8 +452,16 @@ def init(
     return run
 
 
+def _run_metadata(settings: Settings) -> dict[str, Any]:
+    """A starting run's metadata: the facts of this process and the settings readers judge
+    the run by (``stale_after``, rule 29)."""
+    meta = _system.collect(VERSION, git=not settings.disable_git)
+    meta[STALE_AFTER_KEY] = settings.stale_after
+    return meta
+
+
 def _base_record(
-    project: str, run_id: str, fields: dict[str, Any], store: Store, git: bool = True
+    project: str, run_id: str, fields: dict[str, Any], store: Store, settings: Settings
 ) -> dict[str, Any]:
     now = time.time()
     name = fields["name"] or _ids.generate_name(store.count_runs(project) + 1)
@@ -464,7 +479,7 @@ def _base_record(
         "finished": None,
         "pid": os.getpid(),
         "host": _system.host_name(),
-        "metadata": _system.collect(VERSION, git=git),
+        "metadata": _run_metadata(settings),
         "stop_requested": 0,
     }
 
@@ -537,7 +552,7 @@ def _fork(
     state = state_at(store, src, spec.step)
     summary = _summary_for({"defs": src["metrics"].get("defs", [])}, state)
     config = {**src["config"], **cfg}
-    rec = _base_record(project, new_id, fields, store, not settings.disable_git)
+    rec = _base_record(project, new_id, fields, store, settings)
     rec.update(
         {
             "config": config,
@@ -643,9 +658,7 @@ def _rewind(
     into_parent = point is not None and spec.step < point.step
     config = {**src["config"], **cfg}
     run_fields = _restart_fields(fields, config, spec.step + 1)
-    run_fields.update(
-        {"last_step": spec.step, "metadata": _system.collect(VERSION, git=not settings.disable_git)}
-    )
+    run_fields.update({"last_step": spec.step, "metadata": _run_metadata(settings)})
     if into_parent:
         run_fields["forked_from_step"] = spec.step
     archive = store.archive_after(
@@ -707,7 +720,7 @@ def _start_or_resume(
     if existing is not None and resume in ("allow", "must", "auto"):
         return _continue(store, existing, cfg, fields, allow, settings)
     run_id = run_id or _ids.generate_id()
-    rec = _base_record(project, run_id, fields, store, not settings.disable_git)
+    rec = _base_record(project, run_id, fields, store, settings)
     rec.update(
         {
             "config": cfg,
@@ -747,6 +760,8 @@ def _continue(
     step = last_step(store, rec) + 1
     run_fields = _restart_fields(fields, {**rec["config"], **cfg}, step)
     run_fields.pop("entity", None)
+    # this process judges the run's heartbeat from now on: its setting replaces the old one
+    run_fields["metadata"] = {**rec["metadata"], STALE_AFTER_KEY: settings.stale_after}
     run_fields["runtime_before"] = (
         stored_runtime(rec) if state == CRASHED else rec["runtime_before"]
     )

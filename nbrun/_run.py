@@ -61,7 +61,9 @@ class Settings:
     flush_rows: int = 1000
     """Rows that make the writer flush at once."""
     stale_after: float = 60.0
-    """Seconds without a heartbeat after which a run of another host reads as crashed."""
+    """Seconds without a heartbeat after which a run of another host reads as crashed; recorded
+    in the run's metadata, so every reader judges the run by its writer's setting (rule 29).
+    Must exceed ``flush_interval`` (the heartbeat period)."""
     stats: bool = True
     """Record system metrics (``run.history(stream="system")``); W&B's ``x_disable_stats``."""
     stats_interval: float = 10.0
@@ -113,6 +115,16 @@ class Settings:
             raise UsageError(f"settings flush_interval={s.flush_interval!r}: a positive number")
         if not (type(s.flush_rows) is int and s.flush_rows > 0):
             raise UsageError(f"settings flush_rows={s.flush_rows!r}: a positive int")
+        if not (type(s.stale_after) in (int, float) and 0 < s.stale_after < float("inf")):
+            raise UsageError(
+                f"settings stale_after={s.stale_after!r}: a positive number of seconds"
+            )
+        if "stale_after" in own and s.stale_after <= s.flush_interval:
+            raise UsageError(
+                f"settings stale_after={s.stale_after!r}: must exceed flush_interval="
+                f"{s.flush_interval!r} (the heartbeat period), or a live run reads as crashed "
+                "between two heartbeats"
+            )
         if type(s.stats) is not bool:
             raise UsageError(f"settings stats={s.stats!r}: True or False")
         if not (

@@ -37,11 +37,13 @@ from ._run import Run, Settings
 from ._states import CRASHED, is_live
 from ._store import Store
 from ._views import (
+    STALE_AFTER_KEY,
     TRAINING_FAILED,
     RunView,
     StoredRun,
     effective_state,
     process_is_alive,
+    recorded_stale_after,
     run_path,
 )
 from .errors import RunNotFoundError, RunStopped, UsageError
@@ -549,13 +551,13 @@ class _TakenElsewhere(RuntimeError):
     still alive (an executor that ran the task twice): this one leaves the run alone."""
 
 
-def _owner_alive(store: Store, rec: dict[str, Any], stale_after: float) -> bool:
+def _owner_alive(store: Store, rec: dict[str, Any]) -> bool:
     """Whether the process recorded as training ``rec`` is still there: on this host, its pid
-    is alive; elsewhere, its heartbeat is younger than ``stale_after``."""
+    is alive; elsewhere, its heartbeat is younger than the run's ``stale_after`` (rule 29)."""
     if rec["host"] == _system.host_name():
         pid = int(rec["pid"] or 0)
         return pid == os.getpid() or process_is_alive(pid)
-    return store.now() - rec["heartbeat"] <= stale_after
+    return store.now() - rec["heartbeat"] <= recorded_stale_after(rec)
 
 
 def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
@@ -595,6 +597,7 @@ def _adopt(task: dict[str, Any]) -> Run:
             f"run {task['project']}/{task['id']} is not in the store at {task['root']}"
         )
     seen: dict[str, Any] = found
+    settings: Settings = task["settings"]
 
     def take(rec: dict[str, Any]) -> dict[str, Any] | None:
         nonlocal seen
@@ -612,6 +615,7 @@ def _adopt(task: dict[str, Any]) -> Run:
             "metadata": {
                 **rec["metadata"],
                 "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
+                STALE_AFTER_KEY: settings.stale_after,
             },
         }
 
@@ -622,7 +626,6 @@ def _adopt(task: dict[str, Any]) -> Run:
     step = last_step(store, rec) + 1
     history_state = state_at(store, rec, step - 1) if step > 0 else empty_state()
     summary = _summary_for(rec["metrics"], history_state)
-    settings: Settings = task["settings"]
     run = _make_run(store, rec, summary, settings, task["allow_val_change"], history_state)
     if rec["stop_requested"]:  # stopped while it waited in the executor's queue
         run._stop_requested = True
@@ -642,8 +645,7 @@ def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:
             f"run {task['id']} was taken over by the worker {owner} and has ended "
             f"({rec['state']}); a run is not trained twice: this task leaves it alone"
         )
-    settings: Settings = task["settings"]
-    if _owner_alive(store, rec, settings.stale_after):
+    if _owner_alive(store, rec):
         raise _TakenElsewhere(
             f"run {task['id']} is being trained by the worker {owner}, which took it over "
             "first (the executor ran this task twice); a run is not trained twice: this task "

@@ -430,8 +430,29 @@ class Archive:
 
 
 # -- effective state of stored runs --------------------------------------------------------
-def effective_state(store: Store, rec: dict[str, Any], stale_after: float = 60.0) -> str:
-    """The state a reader reports: a ``running`` run whose process is gone is ``crashed``."""
+#: seconds without a heartbeat after which a run of another host reads as crashed, for runs
+#: whose writer recorded no ``stale_after`` setting (written before nbrun recorded it)
+DEFAULT_STALE_AFTER = 60.0
+#: the key of a run's metadata where its writer records its ``Settings.stale_after``
+STALE_AFTER_KEY = "stale_after"
+
+
+def recorded_stale_after(rec: dict[str, Any]) -> float:
+    """Seconds without a heartbeat after which readers judge the run of ``rec`` crashed: the
+    ``stale_after`` setting its writer recorded in the run's metadata (rule 29)."""
+    meta = rec.get("metadata")
+    value = meta.get(STALE_AFTER_KEY) if isinstance(meta, Mapping) else None
+    if type(value) in (int, float) and 0 < value < float("inf"):
+        return float(value)
+    return DEFAULT_STALE_AFTER
+
+
+def effective_state(store: Store, rec: dict[str, Any], stale_after: float | None = None) -> str:
+    """The state a reader reports: a ``running`` run whose process is gone is ``crashed``;
+    ``stale_after`` (default: the setting recorded for the run) is how long a heartbeat of
+    another host may be silent before that (rule 29)."""
+    if stale_after is None:
+        stale_after = recorded_stale_after(rec)
     state = rec["state"]
     if not is_live(state):
         return state

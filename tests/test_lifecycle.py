@@ -100,6 +100,87 @@ def test_rule29_stale_heartbeat_of_another_host_reads_as_crashed(run_dir: Path) 
     assert df.set_index("id").loc["remote", "state"] == "crashed"
 
 
+def _as_if_elsewhere(view: nbrun.StoredRun, silent_for: float) -> None:
+    """Make ``view`` look written by a process on another machine whose last heartbeat was
+    ``silent_for`` seconds ago."""
+    view._store.update_run(
+        view._key,
+        {
+            "state": "running",
+            "host": "elsewhere.invalid",
+            "pid": 1,
+            "heartbeat": time.time() - silent_for,
+        },
+    )
+
+
+@both
+def test_rule29_readers_judge_a_run_by_the_stale_after_its_writer_recorded(
+    run_dir: Path,
+) -> None:
+    patient = _init(id="patient", settings={"stale_after": 600})
+    default = _init(id="default")
+    quick = _init(id="quick", settings={"stale_after": 5, "flush_interval": 0.5})
+    for run in (patient, default, quick):
+        run.log({"a": 1})
+        run.finish()
+    views = {r.id: _stored(run_dir, r.id) for r in (patient, default, quick)}
+    assert {k: v.metadata["stale_after"] for k, v in views.items()} == {
+        "patient": 600,
+        "default": 60.0,
+        "quick": 5,
+    }
+    for view in views.values():
+        _as_if_elsewhere(view, 120)  # two minutes without a heartbeat
+    assert {k: v.state for k, v in views.items()} == {
+        "patient": "running",
+        "default": "crashed",
+        "quick": "crashed",
+    }
+    states = nbrun.runs(P, dir=where(run_dir)).set_index("id")["state"].to_dict()
+    assert states == {"patient": "running", "default": "crashed", "quick": "crashed"}
+    _as_if_elsewhere(views["quick"], 2)
+    assert views["quick"].state == "running"
+    # continuing a run that still counts as running by its setting is refused ...
+    with pytest.raises(nbrun.UsageError, match="is running"):
+        _init(id="patient", resume="allow")
+    # ... once its writer is silent past it, the run continues here, with this process's setting
+    _as_if_elsewhere(views["patient"], 700)
+    assert views["patient"].state == "crashed"
+    again = _init(id="patient", resume="allow", settings={"stale_after": 30})
+    assert again.resumed and again.metadata["stale_after"] == 30
+    again.finish()
+    _as_if_elsewhere(views["patient"], 45)
+    assert views["patient"].state == "crashed"
+    # a run recorded before the setting was kept: 60 seconds
+    meta = {k: v for k, v in views["default"].metadata.items() if k != "stale_after"}
+    views["default"]._store.update_run(views["default"]._key, {"metadata": meta})
+    _as_if_elsewhere(views["default"], 45)
+    assert views["default"].state == "running"
+    _as_if_elsewhere(views["default"], 75)
+    assert views["default"].state == "crashed"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"stale_after": 0}, "stale_after=0: a positive number"),
+        ({"stale_after": "60"}, "stale_after='60': a positive number"),
+        ({"stale_after": True}, "stale_after=True: a positive number"),
+        ({"stale_after": float("nan")}, "stale_after=nan: a positive number"),
+        ({"stale_after": float("inf")}, "stale_after=inf: a positive number"),
+        ({"stale_after": 1}, r"stale_after=1: must exceed flush_interval=1\.0"),
+        ({"stale_after": 10, "flush_interval": 30}, "stale_after=10: must exceed flush_inter"),
+    ],
+)
+def test_rule29_bad_stale_after_is_refused_and_creates_nothing(
+    run_dir: Path, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(nbrun.UsageError, match=message):
+        _init(id="bad", settings=settings)
+    assert nbrun.Api(where(run_dir)).runs(P) == []
+
+
 @both
 def test_rule29_dead_pid_on_this_host_reads_as_crashed(run_dir: Path) -> None:
     run = _init(id="dead")
