@@ -689,7 +689,9 @@ class RemoteRun(StoredRun):
             if done:
                 break
             try:  # queued: the heartbeat is ours until a worker takes the run over
-                self._store.update_run_if(self._key, self._beat)
+                rec = self._store.get_run_by_key(self._key)  # a read: no write lock when taken
+                if rec is not None and self._beat(rec) is not None:
+                    self._store.update_run_if(self._key, self._beat)
             except Exception:  # pragma: no cover - a store hiccup: try again next second
                 continue
         try:
