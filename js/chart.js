@@ -14,17 +14,23 @@ function render({ model, el }) {
   el.appendChild(root);
   let result = null;
   let alive = true;
+  let gen = 0;
+  // draws can overlap (the first one and the theme check once the widget is attached, a new
+  // spec): the last one started wins; data-ready is "1" once it has drawn
   function draw() {
     if (result) { result.finalize(); result = null; }
+    const mine = ++gen;
+    root.setAttribute("data-ready", "0");
     const actions = { export: true, source: false, compiled: false, editor: false };
     embed(div, model.get("spec"), { renderer: "svg", actions, config: vegaConfig(root) })
       .then((res) => {
-        if (!alive) { res.finalize(); return; }
+        if (!alive || mine !== gen) { res.finalize(); return; }
         result = res;
         root.__nbrunView = res.view; // a hook for tests
         root.setAttribute("data-ready", "1");
       })
       .catch((err) => {
+        if (mine !== gen) return;
         const pre = document.createElement("pre");
         pre.textContent = `chart: ${err && err.message ? err.message : err}`; // text, never markup
         root.appendChild(pre);

@@ -142,7 +142,9 @@ function parallel(runs, axes, metric) {
 function render({ model, el }) {
   const root = h("div", { class: "nbrun-project" });
   root.appendChild(h("style", {}, CSS));
-  const state = { sort: null, dir: 1, query: "", grouped: false, collapsed: new Set(), selected: new Set(), confirm: null, metric: "" };
+  // `option` / `to`: the confirmation's checkbox and target project, kept while it is open
+  // (any update from the kernel redraws it)
+  const state = { sort: null, dir: 1, query: "", grouped: false, collapsed: new Set(), selected: new Set(), confirm: null, option: false, to: "", metric: "" };
 
   const bar = h("div", { class: "nb-bar" });
   const title = h("b");
@@ -155,9 +157,9 @@ function render({ model, el }) {
   const groupLabel = h("label", { class: "nb-check" });
   groupLabel.append(groupBox, document.createTextNode(" group"));
   const delBtn = h("button", { "data-action": "delete" }, "Delete…");
-  delBtn.onclick = () => { state.confirm = "delete"; drawConfirm(); };
+  delBtn.onclick = () => { state.confirm = "delete"; state.option = false; drawConfirm(); };
   const moveBtn = h("button", { "data-action": "move" }, "Move…");
-  moveBtn.onclick = () => { state.confirm = "move"; drawConfirm(); };
+  moveBtn.onclick = () => { state.confirm = "move"; state.option = false; state.to = ""; drawConfirm(); };
   const count = h("span", { class: "nb-count" });
   bar.append(title, refresh, search, groupLabel, delBtn, moveBtn, count);
 
@@ -204,6 +206,8 @@ function render({ model, el }) {
     const cancel = h("button", { "data-action": "cancel" }, "Cancel");
     cancel.onclick = () => { state.confirm = null; drawConfirm(); };
     const box = h("input", { type: "checkbox", "data-role": "confirm-option" });
+    box.checked = state.option;
+    box.onchange = () => { state.option = box.checked; };
     const opt = h("label", { class: "nb-check" });
     if (state.confirm === "delete") {
       opt.append(box, document.createTextNode(" detach forks (copy the rows they inherited into them first)"));
@@ -216,6 +220,8 @@ function render({ model, el }) {
       confirmBox.append(h("div", {}, `Delete ${keys.length} run(s) with their history and files: ${names}?`), opt, go, cancel);
     } else {
       const to = h("input", { type: "text", placeholder: "project", "data-role": "move-to" });
+      to.value = state.to;
+      to.oninput = () => { state.to = to.value; };
       opt.append(box, document.createTextNode(" with lineage (forks and parents move too)"));
       const go = h("button", { "data-action": "confirm-move" }, "Move");
       go.onclick = () => {

@@ -130,8 +130,10 @@ def api(run_dir: Path) -> nbrun.Api:
     return nbrun.Api(where(run_dir))
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> None:
-    """Wait until ``cond()`` is true (tests wait on conditions, never on fixed sleeps)."""
+def wait_for(cond: Callable[[], bool], timeout: float = 60.0, interval: float = 0.01) -> None:
+    """Wait until ``cond()`` is true (tests wait on conditions, never on fixed sleeps). The
+    timeout is generous: CI runs the suite on 2 busy cores, and a met condition ends the wait
+    at once."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:

@@ -259,7 +259,7 @@ def test_rule35_upsert_and_finish_build_one_version_across_a_group(run_dir: Path
     done = runs[2].finish_artifact(last, aliases=["full"])
     assert done.version == "v0" and done.aliases == ["latest", "full"]
     assert sorted(done.manifest.entries) == ["shard-0.txt", "shard-1.txt", "shard-2.txt"]
-    assert pending.wait(timeout=5).version == "v0"  # a pending handle sees the commit
+    assert pending.wait(timeout=60).version == "v0"  # a pending handle sees the commit
     logged_by = {r.name for r in runs for a in r.logged_artifacts() if a.name == "sharded:v0"}
     assert logged_by == {"w0", "w1", "w2"}
     lone = nbrun.init(project=P, reinit="create_new")

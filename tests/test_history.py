@@ -480,4 +480,4 @@ def test_writer_flushes_a_full_batch_without_waiting_for_the_interval(run_dir: P
     for i in range(1000):
         run.log({"x": i})
     view = _stored(run_dir, run)
-    wait_for(lambda: view.step == 1000, timeout=10)
+    wait_for(lambda: view.step == 1000, timeout=60)

@@ -229,7 +229,7 @@ def _view_when_logging(run_dir: Path, run_id: str) -> nbrun.StoredRun:
         except nbrun.RunNotFoundError:
             return False
 
-    wait_for(has_rows, timeout=20)
+    wait_for(has_rows, timeout=60)
     return api.run(f"{P}/{run_id}")
 
 

@@ -195,20 +195,27 @@ def test_failure_is_isolated_and_recorded(run_dir: Path) -> None:
 
 def test_stop_each_of_several_background_runs(run_dir: Path) -> None:
     gate = threading.Event()
+    # the runs train until stopped: with a fixed length (it was 10,000 steps) a fast log path
+    # or a slow test thread let a run finish before its stop came
     runs = [
-        nbrun.launch(make_train(steps=10_000, gate=gate), project="t", config={"lr": lr})
+        nbrun.launch(make_train(steps=10**9, gate=gate), project="t", config={"lr": lr})
         for lr in (0.1, 0.2, 0.3)
     ]
-    gate.set()
-    wait_for(lambda: all(r.step > 20 for r in runs))
-    runs[1].stop()
-    assert runs[1].wait(30) and runs[1].state == "killed"
-    assert all(r.training for r in (runs[0], runs[2]))
-    nbrun.Api(run_dir).run(f"t/{runs[0].id}").stop()  # from a stored view too
-    assert runs[0].wait(30) and runs[0].state == "killed"
-    runs[2].stop()
-    runs[2].wait(30)
-    assert [r.state for r in runs] == ["killed"] * 3
+    try:
+        gate.set()
+        wait_for(lambda: all(r.step > 20 for r in runs))
+        runs[1].stop()
+        assert runs[1].wait(60) and runs[1].state == "killed"
+        assert all(r.training for r in (runs[0], runs[2]))
+        nbrun.Api(run_dir).run(f"t/{runs[0].id}").stop()  # from a stored view too
+        assert runs[0].wait(60) and runs[0].state == "killed"
+        runs[2].stop()
+        runs[2].wait(60)
+        assert [r.state for r in runs] == ["killed"] * 3
+    finally:
+        for r in runs:  # none goes on training past a failed assertion
+            r.stop()
+            r.wait(60)
     # each run's history is intact and its steps unique
     for r in runs:
         steps = r.history()["_step"]

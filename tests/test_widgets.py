@@ -295,7 +295,7 @@ def test_update_thread_rate_and_final_state(run_dir: Path) -> None:
             n += 1
             time.sleep(0.0005)
         run.finish()
-        wait_for(lambda: dash.overview.get("state") == "finished", timeout=10)
+        wait_for(lambda: dash.overview.get("state") == "finished", timeout=60)
         assert all(m["type"] == "delta" for m in sent)
         assert [m["seq"] for m in sent] == sorted({m["seq"] for m in sent})
         for msg in stream:
@@ -444,12 +444,12 @@ def test_stop_from_a_stored_view_of_a_launched_run(run_dir: Path) -> None:
             time.sleep(0.001)
 
     run = nbrun.launch(train, project="k2", dir=run_dir)
-    started.wait(10)
+    assert started.wait(60)
     dash = Dashboard(nbrun.Api(run_dir).run(f"k2/{run.id}"), start=False)
     try:
         from_browser(dash, {"action": "stop", "req": 1})
         assert dash.result["ok"], dash.result
-        assert run.wait(10)
+        assert run.wait(60)
         assert nbrun.Api(run_dir).run(f"k2/{run.id}").state == "killed"
     finally:
         dash.close()
@@ -468,7 +468,7 @@ def test_fork_of_a_launched_run_continues_and_streams(run_dir: Path) -> None:
                 run.checkpoint(state)
 
     run = nbrun.launch(train, project="t", dir=run_dir, config={"lr": 1.0})
-    assert run.wait(20)
+    assert run.wait(60)
     dash = Dashboard(nbrun.Api(run_dir).run(f"t/{run.id}"), start=False)
     try:
         assert dash.checkpoints[:3] == [4, 9, 14]
@@ -483,7 +483,7 @@ def test_fork_of_a_launched_run_continues_and_streams(run_dir: Path) -> None:
             dash.poll()
             return key in dash._data and dash._data[key].points()[-1][3] == 59
 
-        wait_for(grown, timeout=20)
+        wait_for(grown, timeout=60)
         assert dash._data[key].points()[-1][2] == 25 + 35 * 2.0
     finally:
         dash.close()
@@ -550,7 +550,7 @@ def test_stored_view_follows_a_run_written_by_another_process(run_dir: Path) -> 
     try:
         run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
         view = nbrun.Api(run_dir).run(f"x/{run_id}")
-        wait_for(lambda: view.step > 5, timeout=20)
+        wait_for(lambda: view.step > 5, timeout=60)
         dash = Dashboard(view, start=False)
         sent = capture(dash)
         browser = BrowserModel()

@@ -379,19 +379,24 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     return spec;
   }
 
+  // Embeds of one chart can overlap (the first embed and the theme check after the widget
+  // is attached, log y, x axis): the last one started wins, an older one that ends later is
+  // dropped (else it would become the chart's view, detached from the page and fed the rows).
   function embedChart(entry) {
     const c = entry.c;
     if (entry.view) { entry.view.finalize(); entry.view = null; }
+    const gen = ++entry.gen;
     const opts = { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(root) };
-    return embed(entry.vdiv, specFor(entry), opts).then(async (res) => {
-      if (!alive) { res.finalize(); return; }
+    entry.embedding = embed(entry.vdiv, specFor(entry), opts).then(async (res) => {
+      if (!alive || gen !== entry.gen) { res.finalize(); return; }
       entry.view = res.view;
       entry.div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
       res.view.addEventListener("click", onClick(entry));
       await fill(entry);
     }).catch((err) => {
-      reportError(`chart ${c.metric}: ${err && err.message ? err.message : err}`);
+      if (gen === entry.gen) reportError(`chart ${c.metric}: ${err && err.message ? err.message : err}`);
     });
+    return entry.embedding;
   }
 
   function download(entry, fmt) {
@@ -455,7 +460,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       box.append(controls, vdiv, hoverEl, brushEl);
       if (placeholder.isConnected) placeholder.textContent = "drawing charts…";
       chartsEl.appendChild(box);
-      const entry = { c, view: null, div: box, vdiv, hoverEl, brushEl, log: false, xdom: null, lines: new Map(), dragged: false, cleanups: [] };
+      const entry = { c, view: null, div: box, vdiv, hoverEl, brushEl, log: false, xdom: null, lines: new Map(), dragged: false, cleanups: [], gen: 0, embedding: null };
       views.set(c.metric, entry);
       logBox.onchange = () => { entry.log = logBox.checked; embedChart(entry); };
       reset.onclick = () => setX(entry, null);
@@ -467,6 +472,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
     applyFilter();
     await Promise.all(jobs);
+    // an embed started meanwhile (the theme check once attached) is the one the chart shows
+    await Promise.all([...views.values()].map((e) => e.embedding));
     root.setAttribute("data-charts", String(views.size));
     root.setAttribute("data-ready", "1");
   }

@@ -57,7 +57,8 @@ export function mountSide(model) {
       entry = { view: null, div };
       views.set(c.metric, entry);
       embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(sys) }).then(async (res) => {
-        if (!alive) { res.finalize(); return; }
+        // a retheme (or a metric gone) dropped this chart meanwhile: its view goes too
+        if (!alive || views.get(c.metric) !== entry) { res.finalize(); return; }
         entry.view = res.view;
         await fillSystem(c.metric, res.view);
         div.setAttribute("data-ready", "1");

@@ -190,8 +190,8 @@ class Dashboard(anywidget.AnyWidget):
             self._refresh_checkpoints()
 
     # -- overview (see ._overview) -------------------------------------------------------------
-    def _refresh_overview(self) -> None:
-        ov = overview(self._view)
+    def _refresh_overview(self, ov: dict[str, Any] | None = None) -> None:
+        ov = overview(self._view) if ov is None else ov
         self._last_overview = time.monotonic()
         if ov != self.overview:
             self.overview = ov
@@ -256,11 +256,15 @@ class Dashboard(anywidget.AnyWidget):
         with self._lock:
             if self._closed:
                 return False
+            now = time.monotonic()
+            # the overview is read before the rows are drained: a run that ends in between
+            # shows as ended only after the delta with its last rows (read before, the end
+            # came with rows still to drain, sent one poll later)
+            ov = overview(self._view) if now - self._last_overview > 0.5 else None
             changes, structural = self._feed.drain()
             if self._feed.media_changed:
                 self._feed.media_changed = False
                 self.media = self._feed.media.meta()
-            now = time.monotonic()
             if structural or now - self._last_structure > 2.0:
                 self._last_structure = now
                 structural |= self._feed.pick_up_new_children()
@@ -273,8 +277,8 @@ class Dashboard(anywidget.AnyWidget):
                 self.updates_sent += 1
                 if now - self._last_base > 5.0:
                     self._publish_base()  # lets views that render late catch up
-            if now - self._last_overview > 0.5:
-                self._refresh_overview()
+            if ov is not None and not structural:  # a new structure came with a newer one
+                self._refresh_overview(ov)
                 self._refresh_checkpoints()
             if now - self._last_side > 1.0:
                 self._refresh_side()

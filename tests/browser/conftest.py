@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+#: seconds a test's JupyterLab may take to answer after it was started
+LAB_START_S = 180
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
@@ -141,7 +143,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     url = f"http://127.0.0.1:{port}"
     lab = Lab(root, url, token, log, proc)
     try:
-        deadline = time.monotonic() + 60
+        # about 5 s on an idle machine; the lab runs node (yarn's configuration) while it
+        # starts, and on 2 busy cores that start took over 60 s (4 tests of one stressed run)
+        deadline = time.monotonic() + LAB_START_S
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{lab.log_text()}")
@@ -152,7 +156,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer within 60 s:\n{lab.log_text()}")
+                pytest.fail(f"jupyter lab did not answer within {LAB_START_S} s:\n{lab.log_text()}")
             time.sleep(0.2)
         yield lab
     finally:

@@ -61,6 +61,21 @@ def _view_ready(page: Any, chart: Any, cond: str = "true") -> None:
     )
 
 
+def _wait_x(page: Any, chart: Any, zoomed: str, full: list[float], same: bool) -> None:
+    """Wait until the chart says ``data-zoomed=zoomed`` and its view's x domain is (or is no
+    longer) ``full``: the attribute is set at once, the domain once the view has run, which
+    waits for a run already under way (a hover read-out)."""
+    page.wait_for_function(
+        """([div, zoomed, full, same]) => {
+            const v = div.__nbrunView;
+            if (div.dataset.zoomed !== zoomed || !v) return false;
+            const d = v.scale('x').domain();
+            return (d[0] === full[0] && d[1] === full[1]) === same;
+        }""",
+        arg=[chart.element_handle(), zoomed, full, same],
+    )
+
+
 def test_chart_interactions(page: Any, lab: Lab) -> None:
     _notebook(lab.root / "ix.ipynb", CELLS)
     _open_and_run_all(page, lab, "ix.ipynb")
@@ -144,7 +159,7 @@ def test_chart_interactions(page: Any, lab: Lab) -> None:
     page.mouse.move(plot["left"] + plot["width"] * 0.4, y_mid, steps=4)
     page.mouse.move(plot["left"] + plot["width"] * 0.5, y_mid, steps=4)
     page.mouse.up()
-    page.wait_for_function("el => el.dataset.zoomed === '1'", arg=chart.element_handle())
+    _wait_x(page, chart, "1", full, same=False)
     zoomed = chart.evaluate(_PLOT)["x"]
     span = full[1] - full[0]
     assert abs(zoomed[0] - (full[0] + 0.25 * span)) < 0.02 * span, (zoomed, full)
@@ -152,17 +167,17 @@ def test_chart_interactions(page: Any, lab: Lab) -> None:
     assert dash.locator(".nb-selected").get_attribute("data-selected-step") in ("", None)
     _shot(page, "chart-zoomed.png")
     chart.locator("button[data-action='reset-zoom']").click()
-    page.wait_for_function("el => el.dataset.zoomed === '0'", arg=chart.element_handle())
+    _wait_x(page, chart, "0", full, same=True)
     assert chart.evaluate(_PLOT)["x"] == full
     page.mouse.move(plot["left"] + plot["width"] * 0.5, y_mid)
     page.keyboard.down("Control")
     page.mouse.wheel(0, -300)
     page.keyboard.up("Control")
-    page.wait_for_function("el => el.dataset.zoomed === '1'", arg=chart.element_handle())
+    _wait_x(page, chart, "1", full, same=False)
     wheel = chart.evaluate(_PLOT)["x"]
     assert wheel[1] - wheel[0] < 0.9 * span, (wheel, full)
     chart.locator("button[data-action='reset-zoom']").click()
-    page.wait_for_function("el => el.dataset.zoomed === '0'", arg=chart.element_handle())
+    _wait_x(page, chart, "0", full, same=True)
 
     # -- smoothing: the drawn path changes; the raw line stays drawn (faint) behind it
     paths = (

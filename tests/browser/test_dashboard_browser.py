@@ -144,7 +144,14 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
     page.wait_for_function(
         "el => el.querySelectorAll('.nb-legend-item[data-role=child]').length >= 1",
         arg=dash.element_handle(),
-        timeout=30_000,
+        timeout=60_000,
+    )
+    # the rows reach the page after the cells end: wait for the run's last one, so the x range
+    # no longer widens between finding the point and the click landing on it
+    page.wait_for_function(
+        "div => !!div.__nbrunView && div.__nbrunView.data('rows').some(t => t.k && t.step === 299)",
+        arg=dash.locator(".nb-chart[data-metric='loss']").element_handle(),
+        timeout=60_000,
     )
     step = _click_point(page, dash, "loss", 0.3)
     dash.locator("button[data-action='fork']").click()
@@ -166,6 +173,7 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
     page.wait_for_function(
         "([el, id]) => !!el.querySelector(`.nb-legend-item[data-series='child:${id}']`)",
         arg=[dash.element_handle(), new_id],
+        timeout=60_000,
     )
     # ... and streams into the chart to its last step
     last = int(fork.config["steps"]) - 1
@@ -198,6 +206,7 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
     page.wait_for_function(
         "el => el.querySelectorAll('.nb-legend-item[data-role=ghost]').length >= 1",
         arg=dash.element_handle(),
+        timeout=60_000,
     )
     _shot(page, "dashboard-rewind.png")
     _no_external(page)
@@ -261,12 +270,12 @@ def test_live_chart_stop_and_literal_names(page: Any, lab: Lab) -> None:
     status = _wait_status(page, dash)
     assert status.startswith("ok"), status
     view = nbrun.Api(lab.root).run(f"live/{run_id}")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while view.state == "running" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert view.state == "killed"
     assert step < view.step  # the click selected a step the run really logged
-    page.wait_for_selector(f"{DASH}[data-state='killed']")
+    page.wait_for_selector(f"{DASH}[data-state='killed']", timeout=60_000)
     _no_external(page)
 
 
@@ -277,11 +286,18 @@ def test_click_during_a_foreground_loop_is_queued_then_done(page: Any, lab: Lab)
     _notebook(
         lab.root / "fg.ipynb",
         [
-            "import time\nimport nbrun\n"
+            "import time\nfrom pathlib import Path\nimport nbrun\n"
             "run = nbrun.init(project='fg', config={'lr': 0.1})\n"
             "for i in range(50):\n    run.log({'loss': 1 / (i + 1)})\n"
             "run.display()",
-            "for i in range(50, 1000):\n    run.log({'loss': 1 / (i + 1)})\n    time.sleep(0.01)",
+            # the loop runs until the test has seen the fork queued (it creates the file
+            # `stop`): a fixed length raced the page, which a loaded machine can make slower
+            # than the loop, and the fork was then made at once instead of queued
+            "i = 50\n"
+            "while not Path('stop').exists() and i < 60_000:\n"
+            "    run.log({'loss': 1 / (i + 1)})\n"
+            "    time.sleep(0.01)\n"
+            "    i += 1",
         ],
     )
     _open_and_run_all(page, lab, "fg.ipynb")
@@ -298,6 +314,7 @@ def test_click_during_a_foreground_loop_is_queued_then_done(page: Any, lab: Lab)
     status = _wait_status(page, dash, ("queued", "ok", "error"))
     assert status.startswith("queued"), status
     assert "cell" in status
+    (lab.root / "stop").write_text("")
     status = _wait_status(page, dash, ("ok", "error"))
     assert status.startswith("ok"), status
     new_id = dash.locator(".nb-toolbar > .nb-status").get_attribute("data-run-id")
@@ -331,10 +348,10 @@ def test_system_and_logs_sections(page: Any, lab: Lab) -> None:
     _wait_cells_done(page)
     page.wait_for_selector(f"{DASH}[data-state='failed']", timeout=60_000)
     logs = dash.locator("details.nb-logs")
-    page.wait_for_function("el => el.open", arg=logs.element_handle(), timeout=30_000)
+    page.wait_for_function("el => el.open", arg=logs.element_handle(), timeout=60_000)
     log = logs.locator(".nb-log")
     page.wait_for_function(
-        "el => Number(el.getAttribute('data-lines')) > 60", arg=log.element_handle()
+        "el => Number(el.getAttribute('data-lines')) > 60", arg=log.element_handle(), timeout=60_000
     )
     texts = log.locator(".nb-ln-text").all_text_contents()
     assert texts[0] == f"epoch 0 {hostile}"

@@ -114,14 +114,17 @@ def test_placeholder_first_chart_and_overview(page: Any, lab: Lab) -> None:
     run_id = dash.get_attribute("data-run-id")
     dash.locator("[data-edit='name']").fill("renamed run")
     dash.locator("[data-edit='name']").press("Enter")
-    dash.locator(".nb-edit-status[data-status='ok']").wait_for()
+    dash.locator(".nb-edit-status[data-status='ok']").wait_for(timeout=60_000)
     dash.locator("[data-edit='tags']").fill("a, b")
     dash.locator("[data-action='save-edits']").click()
+    # the click turned the status from the name's "ok" to "pending": this is the tags' answer
+    dash.locator(".nb-edit-status[data-status='ok']").wait_for(timeout=60_000)
     page.wait_for_function(
         "el => el.querySelector('.nb-name').textContent === 'renamed run'",
         arg=dash.element_handle(),
+        timeout=60_000,
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     view = nbrun.Api(lab.root).run(f"ov/{run_id}")
     while view.tags != ("a", "b") and time.monotonic() < deadline:
         time.sleep(0.1)

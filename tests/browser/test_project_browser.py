@@ -39,6 +39,22 @@ def _keys(page: Any) -> list[str]:
     return page.eval_on_selector_all(ROW, "rs => rs.map(r => r.dataset.key)")
 
 
+def _wait_overlay(page: Any, keys: list[str]) -> None:
+    """Wait until the overlay charts show exactly the runs ``keys``: each checkbox sends the
+    selection on its own timer, so an overlay of only the first run checked can be ready
+    (``data-ready='1'``) before the one of both arrives from the kernel."""
+    page.wait_for_function(
+        """keys => {
+            const ov = document.querySelector("[data-role='overlay'][data-ready='1']");
+            if (!ov) return false;
+            const shown = [...ov.querySelectorAll('.nb-legend-item')].map(i => i.dataset.key);
+            return JSON.stringify(shown.sort()) === JSON.stringify(keys);
+        }""",
+        arg=sorted(keys),
+        timeout=120_000,
+    )
+
+
 def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
     _notebook(lab.root / "proj.ipynb", [SETUP, "nbrun.display_project('cmp')"])
     _open_and_run_all(page, lab, "proj.ipynb")
@@ -79,8 +95,8 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
     # overlay: two runs on one set of charts, each in its colour
     for key in ("cmp/base", "cmp/cold"):
         view.locator(f"tr[data-key='{key}'] input[data-role='select']").check()
+    _wait_overlay(page, ["cmp/base", "cmp/cold"])
     overlay = view.locator("[data-role='overlay'][data-ready='1']")
-    overlay.wait_for(timeout=60_000)
     assert overlay.get_attribute("data-charts") == "2"
     strokes = page.eval_on_selector_all(
         ".nb-chart[data-metric='loss'] polyline.nb-oline",
@@ -111,7 +127,7 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
     view.locator("button[data-action='confirm-delete']").click()
     msg = view.locator("[data-role='message']")
     page.wait_for_function(
-        "el => el.textContent.includes('LineageError')", arg=msg.element_handle()
+        "el => el.textContent.includes('LineageError')", arg=msg.element_handle(), timeout=60_000
     )
     assert "cmp/kid" in msg.text_content()
     assert nbrun.Api(lab.root).run("cmp/base").id == "base"
@@ -130,14 +146,11 @@ def test_project_view_compare_and_delete(page: Any, lab: Lab) -> None:
     page.click(".lm-MenuBar-itemLabel:text-is('Settings')")
     page.click(".lm-Menu-itemLabel:text-is('Theme')")
     page.click(".lm-Menu-itemLabel:text-is('JupyterLab Dark')")
-    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=60_000)
     for key in ("cmp/cold", "cmp/kid"):
         view.locator(f"tr[data-key='{key}'] input[data-role='select']").check()
-    overlay.wait_for(timeout=60_000)
-    page.wait_for_function(
-        "document.querySelectorAll('.nb-chart[data-metric=\"loss\"] polyline.nb-oline')"
-        ".length === 2"
-    )
+    _wait_overlay(page, ["cmp/cold", "cmp/kid"])
+    assert page.locator(".nb-chart[data-metric='loss'] polyline.nb-oline").count() == 2
     light = page.eval_on_selector(
         ".nbrun-project th",
         "el => getComputedStyle(el).color.match(/\\d+/g).slice(0, 3).map(Number)",
