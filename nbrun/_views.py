@@ -442,8 +442,9 @@ def recorded_stale_after(rec: dict[str, Any]) -> float:
     ``stale_after`` setting its writer recorded in the run's metadata (rule 29)."""
     meta = rec.get("metadata")
     value = meta.get(STALE_AFTER_KEY) if isinstance(meta, Mapping) else None
-    if type(value) in (int, float) and 0 < value < float("inf"):
-        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 0 < value < float("inf"):
+            return float(value)
     return DEFAULT_STALE_AFTER
 
 
