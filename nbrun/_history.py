@@ -263,12 +263,43 @@ def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
     return values
 
 
-def _chunk_head(view: memoryview) -> tuple[dict[str, Any], int]:
-    """A binary chunk's header and the offset where its column bytes start."""
-    if bytes(view[:4]) != _MAGIC:
+class _Layout:
+    """A binary chunk's parsed header: its row count and, per column, ``(key, encoding,
+    start, length)`` with ``start`` counted from the chunk's first byte. Chunks with the same
+    header bytes (same keys, encodings and row count: most chunks of a run) share one."""
+
+    __slots__ = ("cols", "media", "n", "nested", "numeric")
+
+    def __init__(self, head: dict[str, Any], base: int) -> None:
+        self.n: int = head["n"]
+        self.cols: list[tuple[str, str, int, int]] = [
+            (key, enc, base + off, length) for key, enc, off, length in head["c"]
+        ]
+        self.nested: list[str] = head["d"]
+        self.media: list[str] = head.get("m", [])
+        #: every column numbers (no JSON), no nested dicts: decoded without Python values
+        self.numeric = not self.nested and all(enc != "js" for _, enc, _, _ in self.cols)
+
+
+#: parsed headers by their bytes (a run's chunks repeat a handful of headers)
+_LAYOUTS: dict[bytes, _Layout] = {}
+_LAYOUTS_MAX = 4096
+
+
+def _layout(data: bytes | memoryview) -> _Layout:
+    """A binary chunk's header, parsed once per distinct header."""
+    if data[:4] != _MAGIC:
         raise ValueError("not an nbrun history chunk")
-    hlen = int.from_bytes(view[4:8], "little")
-    return loads(bytes(view[8 : 8 + hlen])), 8 + hlen
+    hlen = int.from_bytes(data[4:8], "little")
+    raw = data[8 : 8 + hlen]
+    if not isinstance(raw, bytes):
+        raw = bytes(raw)
+    lay = _LAYOUTS.get(raw)
+    if lay is None:
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        lay = _LAYOUTS[raw] = _Layout(loads(raw), 8 + hlen)
+    return lay
 
 
 def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str], list[str]]:
@@ -277,13 +308,13 @@ def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str], li
         payload = loads(data)
         return payload["c"], payload.get("d", []), payload.get("m", [])
     view = memoryview(data)
-    head, base = _chunk_head(view)
-    n = head["n"]
+    lay = _layout(view)
+    n = lay.n
     cols = {
-        key: _decode_column(enc, view[base + off : base + off + length], n)
-        for key, enc, off, length in head["c"]
+        key: _decode_column(enc, view[start : start + length], n)
+        for key, enc, start, length in lay.cols
     }
-    return cols, head["d"], head.get("m", [])
+    return cols, list(lay.nested), list(lay.media)
 
 
 def split_columns(
@@ -368,16 +399,19 @@ def _numeric_piece(col: list[Any]) -> _Piece:
         return col
 
 
-def _decode_piece(enc: str, buf: memoryview, n: int) -> _Piece:
+def _decode_piece(data: bytes | memoryview, enc: str, start: int, length: int, n: int) -> _Piece:
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     if enc == "js":
-        return loads(bytes(buf))
-    dtype = "<f8" if enc.startswith("f8") else "<i8"
+        return loads(bytes(data[start : start + length]))
+    dtype = _DTYPES[enc]
     if enc.endswith("m"):
-        mask = np.frombuffer(buf, dtype=np.bool_, count=n)
-        return _Num(np.frombuffer(buf, dtype=dtype, offset=n), mask)
-    return _Num(np.frombuffer(buf, dtype=dtype), None)
+        mask = np.frombuffer(data, dtype=np.bool_, count=n, offset=start)
+        return _Num(np.frombuffer(data, dtype=dtype, count=n, offset=start + n), mask)
+    return _Num(np.frombuffer(data, dtype=dtype, count=n, offset=start), None)
+
+
+_DTYPES = {"f8": "<f8", "f8m": "<f8", "i8": "<i8", "i8m": "<i8"}
 
 
 def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list[str]]:
@@ -386,14 +420,12 @@ def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list
     if isinstance(data, str):
         cols, nested, media = decode_chunk(data)
         return {k: _numeric_piece(v) for k, v in cols.items()}, nested, media
-    view = memoryview(data)
-    head, base = _chunk_head(view)
-    n = head["n"]
+    lay = _layout(data)
+    n = lay.n
     pieces = {
-        key: _decode_piece(enc, view[base + off : base + off + length], n)
-        for key, enc, off, length in head["c"]
+        key: _decode_piece(data, enc, start, length, n) for key, enc, start, length in lay.cols
     }
-    return pieces, head["d"], head.get("m", [])
+    return pieces, lay.nested, lay.media
 
 
 def _steps_array(piece: _Piece) -> np.ndarray:
