@@ -763,6 +763,14 @@ def chunks_buckets(
     out: list[dict[str, np.ndarray]] = [{} for _ in items]
     flat: list[tuple[int, dict[str, _Piece], int]] = []
     for i, (data, max_step, after) in enumerate(items):
+        if max_step is None and after is None and not isinstance(data, str):
+            lay = _layout(data)
+            if lay.numeric:  # a whole chunk of numbers: views over its bytes, nothing to cut
+                n = lay.n
+                if n:
+                    pieces = {k: _decode_piece(data, e, at, ln, n) for k, e, at, ln in lay.cols}
+                    flat.append((i, pieces, n))
+                continue
         cols = Columns()
         cols.add_chunk(data, max_step, after)
         if not cols.n:
@@ -775,18 +783,19 @@ def chunks_buckets(
         return out
     sizes = np.array([n for _, _, n in flat])
     nchunks = len(flat)
-    cid = np.repeat(np.arange(nchunks), sizes)
-    steps = np.concatenate([_floats(p["_step"], n) for _, p, n in flat])
+    # chunks of one size (most of a run's): buckets come from a (chunk, bucket, point) reshape
+    uniform = int(sizes[0]) if bool((sizes == sizes[0]).all()) else 0
+    cid = None if uniform else np.repeat(np.arange(nchunks), sizes)
+    floats: dict[str, np.ndarray] = {"_step": _concat_floats([(p["_step"], n) for _, p, n in flat])}
+    steps = floats["_step"]
     keys = list(dict.fromkeys(k for _, p, _ in flat for k in p if k not in SYSTEM_KEYS))
-    floats: dict[str, np.ndarray] = {"_step": steps}
 
     def column(key: str) -> np.ndarray | None:
         if key not in floats:
-            if not any(key in p for _, p, _ in flat):
+            found = [(p.get(key), n) for _, p, n in flat]
+            if all(piece is None for piece, _ in found):
                 return None
-            floats[key] = np.concatenate(
-                [_floats(p[key], n) if key in p else np.full(n, np.nan) for _, p, n in flat]
-            )
+            floats[key] = _concat_floats(found)
         return floats[key]
 
     for key in keys:
@@ -798,8 +807,15 @@ def chunks_buckets(
         if xs is not steps:
             ok &= np.isfinite(xs)
         if ok.all():  # the common case: no copies
+            if uniform:
+                summary = _uniform_buckets(xs, ys, steps, nchunks, uniform, group)
+                nb = np.full(nchunks, len(summary) // nchunks)
+                _spread(out, flat, key, summary, nb)
+                continue
             fy, fx, fs, fc = ys, xs, steps, cid
         elif ok.any():
+            if cid is None:
+                cid = np.repeat(np.arange(nchunks), sizes)
             fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
         else:
             continue
@@ -818,11 +834,70 @@ def chunks_buckets(
         summary[:, 0] = np.diff(np.append(starts, len(fy)))
         summary[:, 1], summary[:, 2], summary[:, 3] = fx[lo], fy[lo], fs[lo]
         summary[:, 4], summary[:, 5], summary[:, 6] = fx[hi], fy[hi], fs[hi]
-        bounds = np.cumsum(nb)[:-1]
-        for (i, _, _), part, count in zip(flat, np.split(summary, bounds), nb, strict=True):
-            if count:
-                out[i][key] = part
+        _spread(out, flat, key, summary, nb)
     return out
+
+
+def _concat_floats(pieces: list[tuple[_Piece | None, int]]) -> np.ndarray:
+    """Pieces of a column (None: the chunk lacks it) as one float64 array, NaN where a row
+    has no number; numbers without a mask are copied once, straight from the chunks' bytes."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if all(type(p) is _Num and p.mask is None for p, _ in pieces):
+        return np.concatenate([p.values for p, _ in pieces], dtype=np.float64)  # type: ignore[union-attr]
+    return np.concatenate([np.full(n, np.nan) if p is None else _floats(p, n) for p, n in pieces])
+
+
+def _uniform_buckets(
+    xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, nchunks: int, size: int, group: int
+) -> np.ndarray:
+    """Bucket summaries of ``nchunks`` chunks of ``size`` finite points each, in order
+    (``-(-size // group)`` per chunk, the last one of a chunk shorter when ``group`` does not
+    divide ``size``): :func:`bucket_points` of every chunk at once."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    nb = -(-size // group)
+    if group == 1:
+        lo = hi = np.arange(len(ys))
+    else:
+        width = nb * group
+        base = (np.arange(nchunks)[:, None] * size + np.arange(nb) * group).reshape(-1)
+        grid = ys.reshape(nchunks, size)
+        if width == size:
+            cells = grid.reshape(-1, group)
+            lo = base + cells.argmin(axis=1)
+            hi = base + cells.argmax(axis=1)
+        else:
+            pad = np.full((nchunks, width), np.inf)
+            pad[:, :size] = grid
+            lo = base + pad.reshape(-1, group).argmin(axis=1)
+            pad[:, size:] = -np.inf
+            hi = base + pad.reshape(-1, group).argmax(axis=1)
+    out = np.empty((len(lo), 7))
+    out[:, 0] = group
+    if nb * group != size:
+        out[nb - 1 :: nb, 0] = size - (nb - 1) * group
+    out[:, 1], out[:, 2], out[:, 3] = xs[lo], ys[lo], steps[lo]
+    out[:, 4], out[:, 5], out[:, 6] = xs[hi], ys[hi], steps[hi]
+    return out
+
+
+def _spread(
+    out: list[dict[str, np.ndarray]],
+    flat: list[tuple[int, dict[str, _Piece], int]],
+    key: str,
+    summary: np.ndarray,
+    nb: np.ndarray,
+) -> None:
+    """Hand each chunk its ``nb`` consecutive rows of ``summary`` as metric ``key``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    ends = np.cumsum(nb).tolist()
+    start = 0
+    for (i, _, _), end in zip(flat, ends, strict=True):
+        if end > start:
+            out[i][key] = summary[start:end]
+        start = end
 
 
 def _first_where(hit: np.ndarray, bid: np.ndarray) -> np.ndarray:
