@@ -414,18 +414,52 @@ def _decode_piece(data: bytes | memoryview, enc: str, start: int, length: int, n
 _DTYPES = {"f8": "<f8", "f8m": "<f8", "i8": "<i8", "i8m": "<i8"}
 
 
-def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list[str]]:
+def decode_pieces(
+    data: bytes | str, keep: Callable[[str], bool] | None = None
+) -> tuple[dict[str, _Piece], list[str], list[str]]:
     """Like :func:`decode_chunk`, but numeric columns come back as numpy views over ``data``
-    (no per-value Python objects)."""
+    (no per-value Python objects); ``keep``: decode only ``_step`` and the keys it accepts."""
     if isinstance(data, str):
         cols, nested, media = decode_chunk(data)
-        return {k: _numeric_piece(v) for k, v in cols.items()}, nested, media
+        return (
+            {k: _numeric_piece(v) for k, v in cols.items() if keep is None or _kept(k, keep)},
+            nested,
+            media,
+        )
     lay = _layout(data)
     n = lay.n
     pieces = {
-        key: _decode_piece(data, enc, start, length, n) for key, enc, start, length in lay.cols
+        key: _decode_piece(data, enc, start, length, n)
+        for key, enc, start, length in lay.cols
+        if keep is None or _kept(key, keep)
     }
     return pieces, lay.nested, lay.media
+
+
+def _kept(key: str, keep: Callable[[str], bool]) -> bool:
+    return key == "_step" or keep(key)
+
+
+def key_filter(keys: Iterable[str] | str | None) -> Callable[[str], bool] | None:
+    """Which stored columns ``history(keys=...)`` needs: the system columns, the keys asked
+    for and the nested dicts they are flattened from; None (every column) when ``keys`` is
+    None or holds a non-str (:func:`to_dataframe` refuses it)."""
+    if keys is None:
+        return None
+    wanted = [keys] if isinstance(keys, str) else list(keys)
+    if not all(isinstance(k, str) for k in wanted):
+        return None
+    exact = set(wanted) | set(SYSTEM_KEYS)
+    roots = {w.split(".", 1)[0] for w in wanted if "." in w}
+
+    def keep(key: str) -> bool:
+        if key in exact:
+            return True
+        if key.split(".", 1)[0] not in roots:
+            return False
+        return any(w.startswith(key + ".") for w in wanted)
+
+    return keep
 
 
 def _steps_array(piece: _Piece) -> np.ndarray:
@@ -446,11 +480,13 @@ class Columns:
     for numbers) and assembled once: :meth:`arrays` gives numpy arrays where the values are
     numbers (what pandas would infer from the values), :meth:`finish` gives Python lists."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Callable[[str], bool] | None = None) -> None:
         self._parts: dict[str, list[tuple[int, _Piece]]] = {"_step": []}
         self.nested: set[str] = set()
         self.media: set[str] = set()
         self.n = 0
+        #: only ``_step`` and the columns it accepts are read (see :func:`key_filter`)
+        self.keep = keep
 
     def _extend(self, pieces: Mapping[str, _Piece], n: int) -> None:
         for k, piece in pieces.items():
@@ -466,7 +502,7 @@ class Columns:
         """Add a chunk's rows with ``after < _step <= max_step``."""
         import numpy as np  # noqa: PLC0415 - heavy library on first use
 
-        pieces, nested, media = decode_pieces(data)
+        pieces, nested, media = decode_pieces(data, self.keep)
         steps = _steps_array(pieces["_step"])
         total = len(steps)
         if total == 0:
@@ -498,6 +534,8 @@ class Columns:
         if not rows:
             return
         cols = build_columns(rows)
+        if self.keep is not None:
+            cols = {k: v for k, v in cols.items() if _kept(k, self.keep)}
         for k, col in cols.items():
             types = set(map(type, col))
             if dict in types:
