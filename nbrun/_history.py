@@ -823,7 +823,7 @@ def chunks_buckets(
     nchunks = len(flat)
     # chunks of one size (most of a run's): buckets come from a (chunk, bucket, point) reshape
     uniform = int(sizes[0]) if bool((sizes == sizes[0]).all()) else 0
-    cid = None if uniform else np.repeat(np.arange(nchunks), sizes)
+    cid: np.ndarray | None = None  # each point's chunk (the general pass)
     floats: dict[str, np.ndarray] = {"_step": _concat_floats([(p["_step"], n) for _, p, n in flat])}
     steps = floats["_step"]
     keys = list(dict.fromkeys(k for _, p, _ in flat for k in p if k not in SYSTEM_KEYS))
@@ -844,19 +844,19 @@ def chunks_buckets(
         ok = np.isfinite(ys)
         if xs is not steps:
             ok &= np.isfinite(xs)
-        if ok.all():  # the common case: no copies
-            if uniform:
-                summary = _uniform_buckets(xs, ys, steps, nchunks, uniform, group)
-                nb = np.full(nchunks, len(summary) // nchunks)
-                _spread(out, flat, key, summary, nb)
-                continue
-            fy, fx, fs, fc = ys, xs, steps, cid
-        elif ok.any():
-            if cid is None:
-                cid = np.repeat(np.arange(nchunks), sizes)
-            fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
-        else:
+        every = bool(ok.all())
+        if every and uniform:  # the common case: no copies, no per-point chunk ids
+            summary = _uniform_buckets(xs, ys, steps, nchunks, uniform, group)
+            _spread(out, flat, key, summary, np.full(nchunks, len(summary) // nchunks))
             continue
+        if not every and not ok.any():
+            continue
+        if cid is None:
+            cid = np.repeat(np.arange(nchunks), sizes)
+        if every:
+            fy, fx, fs, fc = ys, xs, steps, cid
+        else:
+            fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
         per_chunk = np.bincount(fc, minlength=nchunks)
         within = np.arange(len(fy)) - (np.cumsum(per_chunk) - per_chunk)[fc]
         nb = -(-per_chunk // group)
