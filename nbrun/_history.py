@@ -263,12 +263,43 @@ def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
     return values
 
 
-def _chunk_head(view: memoryview) -> tuple[dict[str, Any], int]:
-    """A binary chunk's header and the offset where its column bytes start."""
-    if bytes(view[:4]) != _MAGIC:
+class _Layout:
+    """A binary chunk's parsed header: its row count and, per column, ``(key, encoding,
+    start, length)`` with ``start`` counted from the chunk's first byte. Chunks with the same
+    header bytes (same keys, encodings and row count: most chunks of a run) share one."""
+
+    __slots__ = ("cols", "media", "n", "nested", "numeric")
+
+    def __init__(self, head: dict[str, Any], base: int) -> None:
+        self.n: int = head["n"]
+        self.cols: list[tuple[str, str, int, int]] = [
+            (key, enc, base + off, length) for key, enc, off, length in head["c"]
+        ]
+        self.nested: list[str] = head["d"]
+        self.media: list[str] = head.get("m", [])
+        #: every column numbers (no JSON), no nested dicts: decoded without Python values
+        self.numeric = not self.nested and all(enc != "js" for _, enc, _, _ in self.cols)
+
+
+#: parsed headers by their bytes (a run's chunks repeat a handful of headers)
+_LAYOUTS: dict[bytes, _Layout] = {}
+_LAYOUTS_MAX = 4096
+
+
+def _layout(data: bytes | memoryview) -> _Layout:
+    """A binary chunk's header, parsed once per distinct header."""
+    if data[:4] != _MAGIC:
         raise ValueError("not an nbrun history chunk")
-    hlen = int.from_bytes(view[4:8], "little")
-    return loads(bytes(view[8 : 8 + hlen])), 8 + hlen
+    hlen = int.from_bytes(data[4:8], "little")
+    raw = data[8 : 8 + hlen]
+    if not isinstance(raw, bytes):
+        raw = bytes(raw)
+    lay = _LAYOUTS.get(raw)
+    if lay is None:
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        lay = _LAYOUTS[raw] = _Layout(loads(raw), 8 + hlen)
+    return lay
 
 
 def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str], list[str]]:
@@ -277,13 +308,13 @@ def decode_chunk(data: bytes | str) -> tuple[dict[str, list[Any]], list[str], li
         payload = loads(data)
         return payload["c"], payload.get("d", []), payload.get("m", [])
     view = memoryview(data)
-    head, base = _chunk_head(view)
-    n = head["n"]
+    lay = _layout(view)
+    n = lay.n
     cols = {
-        key: _decode_column(enc, view[base + off : base + off + length], n)
-        for key, enc, off, length in head["c"]
+        key: _decode_column(enc, view[start : start + length], n)
+        for key, enc, start, length in lay.cols
     }
-    return cols, head["d"], head.get("m", [])
+    return cols, list(lay.nested), list(lay.media)
 
 
 def split_columns(
@@ -368,32 +399,67 @@ def _numeric_piece(col: list[Any]) -> _Piece:
         return col
 
 
-def _decode_piece(enc: str, buf: memoryview, n: int) -> _Piece:
+def _decode_piece(data: bytes | memoryview, enc: str, start: int, length: int, n: int) -> _Piece:
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     if enc == "js":
-        return loads(bytes(buf))
-    dtype = "<f8" if enc.startswith("f8") else "<i8"
+        return loads(bytes(data[start : start + length]))
+    dtype = _DTYPES[enc]
     if enc.endswith("m"):
-        mask = np.frombuffer(buf, dtype=np.bool_, count=n)
-        return _Num(np.frombuffer(buf, dtype=dtype, offset=n), mask)
-    return _Num(np.frombuffer(buf, dtype=dtype), None)
+        mask = np.frombuffer(data, dtype=np.bool_, count=n, offset=start)
+        return _Num(np.frombuffer(data, dtype=dtype, count=n, offset=start + n), mask)
+    return _Num(np.frombuffer(data, dtype=dtype, count=n, offset=start), None)
 
 
-def decode_pieces(data: bytes | str) -> tuple[dict[str, _Piece], list[str], list[str]]:
+_DTYPES = {"f8": "<f8", "f8m": "<f8", "i8": "<i8", "i8m": "<i8"}
+
+
+def decode_pieces(
+    data: bytes | str, keep: Callable[[str], bool] | None = None
+) -> tuple[dict[str, _Piece], list[str], list[str]]:
     """Like :func:`decode_chunk`, but numeric columns come back as numpy views over ``data``
-    (no per-value Python objects)."""
+    (no per-value Python objects); ``keep``: decode only ``_step`` and the keys it accepts."""
     if isinstance(data, str):
         cols, nested, media = decode_chunk(data)
-        return {k: _numeric_piece(v) for k, v in cols.items()}, nested, media
-    view = memoryview(data)
-    head, base = _chunk_head(view)
-    n = head["n"]
+        return (
+            {k: _numeric_piece(v) for k, v in cols.items() if keep is None or _kept(k, keep)},
+            nested,
+            media,
+        )
+    lay = _layout(data)
+    n = lay.n
     pieces = {
-        key: _decode_piece(enc, view[base + off : base + off + length], n)
-        for key, enc, off, length in head["c"]
+        key: _decode_piece(data, enc, start, length, n)
+        for key, enc, start, length in lay.cols
+        if keep is None or _kept(key, keep)
     }
-    return pieces, head["d"], head.get("m", [])
+    return pieces, lay.nested, lay.media
+
+
+def _kept(key: str, keep: Callable[[str], bool]) -> bool:
+    return key == "_step" or keep(key)
+
+
+def key_filter(keys: Iterable[str] | str | None) -> Callable[[str], bool] | None:
+    """Which stored columns ``history(keys=...)`` needs: the system columns, the keys asked
+    for and the nested dicts they are flattened from; None (every column) when ``keys`` is
+    None or holds a non-str (:func:`to_dataframe` refuses it)."""
+    if keys is None:
+        return None
+    wanted = [keys] if isinstance(keys, str) else list(keys)
+    if not all(isinstance(k, str) for k in wanted):
+        return None
+    exact = set(wanted) | set(SYSTEM_KEYS)
+    roots = {w.split(".", 1)[0] for w in wanted if "." in w}
+
+    def keep(key: str) -> bool:
+        if key in exact:
+            return True
+        if key.split(".", 1)[0] not in roots:
+            return False
+        return any(w.startswith(key + ".") for w in wanted)
+
+    return keep
 
 
 def _steps_array(piece: _Piece) -> np.ndarray:
@@ -414,11 +480,13 @@ class Columns:
     for numbers) and assembled once: :meth:`arrays` gives numpy arrays where the values are
     numbers (what pandas would infer from the values), :meth:`finish` gives Python lists."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Callable[[str], bool] | None = None) -> None:
         self._parts: dict[str, list[tuple[int, _Piece]]] = {"_step": []}
         self.nested: set[str] = set()
         self.media: set[str] = set()
         self.n = 0
+        #: only ``_step`` and the columns it accepts are read (see :func:`key_filter`)
+        self.keep = keep
 
     def _extend(self, pieces: Mapping[str, _Piece], n: int) -> None:
         for k, piece in pieces.items():
@@ -434,7 +502,7 @@ class Columns:
         """Add a chunk's rows with ``after < _step <= max_step``."""
         import numpy as np  # noqa: PLC0415 - heavy library on first use
 
-        pieces, nested, media = decode_pieces(data)
+        pieces, nested, media = decode_pieces(data, self.keep)
         steps = _steps_array(pieces["_step"])
         total = len(steps)
         if total == 0:
@@ -466,6 +534,8 @@ class Columns:
         if not rows:
             return
         cols = build_columns(rows)
+        if self.keep is not None:
+            cols = {k: v for k, v in cols.items() if _kept(k, self.keep)}
         for k, col in cols.items():
             types = set(map(type, col))
             if dict in types:
@@ -731,6 +801,14 @@ def chunks_buckets(
     out: list[dict[str, np.ndarray]] = [{} for _ in items]
     flat: list[tuple[int, dict[str, _Piece], int]] = []
     for i, (data, max_step, after) in enumerate(items):
+        if max_step is None and after is None and not isinstance(data, str):
+            lay = _layout(data)
+            if lay.numeric:  # a whole chunk of numbers: views over its bytes, nothing to cut
+                n = lay.n
+                if n:
+                    pieces = {k: _decode_piece(data, e, at, ln, n) for k, e, at, ln in lay.cols}
+                    flat.append((i, pieces, n))
+                continue
         cols = Columns()
         cols.add_chunk(data, max_step, after)
         if not cols.n:
@@ -743,18 +821,19 @@ def chunks_buckets(
         return out
     sizes = np.array([n for _, _, n in flat])
     nchunks = len(flat)
-    cid = np.repeat(np.arange(nchunks), sizes)
-    steps = np.concatenate([_floats(p["_step"], n) for _, p, n in flat])
+    # chunks of one size (most of a run's): buckets come from a (chunk, bucket, point) reshape
+    uniform = int(sizes[0]) if bool((sizes == sizes[0]).all()) else 0
+    cid: np.ndarray | None = None  # each point's chunk (the general pass)
+    floats: dict[str, np.ndarray] = {"_step": _concat_floats([(p["_step"], n) for _, p, n in flat])}
+    steps = floats["_step"]
     keys = list(dict.fromkeys(k for _, p, _ in flat for k in p if k not in SYSTEM_KEYS))
-    floats: dict[str, np.ndarray] = {"_step": steps}
 
     def column(key: str) -> np.ndarray | None:
         if key not in floats:
-            if not any(key in p for _, p, _ in flat):
+            found = [(p.get(key), n) for _, p, n in flat]
+            if all(piece is None for piece, _ in found):
                 return None
-            floats[key] = np.concatenate(
-                [_floats(p[key], n) if key in p else np.full(n, np.nan) for _, p, n in flat]
-            )
+            floats[key] = _concat_floats(found)
         return floats[key]
 
     for key in keys:
@@ -765,12 +844,19 @@ def chunks_buckets(
         ok = np.isfinite(ys)
         if xs is not steps:
             ok &= np.isfinite(xs)
-        if ok.all():  # the common case: no copies
-            fy, fx, fs, fc = ys, xs, steps, cid
-        elif ok.any():
-            fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
-        else:
+        every = bool(ok.all())
+        if every and uniform:  # the common case: no copies, no per-point chunk ids
+            summary = _uniform_buckets(xs, ys, steps, nchunks, uniform, group)
+            _spread(out, flat, key, summary, np.full(nchunks, len(summary) // nchunks))
             continue
+        if not every and not ok.any():
+            continue
+        if cid is None:
+            cid = np.repeat(np.arange(nchunks), sizes)
+        if every:
+            fy, fx, fs, fc = ys, xs, steps, cid
+        else:
+            fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
         per_chunk = np.bincount(fc, minlength=nchunks)
         within = np.arange(len(fy)) - (np.cumsum(per_chunk) - per_chunk)[fc]
         nb = -(-per_chunk // group)
@@ -786,11 +872,70 @@ def chunks_buckets(
         summary[:, 0] = np.diff(np.append(starts, len(fy)))
         summary[:, 1], summary[:, 2], summary[:, 3] = fx[lo], fy[lo], fs[lo]
         summary[:, 4], summary[:, 5], summary[:, 6] = fx[hi], fy[hi], fs[hi]
-        bounds = np.cumsum(nb)[:-1]
-        for (i, _, _), part, count in zip(flat, np.split(summary, bounds), nb, strict=True):
-            if count:
-                out[i][key] = part
+        _spread(out, flat, key, summary, nb)
     return out
+
+
+def _concat_floats(pieces: list[tuple[_Piece | None, int]]) -> np.ndarray:
+    """Pieces of a column (None: the chunk lacks it) as one float64 array, NaN where a row
+    has no number; numbers without a mask are copied once, straight from the chunks' bytes."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if all(type(p) is _Num and p.mask is None for p, _ in pieces):
+        return np.concatenate([p.values for p, _ in pieces], dtype=np.float64)  # type: ignore[union-attr]
+    return np.concatenate([np.full(n, np.nan) if p is None else _floats(p, n) for p, n in pieces])
+
+
+def _uniform_buckets(
+    xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, nchunks: int, size: int, group: int
+) -> np.ndarray:
+    """Bucket summaries of ``nchunks`` chunks of ``size`` finite points each, in order
+    (``-(-size // group)`` per chunk, the last one of a chunk shorter when ``group`` does not
+    divide ``size``): :func:`bucket_points` of every chunk at once."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    nb = -(-size // group)
+    if group == 1:
+        lo = hi = np.arange(len(ys))
+    else:
+        width = nb * group
+        base = (np.arange(nchunks)[:, None] * size + np.arange(nb) * group).reshape(-1)
+        grid = ys.reshape(nchunks, size)
+        if width == size:
+            cells = grid.reshape(-1, group)
+            lo = base + cells.argmin(axis=1)
+            hi = base + cells.argmax(axis=1)
+        else:
+            pad = np.full((nchunks, width), np.inf)
+            pad[:, :size] = grid
+            lo = base + pad.reshape(-1, group).argmin(axis=1)
+            pad[:, size:] = -np.inf
+            hi = base + pad.reshape(-1, group).argmax(axis=1)
+    out = np.empty((len(lo), 7))
+    out[:, 0] = group
+    if nb * group != size:
+        out[nb - 1 :: nb, 0] = size - (nb - 1) * group
+    out[:, 1], out[:, 2], out[:, 3] = xs[lo], ys[lo], steps[lo]
+    out[:, 4], out[:, 5], out[:, 6] = xs[hi], ys[hi], steps[hi]
+    return out
+
+
+def _spread(
+    out: list[dict[str, np.ndarray]],
+    flat: list[tuple[int, dict[str, _Piece], int]],
+    key: str,
+    summary: np.ndarray,
+    nb: np.ndarray,
+) -> None:
+    """Hand each chunk its ``nb`` consecutive rows of ``summary`` as metric ``key``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    ends = np.cumsum(nb).tolist()
+    start = 0
+    for (i, _, _), end in zip(flat, ends, strict=True):
+        if end > start:
+            out[i][key] = summary[start:end]
+        start = end
 
 
 def _first_where(hit: np.ndarray, bid: np.ndarray) -> np.ndarray:

@@ -188,10 +188,12 @@ def stitched_columns(
     lineage: bool = True,
     after_step: int | None = None,
     extra_rows: Iterable[dict[str, Any]] = (),
+    keep: Callable[[str], bool] | None = None,
 ) -> Columns:
     """Columnar history of a run: inherited rows (when ``lineage``) then its own live rows,
-    limited to ``after_step < _step <= max_step``; ``extra_rows`` are not-yet-durable rows."""
-    cols = Columns()
+    limited to ``after_step < _step <= max_step``; ``extra_rows`` are not-yet-durable rows;
+    ``keep``: only those columns (see :func:`nbrun._history.key_filter`)."""
+    cols = Columns(keep)
     members = (
         chain(store, rec, max_step) if lineage else [Member(rec, max_step, ((0, None, max_step),))]
     )

@@ -296,6 +296,18 @@ class _Connection(sqlite3.Connection):
             raise self._translate(exc) from exc
 
 
+def _commit_or_rollback(conn: Any) -> Iterator[Any]:
+    """The end of a write transaction, after ``BEGIN``, for both backends: hand ``conn`` to
+    the block, then commit; if the block or the commit raises, roll back and re-raise."""
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+
+
 class Store:
     """One run directory's database. Get it with :meth:`Store.open`; safe to share by threads.
 
@@ -526,18 +538,7 @@ class Store:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
+        yield from _commit_or_rollback(conn)
 
     def close_thread_connection(self) -> None:
         """Close this thread's connection (writer threads call it when they end)."""
@@ -1806,18 +1807,7 @@ class PgStore(Store):
             if conn.in_transaction and not conn.broken:
                 conn.rollback()
             raise
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
+        yield from _commit_or_rollback(conn)
 
     def close_thread_connection(self) -> None:
         """Close this thread's connection (writer threads call it when they end)."""

@@ -23,7 +23,7 @@ from ._artifacts import Artifact
 from ._config import Config
 from ._console import logs_frame
 from ._files import OUTPUT_LOG, File, listing, output_log
-from ._history import BUCKET_COLUMNS, RowFeed, column_rows, to_dataframe
+from ._history import BUCKET_COLUMNS, RowFeed, column_rows, key_filter, to_dataframe
 from ._ids import validate_tags, validate_text
 from ._lineage import (
     ForkPoint,
@@ -179,7 +179,11 @@ class RunView:
             self._sync_side()
             return system_frame(self._store.system_samples(self._key), keys, samples)
         cols = stitched_columns(
-            self._store, self._record(), lineage=lineage, extra_rows=self._unflushed_rows()
+            self._store,
+            self._record(),
+            lineage=lineage,
+            extra_rows=self._unflushed_rows(),
+            keep=key_filter(keys),
         )
         return to_dataframe(cols.arrays(self._media()), keys, samples)
 

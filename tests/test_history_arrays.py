@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import nbrun
-from nbrun._history import Columns, build_columns, encode_columns, to_dataframe
+from nbrun._history import Columns, build_columns, encode_columns, key_filter, to_dataframe
 from tests.conftest import examples
 
 VALUES = st.one_of(
@@ -116,3 +116,37 @@ def test_keys_and_samples_on_arrays(tmp_path: Any, keys: list[str] | None) -> No
         assert len(df) == 100 and (df["_step"] % 2 == 1).all()
     else:
         assert len(df) == 100 and df["_step"].iloc[-1] == 2999
+
+
+@hsettings(max_examples=examples(0.5))
+@given(
+    histories(),
+    st.integers(0, 3),
+    st.lists(st.sampled_from(["z.a", "z.b", "x", "z", "n.q", "_runtime"]), min_size=1, max_size=3),
+)
+@example(  # a nested dict and a literal dotted key feed one flattened column
+    [[{"z": {"a": 1.0}, "_step": 0, "_runtime": 0.0}, {"z.a": 2.0, "_step": 1, "_runtime": 1.0}]],
+    0,
+    ["z.a"],
+)
+def test_keys_read_only_their_columns_and_give_the_same_frame(
+    chunks: list[list[dict[str, Any]]], unflushed: int, keys: list[str]
+) -> None:
+    """``history(keys=...)`` decodes only ``_step``, the system columns, the keys asked for and
+    the nested dicts they flatten from (literal dotted keys too), and gives the frame that
+    reading every column and then picking gives."""
+    stored, extra = chunks[: len(chunks) - min(unflushed, len(chunks) - 1)], []
+    for rows in chunks[len(stored) :]:
+        extra += rows
+    every, some = Columns(), Columns(key_filter(keys))
+    for rows in stored:
+        data = encode_columns(build_columns(rows))[3]
+        every.add_chunk(data)
+        some.add_chunk(data)
+    every.add_rows(extra)
+    some.add_rows(extra)
+    pd.testing.assert_frame_equal(
+        to_dataframe(some.arrays(), keys), to_dataframe(every.arrays(), keys)
+    )
+    wanted = set(keys) | {"_step", "_runtime", "_timestamp"}
+    assert all(k in wanted or any(w.startswith(k + ".") for w in keys) for k in some._parts)

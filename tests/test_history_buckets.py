@@ -9,9 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 import nbrun
+from nbrun._history import chunk_buckets, chunks_buckets, encode_columns
 from nbrun._lineage import BUCKETS
+from tests.conftest import examples
 
 
 def _check(frame: pd.DataFrame, history: pd.DataFrame, key: str, x: str = "_step") -> None:
@@ -106,3 +111,53 @@ def test_bad_points_are_refused(tmp_path: Any, points: Any) -> None:
         run.log({"y": 1.0})
     with pytest.raises(nbrun.UsageError, match="points="):
         run.history_buckets(points=points)
+
+
+FLOATS = st.one_of(
+    st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0, -1.0]), st.just(math.nan), st.none()
+)
+
+
+@st.composite
+def batches(draw: Any) -> tuple[list[tuple[bytes, int | None, int | None]], int]:
+    """Encoded chunks of a few metrics, often all of one size (the batched reshape path),
+    sometimes cut by a step range; and a bucket group."""
+    group = draw(st.sampled_from([1, 2, 3, 4, 16]))
+    # a size the group divides (whole buckets only) or any size
+    size = group * draw(st.integers(1, 3)) if draw(st.booleans()) else draw(st.integers(1, 40))
+    uniform = draw(st.booleans())
+    clean = draw(st.booleans())  # no cut, no missing value: the reshape path when uniform
+    step = 0
+    items: list[tuple[bytes, int | None, int | None]] = []
+    for _ in range(draw(st.integers(1, 5))):
+        n = size if uniform else draw(st.integers(1, 40))
+        steps = list(range(step, step + n))
+        step += n + draw(st.integers(0, 2))
+        cols: dict[str, list[Any]] = {"_step": steps, "_runtime": [s / 10 for s in steps]}
+        for key in draw(st.lists(st.sampled_from(["y", "z", "k"]), unique=True)):
+            if key == "k":  # ints (int64 column), the x column of "z" below
+                cols[key] = [s * 3 for s in steps]
+            else:
+                values = st.floats(-1e6, 1e6) if clean else FLOATS
+                cols[key] = draw(st.lists(values, min_size=n, max_size=n))
+        cut = not clean and draw(st.booleans())
+        lo = steps[0] + draw(st.integers(-1, n)) if cut else None
+        hi = steps[-1] - draw(st.integers(-1, n)) if cut else None
+        items.append((encode_columns(cols)[3], hi, lo))
+    return items, group
+
+
+@hsettings(max_examples=examples(0.5))
+@given(batches())
+def test_batched_buckets_equal_each_chunks_own(case: Any) -> None:
+    """Bucketing many chunks in one pass (the reshape of equal-sized chunks, the general
+    pass with gaps and NaN, cuts) gives exactly each chunk's own bucket summaries."""
+    items, group = case
+    x = {"z": "k"}.get
+    pick = lambda key: x(key) or "_step"  # noqa: E731
+    together = chunks_buckets(items, pick, group)
+    for (data, hi, lo), got in zip(items, together, strict=True):
+        alone = chunk_buckets(data, pick, group, hi, lo)
+        assert sorted(got) == sorted(alone)
+        for key, arr in alone.items():
+            np.testing.assert_array_equal(got[key], arr)
