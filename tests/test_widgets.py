@@ -207,6 +207,40 @@ def test_dashboard_draws_lineage_and_overview_as_text(run_dir: Path) -> None:
         dash.close()
 
 
+def test_dashboards_share_one_vega_module_and_send_points_as_one_buffer(run_dir: Path) -> None:
+    """Vega is not in the dashboard's module: every dashboard of the kernel names one shared
+    model holding its code; the chart points go on the wire as one JSON buffer."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    from nbrun.widgets._vega import STATIC as VEGA_STATIC
+    from nbrun.widgets._vega import vega_module
+
+    parent_id, fork_id, _ = make_lineage(run_dir)
+    api = nbrun.Api(run_dir)
+    a = Dashboard(api.run(f"p/{parent_id}"), start=False)
+    b = Dashboard(api.run(f"p/{fork_id}"), start=False)
+    try:
+        module = vega_module()
+        assert a._vega == b._vega == f"IPY_MODEL_{module.model_id}"
+        assert module.code == (VEGA_STATIC / "vega.js").read_text(encoding="utf-8")
+        assert len(a.get_state()["_esm"]) < 150_000 < len(module.code)  # sent once, not per view
+        _, paths, buffers = _remove_buffers(a.get_state())
+        assert paths == [["_base"]]
+        assert json.loads(bytes(buffers[0])) == a._base
+        # a base with a non-finite number (not JSON) goes as it is
+        field = Dashboard.class_traits()["_base"]
+        odd = {"seq": 1, "points": {"x": {"s": [[0, 0, float("nan"), 0, 0, 0]]}}}
+        assert field.metadata["to_json"](odd, a) is odd
+        assert field.metadata["from_json"](json.dumps(a._base).encode(), a) == a._base
+        module.close()  # closed: the next dashboard makes a new one
+        c = Dashboard(api.run(f"p/{parent_id}"), start=False)
+        assert c._vega != a._vega and c._vega == f"IPY_MODEL_{vega_module().model_id}"
+        c.close()
+    finally:
+        a.close()
+        b.close()
+
+
 def test_chart_is_a_plain_altair_chart_with_step_metric(run_dir: Path) -> None:
     run = nbrun.init(project="c", dir=run_dir)
     run.define_metric("acc", step_metric="epoch")

@@ -31,6 +31,7 @@ and the messages. The contract with ``js/dashboard.js``:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import traceback
@@ -85,6 +86,23 @@ def _install_thread_hook() -> None:
         threading.excepthook = hook
 
 
+def _base_to_json(value: dict[str, Any], _widget: Any) -> Any:
+    """The ``_base`` trait on the wire: its JSON text as one binary buffer (the browser decodes
+    it, ``js/dashboard/store.js``), so ipywidgets does not walk every point list looking for
+    buffers (0.16 CPU s for a run with 20 forks); as a dict if it holds a non-finite number."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return value
+
+
+def _base_from_json(value: Any, _widget: Any) -> dict[str, Any]:
+    """The inverse of :func:`_base_to_json`."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return dict(json.loads(bytes(value)))
+    return dict(value or {})
+
+
 class Dashboard(anywidget.AnyWidget):
     """One run's dashboard: overview, one live chart per metric with its lineage, click a
     point to select a step, then **Fork**, **Rewind** or **Stop**.
@@ -100,7 +118,7 @@ class Dashboard(anywidget.AnyWidget):
     selected_step = traitlets.Int(None, allow_none=True).tag(sync=True)
     result = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
-    _base = traitlets.Dict().tag(sync=True)
+    _base = traitlets.Dict().tag(sync=True, to_json=_base_to_json, from_json=_base_from_json)
     system = traitlets.Dict().tag(sync=True)
     logs = traitlets.Dict().tag(sync=True)
     media: traitlets.List[Any] = traitlets.List().tag(sync=True)
