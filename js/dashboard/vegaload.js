@@ -26,7 +26,16 @@ export function loadVega(model) {
 }
 
 // Resolves after the browser painted the current frame (so what was just drawn shows before
-// heavier work starts).
+// heavier work starts), or after 200 ms where no frame comes (a hidden tab).
 export function afterPaint() {
-  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return new Promise((resolve) => {
+    let done = false;
+    const go = () => {
+      if (done) return;
+      done = true;
+      setTimeout(resolve, 0);
+    };
+    requestAnimationFrame(go);
+    setTimeout(go, 200);
+  });
 }
