@@ -187,9 +187,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       const m = metaOf(s);
       lines.push({ rows, color: m.color, dash: m.dash, opacity: m.opacity, width: m.width });
     }
-    if (!lines.length) { entry.pdiv.replaceChildren(); return; }
     const xTitle = state.axis !== "default" ? X_AXES[state.axis].title : entry.c.x;
-    entry.pdiv.replaceChildren(previewSvg({ spec: entry.c.spec, lines, ydom: yDomain(entry), xTitle, config: vegaConfig(root) }));
+    const svg = lines.length ? previewSvg({ spec: entry.c.spec, lines, ydom: yDomain(entry), xTitle, config: vegaConfig(root) }) : null;
+    if (!svg) { entry.pdiv.replaceChildren(); return; }
+    entry.pdiv.replaceChildren(svg);
     markDrawn(metric, false);
   }
 

@@ -55,7 +55,8 @@ export function linePath(rows, xd, yd, w, h) {
 
 // The preview of one chart: `spec` (its Vega-Lite spec: width, height, title, dash scale),
 // `lines` (`{rows, color, dash, opacity, width}`), `ydom` (the y range, or null for the
-// data's), `xTitle` and `config` (the theme's Vega config: lib/theme.js vegaConfig).
+// data's), `xTitle` and `config` (the theme's Vega config: lib/theme.js vegaConfig); null
+// when no line has a finite point.
 export function previewSvg({ spec, lines, ydom, xTitle, config }) {
   const w = spec.width || 420;
   const h = spec.height || 220;
@@ -64,12 +65,14 @@ export function previewSvg({ spec, lines, ydom, xTitle, config }) {
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const l of lines) {
     for (const r of l.rows) {
+      if (!Number.isFinite(r.x) || !Number.isFinite(r.y)) continue;
       if (r.x < x0) x0 = r.x;
       if (r.x > x1) x1 = r.x;
       if (r.y < y0) y0 = r.y;
       if (r.y > y1) y1 = r.y;
     }
   }
+  if (x0 === Infinity) return null; // nothing finite to draw
   const xd = [x0, x1 > x0 ? x1 : x0 + 1];
   const yd = ydom || [y0, y1 > y0 ? y1 : y0 + 1];
   const svg = el("svg", { class: "nb-preview", width: w + PAD.left + PAD.right, height: h + PAD.top + PAD.bottom, "font-family": "sans-serif", "font-size": 10 });

@@ -1,7 +1,7 @@
 // The first drawing's arithmetic (dashboard/preview.js) and the `_base` decoding (store.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { linePath, tickLabel, ticks } from "../dashboard/preview.js";
+import { linePath, previewSvg, tickLabel, ticks } from "../dashboard/preview.js";
 import { decodeBase } from "../dashboard/store.js";
 
 test("ticks are round values inside the range", () => {
@@ -34,4 +34,11 @@ test("the _base trait is decoded from its JSON buffer, or taken as it is", () =>
   assert.deepEqual(decodeBase(new DataView(bytes.buffer)), base);
   assert.deepEqual(decodeBase(base), base);
   assert.equal(decodeBase(undefined), undefined);
+});
+
+test("a preview of lines without a finite point is not drawn", () => {
+  // previewSvg needs a DOM only once there is something to draw
+  const spec = { width: 100, height: 50, title: "loss" };
+  const lines = [{ rows: [{ x: NaN, y: 1 }, { x: 2, y: NaN }], color: "#123456" }];
+  assert.equal(previewSvg({ spec, lines, ydom: null, xTitle: "_step", config: null }), null);
 });
