@@ -150,14 +150,14 @@ def python_side(dirs: dict[str, Path], reps: int) -> dict[str, list[dict[str, An
     return res
 
 
-def browser_side(dirs: dict[str, Path], reps: int) -> dict[str, list[float]]:
+def browser_side(dirs: dict[str, Path], reps: int, repo: Path = REPO) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for rep in range(reps):
         with tempfile.TemporaryDirectory() as tmp:
             result = Path(tmp) / "open.json"
             env = dict(
                 os.environ,
-                PYTHONPATH=str(REPO),
+                PYTHONPATH=str(repo),
                 NBRUN_OPEN_FIXTURES=str(dirs["project"]),
                 NBRUN_BENCH_OUT=str(result),
             )
@@ -174,7 +174,7 @@ def browser_side(dirs: dict[str, Path], reps: int) -> dict[str, list[float]]:
                     "-k",
                     "draws",
                 ],
-                cwd=REPO,
+                cwd=repo,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -200,10 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--skip-python", action="store_true", help="only the browser figures")
+    ap.add_argument(
+        "--repo",
+        type=Path,
+        default=REPO,
+        help="run the browser figures with the nbrun (and built JS) of this checkout (it needs "
+        "this branch's tests/browser/test_dashboard_open.py): a before / after comparison",
+    )
     args = ap.parse_args(argv)
     dirs = build(args)
     py = {} if args.skip_python else python_side(dirs, args.reps)
-    br = {} if args.skip_browser else browser_side(dirs, args.reps)
+    br = {} if args.skip_browser else browser_side(dirs, args.reps, args.repo.resolve())
     import numpy
     import pandas
 
@@ -274,6 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if key in br:
             print(f"| {label} | {_mm(br[key])} | | < 1 s |")
+    if br:
+        print(
+            "\nwhere the time goes (seconds after the cell started, min / median): kernel_* "
+            "stamps are taken in the cell, page_* in the browser (t-module: the dashboard's "
+            "module evaluated; t-render: its view made; first-chart: its first line in the "
+            "DOM; t-embed: the first Vega view made; *_comm_open / display_data: the kernel's "
+            "messages arriving)"
+        )
+        for key in sorted(br):
+            if key.endswith("_bytes"):
+                print(f"  {key}: {max(br[key]):,.0f}")
+            elif not key.endswith("first_chart_s"):
+                print(f"  {key}: {_mm(br[key])}")
     return 0
 
 

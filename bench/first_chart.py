@@ -5,7 +5,8 @@ Starts an isolated JupyterLab on 127.0.0.1 (as ``tests/browser/conftest.py`` doe
 notebook of the quickstart's setup (``nbrun.launch(train, ...)`` then ``run.display()``) in a
 fresh kernel, runs it and reads two stamps the dashboard writes into the page (epoch ms):
 ``data-shown`` (the dashboard with its placeholder is on the page) and ``data-first-chart``
-(the first chart has drawn a line). The kernel writes the wall-clock time at which
+(the first chart has drawn a line: since issue 16 its plain SVG first drawing, before the
+Vega view replaces it). The kernel writes the wall-clock time at which
 ``run.display()`` was called and returned. Each repetition uses a new kernel. Prints one line
 per repetition and the medians::
 

@@ -17,9 +17,13 @@ import { mountSide } from "./dashboard/side.js";
 import { storeFor } from "./dashboard/store.js";
 import { hideSnapshot, watchTheme } from "./lib/theme.js";
 
+// epoch ms at which this module was evaluated (after its fetch, parse and compile): one of the
+// open-time stamps on the dashboard's root (bench/dashboard_open.py reads them)
+const MODULE_AT = Date.now();
+
 function render({ model, el }) {
   const store = storeFor(model);
-  const root = h("div", { class: "nbrun-dash", "data-ready": "0" });
+  const root = h("div", { class: "nbrun-dash", "data-ready": "0", "data-t-module": String(MODULE_AT), "data-t-render": String(Date.now()) });
   root.appendChild(h("style", {}, CSS));
   const overview = createOverview({ model, root });
   const actions = createActions({ model });

@@ -4,10 +4,14 @@
 // outliers", x axis), per chart zoom / pan / reset, log y and PNG / SVG downloads, the
 // nearest-step read-out under the pointer, click-a-step selection and the throttled redraw
 // of the series that deltas touched. The arithmetic is in chartmath.js (pure, unit-tested).
-import embed, { vega } from "vega-embed";
+// Vega is not in this module: each chart is first drawn as plain SVG lines (preview.js) from
+// the store, and Vega (vegaload.js) is loaded after that frame is painted; its view then
+// replaces the preview, one chart at a time.
 import { h } from "../lib/dom.js";
 import { vegaConfig } from "../lib/theme.js";
+import { previewSvg } from "./preview.js";
 import { markDirty } from "./store.js";
+import { afterPaint, loadVega } from "./vegaload.js";
 import { checkpointTuples, lineRows, nearestPickable, seriesMeta, snapToCheckpoint, tuples } from "./points.js";
 import {
   X_AXES,
@@ -21,7 +25,6 @@ import {
   zoomRange,
 } from "./chartmath.js";
 
-const replaceAll = (rows) => vega.changeset().remove(vega.truthy).insert(rows);
 const DRAG_PX = 4; // a press that moves less than this is a click (it selects a step)
 
 // `onSelect()` runs after a click set `selected_step`; `reportError(text)` shows an error.
@@ -66,7 +69,9 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
   };
 
-  const views = new Map(); // metric -> entry {c, view, div (box), vdiv, log, xdom, lines}
+  let V = null; // the Vega module ({embed, vega}) once loaded
+  const replaceAll = (rows) => V.vega.changeset().remove(V.vega.truthy).insert(rows);
+  const views = new Map(); // metric -> entry {c, view, div (box), pdiv, vdiv, log, xdom, lines}
   // Shown at once, until the first chart has a line (issue 15: a placeholder at once).
   const placeholder = h("div", { class: "nb-placeholder", "data-placeholder": "1" }, "waiting for the first metrics…");
   chartsEl.appendChild(placeholder);
@@ -160,14 +165,42 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     v.change("hover", replaceAll([]));
     v.signal("hl", state.hl);
     setDomains(entry);
-    return v.runAsync().then((r) => { if (all.length) markDrawn(metric); return r; });
+    return v.runAsync().then((r) => {
+      // the Vega view takes the preview's place
+      entry.pdiv.replaceChildren();
+      entry.vdiv.classList.remove("nb-pending");
+      if (all.length) markDrawn(metric, true);
+      return r;
+    });
   }
 
-  // A chart drew its first line: its placeholder goes; the dashboard's first one is stamped
-  // (`data-first-chart`, epoch ms: bench/first_chart.py measures from `run.display()` to it).
-  function markDrawn(metric) {
+  // The chart as plain SVG lines (preview.js) until its Vega view is drawn.
+  function drawPreview(entry) {
+    if (entry.view || !entry.vdiv.classList.contains("nb-pending")) return;
+    const metric = entry.c.metric;
+    entry.lines = new Map();
+    const lines = [];
+    for (const s of (store.points[metric] || new Map()).keys()) {
+      const rows = lineRowsOf(metric, s);
+      entry.lines.set(s, rows);
+      if (state.hidden.has(s) || rows.length < 2) continue;
+      const m = metaOf(s);
+      lines.push({ rows, color: m.color, dash: m.dash, opacity: m.opacity, width: m.width });
+    }
+    const xTitle = state.axis !== "default" ? X_AXES[state.axis].title : entry.c.x;
+    const svg = lines.length ? previewSvg({ spec: entry.c.spec, lines, ydom: yDomain(entry), xTitle, config: vegaConfig(root) }) : null;
+    if (!svg) { entry.pdiv.replaceChildren(); return; }
+    entry.pdiv.replaceChildren(svg);
+    markDrawn(metric, false);
+  }
+
+  // A chart drew its first line (as a preview, or `interactive`: its Vega view): the
+  // placeholder goes; the dashboard's first one is stamped (`data-first-chart`, epoch ms:
+  // bench/first_chart.py measures from `run.display()` to it); `data-drawn` marks a chart
+  // whose Vega view has drawn.
+  function markDrawn(metric, interactive) {
     const entry = views.get(metric);
-    if (entry && entry.div.getAttribute("data-drawn") !== "1") entry.div.setAttribute("data-drawn", "1");
+    if (interactive && entry && entry.div.getAttribute("data-drawn") !== "1") entry.div.setAttribute("data-drawn", "1");
     if (!root.hasAttribute("data-first-chart")) {
       root.setAttribute("data-first-chart", String(Date.now()));
       placeholder.remove();
@@ -175,7 +208,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   }
 
   function refillAll() {
-    for (const entry of views.values()) if (entry.view) fill(entry);
+    for (const entry of views.values()) {
+      if (entry.view) fill(entry);
+      else drawPreview(entry);
+    }
   }
 
   function showCheckpoints() {
@@ -379,24 +415,39 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     return spec;
   }
 
-  // Embeds of one chart can overlap (the first embed and the theme check after the widget
-  // is attached, log y, x axis): the last one started wins, an older one that ends later is
-  // dropped (else it would become the chart's view, detached from the page and fed the rows).
+  // Embed the chart's Vega view (again); one embed at a time per chart, and one asked for
+  // while another waits to start is that one (it reads the choices when it starts).
   function embedChart(entry) {
+    if (entry.queued) return entry.job;
+    entry.queued = true;
+    entry.job = (entry.job || Promise.resolve()).then(() => {
+      entry.queued = false;
+      return embedOnce(entry);
+    });
+    return entry.job;
+  }
+
+  async function embedOnce(entry) {
     const c = entry.c;
+    try {
+      V = await loadVega(model);
+    } catch (err) {
+      reportError(`chart ${c.metric}: Vega did not load: ${err && err.message ? err.message : err}`);
+      return;
+    }
+    if (!alive) return;
     if (entry.view) { entry.view.finalize(); entry.view = null; }
-    const gen = ++entry.gen;
     const opts = { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(root) };
-    entry.embedding = embed(entry.vdiv, specFor(entry), opts).then(async (res) => {
-      if (!alive || gen !== entry.gen) { res.finalize(); return; }
+    return V.embed(entry.vdiv, specFor(entry), opts).then(async (res) => {
+      if (!alive) { res.finalize(); return; }
       entry.view = res.view;
+      if (!root.hasAttribute("data-t-embed")) root.setAttribute("data-t-embed", String(Date.now()));
       entry.div.__nbrunView = res.view; // a hook for tests: the Vega view of this chart
       res.view.addEventListener("click", onClick(entry));
       await fill(entry);
     }).catch((err) => {
-      if (gen === entry.gen) reportError(`chart ${c.metric}: ${err && err.message ? err.message : err}`);
+      reportError(`chart ${c.metric}: ${err && err.message ? err.message : err}`);
     });
-    return entry.embedding;
   }
 
   function download(entry, fmt) {
@@ -454,26 +505,34 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       const png = h("button", { type: "button", "data-action": "png", title: "download as PNG" }, "PNG");
       const svgB = h("button", { type: "button", "data-action": "svg", title: "download as SVG" }, "SVG");
       controls.append(logLabel, reset, png, svgB);
-      const vdiv = h("div", { class: "nb-vega" });
+      const pdiv = h("div", { class: "nb-preview-box" });
+      const vdiv = h("div", { class: "nb-vega nb-pending" });
       const hoverEl = h("div", { class: "nb-hover" });
       const brushEl = h("div", { class: "nb-brush" });
-      box.append(controls, vdiv, hoverEl, brushEl);
+      box.append(controls, pdiv, vdiv, hoverEl, brushEl);
       if (placeholder.isConnected) placeholder.textContent = "drawing charts…";
       chartsEl.appendChild(box);
-      const entry = { c, view: null, div: box, vdiv, hoverEl, brushEl, log: false, xdom: null, lines: new Map(), dragged: false, cleanups: [], gen: 0, embedding: null };
+      const entry = { c, view: null, div: box, pdiv, vdiv, hoverEl, brushEl, log: false, xdom: null, lines: new Map(), dragged: false, cleanups: [] };
       views.set(c.metric, entry);
       logBox.onchange = () => { entry.log = logBox.checked; embedChart(entry); };
       reset.onclick = () => setX(entry, null);
       png.onclick = () => download(entry, "png");
       svgB.onclick = () => download(entry, "svg");
       bindPointer(entry);
-      chain = chain.then(() => embedChart(entry));
+      drawPreview(entry);
+      // Vega starts after the previews are painted, then one chart per frame
+      chain = chain.then(afterPaint).then(() => embedChart(entry));
       jobs.push(chain);
     }
     applyFilter();
     await Promise.all(jobs);
-    // an embed started meanwhile (the theme check once attached) is the one the chart shows
-    await Promise.all([...views.values()].map((e) => e.embedding));
+    // an embed queued meanwhile (the theme check once attached) is the one the chart shows:
+    // wait until no chart has a newer job than the ones waited for
+    for (;;) {
+      const jobsNow = [...views.values()].map((e) => e.job);
+      await Promise.all(jobsNow);
+      if ([...views.values()].every((e, i) => e.job === jobsNow[i])) break;
+    }
     root.setAttribute("data-charts", String(views.size));
     root.setAttribute("data-ready", "1");
   }
@@ -487,14 +546,15 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     flushTimer = null;
     for (const [m, bySeries] of dirty) {
       const entry = views.get(m);
-      if (!entry || !entry.view) continue;
+      if (!entry) continue;
+      if (!entry.view) { drawPreview(entry); continue; }
       const ins = [];
       for (const s of bySeries.keys()) {
         const rows = lineRowsOf(m, s);
         entry.lines.set(s, rows);
         ins.push(...tuplesFor(s, rows));
       }
-      entry.view.change("rows", vega.changeset().remove((t) => bySeries.has(t.s)).insert(ins));
+      entry.view.change("rows", V.vega.changeset().remove((t) => bySeries.has(t.s)).insert(ins));
       entry.view.change("selected", replaceAll(selectedTuple(entry)));
       entry.view.change("ckpts", replaceAll(checkpoints(entry)));
       entry.view.signal("ydom", yDomain(entry));
@@ -566,7 +626,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
 
   // The theme changed: embed every chart again with the new colours (see lib/theme.js).
   function retheme() {
-    for (const entry of views.values()) if (entry.vdiv) embedChart(entry);
+    for (const entry of views.values()) {
+      if (!entry.view) drawPreview(entry);
+      if (entry.view || entry.job) embedChart(entry);
+    }
   }
 
   function dispose() {

@@ -6,10 +6,10 @@
 // Safety: every run-provided string is set with textContent; image/video/audio sources are
 // data: URLs built by Python; HTML goes only into <iframe sandbox=""> (no scripts, no
 // same-origin); plot specs are rebuilt from a whitelist in Python.
-import embed from "vega-embed";
 import { h } from "../lib/dom.js";
 import { vegaConfig } from "../lib/theme.js";
 import { snapStep } from "./snap.js";
+import { loadVega } from "./vegaload.js";
 
 function isDataUrl(s, prefix) {
   return typeof s === "string" && s.startsWith(prefix);
@@ -108,7 +108,8 @@ export function createMedia({ model }) {
   }
 
   function vegaInto(div, spec) {
-    embed(div, spec, { actions: false, renderer: "svg", config: vegaConfig(el) })
+    loadVega(model)
+      .then((V) => V.embed(div, spec, { actions: false, renderer: "svg", config: vegaConfig(el) }))
       .then((res) => views.add(res.view))
       .catch((err) => div.appendChild(h("span", { class: "nb-mnote" }, String(err))));
   }

@@ -4,9 +4,9 @@
 // default) and fed through the "rows" dataset. Logs: the last lines of the run's console output,
 // a live tail with a search box; stderr lines are marked. Every line is written with
 // textContent: run output never becomes markup.
-import embed, { vega } from "vega-embed";
 import { h } from "../lib/dom.js";
 import { vegaConfig } from "../lib/theme.js";
+import { loadVega } from "./vegaload.js";
 
 const BAD_END = new Set(["failed", "crashed", "killed"]);
 
@@ -27,8 +27,10 @@ export function mountSide(model) {
     return pts.map(([x, y]) => ({ x, y }));
   }
 
+  let V = null; // the Vega module, loaded when the section is first opened
+
   function fillSystem(metric, view) {
-    view.change("rows", vega.changeset().remove(vega.truthy).insert(sysRows(metric)));
+    view.change("rows", V.vega.changeset().remove(V.vega.truthy).insert(sysRows(metric)));
     return view.runAsync();
   }
 
@@ -56,7 +58,10 @@ export function mountSide(model) {
       sysCharts.appendChild(div);
       entry = { view: null, div };
       views.set(c.metric, entry);
-      embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(sys) }).then(async (res) => {
+      loadVega(model).then((mod) => {
+        V = mod;
+        return V.embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(sys) });
+      }).then(async (res) => {
         // a retheme (or a metric gone) dropped this chart meanwhile: its view goes too
         if (!alive || views.get(c.metric) !== entry) { res.finalize(); return; }
         entry.view = res.view;

@@ -65,6 +65,14 @@ export class ChartStore {
 
 const stores = new WeakMap();
 
+// The `_base` trait as sent: JSON text in one binary buffer (a DataView), or the object itself.
+export function decodeBase(value) {
+  if (value instanceof DataView || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    return JSON.parse(new TextDecoder().decode(value));
+  }
+  return value;
+}
+
 // The store of a widget model (made on first use), fed by its `_base` trait and its custom
 // messages.
 export function storeFor(model) {
@@ -72,9 +80,9 @@ export function storeFor(model) {
   if (st) return st;
   st = new ChartStore({ requestResync: () => model.send({ action: "resync" }) });
   stores.set(model, st);
-  model.on("change:_base", () => st.applyBase(model.get("_base")));
+  model.on("change:_base", () => st.applyBase(decodeBase(model.get("_base"))));
   model.on("msg:custom", (msg) => st.applyDelta(msg));
-  st.applyBase(model.get("_base"));
+  st.applyBase(decodeBase(model.get("_base")));
   return st;
 }
 

@@ -63,22 +63,56 @@ def _fixture_dir(lab: Lab) -> tuple[str, list[str], int]:
     return str(lab.root), ids, 20
 
 
+# The lines of the dashboard's first chart: Vega's line marks, or the light-weight first
+# drawing's lines (js/dashboard/preview.js) while Vega loads.
+LINES = "g.mark-line path, svg.nb-preview path.nb-pv-line"
+
+WATCH = """(sel) => {
+    if (window.__nbrunWatch) return;
+    window.__nbrunWatch = true;
+    const count = () => {
+        const chart = document.querySelector('.nbrun-dash .nb-chart');
+        if (!chart) return 0;
+        return [...chart.querySelectorAll(sel)]
+            .filter(p => (p.getAttribute('d') || '').length > 20).length;
+    };
+    window.__nbrunLines = [];  // [epoch ms of the frame, lines drawn]
+    let queued = false;
+    const look = () => {
+        queued = false;
+        const n = count();
+        const last = window.__nbrunLines[window.__nbrunLines.length - 1];
+        // stamped in the next animation frame: the frame that paints these lines
+        if (!last || last[1] !== n)
+            requestAnimationFrame(() => window.__nbrunLines.push([Date.now(), n]));
+    };
+    new MutationObserver(() => { if (!queued) { queued = true; queueMicrotask(look); } })
+        .observe(document.body,
+                 {childList: true, subtree: true, attributes: true, attributeFilter: ['d']});
+}"""
+
+
 def _first_chart(page: Any, lines: int) -> float:
     """Wait until the dashboard's first chart has ``lines`` lines drawn; the browser's clock
-    then (seconds)."""
+    at the animation frame that first painted them (seconds)."""
     page.wait_for_function(
-        """(lines) => {
-            const chart = document.querySelector('.nbrun-dash .nb-chart');
-            if (!chart) return false;
-            const paths = [...chart.querySelectorAll('g.mark-line path')]
-                .filter(p => (p.getAttribute('d') || '').length > 20);
-            return paths.length >= lines;
-        }""",
+        "(lines) => (window.__nbrunLines || []).some(([t, n]) => n >= lines)",
         arg=lines,
         timeout=180_000,
-        polling=10,
+        polling=50,
     )
-    return float(page.evaluate("Date.now() / 1000"))
+    ms = page.evaluate("(lines) => window.__nbrunLines.find(([t, n]) => n >= lines)[0]", lines)
+    return float(ms) / 1000
+
+
+def _watch(page: Any) -> None:
+    """Watch for chart lines from the page's start (and, for the bench, record the kernel's
+    messages)."""
+    page.add_init_script(
+        f"document.addEventListener('DOMContentLoaded', () => ({WATCH})({json.dumps(LINES)}))"
+    )
+    if os.environ.get("NBRUN_BENCH_OUT"):
+        page.add_init_script(FRAMES)
 
 
 def _started(page: Any) -> float:
@@ -95,22 +129,81 @@ def _record(name: str, seconds: float) -> None:
         path.write_text(json.dumps(data))
 
 
+# With NBRUN_BENCH_OUT, the page records when each kernel message of interest arrives (epoch
+# ms, its type and size): where the open time goes, for the bench (nothing asserts on it).
+FRAMES = r"""(() => {
+  window.__nbrunFrames = [];
+  const Orig = window.WebSocket;
+  const wanted = /"msg_type":\s*"(comm_open|display_data|execute_input|execute_reply|comm_msg)"/;
+  class Recording extends Orig {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (ev) => {
+        const t = Date.now();
+        const d = ev.data;
+        const size = typeof d === "string" ? d.length : d.byteLength || 0;
+        const head = typeof d === "string" ? d.slice(0, 3000)
+          : new TextDecoder().decode(new Uint8Array(d, 0, Math.min(size, 3000)));
+        const m = head.match(wanted);
+        if (m) window.__nbrunFrames.push([t, m[1], size]);
+      });
+    }
+  }
+  window.WebSocket = Recording;
+})();"""
+
+
+def _record_phases(page: Any, prefix: str, t0: float, kernel: Path) -> None:
+    """Seconds from the cell's start to each stamp the kernel and the page took."""
+    if not os.environ.get("NBRUN_BENCH_OUT"):
+        return
+    for name, t in json.loads(kernel.read_text()).items():
+        _record(f"{prefix}_kernel_{name}_s", t - t0)
+    stamps = page.evaluate(
+        """() => {
+            const d = document.querySelector('.nbrun-dash');
+            const out = {};
+            for (const a of ['t-module', 't-render', 't-embed', 'first-chart'])
+                if (d && d.hasAttribute('data-' + a)) out[a] = Number(d.getAttribute('data-' + a));
+            return {stamps: out, frames: window.__nbrunFrames || []};
+        }"""
+    )
+    for name, ms in stamps["stamps"].items():
+        _record(f"{prefix}_page_{name}_s", ms / 1000 - t0)
+    opens = [f for f in stamps["frames"] if f[1] == "comm_open"]
+    if opens:
+        _record(f"{prefix}_page_first_comm_open_s", opens[0][0] / 1000 - t0)
+        biggest = max(opens, key=lambda f: f[2])
+        _record(f"{prefix}_page_biggest_comm_open_s", biggest[0] / 1000 - t0)
+        _record(f"{prefix}_biggest_comm_open_bytes", biggest[2])
+    disp = [f for f in stamps["frames"] if f[1] == "display_data"]
+    if disp:
+        _record(f"{prefix}_page_display_data_s", disp[0][0] / 1000 - t0)
+
+
 def test_project_run_dashboard_draws(page: Any, lab: Lab) -> None:
     """The project view lists the runs; opening one draws its chart."""
     root, ids, _ = _fixture_dir(lab)
     _notebook(
         lab.root / "project.ipynb",
         [
-            "import time, nbrun, nbrun.widgets",
+            "import json, time, nbrun, nbrun.widgets",
             f"T0 = time.time(); print(f'T0={{T0}}')\n"
             f"pv = nbrun.widgets.display_project({PROJECT!r}, dir={root!r})\n"
-            f"pv.open_run({ids[-1]!r})\npv",
+            "T1 = time.time()\n"
+            f"pv.open_run({ids[-1]!r})\n"
+            "T2 = time.time()\ndisplay(pv)\n"
+            "open('kernel_times.json', 'w').write(json.dumps("
+            "{'table': T1, 'dashboard': T2, 'displayed': time.time()}))",
         ],
     )
+    _watch(page)
     _open_and_run_all(page, lab, "project.ipynb")
     drawn = _first_chart(page, 1)
-    _record("project_first_chart_s", drawn - _started(page))
+    t0 = _started(page)
+    _record("project_first_chart_s", drawn - t0)
     _wait_cells_done(page)
+    _record_phases(page, "project", t0, lab.root / "kernel_times.json")
     assert page.locator(".nbrun-dash .nb-chart").count() >= 2  # acc and loss
     assert not page.nbrun_log.external and not page.nbrun_log.errors
 
@@ -121,14 +214,21 @@ def test_run_with_20_forks_draws_every_fork(page: Any, lab: Lab) -> None:
     _notebook(
         lab.root / "forks.ipynb",
         [
-            "import time, nbrun, nbrun.widgets",
+            "import json, time, nbrun, nbrun.widgets",
             f"T0 = time.time(); print(f'T0={{T0}}')\n"
-            f"nbrun.Api({root!r}).run({PROJECT + '/' + PARENT!r}).display()",
+            f"dash = nbrun.Api({root!r}).run({PROJECT + '/' + PARENT!r}).display()\n"
+            "T1 = time.time()\ndisplay(dash)\n"
+            "open('kernel_times.json', 'w').write(json.dumps("
+            "{'dashboard': T1, 'displayed': time.time()}))",
         ],
     )
+    _watch(page)
     _open_and_run_all(page, lab, "forks.ipynb")
     drawn = _first_chart(page, forks + 1)
-    _record("forks_first_chart_s", drawn - _started(page))
+    t0 = _started(page)
+    _record("forks_first_chart_s", drawn - t0)
+    _wait_cells_done(page)
+    _record_phases(page, "forks", t0, lab.root / "kernel_times.json")
     assert not page.nbrun_log.external and not page.nbrun_log.errors
     run = nbrun.Api(root).run(f"{PROJECT}/{PARENT}")
     assert len(run.children()) == forks
