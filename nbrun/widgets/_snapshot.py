@@ -29,7 +29,7 @@ from typing import Any
 import nbrun
 
 from ._colors import run_color
-from ._data import MinMaxSeries, as_number, numeric_metrics, step_metric_for
+from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, step_metric_for
 from ._feed import ChartFeed
 from ._overview import overview
 from ._protocols import RunLike, as_run_like
@@ -491,26 +491,21 @@ def _project_charts(
     for r in rows[:50]:
         try:
             view = api.run(f"{r['project']}/{r['id']}")
-            df = view.history()
+            # the stored chunks' bucket summaries (cached per chunk): a long run costs what
+            # its chart needs, not a read of every row
+            frames = view.history_buckets(x=None, points=SNAP_POINTS)
         except Exception:  # a run deleted meanwhile: its row stays, without a line
             continue
         defs = view.metrics
-        for m in numeric_metrics(df.columns, df):
+        for m, frame in frames.items():
+            if m in SYSTEM_KEYS or not len(frame):
+                continue
             if m not in order:
                 if len(order) >= PROJECT_CHARTS:
                     continue
                 order.append(m)
-            x_key = step_metric_for(m, defs)
-            x_titles.setdefault(m, x_key)
-            sub = df[[c for c in {m, x_key, "_step"} if c in df]].dropna()
-            if not len(sub) or x_key not in sub:
-                continue
-            mm = MinMaxSeries(SNAP_POINTS)
-            mm.extend(
-                [float(v) for v in sub[x_key]],
-                [float(v) for v in sub[m]],
-                [int(v) for v in sub["_step"]],
-            )
+            x_titles.setdefault(m, step_metric_for(m, defs))
+            mm = MinMaxSeries.from_buckets(frame, SNAP_POINTS)
             meta = {"label": f"{r.get('name')}", "color": run_color(str(r["id"])), "dash": "own"}
             lines.setdefault(m, []).append((meta, [(p[1], p[2]) for p in mm.points()]))
     return [(m, x_titles[m], lines.get(m, [])) for m in order]
