@@ -24,3 +24,9 @@ class LogMethod(Generic[_F]):
     @overload
     def __get__(self, obj: object, owner: type | None = None, /) -> Callable[..., None]: ...
     def __call__(self, *args: Any, **kwargs: Any) -> None: ...
+
+def set_clock(fn: Callable[[], float] | None, /) -> None:
+    """The rows' wall clock is ``fn()`` instead of ``time.time()``'s (tests); None: the real."""
+
+def counts() -> tuple[int, int]:
+    """Calls done in C and calls sent to the Python path, since import."""
