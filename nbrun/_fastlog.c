@@ -172,9 +172,14 @@ put_le(unsigned char *p, const void *src)
 
 /* what a write needs, gathered and checked before anything changes */
 typedef struct {
+    /* strong references once can_write said yes (write_done drops them): an allocation in
+     * between may run a collection, finalizers and so other threads, which may log to
+     * another run (the block cache changes) */
     PyObject *summary_last; /* summary._last */
     PyObject *writer;
     PyObject *writer_dict;
+    PyObject *data; /* the block's bytearray */
+    Py_ssize_t nfields, rec, full;
     long long enqueued;
     double t0_wall;
     double values[MAX_FIELDS];
@@ -267,7 +272,26 @@ can_write(PyObject *rd, PyObject *first, PyObject *second, Write *w)
         return 0;
     if (block != c_block && !cache_block(block))
         return 0;
-    return gather(first, second, w->values);
+    if (!gather(first, second, w->values))
+        return 0;
+    w->data = c_data;
+    w->nfields = c_nfields;
+    w->rec = c_rec;
+    w->full = c_full;
+    Py_INCREF(w->summary_last);
+    Py_INCREF(w->writer);
+    Py_INCREF(w->writer_dict);
+    Py_INCREF(w->data);
+    return 1;
+}
+
+static void
+write_done(Write *w)
+{
+    Py_CLEAR(w->summary_last);
+    Py_CLEAR(w->writer);
+    Py_CLEAR(w->writer_dict);
+    Py_CLEAR(w->data);
 }
 
 /* Run._write_pending for a row that can_write accepted (the row is the pending dict). With
@@ -280,8 +304,8 @@ write_row(PyObject *rd, PyObject *row, Write *w, long long step, int moves)
 {
     PyObject *tmp;
     unsigned char rec[8 * (MAX_FIELDS + 3)];
-    Py_ssize_t old = PyByteArray_GET_SIZE(c_data);
-    int seal = old + c_rec >= c_full;
+    Py_ssize_t old = PyByteArray_GET_SIZE(w->data);
+    int seal = old + w->rec >= w->full;
     double now, runtime;
     int r;
 
@@ -316,13 +340,13 @@ write_row(PyObject *rd, PyObject *row, Write *w, long long step, int moves)
             return -1;
     }
     put_le(rec, &step);
-    for (Py_ssize_t i = 0; i < c_nfields; i++)
+    for (Py_ssize_t i = 0; i < w->nfields; i++)
         put_le(rec + 8 + 8 * i, &w->values[i]);
-    put_le(rec + 8 + 8 * c_nfields, &runtime);
-    put_le(rec + 16 + 8 * c_nfields, &now);
-    if (PyByteArray_Resize(c_data, old + c_rec) < 0)
+    put_le(rec + 8 + 8 * w->nfields, &runtime);
+    put_le(rec + 16 + 8 * w->nfields, &now);
+    if (PyByteArray_Resize(w->data, old + w->rec) < 0)
         return -1;
-    memcpy(PyByteArray_AS_STRING(c_data) + old, rec, (size_t)c_rec);
+    memcpy(PyByteArray_AS_STRING(w->data) + old, rec, (size_t)w->rec);
     tmp = PyLong_FromLongLong(w->enqueued + 1);
     if (tmp == NULL)
         return -1;
@@ -375,7 +399,9 @@ fast_log_(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit)
     long long current, step;
     Py_ssize_t pos = 0;
     int commit_now, write_old = 0, empty, r;
-    Write w;
+    Write w; /* (its references are set by can_write; the values need no clearing) */
+
+    w.summary_last = w.writer = w.writer_dict = w.data = NULL;
 
     /* 1. checks: nothing changes before all of them have passed */
     if (live_states == NULL || !PyDict_CheckExact(data) || PyDict_GET_SIZE(data) == 0)
@@ -429,29 +455,33 @@ fast_log_(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit)
         r = write_row(rd, pending, &w, current, 1);
         Py_DECREF(pending);
         if (r < 0)
-            return -1;
+            goto error;
         pending = NULL;
         empty = 1; /* the written row is no longer pending */
     }
     if (step != current && PyDict_SetItem(rd, s_step, step_o) < 0)
-        return -1;
+        goto error;
     if (empty) {
         if (set_pending_copy(rd, data, write_old) < 0)
-            return -1; /* (write_old: can_write saw _floats True) */
+            goto error; /* (write_old: can_write saw _floats True) */
     } else if (PyDict_Update(pending, data) < 0) {
-        return -1; /* (every value a float: the pending row's flag stays as it is) */
+        goto error; /* (every value a float: the pending row's flag stays as it is) */
     }
     if (commit_now) {
         pending = item(rd, s_pending);
         if (pending == NULL)
-            return -1;
+            goto error;
         Py_INCREF(pending);
         r = write_row(rd, pending, &w, step, 0);
         Py_DECREF(pending);
         if (r < 0)
-            return -1;
+            goto error;
     }
+    write_done(&w);
     return 1;
+error:
+    write_done(&w);
+    return -1;
 }
 
 static PyObject *
