@@ -130,15 +130,18 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     gc.collect()
     clock = time.perf_counter
     c0 = time.process_time()
+    m0 = time.thread_time()
     t0 = clock()
     loop(adapter.log, steps, lat, time.perf_counter_ns)
     t1 = clock()
+    m1 = time.thread_time()
     c1 = time.process_time()
     adapter.finish()
     t2 = clock()
     out: dict[str, Any] = {
         "loop_us": (t1 - t0) / steps * 1e6,
         "cpu_us": (c1 - c0) / steps * 1e6,  # CPU of every thread of the process, per step
+        "main_cpu_us": (m1 - m0) / steps * 1e6,  # CPU of the training thread alone
         "finish_s": t2 - t1,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000,
         "version": _version(tool),
@@ -151,6 +154,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             p999_ms=s[int(0.999 * (len(s) - 1))] / 1e6,
             max_ms=s[-1] / 1e6,
             over_2ms=sum(1 for v in s if v > 2_000_000),
+            mean_us=sum(s) / len(s) / 1e3,  # the loop minus this is the loop's own work
         )
     return out
 
@@ -216,9 +220,10 @@ def render(results: dict, sizes: dict, meta: dict) -> str:
         out.append(
             "| tool | loop µs/step (min-max) | overhead µs/step (minus no-op) | "
             "vs nbrun overhead | CPU µs/step, all threads (overhead) | vs nbrun CPU overhead | "
-            "p50 call µs | p99 call µs | p99.9 call ms | max call ms | calls > 2 ms | finish s |"
+            "p50 call µs | p99 call µs | p99.9 call ms | max call ms | calls > 2 ms | finish s | "
+            "mean call µs | CPU µs/step: training thread / other threads |"
         )
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         noop_cpu = _median(res.get("noop", []), "cpu_us")
         nb_cpu = _median(res.get("nbrun", []), "cpu_us")
         nb_cpu_over = None if nb_cpu is None or noop_cpu is None else nb_cpu - noop_cpu
@@ -227,7 +232,7 @@ def render(results: dict, sizes: dict, meta: dict) -> str:
         for tool, reps in res.items():
             ok = [r for r in reps if "error" not in r]
             if not ok:
-                out.append(f"| {tool} | error: {reps[0].get('error')} |" + " |" * 10)
+                out.append(f"| {tool} | error: {reps[0].get('error')} |" + " |" * 12)
                 continue
             loop = _median(ok, "loop_us")
             lo, hi = min(r["loop_us"] for r in ok), max(r["loop_us"] for r in ok)
@@ -238,6 +243,7 @@ def render(results: dict, sizes: dict, meta: dict) -> str:
                 else "-"
             )
             cpu = _median(ok, "cpu_us")
+            main_cpu = _median(ok, "main_cpu_us")
             cpu_over = None if noop_cpu is None or tool == "noop" or cpu is None else cpu - noop_cpu
             cpu_ratio = (
                 f"{cpu_over / nb_cpu_over:.1f}x"
@@ -250,7 +256,9 @@ def render(results: dict, sizes: dict, meta: dict) -> str:
                 f"{_f(_median(ok, 'p50_us'), '.2f')} | {_f(_median(ok, 'p99_us'), '.2f')} | "
                 f"{_f(_median(ok, 'p999_ms'), '.3f')} | "
                 f"{_f(_median(ok, 'max_ms'), '.2f')} (worst {max(r['max_ms'] for r in ok):.2f})"
-                f" | {_f(_median(ok, 'over_2ms'), '.0f')} | {_f(_median(ok, 'finish_s'), '.3f')} |"
+                f" | {_f(_median(ok, 'over_2ms'), '.0f')} | {_f(_median(ok, 'finish_s'), '.3f')} | "
+                f"{_f(_median(ok, 'mean_us'), '.2f')} | {_f(main_cpu, '.2f')} / "
+                f"{_f(None if main_cpu is None or cpu is None else cpu - main_cpu, '.2f')} |"
             )
         out.append("")
     if "rss" in results:

@@ -43,6 +43,19 @@ from ._views import RunView, run_path
 from .errors import RunStopped, UsageError
 from .media._base import MediaFiles, media_seen
 
+_fastlog: Any = None
+"""The C fast path (``nbrun/_fastlog.c``) of :meth:`Run.log`'s common case: a dict of floats
+whose row fits the writer's open block (anything else goes down the Python path, which it
+matches byte for byte). None when the extension was not compiled (no C compiler at install
+time) or when ``NBRUN_PURE_PYTHON=1`` is set at import."""
+if os.environ.get("NBRUN_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from . import _fastlog
+    except ImportError:  # no C compiler at install time: the pure-Python path does it all
+        pass
+    else:
+        _fastlog.setup(LIVE_STATES)
+
 if TYPE_CHECKING:
     from ._checkpoints import Checkpoint
     from ._training import TrainingState
@@ -413,7 +426,7 @@ class Run(RunView):
             self.log({key: _watch.as_histogram(hist)}, commit=False)
 
     # -- logging -----------------------------------------------------------------------------
-    def log(
+    def _log(
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
         """Log a dict of values (rules 20-24).
@@ -456,6 +469,9 @@ class Run(RunView):
             self._floats = floats
         if commit is None or commit:
             self._write_pending()
+
+    log = _fastlog.LogMethod(_log) if _fastlog is not None else _log
+    """:meth:`_log`; its common case (a dict of floats) in C when the extension is there."""
 
     def _write_pending(self) -> None:
         row = self._pending

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development environment from scratch: system packages (Node.js for the widget
-# bundle, Chromium for the browser tests, PostgreSQL for the team-store tests), a virtual
+# bundle, Chromium for the browser tests, PostgreSQL for the team-store tests, gcc for the
+# optional C fast path of run.log), a virtual
 # environment in .venv, and nbrun installed editable with its [dev] extras. The install runs `npm ci && npm run build`, which bundles
 # Vega, Vega-Lite and vega-embed from the npm registry into nbrun/widgets/static/.
 set -euo pipefail
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# optional: a C compiler builds run.log's fast path (nbrun/_fastlog.c); without one the install
+# warns and nbrun runs in pure Python
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 # the PostgreSQL store's tests start a real server from Debian's packages (initdb, pg_ctl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,0 +1,745 @@
+/* nbrun._fastlog: the common case of Run.log in one C call (issue 16).
+ *
+ * log(run, data, step, commit) does what nbrun/_run.py's Run.log and Run._write_pending do
+ * when every value is a float and the row fits the writer's open FloatBlock: check the
+ * payload, merge it into the pending row, and when a row is written, update the summary's
+ * last values and append the packed record (the bytes FloatBlock.pack gives: int64 step, then
+ * float64 values in the block's `names` order, little-endian) to the block's bytearray.
+ *
+ * It returns True when it did the whole call, False when the call is not the common case;
+ * then it has changed NOTHING and the caller runs the Python path, which does everything
+ * (checks, errors, warnings, new blocks, summaries with aggregates, step sync, feeds...).
+ * Everything is checked before anything changes, so a False costs only the checks.
+ *
+ * The state lives where the Python path keeps it (attributes of the run, its summary and
+ * its writer, read from their instance dicts), so the two paths can alternate call by call.
+ * The GIL is held throughout; the only call into Python is writer.seal() when the block is
+ * full, at the point where the Python path calls it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+/* interned attribute names */
+static PyObject *s_state, *s_stop_requested, *s_step, *s_pending, *s_floats, *s_sync,
+    *s_summary, *s_writer, *s_feeds, *s_t0_wall, *s_user, *s_has_aggregates, *s_last,
+    *s_block, *s_enqueued, *s_seal, *s_names, *s_size, *s_rec, *s_full, *s_data;
+static PyObject *live_states = NULL; /* set by setup() */
+
+/* the last block seen: its fields, cached (a block's layout never changes) */
+static PyObject *c_block = NULL; /* strong reference: its address is not reused meanwhile */
+static PyObject *c_data = NULL;  /* block.data, a bytearray */
+static PyObject *c_fields = NULL; /* block.names without _runtime/_timestamp */
+static Py_ssize_t c_nfields, c_size, c_rec, c_full;
+
+#define MAX_FIELDS 256 /* wider rows take the Python path */
+
+static int
+is_system_key(PyObject *k)
+{
+    /* "_step", "_runtime", "_timestamp": the Python path drops or treats them apart */
+    Py_ssize_t n = PyUnicode_GET_LENGTH(k);
+    if (n < 5 || n > 10 || PyUnicode_READ_CHAR(k, 0) != '_')
+        return 0;
+    return PyUnicode_CompareWithASCIIString(k, "_step") == 0 ||
+           PyUnicode_CompareWithASCIIString(k, "_runtime") == 0 ||
+           PyUnicode_CompareWithASCIIString(k, "_timestamp") == 0;
+}
+
+/* an item of an instance dict, borrowed; NULL (no error set) when missing */
+static PyObject *
+item(PyObject *d, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (v == NULL)
+        PyErr_Clear();
+    return v;
+}
+
+static int
+long_value(PyObject *o, long long *out)
+{
+    int overflow = 0;
+    if (o == NULL || !PyLong_CheckExact(o))
+        return 0;
+    *out = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+static int
+ssize_attr(PyObject *o, PyObject *name, Py_ssize_t *out)
+{
+    long long v = -1;
+    PyObject *a = PyObject_GetAttr(o, name);
+    if (a == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = long_value(a, &v);
+    Py_DECREF(a);
+    *out = (Py_ssize_t)v;
+    return ok && v >= 0;
+}
+
+/* make `block` the cached one; 0 when its layout is not one this code packs */
+static int
+cache_block(PyObject *block)
+{
+    PyObject *data = NULL, *names = NULL, *fields = NULL;
+    Py_ssize_t size, rec, full, nnames;
+    if (!ssize_attr(block, s_size, &size) || !ssize_attr(block, s_rec, &rec) ||
+        !ssize_attr(block, s_full, &full))
+        return 0;
+    data = PyObject_GetAttr(block, s_data);
+    names = PyObject_GetAttr(block, s_names);
+    if (data == NULL || names == NULL || !PyByteArray_CheckExact(data) ||
+        !PyTuple_CheckExact(names))
+        goto fail;
+    nnames = PyTuple_GET_SIZE(names);
+    if (nnames < 3 || nnames - 2 > MAX_FIELDS || rec != 8 + 8 * nnames)
+        goto fail;
+    fields = PyTuple_GetSlice(names, 0, nnames - 2);
+    if (fields == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < nnames - 2; i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(fields, i)))
+            goto fail;
+    }
+    Py_DECREF(names);
+    Py_INCREF(block);
+    Py_XSETREF(c_block, block);
+    Py_XSETREF(c_data, data);
+    Py_XSETREF(c_fields, fields);
+    c_nfields = nnames - 2;
+    c_size = size;
+    c_rec = rec;
+    c_full = full;
+    return 1;
+fail:
+    PyErr_Clear();
+    Py_XDECREF(data);
+    Py_XDECREF(names);
+    Py_XDECREF(fields);
+    return 0;
+}
+
+static unsigned long long n_taken = 0, n_passed = 0; /* calls done here / sent to Python */
+static PyObject *clock_fn = NULL; /* set_clock(): a Python clock instead (tests) */
+
+/* time.time() as CPython computes it (nanoseconds of CLOCK_REALTIME to a double); -1 on error */
+static int
+now_seconds(double *out)
+{
+    struct timespec ts;
+    if (clock_fn != NULL) {
+        PyObject *t = PyObject_CallNoArgs(clock_fn);
+        if (t == NULL)
+            return -1;
+        *out = PyFloat_AsDouble(t);
+        Py_DECREF(t);
+        return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+    }
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (ns % 1000000000LL == 0)
+        *out = (double)(ns / 1000000000LL);
+    else
+        *out = (double)ns / 1e9;
+    return 0;
+}
+
+static void
+put_le(unsigned char *p, const void *src)
+{
+#if PY_LITTLE_ENDIAN
+    memcpy(p, src, 8);
+#else
+    const unsigned char *s = (const unsigned char *)src;
+    for (int i = 0; i < 8; i++)
+        p[i] = s[7 - i];
+#endif
+}
+
+/* what a write needs, gathered and checked before anything changes */
+typedef struct {
+    /* strong references once can_write said yes (write_done drops them): an allocation in
+     * between may run a collection, finalizers and so other threads, which may log to
+     * another run (the block cache changes) */
+    PyObject *summary_last; /* summary._last */
+    PyObject *writer;
+    PyObject *writer_dict;
+    PyObject *data; /* the block's bytearray */
+    Py_ssize_t nfields, rec, full;
+    long long enqueued;
+    double t0_wall;
+    double values[MAX_FIELDS];
+} Write;
+
+/* Values of the row `first` updated by `second` (either may be NULL) in the cached block's
+ * field order; 1 when that row fits the block: exactly its user keys, all floats. */
+static int
+gather(PyObject *first, PyObject *second, double *values)
+{
+    Py_ssize_t count = first != NULL ? PyDict_GET_SIZE(first) : 0;
+    if (second != NULL) {
+        count += PyDict_GET_SIZE(second);
+        if (first != NULL) { /* keys of `second` already in `first` count once */
+            Py_ssize_t pos = 0;
+            PyObject *k, *v;
+            while (PyDict_Next(second, &pos, &k, &v)) {
+                if (PyDict_GetItemWithError(first, k) != NULL)
+                    count--;
+                else if (PyErr_Occurred()) {
+                    PyErr_Clear();
+                    return 0;
+                }
+            }
+        }
+    }
+    if (count != c_size)
+        return 0;
+    for (Py_ssize_t i = 0; i < c_nfields; i++) {
+        PyObject *key = PyTuple_GET_ITEM(c_fields, i);
+        PyObject *v = second != NULL ? item(second, key) : NULL;
+        if (v == NULL && first != NULL)
+            v = item(first, key);
+        if (v == NULL || !PyFloat_CheckExact(v))
+            return 0;
+        values[i] = PyFloat_AS_DOUBLE(v);
+    }
+    return 1;
+}
+
+/* Whether a row (`first` updated by `second`) can be written here; fills `w`. */
+static int
+can_write(PyObject *rd, PyObject *first, PyObject *second, Write *w)
+{
+    PyObject *o, *sd, *block;
+    if (first != NULL && item(rd, s_floats) != Py_True)
+        return 0; /* the pending row holds values other than floats */
+    o = item(rd, s_sync);
+    if (o == NULL || !PyList_CheckExact(o) || PyList_GET_SIZE(o) != 0)
+        return 0;
+    o = item(rd, s_feeds);
+    if (o == NULL || !PyList_CheckExact(o) || PyList_GET_SIZE(o) != 0)
+        return 0;
+    o = item(rd, s_t0_wall);
+    if (o == NULL || !PyFloat_CheckExact(o))
+        return 0;
+    w->t0_wall = PyFloat_AS_DOUBLE(o);
+    /* the summary: no values set by hand, no aggregates (Summary._fast) */
+    o = item(rd, s_summary);
+    if (o == NULL)
+        return 0;
+    sd = PyObject_GenericGetDict(o, NULL);
+    if (sd == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(sd); /* the summary (which the run holds) keeps its dict */
+    o = item(sd, s_user);
+    if (o == NULL || !PyDict_CheckExact(o) || PyDict_GET_SIZE(o) != 0)
+        return 0;
+    if (item(sd, s_has_aggregates) != Py_False)
+        return 0;
+    w->summary_last = item(sd, s_last);
+    if (w->summary_last == NULL || !PyDict_CheckExact(w->summary_last))
+        return 0;
+    /* the writer's open block */
+    w->writer = item(rd, s_writer);
+    if (w->writer == NULL)
+        return 0;
+    w->writer_dict = PyObject_GenericGetDict(w->writer, NULL);
+    if (w->writer_dict == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(w->writer_dict); /* kept alive by the writer */
+    block = item(w->writer_dict, s_block);
+    if (block == NULL || block == Py_None)
+        return 0;
+    if (!long_value(item(w->writer_dict, s_enqueued), &w->enqueued))
+        return 0;
+    if (block != c_block && !cache_block(block))
+        return 0;
+    if (!gather(first, second, w->values))
+        return 0;
+    w->data = c_data;
+    w->nfields = c_nfields;
+    w->rec = c_rec;
+    w->full = c_full;
+    Py_INCREF(w->summary_last);
+    Py_INCREF(w->writer);
+    Py_INCREF(w->writer_dict);
+    Py_INCREF(w->data);
+    return 1;
+}
+
+static void
+write_done(Write *w)
+{
+    Py_CLEAR(w->summary_last);
+    Py_CLEAR(w->writer);
+    Py_CLEAR(w->writer_dict);
+    Py_CLEAR(w->data);
+}
+
+/* Run._write_pending for a row that can_write accepted (the row is the pending dict). With
+ * `moves` (the caller then moves the step and makes a new pending row at once) the empty
+ * pending row and the step + 1 in between are skipped, unless the block is full: then
+ * writer.seal() runs Python code (it may wait for the writer), which must see the state the
+ * Python path leaves at that point. */
+static int
+write_row(PyObject *rd, PyObject *row, Write *w, long long step, int moves)
+{
+    PyObject *tmp;
+    unsigned char rec[8 * (MAX_FIELDS + 3)];
+    Py_ssize_t old = PyByteArray_GET_SIZE(w->data);
+    int seal = old + w->rec >= w->full;
+    double now, runtime;
+    int r;
+
+    if (!moves || seal) {
+        tmp = PyDict_New();
+        if (tmp == NULL)
+            return -1;
+        Py_INCREF(row); /* keep it while the run's dict lets it go */
+        r = PyDict_SetItem(rd, s_pending, tmp);
+        Py_DECREF(tmp);
+        if (r < 0) {
+            Py_DECREF(row);
+            return -1;
+        }
+        r = PyDict_Update(w->summary_last, row);
+        Py_DECREF(row);
+    } else {
+        r = PyDict_Update(w->summary_last, row);
+    }
+    if (r < 0)
+        return -1;
+    if (now_seconds(&now) < 0)
+        return -1;
+    runtime = now - w->t0_wall;
+    if (!moves || seal) {
+        tmp = PyLong_FromLongLong(step + 1);
+        if (tmp == NULL)
+            return -1;
+        r = PyDict_SetItem(rd, s_step, tmp);
+        Py_DECREF(tmp);
+        if (r < 0)
+            return -1;
+    }
+    put_le(rec, &step);
+    for (Py_ssize_t i = 0; i < w->nfields; i++)
+        put_le(rec + 8 + 8 * i, &w->values[i]);
+    put_le(rec + 8 + 8 * w->nfields, &runtime);
+    put_le(rec + 16 + 8 * w->nfields, &now);
+    if (PyByteArray_Resize(w->data, old + w->rec) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(w->data) + old, rec, (size_t)w->rec);
+    tmp = PyLong_FromLongLong(w->enqueued + 1);
+    if (tmp == NULL)
+        return -1;
+    r = PyDict_SetItem(w->writer_dict, s_enqueued, tmp);
+    Py_DECREF(tmp);
+    if (r < 0)
+        return -1;
+    if (seal) {
+        tmp = PyObject_CallMethodNoArgs(w->writer, s_seal);
+        if (tmp == NULL)
+            return -1;
+        Py_DECREF(tmp);
+    }
+    return 0;
+}
+
+/* the pending row becomes a copy of `data` (every value a float) */
+static int
+set_pending_copy(PyObject *rd, PyObject *data, int floats_set)
+{
+    PyObject *copy = PyDict_Copy(data);
+    if (copy == NULL)
+        return -1;
+    int r = PyDict_SetItem(rd, s_pending, copy);
+    Py_DECREF(copy);
+    if (r < 0)
+        return -1;
+    return floats_set ? 0 : PyDict_SetItem(rd, s_floats, Py_True);
+}
+
+/* Run.log(data, step, commit) when it is the common case: 1 done, 0 not the common case
+ * (nothing changed), -1 error. */
+static int fast_log_(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit);
+
+static int
+fast_log(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit)
+{
+    int r = fast_log_(run, data, step_o, commit);
+    if (r > 0)
+        n_taken++;
+    else if (r == 0)
+        n_passed++;
+    return r;
+}
+
+static int
+fast_log_(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit)
+{
+    PyObject *rd, *pending, *o, *k, *v;
+    long long current, step;
+    Py_ssize_t pos = 0;
+    int commit_now, write_old = 0, empty, r;
+    Write w; /* (its references are set by can_write; the values need no clearing) */
+
+    w.summary_last = w.writer = w.writer_dict = w.data = NULL;
+
+    /* 1. checks: nothing changes before all of them have passed */
+    if (live_states == NULL || !PyDict_CheckExact(data) || PyDict_GET_SIZE(data) == 0)
+        return 0;
+    if (commit != Py_None && commit != Py_True && commit != Py_False)
+        return 0;
+    while (PyDict_Next(data, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k) || !PyFloat_CheckExact(v) || is_system_key(k))
+            return 0;
+    }
+    rd = PyObject_GenericGetDict(run, NULL);
+    if (rd == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(rd); /* the run keeps its dict alive */
+    o = item(rd, s_state);
+    if (o == NULL || !PyUnicode_CheckExact(o) || PySet_Contains(live_states, o) != 1) {
+        PyErr_Clear();
+        return 0; /* not running: the Python path raises */
+    }
+    if (item(rd, s_stop_requested) != Py_False)
+        return 0;
+    if (!long_value(item(rd, s_step), &current) || current == LLONG_MAX)
+        return 0;
+    pending = item(rd, s_pending);
+    if (pending == NULL || !PyDict_CheckExact(pending))
+        return 0;
+    empty = PyDict_GET_SIZE(pending) == 0;
+    if (step_o != Py_None) {
+        /* a smaller step is dropped with a warning; a huge one is the Python path's too */
+        if (!long_value(step_o, &step) || step < current || step == LLONG_MAX)
+            return 0;
+        write_old = step != current && !empty;
+        commit_now = commit == Py_True;
+    } else {
+        step = current;
+        commit_now = commit != Py_False;
+    }
+    if (write_old) {
+        if (commit_now || !can_write(rd, pending, NULL, &w))
+            return 0; /* two rows written by one call: the Python path */
+    } else if (commit_now) {
+        if (!can_write(rd, empty ? NULL : pending, data, &w))
+            return 0;
+    }
+
+    /* 2. the call, in the Python path's order */
+    if (write_old) {
+        Py_INCREF(pending);
+        r = write_row(rd, pending, &w, current, 1);
+        Py_DECREF(pending);
+        if (r < 0)
+            goto error;
+        pending = NULL;
+        empty = 1; /* the written row is no longer pending */
+    }
+    if (step != current && PyDict_SetItem(rd, s_step, step_o) < 0)
+        goto error;
+    if (empty) {
+        if (set_pending_copy(rd, data, write_old) < 0)
+            goto error; /* (write_old: can_write saw _floats True) */
+    } else if (PyDict_Update(pending, data) < 0) {
+        goto error; /* (every value a float: the pending row's flag stays as it is) */
+    }
+    if (commit_now) {
+        pending = item(rd, s_pending);
+        if (pending == NULL)
+            goto error;
+        Py_INCREF(pending);
+        r = write_row(rd, pending, &w, step, 0);
+        Py_DECREF(pending);
+        if (r < 0)
+            goto error;
+    }
+    write_done(&w);
+    return 1;
+error:
+    write_done(&w);
+    return -1;
+}
+
+static PyObject *
+fastlog_log(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "log(run, data, step, commit) takes 4 arguments");
+        return NULL;
+    }
+    int r = fast_log(args[0], args[1], args[2], args[3]);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+/* -- LogMethod: Run.log itself, the fast path in front of the Python method ----------------- */
+typedef struct {
+    PyObject_HEAD
+    PyObject *fallback; /* the Python method: everything that is not the common case */
+    vectorcallfunc vectorcall;
+} LogMethod;
+
+static PyObject *s_step_kw, *s_commit_kw;
+
+static PyObject *
+logmethod_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    LogMethod *m = (LogMethod *)self;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *step = Py_None, *commit = Py_None;
+    int r;
+
+    if (nargs >= 2 && nargs <= 4) {
+        if (nargs > 2)
+            step = args[2];
+        if (nargs > 3)
+            commit = args[3];
+        if (kwnames != NULL) {
+            Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
+            for (Py_ssize_t i = 0; i < nk; i++) {
+                PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+                if (nargs <= 2 && step == Py_None && (name == s_step_kw ||
+                    PyUnicode_Compare(name, s_step_kw) == 0))
+                    step = args[nargs + i];
+                else if (nargs <= 3 && commit == Py_None && (name == s_commit_kw ||
+                         PyUnicode_Compare(name, s_commit_kw) == 0))
+                    commit = args[nargs + i];
+                else
+                    goto fallback; /* unknown or repeated: the Python method says so */
+            }
+            if (PyErr_Occurred())
+                return NULL;
+        }
+        r = fast_log(args[0], args[1], step, commit);
+        if (r < 0)
+            return NULL;
+        if (r > 0)
+            Py_RETURN_NONE;
+    }
+fallback:
+    return PyObject_Vectorcall(m->fallback, args, nargsf, kwnames);
+}
+
+static PyObject *
+logmethod_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *fallback;
+    if (!PyArg_ParseTuple(args, "O:LogMethod", &fallback))
+        return NULL;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "LogMethod(fallback): fallback must be callable");
+        return NULL;
+    }
+    LogMethod *m = (LogMethod *)type->tp_alloc(type, 0);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(fallback);
+    m->fallback = fallback;
+    m->vectorcall = logmethod_vectorcall;
+    return (PyObject *)m;
+}
+
+static int
+logmethod_traverse(LogMethod *m, visitproc visit, void *arg)
+{
+    Py_VISIT(m->fallback);
+    return 0;
+}
+
+static int
+logmethod_clear(LogMethod *m)
+{
+    Py_CLEAR(m->fallback);
+    return 0;
+}
+
+static void
+logmethod_dealloc(LogMethod *m)
+{
+    PyObject_GC_UnTrack(m);
+    logmethod_clear(m);
+    Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+static PyObject *
+logmethod_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+/* __doc__, __name__, __qualname__, __module__, __wrapped__: the Python method's */
+static PyObject *
+logmethod_forward(LogMethod *m, void *name)
+{
+    if (m->fallback == NULL)
+        Py_RETURN_NONE;
+    if (strcmp((const char *)name, "__wrapped__") == 0) {
+        Py_INCREF(m->fallback);
+        return m->fallback;
+    }
+    return PyObject_GetAttrString(m->fallback, (const char *)name);
+}
+
+static PyGetSetDef logmethod_getset[] = {
+    {"__doc__", (getter)logmethod_forward, NULL, NULL, "__doc__"},
+    {"__name__", (getter)logmethod_forward, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)logmethod_forward, NULL, NULL, "__qualname__"},
+    {"__module__", (getter)logmethod_forward, NULL, NULL, "__module__"},
+    {"__wrapped__", (getter)logmethod_forward, NULL, NULL, "__wrapped__"},
+    {NULL},
+};
+
+static PyTypeObject LogMethodType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nbrun._fastlog.LogMethod",
+    .tp_basicsize = sizeof(LogMethod),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "LogMethod(fallback): a method whose common case runs in C (see fast_log); "
+              "every other call goes to fallback, the Python method, unchanged.",
+    .tp_new = logmethod_new,
+    .tp_dealloc = (destructor)logmethod_dealloc,
+    .tp_traverse = (traverseproc)logmethod_traverse,
+    .tp_clear = (inquiry)logmethod_clear,
+    .tp_descr_get = logmethod_get,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(LogMethod, vectorcall),
+    .tp_getset = logmethod_getset,
+};
+
+static PyObject *
+fastlog_setup(PyObject *module, PyObject *states)
+{
+    if (!PyAnySet_Check(states)) {
+        PyErr_SetString(PyExc_TypeError, "setup(live_states): a set of state names");
+        return NULL;
+    }
+    Py_INCREF(states);
+    Py_XSETREF(live_states, states);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fastlog_set_clock(PyObject *module, PyObject *fn)
+{
+    if (fn == Py_None) {
+        Py_CLEAR(clock_fn);
+    } else {
+        Py_INCREF(fn);
+        Py_XSETREF(clock_fn, fn);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fastlog_counts(PyObject *module, PyObject *unused)
+{
+    return Py_BuildValue("(KK)", n_taken, n_passed);
+}
+
+static PyObject *
+fastlog_forget(PyObject *module, PyObject *unused)
+{
+    Py_CLEAR(c_block);
+    Py_CLEAR(c_data);
+    Py_CLEAR(c_fields);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef fastlog_methods[] = {
+    {"log", (PyCFunction)(void (*)(void))fastlog_log, METH_FASTCALL,
+     "log(run, data, step, commit) -> bool\n\nDo Run.log's common case (a dict of str keys to "
+     "floats, a row that fits the writer's open block) and return True; return False, having "
+     "changed nothing, for anything else."},
+    {"setup", fastlog_setup, METH_O, "setup(live_states): the run states in which log works."},
+    {"set_clock", fastlog_set_clock, METH_O,
+     "set_clock(fn): the rows' wall clock is fn() instead of time.time()'s (tests); None "
+     "for the real one."},
+    {"counts", fastlog_counts, METH_NOARGS,
+     "counts() -> (taken, passed): calls done in C and calls sent to the Python path."},
+    {"forget", fastlog_forget, METH_NOARGS, "Drop the cached block."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastlog_module = {
+    PyModuleDef_HEAD_INIT, "_fastlog",
+    "Run.log's common case in one C call (see nbrun/_fastlog.c).", -1, fastlog_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+#define INTERN(var, text)                                                                   \
+    do {                                                                                    \
+        var = PyUnicode_InternFromString(text);                                             \
+        if (var == NULL)                                                                    \
+            return NULL;                                                                    \
+    } while (0)
+
+PyMODINIT_FUNC
+PyInit__fastlog(void)
+{
+    PyObject *mod;
+    INTERN(s_state, "_state");
+    INTERN(s_stop_requested, "_stop_requested");
+    INTERN(s_step, "_step");
+    INTERN(s_pending, "_pending");
+    INTERN(s_floats, "_floats");
+    INTERN(s_sync, "_sync");
+    INTERN(s_summary, "summary");
+    INTERN(s_writer, "_writer");
+    INTERN(s_feeds, "_feeds");
+    INTERN(s_t0_wall, "_t0_wall");
+    INTERN(s_user, "_user");
+    INTERN(s_has_aggregates, "has_aggregates");
+    INTERN(s_last, "_last");
+    INTERN(s_block, "block");
+    INTERN(s_enqueued, "enqueued");
+    INTERN(s_seal, "seal");
+    INTERN(s_names, "names");
+    INTERN(s_size, "size");
+    INTERN(s_rec, "rec");
+    INTERN(s_full, "full");
+    INTERN(s_data, "data");
+    INTERN(s_step_kw, "step");
+    INTERN(s_commit_kw, "commit");
+    if (PyType_Ready(&LogMethodType) < 0)
+        return NULL;
+    mod = PyModule_Create(&fastlog_module);
+    if (mod == NULL)
+        return NULL;
+    Py_INCREF(&LogMethodType);
+    if (PyModule_AddObject(mod, "LogMethod", (PyObject *)&LogMethodType) < 0) {
+        Py_DECREF(&LogMethodType);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

@@ -1,0 +1,32 @@
+"""Type stub of the optional C extension ``nbrun._fastlog`` (source: ``nbrun/_fastlog.c``)."""
+
+from collections.abc import Callable, Set
+from typing import Any, Generic, TypeVar, overload
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+def log(run: Any, data: Any, step: Any, commit: Any, /) -> bool:
+    """Do ``Run.log``'s common case and return True, or change nothing and return False."""
+
+def setup(live_states: Set[str], /) -> None:
+    """The run states in which ``log`` works."""
+
+def forget() -> None:
+    """Drop the cached block."""
+
+class LogMethod(Generic[_F]):
+    """A method whose common case runs in C; every other call goes to ``fallback``."""
+
+    __wrapped__: _F
+    def __init__(self, fallback: _F, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, owner: type | None = None, /) -> LogMethod[_F]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None, /) -> Callable[..., None]: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> None: ...
+
+def set_clock(fn: Callable[[], float] | None, /) -> None:
+    """The rows' wall clock is ``fn()`` instead of ``time.time()``'s (tests); None: the real."""
+
+def counts() -> tuple[int, int]:
+    """Calls done in C and calls sent to the Python path, since import."""

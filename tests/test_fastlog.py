@@ -1,0 +1,453 @@
+"""The C fast path of ``Run.log`` (``nbrun/_fastlog.c``, issue 16) against the Python path.
+
+Every hot-path rule test here runs on both paths (the ``log_path`` fixture): ``c`` is
+``Run.log`` as installed (the extension's ``LogMethod`` in front of ``Run._log``), ``python``
+is ``Run._log`` alone, what ``NBRUN_PURE_PYTHON=1`` or an install without a C compiler gives.
+The equivalence tests replay the same random sequences of calls on both paths with the same
+clock and compare what is stored byte for byte."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nbrun
+from nbrun import _run
+from nbrun.errors import UsageError
+
+P = "fastlog"
+PURE = os.environ.get("NBRUN_PURE_PYTHON", "") not in ("", "0")
+
+
+def _use(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "python":
+        monkeypatch.setattr(_run.Run, "log", _run.Run._log)
+        return
+    if _run._fastlog is None:
+        if PURE:
+            pytest.skip("NBRUN_PURE_PYTHON=1: the C path is switched off")
+        pytest.fail("nbrun._fastlog is not built: run `python hatch_build.py` (needs a C compiler)")
+    assert isinstance(_run.Run.__dict__["log"], _run._fastlog.LogMethod)
+
+
+@pytest.fixture(params=["c", "python"])
+def log_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which implementation ``Run.log`` is for this test."""
+    _use(request.param, monkeypatch)
+    return request.param
+
+
+def _init(**kwargs: Any) -> nbrun.Run:
+    kwargs.setdefault("project", P)
+    kwargs.setdefault("reinit", "create_new")
+    kwargs.setdefault("settings", {"stats": False, "console": "off"})
+    return nbrun.init(**kwargs)
+
+
+def _rows(run: Any) -> list[dict[str, Any]]:
+    """Rows without the engine's time columns, missing values dropped."""
+    df = run.history().drop(columns=["_runtime", "_timestamp"])
+    return [
+        {k: v for k, v in rec.items() if not (isinstance(v, float) and math.isnan(v))}
+        for rec in df.to_dict("records")
+    ]
+
+
+# -- the common case and its rules, on both paths -------------------------------------------
+def test_a_loop_of_float_rows_is_stored_as_logged(run_dir: Path, log_path: str) -> None:
+    run = _init(settings={"stats": False, "console": "off", "flush_rows": 100})
+    for i in range(350):  # several blocks sealed when full
+        run.log({"loss": 1.0 / (i + 1), "acc": i * 0.5}, step=i)
+    assert run.step == 349
+    run.finish()
+    rows = _rows(nbrun.Api(run_dir).run(f"{P}/{run.id}"))
+    assert rows == [{"_step": i, "loss": 1.0 / (i + 1), "acc": i * 0.5} for i in range(350)]
+    assert dict(run.summary) == {"loss": 1.0 / 350, "acc": 349 * 0.5}
+
+
+def test_a_single_key_row(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    for i in range(5):
+        run.log({"x": i + 0.5})
+    assert run.step == 5
+    run.finish()
+    assert _rows(run) == [{"_step": i, "x": i + 0.5} for i in range(5)]
+    assert run.summary["x"] == 4.5
+
+
+def test_rule20_step_commit_and_merges(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"a": 1.0, "b": 1.0}, step=0)
+    run.log({"a": 2.0}, step=0)  # same step: merged, the later value wins
+    assert run.step == 0 and run.history().empty
+    run.log({"a": 3.0, "b": 3.0}, step=2)  # a larger step writes the pending row first
+    assert run.step == 2
+    assert _rows(run) == [{"_step": 0, "a": 2.0, "b": 1.0}]
+    run.log({"a": 4.0, "b": 4.0})  # no step: merged into step 2 and written
+    assert run.step == 3
+    run.log({"a": 5.0, "b": 5.0}, commit=False)
+    run.log({"b": 6.0}, commit=False)
+    assert run.step == 3
+    run.log({"a": 7.0, "b": 7.0}, step=9, commit=True)  # pending at 3 first, then 9 at once
+    assert run.step == 10
+    run.log({"a": 8.0, "b": 8.0}, step=10, commit=True)
+    assert run.step == 11
+    assert _rows(run) == [
+        {"_step": 0, "a": 2.0, "b": 1.0},
+        {"_step": 2, "a": 4.0, "b": 4.0},
+        {"_step": 3, "a": 5.0, "b": 6.0},
+        {"_step": 9, "a": 7.0, "b": 7.0},
+        {"_step": 10, "a": 8.0, "b": 8.0},
+    ]
+    assert run.summary["a"] == 8.0
+
+
+def test_rule20_smaller_step_is_dropped_with_a_warning(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"a": 1.0}, step=5)
+    run.log({"a": 2.0}, step=6)
+    with pytest.warns(UserWarning, match="step 3 dropped.*step 6"):
+        run.log({"a": 99.0}, step=3)
+    with pytest.warns(UserWarning, match="step 5 dropped"):
+        run.log({"a": 99.0}, step=5)
+    assert run.step == 6
+    run.finish()
+    assert _rows(run) == [{"_step": 5, "a": 1.0}, {"_step": 6, "a": 2.0}]
+    assert run.summary["a"] == 2.0
+
+
+def test_rule20_finish_writes_the_pending_row(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    for i in range(3):
+        run.log({"a": float(i)}, step=i)
+    run.finish()
+    assert _rows(run) == [{"_step": i, "a": float(i)} for i in range(3)]
+
+
+def test_rule21_engine_keys_and_step_types(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"a": 1.0, "_step": 50.0, "_runtime": 3.0})  # the engine's keys: dropped
+    run.log({"a": 2.0, "_timestamp": 123.0})  # a timestamp of its own is kept
+    with pytest.raises(TypeError, match="step"):
+        run.log({"a": 3.0}, step=2.5)  # type: ignore[arg-type]
+    run.log({"a": 4.0}, step=np.int64(2))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bool"):
+        run.log({"a": 5.0}, step=True)
+    run.log({"a": 6.0}, step=3, commit=1)  # type: ignore[arg-type]  # any true commit writes
+    run.finish()
+    df = run.history()
+    assert df["_step"].tolist() == [0, 1, 2, 3]
+    assert df["a"].tolist() == [1.0, 2.0, 4.0, 6.0]
+    assert df["_timestamp"].tolist()[1] == 123.0
+    assert (df["_runtime"] >= 0).all() and (df["_runtime"] < 600).all()
+
+
+def test_rule23_a_rejected_call_changes_nothing(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"a": 1.0, "b": 1.0}, step=0)
+    run.log({"a": 2.0, "b": 2.0}, step=1)  # the block exists now
+    for bad in ({"a": 1.0, "b": object()}, {"a": 1.0, 3: 2.0}, [("a", 1.0)]):
+        with pytest.raises(TypeError):
+            run.log(bad, step=5)  # type: ignore[arg-type]
+    assert run.step == 1
+    assert run._pending == {"a": 2.0, "b": 2.0}
+    assert run.history()["_step"].tolist() == [0]
+    run.finish()
+    assert _rows(run) == [{"_step": 0, "a": 1.0, "b": 1.0}, {"_step": 1, "a": 2.0, "b": 2.0}]
+
+
+def test_rule24_log_after_finish_raises(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"a": 1.0})
+    run.finish()
+    with pytest.raises(UsageError, match="cannot log"):
+        run.log({"a": 2.0})
+    with pytest.raises(UsageError, match="cannot log"):
+        run.log({"a": 2.0}, step=9)
+
+
+def test_values_beyond_plain_floats(run_dir: Path, log_path: str) -> None:
+    class F(float):
+        pass
+
+    run = _init()
+    values = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e-310, F(2.5), np.float64(3.5)]
+    for i, v in enumerate(values):
+        run.log({"v": v, "w": float(i)})
+    run.finish()
+    got = nbrun.Api(run_dir).run(f"{P}/{run.id}").history()["v"].tolist()
+    assert len(got) == len(values)
+    for g, v in zip(got, values, strict=True):
+        assert (math.isnan(g) and math.isnan(v)) or (
+            g == v and math.copysign(1, g) == math.copysign(1, v)
+        )
+    assert type(run.summary["v"]) is float and run.summary["v"] == 3.5
+
+
+def test_a_dict_subclass_and_keys_that_change(run_dir: Path, log_path: str) -> None:
+    class D(dict):  # type: ignore[type-arg]
+        pass
+
+    run = _init()
+    for i in range(4):
+        run.log(D(a=float(i), b=1.0) if i % 2 else {"a": float(i), "b": 1.0})
+    for i in range(4, 8):
+        run.log({"a": float(i)} if i < 6 else {"c": float(i), "a": 0.0})
+    run.log({"a": 1.0, "n": 3})  # an int: the generic path
+    run.finish()
+    assert _rows(run)[-3:] == [
+        {"_step": 6, "c": 6.0, "a": 0.0},
+        {"_step": 7, "c": 7.0, "a": 0.0},
+        {"_step": 8, "a": 1.0, "n": 3},
+    ]
+    assert dict(run.summary) == {"a": 1.0, "b": 1.0, "c": 7.0, "n": 3}
+
+
+def test_summaries_set_by_hand_and_aggregates(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"loss": 3.0, "acc": 0.1})
+    run.log({"loss": 1.0, "acc": 0.2})
+    run.summary["loss"] = 99.0
+    run.summary["note"] = 1.0
+    assert run.summary["loss"] == 99.0
+    run.log({"loss": 2.0, "acc": 0.3})  # a logged value replaces the one set by hand
+    assert run.summary["loss"] == 2.0 and run.summary["note"] == 1.0
+    run.define_metric("acc", summary="max")
+    run.log({"loss": 0.5, "acc": 0.05})
+    run.log({"loss": 0.7, "acc": 0.04})
+    run.finish()
+    assert run.summary["acc"] == {"max": 0.3}
+    assert run.summary["loss"] == 0.7
+
+
+def test_step_metric_sync_and_feeds(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    run.log({"epoch": 0.0, "loss": 1.0})
+    run.define_metric("val/*", step_metric="epoch")
+    run.log({"val/acc": 0.5, "loss": 0.5})  # epoch is synced into the row
+    run.finish()
+    assert _rows(run)[-1] == {"_step": 1, "val/acc": 0.5, "loss": 0.5, "epoch": 0.0}
+
+
+# -- the C path: taken when it should be, and a refusal changes nothing ---------------------
+def _state(run: nbrun.Run) -> tuple[Any, ...]:
+    w = run._writer
+    block = w.block
+    return (
+        run._step,
+        dict(run._pending),
+        run._floats,
+        dict(run.summary._last),
+        w.enqueued,
+        None if block is None else bytes(block.data),
+    )
+
+
+def test_the_c_path_takes_the_common_case_and_nothing_else(run_dir: Path) -> None:
+    if _run._fastlog is None:
+        if PURE:
+            pytest.skip("NBRUN_PURE_PYTHON=1: the C path is switched off")
+        pytest.fail("nbrun._fastlog is not built: run `python hatch_build.py`")
+    fast = _run._fastlog.log
+    run = _init()
+    run.log({"a": 0.0, "b": 0.0}, step=0)
+    run.log({"a": 1.0, "b": 1.0}, step=1)  # the Python path opened a block for these keys
+    assert run._writer.block is not None
+    before = _state(run)
+    assert fast(run, {"a": 2.0, "b": 2.0}, 2, None) is True
+    assert run._step == 2 and run._pending == {"a": 2.0, "b": 2.0}
+    assert run.summary._last == {"a": 1.0, "b": 1.0}
+    assert run._writer.enqueued == before[4] + 1
+    assert len(run._writer.block.data) == len(before[5]) + run._writer.block.rec  # type: ignore[union-attr,arg-type]
+    assert fast(run, {"a": 2.5}, None, False) is True  # merged, nothing written
+    assert fast(run, {"b": 2.5}, None, None) is True  # merged and written
+    assert run._step == 3 and run._pending == {}
+    assert run.summary._last == {"a": 2.5, "b": 2.5}
+
+    class F(float):
+        pass
+
+    refused: list[tuple[Any, Any, Any]] = [
+        ({"a": 1.0, "b": 1}, 4, None),  # an int
+        ({"a": 1.0, "b": None}, 4, None),
+        ({"a": 1.0, "b": F(1.0)}, 4, None),
+        ({"a": 1.0, "b": np.float64(1.0)}, 4, None),
+        ({"a": 1.0, "_timestamp": 1.0}, 4, None),
+        ({"a": 1.0, "_step": 1.0}, 4, None),
+        ({}, 4, None),
+        ({"a": 1.0, "c": 1.0}, None, None),  # other keys than the block's
+        ({"a": 1.0}, None, None),  # fewer keys than the block's
+        ({"a": 1.0, "b": 1.0}, 1, None),  # a smaller step (warned about)
+        ({"a": 1.0, "b": 1.0}, 2**70, None),
+        ({"a": 1.0, "b": 1.0}, 4.0, None),
+        ({"a": 1.0, "b": 1.0}, True, None),
+        ({"a": 1.0, "b": 1.0}, None, 1),
+        ([("a", 1.0)], 4, None),
+    ]
+    state = _state(run)
+    for data, step, commit in refused:
+        assert fast(run, data, step, commit) is False, (data, step, commit)
+        assert _state(run) == state, (data, step, commit)
+    assert fast(run, {"a": 7.0}, None, False) is True
+    state = _state(run)
+    assert fast(run, {"a": 1.0, "b": 1.0}, 9, True) is False  # two rows in one call
+    assert _state(run) == state
+    run.summary["x"] = 1.0  # a value set by hand: the Python path takes the summary
+    assert fast(run, {"a": 1.0, "b": 1.0}, None, None) is False
+    del run.summary["x"]
+    assert fast(run, {"a": 1.0, "b": 1.0}, None, None) is True
+    run.define_metric("a", summary="min")
+    assert fast(run, {"a": 1.0, "b": 1.0}, None, None) is False
+    assert fast(run, {"a": 1.0, "b": 1.0}, 9, False) is True  # merging needs no summary
+    run.finish()
+    assert fast(run, {"a": 1.0, "b": 1.0}, None, None) is False
+
+
+def test_log_method_looks_like_the_python_method() -> None:
+    if _run._fastlog is None:
+        pytest.skip("the C extension is not built") if PURE else pytest.fail("not built")
+    log = _run.Run.__dict__["log"]
+    assert log.__wrapped__ is _run.Run._log
+    assert log.__doc__ == _run.Run._log.__doc__ and log.__name__ == "_log"
+    import inspect
+
+    assert list(inspect.signature(_run.Run.log).parameters) == ["self", "data", "step", "commit"]
+
+
+def test_unknown_keyword_arguments_raise_as_python_does(run_dir: Path, log_path: str) -> None:
+    run = _init()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stp'"):
+        run.log({"a": 1.0}, stp=3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'step'"):
+        run.log({"a": 1.0}, 3, step=3)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        run.log()  # type: ignore[call-arg]
+    run.log({"a": 1.0}, 0, False)
+    run.log(data={"a": 2.0}, step=1, commit=None)
+    run.finish()
+    assert _rows(run) == [{"_step": 0, "a": 1.0}, {"_step": 1, "a": 2.0}]
+
+
+# -- equivalence: the same calls on both paths store the same bytes -------------------------
+def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows' clock: counts on the calling thread, constant elsewhere (the writer's snapshots),
+    so both paths see the same times for the same rows."""
+    main = threading.get_ident()
+    count = [0]
+
+    def clock() -> float:
+        if threading.get_ident() != main:
+            return 1.8e9
+        count[0] += 1
+        return 1.8e9 + count[0] * 0.001
+
+    monkeypatch.setattr(_run, "time", SimpleNamespace(time=clock, monotonic=time.monotonic))
+    if _run._fastlog is not None:
+        _run._fastlog.set_clock(clock)
+
+
+def _replay(run_id: str, seed: int, n: int, metric: bool) -> list[Any]:
+    """A random training script's calls on the current path; what each returned or raised.
+
+    Where the writer's batches (and so the chunks) end depends on when its thread runs, on
+    either path, so it runs only at points the script decides: with ``metric``, blocks are
+    never full (1,000 rows) and the writer runs when ``define_metric`` flushes half-way and
+    at ``finish``; without, blocks of 37 rows are sealed as the calls go and the writer waits
+    (on its lock) until the calls are done."""
+    rnd = random.Random(seed)
+    settings = {
+        "stats": False,
+        "console": "off",
+        "flush_rows": 1000 if metric else 37,
+        "flush_interval": 600.0,
+    }
+    run = _init(id=run_id, settings=settings)
+    if not metric:
+        run._writer._taken.acquire()
+    out: list[Any] = []
+    key_sets = [("loss",), ("loss", "acc"), ("loss", "acc", "lr"), ("a", "b", "c", "d", "e")]
+    keys = key_sets[1]
+    step = 0
+    for i in range(n):
+        r = rnd.random()
+        if r < 0.02:
+            keys = rnd.choice(key_sets)
+        data: dict[str, Any] = {k: rnd.choice([rnd.random(), -0.0, math.inf]) for k in keys}
+        if r < 0.01:
+            data[keys[0]] = rnd.choice([1, None, "x", np.float64(2.0), True])
+        elif r < 0.015:
+            data["_timestamp"] = 5.0
+        elif r < 0.02:
+            data = {keys[0]: 1.0} if rnd.random() < 0.5 else {**data, "extra": 1.0}
+        elif r < 0.025:
+            data[keys[-1]] = object()
+        kwargs: dict[str, Any] = {}
+        s = rnd.random()
+        if s < 0.7:
+            step += rnd.choice([1, 1, 1, 0, 2])
+            kwargs["step"] = step - (5 if rnd.random() < 0.02 else 0)
+        if rnd.random() < 0.15:
+            kwargs["commit"] = rnd.choice([True, False, None])
+        if metric and i == 3 * n // 4:
+            run.define_metric(keys[0], summary="min,max,mean")
+        if i == n // 3:
+            run.summary["loss"] = 1.0  # replaced by the next row with a loss
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                run.log(data, **kwargs)
+                result: Any = ("ok", run.step, dict(run._pending))
+            except TypeError as exc:
+                result = ("TypeError", str(exc))
+        out.append((result, [str(w.message) for w in caught]))
+        step = max(step, run.step)
+    if not metric:
+        if run._pending:
+            run._write_pending()  # as finish() does first, while the writer still waits
+        run._writer._taken.release()
+    run.finish()
+    store = run._store
+    chunks = store.run_chunks(run._key)
+    out.append(("chunks", chunks))
+    out.append(("summary", dict(run.summary)))
+    return out
+
+
+@pytest.mark.parametrize(("seed", "metric"), [(1, False), (2, False), (3, True), (4, True)])
+def test_both_paths_store_the_same_bytes(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, seed: int, metric: bool
+) -> None:
+    try:
+        results = {}
+        for path in ("c", "python"):
+            with monkeypatch.context() as m:
+                _fixed_clock(m)
+                _use(path, m)
+                before = _run._fastlog.counts() if _run._fastlog is not None else (0, 0)
+                results[path] = _replay(f"eq{seed}{path}", seed, 400, metric)
+                if path == "c":
+                    taken, passed = (
+                        a - b for a, b in zip(_run._fastlog.counts(), before, strict=True)
+                    )
+                    assert taken > 100 and passed > 20  # both paths had their share
+                else:
+                    assert _run._fastlog is None or _run._fastlog.counts() == before
+                h = nbrun.Api(run_dir).run(f"{P}/eq{seed}{path}").history()
+                results[path].append(h.to_dict("list"))
+    finally:
+        if _run._fastlog is not None:
+            _run._fastlog.set_clock(None)
+    c, py = results["c"], results["python"]
+    assert len(c) == len(py)
+    for i, (a, b) in enumerate(zip(c, py, strict=True)):
+        assert repr(a) == repr(b), f"call {i} differs"
