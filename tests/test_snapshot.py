@@ -203,3 +203,27 @@ def test_run_chart_renders_with_the_bundled_vega(run_dir: Path) -> None:
         assert alt.renderers.active == "mimetype"
     finally:
         alt.renderers.enable(before)
+
+
+def test_project_page_draws_each_run_from_its_buckets_in_the_tables_colour(run_dir: Path) -> None:
+    run = hostile_run(run_dir)
+    run.finish()
+    fork = nbrun.Api(run_dir).run(run.path).fork(20, {"lr": 0.5})
+    for _ in range(5):
+        fork.log({"loss": 0.01, "acc": 0.9})
+    fork.finish()
+    pv = ProjectView("snap", run_dir)
+    try:
+        colors = {r["id"]: r["color"] for r in pv.table.runs}
+    finally:
+        pv.close()
+    page = project_to_html("snap", dir=run_dir)
+    loss = re.search(r'<svg [^>]*data-metric="loss".*?</svg>', page, re.S)
+    assert loss is not None
+    strokes = re.findall(r'<polyline [^>]*stroke="([^"]+)"', loss.group(0))
+    assert sorted(strokes) == sorted(colors.values())  # one line per run, the table's colour
+    # the fork's own line: its 21 inherited steps and 5 of its own, every point kept
+    fork_line = re.search(
+        rf'<polyline [^>]*stroke="{colors[fork.id]}"[^>]*points="([^"]+)"', loss.group(0)
+    )
+    assert fork_line is not None and len(fork_line.group(1).split()) == 26

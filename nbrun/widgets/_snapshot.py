@@ -450,7 +450,7 @@ def project_html(
         ]
         sw = (
             f'<span style="display:inline-block;width:10px;height:10px;border-radius:2px;'
-            f'background:{esc(run_color(str(r.get("id"))))};margin-right:4px"></span>'
+            f'background:{esc(_row_color(r))};margin-right:4px"></span>'
         )
         tds = "".join(
             f'<td style="padding:2px 10px 2px 0;vertical-align:top;white-space:pre-wrap">'
@@ -466,7 +466,7 @@ def project_html(
     draw = svg_chart if inline else svg_img
     svgs = "".join(draw(m, xt, lines) for m, xt, lines in charts)
     legend = _legend(
-        {"label": f"{r.get('name')} ({r.get('id')})", "color": run_color(str(r.get("id")))}
+        {"label": f"{r.get('name')} ({r.get('id')})", "color": _row_color(r)}
         for r in rows
     )
     body = (
@@ -479,6 +479,12 @@ def project_html(
         )
     )
     return _wrap("project", project or "", body, snap_id)
+
+
+def _row_color(row: Mapping[str, Any]) -> str:
+    """A project row's colour: its family's (as the live table and its dashboard show it)."""
+    color = row.get("color")
+    return color if isinstance(color, str) and color else run_color(str(row.get("id")))
 
 
 def _project_charts(
@@ -506,7 +512,7 @@ def _project_charts(
                 order.append(m)
             x_titles.setdefault(m, step_metric_for(m, defs))
             mm = MinMaxSeries.from_buckets(frame, SNAP_POINTS)
-            meta = {"label": f"{r.get('name')}", "color": run_color(str(r["id"])), "dash": "own"}
+            meta = {"label": f"{r.get('name')}", "color": _row_color(r), "dash": "own"}
             lines.setdefault(m, []).append((meta, [(p[1], p[2]) for p in mm.points()]))
     return [(m, x_titles[m], lines.get(m, [])) for m in order]
 
