@@ -11,6 +11,8 @@ from pathlib import Path
 import altair as alt
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nbrun
 from nbrun.widgets import Dashboard, MinMaxSeries
@@ -103,6 +105,37 @@ def test_minmax_carries_extra_columns_with_their_points() -> None:
     nan = MinMaxSeries(8)
     nan.extend([0.0], [1.0], [0], [[float("nan")]])
     assert nan.points() == [[0, 0, 1, 0, None]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cap=st.sampled_from([4, 6, 10, 64]),
+    ys=st.lists(st.sampled_from([1.0, 2.5, -0.0, 3e16, 0.125, -7.0]), max_size=300),
+    extra=st.booleans(),
+    from_frac=st.floats(0, 1),
+)
+def test_minmax_points_are_each_buckets_distinct_points_in_step_order(
+    cap: int, ys: list[float], extra: bool, from_frac: float
+) -> None:
+    mm = MinMaxSeries(cap)
+    n = len(ys)
+    xs = [i + 0.5 if i % 3 else float(i) for i in range(n)]
+    more = [[i * 0.1234567 if i % 4 else float("nan") for i in range(n)]] if extra else []
+    mm.extend(xs, ys, list(range(n)), more)
+    start = int(from_frac * len(mm.buckets))
+    want = []
+    for b in range(start, len(mm.buckets)):
+        _, lo, hi = mm.buckets[b]
+        pts = [lo] if lo[2] == hi[2] else sorted([lo, hi], key=lambda p: p[2])
+        for j, p in enumerate(pts):
+            rest = [None if v != v else round(v, 3) for v in p[3:]]
+            want.append([2 * b + j, p[0], p[1], p[2], *rest])
+    got = mm.points(start)
+    assert got == want
+    # whole numbers go on the wire as ints (shorter JSON), others as floats
+    for row in got:
+        for v in row[1:3]:
+            assert type(v) is (int if float(v).is_integer() and abs(v) < 2**53 else float)
 
 
 def test_dashboard_spec_is_valid_vega_lite_with_the_browser_signals() -> None:
