@@ -466,8 +466,7 @@ def project_html(
     draw = svg_chart if inline else svg_img
     svgs = "".join(draw(m, xt, lines) for m, xt, lines in charts)
     legend = _legend(
-        {"label": f"{r.get('name')} ({r.get('id')})", "color": _row_color(r)}
-        for r in rows
+        {"label": f"{r.get('name')} ({r.get('id')})", "color": _row_color(r)} for r in rows
     )
     body = (
         head
