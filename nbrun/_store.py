@@ -260,6 +260,21 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def _install_schema(conn: Any, ddl: Callable[[str], str] = lambda script: script) -> None:
+    """Create every table of a new store (the schema, then each migration, ``ddl`` adapting
+    the scripts to the engine) and its ``meta`` rows, inside the caller's transaction."""
+    for script in (_SCHEMA, *MIGRATIONS):
+        _run_script(conn, ddl(script))
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("app", "nbrun"),
+            ("schema_version", str(schema_version())),
+            ("created", repr(time.time())),
+        ],
+    )
+
+
 def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
     rec = dict(zip(RUN_COLUMNS, row, strict=True))
     for field in JSON_FIELDS:
@@ -507,16 +522,7 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             tables = self._tables(conn)
             if not tables:  # another process may have created it meanwhile
-                for script in (_SCHEMA, *MIGRATIONS):
-                    _run_script(conn, script)
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [
-                        ("app", "nbrun"),
-                        ("schema_version", str(schema_version())),
-                        ("created", repr(time.time())),
-                    ],
-                )
+                _install_schema(conn)
             conn.execute("COMMIT")
         except (sqlite3.OperationalError, StoreError) as exc:
             if conn.in_transaction:
@@ -1782,16 +1788,7 @@ class PgStore(Store):
         try:
             self._begin(conn)
             if not self._tables(conn):  # another process may have created it meanwhile
-                for script in (_SCHEMA, *MIGRATIONS):
-                    _run_script(conn, pg_ddl(script))
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [
-                        ("app", "nbrun"),
-                        ("schema_version", str(schema_version())),
-                        ("created", repr(time.time())),
-                    ],
-                )
+                _install_schema(conn, pg_ddl)
             conn.execute("COMMIT")
         except StoreError as exc:
             if conn.in_transaction:
