@@ -22,29 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(REPO))
+# the browser tests' Chromium flags and isolated JupyterLab (one start-up for both)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_lab  # noqa: E402
 
 SETUP = """import time
 from pathlib import Path
@@ -95,69 +83,6 @@ def _notebook(path: Path) -> None:
     path.write_text(json.dumps(nb))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_lab(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
-    root, home = tmp / "root", tmp / "jupyter"
-    root.mkdir()
-    settings = home / "settings"
-    for plugin, values in {
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-            "fetchNews": "false",
-            "checkForUpdates": False,
-        },
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    }.items():
-        p = settings / plugin
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(values))
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_DATA_DIR=str(home / "data"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTER_PLATFORM_DIRS="1",
-        NBRUN_DIR=str(root),
-        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    )
-    port, token = _free_port(), secrets.token_hex(16)
-    log = tmp / "jupyter.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={home / 'ws'}",
-        "--allow-root",
-    ]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url, token, root
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("jupyter lab did not answer within 90 s")
-        time.sleep(0.2)
-
-
 def measure_once(browser: Any, url: str, token: str, root: Path, n: int) -> dict[str, float]:
     """Open a new copy of the notebook (a fresh kernel), run it, read the stamps (seconds)."""
     name = f"first_chart_{n}.ipynb"
@@ -202,29 +127,21 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="nbrun-first-chart-") as d:
-        proc, url, token, root = _start_lab(Path(d))
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        with start_lab(Path(d), start_s=90) as lab, sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            results = []
+            for n in range(args.reps):
+                r = measure_once(browser, lab.url, lab.token, lab.root, n)
+                results.append(r)
+                print(
+                    f"rep {n + 1}: run.display() returned after {r['display_call']:.2f} s, "
+                    f"placeholder at {r['placeholder']:.2f} s, "
+                    f"first chart at {r['first_chart']:.2f} s",
+                    flush=True,
                 )
-                results = []
-                for n in range(args.reps):
-                    r = measure_once(browser, url, token, root, n)
-                    results.append(r)
-                    print(
-                        f"rep {n + 1}: run.display() returned after {r['display_call']:.2f} s, "
-                        f"placeholder at {r['placeholder']:.2f} s, "
-                        f"first chart at {r['first_chart']:.2f} s",
-                        flush=True,
-                    )
-                browser.close()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            browser.close()
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
     print(
         f"median of {len(results)}: run.display() {med['display_call']:.2f} s, "

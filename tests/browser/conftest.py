@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,13 +101,19 @@ def _write_settings(settings: Path) -> None:
         path.write_text(json.dumps(values))
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    """An isolated JupyterLab serving ``tmp_path / "root"``."""
-    _need_browser()
-    root = tmp_path / "root"
+class LabStartError(RuntimeError):
+    """JupyterLab exited or did not answer in time (the message carries its log)."""
+
+
+@contextmanager
+def start_lab(tmp: Path, start_s: float = LAB_START_S) -> Iterator[Lab]:
+    """An isolated JupyterLab serving ``tmp / "root"`` (its settings, data and runtime under
+    ``tmp / "jupyter"``; this checkout's nbrun in the kernel), stopped on exit. Raises
+    :class:`LabStartError` when it exits or does not answer within ``start_s`` seconds.
+    Also used by ``bench/first_chart.py``."""
+    root = tmp / "root"
     root.mkdir()
-    home = tmp_path / "jupyter"
+    home = tmp / "jupyter"
     settings = home / "settings"
     _write_settings(settings)
     env = dict(os.environ)
@@ -123,7 +130,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
     port, token = _free_port(), secrets.token_hex(16)
-    log = tmp_path / "jupyter.log"
+    log = tmp / "jupyter.log"
     cmd = [
         sys.executable,
         "-m",
@@ -145,10 +152,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     try:
         # about 5 s on an idle machine; the lab runs node (yarn's configuration) while it
         # starts, and on 2 busy cores that start took over 60 s (4 tests of one stressed run)
-        deadline = time.monotonic() + LAB_START_S
+        deadline = time.monotonic() + start_s
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{lab.log_text()}")
+                raise LabStartError(f"jupyter lab exited with {proc.returncode}:\n{lab.log_text()}")
             try:
                 with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
                     if r.status == 200:
@@ -156,7 +163,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer within {LAB_START_S} s:\n{lab.log_text()}")
+                raise LabStartError(
+                    f"jupyter lab did not answer within {start_s} s:\n{lab.log_text()}"
+                )
             time.sleep(0.2)
         yield lab
     finally:
@@ -166,6 +175,17 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """An isolated JupyterLab serving ``tmp_path / "root"``."""
+    _need_browser()
+    try:
+        with start_lab(tmp_path) as lab:
+            yield lab
+    except LabStartError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass
