@@ -585,10 +585,13 @@ class Store:
         """Set columns of one run."""
         if not fields:
             return
+        with self._write() as conn:
+            self._set_run(conn, key, fields)
+
+    def _set_run(self, conn: Any, key: int, fields: dict[str, Any]) -> None:
         enc = self._encode_fields(fields)
         sets = ", ".join(f"{name} = ?" for name in enc)
-        with self._write() as conn:
-            conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+        conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
 
     def update_run_if(
         self, key: int, change: Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -608,9 +611,7 @@ class Store:
             fields = change(rec)
             if not fields:
                 return None
-            enc = self._encode_fields(fields)
-            sets = ", ".join(f"{name} = ?" for name in enc)
-            conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
+            self._set_run(conn, key, fields)
             return {**rec, **fields}
 
     def get_run(self, project: str, run_id: str) -> dict[str, Any] | None:
