@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 import nbrun
 from nbrun import _registry
 from nbrun._store import Store
+from tests import resources
 from tests.postgres import Server, find_bin, missing
 
 #: examples per property test in CI; tests scale from it with :func:`examples`
@@ -39,6 +40,30 @@ def examples(per_ci_example: float) -> int:
     """``max_examples`` for a test that runs ``per_ci_example`` times the profile's count
     (the CI profile: ``CI_EXAMPLES``), at least 5."""
     return max(5, round(settings.default.max_examples * per_ci_example))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the watchdog that stops what the tests started if pytest dies
+    (``tests/resources.py``)."""
+    resources.start_watchdog()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """After every fixture is torn down: nothing the tests started may still run. Whatever is
+    left is stopped, named, and fails the run."""
+    result = yield
+    left = resources.leftovers()
+    resources.stop_all()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left:
+        message = "test resources LEFT RUNNING after the suite (now stopped): " + "; ".join(left)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        message = f"test resources: {resources.summary()} started, all stopped"
+    if reporter is not None:
+        reporter.write_sep("-", message, red=bool(left), bold=bool(left))
+    return result
 
 
 #: the store backends a suite runs on when it asks for both (``BOTH_BACKENDS``)

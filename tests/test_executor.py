@@ -23,6 +23,7 @@ import pytest
 
 import nbrun
 from nbrun._training import QUEUED_HOST, TRAINING_LOST
+from tests import resources
 from tests.conftest import BACKENDS, wait_for
 
 # the training functions below travel by value, so a worker does not import this test module
@@ -324,6 +325,7 @@ def dask_executor() -> Iterator[Any]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        resources.count("Dask cluster")
         yield client.get_executor()
 
 
