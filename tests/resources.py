@@ -148,10 +148,14 @@ def _kill(procs: list[psutil.Process]) -> None:
 def leftovers() -> list[str]:
     """What the run started that is still alive (called once every fixture is torn down)."""
     exclude = {_watchdog.pid} if _watchdog is not None else set()
-    left = [
-        f"{' '.join(p.cmdline()[:3])} (pid {p.pid})"
-        for p in _descendants(os.getpid(), exclude, helpers=False)
-    ]
+    # a process still ending (a kernel its server just shut down) gets a few seconds
+    _, procs = psutil.wait_procs(_descendants(os.getpid(), exclude, helpers=False), timeout=10)
+    left = []
+    for p in procs:
+        try:
+            left.append(f"{' '.join(p.cmdline()[:3])} (pid {p.pid})")
+        except psutil.Error:
+            pass
     left += [
         f"PostgreSQL server in {entry['tmp']}"
         for entry in _registered_pg()
