@@ -58,8 +58,9 @@ def join(root: str | os.PathLike[str], rel: object, what: str = "stored path") -
     only, and the result, symlinks resolved, still under ``root``."""
     base = os.path.realpath(root)
     path = Path(base).joinpath(*parts(rel, what, base))
-    if not _inside(os.path.realpath(path), base):
-        raise _refuse(what, rel, base, "it leads outside through a symlink")
+    real = os.path.realpath(path)
+    if not _inside(real, base):
+        raise _refuse(what, rel, base, f"it leads outside through a symlink (to {real!r})")
     return path
 
 
