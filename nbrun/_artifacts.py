@@ -127,9 +127,13 @@ def drop_unused_blobs(store: Store) -> None:
     rule 40)."""
     keep = store.artifact_blob_digests()
     root = store.root / BLOBS
+    base = os.path.realpath(store.root)
     for path in root.glob("*/*") if root.is_dir() else ():
-        if path.is_file() and path.name not in keep:
-            path.unlink(missing_ok=True)
+        if path.name in keep or path.is_symlink() or not path.is_file():
+            continue
+        if os.path.commonpath([os.path.realpath(path.parent), base]) != base:
+            continue  # a symlinked folder of a received store: never delete through it (rule 42)
+        path.unlink(missing_ok=True)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

@@ -384,3 +384,32 @@ def test_rule42_download_errors_are_one_family() -> None:
     assert issubclass(nbrun.UnsafeEntryError, nbrun.UnsafePathError)
     assert issubclass(nbrun.UnsafePathError, nbrun.Error)
     assert issubclass(nbrun.UnsafePathError, ValueError)
+
+
+def test_rule42_media_behind_a_symlinked_run_folder_is_not_read(run_dir: Path) -> None:
+    run = nbrun.init(project="p", id="r1", settings=FAST)
+    run.log({"img": nbrun.Image(np.full((4, 4, 3), 7, dtype=np.uint8))})
+    run.finish()
+    folder = store_root(run_dir) / "runs" / "p" / "r1"
+    os.rename(folder, run_dir / "victim")  # the media files now lie outside the store
+    folder.symlink_to(run_dir / "victim", target_is_directory=True)
+    img = nbrun.Api(str(run_dir)).run("p/r1").history(["img"])["img"].iloc[0]
+    assert not isinstance(img, nbrun.Image)
+    assert "not inside a run folder" in repr(img)
+
+
+def test_rule42_dropping_unused_blobs_never_deletes_through_a_symlink(run_dir: Path) -> None:
+    victim = make_victim(run_dir)
+    run = nbrun.init(project="p", id="r1", settings=FAST)
+    art = nbrun.Artifact("data", "dataset")
+    with art.new_file("a.txt") as f:
+        f.write("a")
+    run.log_artifact(art)
+    run.finish()
+    blobs = store_root(run_dir) / "artifacts" / "blobs"
+    (blobs / "zz").symlink_to(victim, target_is_directory=True)  # a received store's link
+    before = outside(run_dir, *stores(run_dir))
+    nbrun.Api(str(run_dir)).run("p/r1").delete(delete_artifacts=True)
+    assert outside(run_dir, *stores(run_dir)) == before
+    assert (victim / "canary.txt").read_text() == "do not touch"
+    assert not [p for p in blobs.glob("*/*") if p.parent.name != "zz"]  # its own blob went
