@@ -45,6 +45,7 @@ from .errors import (
     RunStopped,
     StoreError,
     UnsafeEntryError,
+    UnsafePathError,
     UsageError,
 )
 
@@ -80,6 +81,7 @@ __all__ = [
     "StoredRun",
     "Table",
     "UnsafeEntryError",
+    "UnsafePathError",
     "UsageError",
     "Video",
     "as_wandb",

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from . import _paths
 from ._files import check_name
 from ._registry import current_run
 from ._store import Store
@@ -116,8 +117,9 @@ def parse_ref(path: object, default_project: str | None) -> tuple[str, str, str]
 
 # -- blobs -----------------------------------------------------------------------------------
 def blob_path(store: Store, digest: str) -> Path:
-    """Where the blob with this SHA-256 lives."""
-    return store.root / BLOBS / digest[:2] / digest
+    """Where the blob with this SHA-256 lives (a digest read from the store is checked:
+    rule 42)."""
+    return _paths.blob(store.root, BLOBS, digest)
 
 
 def drop_unused_blobs(store: Store) -> None:
@@ -125,9 +127,13 @@ def drop_unused_blobs(store: Store) -> None:
     rule 40)."""
     keep = store.artifact_blob_digests()
     root = store.root / BLOBS
+    base = os.path.realpath(store.root)
     for path in root.glob("*/*") if root.is_dir() else ():
-        if path.is_file() and path.name not in keep:
-            path.unlink(missing_ok=True)
+        if path.name in keep or path.is_symlink() or not path.is_file():
+            continue
+        if os.path.commonpath([os.path.realpath(path.parent), base]) != base:
+            continue  # a symlinked folder of a received store: never delete through it (rule 42)
+        path.unlink(missing_ok=True)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -247,17 +253,7 @@ def safe_target(root: Path, name: object) -> Path:
             f"artifact entry {name!r} is not a plain relative path (stored as written by an "
             f"nbrun it would read {clean!r}); refusing to write it under {str(root)!r}"
         )
-    base = root.resolve()
-    cur = base
-    for part in clean.split("/")[:-1]:
-        cur = cur / part
-        if cur.is_symlink() or (cur.exists() and not cur.is_dir()):
-            raise UnsafeEntryError(
-                f"artifact entry {name!r}: {str(cur)!r} inside the download root is a symlink or "
-                "a file; refusing to write through it"
-            )
-    target = base / clean
-    return target
+    return _paths.download_target(root, clean, "artifact entry", UnsafeEntryError)
 
 
 def _copy_verified(src: Path, dest: Path, digest: str | None, entry: str) -> None:
@@ -744,7 +740,7 @@ class Artifact:
         return [self._entries[k] for k in sorted(self._entries)]
 
     def _default_root(self) -> Path:
-        return Path(os.getcwd()) / "artifacts" / self.name
+        return _paths.join(Path(os.getcwd()) / "artifacts", self.name, "stored artifact name")
 
     def _write_entry(self, root: Path, entry: ArtifactManifestEntry) -> Path:
         store = self._store
@@ -778,7 +774,7 @@ class Artifact:
         the folder. Entry names that would escape the root raise ``UnsafeEntryError`` before
         anything is written."""
         self._logged("download")
-        base = Path(root) if root is not None else Path("artifacts") / self.name
+        base = Path(root) if root is not None else self._default_root()
         base = base if base.is_absolute() else Path(os.getcwd()) / base
         entries = [e for p, e in sorted(self._entries.items()) if p.startswith(path_prefix or "")]
         for e in entries:  # check every name first: a bad manifest writes nothing

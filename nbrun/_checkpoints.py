@@ -155,13 +155,14 @@ def save(
 
 
 def listing(folder: str | os.PathLike[str], run_id: str) -> list[Checkpoint]:
-    """A run's own checkpoints, by step."""
+    """A run's own checkpoints, by step. nbrun writes no symlinks: one here is not a
+    checkpoint (rule 42), so a received store cannot point ``restore`` or a copy elsewhere."""
     directory = Path(folder) / CHECKPOINT_DIR
-    if not directory.is_dir():
+    if directory.is_symlink() or not directory.is_dir():
         return []
     out = []
     for entry in directory.iterdir():
-        m = _NAME.fullmatch(entry.name)
+        m = None if entry.is_symlink() else _NAME.fullmatch(entry.name)
         if m:
             ser = _BY_SUFFIX[m.group(2)]
             out.append(Checkpoint(run_id, int(m.group(1)), str(entry), ser.name))

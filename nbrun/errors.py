@@ -13,7 +13,10 @@ the wrong type, as Python itself does)::
     │                          read-only), or a file cannot be stored (disk full): the message
     │                          names the file
     ├── ArtifactNotFoundError  no artifact version with that name and version or alias
-    └── UnsafeEntryError       an artifact entry whose path would escape the download root
+    └── UnsafePathError        a path built from stored data (run id, project, file name,
+        │                      digest) that would leave its root, or a download that would
+        │                      write through a symlinked folder (rule 42)
+        └── UnsafeEntryError   an artifact entry whose path would escape the download root
     RunStopped                 raised by ``run.log`` after the run was stopped from a widget or
                                ``Api``; a ``KeyboardInterrupt`` so it ends a training loop the
                                same way Ctrl-C does
@@ -32,6 +35,7 @@ __all__ = [
     "RunStopped",
     "StoreError",
     "UnsafeEntryError",
+    "UnsafePathError",
     "UsageError",
 ]
 
@@ -69,7 +73,14 @@ class ArtifactNotFoundError(Error, ValueError):
     """No artifact version with the given name and version or alias."""
 
 
-class UnsafeEntryError(Error, ValueError):
+class UnsafePathError(Error, ValueError):
+    """A path nbrun would build from stored data (a run id, project, file name or digest read
+    back from a store) that is not valid or leads outside its root, or a download that would
+    write through a symlinked folder (rule 42). The message names the value and the root;
+    nothing was touched."""
+
+
+class UnsafeEntryError(UnsafePathError):
     """An artifact entry whose path is absolute, climbs out with ``..`` or goes through a
     symlink: writing it would escape the download root. The message names the entry."""
 

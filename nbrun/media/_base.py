@@ -317,7 +317,8 @@ class Resolver:
         if folder is None:  # resolved once per run and kind (symlinks included)
             top = (self.runs_root / project / run_id).resolve()
             folder = (top / folder_rel).resolve()
-            if top not in folder.parents:
+            # a run folder that is a symlink out of the store is not followed (rule 42)
+            if top not in folder.parents or self.runs_root.resolve() not in top.parents:
                 return None
             self._folders[key] = folder
         return folder / name
