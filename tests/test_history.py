@@ -17,7 +17,7 @@ import pytest
 
 import nbrun
 from nbrun.errors import UsageError
-from tests.conftest import python_env, wait_for
+from tests.conftest import BACKENDS, python_env, wait_for, where
 
 P = "hist"
 
@@ -527,6 +527,7 @@ def test_rule43_a_step_sqlite_cannot_store_is_refused_and_the_run_finishes(
     ]
 
 
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 def test_rule43_one_row_that_cannot_be_stored_does_not_sink_the_batch(run_dir: Path) -> None:
     """A row that reaches the writer and cannot be stored (here an int JSON cannot write,
     handed to the writer directly: ``log`` refuses it) is dropped with a warning naming its
@@ -545,7 +546,7 @@ def test_rule43_one_row_that_cannot_be_stored_does_not_sink_the_batch(run_dir: P
         {"_step": 1, "s": "x"},
         {"_step": 3, "a": 3.0, "s": "y"},
     ]
-    stored = _stored(run_dir, run)
+    stored = nbrun.Api(where(run_dir)).run(f"{P}/{run.id}")
     assert stored.state == "finished"
     assert _rows(stored) == rows  # type: ignore[arg-type]
 
@@ -628,3 +629,13 @@ def test_rule43_an_int_the_store_cannot_read_back_is_refused(run_dir: Path) -> N
     stored = _stored(run_dir, run)
     assert stored.state == "finished"
     assert _rows(stored) == [{"_step": 0, "kept": 10**4299}, {"_step": 1, "after": 3}]  # type: ignore[arg-type]
+
+
+def test_rule43_init_with_a_config_it_cannot_store_creates_no_run(run_dir: Path) -> None:
+    cyclic: dict[str, Any] = {"x": 1}
+    cyclic["self"] = cyclic
+    for config, message in ((cyclic, "100 levels deep"), ({"n": 10**5000}, "4300 digits")):
+        with pytest.raises(UsageError, match=message):
+            nbrun.init(project=P, config=config)
+    assert nbrun.run is None
+    assert not (run_dir / "nbrun" / "nbrun.db").exists() or not list(nbrun.Api(run_dir).runs())
