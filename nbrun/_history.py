@@ -23,7 +23,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from ._store import Chunk, Side, Store, dumps, loads
-from .errors import UsageError
+from .errors import StoreError, UsageError
 from .media._base import (
     Media,
     MediaFiles,
@@ -1646,7 +1646,9 @@ class Writer:
                 continue
             try:
                 self._encode([item])
-            except Exception:  # any failure of this row alone marks it
+            except (OSError, MemoryError, StoreError):  # its media files: the disk, not the row
+                return []
+            except Exception:  # any other failure of this row alone marks it
                 bad.append(i)
         return bad
 
