@@ -145,14 +145,14 @@ MAX_NAME_BYTES = 200
 
 
 def _check_bytes(value: str, what: str) -> None:
-    """A folder name's UTF-8 length (rule 43): at most :data:`MAX_NAME_BYTES`."""
-    if len(value) * 4 <= MAX_NAME_BYTES:
-        return  # (a character is at most 4 bytes)
+    """A folder name's UTF-8 length (rule 43): at most :data:`MAX_NAME_BYTES`; a lone
+    surrogate (no UTF-8 form, so no folder name) is refused too."""
     try:
         size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate: not a file name on any system
+    except UnicodeEncodeError as exc:
         raise UsageError(
-            f"{what} {value!r}: holds a lone surrogate, which no folder name can hold"
+            f"{what} {value!r}: character {value[exc.start]!r} is a lone surrogate, which has "
+            "no UTF-8 form and cannot be part of a folder name"
         ) from None
     if size > MAX_NAME_BYTES:
         raise UsageError(

@@ -222,3 +222,14 @@ def test_rule43_names_up_to_the_byte_limit_are_stored(run_dir: Path) -> None:
         stored.move(project + "x")
     with pytest.raises(nbrun.UsageError, match=r"run id .*: 204 bytes in UTF-8"):
         nbrun.init(project="p", dir=str(run_dir), fork_from=f"{run_id}\N{GRINNING FACE}?_step=0")
+
+
+@pytest.mark.parametrize("kwargs", [{"id": "a\ud800"}, {"project": "p\udcff"}])
+def test_rule43_a_lone_surrogate_in_a_name_is_a_usageerror(
+    run_dir: Path, kwargs: dict[str, str]
+) -> None:
+    """It has no UTF-8 form, so no folder name: the old code raised a raw UnicodeEncodeError."""
+    with pytest.raises(nbrun.UsageError, match="lone surrogate"):
+        nbrun.init(dir=str(run_dir), **kwargs)  # type: ignore[arg-type]
+    runs = run_dir / "nbrun" / "runs"
+    assert not runs.exists() or not any(runs.rglob("*"))
