@@ -25,6 +25,7 @@ from ._artifacts import Artifact
 from ._config import Config
 from ._files import FileSaver, files_dir
 from ._history import (
+    MAX_STEP,
     RowFeed,
     Writer,
     advance_state,
@@ -32,6 +33,7 @@ from ._history import (
     clean_log,
     column_rows,
     encode_columns,
+    step_error,
 )
 from ._ids import validate_tags, validate_text
 from ._lineage import ForkPoint, fork_point, stitched_columns
@@ -444,6 +446,8 @@ class Run(RunView):
         if step is not None:
             if type(step) is not int:
                 step = _as_step(step)
+            if step > MAX_STEP:  # rule 43 (the C path hands such calls here)
+                raise step_error(step, True)
             current = self._step
             if step != current:
                 if step < current:
@@ -459,6 +463,8 @@ class Run(RunView):
                 self._step = step
             if commit is None:
                 commit = False
+        elif self._step > MAX_STEP:  # rule 43: a row was written at MAX_STEP
+            raise step_error(self._step, False)
         pending = self._pending
         if pending:
             pending.update(row)
