@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
+from .errors import RunNotFoundError, StoreError
 
 if TYPE_CHECKING:
     import psycopg
@@ -570,16 +570,19 @@ class Store:
             out[name] = dumps(value) if name in JSON_FIELDS else value
         return out
 
-    def create_run(self, fields: dict[str, Any]) -> int:
-        """Insert a run record and return its key."""
+    def create_run(self, fields: dict[str, Any]) -> int | None:
+        """Insert a run record and return its key; None (and nothing written) when the
+        project already has a run with that id (another process made it meanwhile: rule 41)."""
         enc = self._encode_fields(fields)
         cols = ", ".join(enc)
         marks = ", ".join("?" for _ in enc)
         with self._write() as conn:
-            cur = conn.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({marks}) RETURNING key", tuple(enc.values())
-            )
-            return int(cur.fetchone()[0])
+            row = conn.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({marks})"
+                " ON CONFLICT (project, id) DO NOTHING RETURNING key",
+                tuple(enc.values()),
+            ).fetchone()
+            return None if row is None else int(row[0])
 
     def update_run(self, key: int, fields: dict[str, Any]) -> None:
         """Set columns of one run."""
@@ -599,8 +602,9 @@ class Store:
         """Compare-and-set one run: in one write transaction (every other writer of the store
         waits), read the run, call ``change(record)`` and set the fields it returns (None:
         leave the run as it is). Returns the record as written, or None when the run is
-        missing or ``change`` declined. Two callers that each expect the run as it was (e.g.
-        still queued) cannot both see it so: the second sees the first's write."""
+        missing or ``change`` declined; an exception ``change`` raises rolls back and
+        propagates. Two callers that each expect the run as it was (e.g. still queued, or
+        not live: rule 41) cannot both see it so: the second sees the first's write."""
         with self._write() as conn:
             row = conn.execute(
                 f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}", (key,)
@@ -948,6 +952,7 @@ class Store:
         info: dict[str, Any],
         run_fields: dict[str, Any],
         force: bool = False,
+        check: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
         """Move the live rows with ``_step > step`` into a new archived segment.
 
@@ -957,9 +962,19 @@ class Store:
         before the rewind still read the rows they were forked from. ``run_fields`` are set on
         the run in the same transaction. Returns the archive record, or None when nothing was
         after ``step`` (unless ``force``: then an empty segment records a lineage change).
+        ``check(record)``, called on the run as the transaction reads it before anything is
+        written, may raise to refuse the whole change (a take-over as compare-and-set, rule 41).
         """
         enc = self._encode_fields(run_fields)
         with self._write() as conn:
+            if check is not None:
+                row = conn.execute(
+                    f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}",
+                    (key,),
+                ).fetchone()
+                if row is None:
+                    raise RunNotFoundError(f"run key {key} is no longer in {str(self.path)!r}")
+                check(_decode_run(row))
             seg = int(
                 conn.execute(
                     "SELECT COALESCE(MAX(seg), 0) + 1 FROM archives WHERE run_key = ?", (key,)
