@@ -330,7 +330,8 @@ class Store:
     transaction, retried while another process holds the write lock.
     """
 
-    _instances: dict[Path | str, Store] = {}
+    #: the open stores of this process: by SQLite folder, or by (URL, files folder)
+    _instances: dict[Path | tuple[str, str | None], Store] = {}
     _instances_lock = threading.Lock()
     #: which engine holds the tables ("sqlite" or "postgresql")
     backend = "sqlite"
@@ -1676,22 +1677,32 @@ class PgStore(Store):
 
     @classmethod
     def open_url(cls, url: str, files: str | None, create: bool = True) -> Store | None:
-        """The store of the database at ``url`` (one per process), created when missing
-        (or None when ``create`` is False and the database has no nbrun tables)."""
+        """The store of the database at ``url`` with its run files under ``files`` (else
+        ``NBRUN_FILES`` as it is now, else the folder recorded in the database), created when
+        missing (or None when ``create`` is False and the database has no nbrun tables). The
+        files folder is resolved at every open, not once per process: one store object per
+        (database, files folder), so a later ``NBRUN_FILES`` reaches the stores opened after
+        it, and a store opened with an explicit ``files`` keeps it (issue 21, item 12)."""
+        chosen = files or os.environ.get("NBRUN_FILES") or None
+        key = (url, None if chosen is None else str(Path(chosen).expanduser().resolve()))
         with cls._instances_lock:
-            store = cls._instances.get(url)
+            store = cls._instances.get(key)
             if store is None:
-                store = cls(url, files, create)
+                store = cls(url, chosen, create)
                 if not store.exists:
                     store.close()
                     return None
-                cls._instances[url] = store
-            elif files is not None and Path(files).expanduser().resolve() != store.root:
-                raise StoreError(
-                    f"{store.path!r} already keeps its run files in {str(store.root)!r} in this "
-                    f"process; files={files!r} differs. Use one folder per database"
-                )
+                cls._instances[key] = store
             return store
+
+    @classmethod
+    def forget_url(cls, url: str) -> None:
+        """Forget (and close) every store of the database at ``url``, whatever its files
+        folder (tests, a dropped database)."""
+        with cls._instances_lock:
+            stores = [v for v in cls._instances.values() if getattr(v, "url", None) == url]
+        for store in stores:
+            cls.forget(store)
 
     def _connect(self) -> Any:
         try:

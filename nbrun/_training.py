@@ -296,6 +296,24 @@ def init_detached(**init_kwargs: Any) -> Run:
         _registry.set_current(before if keep else None)
 
 
+def _in_store_of(view: RunView, init_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``init``'s keywords for a run made beside ``view`` (a fork, a rewind): on PostgreSQL
+    also the run-files folder ``view`` reads, so its checkpoints are found there even after
+    ``NBRUN_FILES`` changed in this process (issue 21, item 12)."""
+    store = view._store
+    if store.backend != "postgresql":
+        return init_kwargs
+    files = str(store.root)
+    settings = init_kwargs.get("settings")
+    if settings is None:
+        settings = {"files_dir": files}
+    elif isinstance(settings, Mapping):
+        settings = {"files_dir": files, **settings}
+    elif isinstance(settings, Settings) and settings.files_dir is None:
+        settings = replace(settings, files_dir=files)
+    return {**init_kwargs, "settings": settings}
+
+
 def fork_run(
     view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
 ) -> Run:
@@ -306,7 +324,7 @@ def fork_run(
         dir=view.root,
         fork_from=f"{view.id}?_step={step}",
         config=dict(config or {}),
-        **init_kwargs,
+        **_in_store_of(view, init_kwargs),
     )
 
 
@@ -323,7 +341,7 @@ def rewind_run(
         dir=view.root,
         resume_from=f"{view.id}?_step={step}",
         config=dict(config or {}),
-        **init_kwargs,
+        **_in_store_of(view, init_kwargs),
     )
 
 
@@ -507,6 +525,9 @@ def _dispatch(
     )
     task = {
         "root": run.root,
+        # the run-files folder this process uses for the store: the worker reads the run's
+        # (and its parents') checkpoints there, whatever its own NBRUN_FILES (issue 21, item 12)
+        "files": str(store.root) if store.backend == "postgresql" else None,
         "project": run.project,
         "id": run.id,
         "token": token,
@@ -571,7 +592,8 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
         if step is not None and ck is None:
             raise UsageError(
                 f"run {run.id}: no checkpoint at or before step {step} in its run files under "
-                f"{run.root}; the worker must see the same files as the process that forked it"
+                f"{run._store.root}; the worker must see the same files as the process that "
+                "forked it"
             )
     except BaseException:
         run.finish(exit_code=1)
@@ -590,7 +612,7 @@ def _adopt(task: dict[str, Any]) -> Run:
     """The worker's side of a hand-off: open the store the run lives in, take the run over if
     it is still queued for this task (compare-and-set in the store: of two workers given the
     same task, one wins), and continue it here as a live :class:`Run`."""
-    store = Store.open(task["root"])
+    store = Store.open(task["root"], task.get("files"))
     found = store.get_run(task["project"], task["id"])
     if found is None:
         raise RunNotFoundError(
