@@ -620,6 +620,7 @@ def _adopt(task: dict[str, Any]) -> Run:
         )
     seen: dict[str, Any] = found
     settings: Settings = task["settings"]
+    facts = _system.process_facts()  # outside the transaction: it may ask the GPU driver
 
     def take(rec: dict[str, Any]) -> dict[str, Any] | None:
         nonlocal seen
@@ -635,7 +636,7 @@ def _adopt(task: dict[str, Any]) -> Run:
             "updated": now,
             "started": now,
             "metadata": {
-                **rec["metadata"],
+                **_trained_here(rec["metadata"], facts),
                 "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
                 STALE_AFTER_KEY: settings.stale_after,
             },
@@ -652,6 +653,20 @@ def _adopt(task: dict[str, Any]) -> Run:
     if rec["stop_requested"]:  # stopped while it waited in the executor's queue
         run._stop_requested = True
     return run
+
+
+#: metadata keys that say where a run was made (kept in ``created_by`` when a worker trains it)
+_CREATOR_KEYS = (*_system.PROCESS_KEYS, "command", "notebook")
+
+
+def _trained_here(meta: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """A run's metadata once this worker trains it: the host, pid and hardware are this
+    process's (``facts``); what the process that made the run recorded moves to
+    ``created_by`` (kept from an earlier hand-off), so the overview says where it trained and
+    where it was made (issue 21, item 13)."""
+    created = meta.get("created_by") or {k: meta[k] for k in _CREATOR_KEYS if k in meta}
+    out = {k: v for k, v in meta.items() if k not in _system.PROCESS_KEYS}
+    return {**out, **facts, "created_by": created}
 
 
 def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:

@@ -414,6 +414,35 @@ def test_dask_killed_worker_marks_its_run_crashed(run_dir: Path, dask_executor: 
 
 
 # -- issue 21: where a run trains, and the run files a worker reads -----------------------------
+@pytest.mark.slow
+def test_a_run_trained_on_a_worker_records_the_worker_and_keeps_its_creator(
+    run_dir: Path,
+) -> None:
+    """Item 13: the host, pid and hardware in the run's metadata are the worker's (another
+    process); the notebook's are kept in ``created_by``; the overview names both."""
+    from nbrun.widgets._overview import about
+
+    with spawn_pool(1) as pool:
+        run = nbrun.launch(train, project="w", config={"lr": 0.1, "steps": 12}, executor=pool)
+        assert isinstance(run, nbrun.RemoteRun) and run.wait(120) and run.state == "finished"
+    (pid,) = set(column(run, "pid"))
+    meta = nbrun.Api(run_dir).run(f"w/{run.id}").metadata
+    assert meta["pid"] == pid != os.getpid() and worker_pid(run) == pid
+    assert meta["host"] == run._record()["host"] and meta["cpu_count"] == os.cpu_count()
+    assert meta["memory"]["total"] > 0 and meta["executable"]
+    creator = meta["created_by"]
+    assert creator["pid"] == os.getpid() and creator["host"] == meta["host"]
+    assert creator["cwd"] == os.getcwd()
+    shown = about(nbrun.Api(run_dir).run(f"w/{run.id}"))
+    assert shown["trained_by"] == f"{meta['host']} pid {pid}"
+    assert shown["created_by"] == f"{meta['host']} pid {os.getpid()}"
+    # a run trained in this process has no worker: nothing extra is shown
+    here = nbrun.launch(train, project="w", config={"lr": 0.1, "steps": 5})
+    assert isinstance(here, nbrun.Run) and here.wait(60)
+    assert here.metadata["pid"] == os.getpid() and "created_by" not in here.metadata
+    assert about(here)["trained_by"] is None and about(here)["created_by"] is None
+
+
 @pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
 def test_pg_files_folder_is_resolved_at_each_open_not_once_per_process(
     run_dir: Path, store_backend: str, monkeypatch: pytest.MonkeyPatch
