@@ -7,7 +7,9 @@ the wrong type, as Python itself does)::
     ├── UsageError             a call that breaks the API's rules (bad id, bad fork spec, ...)
     │   ├── ConfigError        a config change that is not allowed (value change without
     │   │                      ``allow_val_change``)
-    │   └── LineageError       deleting or moving a run that forks still read from (names them)
+    │   ├── LineageError       deleting or moving a run that forks still read from (names them)
+    │   └── RunInUseError      taking over a run another process (or this one) is writing:
+    │                          names the holder's host and pid (rule 41)
     ├── RunNotFoundError       no run with that id in that project
     ├── StoreError             the database file cannot be used (corrupt, foreign, newer schema,
     │                          read-only), or a file cannot be stored (disk full): the message
@@ -26,11 +28,14 @@ Messages name the bad value, what is allowed, and the fix.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ArtifactNotFoundError",
     "ConfigError",
     "Error",
     "LineageError",
+    "RunInUseError",
     "RunNotFoundError",
     "RunStopped",
     "StoreError",
@@ -59,6 +64,20 @@ class LineageError(UsageError):
     def __init__(self, message: str, runs: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.runs = runs
+
+
+class RunInUseError(UsageError):
+    """The run is being written by a live process (rule 41: one writer per run): ``init``
+    could not take it over. ``host`` and ``pid`` name the holder; the refused call wrote
+    nothing."""
+
+    def __init__(self, message: str, host: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.pid = pid
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps host and pid across processes (pickle)
+        return (type(self), (str(self), self.host, self.pid))
 
 
 class RunNotFoundError(Error):

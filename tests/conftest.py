@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 
 import nbrun
 from nbrun import _registry
-from nbrun._store import Store
+from nbrun._store import PgStore
 from tests import resources
 from tests.postgres import Server, find_bin, missing
 
@@ -130,9 +130,7 @@ def run_dir(
         for run in _registry.live_runs():
             run.finish()
         _registry.set_current(None)
-        store = Store._instances.get(url)
-        if store is not None:
-            Store.forget(store)
+        PgStore.forget_url(url)
 
 
 def where(run_dir: Path) -> str:
