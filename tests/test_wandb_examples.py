@@ -29,6 +29,37 @@ def _history(run_dir: Path, run: nbrun.Run) -> Any:
     return nbrun.Api(where(run_dir)).run(f"{run.project}/{run.id}").history()
 
 
+# -- rule 23: Table cells take what log takes -------------------------------------------------
+def test_rule23_table_cells_take_zero_dim_tensors_as_wandbs_intro_notebook(
+    run_dir: Path,
+) -> None:
+    """W&B's intro notebook: ``table.add_data(wandb.Image(x), pred, targ, *probs)`` with
+    ``pred``/``targ`` from ``argmax`` and ``probs`` a softmax row: 0-dim tensors."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    images = torch.rand(3, 1, 8, 8)
+    logits = torch.randn(3, 4)
+    labels = torch.tensor([1, 0, 3])
+    table = wandb.Table(columns=["image", "pred", "target"] + [f"score_{i}" for i in range(4)])
+    for img, pred, targ, prob in zip(
+        images, logits.argmax(1), labels, logits.softmax(dim=1), strict=True
+    ):
+        table.add_data(wandb.Image(img[0].numpy() * 255), pred, targ, *prob)
+    table.add_data(wandb.Image(np.zeros((2, 2))), np.int64(2), np.uint8(1), *np.float32([0.25] * 4))
+    with wandb.init(project="m", dir=where(run_dir)) as run:
+        run.log({"predictions": table})
+    stored = _history(run_dir, run)["predictions"][0]
+    for i in range(3):
+        row = stored.data[i]
+        assert row[1] == int(logits[i].argmax()) and isinstance(row[1], int)
+        assert row[2] == int(labels[i])
+        assert row[3:] == pytest.approx(logits.softmax(dim=1)[i].tolist())
+    assert stored.data[3][1:] == [2, 1, 0.25, 0.25, 0.25, 0.25]
+    # what log refuses, a cell refuses with the same sentence
+    with pytest.raises(TypeError, match=r"row 0, column 'a'.*what run\.log takes"):
+        wandb.Table(columns=["a"], data=[[object()]])
+
+
 # -- rule 23: line_series with one shared xs ---------------------------------------------------
 def test_rule23_line_series_pairs_shorter_ys_with_the_shared_xs_as_wandbs_basic_plots() -> None:
     """W&B's ``standalone_tests/basic_plots.py``: one xs of 100 values, ys of 100 and 50."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,11 @@ _SIMPLE = (str, int, float, bool, type(None))
 
 
 def cell(value: Any, where: str) -> Any:
-    """A private, storable copy of a table cell (numbers, str, bool, None, media, and lists /
-    dicts of those; numpy values become Python values); ``where`` names it in errors."""
+    """A private, storable copy of a table cell; ``where`` names it in errors.
+
+    A cell takes what ``run.log`` takes (rule 23): numbers, str, bool, None, media, numpy
+    scalars and arrays and torch tensors (a 0-dim tensor as its number, others as nested
+    lists; torch is never imported here), and lists, tuples and dicts of those."""
     if isinstance(value, _SIMPLE):
         return value
     if isinstance(value, Media):
@@ -25,12 +29,26 @@ def cell(value: Any, where: str) -> Any:
     t = type(value)
     module = getattr(t, "__module__", "") or ""
     if module == "numpy" or module.startswith("numpy."):
-        if getattr(value, "dtype", None) is not None and value.dtype.kind in "biufSU":
-            return cell(value.tolist(), where)
-        raise TypeError(f"Table: {where} holds a numpy {getattr(value, 'dtype', t.__name__)}")
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and dtype.kind in "biufSU" and hasattr(value, "tolist"):
+            plain = value.tolist()
+            if type(plain) is t:  # np.longdouble.tolist() returns itself
+                return float(value)
+            return cell(plain, where)
+        raise TypeError(
+            f"Table: {where} holds a numpy {dtype if dtype is not None else t.__name__}"
+        )
+    if (module == "torch" or module.startswith("torch.")) and hasattr(value, "detach"):
+        try:
+            plain = value.detach().cpu().tolist()
+        except (RuntimeError, TypeError) as exc:  # e.g. a meta or sparse tensor
+            raise TypeError(
+                f"Table: {where} is a torch tensor that cannot be read: {exc}"
+            ) from None
+        return cell(plain, where)
     if isinstance(value, (list, tuple)):
         return [cell(v, where) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
@@ -38,8 +56,9 @@ def cell(value: Any, where: str) -> Any:
             out[k] = cell(v, where)
         return out
     raise TypeError(
-        f"Table: {where} is a {module}.{t.__qualname__}; allowed cells: numbers, str, bool, "
-        "None, nbrun media (Image, ...), and lists or dicts of those"
+        f"Table: {where} is a {module}.{t.__qualname__}; allowed cells: what run.log takes "
+        "(numbers, str, bool, None, numpy scalars and arrays, torch tensors, nbrun media such "
+        "as Image), and lists or dicts of those"
     )
 
 
