@@ -29,6 +29,84 @@ def _history(run_dir: Path, run: nbrun.Run) -> Any:
     return nbrun.Api(where(run_dir)).run(f"{run.project}/{run.id}").history()
 
 
+# -- rule 23: media from open file objects ------------------------------------------------------
+def test_rule23_object3d_takes_the_seed_example_open_file_text_or_binary(run_dir: Path) -> None:
+    """W&B's ``wandb.Object3D(open("sample.obj"))``: a text-mode file, its format from its
+    name; binary mode and an in-memory file with ``file_type=`` work too."""
+    sample = run_dir / "sample.obj"
+    sample.write_text(OBJ)
+    with wandb.init(project="m", dir=where(run_dir)) as run:
+        with open(sample) as f0:  # W&B's example: wandb.Object3D(open("sample.obj"))
+            text = wandb.Object3D(f0)
+        with open(sample, "rb") as f:
+            binary = wandb.Object3D(f)
+        mem = wandb.Object3D(io.StringIO(OBJ), file_type="obj")
+        assert text.format == binary.format == mem.format == "obj"
+        run.log({"text": text, "binary": binary, "mem": mem})
+    row = _history(run_dir, run).iloc[0]
+    for key in ("text", "binary", "mem"):
+        obj = row[key]
+        assert isinstance(obj, wandb.Object3D) and obj.format == "obj"
+        assert Path(obj.path).read_bytes() == OBJ.encode()
+    # stored once: the three are the same bytes
+    assert row["text"].path == row["binary"].path == row["mem"].path
+
+
+def _wav_bytes() -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.arange(100, dtype="<i2").tobytes())
+    return buf.getvalue()
+
+
+def test_rule23_every_media_type_wandb_documents_with_files_takes_an_open_file(
+    run_dir: Path,
+) -> None:
+    png = run_dir / "digit.png"
+    pixels = (np.arange(12 * 10 * 3) % 251).astype(np.uint8).reshape(12, 10, 3)
+    PIL.fromarray(pixels).save(png)
+    gif = run_dir / "clip.gif"
+    frames = [PIL.fromarray(np.full((4, 4), v, np.uint8)) for v in (0, 255)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    wav = run_dir / "tone.wav"
+    wav.write_bytes(_wav_bytes())
+    page = run_dir / "page.html"
+    page.write_text("<h1>hi</h1>")
+    with wandb.init(project="m", dir=where(run_dir)) as run:
+        with open(png, "rb") as f1, open(gif, "rb") as f2, open(wav, "rb") as f3:
+            image, video, audio = wandb.Image(f1), wandb.Video(f2), wandb.Audio(f3)
+        with open(page) as f4:
+            html = wandb.Html(f4)
+        assert (video.format, audio.format) == ("gif", "wav")
+        run.log({"image": image, "video": video, "audio": audio, "html": html})
+    row = _history(run_dir, run).iloc[0]
+    assert np.array_equal(row["image"].numpy(), pixels)
+    assert Path(row["video"].path).read_bytes() == gif.read_bytes()
+    assert Path(row["audio"].path).read_bytes() == wav.read_bytes()
+    assert row["html"].html == "<h1>hi</h1>"
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "words"),
+    [
+        (lambda: wandb.Object3D(io.StringIO(OBJ)), ValueError, ["file_type=", "obj"]),
+        (lambda: wandb.Object3D(io.StringIO(OBJ), file_type="xyz"), ValueError, ["'xyz'"]),
+        (lambda: wandb.Image(io.StringIO("not png")), TypeError, ["binary mode"]),
+        (lambda: wandb.Image(io.BytesIO(b"not png")), ValueError, ["not an image file"]),
+        (lambda: wandb.Video(io.StringIO("x"), format="mp4"), TypeError, ["binary mode"]),
+        (lambda: wandb.Audio(io.BytesIO(b"x")), ValueError, ["open the file by its name", "wav"]),
+    ],
+)
+def test_rule23_a_file_object_nbrun_cannot_read_is_a_typed_error(make, error, words) -> None:
+    with pytest.raises(error) as info:
+        make()
+    for w in words:
+        assert w in str(info.value)
+
+
 # -- rule 23: Table cells take what log takes -------------------------------------------------
 def test_rule23_table_cells_take_zero_dim_tensors_as_wandbs_intro_notebook(
     run_dir: Path,

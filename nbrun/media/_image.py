@@ -120,6 +120,16 @@ class Image(Media):
         if isinstance(data, (str, os.PathLike)):
             self._take_file(Path(data))
             return
+        if callable(getattr(data, "read", None)):  # an image file open in binary mode
+            raw = data.read()
+            if not isinstance(raw, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"Image: the file object gave a {type(raw).__name__}; open image files in "
+                    "binary mode ('rb')"
+                )
+            name = getattr(data, "name", None)
+            self._take_bytes(bytes(raw), repr(str(name)) if name is not None else "the file")
+            return
         if isinstance(data, Image):
             data = data.image
         # a PIL image exists only once PIL is imported (another thread may be importing it)
@@ -169,7 +179,10 @@ class Image(Media):
     def _take_file(self, path: Path) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"Image: no image file at {str(path)!r}")
-        data = path.read_bytes()
+        self._take_bytes(path.read_bytes(), repr(str(path)))
+
+    def _take_bytes(self, data: bytes, label: str) -> None:
+        """An image file's bytes (``label`` names the file in errors)."""
         pil = _pil()
         try:
             with pil.open(io.BytesIO(data)) as img:
@@ -180,7 +193,7 @@ class Image(Media):
                     img.load()
                     self._pil_image = img.copy()
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ValueError(f"Image: {str(path)!r} is not an image file Pillow can read") from exc
+            raise ValueError(f"Image: {label} is not an image file Pillow can read") from exc
         self.width, self.height = size
         if keep:
             self._raw, self._raw_ext = data, _KEEP_FORMATS[fmt]
