@@ -107,6 +107,65 @@ def test_rule23_a_file_object_nbrun_cannot_read_is_a_typed_error(make, error, wo
         assert w in str(info.value)
 
 
+# -- rule 23: a batch of image tensors is a grid ----------------------------------------------
+def _wandb_grid(batch: Any, nrow: int = 8, padding: int = 2) -> np.ndarray:
+    """What W&B stores for a tensor: torchvision's ``make_grid(t, normalize=True)`` (written
+    out from its documented definition; torchvision is not installed), then
+    ``mul(255).clamp(0, 255).byte()``, channels last."""
+    import torch
+
+    t = batch.float()
+    if t.shape[1] == 1:
+        t = torch.cat((t, t, t), 1)
+    lo, hi = float(t.min()), float(t.max())
+    t = (t.clamp(lo, hi) - lo) / max(hi - lo, 1e-5)
+    n, c, h, w = t.shape
+    if n == 1:
+        grid = t[0]
+    else:
+        cols = min(nrow, n)
+        rows = math.ceil(n / cols)
+        grid = torch.zeros((c, rows * (h + padding) + padding, cols * (w + padding) + padding))
+        for k in range(n):
+            y, x = divmod(k, cols)
+            grid[:, y * (h + padding) + padding :][:, :h, x * (w + padding) + padding :][
+                :, :, :w
+            ] = t[k]
+    return grid.mul(255).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 28, 28), (10, 1, 6, 5), (3, 3, 4, 4), (16, 4, 2, 3)])
+def test_rule23_image_of_a_batched_tensor_is_wandbs_grid(shape: tuple[int, ...]) -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    batch = torch.randn(*shape)
+    got = wandb.Image(batch).numpy()
+    want = _wandb_grid(batch)
+    if got.ndim == 2:  # one channel stays grey: W&B repeats it into three equal channels
+        got = np.repeat(got[:, :, None], 3, axis=2)
+    assert got.shape == want.shape
+    assert int(np.abs(got.astype(int) - want.astype(int)).max()) <= 1  # float32 vs float64
+
+
+def test_rule23_wandbs_artifacts_tutorial_logs_a_batch_of_one(run_dir: Path) -> None:
+    """W&B's artifacts pipeline tutorial: ``wandb.Image(x)`` of a (1, 1, 28, 28) tensor."""
+    torch = pytest.importorskip("torch")
+    x = torch.rand(1, 1, 28, 28)
+    with wandb.init(project="m", dir=where(run_dir)) as run:
+        run.log({"example": wandb.Image(x, caption="digit")})
+    img = _history(run_dir, run)["example"][0]
+    assert (img.width, img.height) == (28, 28)
+    assert np.array_equal(img.numpy(), wandb.Image(x[0]).numpy())
+
+
+def test_rule23_a_tensor_that_is_no_image_batch_is_a_clear_error() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=r"\(4, 2, 5, 5\).*C = 1, 3 or 4"):
+        wandb.Image(torch.zeros(4, 2, 5, 5))
+    with pytest.raises(ValueError, match=r"\(2, 1, 0, 5\)"):
+        wandb.Image(torch.zeros(2, 1, 0, 5))
+
+
 # -- rule 23: Table cells take what log takes -------------------------------------------------
 def test_rule23_table_cells_take_zero_dim_tensors_as_wandbs_intro_notebook(
     run_dir: Path,
