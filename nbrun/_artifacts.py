@@ -69,6 +69,31 @@ def check_artifact_name(name: object, what: str = "artifact name") -> str:
     return name
 
 
+_LINK_FORBIDDEN = re.compile(r"[/\\:\x00-\x1f\x7f]")
+
+
+def check_collection_name(name: object, what: str = "collection name") -> str:
+    """The name of a collection a version is linked into (a registered model, W&B's
+    ``link_artifact(art, "model-registry/MNIST Classifier")``): what W&B accepts there, spaces
+    included: 1-128 characters without ``/``, ``\\``, ``:`` or control characters, not ``.``
+    or ``..`` and without spaces at either end. The name becomes one folder name of a default
+    download root (``./artifacts/<name>:v<N>``), so it can never climb out of it."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 128
+        or _LINK_FORBIDDEN.search(name)
+        or name.strip() != name
+        or name in (".", "..")
+    ):
+        raise ValueError(
+            f"{what} {name!r}: use 1-128 characters (letters, digits, spaces, '-', '_', '.' "
+            "...) without '/', '\\', ':' or control characters, not '.' or '..', and no "
+            "space at either end"
+        )
+    return name
+
+
 def check_aliases(aliases: object) -> list[str]:
     """Aliases: a str or a list of str, each a valid name and not of the form ``v<N>``."""
     if aliases is None:
@@ -105,7 +130,7 @@ def parse_ref(path: object, default_project: str | None) -> tuple[str, str, str]
         project, name = parts[-2], parts[-1]
     else:
         raise ValueError(f"artifact {path!r}: too many '/'; use 'entity/project/name:alias'")
-    check_artifact_name(name)
+    check_collection_name(name, "artifact name")  # logged names, and linked ones (registry)
     if not project:
         raise ValueError(f"artifact {path!r}: empty project")
     ref = ref or "latest"
@@ -1068,7 +1093,7 @@ def link(
         project, name = parts[-2], parts[-1]
     else:
         raise ValueError(f"link_artifact: target_path {target_path!r}; pass 'project/name'")
-    name = check_artifact_name(name, "link_artifact target name")
+    name = check_collection_name(name, "link_artifact target name")
     src_key = rec["source_key"] if rec["source_key"] is not None else rec["key"]
     fields = {
         "project": project,

@@ -219,3 +219,54 @@ def test_rule23_line_series_pairs_shorter_ys_with_the_shared_xs_as_wandbs_basic_
     with pytest.raises(ValueError, match="has 2 xs and 3 ys"):
         wandb.plot.line_series([[0, 1]], [[1, 2, 3]])
 
+
+# -- rule 35: registry names as W&B accepts them ----------------------------------------------
+def test_rule35_link_artifact_to_a_registered_model_name_with_spaces(
+    run_dir: Path, api: nbrun.Api
+) -> None:
+    weights = run_dir / "model.pt"
+    weights.write_bytes(b"weights")
+    with wandb.init(project="mnist", dir=where(run_dir)) as run:
+        art = wandb.Artifact("mnist-model", type="model")
+        art.add_file(str(weights))
+        run.log_artifact(art)
+        linked = run.link_artifact(art, "model-registry/MNIST Classifier", aliases=["prod"])
+        assert linked.name == "MNIST Classifier:v0"
+        run.link_model(str(weights), "Digit Recogniser (small)")
+    got = api.artifact("model-registry/MNIST Classifier:prod")
+    assert got.qualified_name == "model-registry/MNIST Classifier:v0"
+    assert got.source_artifact is not None and got.source_artifact.name == "mnist-model:v0"
+    folder = Path(got.download())
+    assert folder == run_dir / "artifacts" / "MNIST Classifier:v0"
+    assert (folder / "model.pt").read_bytes() == b"weights"
+    assert api.artifact("model-registry/Digit Recogniser (small):latest").type == "model"
+    with wandb.init(project="mnist", dir=where(run_dir)) as run:
+        path = run.use_model("model-registry/MNIST Classifier:latest")
+        assert Path(path) == folder
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "model-registry/..",
+        "model-registry/.",
+        "a/b/../../etc",
+        "model-registry/x\\..\\..\\y",
+        "model-registry/ padded",
+        "model-registry/tab\there",
+        "model-registry/" + "x" * 129,
+        "model-registry/",
+    ],
+)
+def test_rule35_a_registry_name_that_could_leave_its_folder_is_refused(
+    target: str, run_dir: Path, api: nbrun.Api
+) -> None:
+    weights = run_dir / "model.pt"
+    weights.write_bytes(b"w")
+    with wandb.init(project="mnist", dir=where(run_dir)) as run:
+        art = run.log_artifact(str(weights), name="m", type="model")
+        with pytest.raises(ValueError, match="link_artifact"):
+            run.link_artifact(art, target)
+    assert api.artifact_versions("model", "model-registry/m") == []
+    assert not (run_dir / "artifacts").exists()
+
