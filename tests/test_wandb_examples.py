@@ -270,3 +270,94 @@ def test_rule35_a_registry_name_that_could_leave_its_folder_is_refused(
     assert api.artifact_versions("model", "model-registry/m") == []
     assert not (run_dir / "artifacts").exists()
 
+
+# -- rule 35: Artifact.add / Artifact.get ---------------------------------------------------
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
+def test_rule35_artifact_add_and_get_media_as_wandbs_reference(
+    run_dir: Path, api: nbrun.Api
+) -> None:
+    pixels = (np.arange(8 * 8 * 3) % 251).astype(np.uint8).reshape(8, 8, 3)
+    table = wandb.Table(columns=["id", "image", "score"])
+    table.add_data(0, wandb.Image(pixels, caption="first"), 0.5)
+    table.add_data(1, wandb.Image(pixels[::-1]), 0.25)
+    samples = np.sin(np.linspace(0, 6, 400))
+    with wandb.init(project="data", dir=where(run_dir)) as run:
+        art = wandb.Artifact("dataset", type="dataset")
+        entry = art.add(table, "my_table")
+        assert entry.path == "my_table.table.json"
+        assert art.add(table, "my_table") is entry  # the same name again: the same entry
+        art.add(wandb.Image(pixels), "cover")
+        art.add(wandb.Audio(samples, sample_rate=8000), "tone")
+        art.add(wandb.Histogram([1, 2, 2, 3]), "counts")
+        art.add(wandb.Html("<p>notes</p>"), "notes")
+        with pytest.raises(UsageError, match="logged artifact"):
+            art.get("my_table")
+        run.log_artifact(art)
+    stored = api.artifact("data/dataset:latest")
+    names = set(stored.manifest.entries)
+    assert {"my_table.table.json", "cover.image-file.json", "tone.audio-file.json"} <= names
+    got = stored.get("my_table")
+    assert isinstance(got, wandb.Table) and got.columns == ["id", "image", "score"]
+    assert [r[0] for r in got.data] == [0, 1] and [r[2] for r in got.data] == [0.5, 0.25]
+    assert np.array_equal(got.data[0][1].numpy(), pixels) and got.data[0][1].caption == "first"
+    assert np.array_equal(got.data[1][1].numpy(), pixels[::-1])
+    assert stored.get("my_table.table.json").columns == got.columns
+    assert np.array_equal(stored.get("cover").numpy(), pixels)
+    assert stored.get("tone").numpy().shape == (400, 1)
+    assert stored.get("counts").histogram == wandb.Histogram([1, 2, 2, 3]).histogram
+    assert stored.get("notes").html == "<p>notes</p>"
+    assert stored.get("missing") is None
+    # the same image in the table and as "cover": one entry, one blob
+    pngs = [n for n in names if n.startswith("media/images/")]
+    assert len(pngs) == 2
+    # a table read from an artifact logs into a run with its images
+    with wandb.init(project="data", dir=where(run_dir)) as run:
+        run.use_artifact("dataset:latest")
+        run.log({"again": stored.get("my_table")})
+    again = api.run(f"data/{run.id}").history()["again"][0]
+    assert np.array_equal(again.data[1][1].numpy(), pixels[::-1])
+
+
+def test_rule35_images_added_to_two_artifacts_are_stored_once(run_dir: Path) -> None:
+    """W&B's image de-duplication example: the same images in tables of two artifacts."""
+    rng = np.random.default_rng(0)
+    raw = [rng.integers(0, 256, (6, 6, 3), dtype=np.uint8) for _ in range(4)]
+    with wandb.init(project="dedup", dir=where(run_dir)) as run:
+        for name in ("train", "val"):
+            table = wandb.Table(columns=["id", "image"])
+            for i, img in enumerate(raw):
+                table.add_data(i, wandb.Image(img))
+            art = wandb.Artifact(f"{name}-images", type="dataset")
+            art.add(table, "images")
+            run.log_artifact(art)
+    api = nbrun.Api(where(run_dir))
+    digests = [
+        e.digest
+        for name in ("train", "val")
+        for p, e in api.artifact(f"dedup/{name}-images:latest").manifest.entries.items()
+        if p.startswith("media/images/")
+    ]
+    assert len(digests) == 8 and len(set(digests)) == 4
+    blobs = {p.name for p in (run_dir / "nbrun" / "artifacts" / "blobs").glob("*/*")}
+    assert set(digests) <= blobs
+
+
+def test_rule35_artifact_add_refuses_what_is_not_media_and_get_refuses_damage(
+    run_dir: Path,
+) -> None:
+    art = wandb.Artifact("x", type="dataset")
+    with pytest.raises(TypeError, match="dict is not an nbrun media object"):
+        art.add({"a": 1}, "a")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'\.\./up'"):
+        art.add(wandb.Image(np.zeros((2, 2))), "../up")
+    assert art.manifest.entries == {}
+    with wandb.init(project="d", dir=str(run_dir)) as run:
+        art.add(wandb.Image(np.zeros((2, 2))), "img")
+        run.log_artifact(art)
+    stored = nbrun.Api(run_dir).artifact("d/x:latest")
+    (png,) = [e for p, e in stored.manifest.entries.items() if p.startswith("media/")]
+    blob = run_dir / "nbrun" / "artifacts" / "blobs" / png.digest[:2] / png.digest
+    blob.write_bytes(b"damaged")
+    with pytest.raises(StoreError, match="damaged"):
+        stored.get("img")
+

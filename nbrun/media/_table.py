@@ -159,7 +159,7 @@ class Table(Media):
                 return
             assert self._path is not None
             payload = json.loads(self._path.read_text(encoding="utf-8"))
-            resolve = Resolver(self._path.parents[4], self._path.parents[3].name)
+            resolve = self._resolver or Resolver(self._path.parents[4], self._path.parents[3].name)
             cols = payload.get("columns", [])
             rows = payload.get("data", [])
             self._columns = [str(c) for c in cols]
@@ -227,6 +227,9 @@ class Table(Media):
         return len(self.data)
 
     # -- storage ----------------------------------------------------------------------------
+    def _raw_copy_ok(self) -> bool:
+        return self._resolver is None
+
     def _logged_copy(self) -> Table:
         self._load()
         copy = Table.__new__(Table)
@@ -235,6 +238,7 @@ class Table(Media):
         copy.data = [list(r) for r in self.data]
         copy._loaded = True
         copy._path, copy._ref = self._path, self._ref
+        copy._resolver = self._resolver
         return copy
 
     def _payload(self, files: MediaFiles | None) -> dict[str, Any]:

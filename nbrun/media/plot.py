@@ -55,7 +55,7 @@ class Plot(Media):
             if self._table is not None or self._path is None:
                 return
             payload = json.loads(self._path.read_text(encoding="utf-8"))
-            resolve = Resolver(self._path.parents[4], self._path.parents[3].name)
+            resolve = self._resolver or Resolver(self._path.parents[4], self._path.parents[3].name)
             t = payload.get("table", {})
             table = Table.__new__(Table)
             Media.__init__(table, None)
@@ -98,8 +98,10 @@ class Plot(Media):
 
     def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
         with self._lock:
-            if self._ref is not None and self._path is not None:
-                return self._ref
+            if self._ref is not None and self._path is not None and self._resolver is None:
+                same_project = str(self._ref.get("run", "")).split("/")[0]
+                if same_project == files.owner.split("/")[0]:
+                    return self._ref  # a run of this project owns it already: no copy
             table = self.table
             payload = {"spec": self._spec, "table": table._payload(files)}
             data = json.dumps(payload, separators=(",", ":"), allow_nan=True).encode()
