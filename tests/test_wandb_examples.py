@@ -361,3 +361,49 @@ def test_rule35_artifact_add_refuses_what_is_not_media_and_get_refuses_damage(
     with pytest.raises(StoreError, match="damaged"):
         stored.get("img")
 
+
+# -- rule 39: Lightning's WandbLogger.watch(log="all") -----------------------------------------
+def test_rule39_watch_logs_parameters_of_modules_called_directly(run_dir: Path) -> None:
+    """A wrapper whose own forward is never called (Lightning's ``training_step`` calls
+    ``self.net(x)``): its parameters are still logged, under their names in the model."""
+    torch = pytest.importorskip("torch")
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+    model = Wrapper()
+    with wandb.init(project="w", dir=where(run_dir)) as run:
+        run.watch(model, log="all", log_freq=2, idx=0)  # idx 0: no graph_<i> prefix
+        for _ in range(4):
+            loss = (model.net(torch.randn(5, 3)) * model.scale).pow(2).mean()
+            loss.backward()
+            run.log({"loss": loss})
+    hist = _history(run_dir, run)
+    params = {c for c in hist.columns if c.startswith("parameters/")}
+    assert params == {f"parameters/net.{i}.{k}" for i in (0, 1) for k in ("weight", "bias")}
+    grads = {c for c in hist.columns if c.startswith("gradients/")}
+    assert grads == {p.replace("parameters/", "gradients/") for p in params} | {"gradients/scale"}
+    # every 2nd forward of each module: rows 1 and 3, as W&B counts
+    logged = hist["parameters/net.0.weight"].notna().tolist()
+    assert logged == [False, True, False, True]
+    assert isinstance(hist["parameters/net.1.bias"][1], wandb.Histogram)
+
+
+@pytest.mark.slow
+def test_rule39_lightning_wandb_logger_watch_all_logs_parameters_and_gradients(
+    tmp_path: Path,
+) -> None:
+    out = run_script("lightning_watch.py", tmp_path, str(tmp_path))
+    run_id, project = out.split("RUN ")[1].split()
+    view = nbrun.Api(tmp_path).run(f"{project}/{run_id}")
+    hist = view.history()
+    names = [f"net.{i}.{k}" for i in (0, 2) for k in ("weight", "bias")]
+    for kind in ("parameters", "gradients"):
+        for name in names:
+            column = hist[f"{kind}/{name}"].dropna()
+            assert len(column) > 0, f"{kind}/{name}"
+            first = column.iloc[0]
+            assert isinstance(first, nbrun.Histogram) and sum(first.histogram) > 0
