@@ -988,6 +988,8 @@ def _media_entry_name(obj: Any, name: str) -> str:
 class _RecordingFiles(media.MediaFiles):
     """Media files written into an artifact's staging folder, remembering each one written."""
 
+    standalone = True
+
     def __init__(self, run_dir: Path, owner: str) -> None:
         super().__init__(run_dir, owner)
         self.written: list[str] = []

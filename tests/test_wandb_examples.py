@@ -316,6 +316,14 @@ def test_rule35_artifact_add_and_get_media_as_wandbs_reference(
         run.log({"again": stored.get("my_table")})
     again = api.run(f"data/{run.id}").history()["again"][0]
     assert np.array_equal(again.data[1][1].numpy(), pixels[::-1])
+    # and a table read from a run's history goes into an artifact with its images
+    with wandb.init(project="data", dir=where(run_dir)) as run:
+        art = wandb.Artifact("from-history", type="dataset")
+        art.add(again, "copied")
+        run.log_artifact(art)
+    copied = api.artifact("data/from-history:latest").get("copied")
+    assert np.array_equal(copied.data[0][1].numpy(), pixels)
+    assert np.array_equal(copied.data[1][1].numpy(), pixels[::-1])
 
 
 def test_rule35_images_added_to_two_artifacts_are_stored_once(run_dir: Path) -> None:

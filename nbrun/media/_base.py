@@ -128,7 +128,7 @@ class Media:
         with self._lock:
             if self._ref is not None and self._ref.get("run") == files.owner:
                 return self._ref
-            if self._path is not None and self._ref is not None and self._raw_copy_ok():
+            if self._path is not None and self._ref is not None and self._raw_copy_ok(files):
                 same_project = str(self._ref.get("run", "")).split("/")[0]
                 if same_project == files.owner.split("/")[0]:
                     return self._ref  # a run of this project owns it already: no copy
@@ -153,9 +153,9 @@ class Media:
             self._ref = ref
             return ref
 
-    def _raw_copy_ok(self) -> bool:
-        """Whether a read-back object is stored again by copying its file's bytes (not for a
-        table read from an artifact: its cells name files of the artifact)."""
+    def _raw_copy_ok(self, files: MediaFiles) -> bool:
+        """Whether a read-back object is stored again by copying its file's bytes (a table is
+        encoded again when its cells' files must move with it: see ``Table``)."""
         return True
 
     # -- read side --------------------------------------------------------------------------
@@ -211,6 +211,10 @@ class MediaFiles:
     ``put`` writes a temporary file and renames it into place; a file already there (same
     content) is not written again.
     """
+
+    #: the files are self-contained (an artifact's): a table's cells are stored beside it,
+    #: never referred to in a run's folder
+    standalone: ClassVar[bool] = False
 
     def __init__(self, run_dir: Path, owner: str) -> None:
         self.run_dir = run_dir

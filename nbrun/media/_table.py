@@ -227,8 +227,10 @@ class Table(Media):
         return len(self.data)
 
     # -- storage ----------------------------------------------------------------------------
-    def _raw_copy_ok(self) -> bool:
-        return self._resolver is None
+    def _raw_copy_ok(self, files: MediaFiles) -> bool:
+        # a table read from an artifact names the artifact's files; one stored into an
+        # artifact must carry its cells' files: both are encoded again, cell by cell
+        return self._resolver is None and not files.standalone
 
     def _logged_copy(self) -> Table:
         self._load()
