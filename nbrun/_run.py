@@ -813,7 +813,7 @@ class Run(RunView):
     ) -> Artifact:
         """Log a model and link it into the local model registry as the next version of
         ``registered_model_name`` (read it as ``"model-registry/<name>:latest"``)."""
-        _artifacts.check_artifact_name(registered_model_name, "registered_model_name")
+        _artifacts.check_collection_name(registered_model_name, "registered_model_name")
         art = self.log_model(path, name=name)
         return self.link_artifact(
             art, f"{_artifacts.MODEL_REGISTRY}/{registered_model_name}", aliases
