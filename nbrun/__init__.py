@@ -47,6 +47,7 @@ from .errors import (
     StoreError,
     UnsafeEntryError,
     UnsafePathError,
+    UntrustedCheckpointError,
     UsageError,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "Table",
     "UnsafeEntryError",
     "UnsafePathError",
+    "UntrustedCheckpointError",
     "UsageError",
     "Video",
     "as_wandb",

@@ -101,16 +101,21 @@ def _slice(cols: dict[str, list[Any]], lo: int | None, hi: int | None) -> dict[s
 def _inherited(
     store: Store, fork: dict[str, Any]
 ) -> tuple[
-    list[Chunk], list[tuple[int, int]], list[tuple[Path, Path]], Callable[[str], str | None]
+    list[Chunk],
+    list[tuple[int, int]],
+    list[tuple[Path, Path]],
+    list[_checkpoints.Checkpoint],
+    Callable[[str], str | None],
 ]:
     """What a fork reads from the runs it was forked from: its inherited chunks (media
-    references re-pointed at the fork), the artifact versions logged in them, the files
-    (media, checkpoints) to copy into its folder and the re-pointing function."""
+    references re-pointed at the fork), the artifact versions logged in them, the media files
+    to copy into its folder, the checkpoints to adopt and the re-pointing function."""
     target = f"{fork['project']}/{fork['id']}"
     dest = _folder(store, fork["project"], fork["id"])
     chunks: list[Chunk] = []
     outputs: list[tuple[int, int]] = []
     copies: list[tuple[Path, Path]] = []
+    checkpoints: list[_checkpoints.Checkpoint] = []
     files: list[tuple[str, str]] = []
 
     def swap(run: str) -> str | None:
@@ -141,12 +146,11 @@ def _inherited(
         src = _folder(store, member.rec["project"], member.rec["id"])
         for ck in _checkpoints.listing(src, member.rec["id"]):
             if member.limit is None or ck.step <= member.limit:
-                name = Path(ck.path).name
-                copies.append((Path(ck.path), dest / _checkpoints.CHECKPOINT_DIR / name))
+                checkpoints.append(ck)
     for run, rel in dict.fromkeys(files):
         copies.append((_media_file(store, run, rel), _paths.join(dest, rel, "stored media path")))
     chunks.sort(key=lambda c: c[0])
-    return chunks, outputs, copies, swap
+    return chunks, outputs, copies, checkpoints, swap
 
 
 def _copy(copies: list[tuple[Path, Path]]) -> None:
@@ -194,10 +198,12 @@ def delete_run(
     folder = _folder(store, project, run_id)  # checked before anything changes (rule 42)
     plans = []
     copies: list[tuple[Path, Path]] = []
+    adopted: list[tuple[_checkpoints.Checkpoint, Path, str]] = []
     rewrites: list[tuple[int, int, int, bytes, str | None]] = []
     for fork in forks:
-        chunks, outputs, inherited, swap = _inherited(store, fork)
+        chunks, outputs, inherited, checkpoints, swap = _inherited(store, fork)
         copies += inherited
+        adopted += [(ck, _folder(store, project, fork["id"]), fork["id"]) for ck in checkpoints]
         files: list[tuple[str, str]] = []
         rewrites += _own_rewrites(store, fork["key"], swap, files)
         summary = _relink(fork["summary"], swap, files)
@@ -219,6 +225,8 @@ def delete_run(
         }
         plans.append((fork["key"], chunks, outputs, fields))
     _copy(copies)  # every path above was checked: a forged store fails before any copy
+    for ck, dest, fork_id in adopted:  # signed for the fork only when they verified (rule 45)
+        _checkpoints.adopt(ck, dest, fork_id)
     logged = []
     if delete_artifacts:
         logged = [k for k, _ in store.artifact_usage(rec["key"], "output", _all_segs(store, rec))]

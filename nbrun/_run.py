@@ -1019,12 +1019,15 @@ class Run(RunView):
 
         return save_checkpoint(self, obj, serializer)
 
-    def restore(self) -> Any:
+    def restore(self, trust: bool = False) -> Any:
         """The state to start from: the checkpoint this run was forked or rewound from, else
-        the latest one at or before its last step; None for a fresh run."""
+        the latest one at or before its last step; None for a fresh run. A checkpoint that is
+        not signed by your key (rule 45: a store from someone else, a file replaced on disk)
+        is unpickled only with ``trust=True``; without it, state that reads without pickle
+        still restores and anything else raises ``UntrustedCheckpointError``."""
         from ._training import restore  # noqa: PLC0415 - action forward (cycle)
 
-        return restore(self)
+        return restore(self, trust)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background training (``nbrun.launch``) ends; False on timeout."""

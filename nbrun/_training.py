@@ -130,8 +130,11 @@ def save_checkpoint(run: Run, obj: Any, serializer: Any = None) -> Checkpoint:
     return _checkpoints.save(run_folder(run), run.id, step, obj, serializer)
 
 
-def restore(run: Run) -> Any:
-    """``run.restore()``: the state to start from, or None for a fresh run."""
+def restore(run: Run, trust: bool = False) -> Any:
+    """``run.restore(trust=False)``: the state to start from, or None for a fresh run; a
+    checkpoint not signed by the user's key is unpickled only with ``trust`` (rule 45)."""
+    if not isinstance(trust, bool):
+        raise UsageError(f"restore(trust={trust!r}): pass True or False")
     training = run._training
     ck = training.restore_from if training is not None else None
     if ck is None:
@@ -140,8 +143,9 @@ def restore(run: Run) -> Any:
         ck = find_checkpoint(run, run.step - 1)
         if ck is None:
             return None
+    state = ck.load(trust=trust)
     run.restored_step = ck.step
-    return ck.load()
+    return state
 
 
 # -- background runs ---------------------------------------------------------------------------

@@ -15,10 +15,12 @@ the wrong type, as Python itself does)::
     │                          read-only), or a file cannot be stored (disk full): the message
     │                          names the file
     ├── ArtifactNotFoundError  no artifact version with that name and version or alias
-    └── UnsafePathError        a path built from stored data (run id, project, file name,
-        │                      digest) that would leave its root, or a download that would
-        │                      write through a symlinked folder (rule 42)
-        └── UnsafeEntryError   an artifact entry whose path would escape the download root
+    ├── UnsafePathError        a path built from stored data (run id, project, file name,
+    │   │                      digest) that would leave its root, or a download that would
+    │   │                      write through a symlinked folder (rule 42)
+    │   └── UnsafeEntryError   an artifact entry whose path would escape the download root
+    └── UntrustedCheckpointError  a checkpoint not signed by the user's key that only
+                               unpickling could read (rule 45): names the file and why
     RunStopped                 raised by ``run.log`` after the run was stopped from a widget or
                                ``Api``; a ``KeyboardInterrupt`` so it ends a training loop the
                                same way Ctrl-C does
@@ -41,6 +43,7 @@ __all__ = [
     "StoreError",
     "UnsafeEntryError",
     "UnsafePathError",
+    "UntrustedCheckpointError",
     "UsageError",
 ]
 
@@ -102,6 +105,17 @@ class UnsafePathError(Error, ValueError):
 class UnsafeEntryError(UnsafePathError):
     """An artifact entry whose path is absolute, climbs out with ``..`` or goes through a
     symlink: writing it would escape the download root. The message names the entry."""
+
+
+class UntrustedCheckpointError(Error):
+    """A checkpoint that does not carry a signature by the user's key (a store from someone
+    else, a file replaced on disk or moved from another run or step) and that only unpickling
+    could read: it was not loaded (rule 45). ``path`` is the file; the message says why and
+    how to trust it (``run.restore(trust=True)``, ``checkpoint.trust()``)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class RunStopped(KeyboardInterrupt):

@@ -70,6 +70,23 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
 BACKENDS = ("sqlite", "postgresql")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _checkpoint_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's checkpoint key file (rule 45), never the user's own ``~/.config/nbrun/key``;
+    set before any worker process (Dask cluster, process pool, subprocess) starts, so they all
+    sign and verify with it."""
+    saved = {var: os.environ.get(var) for var in ("NBRUN_KEY", "NBRUN_KEY_FILE")}
+    path = tmp_path_factory.mktemp("nbrun-key") / "key"
+    os.environ.pop("NBRUN_KEY", None)
+    os.environ["NBRUN_KEY_FILE"] = str(path)
+    yield path
+    for var, value in saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
     """One real PostgreSQL server for the session (see ``tests/postgres.py``)."""
