@@ -126,6 +126,10 @@ def test_rule45_trust_true_restores_and_trust_signs(run_dir: Path) -> None:
     assert not ck.verified()
     ck.trust()  # signs it with this user's key: restores without ceremony from now on
     assert ck.verified() and again.restore()["w"] == 3.0
+    before = sorted(Path(ck.path).parent.iterdir())
+    with pytest.raises(nbrun.UsageError, match="serializer 'plain' holds"):
+        again.checkpoint({"s": {1}}, serializer="plain")  # a set: not plain state
+    assert sorted(Path(ck.path).parent.iterdir()) == before
 
 
 def test_rule45_plain_state_is_saved_without_pickle_and_restores_unsigned(
@@ -156,6 +160,15 @@ def test_rule45_plain_state_is_saved_without_pickle_and_restores_unsigned(
     assert np.array_equal(back["ids"], state["ids"])
     assert type(back["lr"]) is np.float32 and back["lr"] == np.float32(0.5)
     assert back["nested"] == [1.5, (2, None, True), {"k": float("inf")}] and back[7] == "int key"
+    # a damaged or forged plain file is a StoreError naming it (still nothing unpickled)
+    for damage in (b"not a zip", None):
+        if damage is None:
+            with zipfile.ZipFile(ck.path, "w") as z:
+                z.writestr("state.json", '{"l": [{"a": 99}]}')  # names an array it lacks
+        else:
+            Path(ck.path).write_bytes(damage)
+        with pytest.raises(nbrun.StoreError, match=f"checkpoint {ck.path} .* is damaged"):
+            ck.load()
     # what the plain format cannot hold exactly goes to pickle (and needs a signature)
     shared = np.zeros(2)
     for other in ({"a": shared, "b": shared}, {"s": {1}}, [np.array([object()])]):
