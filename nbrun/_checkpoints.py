@@ -345,6 +345,12 @@ def _write_signature(path: str, run_id: str, step: int, fmt: str, data: bytes, k
 def _why_untrusted(ck: Checkpoint, data: bytes) -> str | None:
     """None when ``data`` (the checkpoint's bytes) carries a signature by the user's key for
     what ``ck`` claims (run, step, format); else why not, in words."""
+    return _verdict(ck, data)[0]
+
+
+def _verdict(ck: Checkpoint, data: bytes) -> tuple[str | None, bool]:
+    """:func:`_why_untrusted`, and whether the file is forged: signed with the user's own key,
+    but for other bytes or another run or step (replaced, or moved here)."""
     sig = Path(ck.path + SIG_SUFFIX)
     try:
         side = json.loads(sig.read_text())
@@ -354,34 +360,35 @@ def _why_untrusted(ck: Checkpoint, data: bytes) -> str | None:
         return (
             f"it has no signature ({sig.name} is missing): it was not written by nbrun for you "
             "(a store from someone else), or written before nbrun signed checkpoints"
-        )
+        ), False
     except (OSError, ValueError) as exc:
-        return f"its signature {sig} cannot be read ({exc})"
+        return f"its signature {sig} cannot be read ({exc})", False
     try:
         key = signing_key()
     except OSError as exc:
-        return f"your key file {key_file()} cannot be read ({exc})"
+        return f"your key file {key_file()} cannot be read ({exc})", False
     if key is None:
-        return f"you have no checkpoint key yet ({KEY_ENV} is unset and {key_file()} is missing)"
+        missing = f"{KEY_ENV} is unset and {key_file()} is missing"
+        return f"you have no checkpoint key yet ({missing})", False
     fmt = _format(ck).name
     digest = hashlib.sha256(data).hexdigest()
     if hmac.compare_digest(str(side.get("hmac", "")), _mac(key, ck.run_id, ck.step, fmt, digest)):
-        return None
+        return None, False
     if side.get("key_id") != key_id(key):
         return (
             f"it was signed with another key (key id {side.get('key_id')!r}; yours is "
             f"{key_id(key)!r}): a store from someone else, or a team key ({KEY_ENV} or "
             f"{KEY_FILE_ENV}) not set in this process"
-        )
+        ), False
     claimed = (side.get("run_id"), side.get("step"), side.get("format"))
     if claimed != (ck.run_id, ck.step, fmt):
         return (
             f"its signature is for run {claimed[0]!r} step {claimed[1]!r} ({claimed[2]}): the "
             f"file was moved or copied here from another run or step"
-        )
+        ), True
     if side.get("sha256") != digest:
-        return "its bytes changed after nbrun wrote it (the file was replaced or edited)"
-    return "its signature does not match"
+        return "its bytes changed after nbrun wrote it (the file was replaced or edited)", True
+    return "its signature does not match", True
 
 
 def sign(ck: Checkpoint, data: bytes | None = None) -> None:
@@ -414,36 +421,35 @@ class Checkpoint:
         if not isinstance(trust, bool):
             raise UsageError(f"restore(trust={trust!r}): pass True or False")
         ser = _format(self)
-        if isinstance(ser, PlainSerializer):  # no pickle: read as it is, signed or not
+        data = Path(self.path).read_bytes()  # verified and loaded from the same bytes
+        why, forged = (None, False) if trust else _verdict(self, data)
+        if isinstance(ser, PlainSerializer) and not forged:  # no pickle: signed or not
             try:
-                with open(self.path, "rb") as f:
-                    return ser.load(f)
-            except (
-                zipfile.BadZipFile,
-                EOFError,
-                KeyError,
-                TypeError,
-                ValueError,
-                RecursionError,
-            ) as exc:
+                return ser.load(io.BytesIO(data))
+            except (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError) as exc:
                 raise StoreError(
                     f"checkpoint {self.path} (run {self.run_id}, step {self.step}) is damaged: "
                     f"{type(exc).__name__}: {str(exc)[:200]}"
                 ) from None
-        data = Path(self.path).read_bytes()  # verified and loaded from the same bytes
-        why = None if trust else _why_untrusted(self, data)
+            except RecursionError:
+                raise StoreError(f"checkpoint {self.path} is damaged: nested too deep") from None
         if why is None:
             return ser.load(io.BytesIO(data))
-        if isinstance(ser, TorchSerializer):
+        if isinstance(ser, TorchSerializer) and not forged:
             try:
                 return ser.load_weights(io.BytesIO(data))
             except Exception as exc:
                 why += f"; torch.load(weights_only=True) refused it too ({str(exc)[:200]})"
+        risk = (
+            "it is not the state nbrun saved for this run and step"
+            if forged
+            else "unpickling it could run any code it holds"
+        )
         raise UntrustedCheckpointError(
             f"checkpoint {self.path} (run {self.run_id}, step {self.step}) was not restored: "
-            f"{why}. Unpickling it could run any code it holds. If you trust where it came "
-            "from, pass trust=True (run.restore(trust=True)), or sign it with your key "
-            "(checkpoint.trust()); it was left untouched",
+            f"{why}; {risk}. If you trust where it came from, pass trust=True "
+            "(run.restore(trust=True)), or sign it with your key (checkpoint.trust()); it was "
+            "left untouched",
             self.path,
         )
 

@@ -106,6 +106,23 @@ def test_rule45_signed_checkpoint_moved_to_another_step_or_run_is_refused(run_di
     with pytest.raises(nbrun.UntrustedCheckpointError, match="for run 'a' step 4"):
         again.restore()
     again.finish()
+    # state that needs no pickle is refused too when its signature says it was moved: it
+    # would restore the wrong step's state
+    torch = pytest.importorskip("torch")
+    for n, state in enumerate(({"w": np.ones(2)}, {"w": torch.ones(2)})):
+        moved = nbrun.init(project="t", id=f"m{n}", settings=FAST)
+        for i in range(10):
+            moved.log({"x": float(i)})
+            if i in (4, 9):
+                moved.checkpoint(state)
+        moved.finish()
+        (first, last) = moved.checkpoints()
+        assert first.path.endswith((".npz", ".pt")) and first.serializer != "pickle"
+        for src, dst in ((first.path, last.path), (first.path + ".sig", last.path + ".sig")):
+            shutil.copyfile(src, dst)
+        with pytest.raises(nbrun.UntrustedCheckpointError, match="another run or step"):
+            last.load()
+        assert last.load(trust=True)["w"].sum() == 2
     # the same valid pair copied into another run's folder
     other = saved(pickled_state(1), run_id="b", rows=5)
     theirs = Path(other.dir) / "checkpoints" / "step-0000000004.pkl"
@@ -151,8 +168,9 @@ def test_rule45_plain_state_is_saved_without_pickle_and_restores_unsigned(
         assert sorted(z.namelist()) == ["a0.npy", "a1.npy", "a2.npy", "state.json"]
     with np.load(ck.path, allow_pickle=False) as arrays:
         assert np.array_equal(arrays["a0"], state["w"])
-    # someone else's key, no signature: restores all the same, no pickle involved
+    # signed with someone else's key, or not signed: restores all the same, no pickle involved
     monkeypatch.setenv("NBRUN_KEY", "someone else")
+    assert not ck.verified() and ck.load()["step"] == 12
     Path(ck.path + _checkpoints.SIG_SUFFIX).unlink()
     back = resumed(run.id).restore()
     assert back.keys() == state.keys()
