@@ -111,8 +111,8 @@ _PLAIN_DEPTH = 200
 def _encode_plain(obj: Any, arrays: list[Any], seen: set[int], depth: int = 0) -> Any:
     """``obj`` as JSON nodes: scalars as themselves, containers tagged (``d`` dict, ``o``
     OrderedDict, ``l`` list, ``t`` tuple, as lists of nodes), numpy arrays and scalars as the
-    index of an ``.npy`` entry (``a``, ``s``). Exact types only; a container or array met twice
-    (shared or recursive) is not plain, so identity is never lost silently."""
+    index of an ``.npy`` entry (``a``, ``s``). Exact types only; a mutable container or array met
+    twice (shared or recursive) is not plain, so identity is never lost silently."""
     kind = type(obj)
     if kind in _SCALARS:
         return obj
@@ -126,7 +126,8 @@ def _encode_plain(obj: Any, arrays: list[Any], seen: set[int], depth: int = 0) -
             seen.add(id(obj))
         arrays.append(obj if kind is np.ndarray else np.asarray(obj))
         return {"a" if kind is np.ndarray else "s": len(arrays) - 1}
-    seen.add(id(obj))
+    if kind is not tuple:  # a tuple is immutable: one shared twice (``()``) loses nothing
+        seen.add(id(obj))
     if kind is list or kind is tuple:
         return {
             "l" if kind is list else "t": [_encode_plain(v, arrays, seen, depth + 1) for v in obj]
@@ -162,7 +163,7 @@ def _decode_plain(node: Any, array: Any) -> Any:
 def is_plain(obj: Any) -> bool:
     """Whether ``obj`` is state the plain format holds exactly: None, bool, int, float, str,
     numpy arrays and scalars (no object dtype), and lists, tuples, dicts and OrderedDicts of
-    them (keys too), no container met twice."""
+    them (keys too), no list, dict or array met twice."""
     try:
         _encode_plain(obj, [], set())
     except (_NotPlain, RecursionError):

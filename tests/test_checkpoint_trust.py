@@ -5,6 +5,8 @@ processes for the team key."""
 
 from __future__ import annotations
 
+import collections
+import io
 import os
 import pickle
 import shutil
@@ -18,10 +20,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import nbrun
 from nbrun import _checkpoints
-from tests.conftest import BACKENDS, python_env
+from tests.conftest import BACKENDS, examples, python_env
 
 FAST = {"flush_interval": 0.05}
 
@@ -353,3 +358,62 @@ def test_rule45_unwritable_key_warns_and_saves_unsigned(
     monkeypatch.setenv("NBRUN_KEY_FILE", str(run_dir / "empty-key"))
     with pytest.raises(nbrun.UsageError, match="empty-key is empty"):
         run.checkpoint({"x": 1})
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (NaN equals NaN, arrays by dtype, shape
+    and values)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+        )
+    if isinstance(a, np.generic):
+        return a.dtype == b.dtype and (a == b or (a != a and b != b))
+    if isinstance(a, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+_keys = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none())
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=20),
+    hnp.arrays(
+        st.sampled_from(["f4", "f8", "i1", "i8", "u2", "bool", "c16", "U3"]),
+        hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    ),
+    st.floats(width=32).map(np.float32),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+)
+_plain = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(_keys, inner, max_size=4),
+        st.dictionaries(_keys, inner, max_size=4).map(collections.OrderedDict),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=examples(0.5))
+@given(state=_plain)
+def test_rule45_plain_format_round_trips_types_and_values_exactly(state: Any) -> None:
+    assert _checkpoints.is_plain(state)
+    ser = _checkpoints.SERIALIZERS["plain"]
+    buf = io.BytesIO()
+    ser.dump(state, buf)
+    buf.seek(0)
+    assert _same(ser.load(buf), state)
