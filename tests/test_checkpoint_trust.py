@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import io
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -15,9 +16,11 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -29,6 +32,9 @@ from nbrun import _checkpoints
 from tests.conftest import BACKENDS, examples, python_env
 
 FAST = {"flush_interval": 0.05}
+
+# the training function travels to executor workers by value (as test_executor.py's do)
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def pickled_state(seed: int = 0) -> dict[str, Any]:
@@ -417,3 +423,37 @@ def test_rule45_plain_format_round_trips_types_and_values_exactly(state: Any) ->
     ser.dump(state, buf)
     buf.seek(0)
     assert _same(ser.load(buf), state)
+
+
+def train_counting(run: nbrun.Run) -> None:
+    """Training whose state needs pickle (a numpy Generator), checkpointed every 5 steps."""
+    state = run.restore() or {"w": 0.0, "rng": np.random.default_rng(0)}
+    for _ in range(run.step, 20):
+        state["w"] += 1.0
+        run.log({"w": state["w"], "pid": os.getpid()})
+        if run.step % 5 == 0:
+            run.checkpoint(state)
+
+
+@pytest.mark.slow
+def test_rule45_executor_worker_restores_signed_and_refuses_replaced_checkpoints(
+    run_dir: Path,
+) -> None:
+    parent = nbrun.launch(train_counting, project="t", settings=FAST)
+    assert parent.wait(60) and parent.state == "finished"
+    ctx = multiprocessing.get_context("spawn")  # a fresh process: it finds the key itself
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        good = parent.fork(9, executor=pool)
+        assert good.wait(60)
+        assert good.state == "finished" and good.error is None
+        pids = good.history(keys=["pid"])["pid"].tolist()
+        assert pids[-1] != os.getpid() and good.summary["w"] == 20.0
+        # the parent's checkpoint at step 14 replaced on disk by a malicious pickle
+        marker = run_dir / "pwned-by-worker"
+        evil = Path(parent.dir) / "checkpoints" / "step-0000000014.pkl"
+        evil.write_bytes(pickle.dumps({"w": Plant(marker)}))
+        bad = parent.fork(14, executor=pool)
+        assert bad.wait(60)
+    assert bad.state == "failed" and bad.error is not None
+    assert "UntrustedCheckpointError" in bad.error and "replaced or edited" in bad.error
+    assert not marker.exists()
