@@ -41,6 +41,7 @@ CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"step-(\d{10})\.(pkl|pt|npz)")
 SIG_SUFFIX = ".sig"
 """A checkpoint's signature file is its file name plus this (rule 45)."""
+_SIG_MAX = 4096
 KEY_ENV = "NBRUN_KEY"
 KEY_FILE_ENV = "NBRUN_KEY_FILE"
 
@@ -354,7 +355,10 @@ def _verdict(ck: Checkpoint, data: bytes) -> tuple[str | None, bool]:
     but for other bytes or another run or step (replaced, or moved here)."""
     sig = Path(ck.path + SIG_SUFFIX)
     try:
-        side = json.loads(sig.read_text())
+        if sig.is_symlink():  # nbrun writes none (rule 42): never read through one
+            raise ValueError("it is a symlink")
+        with open(sig, "rb") as f:
+            side = json.loads(f.read(_SIG_MAX))  # nbrun's are ~400 bytes
         if not isinstance(side, dict):
             raise ValueError("not a JSON object")
     except FileNotFoundError:

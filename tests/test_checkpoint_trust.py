@@ -99,6 +99,10 @@ def test_rule45_replaced_checkpoint_is_refused_and_never_unpickled(run_dir: Path
         again.restore()
     with pytest.raises(nbrun.UntrustedCheckpointError, match="no signature"):
         ck.load()
+    # a signature that is a symlink (to a secret, a FIFO, /dev/zero) is never read through
+    os.symlink("/dev/zero", ck.path + _checkpoints.SIG_SUFFIX)
+    with pytest.raises(nbrun.UntrustedCheckpointError, match="it is a symlink"):
+        ck.load()
     assert not marker.exists()
 
 
