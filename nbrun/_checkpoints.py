@@ -292,7 +292,9 @@ def signing_key(create: bool = False) -> bytes | None:
     """The user's checkpoint key: ``NBRUN_KEY`` (a team's shared secret), else the key file
     (made on first use when ``create``); None when there is none yet."""
     text = os.environ.get(KEY_ENV)
-    if text:
+    if text is not None:
+        if not text.strip():
+            raise UsageError(f"{KEY_ENV}={text!r} is blank: set it to the team's key or unset it")
         return text.strip().encode()
     path = key_file()
     try:

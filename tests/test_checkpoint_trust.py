@@ -368,6 +368,10 @@ def test_rule45_unwritable_key_warns_and_saves_unsigned(
     monkeypatch.setenv("NBRUN_KEY_FILE", str(run_dir / "empty-key"))
     with pytest.raises(nbrun.UsageError, match="empty-key is empty"):
         run.checkpoint({"x": 1})
+    monkeypatch.setenv("NBRUN_KEY", " ")
+    with pytest.raises(nbrun.UsageError, match="NBRUN_KEY=' ' is blank"):
+        run.checkpoint({"x": 1})
+    assert [c.step for c in run.checkpoints()] == [0]  # the refused ones wrote nothing
 
 
 def _same(a: Any, b: Any) -> bool:
