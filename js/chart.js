@@ -1,7 +1,9 @@
 // nbrun's Altair renderer (nbrun/widgets/_altair.py): one Vega-Lite spec drawn with the Vega,
-// Vega-Lite and vega-embed bundled here, so `run.chart("loss")` (an alt.Chart) and any Altair
-// chart render offline; no CDN. Colours follow the theme (lib/theme.js).
-import embed from "vega-embed";
+// Vega-Lite and vega-embed nbrun ships, so `run.chart("loss")` (an alt.Chart) and any Altair
+// chart render offline; no CDN. Vega is not in this module: it is the kernel's one shared
+// Vega model (nbrun/widgets/_vega.py, the `_vega` trait), loaded as the dashboard loads it
+// (dashboard/vegaload.js). Colours follow the theme (lib/theme.js).
+import { loadVega } from "./dashboard/vegaload.js";
 import { vegaConfig, watchTheme } from "./lib/theme.js";
 
 function render({ model, el }) {
@@ -22,8 +24,13 @@ function render({ model, el }) {
     const mine = ++gen;
     root.setAttribute("data-ready", "0");
     const actions = { export: true, source: false, compiled: false, editor: false };
-    embed(div, model.get("spec"), { renderer: "svg", actions, config: vegaConfig(root) })
+    loadVega(model)
+      .then((V) => {
+        if (!alive || mine !== gen) return null;
+        return V.embed(div, model.get("spec"), { renderer: "svg", actions, config: vegaConfig(root) });
+      })
       .then((res) => {
+        if (!res) return;
         if (!alive || mine !== gen) { res.finalize(); return; }
         result = res;
         root.__nbrunView = res.view; // a hook for tests
