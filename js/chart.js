@@ -10,7 +10,8 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "nbrun-chart";
   root.setAttribute("data-ready", "0");
-  root.style.cssText = "--nb-fg:var(--jp-ui-font-color1,#222);--nb-fg2:var(--jp-ui-font-color2,#555);--nb-border:var(--jp-border-color1,#bbb);--nb-border3:var(--jp-border-color3,#eee);--nb-bg:var(--jp-layout-color1,#fff);color:var(--nb-fg)";
+  root.style.cssText =
+    "--nb-fg:var(--jp-ui-font-color1,#222);--nb-fg2:var(--jp-ui-font-color2,#555);--nb-border:var(--jp-border-color1,#bbb);--nb-border3:var(--jp-border-color3,#eee);--nb-bg:var(--jp-layout-color1,#fff);color:var(--nb-fg)";
   const div = document.createElement("div");
   root.appendChild(div);
   el.appendChild(root);
@@ -20,7 +21,10 @@ function render({ model, el }) {
   // draws can overlap (the first one and the theme check once the widget is attached, a new
   // spec): the last one started wins; data-ready is "1" once it has drawn
   function draw() {
-    if (result) { result.finalize(); result = null; }
+    if (result) {
+      result.finalize();
+      result = null;
+    }
     const mine = ++gen;
     root.setAttribute("data-ready", "0");
     const actions = { export: true, source: false, compiled: false, editor: false };
@@ -31,7 +35,10 @@ function render({ model, el }) {
       })
       .then((res) => {
         if (!res) return;
-        if (!alive || mine !== gen) { res.finalize(); return; }
+        if (!alive || mine !== gen) {
+          res.finalize();
+          return;
+        }
         result = res;
         root.__nbrunView = res.view; // a hook for tests
         root.setAttribute("data-ready", "1");
@@ -39,7 +46,7 @@ function render({ model, el }) {
       .catch((err) => {
         if (mine !== gen) return;
         const pre = document.createElement("pre");
-        pre.textContent = `chart: ${err && err.message ? err.message : err}`; // text, never markup
+        pre.textContent = `chart: ${err?.message ? err.message : err}`; // text, never markup
         root.appendChild(pre);
       });
   }

@@ -30,7 +30,7 @@ export function specFor(spec, points, axis, log) {
   const ax = /** @type {Record<string, { title: string, time?: boolean }>} */ (X_AXES)[axis];
   for (const layer of out.layer || []) {
     const enc = layer.encoding || {};
-    if (log && enc.y && enc.y.field) {
+    if (log && enc.y?.field) {
       enc.y.scale = { ...(enc.y.scale || {}), type: positive ? "log" : "symlog", zero: false };
     }
     if (axis !== "default" && enc.x && enc.x.field === "x") {

@@ -13,20 +13,20 @@
 import { h } from "../lib/dom.js";
 import { vegaConfig } from "../lib/theme.js";
 import { downloadName, embedOptions, errorText, previewLines, queueEmbed, specFor, xTitle } from "./chartembed.js";
-import { X_AXES, hoverAt } from "./chartmath.js";
+import { hoverAt, X_AXES } from "./chartmath.js";
 import {
   axisChoices,
   forkTuples as forkTuplesOf,
-  lineRowsOf as rowsOf,
   newChartState,
+  lineRowsOf as rowsOf,
   selectedTuple as selectedOf,
   tuplesFor as tuplesOf,
   visibleLines as visibleOf,
   yDomain as yDomainOf,
 } from "./chartstate.js";
 import { renderLegend as drawLegend, legendClick } from "./legend.js";
-import { checkpointTuples, nearestPickable, seriesMeta, snapToCheckpoint } from "./points.js";
 import { bindPointer, hoverHead, hoverPosition, hoverRows, invertX, plotX, pointStep } from "./pointer.js";
+import { checkpointTuples, nearestPickable, seriesMeta, snapToCheckpoint } from "./points.js";
 import { previewSvg } from "./preview.js";
 import { markDirty } from "./store.js";
 import { afterPaint, loadVega } from "./vegaload.js";
@@ -268,7 +268,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
     const xv = invertX(entry, px);
     const hv = xv === null ? null : hoverAt(visibleOf(state, meta, entry.lines), xv);
-    if (!hv || !hv.items.length) {
+    if (!hv?.items.length) {
       clearHover(entry);
       return;
     }
@@ -373,7 +373,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     for (const [metric, entry] of views) {
       if (!wanted.has(metric)) {
         if (entry.view) entry.view.finalize();
-        entry.cleanups.forEach((f) => f());
+        for (const f of entry.cleanups) f();
         entry.div.remove();
         views.delete(metric);
       }
@@ -387,7 +387,15 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       const logLabel = h("label");
       const logBox = h("input", { type: "checkbox", "data-action": "log-y" });
       logLabel.append(logBox, document.createTextNode(" log y"));
-      const reset = h("button", { type: "button", "data-action": "reset-zoom", title: "drag on the chart to zoom x; shift-drag or shift-wheel pans; ctrl-wheel zooms; double-click resets" }, "reset zoom");
+      const reset = h(
+        "button",
+        {
+          type: "button",
+          "data-action": "reset-zoom",
+          title: "drag on the chart to zoom x; shift-drag or shift-wheel pans; ctrl-wheel zooms; double-click resets",
+        },
+        "reset zoom",
+      );
       const png = h("button", { type: "button", "data-action": "png", title: "download as PNG" }, "PNG");
       const svgB = h("button", { type: "button", "data-action": "svg", title: "download as SVG" }, "SVG");
       controls.append(logLabel, reset, png, svgB);
@@ -398,9 +406,25 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       box.append(controls, pdiv, vdiv, hoverEl, brushEl);
       if (placeholder.isConnected) placeholder.textContent = "drawing charts…";
       chartsEl.appendChild(box);
-      const entry = { c, view: null, div: box, pdiv, vdiv, hoverEl, brushEl, log: false, xdom: null, lines: new Map(), dragged: false, cleanups: [] };
+      const entry = {
+        c,
+        view: null,
+        div: box,
+        pdiv,
+        vdiv,
+        hoverEl,
+        brushEl,
+        log: false,
+        xdom: null,
+        lines: new Map(),
+        dragged: false,
+        cleanups: [],
+      };
       views.set(c.metric, entry);
-      logBox.onchange = () => { entry.log = logBox.checked; embedChart(entry); };
+      logBox.onchange = () => {
+        entry.log = logBox.checked;
+        embedChart(entry);
+      };
       reset.onclick = () => setX(entry, null);
       png.onclick = () => download(entry, "png");
       svgB.onclick = () => download(entry, "svg");
@@ -437,18 +461,29 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     for (const [m, bySeries] of dirty) {
       const entry = views.get(m);
       if (!entry) continue;
-      if (!entry.view) { drawPreview(entry); continue; }
+      if (!entry.view) {
+        drawPreview(entry);
+        continue;
+      }
       const ins = [];
       for (const s of bySeries.keys()) {
         const rows = lineRowsOf(m, s);
         entry.lines.set(s, rows);
         ins.push(...tuplesFor(s, rows));
       }
-      entry.view.change("rows", vega().changeset().remove((/** @type {{ s: string }} */ t) => bySeries.has(t.s)).insert(ins));
+      entry.view.change(
+        "rows",
+        vega()
+          .changeset()
+          .remove((/** @type {{ s: string }} */ t) => bySeries.has(t.s))
+          .insert(ins),
+      );
       entry.view.change("selected", replaceAll(selectedTuple(entry)));
       entry.view.change("ckpts", replaceAll(checkpoints(entry)));
       entry.view.signal("ydom", yDomain(entry));
-      entry.view.runAsync().then(() => { if (ins.length) markDrawn(m); });
+      entry.view.runAsync().then(() => {
+        if (ins.length) markDrawn(m);
+      });
     }
     dirty.clear();
     renders += 1;
@@ -516,9 +551,21 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     unsubscribe();
     for (const entry of views.values()) {
       if (entry.view) entry.view.finalize();
-      entry.cleanups.forEach((f) => f());
+      for (const f of entry.cleanups) f();
     }
   }
 
-  return { legend, tools, filterEl, chartsEl, sync, showSelection, showCheckpoints, renderLegend, onSeries, retheme, dispose };
+  return {
+    legend,
+    tools,
+    filterEl,
+    chartsEl,
+    sync,
+    showSelection,
+    showCheckpoints,
+    renderLegend,
+    onSeries,
+    retheme,
+    dispose,
+  };
 }

@@ -27,8 +27,8 @@ export function isDrag(dx) {
  * @returns {number | null}
  */
 export function pointStep(item) {
-  const isPoint = item && item.mark && item.mark.marktype === "symbol";
-  if (isPoint && item.datum && item.datum.k && typeof item.datum.step === "number") return item.datum.step;
+  const isPoint = item?.mark && item.mark.marktype === "symbol";
+  if (isPoint && item.datum?.k && typeof item.datum.step === "number") return item.datum.step;
   return null;
 }
 
@@ -120,7 +120,11 @@ export function hoverRows(head, items, smooth) {
     const row = h("div", { class: "nb-hover-row", "data-series": t.key });
     const sw = h("span", { class: "nb-swatch" });
     sw.style.background = t.color;
-    row.append(sw, h("span", { class: "nb-hover-label" }, t.label), h("span", { class: "nb-hover-value" }, hoverValue(smooth, t)));
+    row.append(
+      sw,
+      h("span", { class: "nb-hover-label" }, t.label),
+      h("span", { class: "nb-hover-value" }, hoverValue(smooth, t)),
+    );
     rows.push(row);
   }
   return rows;
@@ -147,7 +151,7 @@ export function plotX(entry, clientX) {
 export function invertX(entry, px) {
   try {
     return /** @type {View} */ (entry.view).scale("x").invert(px);
-  } catch (e) {
+  } catch {
     return null;
   }
 }

@@ -2,7 +2,8 @@
 // sends it once, as the `code` of one shared widget model (nbrun/widgets/_vega.py), whose id
 // is the dashboard's `_vega` trait. It is imported from a blob URL once per page and model:
 // every dashboard of a kernel shares the same import.
-const loads = (globalThis.__nbrunVegaLoads ||= new Map());
+if (!globalThis.__nbrunVegaLoads) globalThis.__nbrunVegaLoads = new Map();
+const loads = globalThis.__nbrunVegaLoads;
 
 // A promise of `{ embed, vega }` (vega-embed's default export and its `vega`).
 export function loadVega(model) {

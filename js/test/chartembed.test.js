@@ -22,7 +22,15 @@ test("specFor leaves the chart's spec as it is on the default axis without log y
 });
 
 test("specFor: log y (symlog when a value is not positive), the chosen axis' title and time labels", () => {
-  const positive = new Map([["s", [[0, 1, 0.5], [1, 2, 3]]]]);
+  const positive = new Map([
+    [
+      "s",
+      [
+        [0, 1, 0.5],
+        [1, 2, 3],
+      ],
+    ],
+  ]);
   const log = specFor(spec, positive, "default", true);
   assert.deepEqual(log.layer[0].encoding.y.scale, { nice: true, type: "log", zero: false });
   assert.equal(log.layer[1].encoding.y, undefined);
@@ -44,8 +52,17 @@ test("xTitle: the chart's own x on the default axis, else the axis' title", () =
 
 test("previewLines: the shown series with at least two rows, in their style", () => {
   const meta = seriesMeta([{ key: "a", run_id: "a", color: "#111", dash: "own", opacity: 0.5, width: 2 }]);
-  const two = [{ x: 0, y: 1 }, { x: 1, y: 2 }];
-  const lines = /** @type {Map<string, any[]>} */ (new Map([["a", two], ["b", two], ["c", [{ x: 0, y: 1 }]]]));
+  const two = [
+    { x: 0, y: 1 },
+    { x: 1, y: 2 },
+  ];
+  const lines = /** @type {Map<string, any[]>} */ (
+    new Map([
+      ["a", two],
+      ["b", two],
+      ["c", [{ x: 0, y: 1 }]],
+    ])
+  );
   const st = newChartState();
   assert.deepEqual(previewLines(st, meta, lines), [
     { rows: two, color: "#111", dash: "own", opacity: 0.5, width: 2 },

@@ -1,6 +1,7 @@
 // The chart interactions' arithmetic: x axes, EMA, outlier-free y ranges, labels, hover.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 
 import {
   diffText,
@@ -79,15 +80,41 @@ test("a fork's legend label carries its config diff and fork step", () => {
 
 test("hover: the rule snaps to the nearest drawn x; lines not covering it are left out", () => {
   const lines = [
-    { key: "a", label: "A", color: "#1", rows: [{ x: 0, y: 1, step: 0 }, { x: 10, y: 2, step: 10 }, { x: 20, y: 3, step: 20 }] },
-    { key: "b", label: "B", color: "#2", rows: [{ x: 10, y: 5, step: 10 }, { x: 20, y: 6, step: 20 }] },
+    {
+      key: "a",
+      label: "A",
+      color: "#1",
+      rows: [
+        { x: 0, y: 1, step: 0 },
+        { x: 10, y: 2, step: 10 },
+        { x: 20, y: 3, step: 20 },
+      ],
+    },
+    {
+      key: "b",
+      label: "B",
+      color: "#2",
+      rows: [
+        { x: 10, y: 5, step: 10 },
+        { x: 20, y: 6, step: 20 },
+      ],
+    },
   ];
   const h = hoverAt(lines, 9);
   assert.equal(h.x, 10);
-  assert.deepEqual(h.items.map((i) => [i.key, i.y]), [["b", 5], ["a", 2]]);
+  assert.deepEqual(
+    h.items.map((i) => [i.key, i.y]),
+    [
+      ["b", 5],
+      ["a", 2],
+    ],
+  );
   const early = hoverAt(lines, 1);
   assert.equal(early.x, 0);
-  assert.deepEqual(early.items.map((i) => i.key), ["a"]);
+  assert.deepEqual(
+    early.items.map((i) => i.key),
+    ["a"],
+  );
   assert.equal(hoverAt([], 3), null);
 });
 

@@ -16,7 +16,17 @@ import {
 import { seriesMeta } from "../dashboard/points.js";
 
 const meta = seriesMeta([
-  { key: "self:a", run_id: "a", role: "self", name: "a", color: "#111", dash: "own", opacity: 1, width: 2.6, pickable: true },
+  {
+    key: "self:a",
+    run_id: "a",
+    role: "self",
+    name: "a",
+    color: "#111",
+    dash: "own",
+    opacity: 1,
+    width: 2.6,
+    pickable: true,
+  },
   { key: "fork:b", run_id: "b", label: "b", color: "#222", dash: "own", opacity: 1, width: 1.5, pickable: false },
 ]);
 /** @param {number[][]} xy */
@@ -34,20 +44,34 @@ test("metaOf: a series the legend does not know is grey and not pickable", () =>
 });
 
 test("lineRowsOf reads the store's series on the chosen axis, smoothed", () => {
-  const store = { series: () => [[0, 5, 1, 10, 0.5, 1], [1, 6, 3, 11, 0.7, 2]] };
+  const store = {
+    series: () => [
+      [0, 5, 1, 10, 0.5, 1],
+      [1, 6, 3, 11, 0.7, 2],
+    ],
+  };
   const st = newChartState();
-  assert.deepEqual(lineRowsOf(store, st, "loss", "self:a").map((r) => r.x), [5, 6]);
+  assert.deepEqual(
+    lineRowsOf(store, st, "loss", "self:a").map((r) => r.x),
+    [5, 6],
+  );
   st.axis = "_step";
   st.smooth = 0.5;
   const r = lineRowsOf(store, st, "loss", "self:a");
-  assert.deepEqual(r.map((t) => t.x), [10, 11]);
+  assert.deepEqual(
+    r.map((t) => t.x),
+    [10, 11],
+  );
   assert.equal(r[1].raw, 3);
   assert.ok(r[1].y < 3);
 });
 
 test("tuplesFor: a hidden series has no Vega rows; smoothing adds the faint raw line", () => {
   const st = newChartState();
-  const r = rows([[0, 1], [1, 2]]);
+  const r = rows([
+    [0, 1],
+    [1, 2],
+  ]);
   assert.equal(tuplesFor(st, meta, "self:a", r).length, 2);
   st.smooth = 0.3;
   assert.equal(tuplesFor(st, meta, "self:a", r).length, 4);
@@ -57,17 +81,37 @@ test("tuplesFor: a hidden series has no Vega rows; smoothing adds the faint raw 
 
 test("visibleLines leaves out hidden and empty series and labels the rest", () => {
   const st = newChartState();
-  const lines = new Map([["self:a", rows([[0, 1]])], ["fork:b", rows([[0, 2]])], ["x", []]]);
-  assert.deepEqual(visibleLines(st, meta, lines).map((l) => [l.key, l.label, l.pickable]), [
-    ["self:a", "this · a", true],
-    ["fork:b", "b", false],
+  const lines = new Map([
+    ["self:a", rows([[0, 1]])],
+    ["fork:b", rows([[0, 2]])],
+    ["x", []],
   ]);
+  assert.deepEqual(
+    visibleLines(st, meta, lines).map((l) => [l.key, l.label, l.pickable]),
+    [
+      ["self:a", "this · a", true],
+      ["fork:b", "b", false],
+    ],
+  );
   st.hidden.add("self:a");
-  assert.deepEqual(visibleLines(st, meta, lines).map((l) => l.key), ["fork:b"]);
+  assert.deepEqual(
+    visibleLines(st, meta, lines).map((l) => l.key),
+    ["fork:b"],
+  );
 });
 
 test("selectedTuple: the selected step's point on a pickable line, none without a step", () => {
-  const lines = new Map([["self:a", rows([[0, 1], [10, 2], [20, 3]])], ["fork:b", rows([[0, 9]])]]);
+  const lines = new Map([
+    [
+      "self:a",
+      rows([
+        [0, 1],
+        [10, 2],
+        [20, 3],
+      ]),
+    ],
+    ["fork:b", rows([[0, 9]])],
+  ]);
   assert.deepEqual(selectedTuple(lines, meta, 1), [{ x: 10, y: 2 }]);
   assert.deepEqual(selectedTuple(lines, meta, null), []);
   assert.deepEqual(selectedTuple(lines, meta, undefined), []);
@@ -76,9 +120,25 @@ test("selectedTuple: the selected step's point on a pickable line, none without 
 
 test("forkTuples: marks follow the drawn line, hidden runs lose theirs, stacked ones combine", () => {
   const st = newChartState();
-  const lines = new Map([["self:a", rows([[0, 1], [5, 2]], 0)], ["fork:b", rows([[5, 7]], 1)]]);
+  const lines = new Map([
+    [
+      "self:a",
+      rows(
+        [
+          [0, 1],
+          [5, 2],
+        ],
+        0,
+      ),
+    ],
+    ["fork:b", rows([[5, 7]], 1)],
+  ]);
   // [x, y, colour, label, step, run id]
-  const forks = [[50, 20, "#f00", "b1", 1, "b"], [50, 20, "#f00", "b2", 1, "b"], [9, 9, "#0f0", "gone", 4, "z"]];
+  const forks = [
+    [50, 20, "#f00", "b1", 1, "b"],
+    [50, 20, "#f00", "b2", 1, "b"],
+    [9, 9, "#0f0", "gone", 4, "z"],
+  ];
   assert.deepEqual(forkTuples(st, meta, lines, forks), [
     { x: 5, y: 7, c: "#f00", label: "2 forks: b1; b2", n: 2, count: "×2" },
     { x: 9, y: 9, c: "#0f0", label: "gone", n: 1, count: "" },
@@ -88,7 +148,10 @@ test("forkTuples: marks follow the drawn line, hidden runs lose theirs, stacked 
   assert.equal(forkTuples(st, meta, lines, forks).length, 1);
   st.axis = "default";
   st.hidden.add("fork:b");
-  assert.deepEqual(forkTuples(st, meta, lines, forks).map((m) => m.label), ["gone"]);
+  assert.deepEqual(
+    forkTuples(st, meta, lines, forks).map((m) => m.label),
+    ["gone"],
+  );
 });
 
 test("yDomain: outlier-free by default, the zoomed x range's extent, log in decades, or Vega's", () => {
@@ -109,11 +172,18 @@ test("yDomain: outlier-free by default, the zoomed x range's extent, log in deca
 
 test("axisChoices: step metric charts add the global step; an axis no longer there resets", () => {
   assert.deepEqual(axisChoices([{ x: "_step" }], "default"), {
-    choices: [["default", "step"], ["_runtime", "relative time"], ["_timestamp", "wall time"]],
+    choices: [
+      ["default", "step"],
+      ["_runtime", "relative time"],
+      ["_timestamp", "wall time"],
+    ],
     axis: "default",
   });
   const withEpoch = axisChoices([{ x: "_step" }, { x: "epoch" }], "_step");
-  assert.deepEqual(withEpoch.choices.map(([v]) => v), ["default", "_step", "_runtime", "_timestamp"]);
+  assert.deepEqual(
+    withEpoch.choices.map(([v]) => v),
+    ["default", "_step", "_runtime", "_timestamp"],
+  );
   assert.equal(withEpoch.choices[0][1], "step metric");
   assert.equal(withEpoch.axis, "_step");
   assert.equal(axisChoices([{ x: "_step" }], "_step").axis, "default");

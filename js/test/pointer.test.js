@@ -76,7 +76,10 @@ test("hoverHead: step charts say the step, others the axis and x too, wall time 
   assert.equal(hoverHead("default", "_step", "x", 12, 12), "step 12");
   assert.equal(hoverHead("default", "epoch", "x", 3, 300), "epoch 3 · step 300");
   assert.equal(hoverHead("_runtime", "_step", "relative time (s)", 1.23456, 9), "relative time (s) 1.235 · step 9");
-  assert.equal(hoverHead("_timestamp", "_step", "wall time", 1700000000000, 1), new Date(1700000000000).toLocaleString());
+  assert.equal(
+    hoverHead("_timestamp", "_step", "wall time", 1700000000000, 1),
+    new Date(1700000000000).toLocaleString(),
+  );
 });
 
 test("hoverValue: the smoothed value with the raw one beside it when they differ", () => {
