@@ -6,8 +6,13 @@
 import { loadVega } from "./dashboard/vegaload.js";
 import { vegaConfig, watchTheme } from "./lib/theme.js";
 
+/**
+ * @typedef {{ spec: object, _vega: string }} ChartModel the ChartWidget's traits
+ */
+
+/** @type {import("@anywidget/types").Render<ChartModel>} */
 function render({ model, el }) {
-  const root = document.createElement("div");
+  const root = /** @type {HTMLDivElement & { __nbrunView?: import("vega").View }} */ (document.createElement("div"));
   root.className = "nbrun-chart";
   root.setAttribute("data-ready", "0");
   root.style.cssText =
@@ -15,6 +20,7 @@ function render({ model, el }) {
   const div = document.createElement("div");
   root.appendChild(div);
   el.appendChild(root);
+  /** @type {import("vega-embed").Result | null} */
   let result = null;
   let alive = true;
   let gen = 0;

@@ -22,6 +22,7 @@ import { hideSnapshot, watchTheme } from "./lib/theme.js";
 // open-time stamps on the dashboard's root (bench/dashboard_open.py reads them)
 const MODULE_AT = Date.now();
 
+/** @type {import("@anywidget/types").Render} */
 function render({ model, el }) {
   const store = storeFor(model);
   const root = h("div", {
@@ -77,6 +78,7 @@ function render({ model, el }) {
     actions.updateButtons();
   }
 
+  /** @type {[`change:${string}`, () => void][]} */
   const handlers = [
     ["change:overview", renderOverview],
     ["change:error", overview.renderErrors],
@@ -103,6 +105,7 @@ function render({ model, el }) {
   };
 }
 
+/** @type {import("@anywidget/types").AnyWidget} */
 export default {
   initialize({ model }) {
     storeFor(model);

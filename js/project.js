@@ -161,11 +161,13 @@ function parallel(runs, axes, metric) {
   return svg;
 }
 
+/** @type {import("@anywidget/types").Render} */
 function render({ model, el }) {
   const root = h("div", { class: "nbrun-project" });
   root.appendChild(h("style", {}, CSS));
   // `option` / `to`: the confirmation's checkbox and target project, kept while it is open
   // (any update from the kernel redraws it)
+  /** @type {{ sort: string | null, dir: number, query: string, grouped: boolean, collapsed: Set<string>, selected: Set<string>, confirm: "delete" | "move" | null, option: boolean, to: string, metric: string }} */
   const state = {
     sort: null,
     dir: 1,
@@ -546,4 +548,5 @@ function render({ model, el }) {
   };
 }
 
+/** @type {import("@anywidget/types").AnyWidget} */
 export default { render };

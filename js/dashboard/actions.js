@@ -144,7 +144,7 @@ export function createActions({ model }) {
         }
       } catch (e) {
         msg.setAttribute("data-status", "error");
-        msg.textContent = e.message;
+        msg.textContent = e instanceof Error ? e.message : String(e);
         return;
       }
       send("fork", { step, config: out }, `fork at step ${step}`);

@@ -27,7 +27,7 @@ import { metaOf } from "./chartstate.js";
 export function specFor(spec, points, axis, log) {
   const out = JSON.parse(JSON.stringify(spec));
   const positive = [...points.values()].every((pts) => pts.every((p) => p[2] > 0));
-  const ax = /** @type {Record<string, { title: string, time?: boolean }>} */ (X_AXES)[axis];
+  const ax = X_AXES[axis];
   for (const layer of out.layer || []) {
     const enc = layer.encoding || {};
     if (log && enc.y?.field) {
@@ -57,7 +57,7 @@ export function embedOptions(root) {
  * @param {string} chartX
  */
 export function xTitle(axis, chartX) {
-  return axis !== "default" ? /** @type {Record<string, { title: string }>} */ (X_AXES)[axis].title : chartX;
+  return axis !== "default" ? X_AXES[axis].title : chartX;
 }
 
 /**

@@ -4,6 +4,7 @@
 
 // The x axes a chart can use. "default" is what Python sends as x (the metric's
 // define_metric step_metric, else _step); the others read the point's extra columns.
+/** @type {Record<string, { title: string | null, index: number, scale: number, time?: boolean }>} */
 export const X_AXES = {
   default: { title: null, index: 1, scale: 1 },
   _step: { title: "step", index: 3, scale: 1 },
@@ -208,11 +209,13 @@ export function groupForks(marks) {
 }
 
 // The x range after a wheel step: zoom by `factor` (< 1 zooms in) around `at`.
+/** @param {number[]} range @param {number} at @param {number} factor @returns {number[]} */
 export function zoomRange([a, b], at, factor) {
   return [at - (at - a) * factor, at + (b - at) * factor];
 }
 
 // The x range moved by `dx` (in data units).
+/** @param {number[]} range @param {number} dx @returns {number[]} */
 export function panRange([a, b], dx) {
   return [a + dx, b + dx];
 }

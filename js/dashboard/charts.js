@@ -275,7 +275,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     entry.view.change("hover", replaceAll(hv.items.map((t) => ({ x: t.x, y: t.y, c: t.color }))));
     entry.view.runAsync();
     const box = entry.hoverEl;
-    const axisTitle = state.axis !== "default" ? /** @type {any} */ (X_AXES)[state.axis].title : "x";
+    const axisTitle = state.axis !== "default" ? X_AXES[state.axis].title || "x" : "x";
     const head = hoverHead(state.axis, entry.c.x, axisTitle, hv.x, hv.items[0].step);
     box.replaceChildren(...hoverRows(head, hv.items, state.smooth));
     const outer = entry.div.getBoundingClientRect();
@@ -367,7 +367,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   }
 
   async function sync() {
-    const charts = model.get("charts") || [];
+    const charts = /** @type {ChartSpec[]} */ (model.get("charts") || []);
     renderAxisChoices(charts);
     const wanted = new Set(charts.map((c) => c.metric));
     for (const [metric, entry] of views) {
@@ -454,6 +454,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   // Deltas only mark series dirty; a flush at most every 100 ms re-reads the touched series
   // from the store (one changeset per chart), so a busy run never floods the main thread.
   const dirty = new Map(); // metric -> Map(series -> lowest changed index)
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let flushTimer = null;
   let renders = 0;
   function flush() {
@@ -525,7 +526,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     renderLegend();
   }
 
-  const unsubscribe = store.subscribe((ev) => {
+  const unsubscribe = store.subscribe((/** @type {{ type: string, changes?: any[] }} */ ev) => {
     if (ev.type === "base") {
       onSeries();
       dirty.clear();

@@ -69,7 +69,7 @@ export function renderLegend(legend, series, hidden, on) {
     sw.style.background = style.background;
     sw.style.height = style.height;
     item.append(sw, document.createTextNode(seriesLabel(s) || s.label));
-    item.onclick = (e) => on.onClick(s.key, e.altKey);
+    item.onclick = (/** @type {MouseEvent} */ e) => on.onClick(s.key, e.altKey);
     item.onmouseenter = () => on.onHover(s.run_id);
     item.onmouseleave = () => on.onHover("");
     legend.appendChild(item);

@@ -7,6 +7,7 @@ import { downloadName, errorText, previewLines, queueEmbed, specFor, xTitle } fr
 import { newChartState } from "../dashboard/chartstate.js";
 import { seriesMeta } from "../dashboard/points.js";
 
+/** @type {any} */
 const spec = {
   layer: [
     { mark: "line", encoding: { x: { field: "x", title: "_step" }, y: { field: "y", scale: { nice: true } } } },
