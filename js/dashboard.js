@@ -4,7 +4,8 @@
 //
 // The parts: dashboard/store.js (the chart points: base snapshot + deltas, pure),
 // dashboard/points.js (what the charts draw from them, pure), dashboard/chartmath.js (EMA,
-// outlier-free y range, labels, hover read-out, pure), dashboard/charts.js (Vega),
+// outlier-free y range, labels, hover read-out, pure), dashboard/charts.js (Vega; its parts:
+// chartstate.js, chartembed.js, pointer.js, legend.js),
 // dashboard/overview.js, dashboard/actions.js, dashboard/media.js (a panel per media key),
 // dashboard/side.js (the System and Logs sections); dashboard.css is bundled in as text.
 
