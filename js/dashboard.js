@@ -4,26 +4,34 @@
 //
 // The parts: dashboard/store.js (the chart points: base snapshot + deltas, pure),
 // dashboard/points.js (what the charts draw from them, pure), dashboard/chartmath.js (EMA,
-// outlier-free y range, labels, hover read-out, pure), dashboard/charts.js (Vega),
+// outlier-free y range, labels, hover read-out, pure), dashboard/charts.js (Vega; its parts:
+// chartstate.js, chartembed.js, pointer.js, legend.js),
 // dashboard/overview.js, dashboard/actions.js, dashboard/media.js (a panel per media key),
 // dashboard/side.js (the System and Logs sections); dashboard.css is bundled in as text.
-import CSS from "./dashboard.css";
-import { h } from "./lib/dom.js";
+
 import { createActions } from "./dashboard/actions.js";
 import { createCharts } from "./dashboard/charts.js";
 import { createMedia } from "./dashboard/media.js";
 import { createOverview } from "./dashboard/overview.js";
 import { mountSide } from "./dashboard/side.js";
 import { storeFor } from "./dashboard/store.js";
+import CSS from "./dashboard.css";
+import { h } from "./lib/dom.js";
 import { hideSnapshot, watchTheme } from "./lib/theme.js";
 
 // epoch ms at which this module was evaluated (after its fetch, parse and compile): one of the
 // open-time stamps on the dashboard's root (bench/dashboard_open.py reads them)
 const MODULE_AT = Date.now();
 
+/** @type {import("@anywidget/types").Render} */
 function render({ model, el }) {
   const store = storeFor(model);
-  const root = h("div", { class: "nbrun-dash", "data-ready": "0", "data-t-module": String(MODULE_AT), "data-t-render": String(Date.now()) });
+  const root = h("div", {
+    class: "nbrun-dash",
+    "data-ready": "0",
+    "data-t-module": String(MODULE_AT),
+    "data-t-render": String(Date.now()),
+  });
   root.appendChild(h("style", {}, CSS));
   const overview = createOverview({ model, root });
   const actions = createActions({ model });
@@ -37,8 +45,18 @@ function render({ model, el }) {
   const side = mountSide(model);
   const media = createMedia({ model });
   root.append(
-    overview.head, actions.toolbar, actions.panel, overview.noteEl, overview.errorEl,
-    charts.legend, charts.tools, charts.filterEl, charts.chartsEl, media.el, ...side.elements, overview.tablesEl,
+    overview.head,
+    actions.toolbar,
+    actions.panel,
+    overview.noteEl,
+    overview.errorEl,
+    charts.legend,
+    charts.tools,
+    charts.filterEl,
+    charts.chartsEl,
+    media.el,
+    ...side.elements,
+    overview.tablesEl,
   );
   el.appendChild(root);
   root.setAttribute("data-shown", String(Date.now())); // epoch ms (bench/first_chart.py)
@@ -46,7 +64,10 @@ function render({ model, el }) {
   const snapId = model.get("snapshot_id");
   const unhide = snapId ? hideSnapshot("snapshot", snapId) : () => {};
   // Vega charts take the theme's colours as a config: embed them again when it changes
-  const unwatch = watchTheme(root, () => { charts.retheme(); side.retheme(); });
+  const unwatch = watchTheme(root, () => {
+    charts.retheme();
+    side.retheme();
+  });
 
   function showSelection() {
     actions.showSelection();
@@ -58,6 +79,7 @@ function render({ model, el }) {
     actions.updateButtons();
   }
 
+  /** @type {[`change:${string}`, () => void][]} */
   const handlers = [
     ["change:overview", renderOverview],
     ["change:error", overview.renderErrors],
@@ -84,6 +106,7 @@ function render({ model, el }) {
   };
 }
 
+/** @type {import("@anywidget/types").AnyWidget} */
 export default {
   initialize({ model }) {
     storeFor(model);

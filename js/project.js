@@ -4,11 +4,12 @@
 // "open" asks Python to show that run's dashboard. Python side: nbrun/widgets/_project.py.
 // All run data is written with textContent (or as SVG text nodes), never as HTML. Charts are
 // plain SVG (no Vega): the module stays small and loads at once.
-import CSS from "./project.css";
+
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
 import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
 import { hideSnapshot } from "./lib/theme.js";
+import CSS from "./project.css";
 
 const fmt = (v) => fmtDigits(v, 4);
 const SVG = "http://www.w3.org/2000/svg";
@@ -44,7 +45,7 @@ function summaryColumns(runs) {
 // about five round tick values covering [lo, hi]
 function ticks(lo, hi) {
   const span = hi - lo || Math.abs(hi) || 1;
-  const step0 = Math.pow(10, Math.floor(Math.log10(span / 4)));
+  const step0 = 10 ** Math.floor(Math.log10(span / 4));
   const step = [1, 2, 5, 10].map((m) => m * step0).find((st) => span / st <= 5) || step0 * 10;
   const out = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
@@ -53,14 +54,26 @@ function ticks(lo, hi) {
 
 // one metric of the selected runs as an SVG line chart (theme colours from CSS classes)
 function lineChart(metric, series) {
-  const W = 340, H = 190, L = 50, R = 10, T = 20, B = 30;
+  const W = 340,
+    H = 190,
+    L = 50,
+    R = 10,
+    T = 20,
+    B = 30;
   const svg = s("svg", { width: W, height: H, class: "nb-ochart" });
   const all = series.flatMap((r) => r.pts);
   if (!all.length) return svg;
   let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
   let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
-  if (x0 === x1) { x0 -= 1; x1 += 1; }
-  if (y0 === y1) { const d = Math.abs(y0) * 0.05 || 1; y0 -= d; y1 += d; }
+  if (x0 === x1) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  if (y0 === y1) {
+    const d = Math.abs(y0) * 0.05 || 1;
+    y0 -= d;
+    y1 += d;
+  }
   const X = (v) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
   const Y = (v) => H - B - ((v - y0) / (y1 - y0)) * (H - T - B);
   svg.appendChild(s("text", { x: L, y: 12, class: "nb-ctitle" }, metric));
@@ -105,8 +118,17 @@ function parallel(runs, axes, metric) {
     if (vals.every((v) => typeof v === "number")) {
       const lo = Math.min(...vals);
       const hi = Math.max(...vals);
-      const f = (v) => (hi === lo ? (top + bottom) / 2 : bottom - pad - ((v - lo) / (hi - lo)) * (bottom - top - 2 * pad));
-      return { f, labels: vals.length ? [[lo, fmt(lo)], [hi, fmt(hi)]] : [] };
+      const f = (v) =>
+        hi === lo ? (top + bottom) / 2 : bottom - pad - ((v - lo) / (hi - lo)) * (bottom - top - 2 * pad);
+      return {
+        f,
+        labels: vals.length
+          ? [
+              [lo, fmt(lo)],
+              [hi, fmt(hi)],
+            ]
+          : [],
+      };
     }
     const cats = [...new Set(vals.map((v) => fmt(v)))].sort();
     const f = (v) => {
@@ -139,27 +161,55 @@ function parallel(runs, axes, metric) {
   return svg;
 }
 
+/** @type {import("@anywidget/types").Render} */
 function render({ model, el }) {
   const root = h("div", { class: "nbrun-project" });
   root.appendChild(h("style", {}, CSS));
   // `option` / `to`: the confirmation's checkbox and target project, kept while it is open
   // (any update from the kernel redraws it)
-  const state = { sort: null, dir: 1, query: "", grouped: false, collapsed: new Set(), selected: new Set(), confirm: null, option: false, to: "", metric: "" };
+  /** @type {{ sort: string | null, dir: number, query: string, grouped: boolean, collapsed: Set<string>, selected: Set<string>, confirm: "delete" | "move" | null, option: boolean, to: string, metric: string }} */
+  const state = {
+    sort: null,
+    dir: 1,
+    query: "",
+    grouped: false,
+    collapsed: new Set(),
+    selected: new Set(),
+    confirm: null,
+    option: false,
+    to: "",
+    metric: "",
+  };
 
   const bar = h("div", { class: "nb-bar" });
   const title = h("b");
   const refresh = h("button", { "data-action": "refresh" }, "Refresh");
   refresh.onclick = () => model.send({ action: "refresh" });
   const search = h("input", { type: "search", placeholder: "filter: name, tag, lr=0.1 …", "data-role": "filter" });
-  search.oninput = () => { state.query = search.value; draw(); };
+  search.oninput = () => {
+    state.query = search.value;
+    draw();
+  };
   const groupBox = h("input", { type: "checkbox", "data-role": "group-toggle" });
-  groupBox.onchange = () => { state.grouped = groupBox.checked; draw(); };
+  groupBox.onchange = () => {
+    state.grouped = groupBox.checked;
+    draw();
+  };
   const groupLabel = h("label", { class: "nb-check" });
   groupLabel.append(groupBox, document.createTextNode(" group"));
   const delBtn = h("button", { "data-action": "delete" }, "Delete…");
-  delBtn.onclick = () => { state.confirm = "delete"; state.option = false; drawConfirm(); };
+  delBtn.onclick = () => {
+    state.confirm = "delete";
+    state.option = false;
+    drawConfirm();
+  };
   const moveBtn = h("button", { "data-action": "move" }, "Move…");
-  moveBtn.onclick = () => { state.confirm = "move"; state.option = false; state.to = ""; drawConfirm(); };
+  moveBtn.onclick = () => {
+    state.confirm = "move";
+    state.option = false;
+    state.to = "";
+    drawConfirm();
+  };
   const count = h("span", { class: "nb-count" });
   bar.append(title, refresh, search, groupLabel, delBtn, moveBtn, count);
 
@@ -192,7 +242,10 @@ function render({ model, el }) {
   // a delete or move goes after any selection still waiting on its timer, so the kernel
   // sees them in the order the user made them
   function sendAction(msg) {
-    if (selectTimer !== null) { clearTimeout(selectTimer); flushSelection(); }
+    if (selectTimer !== null) {
+      clearTimeout(selectTimer);
+      flushSelection();
+    }
     model.send(msg);
   }
 
@@ -204,10 +257,15 @@ function render({ model, el }) {
     if (!state.confirm || !keys.length) return;
     const names = keys.map((k) => (byKey.get(k) ? `${byKey.get(k).name} (${k})` : k)).join(", ");
     const cancel = h("button", { "data-action": "cancel" }, "Cancel");
-    cancel.onclick = () => { state.confirm = null; drawConfirm(); };
+    cancel.onclick = () => {
+      state.confirm = null;
+      drawConfirm();
+    };
     const box = h("input", { type: "checkbox", "data-role": "confirm-option" });
     box.checked = state.option;
-    box.onchange = () => { state.option = box.checked; };
+    box.onchange = () => {
+      state.option = box.checked;
+    };
     const opt = h("label", { class: "nb-check" });
     if (state.confirm === "delete") {
       opt.append(box, document.createTextNode(" detach forks (copy the rows they inherited into them first)"));
@@ -217,11 +275,18 @@ function render({ model, el }) {
         state.confirm = null;
         drawConfirm();
       };
-      confirmBox.append(h("div", {}, `Delete ${keys.length} run(s) with their history and files: ${names}?`), opt, go, cancel);
+      confirmBox.append(
+        h("div", {}, `Delete ${keys.length} run(s) with their history and files: ${names}?`),
+        opt,
+        go,
+        cancel,
+      );
     } else {
       const to = h("input", { type: "text", placeholder: "project", "data-role": "move-to" });
       to.value = state.to;
-      to.oninput = () => { state.to = to.value; };
+      to.oninput = () => {
+        state.to = to.value;
+      };
       opt.append(box, document.createTextNode(" with lineage (forks and parents move too)"));
       const go = h("button", { "data-action": "confirm-move" }, "Move");
       go.onclick = () => {
@@ -242,8 +307,14 @@ function render({ model, el }) {
       th.onclick = () => {
         if (state.sort === col) {
           if (state.dir > 0) state.dir = -1;
-          else { state.sort = null; state.dir = 1; }
-        } else { state.sort = col; state.dir = 1; }
+          else {
+            state.sort = null;
+            state.dir = 1;
+          }
+        } else {
+          state.sort = col;
+          state.dir = 1;
+        }
         draw();
       };
     }
@@ -253,13 +324,16 @@ function render({ model, el }) {
   function runRow(r, cfgCols, sumCols, allProjects, flat) {
     const opened = model.get("opened");
     const tr = h("tr", {
-      "data-run-id": r.id, "data-key": r.key, "data-depth": String(r.depth),
+      "data-run-id": r.id,
+      "data-key": r.key,
+      "data-depth": String(r.depth),
       "data-opened": r.key === opened || r.id === opened ? "1" : "0",
     });
     const check = h("input", { type: "checkbox", "data-role": "select" });
     check.checked = state.selected.has(r.key);
     check.onchange = () => {
-      if (check.checked) state.selected.add(r.key); else state.selected.delete(r.key);
+      if (check.checked) state.selected.add(r.key);
+      else state.selected.delete(r.key);
       drawCount();
       drawParallel();
       sendSelection();
@@ -269,16 +343,27 @@ function render({ model, el }) {
     const branch = !flat && r.depth ? `${"  ".repeat(r.depth - 1)}└─` : "";
     const nameCell = h("td", { class: "nb-name nb-wrap" });
     nameCell.append(h("span", { class: "nb-swatch", style: `background:${r.color}` }), document.createTextNode(r.name));
-    const fork = r.forked_from ? `${r.forked_from} @${r.fork_step}` : r.detached_from ? `(${r.detached_from}, deleted)` : "";
-    const changed = Object.entries(r.changed || {}).map(([k, d]) => `${k}: ${fmt(d.from)}→${fmt(d.to)}`).join(", ");
+    const fork = r.forked_from
+      ? `${r.forked_from} @${r.fork_step}`
+      : r.detached_from
+        ? `(${r.detached_from}, deleted)`
+        : "";
+    const changed = Object.entries(r.changed || {})
+      .map(([k, d]) => `${k}: ${fmt(d.from)}→${fmt(d.to)}`)
+      .join(", ");
     const cells = [c0, h("td", { class: "nb-branch" }, branch), nameCell];
     if (allProjects) cells.push(h("td", { "data-col": "project" }, r.project));
     cells.push(
-      h("td", {}, r.id), h("td", {}, r.state), h("td", {}, fmt(r.step)), h("td", {}, r.group ?? ""),
-      h("td", { class: "nb-wrap" }, fork), h("td", { class: "nb-wrap" }, changed),
+      h("td", {}, r.id),
+      h("td", {}, r.state),
+      h("td", {}, fmt(r.step)),
+      h("td", {}, r.group ?? ""),
+      h("td", { class: "nb-wrap" }, fork),
+      h("td", { class: "nb-wrap" }, changed),
       h("td", { class: "nb-wrap" }, (r.tags || []).join(", ")),
     );
-    for (const k of cfgCols) cells.push(h("td", { "data-col": `c:${k}`, class: "nb-num" }, k in (r.config || {}) ? fmt(r.config[k]) : ""));
+    for (const k of cfgCols)
+      cells.push(h("td", { "data-col": `c:${k}`, class: "nb-num" }, k in (r.config || {}) ? fmt(r.config[k]) : ""));
     for (const k of sumCols) cells.push(h("td", { "data-col": `s:${k}`, class: "nb-num" }, cellText(r.summary?.[k])));
     const open = h("button", { "data-action": "open" }, "open");
     open.onclick = () => model.send({ action: "open", key: r.key, id: r.id });
@@ -312,12 +397,19 @@ function render({ model, el }) {
     const cfgCols = configColumns(runs.length ? runs : all);
     const sumCols = summaryColumns(runs.length ? runs : all);
     const flat = state.sort !== null;
-    if (flat) runs = [...runs].sort((a, b) => state.dir * compare(colValue(a, state.sort), colValue(b, state.sort)) || compare(a.created, b.created));
+    if (flat)
+      runs = [...runs].sort(
+        (a, b) =>
+          state.dir * compare(colValue(a, state.sort), colValue(b, state.sort)) || compare(a.created, b.created),
+      );
     const head = h("tr");
     const allBox = h("input", { type: "checkbox", "data-role": "select-all" });
     allBox.checked = runs.length > 0 && runs.every((r) => state.selected.has(r.key));
     allBox.onchange = () => {
-      for (const r of runs) { if (allBox.checked) state.selected.add(r.key); else state.selected.delete(r.key); }
+      for (const r of runs) {
+        if (allBox.checked) state.selected.add(r.key);
+        else state.selected.delete(r.key);
+      }
       draw();
       sendSelection();
     };
@@ -325,8 +417,15 @@ function render({ model, el }) {
     th0.appendChild(allBox);
     head.append(th0, header("", null), header("name", "name"));
     if (allProjects) head.appendChild(header("project", "project"));
-    head.append(header("id", "id"), header("state", "state"), header("step", "step"), header("group", "group"),
-      header("forked from", null), header("changed", null), header("tags", "tags"));
+    head.append(
+      header("id", "id"),
+      header("state", "state"),
+      header("step", "step"),
+      header("group", "group"),
+      header("forked from", null),
+      header("changed", null),
+      header("tags", "tags"),
+    );
     for (const k of cfgCols) head.appendChild(header(k, `c:${k}`));
     for (const k of sumCols) head.appendChild(header(k, `s:${k}`));
     head.appendChild(header("", null));
@@ -346,8 +445,16 @@ function render({ model, el }) {
         const shut = state.collapsed.has(g);
         const tr = h("tr", { class: "nb-group", "data-group": g, "data-collapsed": shut ? "1" : "0" });
         const td = h("td", { colspan: String(ncols) });
-        const btn = h("button", { "data-action": "toggle-group" }, `${shut ? "▸" : "▾"} ${g} · ${members.length} run(s)`);
-        btn.onclick = () => { if (shut) state.collapsed.delete(g); else state.collapsed.add(g); draw(); };
+        const btn = h(
+          "button",
+          { "data-action": "toggle-group" },
+          `${shut ? "▸" : "▾"} ${g} · ${members.length} run(s)`,
+        );
+        btn.onclick = () => {
+          if (shut) state.collapsed.delete(g);
+          else state.collapsed.add(g);
+          draw();
+        };
         td.appendChild(btn);
         tr.appendChild(td);
         rows.push(tr);
@@ -377,12 +484,29 @@ function render({ model, el }) {
       if (k === state.metric) o.selected = true;
       pick.appendChild(o);
     }
-    pick.onchange = () => { state.metric = pick.value; drawParallel(); };
+    pick.onchange = () => {
+      state.metric = pick.value;
+      drawParallel();
+    };
     const label = h("div", { class: "nb-pc-head" });
-    label.append(h("b", {}, "config vs "), pick, h("span", { class: "nb-dim" }, chosen.length >= 2 ? ` · ${runs.length} selected runs` : ` · ${runs.length} runs (select runs to narrow)`));
+    label.append(
+      h("b", {}, "config vs "),
+      pick,
+      h(
+        "span",
+        { class: "nb-dim" },
+        chosen.length >= 2 ? ` · ${runs.length} selected runs` : ` · ${runs.length} runs (select runs to narrow)`,
+      ),
+    );
     const metric = state.metric;
     const axes = configColumns(runs).map((k) => ({ name: k, get: (r) => r.config?.[k] }));
-    axes.push({ name: metric, get: (r) => { const v = cellValue(r.summary?.[metric]); return typeof v === "number" ? v : null; } });
+    axes.push({
+      name: metric,
+      get: (r) => {
+        const v = cellValue(r.summary?.[metric]);
+        return typeof v === "number" ? v : null;
+      },
+    });
     pcBox.append(label, parallel(runs, axes, metric));
   }
 
@@ -418,7 +542,11 @@ function render({ model, el }) {
   for (const ev of evs) model.on(ev, draw);
   model.on("change:overlay", drawOverlay);
   draw();
-  return () => { unhide(); for (const ev of evs) model.off(ev, draw); };
+  return () => {
+    unhide();
+    for (const ev of evs) model.off(ev, draw);
+  };
 }
 
+/** @type {import("@anywidget/types").AnyWidget} */
 export default { render };

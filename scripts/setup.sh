@@ -26,6 +26,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# node_modules exactly as package-lock.json pins it (Vega for the bundle, and Biome and
+# TypeScript for scripts/test.sh's JS checks), also where an older install is there
+npm ci --no-audit --no-fund
+
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"

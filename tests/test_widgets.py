@@ -241,6 +241,25 @@ def test_dashboards_share_one_vega_module_and_send_points_as_one_buffer(run_dir:
         b.close()
 
 
+def test_run_chart_widget_loads_the_shared_vega_module_instead_of_bundling_it() -> None:
+    """``run.chart()``'s Altair renderer (``js/chart.js``) draws with the kernel's shared Vega
+    model, as the dashboard does: its own module is small and sent per chart, Vega once."""
+    from nbrun.widgets._altair import ChartWidget
+    from nbrun.widgets._vega import vega_module
+
+    spec = {"mark": "line", "data": {"values": [{"x": 0, "y": 1}]}}
+    a = ChartWidget(spec=spec)
+    b = ChartWidget(spec=spec)
+    try:
+        module = vega_module()
+        assert a._vega == b._vega == f"IPY_MODEL_{module.model_id}"
+        assert a.get_state()["_vega"] == a._vega
+        assert len(a.get_state()["_esm"]) < 20_000 < 300_000 < len(module.code)
+    finally:
+        a.close()
+        b.close()
+
+
 def test_chart_is_a_plain_altair_chart_with_step_metric(run_dir: Path) -> None:
     run = nbrun.init(project="c", dir=run_dir)
     run.define_metric("acc", step_metric="epoch")
@@ -544,10 +563,11 @@ def test_project_view_lists_lineage_and_opens_a_dashboard(run_dir: Path) -> None
 def test_shipped_javascript_loads_nothing_from_the_internet() -> None:
     files = sorted(STATIC.glob("*.js"))
     names = {f.name for f in files}
-    assert {"dashboard.js", "project.js", "vega.js"} <= names, "run `npm run build`"
+    assert {"chart.js", "dashboard.js", "project.js", "vega.js"} <= names, "run `npm run build`"
     assert (STATIC / "vega.js").stat().st_size > 300_000, "Vega is bundled in"
     # the dashboard's own module leaves Vega out: it is loaded once per kernel (widgets/_vega.py)
     assert (STATIC / "dashboard.js").stat().st_size < 150_000
+    assert (STATIC / "chart.js").stat().st_size < 20_000  # run.chart()'s module loads it too
     remote_import = re.compile(
         r"""(\bimport\s*\(\s*|\bfrom\s*|\bimport\s+)["'`](https?:)?//""", re.IGNORECASE
     )

@@ -53,7 +53,10 @@ export function createActions({ model }) {
     updateButtons();
     setTimeout(() => {
       if (pending && pending.req === req) {
-        setStatus("queued", `${what}: queued, the kernel is busy (a cell is running); it happens when the cell finishes`);
+        setStatus(
+          "queued",
+          `${what}: queued, the kernel is busy (a cell is running); it happens when the cell finishes`,
+        );
       }
     }, 800);
   }
@@ -119,23 +122,29 @@ export function createActions({ model }) {
       try {
         if (jsonMode) {
           out = JSON.parse(area.value);
-          if (typeof out !== "object" || out === null || Array.isArray(out)) throw new Error("the config must be a JSON object");
+          if (typeof out !== "object" || out === null || Array.isArray(out))
+            throw new Error("the config must be a JSON object");
         } else {
           out = {};
           for (const [k, input] of inputs) {
             if (input.type === "checkbox") out[k] = input.checked;
             else if (input.type === "number") {
               const n = Number(input.value);
-              if (input.value.trim() === "" || !Number.isFinite(n)) throw new Error(`${k}: ${JSON.stringify(input.value)} is not a number`);
+              if (input.value.trim() === "" || !Number.isFinite(n))
+                throw new Error(`${k}: ${JSON.stringify(input.value)} is not a number`);
               out[k] = n;
             } else if (input.getAttribute("data-json")) {
-              try { out[k] = JSON.parse(input.value); } catch (e) { throw new Error(`${k}: not valid JSON`); }
+              try {
+                out[k] = JSON.parse(input.value);
+              } catch {
+                throw new Error(`${k}: not valid JSON`);
+              }
             } else out[k] = input.value;
           }
         }
       } catch (e) {
         msg.setAttribute("data-status", "error");
-        msg.textContent = e.message;
+        msg.textContent = e instanceof Error ? e.message : String(e);
         return;
       }
       send("fork", { step, config: out }, `fork at step ${step}`);
@@ -149,7 +158,13 @@ export function createActions({ model }) {
     const ov = model.get("overview") || {};
     panel.replaceChildren();
     panel.setAttribute("data-panel", "rewind");
-    panel.appendChild(h("div", {}, `Rewind run ${ov.id} to step ${step}? Its rows after step ${step} move to an archived segment (kept, drawn faded) and the run continues at step ${step + 1}.`));
+    panel.appendChild(
+      h(
+        "div",
+        {},
+        `Rewind run ${ov.id} to step ${step}? Its rows after step ${step} move to an archived segment (kept, drawn faded) and the run continues at step ${step + 1}.`,
+      ),
+    );
     const ok = h("button", { "data-action": "confirm-rewind" }, `Rewind to step ${step}`);
     const cancel = h("button", { "data-action": "cancel" }, "Cancel");
     cancel.onclick = () => panel.replaceChildren();

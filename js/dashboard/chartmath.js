@@ -4,6 +4,7 @@
 
 // The x axes a chart can use. "default" is what Python sends as x (the metric's
 // define_metric step_metric, else _step); the others read the point's extra columns.
+/** @type {Record<string, { title: string | null, index: number, scale: number, time?: boolean }>} */
 export const X_AXES = {
   default: { title: null, index: 1, scale: 1 },
   _step: { title: "step", index: 3, scale: 1 },
@@ -29,10 +30,13 @@ export function ema(values, weight) {
   let n = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (!Number.isFinite(v)) { out[i] = v; continue; }
+    if (!Number.isFinite(v)) {
+      out[i] = v;
+      continue;
+    }
     last = last * w + (1 - w) * v;
     n += 1;
-    out[i] = last / (1 - Math.pow(w, n));
+    out[i] = last / (1 - w ** n);
   }
   return out;
 }
@@ -109,7 +113,7 @@ export function sig4(v) {
 export function labelValue(v) {
   if (v === null || v === undefined) return "∅";
   if (typeof v === "number") return sig4(v);
-  if (typeof v === "string") return v.length > 16 ? v.slice(0, 15) + "…" : v;
+  if (typeof v === "string") return v.length > 16 ? `${v.slice(0, 15)}…` : v;
   return String(v);
 }
 
@@ -126,7 +130,7 @@ export function diffText(diff, keys = 2) {
 // "zesty-smoke-3 · lr 0.05->0.3 @89"; this run "this · name"; its parent "parent · name";
 // an inherited part or archived segment keeps the label Python gave it.
 export function seriesLabel(m) {
-  if (!m || !m.name || m.role === "inherited" || m.role === "ghost") return (m && m.label) || "";
+  if (!m?.name || m.role === "inherited" || m.role === "ghost") return m?.label || "";
   const parts = [m.name];
   const d = diffText(m.diff);
   if (d) parts.push(d);
@@ -143,7 +147,10 @@ export function nearestRow(rows, x) {
   let bestD = Infinity;
   for (let i = 0; i < rows.length; i++) {
     const d = Math.abs(rows[i].x - x);
-    if (d < bestD) { bestD = d; best = i; }
+    if (d < bestD) {
+      bestD = d;
+      best = i;
+    }
   }
   return best;
 }
@@ -159,7 +166,10 @@ export function hoverAt(lines, x) {
     const i = nearestRow(l.rows, x);
     if (i < 0) continue;
     const d = Math.abs(l.rows[i].x - x);
-    if (d < snapD) { snapD = d; snap = l.rows[i].x; }
+    if (d < snapD) {
+      snapD = d;
+      snap = l.rows[i].x;
+    }
   }
   if (snap === null) return null;
   const items = [];
@@ -167,7 +177,10 @@ export function hoverAt(lines, x) {
     if (!l.rows.length) continue;
     let lo = Infinity;
     let hi = -Infinity;
-    for (const r of l.rows) { if (r.x < lo) lo = r.x; if (r.x > hi) hi = r.x; }
+    for (const r of l.rows) {
+      if (r.x < lo) lo = r.x;
+      if (r.x > hi) hi = r.x;
+    }
     if (snap < lo || snap > hi) continue;
     const r = l.rows[nearestRow(l.rows, snap)];
     items.push({ key: l.key, label: l.label, color: l.color, x: r.x, y: r.y, raw: r.raw, step: r.step });
@@ -183,7 +196,10 @@ export function groupForks(marks) {
   for (const m of marks) {
     const key = `${m.x}|${m.y}`;
     const g = groups.get(key);
-    if (g) { g.n += 1; g.labels.push(m.label); } else groups.set(key, { ...m, n: 1, labels: [m.label] });
+    if (g) {
+      g.n += 1;
+      g.labels.push(m.label);
+    } else groups.set(key, { ...m, n: 1, labels: [m.label] });
   }
   return [...groups.values()].map(({ labels, ...g }) => ({
     ...g,
@@ -193,11 +209,13 @@ export function groupForks(marks) {
 }
 
 // The x range after a wheel step: zoom by `factor` (< 1 zooms in) around `at`.
+/** @param {number[]} range @param {number} at @param {number} factor @returns {number[]} */
 export function zoomRange([a, b], at, factor) {
   return [at - (at - a) * factor, at + (b - at) * factor];
 }
 
 // The x range moved by `dx` (in data units).
+/** @param {number[]} range @param {number} dx @returns {number[]} */
 export function panRange([a, b], dx) {
   return [a + dx, b + dx];
 }

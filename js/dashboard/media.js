@@ -27,7 +27,12 @@ export function createMedia({ model }) {
     p.stepEl.textContent = `step ${step}`;
     p.root.setAttribute("data-loading", "1");
     model.send({
-      action: "media", req: p.req, key: p.key, step, size: 160, dist: p.kind === "histogram" && !p.distShown,
+      action: "media",
+      req: p.req,
+      key: p.key,
+      step,
+      size: 160,
+      dist: p.kind === "histogram" && !p.distShown,
     });
   }
 
@@ -62,13 +67,31 @@ export function createMedia({ model }) {
         const head = h("div", { class: "nb-mhead" });
         const keyEl = h("span", { class: "nb-mkey" }, m.key);
         const stepEl = h("span", { class: "nb-mstep" });
-        const slider = h("input", { type: "range", class: "nb-mslider", min: "0", step: "1", "data-action": "media-step" });
+        const slider = h("input", {
+          type: "range",
+          class: "nb-mslider",
+          min: "0",
+          step: "1",
+          "data-action": "media-step",
+        });
         head.append(keyEl, stepEl, slider);
         const dist = h("div", { class: "nb-mdist" });
         const body = h("div", { class: "nb-mbody" });
         root.append(head, dist, body);
         el.appendChild(root);
-        p = { key: m.key, kind: m.kind, root, stepEl, slider, body, dist, steps: [], shown: null, req: 0, distShown: false };
+        p = {
+          key: m.key,
+          kind: m.kind,
+          root,
+          stepEl,
+          slider,
+          body,
+          dist,
+          steps: [],
+          shown: null,
+          req: 0,
+          distShown: false,
+        };
         slider.oninput = () => {
           const step = p.steps[Number(slider.value)];
           if (step !== undefined) request(p, step);
@@ -88,7 +111,7 @@ export function createMedia({ model }) {
   }
 
   function onMsg(msg) {
-    if (!msg || msg.type !== "media") return;
+    if (msg?.type !== "media") return;
     const p = panels.get(msg.key);
     if (!p || msg.req !== p.req) return; // an answer to an older request
     p.root.removeAttribute("data-loading");
@@ -138,17 +161,23 @@ export function createMedia({ model }) {
   function renderItem(kind, item) {
     const fig = h("figure", { "data-item": kind });
     const caption = () => {
-      if (item.caption !== null && item.caption !== undefined) fig.appendChild(h("figcaption", {}, String(item.caption)));
+      if (item.caption !== null && item.caption !== undefined)
+        fig.appendChild(h("figcaption", {}, String(item.caption)));
     };
     if (item.error) {
       fig.appendChild(h("span", { class: "nb-mnote" }, item.error));
       return fig;
     }
     if (item.too_large) {
-      fig.appendChild(h("span", { class: "nb-mnote" }, `${item.text}: ${item.too_large} bytes, open it from Python (.path)`));
+      fig.appendChild(
+        h("span", { class: "nb-mnote" }, `${item.text}: ${item.too_large} bytes, open it from Python (.path)`),
+      );
       return fig;
     }
-    if ((kind === "image" || kind === "video") && (isDataUrl(item.src, "data:image/png;base64,") || isDataUrl(item.src, "data:image/gif;base64,"))) {
+    if (
+      (kind === "image" || kind === "video") &&
+      (isDataUrl(item.src, "data:image/png;base64,") || isDataUrl(item.src, "data:image/gif;base64,"))
+    ) {
       const img = h("img", { alt: kind });
       img.src = item.src;
       if (item.width) img.title = `${item.width}x${item.height}`;
@@ -208,7 +237,8 @@ export function createMedia({ model }) {
         table.appendChild(tr);
       }
       fig.appendChild(table);
-      if (item.total > (item.rows || []).length) fig.appendChild(h("span", { class: "nb-mnote" }, `${item.rows.length} of ${item.total} rows`));
+      if (item.total > (item.rows || []).length)
+        fig.appendChild(h("span", { class: "nb-mnote" }, `${item.rows.length} of ${item.total} rows`));
     } else if (kind === "plot" && item.spec) {
       const box = h("div", { "data-role": "plot" });
       fig.appendChild(box);

@@ -66,7 +66,10 @@ function createEditor(model) {
     row.append(h("span", {}, field), input);
     el.appendChild(row);
     input.addEventListener("input", () => input.setAttribute("data-dirty", "1"));
-    if (field !== "notes") input.addEventListener("keydown", (e) => { if (e.key === "Enter") save(); });
+    if (field !== "notes")
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") save();
+      });
   }
   const saveBtn = h("button", { "data-action": "save-edits" }, "Save");
   const status = h("span", { class: "nb-edit-status", "data-status": "" });
@@ -78,7 +81,11 @@ function createEditor(model) {
 
   function save() {
     const dirty = Object.entries(inputs).filter(([, i]) => i.getAttribute("data-dirty") === "1");
-    if (!dirty.length) { status.setAttribute("data-status", "ok"); status.textContent = "nothing changed"; return; }
+    if (!dirty.length) {
+      status.setAttribute("data-status", "ok");
+      status.textContent = "nothing changed";
+      return;
+    }
     for (const [field, input] of dirty) {
       const r = ++req;
       waiting.set(r, field);
@@ -90,7 +97,7 @@ function createEditor(model) {
   saveBtn.onclick = save;
 
   function onMessage(msg) {
-    if (!msg || msg.type !== "edited" || !waiting.has(msg.req)) return;
+    if (msg?.type !== "edited" || !waiting.has(msg.req)) return;
     const field = waiting.get(msg.req);
     waiting.delete(msg.req);
     if (msg.ok) inputs[field].removeAttribute("data-dirty");
@@ -165,8 +172,12 @@ export function createOverview({ model, root }) {
       progress.title = `${ov.step ?? 0} / ${ov.total}`;
     } else progress.style.display = "none";
     const info = [
-      ["id", ov.id], ["state", ov.state], ["runtime", fmtTime(ov.runtime)],
-      ["step", fmt(last)], ["tags", (ov.tags || []).join(", ") || "—"], ["notes", fmt(ov.notes)],
+      ["id", ov.id],
+      ["state", ov.state],
+      ["runtime", fmtTime(ov.runtime)],
+      ["step", fmt(last)],
+      ["tags", (ov.tags || []).join(", ") || "—"],
+      ["notes", fmt(ov.notes)],
     ];
     if (ov.group) info.push(["group", ov.group]);
     if (ov.job_type) info.push(["job_type", ov.job_type]);
@@ -174,16 +185,45 @@ export function createOverview({ model, root }) {
     const blocks = [table("run", info, { class: "nb-info" }), table("system", aboutRows(ov), { class: "nb-about" })];
     if (ov.forked_from) {
       const diff = Object.entries(ov.config_diff || {}).map(([k, d]) => [k, `${fmt(d.from)} → ${fmt(d.to)}`]);
-      blocks.push(table(`config changed vs parent ${ov.forked_from.run_id}`, diff, { class: "nb-config", "data-diff": "1" }));
+      blocks.push(
+        table(`config changed vs parent ${ov.forked_from.run_id}`, diff, { class: "nb-config", "data-diff": "1" }),
+      );
     } else {
-      blocks.push(table("config", Object.entries(ov.config || {}).map(([k, v]) => [k, fmt(v)]), { class: "nb-config" }));
+      blocks.push(
+        table(
+          "config",
+          Object.entries(ov.config || {}).map(([k, v]) => [k, fmt(v)]),
+          { class: "nb-config" },
+        ),
+      );
     }
-    blocks.push(table("summary", Object.entries(ov.summary || {}).map(([k, v]) => [k, fmtSummary(v)]), { class: "nb-summary" }));
+    blocks.push(
+      table(
+        "summary",
+        Object.entries(ov.summary || {}).map(([k, v]) => [k, fmtSummary(v)]),
+        { class: "nb-summary" },
+      ),
+    );
     if ((ov.children || []).length) {
-      blocks.push(table("forks", ov.children.map((c) => [c.id, `${c.name} · at step ${c.step} · ${c.state}`]), { class: "nb-children" }));
+      blocks.push(
+        table(
+          "forks",
+          ov.children.map((c) => [c.id, `${c.name} · at step ${c.step} · ${c.state}`]),
+          { class: "nb-children" },
+        ),
+      );
     }
     if ((ov.archives || []).length) {
-      blocks.push(table("archived segments", ov.archives.map((a) => [`#${a.index}`, `steps ${a.from_step}–${a.to_step} · ${a.rows ?? "?"} rows · ${a.reason}`]), { class: "nb-archives" }));
+      blocks.push(
+        table(
+          "archived segments",
+          ov.archives.map((a) => [
+            `#${a.index}`,
+            `steps ${a.from_step}–${a.to_step} · ${a.rows ?? "?"} rows · ${a.reason}`,
+          ]),
+          { class: "nb-archives" },
+        ),
+      );
     }
     if ((ov.files || []).length) {
       const rows = ov.files.map((f) => [String(f.name), fmtBytes(f.size)]);

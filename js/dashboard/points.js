@@ -18,8 +18,13 @@ export function lineRows(pts, axis = "default", smooth = 0) {
     out.push({ x, y: p[2], raw: p[2], step: p[3], i: p[0] });
   }
   if (smooth > 0) {
-    const sm = ema(out.map((r) => r.y), smooth);
-    out.forEach((r, n) => { r.y = sm[n]; });
+    const sm = ema(
+      out.map((r) => r.y),
+      smooth,
+    );
+    out.forEach((r, n) => {
+      r.y = sm[n];
+    });
   }
   return out;
 }
@@ -33,10 +38,32 @@ export function tuples(m, s, rows, smooth = 0) {
   const draw = pick && rows.length <= DRAW_POINTS;
   const base = { s, r: meta.run_id, c: meta.color, g: meta.dash };
   const w = meta.width || 1.5;
-  const out = rows.map((t) => ({ ...base, d: s, i: t.i, x: t.x, y: t.y, step: t.step, o: meta.opacity, w, p: draw, k: pick }));
+  const out = rows.map((t) => ({
+    ...base,
+    d: s,
+    i: t.i,
+    x: t.x,
+    y: t.y,
+    step: t.step,
+    o: meta.opacity,
+    w,
+    p: draw,
+    k: pick,
+  }));
   if (smooth > 0) {
     for (const t of rows) {
-      out.push({ ...base, d: `${s}~raw`, i: t.i, x: t.x, y: t.raw, step: t.step, o: meta.opacity * 0.25, w: 1, p: false, k: false });
+      out.push({
+        ...base,
+        d: `${s}~raw`,
+        i: t.i,
+        x: t.x,
+        y: t.raw,
+        step: t.step,
+        o: meta.opacity * 0.25,
+        w: 1,
+        p: false,
+        k: false,
+      });
     }
   }
   return out;
@@ -49,10 +76,13 @@ export function nearestPickable(lines, meta, field, value) {
   let bestD = Infinity;
   for (const [s, rows] of lines) {
     const m = meta.get(s);
-    if (!m || !m.pickable) continue;
+    if (!m?.pickable) continue;
     for (const r of rows) {
       const d = Math.abs(r[field] - value);
-      if (d < bestD) { bestD = d; best = r; }
+      if (d < bestD) {
+        bestD = d;
+        best = r;
+      }
     }
   }
   return best;
@@ -64,7 +94,7 @@ export function checkpointTuples(lines, meta, cps) {
   const xOfStep = new Map();
   for (const [s, rows] of lines) {
     const m = meta.get(s);
-    if (m && m.pickable) for (const r of rows) xOfStep.set(r.step, r.x);
+    if (m?.pickable) for (const r of rows) xOfStep.set(r.step, r.x);
   }
   return cps.filter((c) => xOfStep.has(c)).map((step) => ({ x: xOfStep.get(step), step }));
 }

@@ -60,9 +60,12 @@ export function linePath(rows, xd, yd, w, h) {
 export function previewSvg({ spec, lines, ydom, xTitle, config }) {
   const w = spec.width || 420;
   const h = spec.height || 220;
-  const axis = (config && config.axis) || {};
-  const fg = (config && config.title && config.title.color) || "#222";
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  const axis = config?.axis || {};
+  const fg = config?.title?.color || "#222";
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity;
   for (const l of lines) {
     for (const r of l.rows) {
       if (!Number.isFinite(r.x) || !Number.isFinite(r.y)) continue;
@@ -75,9 +78,17 @@ export function previewSvg({ spec, lines, ydom, xTitle, config }) {
   if (x0 === Infinity) return null; // nothing finite to draw
   const xd = [x0, x1 > x0 ? x1 : x0 + 1];
   const yd = ydom || [y0, y1 > y0 ? y1 : y0 + 1];
-  const svg = el("svg", { class: "nb-preview", width: w + PAD.left + PAD.right, height: h + PAD.top + PAD.bottom, "font-family": "sans-serif", "font-size": 10 });
+  const svg = el("svg", {
+    class: "nb-preview",
+    width: w + PAD.left + PAD.right,
+    height: h + PAD.top + PAD.bottom,
+    "font-family": "sans-serif",
+    "font-size": 10,
+  });
   const title = spec.title && typeof spec.title === "object" ? spec.title.text : spec.title;
-  svg.appendChild(el("text", { x: PAD.left, y: 15, fill: fg, "font-size": 13, "font-weight": "bold" }, String(title || "")));
+  svg.appendChild(
+    el("text", { x: PAD.left, y: 15, fill: fg, "font-size": 13, "font-weight": "bold" }, String(title || "")),
+  );
   const g = el("g", { transform: `translate(${PAD.left},${PAD.top})` });
   svg.appendChild(g);
   const grid = axis.gridColor || "#e5e5e5";
@@ -94,17 +105,30 @@ export function previewSvg({ spec, lines, ydom, xTitle, config }) {
     g.appendChild(el("text", { x: px, y: h + 16, "text-anchor": "middle", fill: label }, tickLabel(v)));
   }
   g.appendChild(el("rect", { x: 0, y: 0, width: w, height: h, fill: "none", stroke: line }));
-  if (xTitle) g.appendChild(el("text", { x: w / 2, y: h + 30, "text-anchor": "middle", fill: axis.titleColor || fg, "font-weight": "bold" }, String(xTitle)));
+  if (xTitle)
+    g.appendChild(
+      el(
+        "text",
+        { x: w / 2, y: h + 30, "text-anchor": "middle", fill: axis.titleColor || fg, "font-weight": "bold" },
+        String(xTitle),
+      ),
+    );
   const dashes = dashScale(spec);
   for (const l of lines) {
     const d = linePath(l.rows, xd, yd, w, h);
     if (!d) continue;
     const dash = dashes[l.dash];
-    g.appendChild(el("path", {
-      class: "nb-pv-line", d, fill: "none", stroke: l.color || "#888",
-      "stroke-width": l.width || 1.5, opacity: l.opacity ?? 1,
-      ...(dash && dash[1] ? { "stroke-dasharray": dash.join(",") } : {}),
-    }));
+    g.appendChild(
+      el("path", {
+        class: "nb-pv-line",
+        d,
+        fill: "none",
+        stroke: l.color || "#888",
+        "stroke-width": l.width || 1.5,
+        opacity: l.opacity ?? 1,
+        ...(dash?.[1] ? { "stroke-dasharray": dash.join(",") } : {}),
+      }),
+    );
   }
   return svg;
 }
@@ -113,8 +137,11 @@ export function previewSvg({ spec, lines, ydom, xTitle, config }) {
 function dashScale(spec) {
   const out = {};
   for (const layer of spec.layer || []) {
-    const sc = layer.encoding && layer.encoding.strokeDash && layer.encoding.strokeDash.scale;
-    if (sc && sc.domain) sc.domain.forEach((k, i) => { out[k] = sc.range[i]; });
+    const sc = layer.encoding?.strokeDash?.scale;
+    if (sc?.domain)
+      sc.domain.forEach((k, i) => {
+        out[k] = sc.range[i];
+      });
   }
   return out;
 }

@@ -23,7 +23,7 @@ export function mountSide(model) {
   const views = new Map(); // metric -> {view, div, pending}
 
   function sysRows(metric) {
-    const pts = ((model.get("system") || {}).points || {})[metric] || [];
+    const pts = model.get("system")?.points?.[metric] || [];
     return pts.map(([x, y]) => ({ x, y }));
   }
 
@@ -58,16 +58,22 @@ export function mountSide(model) {
       sysCharts.appendChild(div);
       entry = { view: null, div };
       views.set(c.metric, entry);
-      loadVega(model).then((mod) => {
-        V = mod;
-        return V.embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(sys) });
-      }).then(async (res) => {
-        // a retheme (or a metric gone) dropped this chart meanwhile: its view goes too
-        if (!alive || views.get(c.metric) !== entry) { res.finalize(); return; }
-        entry.view = res.view;
-        await fillSystem(c.metric, res.view);
-        div.setAttribute("data-ready", "1");
-      }).catch((e) => div.appendChild(h("pre", { class: "nb-error" }, String(e))));
+      loadVega(model)
+        .then((mod) => {
+          V = mod;
+          return V.embed(div, c.spec, { renderer: "svg", actions: false, mode: "vega-lite", config: vegaConfig(sys) });
+        })
+        .then(async (res) => {
+          // a retheme (or a metric gone) dropped this chart meanwhile: its view goes too
+          if (!alive || views.get(c.metric) !== entry) {
+            res.finalize();
+            return;
+          }
+          entry.view = res.view;
+          await fillSystem(c.metric, res.view);
+          div.setAttribute("data-ready", "1");
+        })
+        .catch((e) => div.appendChild(h("pre", { class: "nb-error" }, String(e))));
     }
   }
   sys.addEventListener("toggle", syncSystem);
@@ -78,7 +84,12 @@ export function mountSide(model) {
   const logCount = h("span", { class: "nb-side-count" });
   logSummary.appendChild(logCount);
   const tools = h("div", { class: "nb-log-tools" });
-  const search = h("input", { type: "search", class: "nb-log-search", placeholder: "search the log", "data-action": "log-search" });
+  const search = h("input", {
+    type: "search",
+    class: "nb-log-search",
+    placeholder: "search the log",
+    "data-action": "log-search",
+  });
   const shown = h("span", { class: "nb-log-shown" });
   tools.append(search, shown);
   const pre = h("div", { class: "nb-log", "data-lines": "0" });
@@ -88,10 +99,8 @@ export function mountSide(model) {
   function renderLogs() {
     const data = model.get("logs") || {};
     const lines = data.lines || [];
-    const state = data.state || (model.get("overview") || {}).state;
-    logCount.textContent = lines.length
-      ? `${data.more ? "last " : ""}${lines.length} lines`
-      : "nothing printed";
+    const state = data.state || model.get("overview")?.state;
+    logCount.textContent = lines.length ? `${data.more ? "last " : ""}${lines.length} lines` : "nothing printed";
     // where the run crashed or failed, its last lines are what one wants to see first
     if (BAD_END.has(state) && openedForState !== state && lines.length) {
       openedForState = state;
@@ -105,7 +114,10 @@ export function mountSide(model) {
       if (q && !String(text).toLowerCase().includes(q)) continue;
       const row = h("div", { class: "nb-line", "data-stream": stream });
       row.title = `${new Date(t * 1000).toLocaleString()} · ${stream}`;
-      row.append(h("span", { class: "nb-ln-step" }, step >= 0 ? String(step) : ""), h("span", { class: "nb-ln-text" }, text));
+      row.append(
+        h("span", { class: "nb-ln-step" }, step >= 0 ? String(step) : ""),
+        h("span", { class: "nb-ln-text" }, text),
+      );
       frag.appendChild(row);
       n += 1;
     }

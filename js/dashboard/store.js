@@ -24,12 +24,12 @@ export class ChartStore {
   }
 
   emit(ev) {
-    this.listeners.forEach((fn) => fn(ev));
+    for (const fn of this.listeners) fn(ev);
   }
 
   // The points of one series (an empty list when it has none).
   series(metric, key) {
-    return (this.points[metric] && this.points[metric].get(key)) || [];
+    return this.points[metric]?.get(key) || [];
   }
 
   // Replace everything with a snapshot `{seq, points: {metric: {series: pts}}, forks}`; one
@@ -50,11 +50,12 @@ export class ChartStore {
   // series' points with index >= from, append `points`. Old or repeated deltas are ignored;
   // one after a gap is applied and asks for a resync. Returns whether it was applied.
   applyDelta(msg) {
-    if (!msg || msg.type !== "delta" || msg.seq <= this.seq) return false;
+    if (msg?.type !== "delta" || msg.seq <= this.seq) return false;
     if (msg.seq > this.seq + 1) this.requestResync();
     this.seq = msg.seq;
     for (const [m, s, from, pts] of msg.changes) {
-      const bySeries = (this.points[m] ||= new Map());
+      if (!this.points[m]) this.points[m] = new Map();
+      const bySeries = this.points[m];
       const old = bySeries.get(s) || [];
       bySeries.set(s, old.filter((p) => p[0] < from).concat(pts));
     }

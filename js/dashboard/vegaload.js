@@ -2,9 +2,19 @@
 // sends it once, as the `code` of one shared widget model (nbrun/widgets/_vega.py), whose id
 // is the dashboard's `_vega` trait. It is imported from a blob URL once per page and model:
 // every dashboard of a kernel shares the same import.
-const loads = (globalThis.__nbrunVegaLoads ||= new Map());
+const page = /** @type {{ __nbrunVegaLoads?: Map<string, Promise<VegaModule>> }} */ (globalThis);
+if (!page.__nbrunVegaLoads) page.__nbrunVegaLoads = new Map();
+const loads = page.__nbrunVegaLoads;
 
-// A promise of `{ embed, vega }` (vega-embed's default export and its `vega`).
+/**
+ * @typedef {{ embed: typeof import("vega-embed").default, vega: typeof import("vega") }} VegaModule
+ */
+
+/**
+ * A promise of `{ embed, vega }` (vega-embed's default export and its `vega`).
+ * @param {import("@anywidget/types").AnyModel} model a widget model with a `_vega` trait
+ * @returns {Promise<VegaModule>}
+ */
 export function loadVega(model) {
   const ref = String(model.get("_vega") || "");
   let p = loads.get(ref);

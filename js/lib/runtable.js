@@ -40,7 +40,9 @@ export function matches(r, query) {
   const parts = [r.name, r.id, r.project, r.state, r.group, r.notes, ...(r.tags || [])];
   for (const [k, v] of Object.entries(r.config || {})) parts.push(`${k}=${fmt(v)}`);
   for (const [k, v] of Object.entries(r.summary || {})) parts.push(`${k}=${cellText(v)}`);
-  const hay = parts.filter((p) => p !== null && p !== undefined).join("\n").toLowerCase();
+  const hay = parts
+    .filter((p) => p !== null && p !== undefined)
+    .join("\n")
+    .toLowerCase();
   return words.every((w) => hay.includes(w));
 }
-

@@ -21,7 +21,11 @@ export function vegaConfig(el) {
     background: "transparent",
     title: { color: fg, subtitleColor: fg2 },
     axis: {
-      labelColor: fg2, titleColor: fg, domainColor: line, tickColor: line, gridColor: grid,
+      labelColor: fg2,
+      titleColor: fg,
+      domainColor: line,
+      tickColor: line,
+      gridColor: grid,
     },
     legend: { labelColor: fg2, titleColor: fg },
     header: { labelColor: fg2, titleColor: fg },
@@ -46,23 +50,32 @@ export function watchTheme(el, onChange) {
   const check = () => {
     if (!el.isConnected) return;
     const k = themeKey(el);
-    if (k !== key) { key = k; onChange(); }
+    if (k !== key) {
+      key = k;
+      onChange();
+    }
   };
   const soon = () => {
     check();
     for (const ms of [100, 400, 1200]) {
-      const t = setTimeout(() => { timers.delete(t); check(); }, ms);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        check();
+      }, ms);
       timers.add(t);
     }
   };
   const obs = new MutationObserver(soon);
-  obs.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class", "style"] });
+  obs.observe(document.body, {
+    attributes: true,
+    attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class", "style"],
+  });
   const mq = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
-  if (mq && mq.addEventListener) mq.addEventListener("change", soon);
+  if (mq?.addEventListener) mq.addEventListener("change", soon);
   requestAnimationFrame(check);
   return () => {
     obs.disconnect();
-    if (mq && mq.removeEventListener) mq.removeEventListener("change", soon);
+    if (mq?.removeEventListener) mq.removeEventListener("change", soon);
     for (const t of timers) clearTimeout(t);
   };
 }

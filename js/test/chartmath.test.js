@@ -1,6 +1,7 @@
 // The chart interactions' arithmetic: x axes, EMA, outlier-free y ranges, labels, hover.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 
 import {
   diffText,
@@ -43,17 +44,23 @@ test("EMA: weight 0 is the identity, debiased start, a constant stays constant",
 
 test("robust y range ignores a loss's first steps but keeps a curve without outliers whole", () => {
   const loss = Array.from({ length: 500 }, (_, i) => 0.1 + 10 * Math.exp(-i / 5));
-  const [lo, hi] = robustDomain(loss);
+  const d = robustDomain(loss);
+  assert.ok(d);
+  const [lo, hi] = d;
   assert.ok(hi < 2, `top ${hi} is not flattened by the first steps (max 10.1)`);
   assert.ok(lo <= 0.1, "the lowest values stay in view");
-  const [flo, fhi] = extentDomain(loss);
+  const full = extentDomain(loss);
+  assert.ok(full);
+  const [flo, fhi] = full;
   assert.ok(fhi > 10 && flo < 0.11);
   const linear = Array.from({ length: 101 }, (_, i) => i / 100);
-  const [llo, lhi] = robustDomain(linear);
+  const lin = robustDomain(linear);
+  assert.ok(lin);
+  const [llo, lhi] = lin;
   assert.ok(llo <= 0 && lhi >= 1);
   assert.equal(robustDomain([]), null);
   assert.equal(extentDomain([NaN]), null);
-  const [c0, c1] = robustDomain([3, 3, 3]);
+  const [c0, c1] = robustDomain([3, 3, 3]) || [];
   assert.ok(c0 < 3 && c1 > 3, "a constant gets a non-empty range");
 });
 
@@ -79,15 +86,43 @@ test("a fork's legend label carries its config diff and fork step", () => {
 
 test("hover: the rule snaps to the nearest drawn x; lines not covering it are left out", () => {
   const lines = [
-    { key: "a", label: "A", color: "#1", rows: [{ x: 0, y: 1, step: 0 }, { x: 10, y: 2, step: 10 }, { x: 20, y: 3, step: 20 }] },
-    { key: "b", label: "B", color: "#2", rows: [{ x: 10, y: 5, step: 10 }, { x: 20, y: 6, step: 20 }] },
+    {
+      key: "a",
+      label: "A",
+      color: "#1",
+      rows: [
+        { x: 0, y: 1, step: 0 },
+        { x: 10, y: 2, step: 10 },
+        { x: 20, y: 3, step: 20 },
+      ],
+    },
+    {
+      key: "b",
+      label: "B",
+      color: "#2",
+      rows: [
+        { x: 10, y: 5, step: 10 },
+        { x: 20, y: 6, step: 20 },
+      ],
+    },
   ];
   const h = hoverAt(lines, 9);
+  assert.ok(h);
   assert.equal(h.x, 10);
-  assert.deepEqual(h.items.map((i) => [i.key, i.y]), [["b", 5], ["a", 2]]);
+  assert.deepEqual(
+    h.items.map((i) => [i.key, i.y]),
+    [
+      ["b", 5],
+      ["a", 2],
+    ],
+  );
   const early = hoverAt(lines, 1);
+  assert.ok(early);
   assert.equal(early.x, 0);
-  assert.deepEqual(early.items.map((i) => i.key), ["a"]);
+  assert.deepEqual(
+    early.items.map((i) => i.key),
+    ["a"],
+  );
   assert.equal(hoverAt([], 3), null);
 });
 
@@ -113,9 +148,11 @@ test("zoom about a point and pan", () => {
 test("outliers are ignored per line: a long flat line does not squeeze another's range", () => {
   const rising = Array.from({ length: 600 }, (_, i) => i / 600);
   const flat = Array.from({ length: 600 }, () => 0.5);
-  const [lo, hi] = robustUnion([rising, flat]);
+  const u = robustUnion([rising, flat]);
+  assert.ok(u);
+  const [lo, hi] = u;
   assert.ok(lo <= 0 && hi >= 0.99, `${lo}..${hi}`);
-  const [plo, phi] = robustDomain([...rising, ...flat, ...flat]);
+  const [plo, phi] = robustDomain([...rising, ...flat, ...flat]) || [];
   assert.ok(phi - plo < 0.9, "pooled quartiles would have cut the rising line");
   assert.equal(robustUnion([[], [NaN]]), null);
 });

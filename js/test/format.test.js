@@ -1,6 +1,7 @@
 // The shared value formatting (js/lib/format.js).
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 
 import { fmtSummary } from "../lib/format.js";
 

@@ -1,6 +1,7 @@
 // The first drawing's arithmetic (dashboard/preview.js) and the `_base` decoding (store.js).
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { linePath, previewSvg, tickLabel, ticks } from "../dashboard/preview.js";
 import { decodeBase } from "../dashboard/store.js";
 
@@ -21,10 +22,26 @@ test("tick labels shorten thousands and millions", () => {
 });
 
 test("a line's path maps x and y into the plot, y downwards, clamped at the edges", () => {
-  const rows = [{ x: 0, y: 0 }, { x: 5, y: 10 }, { x: 10, y: 100 }];
+  const rows = [
+    { x: 0, y: 0 },
+    { x: 5, y: 10 },
+    { x: 10, y: 100 },
+  ];
   assert.equal(linePath(rows, [0, 10], [0, 10], 100, 50), "M0.0,50.0L50.0,0.0L100.0,-2.0");
   // non-finite values are skipped; a single point draws no line
-  assert.equal(linePath([{ x: 1, y: NaN }, { x: 2, y: 1 }], [0, 10], [0, 10], 100, 50), "");
+  assert.equal(
+    linePath(
+      [
+        { x: 1, y: NaN },
+        { x: 2, y: 1 },
+      ],
+      [0, 10],
+      [0, 10],
+      100,
+      50,
+    ),
+    "",
+  );
   assert.equal(linePath([], [0, 1], [0, 1], 10, 10), "");
 });
 
@@ -39,6 +56,14 @@ test("the _base trait is decoded from its JSON buffer, or taken as it is", () =>
 test("a preview of lines without a finite point is not drawn", () => {
   // previewSvg needs a DOM only once there is something to draw
   const spec = { width: 100, height: 50, title: "loss" };
-  const lines = [{ rows: [{ x: NaN, y: 1 }, { x: 2, y: NaN }], color: "#123456" }];
+  const lines = [
+    {
+      rows: [
+        { x: NaN, y: 1 },
+        { x: 2, y: NaN },
+      ],
+      color: "#123456",
+    },
+  ];
   assert.equal(previewSvg({ spec, lines, ydom: null, xTitle: "_step", config: null }), null);
 });

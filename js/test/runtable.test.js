@@ -1,14 +1,30 @@
 // The project view's table logic: summary cells (define_metric summaries), sort order with
 // mixed and missing values, and the filter over name, tags, config and summary text.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 
 import { cellText, cellValue, colValue, compare, matches } from "../lib/runtable.js";
 
 const run = {
-  name: "zesty-smoke-3", id: "abc", project: "p", state: "finished", group: "sweep-1",
-  tags: ["baseline"], notes: null, config: { lr: 0.3, opt: "adam" },
-  summary: { "val/loss": { v: 0.23, parts: [["min", 0.23], ["last", 0.25]] }, acc: 0.91 },
+  name: "zesty-smoke-3",
+  id: "abc",
+  project: "p",
+  state: "finished",
+  group: "sweep-1",
+  tags: ["baseline"],
+  notes: null,
+  config: { lr: 0.3, opt: "adam" },
+  summary: {
+    "val/loss": {
+      v: 0.23,
+      parts: [
+        ["min", 0.23],
+        ["last", 0.25],
+      ],
+    },
+    acc: 0.91,
+  },
 };
 
 test("define_metric summaries read as 'min 0.23 · last 0.25' and sort by their first value", () => {

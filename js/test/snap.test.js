@@ -1,6 +1,7 @@
 // The media panels' step snapping: a chart click at step s shows the last media step <= s.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 
 import { snapStep } from "../dashboard/snap.js";
 

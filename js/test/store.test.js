@@ -1,12 +1,12 @@
 // The client-side chart store: base snapshots, deltas (drop from an index, insert), ordering
 // and resync on a sequence gap; and the model binding the widget uses.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-
-import { ChartStore, markDirty, storeFor } from "../dashboard/store.js";
+import { test } from "node:test";
 import { DRAW_POINTS } from "../dashboard/points.js";
+import { ChartStore, markDirty, storeFor } from "../dashboard/store.js";
 
-const pts = (from, to, key = "self:a") => {
+const pts = (from, to) => {
   const out = [];
   for (let i = from; i < to; i++) out.push([i, i * 10, i * 0.5, i + 100]);
   return out;
@@ -23,7 +23,10 @@ function recorded() {
 
 test("a base snapshot replaces every series and the fork marks", () => {
   const { st, events } = recorded();
-  assert.equal(st.applyBase({ seq: 3, points: { loss: { "self:a": pts(0, 4) } }, forks: { loss: [[1, 2, "#f00", "fork"]] } }), true);
+  assert.equal(
+    st.applyBase({ seq: 3, points: { loss: { "self:a": pts(0, 4) } }, forks: { loss: [[1, 2, "#f00", "fork"]] } }),
+    true,
+  );
   assert.equal(st.seq, 3);
   assert.deepEqual(st.series("loss", "self:a"), pts(0, 4));
   assert.deepEqual(st.forks, { loss: [[1, 2, "#f00", "fork"]] });
@@ -31,7 +34,10 @@ test("a base snapshot replaces every series and the fork marks", () => {
   assert.deepEqual(st.series("loss", "self:a"), [], "metrics missing from the new base are gone");
   assert.deepEqual(st.series("acc", "self:a"), pts(0, 1));
   assert.deepEqual(st.forks, {});
-  assert.deepEqual(events.map((e) => e.type), ["base", "base"]);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ["base", "base"],
+  );
 });
 
 test("an older base or a malformed one is ignored", () => {
@@ -49,7 +55,11 @@ test("an older base or a malformed one is ignored", () => {
 test("a delta drops the series' points from its index on and appends the new ones", () => {
   const { st, resyncs, events } = recorded();
   st.applyBase({ seq: 0, points: { loss: { "self:a": pts(0, 6), "parent:p": pts(0, 3) } } });
-  const replacement = [[4, 99, 9, 200], [5, 98, 8, 201], [6, 97, 7, 202]];
+  const replacement = [
+    [4, 99, 9, 200],
+    [5, 98, 8, 201],
+    [6, 97, 7, 202],
+  ];
   assert.equal(st.applyDelta(delta(1, [["loss", "self:a", 4, replacement]])), true);
   assert.deepEqual(st.series("loss", "self:a"), [...pts(0, 4), ...replacement]);
   assert.deepEqual(st.series("loss", "parent:p"), pts(0, 3), "other series untouched");
@@ -57,12 +67,23 @@ test("a delta drops the series' points from its index on and appends the new one
   st.applyDelta(delta(2, [["loss", "self:a", 0, pts(0, 2)]]));
   assert.deepEqual(st.series("loss", "self:a"), pts(0, 2));
   // a new metric and a new series appear
-  st.applyDelta(delta(3, [["acc", "child:c", 0, pts(0, 1)], ["loss", "child:c", 0, pts(0, 2)]]));
+  st.applyDelta(
+    delta(3, [
+      ["acc", "child:c", 0, pts(0, 1)],
+      ["loss", "child:c", 0, pts(0, 2)],
+    ]),
+  );
   assert.deepEqual(st.series("acc", "child:c"), pts(0, 1));
   assert.deepEqual(st.series("loss", "child:c"), pts(0, 2));
   assert.equal(st.seq, 3);
   assert.deepEqual(resyncs, [], "consecutive deltas need no resync");
-  assert.deepEqual(events.at(-1), { type: "delta", changes: [["acc", "child:c", 0, pts(0, 1)], ["loss", "child:c", 0, pts(0, 2)]] });
+  assert.deepEqual(events.at(-1), {
+    type: "delta",
+    changes: [
+      ["acc", "child:c", 0, pts(0, 1)],
+      ["loss", "child:c", 0, pts(0, 2)],
+    ],
+  });
 });
 
 test("old and repeated deltas are ignored", () => {
@@ -85,7 +106,11 @@ test("a gap in the sequence asks for a resync; the next base puts the store righ
   assert.equal(st.applyDelta(delta(3, [["loss", "s", 4, pts(4, 5)]])), true);
   assert.deepEqual(resyncs, [1], "asked once, when at seq 1");
   assert.equal(st.seq, 3);
-  assert.deepEqual(st.series("loss", "s").map((p) => p[0]), [0, 1, 2, 4], "index 3 is missing");
+  assert.deepEqual(
+    st.series("loss", "s").map((p) => p[0]),
+    [0, 1, 2, 4],
+    "index 3 is missing",
+  );
   // the answer: a full snapshot at the current seq
   st.applyBase({ seq: 3, points: { loss: { s: pts(0, 5) } } });
   assert.deepEqual(st.series("loss", "s"), pts(0, 5));
@@ -120,11 +145,23 @@ class FakeModel {
     this.handlers = {};
     this.sent = [];
   }
-  get(name) { return this.state[name]; }
-  on(ev, fn) { (this.handlers[ev] ||= []).push(fn); }
-  send(msg) { this.sent.push(msg); }
-  fire(ev, arg) { for (const fn of this.handlers[ev] || []) fn(arg); }
-  setBase(b) { this.state._base = b; this.fire("change:_base"); }
+  get(name) {
+    return this.state[name];
+  }
+  on(ev, fn) {
+    if (!this.handlers[ev]) this.handlers[ev] = [];
+    this.handlers[ev].push(fn);
+  }
+  send(msg) {
+    this.sent.push(msg);
+  }
+  fire(ev, arg) {
+    for (const fn of this.handlers[ev] || []) fn(arg);
+  }
+  setBase(b) {
+    this.state._base = b;
+    this.fire("change:_base");
+  }
 }
 
 test("storeFor: one store per model, fed by _base and custom messages; a gap sends resync", () => {

@@ -4,8 +4,10 @@ Altair 6's default renderer loads vega-embed from a CDN (blank without the inter
 ``jupyter`` renderer imports it from a CDN as well unless ``enable_offline()`` (an 84 MB
 dependency), and JupyterLab 4's own Vega-Lite renderer stops at Vega-Lite v5 while Altair 6
 emits v6. :func:`use_offline_renderer` registers ``"nbrun"``: each chart becomes a small
-anywidget whose front end (``js/chart.js``) is the bundle nbrun builds anyway. The bundle also
-carries a ``text/plain`` naming the chart. It is enabled by :func:`nbrun.widgets.chart` (what
+anywidget whose front end (``js/chart.js``) is small: it draws with the Vega module nbrun ships
+(``static/vega.js``), loaded from the kernel's one shared model (:mod:`._vega`, as the
+dashboard does), so a notebook of many charts sends Vega once. The bundle also carries a
+``text/plain`` naming the chart. It is enabled by :func:`nbrun.widgets.chart` (what
 ``run.chart(key)`` calls) unless the user chose another renderer than Altair's default.
 """
 
@@ -18,6 +20,8 @@ import altair as alt
 import anywidget
 import traitlets
 
+from ._vega import vega_ref
+
 STATIC = Path(__file__).parent / "static"
 NAME = "nbrun"
 
@@ -27,6 +31,13 @@ class ChartWidget(anywidget.AnyWidget):
 
     _esm = STATIC / "chart.js"
     spec = traitlets.Dict().tag(sync=True)
+    #: the shared model holding the Vega module (see :mod:`._vega`)
+    _vega = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        """``spec``: the Vega-Lite spec to draw."""
+        kwargs.setdefault("_vega", vega_ref())
+        super().__init__(**kwargs)
 
 
 def _title(spec: dict[str, Any]) -> str:

@@ -1,0 +1,150 @@
+// The charts' state: what the user chose for every chart of the dashboard (hidden series,
+// highlighted run, EMA smoothing, "ignore outliers", x axis) and what follows from it for one
+// chart, as pure functions of that state and the chart's lines (`entry.lines`: series key ->
+// its rows, see points.js): the Vega rows, the visible lines, the selected point, the fork
+// marks and the y domain. No DOM, no Vega (unit-tested in js/test/chartstate.test.js).
+import { extentDomain, groupForks, robustUnion, seriesLabel } from "./chartmath.js";
+import { lineRows, nearestPickable, tuples } from "./points.js";
+
+/**
+ * @typedef {{ hidden: Set<string>, hl: string, smooth: number, outliers: boolean, axis: string }} ChartState
+ * @typedef {{ x: number, y: number, raw: number, step: number, i: number }} Row
+ * @typedef {{ color: string, run_id: string, pickable: boolean, dash?: string, opacity?: number, width?: number, role?: string, label?: string }} SeriesMeta
+ */
+
+/** The choices a dashboard starts with. @returns {ChartState} */
+export function newChartState() {
+  return { hidden: new Set(), hl: "", smooth: 0, outliers: true, axis: "default" };
+}
+
+/**
+ * A series' metadata, or a grey stand-in for a series the legend does not know (yet).
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {string} s
+ * @returns {SeriesMeta}
+ */
+export function metaOf(meta, s) {
+  return meta.get(s) || { color: "#888", run_id: s, pickable: false };
+}
+
+/**
+ * The rows of one series of one metric, on the chosen axis and smoothed.
+ * @param {{ series(metric: string, s: string): any[] }} store
+ * @param {ChartState} state
+ * @param {string} metric
+ * @param {string} s
+ * @returns {Row[]}
+ */
+export function lineRowsOf(store, state, metric, s) {
+  return lineRows(store.series(metric, s), state.axis, state.smooth);
+}
+
+/**
+ * The Vega rows of a series: none while the legend hides it.
+ * @param {ChartState} state
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {string} s
+ * @param {Row[]} rows
+ */
+export function tuplesFor(state, meta, s, rows) {
+  return state.hidden.has(s) ? [] : tuples(meta.get(s), s, rows, state.smooth);
+}
+
+/**
+ * The lines the hover read-out looks at: the shown series that have rows.
+ * @param {ChartState} state
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {Map<string, Row[]>} lines
+ */
+export function visibleLines(state, meta, lines) {
+  const out = [];
+  for (const [s, rows] of lines) {
+    if (state.hidden.has(s) || !rows.length) continue;
+    const m = metaOf(meta, s);
+    out.push({ key: s, label: seriesLabel(m) || s, color: m.color, rows, pickable: !!m.pickable });
+  }
+  return out;
+}
+
+/**
+ * The selected step's point (on the nearest pickable line), or none.
+ * @param {Map<string, Row[]>} lines
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {number | null | undefined} step
+ * @returns {{ x: number, y: number }[]}
+ */
+export function selectedTuple(lines, meta, step) {
+  if (step === null || step === undefined) return [];
+  const r = nearestPickable(lines, meta, "step", step);
+  return r ? [{ x: r.x, y: r.y }] : [];
+}
+
+/**
+ * Fork marks where they are drawn now (axis, smoothing), without those of hidden runs;
+ * marks on one point are combined with a count. `forks`: the store's marks of the metric,
+ * `[x, y, colour, label, step, run id]` each.
+ * @param {ChartState} state
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {Map<string, Row[]>} lines
+ * @param {any[][]} forks
+ */
+export function forkTuples(state, meta, lines, forks) {
+  const marks = [];
+  for (const [x, y, c, label, step, runId] of forks) {
+    const keys = [...lines.keys()].filter((s) => metaOf(meta, s).run_id === runId);
+    if (keys.length && keys.every((s) => state.hidden.has(s))) continue;
+    let at = null;
+    for (const s of keys) {
+      const rows = lines.get(s) || [];
+      const r = rows.find((t) => t.step === step);
+      if (r) {
+        at = r;
+        break;
+      }
+    }
+    if (at) marks.push({ x: at.x, y: at.y, c, label });
+    else if (state.axis === "default" && state.smooth === 0) marks.push({ x, y, c, label });
+  }
+  return groupForks(marks);
+}
+
+/**
+ * The y domain: outlier-free (quartile fences of each line, then their union) or, when
+ * zoomed (`xdom`), the extent of what is in the x range; null leaves it to Vega.
+ * @param {ChartState} state
+ * @param {Map<string, Row[]>} lines
+ * @param {number[] | null} xdom
+ * @param {boolean} log
+ * @returns {number[] | null}
+ */
+export function yDomain(state, lines, xdom, log) {
+  if (!state.outliers && !xdom) return null;
+  const [a, b] = xdom || [-Infinity, Infinity];
+  const perLine = [];
+  for (const [s, rows] of lines) {
+    if (state.hidden.has(s)) continue;
+    let ys = [];
+    for (const r of rows) if (r.x >= a && r.x <= b) ys.push(r.y);
+    if (log) ys = ys.filter((v) => v > 0).map(Math.log10);
+    perLine.push(ys);
+  }
+  const d = state.outliers
+    ? robustUnion(perLine, 1.5, log ? 0.02 : 0.04)
+    : extentDomain(perLine.flat(), log ? 0.02 : 0.04);
+  return d && log ? d.map((v) => 10 ** v) : d;
+}
+
+/**
+ * The x axis choices for these charts (`[value, text]`) and the axis kept: the current one
+ * if it is still a choice, else "default".
+ * @param {{ x?: string }[]} charts
+ * @param {string} axis
+ * @returns {{ choices: string[][], axis: string }}
+ */
+export function axisChoices(charts, axis) {
+  const stepMetric = charts.some((c) => c.x && c.x !== "_step");
+  const choices = [["default", stepMetric ? "step metric" : "step"]];
+  if (stepMetric) choices.push(["_step", "global step"]);
+  choices.push(["_runtime", "relative time"], ["_timestamp", "wall time"]);
+  return { choices, axis: choices.some(([v]) => v === axis) ? axis : "default" };
+}

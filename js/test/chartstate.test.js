@@ -1,0 +1,190 @@
+// The charts' state and what follows from it for one chart (dashboard/chartstate.js).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  axisChoices,
+  forkTuples,
+  lineRowsOf,
+  metaOf,
+  newChartState,
+  selectedTuple,
+  tuplesFor,
+  visibleLines,
+  yDomain,
+} from "../dashboard/chartstate.js";
+import { seriesMeta } from "../dashboard/points.js";
+
+const meta = seriesMeta([
+  {
+    key: "self:a",
+    run_id: "a",
+    role: "self",
+    name: "a",
+    color: "#111",
+    dash: "own",
+    opacity: 1,
+    width: 2.6,
+    pickable: true,
+  },
+  { key: "fork:b", run_id: "b", label: "b", color: "#222", dash: "own", opacity: 1, width: 1.5, pickable: false },
+]);
+/** @param {number[][]} xy */
+const rows = (xy, step0 = 0) => xy.map(([x, y], i) => ({ x, y, raw: y, step: step0 + i, i }));
+
+test("a new state shows everything, raw, outlier-free, on the default axis", () => {
+  const s = newChartState();
+  assert.deepEqual({ ...s, hidden: [...s.hidden] }, { hidden: [], hl: "", smooth: 0, outliers: true, axis: "default" });
+  assert.notEqual(newChartState().hidden, s.hidden, "each dashboard has its own");
+});
+
+test("metaOf: a series the legend does not know is grey and not pickable", () => {
+  assert.equal(metaOf(meta, "self:a").color, "#111");
+  assert.deepEqual(metaOf(meta, "x"), { color: "#888", run_id: "x", pickable: false });
+});
+
+test("lineRowsOf reads the store's series on the chosen axis, smoothed", () => {
+  const store = {
+    series: () => [
+      [0, 5, 1, 10, 0.5, 1],
+      [1, 6, 3, 11, 0.7, 2],
+    ],
+  };
+  const st = newChartState();
+  assert.deepEqual(
+    lineRowsOf(store, st, "loss", "self:a").map((r) => r.x),
+    [5, 6],
+  );
+  st.axis = "_step";
+  st.smooth = 0.5;
+  const r = lineRowsOf(store, st, "loss", "self:a");
+  assert.deepEqual(
+    r.map((t) => t.x),
+    [10, 11],
+  );
+  assert.equal(r[1].raw, 3);
+  assert.ok(r[1].y < 3);
+});
+
+test("tuplesFor: a hidden series has no Vega rows; smoothing adds the faint raw line", () => {
+  const st = newChartState();
+  const r = rows([
+    [0, 1],
+    [1, 2],
+  ]);
+  assert.equal(tuplesFor(st, meta, "self:a", r).length, 2);
+  st.smooth = 0.3;
+  assert.equal(tuplesFor(st, meta, "self:a", r).length, 4);
+  st.hidden.add("self:a");
+  assert.deepEqual(tuplesFor(st, meta, "self:a", r), []);
+});
+
+test("visibleLines leaves out hidden and empty series and labels the rest", () => {
+  const st = newChartState();
+  const lines = new Map([
+    ["self:a", rows([[0, 1]])],
+    ["fork:b", rows([[0, 2]])],
+    ["x", []],
+  ]);
+  assert.deepEqual(
+    visibleLines(st, meta, lines).map((l) => [l.key, l.label, l.pickable]),
+    [
+      ["self:a", "this · a", true],
+      ["fork:b", "b", false],
+    ],
+  );
+  st.hidden.add("self:a");
+  assert.deepEqual(
+    visibleLines(st, meta, lines).map((l) => l.key),
+    ["fork:b"],
+  );
+});
+
+test("selectedTuple: the selected step's point on a pickable line, none without a step", () => {
+  const lines = new Map([
+    [
+      "self:a",
+      rows([
+        [0, 1],
+        [10, 2],
+        [20, 3],
+      ]),
+    ],
+    ["fork:b", rows([[0, 9]])],
+  ]);
+  assert.deepEqual(selectedTuple(lines, meta, 1), [{ x: 10, y: 2 }]);
+  assert.deepEqual(selectedTuple(lines, meta, null), []);
+  assert.deepEqual(selectedTuple(lines, meta, undefined), []);
+  assert.deepEqual(selectedTuple(new Map(), meta, 1), []);
+});
+
+test("forkTuples: marks follow the drawn line, hidden runs lose theirs, stacked ones combine", () => {
+  const st = newChartState();
+  const lines = new Map([
+    [
+      "self:a",
+      rows(
+        [
+          [0, 1],
+          [5, 2],
+        ],
+        0,
+      ),
+    ],
+    ["fork:b", rows([[5, 7]], 1)],
+  ]);
+  // [x, y, colour, label, step, run id]
+  const forks = [
+    [50, 20, "#f00", "b1", 1, "b"],
+    [50, 20, "#f00", "b2", 1, "b"],
+    [9, 9, "#0f0", "gone", 4, "z"],
+  ];
+  assert.deepEqual(forkTuples(st, meta, lines, forks), [
+    { x: 5, y: 7, c: "#f00", label: "2 forks: b1; b2", n: 2, count: "×2" },
+    { x: 9, y: 9, c: "#0f0", label: "gone", n: 1, count: "" },
+  ]);
+  // on another axis a mark without a drawn point is left out (its stored x is the default one)
+  st.axis = "_step";
+  assert.equal(forkTuples(st, meta, lines, forks).length, 1);
+  st.axis = "default";
+  st.hidden.add("fork:b");
+  assert.deepEqual(
+    forkTuples(st, meta, lines, forks).map((m) => m.label),
+    ["gone"],
+  );
+});
+
+test("yDomain: outlier-free by default, the zoomed x range's extent, log in decades, or Vega's", () => {
+  const st = newChartState();
+  const ys = [100, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2];
+  const lines = new Map([["self:a", rows(ys.map((y, i) => [i, y]))]]);
+  const robust = /** @type {number[]} */ (yDomain(st, lines, null, false));
+  assert.ok(robust[1] < 50, "the first step's spike does not flatten the curve");
+  st.outliers = false;
+  assert.equal(yDomain(st, lines, null, false), null, "left to Vega");
+  const zoomed = /** @type {number[]} */ (yDomain(st, lines, [5, 11], false));
+  assert.ok(zoomed[0] < 1.4 && zoomed[0] > 1.3 && zoomed[1] > 2 && zoomed[1] < 2.1);
+  const log = /** @type {number[]} */ (yDomain(st, lines, [0, 11], true));
+  assert.ok(log[0] < 1 && log[1] > 100 && log[1] < 120);
+  st.hidden.add("self:a");
+  assert.equal(yDomain(st, lines, [0, 11], false), null);
+});
+
+test("axisChoices: step metric charts add the global step; an axis no longer there resets", () => {
+  assert.deepEqual(axisChoices([{ x: "_step" }], "default"), {
+    choices: [
+      ["default", "step"],
+      ["_runtime", "relative time"],
+      ["_timestamp", "wall time"],
+    ],
+    axis: "default",
+  });
+  const withEpoch = axisChoices([{ x: "_step" }, { x: "epoch" }], "_step");
+  assert.deepEqual(
+    withEpoch.choices.map(([v]) => v),
+    ["default", "_step", "_runtime", "_timestamp"],
+  );
+  assert.equal(withEpoch.choices[0][1], "step metric");
+  assert.equal(withEpoch.axis, "_step");
+  assert.equal(axisChoices([{ x: "_step" }], "_step").axis, "default");
+});
