@@ -648,6 +648,7 @@ def _rewind(
     settings: Settings,
 ) -> Run:
     src = _source(store, project, spec, raw, "resume_from")
+    store.verify_segment(src["key"])  # rule 44: never rewind (write into) a damaged history
     state = effective_state(store, src)
     if is_live(state):
         raise UsageError(
@@ -718,6 +719,7 @@ def _start_or_resume(
             "pass another id or resume='allow'"
         )
     if existing is not None and resume in ("allow", "must", "auto"):
+        store.verify_segment(existing["key"])  # rule 44: never continue a damaged history
         return _continue(store, existing, cfg, fields, allow, settings)
     run_id = run_id or _ids.generate_id()
     rec = _base_record(project, run_id, fields, store, settings)

@@ -32,6 +32,9 @@ def copy(
     source = Store.open_existing(src)
     if source is None:
         raise StoreError(f"copy: {os.fspath(src)!r} holds no nbrun store; nothing was copied")
+    runs = source.list_runs(project)
+    for rec in runs:  # rule 44: a damaged chunk is refused before anything is written
+        source.verify_segment(rec["key"], None)
     target = Store.open(dst)
     if target is source:
         raise UsageError(f"copy: source and destination are the same store ({source.path})")
@@ -45,7 +48,7 @@ def copy(
                 )
     artifact_keys = target.import_artifacts(rows, aliases)
     copied = []
-    for rec in source.list_runs(project):
+    for rec in runs:
         folder = run_path(source, rec["project"], rec["id"])
         if folder.is_dir():
             shutil.copytree(folder, run_path(target, rec["project"], rec["id"]), dirs_exist_ok=True)
