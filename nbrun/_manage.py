@@ -368,5 +368,5 @@ def check(dir: str | os.PathLike[str]) -> StoreCheck:
         integrity = store.integrity_check()
     except StoreError as exc:
         integrity = str(exc)
-    chunks = [DamagedChunk(*found) for found in store.check_chunks()]
+    chunks = [DamagedChunk(*found) for found in store.check_chunks(decode_chunk)]
     return StoreCheck(str(store.path), integrity, chunks)

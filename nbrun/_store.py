@@ -773,15 +773,21 @@ class Store:
         if crc is not None and chunk_crc(data, state) != crc:
             raise self.damaged_chunk(key, seg, first, last)
 
-    def damaged_chunk(self, key: int, seg: int, first: int, last: int) -> StoreError:
+    def damaged_chunk(
+        self,
+        key: int,
+        seg: int,
+        first: int,
+        last: int,
+        why: str = "its checksum does not match its bytes",
+    ) -> StoreError:
         """The error for a damaged history chunk of run ``key``."""
         row = self._conn.execute("SELECT project, id FROM runs WHERE key = ?", (key,)).fetchone()
         run = f"{row[0]}/{row[1]}" if row is not None else f"key {key}"
         return StoreError(
             f"{str(self.path)!r}: the history chunk of run {run!r}, segment {seg}, steps "
-            f"{first}-{last} is damaged (its checksum does not match its bytes); nothing was "
-            "read from it. Other runs stay readable; `python -m nbrun check DIR` lists every "
-            "damaged chunk"
+            f"{first}-{last} is damaged ({why}); nothing was read from it. Other runs stay "
+            "readable; `python -m nbrun check DIR` lists every damaged chunk"
         )
 
     def verify_segment(self, key: int, seg: int | None = 0) -> None:
@@ -798,10 +804,13 @@ class Store:
         for row in self._conn.execute(sql + " ORDER BY seg, first_step", args):
             self._verify(key, *row)
 
-    def check_chunks(self) -> Iterator[tuple[str, str, int, int, int, str]]:
+    def check_chunks(
+        self, decode: Callable[[bytes], object]
+    ) -> Iterator[tuple[str, str, int, int, int, str]]:
         """``(project, run id, seg, first_step, last_step, problem)`` of every history chunk
-        that is ``"damaged"`` (checksum mismatch) or ``"unverified"`` (no checksum: written
-        before schema version 4), in run and step order; reads one chunk at a time."""
+        that is ``"damaged"`` (checksum mismatch; without a checksum: ``decode`` raises) or
+        ``"unverified"`` (no checksum: written before schema version 4), in run and step
+        order; reads one chunk at a time."""
         names = {
             int(k): (str(p), str(i))
             for k, p, i in self._conn.execute("SELECT key, project, id FROM runs").fetchall()
@@ -812,7 +821,11 @@ class Store:
         )
         for key, seg, first, last, data, state, crc in cur:
             if crc is None:
-                problem = "unverified"
+                try:
+                    decode(data)
+                    problem = "unverified"
+                except Exception:  # whatever an undecodable chunk raises: it is damaged
+                    problem = "damaged"
             elif chunk_crc(data, state) != crc:
                 problem = "damaged"
             else:

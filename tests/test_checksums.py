@@ -372,6 +372,42 @@ def test_rule44_chunks_written_before_the_migration_read_and_are_unverified(
     assert _sql(run_dir, "SELECT COUNT(*) FROM history WHERE crc IS NOT NULL") == [(1,)]
 
 
+@both
+def test_rule44_an_unverified_chunk_that_cannot_be_decoded_is_a_store_error(
+    run_dir: Path, api: nbrun.Api
+) -> None:
+    """Without a checksum, damage that breaks decoding is still reported as damage."""
+    loc = where(run_dir)
+    made = subprocess.run(
+        [sys.executable, "-c", _OLD_DB, loc, "1"],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    key = _key(run_dir, "old")
+    (data,) = _sql(
+        run_dir, "SELECT data FROM history WHERE run_key = ? AND first_step = 10", (key,)
+    )[0]
+    data = bytearray(data)
+    data[0] ^= 0x01
+    _sql(
+        run_dir,
+        "UPDATE history SET data = ? WHERE run_key = ? AND first_step = 10",
+        (bytes(data), key),
+    )
+    with pytest.raises(nbrun.StoreError, match=r"run 'ck/old', segment 0, steps 10-19.*decoded"):
+        api.run(f"{P}/old").history()
+    found = nbrun.check(loc)
+    assert [(c.first_step, c.problem) for c in found.chunks] == [
+        (0, "unverified"),
+        (10, "damaged"),
+        (20, "unverified"),
+    ]
+    assert not found.ok
+
+
 # -- rule 44: an empty nbrun.db ------------------------------------------------------------------
 def test_rule44_an_empty_database_file_is_damage_not_a_new_store(run_dir: Path) -> None:
     db = run_dir / "nbrun" / DB_NAME
