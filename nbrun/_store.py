@@ -790,19 +790,40 @@ class Store:
             "readable; `python -m nbrun check DIR` lists every damaged chunk"
         )
 
+    #: chunks read per query when every chunk of a run or store is verified (a few MB)
+    _VERIFY_BATCH = 64
+
+    def _each_chunk(
+        self, where: str, args: tuple[Any, ...]
+    ) -> Iterator[tuple[int, int, int, int, bytes, str | None, int | None]]:
+        """``(run_key, seg, first_step, last_step, data, state, crc)`` of the chunks matching
+        ``where``, in key order, read :attr:`_VERIFY_BATCH` at a time (a server's cursor
+        would hand over a whole store's history at once)."""
+        after: tuple[int, int, int] = (-1, -1, -(2**62))
+        while True:
+            rows = self._conn.execute(
+                f"SELECT run_key, seg, first_step, last_step, data, state{self._crc_col}"
+                f" FROM history WHERE {where} AND (run_key > ? OR (run_key = ? AND (seg > ?"
+                " OR (seg = ? AND first_step > ?)))) ORDER BY run_key, seg, first_step"
+                f" LIMIT {self._VERIFY_BATCH}",
+                (*args, after[0], after[0], after[1], after[1], after[2]),
+            ).fetchall()
+            yield from rows
+            if len(rows) < self._VERIFY_BATCH:
+                return
+            after = (rows[-1][0], rows[-1][1], rows[-1][2])
+
     def verify_segment(self, key: int, seg: int | None = 0) -> None:
-        """Verify every chunk of a run's segment (of all its segments: None), one at a time,
-        raising :class:`StoreError` at the first damaged one: nothing is written into a
+        """Verify every chunk of a run's segment (of all its segments: None), a batch at a
+        time, raising :class:`StoreError` at the first damaged one: nothing is written into a
         damaged history (a run continued or rewound) or copied from one (rule 44)."""
         if not self.checksums:
             return
-        sql = "SELECT seg, first_step, last_step, data, state, crc FROM history WHERE run_key = ?"
-        args: tuple[Any, ...] = (key,)
-        if seg is not None:
-            sql += " AND seg = ?"
-            args = (key, seg)
-        for row in self._conn.execute(sql + " ORDER BY seg, first_step", args):
-            self._verify(key, *row)
+        where, args = (
+            ("run_key = ?", (key,)) if seg is None else ("run_key = ? AND seg = ?", (key, seg))
+        )
+        for row in self._each_chunk(where, args):
+            self._verify(*row)
 
     def check_chunks(
         self, decode: Callable[[bytes], object]
@@ -810,16 +831,12 @@ class Store:
         """``(project, run id, seg, first_step, last_step, problem)`` of every history chunk
         that is ``"damaged"`` (checksum mismatch; without a checksum: ``decode`` raises) or
         ``"unverified"`` (no checksum: written before schema version 4), in run and step
-        order; reads one chunk at a time."""
+        order; reads a batch of chunks at a time."""
         names = {
             int(k): (str(p), str(i))
             for k, p, i in self._conn.execute("SELECT key, project, id FROM runs").fetchall()
         }
-        cur = self._conn.execute(
-            f"SELECT run_key, seg, first_step, last_step, data, state{self._crc_col}"
-            " FROM history ORDER BY run_key, seg, first_step"
-        )
-        for key, seg, first, last, data, state, crc in cur:
+        for key, seg, first, last, data, state, crc in self._each_chunk("1 = 1", ()):
             if crc is None:
                 try:
                     decode(data)

@@ -210,8 +210,9 @@ def _history_rows(run_dir: Path) -> list[tuple[Any, ...]]:
     ids=["resume-allow", "resume-must", "rewind-after", "rewind-before", "fork-in-chunk"],
 )
 def test_rule44_continuing_a_damaged_run_raises_before_writing(
-    run_dir: Path, api: nbrun.Api, how: dict[str, Any]
+    run_dir: Path, api: nbrun.Api, how: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(Store, "_VERIFY_BATCH", 2)  # the damaged chunk is on the second page
     _make(run_dir)
     _flip(run_dir, 200)
     before = (
@@ -288,7 +289,9 @@ def test_rule44_every_way_chunks_are_written_keeps_them_verified(
 
 # -- rule 44: python -m nbrun check -------------------------------------------------------------
 @both
-def test_rule44_check_lists_damaged_chunks_with_exit_status(run_dir: Path) -> None:
+def test_rule44_check_lists_damaged_chunks_with_exit_status(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _make(run_dir)
     clean = _cli("check", where(run_dir))
     assert clean.returncode == 0, clean.stderr
@@ -296,6 +299,7 @@ def test_rule44_check_lists_damaged_chunks_with_exit_status(run_dir: Path) -> No
     _flip(run_dir, 0)
     _flip(run_dir, 400, 0.3)
     _flip(run_dir, 0, run_id="b")
+    monkeypatch.setattr(Store, "_VERIFY_BATCH", 2)  # pages that end inside and between runs
     found = nbrun.check(where(run_dir))
     assert not found.ok
     assert [(c.run_id, c.seg, c.first_step, c.last_step) for c in found.damaged] == [
