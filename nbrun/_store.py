@@ -794,24 +794,36 @@ class Store:
     _VERIFY_BATCH = 64
 
     def _each_chunk(
-        self, where: str, args: tuple[Any, ...]
+        self, key: int | None = None, seg: int | None = None
     ) -> Iterator[tuple[int, int, int, int, bytes, str | None, int | None]]:
-        """``(run_key, seg, first_step, last_step, data, state, crc)`` of the chunks matching
-        ``where``, in key order, read :attr:`_VERIFY_BATCH` at a time (a server's cursor
-        would hand over a whole store's history at once)."""
-        after: tuple[int, int, int] = (-1, -1, -(2**62))
-        while True:
-            rows = self._conn.execute(
-                f"SELECT run_key, seg, first_step, last_step, data, state{self._crc_col}"
-                f" FROM history WHERE {where} AND (run_key > ? OR (run_key = ? AND (seg > ?"
-                " OR (seg = ? AND first_step > ?)))) ORDER BY run_key, seg, first_step"
-                f" LIMIT {self._VERIFY_BATCH}",
-                (*args, after[0], after[0], after[1], after[1], after[2]),
+        """``(run_key, seg, first_step, last_step, data, state, crc)`` of the chunks of a
+        run's segment (of every segment of the run: ``seg`` None; of the store: ``key`` None
+        too), in key order, read :attr:`_VERIFY_BATCH` at a time through the primary key (a
+        server's cursor would hand over a whole store's history at once)."""
+        if key is None:
+            segs = self._conn.execute(
+                "SELECT DISTINCT run_key, seg FROM history ORDER BY run_key, seg"
             ).fetchall()
-            yield from rows
-            if len(rows) < self._VERIFY_BATCH:
-                return
-            after = (rows[-1][0], rows[-1][1], rows[-1][2])
+        elif seg is None:
+            segs = self._conn.execute(
+                "SELECT DISTINCT run_key, seg FROM history WHERE run_key = ? ORDER BY seg", (key,)
+            ).fetchall()
+        else:
+            segs = [(key, seg)]
+        for run_key, s in segs:
+            after = -(2**62)
+            while True:
+                rows = self._conn.execute(
+                    f"SELECT first_step, last_step, data, state{self._crc_col} FROM history"
+                    " WHERE run_key = ? AND seg = ? AND first_step > ? ORDER BY first_step"
+                    f" LIMIT {self._VERIFY_BATCH}",
+                    (run_key, s, after),
+                ).fetchall()
+                for row in rows:
+                    yield (run_key, s, *row)
+                if len(rows) < self._VERIFY_BATCH:
+                    break
+                after = rows[-1][0]
 
     def verify_segment(self, key: int, seg: int | None = 0) -> None:
         """Verify every chunk of a run's segment (of all its segments: None), a batch at a
@@ -819,10 +831,7 @@ class Store:
         damaged history (a run continued or rewound) or copied from one (rule 44)."""
         if not self.checksums:
             return
-        where, args = (
-            ("run_key = ?", (key,)) if seg is None else ("run_key = ? AND seg = ?", (key, seg))
-        )
-        for row in self._each_chunk(where, args):
+        for row in self._each_chunk(key, seg):
             self._verify(*row)
 
     def check_chunks(
@@ -836,7 +845,7 @@ class Store:
             int(k): (str(p), str(i))
             for k, p, i in self._conn.execute("SELECT key, project, id FROM runs").fetchall()
         }
-        for key, seg, first, last, data, state, crc in self._each_chunk("1 = 1", ()):
+        for key, seg, first, last, data, state, crc in self._each_chunk():
             if crc is None:
                 try:
                     decode(data)
