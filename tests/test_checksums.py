@@ -115,6 +115,10 @@ def test_rule44_a_flipped_byte_is_a_store_error_naming_run_segment_and_steps(
     assert rows["_step"].tolist() == list(range(151))
     assert rows["loss"].tolist() == [1.0 / (i + 1) for i in range(151)]
     assert api.run(f"{P}/b").history()["loss"].tolist() == [float(i) for i in range(50)]
+    # the dashboard's chart data: the damaged run's raises, the other run's reads
+    with pytest.raises(nbrun.StoreError, match=r"steps 200-299"):
+        api.run(f"{P}/a").history_buckets()
+    assert len(api.run(f"{P}/b").history_buckets(points=100)["loss"]) > 0
     assert sorted(r.id for r in api.runs(P)) == ["a", "b", "early"]
     assert api.run(f"{P}/a").summary["loss"] == pytest.approx(1.0 / ROWS)
 
