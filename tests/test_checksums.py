@@ -28,7 +28,7 @@ both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 
 P = "ck"
 ROWS = 500
-FLUSH = {"flush_rows": 100, "flush_interval": 60.0}  # chunks of steps 0-99, 100-199, ...
+FLUSH = {"flush_rows": 100, "flush_interval": 60.0}  # chunks of about 100 rows
 
 
 def _sql(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -68,9 +68,23 @@ def _key(run_dir: Path, run_id: str) -> int:
     )
 
 
-def _flip(run_dir: Path, first: int = 200, at: float = 0.5, run_id: str = "a") -> None:
-    """Flip one bit of run ``run_id``'s chunk starting at step ``first``, ``at`` of the way in."""
+def _chunk(run_dir: Path, step: int, run_id: str = "a") -> tuple[int, int, int]:
+    """``(run key, first_step, last_step)`` of the live chunk of ``run_id`` holding ``step``
+    (where the writer cut chunks depends on timing)."""
     key = _key(run_dir, run_id)
+    first, last = _sql(
+        run_dir,
+        "SELECT first_step, last_step FROM history WHERE run_key = ? AND seg = 0"
+        " AND first_step <= ? ORDER BY first_step DESC LIMIT 1",
+        (key, step),
+    )[0]
+    return key, int(first), int(last)
+
+
+def _flip(run_dir: Path, step: int, at: float = 0.5, run_id: str = "a") -> tuple[int, int]:
+    """Flip one bit of the chunk of ``run_id`` holding ``step``, ``at`` of the way into its
+    bytes; returns the chunk's ``(first_step, last_step)``."""
+    key, first, last = _chunk(run_dir, step, run_id)
     (data,) = _sql(
         run_dir,
         "SELECT data FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
@@ -83,6 +97,7 @@ def _flip(run_dir: Path, first: int = 200, at: float = 0.5, run_id: str = "a") -
         "UPDATE history SET data = ? WHERE run_key = ? AND seg = 0 AND first_step = ?",
         (bytes(data), key, first),
     )
+    return first, last
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -102,21 +117,21 @@ def test_rule44_a_flipped_byte_is_a_store_error_naming_run_segment_and_steps(
     run_dir: Path, api: nbrun.Api, at: float
 ) -> None:
     _make(run_dir)
-    _flip(run_dir, 200, at)
-    with pytest.raises(nbrun.StoreError, match=r"run 'ck/a', segment 0, steps 200-299"):
+    first, last = _flip(run_dir, 250, at)
+    with pytest.raises(nbrun.StoreError, match=rf"run 'ck/a', segment 0, steps {first}-{last}"):
         api.run(f"{P}/a").history()
-    with pytest.raises(nbrun.StoreError, match=r"steps 200-299"):
+    with pytest.raises(nbrun.StoreError, match=rf"steps {first}-{last}"):
         api.run(f"{P}/a").history(keys=["loss"])
-    # rows before the damaged chunk still read (a fork there reads chunks 0-99 and 100-199);
+    # rows before the damaged chunk still read (a fork just before it reads the chunks before);
     # other runs and the runs table are untouched
-    early = nbrun.init(project=P, dir=where(run_dir), id="early", fork_from="a?_step=150")
+    early = nbrun.init(project=P, dir=where(run_dir), id="early", fork_from=f"a?_step={first - 1}")
     early.finish()
     rows = api.run(f"{P}/early").history()
-    assert rows["_step"].tolist() == list(range(151))
-    assert rows["loss"].tolist() == [1.0 / (i + 1) for i in range(151)]
+    assert rows["_step"].tolist() == list(range(first))
+    assert rows["loss"].tolist() == [1.0 / (i + 1) for i in range(first)]
     assert api.run(f"{P}/b").history()["loss"].tolist() == [float(i) for i in range(50)]
     # the dashboard's chart data: the damaged run's raises, the other run's reads
-    with pytest.raises(nbrun.StoreError, match=r"steps 200-299"):
+    with pytest.raises(nbrun.StoreError, match=rf"steps {first}-{last}"):
         api.run(f"{P}/a").history_buckets()
     assert len(api.run(f"{P}/b").history_buckets(points=100)["loss"]) > 0
     assert sorted(r.id for r in api.runs(P)) == ["a", "b", "early"]
@@ -127,24 +142,24 @@ def test_rule44_a_flipped_byte_is_a_store_error_naming_run_segment_and_steps(
 def test_rule44_a_changed_cumulative_state_is_damage_too(run_dir: Path, api: nbrun.Api) -> None:
     """The state (the summary a fork or resume starts from) is covered by the checksum."""
     _make(run_dir)
-    key = _key(run_dir, "a")
+    key, first, last = _chunk(run_dir, 150)
     _sql(
         run_dir,
         "UPDATE history SET state = REPLACE(state, '0.', '9.') WHERE run_key = ?"
-        " AND seg = 0 AND first_step = 100",
-        (key,),
+        " AND seg = 0 AND first_step = ?",
+        (key, first),
     )
-    with pytest.raises(nbrun.StoreError, match=r"steps 100-199"):
-        nbrun.init(project=P, dir=where(run_dir), id="f", fork_from="a?_step=199")
+    with pytest.raises(nbrun.StoreError, match=rf"steps {first}-{last}"):
+        nbrun.init(project=P, dir=where(run_dir), id="f", fork_from=f"a?_step={last}")
     assert [r.id for r in api.runs(P) if r.id == "f"] == []
 
 
 def test_rule44_damage_made_in_the_file_itself_is_found(run_dir: Path) -> None:
     """Bytes flipped in ``nbrun.db`` on disk, where SQLite's own integrity check sees nothing."""
     _make(run_dir)
-    key = _key(run_dir, "a")
+    key, first, last = _chunk(run_dir, 350)
     (data,) = _sql(
-        run_dir, "SELECT data FROM history WHERE run_key = ? AND first_step = 300", (key,)
+        run_dir, "SELECT data FROM history WHERE run_key = ? AND first_step = ?", (key, first)
     )[0]
     for store in list(Store._instances.values()):
         Store.forget(store)
@@ -161,7 +176,7 @@ def test_rule44_damage_made_in_the_file_itself_is_found(run_dir: Path) -> None:
 
     out = _cli("check", str(run_dir))
     assert out.returncode == 1, out.stderr
-    assert "damaged: run ck/a segment 0 steps 300-399" in out.stdout
+    assert f"damaged: run ck/a segment 0 steps {first}-{last}" in out.stdout
     assert "integrity_check: ok" in out.stdout  # SQLite's own check does not see it
     code = (
         "import sys, nbrun\n"
@@ -181,7 +196,7 @@ def test_rule44_damage_made_in_the_file_itself_is_found(run_dir: Path) -> None:
     )
     assert read.returncode == 0, read.stderr
     assert read.stdout.splitlines()[0] == "50"
-    assert "StoreError" in read.stdout and "steps 300-399" in read.stdout
+    assert "StoreError" in read.stdout and f"steps {first}-{last}" in read.stdout
 
 
 # -- rule 44: nothing is written into a damaged history ----------------------------------------
@@ -218,13 +233,13 @@ def test_rule44_continuing_a_damaged_run_raises_before_writing(
 ) -> None:
     monkeypatch.setattr(Store, "_VERIFY_BATCH", 2)  # the damaged chunk is on the second page
     _make(run_dir)
-    _flip(run_dir, 200)
+    first, last = _flip(run_dir, 250)
     before = (
         _record(run_dir, "a"),
         _history_rows(run_dir),
         _sql(run_dir, "SELECT * FROM archives"),
     )
-    with pytest.raises(nbrun.StoreError, match=r"run 'ck/a', segment 0, steps 200-299"):
+    with pytest.raises(nbrun.StoreError, match=rf"run 'ck/a', segment 0, steps {first}-{last}"):
         nbrun.init(project=P, dir=where(run_dir), **how)
     after = (_record(run_dir, "a"), _history_rows(run_dir), _sql(run_dir, "SELECT * FROM archives"))
     assert after == before
@@ -245,13 +260,13 @@ def test_rule44_copy_of_a_damaged_store_is_refused_and_writes_nothing(
     run_dir: Path, tmp_path: Path
 ) -> None:
     _make(run_dir)
-    _flip(run_dir, 400)
+    first, last = _flip(run_dir, 450)
     dst = tmp_path / "copy-dst"
-    with pytest.raises(nbrun.StoreError, match=r"run 'ck/a', segment 0, steps 400-499"):
+    with pytest.raises(nbrun.StoreError, match=rf"run 'ck/a', segment 0, steps {first}-{last}"):
         nbrun.copy(where(run_dir), dst)
     assert not dst.exists()
     out = _cli("copy", where(run_dir), str(dst))
-    assert out.returncode == 1 and "steps 400-499" in out.stderr
+    assert out.returncode == 1 and f"steps {first}-{last}" in out.stderr
     assert not dst.exists()
 
 
@@ -300,23 +315,23 @@ def test_rule44_check_lists_damaged_chunks_with_exit_status(
     clean = _cli("check", where(run_dir))
     assert clean.returncode == 0, clean.stderr
     assert clean.stdout.splitlines() == ["integrity_check: ok"]
-    _flip(run_dir, 0)
-    _flip(run_dir, 400, 0.3)
-    _flip(run_dir, 0, run_id="b")
+    a0 = _flip(run_dir, 0)
+    a4 = _flip(run_dir, 450, 0.3)
+    b0 = _flip(run_dir, 0, run_id="b")
     monkeypatch.setattr(Store, "_VERIFY_BATCH", 2)  # pages that end inside and between runs
     found = nbrun.check(where(run_dir))
     assert not found.ok
     assert [(c.run_id, c.seg, c.first_step, c.last_step) for c in found.damaged] == [
-        ("a", 0, 0, 99),
-        ("a", 0, 400, 499),
-        ("b", 0, 0, 49),
+        ("a", 0, *a0),
+        ("a", 0, *a4),
+        ("b", 0, *b0),
     ]
     out = _cli("check", where(run_dir))
     assert out.returncode == 1
     assert out.stdout.splitlines() == [
-        "damaged: run ck/a segment 0 steps 0-99",
-        "damaged: run ck/a segment 0 steps 400-499",
-        "damaged: run ck/b segment 0 steps 0-49",
+        "damaged: run ck/a segment 0 steps {}-{}".format(*a0),
+        "damaged: run ck/a segment 0 steps {}-{}".format(*a4),
+        "damaged: run ck/b segment 0 steps {}-{}".format(*b0),
         "integrity_check: ok",
     ]
     assert "DAMAGED (3 damaged chunk(s))" in out.stderr
@@ -361,17 +376,17 @@ def test_rule44_chunks_written_before_the_migration_read_and_are_unverified(
     assert _sql(run_dir, "SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(_store.SCHEMA_VERSION),)
     ]
-    assert _sql(run_dir, "SELECT COUNT(*) FROM history WHERE crc IS NULL") == [(3,)]
+    old = _sql(run_dir, "SELECT first_step, last_step FROM history ORDER BY first_step")
+    assert old[0][0] == 0 and old[-1][1] == 29
+    assert _sql(run_dir, "SELECT COUNT(*) FROM history WHERE crc IS NULL") == [(len(old),)]
     found = nbrun.check(loc)
     assert found.ok and found.damaged == []
     assert [(c.run_id, c.first_step, c.last_step) for c in found.unverified] == [
-        ("old", 0, 9),
-        ("old", 10, 19),
-        ("old", 20, 29),
+        ("old", first, last) for first, last in old
     ]
     out = _cli("check", loc)
     assert out.returncode == 0
-    assert "unverified: run ck/old: 3 chunk(s) written before checksums" in out.stdout
+    assert f"unverified: run ck/old: {len(old)} chunk(s) written before checksums" in out.stdout
     # continuing it adds verified chunks; the old ones stay readable
     run = nbrun.init(project=P, dir=loc, id="old", resume="must")
     run.log({"x": 30})
@@ -394,24 +409,15 @@ def test_rule44_an_unverified_chunk_that_cannot_be_decoded_is_a_store_error(
         timeout=60,
     )
     assert made.returncode == 0, made.stderr
-    key = _key(run_dir, "old")
-    (data,) = _sql(
-        run_dir, "SELECT data FROM history WHERE run_key = ? AND first_step = 10", (key,)
-    )[0]
-    data = bytearray(data)
-    data[0] ^= 0x01
-    _sql(
-        run_dir,
-        "UPDATE history SET data = ? WHERE run_key = ? AND first_step = 10",
-        (bytes(data), key),
-    )
-    with pytest.raises(nbrun.StoreError, match=r"run 'ck/old', segment 0, steps 10-19.*decoded"):
+    old = _sql(run_dir, "SELECT first_step, last_step FROM history ORDER BY first_step")
+    first, last = _flip(run_dir, 15, 0.0, run_id="old")  # its first byte: the format's magic
+    with pytest.raises(
+        nbrun.StoreError, match=rf"run 'ck/old', segment 0, steps {first}-{last}.*decoded"
+    ):
         api.run(f"{P}/old").history()
     found = nbrun.check(loc)
     assert [(c.first_step, c.problem) for c in found.chunks] == [
-        (0, "unverified"),
-        (10, "damaged"),
-        (20, "unverified"),
+        (f, "damaged" if f == first else "unverified") for f, _ in old
     ]
     assert not found.ok
 
