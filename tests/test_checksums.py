@@ -231,7 +231,9 @@ def _history_rows(run_dir: Path) -> list[tuple[Any, ...]]:
 def test_rule44_continuing_a_damaged_run_raises_before_writing(
     run_dir: Path, api: nbrun.Api, how: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Store, "_VERIFY_BATCH", 2)  # the damaged chunk is on the second page
+    monkeypatch.setattr(
+        Store, "_VERIFY_BATCH", 2, raising=False
+    )  # the damaged chunk is on the second page
     _make(run_dir)
     first, last = _flip(run_dir, 250)
     before = (
@@ -318,7 +320,9 @@ def test_rule44_check_lists_damaged_chunks_with_exit_status(
     a0 = _flip(run_dir, 0)
     a4 = _flip(run_dir, 450, 0.3)
     b0 = _flip(run_dir, 0, run_id="b")
-    monkeypatch.setattr(Store, "_VERIFY_BATCH", 2)  # pages that end inside and between runs
+    monkeypatch.setattr(
+        Store, "_VERIFY_BATCH", 2, raising=False
+    )  # pages that end inside and between runs
     found = nbrun.check(where(run_dir))
     assert not found.ok
     assert [(c.run_id, c.seg, c.first_step, c.last_step) for c in found.damaged] == [
