@@ -584,13 +584,6 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
             f"run {existing['id']!r} is running (pid {existing['pid']} on {existing['host']}); "
             "finish it first, or pass resume='allow' to continue it"
         )
-    warnings.warn(
-        f"nbrun.init: run {existing['id']!r} already exists in project {existing['project']!r}; "
-        "its history was archived (see .archives()) and the run starts fresh. Pass "
-        "resume='allow' to continue it instead.",
-        UserWarning,
-        stacklevel=4,
-    )
     fields = {k: v for k, v in rec.items() if k not in ("key", "project", "id")}
     archive = store.archive_after(
         existing["key"],
@@ -609,6 +602,14 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
     if archive is not None:  # its checkpoints go with its history: the new run starts bare
         folder = run_folder(store, existing["project"], existing["id"])
         _checkpoints.archive_after(folder, -1, archive["seg"])
+    # after the archive: a refused replacement (a damaged history, rule 44) says nothing
+    warnings.warn(
+        f"nbrun.init: run {existing['id']!r} already exists in project {existing['project']!r}; "
+        "its history was archived (see .archives()) and the run starts fresh. Pass "
+        "resume='allow' to continue it instead.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def _restart_fields(

@@ -225,8 +225,16 @@ def _history_rows(run_dir: Path) -> list[tuple[Any, ...]]:
         {"resume_from": "a?_step=450"},
         {"resume_from": "a?_step=50"},
         {"id": "f", "fork_from": "a?_step=250"},
+        {"id": "a"},
     ],
-    ids=["resume-allow", "resume-must", "rewind-after", "rewind-before", "fork-in-chunk"],
+    ids=[
+        "resume-allow",
+        "resume-must",
+        "rewind-after",
+        "rewind-before",
+        "fork-in-chunk",
+        "replace",
+    ],
 )
 def test_rule44_continuing_a_damaged_run_raises_before_writing(
     run_dir: Path, api: nbrun.Api, how: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -270,6 +278,20 @@ def test_rule44_copy_of_a_damaged_store_is_refused_and_writes_nothing(
     out = _cli("copy", where(run_dir), str(dst))
     assert out.returncode == 1 and f"steps {first}-{last}" in out.stderr
     assert not dst.exists()
+
+
+@both
+def test_rule44_a_damaged_run_can_be_deleted(run_dir: Path, api: nbrun.Api) -> None:
+    """The way out: deleting the run (rule 40) needs none of its chunks' bytes."""
+    _make(run_dir)
+    first, last = _flip(run_dir, 250)
+    with pytest.raises(nbrun.StoreError, match=rf"steps {first}-{last}"):
+        api.run(f"{P}/a").move("elsewhere")  # a move rewrites chunks: refused, nothing moved
+    assert sorted(r.id for r in api.runs(P)) == ["a", "b"]
+    api.run(f"{P}/a").delete()
+    found = nbrun.check(where(run_dir))
+    assert found.ok and found.chunks == []
+    assert [r.id for r in api.runs(P)] == ["b"]
 
 
 # -- rule 44: checksums survive rewinds, forks, deletes, moves and copies -----------------------
