@@ -8,7 +8,7 @@ import io
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _artifacts, _checkpoints, _ids, _system, _wbnames
@@ -40,7 +40,7 @@ from ._views import (
     run_folder,
     stored_runtime,
 )
-from .errors import ArtifactNotFoundError, RunNotFoundError, UsageError
+from .errors import ArtifactNotFoundError, RunInUseError, RunNotFoundError, UsageError
 from .media._base import describe as describe_media
 
 if TYPE_CHECKING:
@@ -568,22 +568,60 @@ def _fork(
             "runtime_before": 0.0,
         }
     )
-    existing = store.get_run(project, new_id)
-    if existing is not None:
-        _replace_existing(store, existing, rec)
-        rec["key"] = existing["key"]
+    for _ in range(_ATTEMPTS):
+        existing = store.get_run(project, new_id)
+        if existing is not None:
+            _replace_existing(store, existing, rec)
+            rec["key"] = existing["key"]
+            break
+        key = store.create_run(rec)
+        if key is not None:
+            rec["key"] = key
+            break
+        # another process made this id meanwhile: replace it, or be refused (rule 41)
     else:
-        rec["key"] = store.create_run(rec)
+        raise _changing(project, new_id)
     return _make_run(store, rec, summary, settings, allow, state)
 
 
+#: how often ``init`` decides again when the run it decided on changed under it (rule 41)
+_ATTEMPTS = 3
+
+
+def _changing(project: str, run_id: str) -> UsageError:
+    return UsageError(
+        f"run {run_id!r} in project {project!r} was made and removed by other processes "
+        f"{_ATTEMPTS} times while init decided how to start it; try again"
+    )
+
+
+def _refuse_if_held(store: Store, rec: dict[str, Any], fix: str) -> None:
+    """Rule 41 (one writer per run): raise :class:`RunInUseError` naming the holder when
+    ``rec`` (as the taking transaction reads it) is being written by a live process."""
+    if not is_live(effective_state(store, rec)):
+        return
+    host, pid = str(rec["host"]), int(rec["pid"] or 0)
+    here = live_run(store.path, rec["project"], rec["id"]) is not None
+    where = f"pid {pid} on {host}" + (", in this process" if here else "")
+    raise RunInUseError(
+        f"run {rec['id']!r} in project {rec['project']!r} is running ({where}); {fix}",
+        host=host,
+        pid=pid,
+    )
+
+
+def _held_check(store: Store, fix: str) -> Callable[[dict[str, Any]], None]:
+    def check(rec: dict[str, Any]) -> None:
+        _refuse_if_held(store, rec, fix)
+
+    return check
+
+
 def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any]) -> None:
-    """Rule 11: an existing id started without resume keeps its old history archived."""
-    if is_live(effective_state(store, existing)):
-        raise UsageError(
-            f"run {existing['id']!r} is running (pid {existing['pid']} on {existing['host']}); "
-            "finish it first, or pass resume='allow' to continue it"
-        )
+    """Rule 11: an existing id started without resume keeps its old history archived. The
+    old run must not be live as the archiving transaction reads it (rule 41)."""
+    fix = "finish it first, or pass resume='allow' to continue it"
+    _refuse_if_held(store, existing, fix)
     fields = {k: v for k, v in rec.items() if k not in ("key", "project", "id")}
     archive = store.archive_after(
         existing["key"],
@@ -598,11 +636,8 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
         },
         fields,
         force=existing["forked_from_id"] is not None,
+        check=_held_check(store, fix),
     )
-    if archive is not None:  # its checkpoints go with its history: the new run starts bare
-        folder = run_folder(store, existing["project"], existing["id"])
-        _checkpoints.archive_after(folder, -1, archive["seg"])
-    # after the archive: a refused replacement (a damaged history, rule 44) says nothing
     warnings.warn(
         f"nbrun.init: run {existing['id']!r} already exists in project {existing['project']!r}; "
         "its history was archived (see .archives()) and the run starts fresh. Pass "
@@ -610,6 +645,9 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
         UserWarning,
         stacklevel=4,
     )
+    if archive is not None:  # its checkpoints go with its history: the new run starts bare
+        folder = run_folder(store, existing["project"], existing["id"])
+        _checkpoints.archive_after(folder, -1, archive["seg"])
 
 
 def _restart_fields(
@@ -649,13 +687,9 @@ def _rewind(
     settings: Settings,
 ) -> Run:
     src = _source(store, project, spec, raw, "resume_from")
+    fix = f"resume_from {raw!r}: finish it first (run.finish()) or stop it, then rewind"
+    _refuse_if_held(store, src, fix)
     store.verify_segment(src["key"])  # rule 44: never rewind (write into) a damaged history
-    state = effective_state(store, src)
-    if is_live(state):
-        raise UsageError(
-            f"resume_from {raw!r}: run {spec.run_id!r} is running; finish it first "
-            "(run.finish()) or stop it, then rewind"
-        )
     point = fork_point(src)
     into_parent = point is not None and spec.step < point.step
     config = {**src["config"], **cfg}
@@ -676,6 +710,7 @@ def _rewind(
         },
         run_fields,
         force=into_parent or forks_read_past(store, src, spec.step),
+        check=_held_check(store, fix),
     )
     if archive is not None:
         _checkpoints.archive_after(run_folder(store, project, src["id"]), spec.step, archive["seg"])
@@ -702,49 +737,55 @@ def _start_or_resume(
     allow: bool,
     settings: Settings,
 ) -> Run:
-    existing = store.get_run(project, run_id) if run_id is not None else None
-    if resume == "auto" and run_id is None:
-        for rec in store.last_crashed_or_failed(project):
-            if effective_state(store, rec) in (CRASHED, FAILED):
-                existing = rec
-                break
-    if resume == "must" and existing is None:
-        raise UsageError(
-            f"resume='must': no run {run_id!r} in project {project!r} to continue"
-            if run_id is not None
-            else "resume='must' needs id= of the run to continue"
+    for _ in range(_ATTEMPTS):
+        existing = store.get_run(project, run_id) if run_id is not None else None
+        if resume == "auto" and run_id is None:
+            for rec in store.last_crashed_or_failed(project):
+                if effective_state(store, rec) in (CRASHED, FAILED):
+                    existing = rec
+                    break
+        if resume == "must" and existing is None:
+            raise UsageError(
+                f"resume='must': no run {run_id!r} in project {project!r} to continue"
+                if run_id is not None
+                else "resume='must' needs id= of the run to continue"
+            )
+        if resume == "never" and existing is not None:
+            _refuse_if_held(store, existing, "pass another id")
+            raise UsageError(
+                f"resume='never': run {run_id!r} already exists in project {project!r}; "
+                "pass another id or resume='allow'"
+            )
+        if existing is not None and resume in ("allow", "must", "auto"):
+            store.verify_segment(existing["key"])  # rule 44: never continue a damaged history
+            return _continue(store, existing, cfg, fields, allow, settings)
+        run_id = run_id or _ids.generate_id()
+        rec = _base_record(project, run_id, fields, store, settings)
+        rec.update(
+            {
+                "config": cfg,
+                "config_diff": {},
+                "summary": {},
+                "metrics": {},
+                "starting_step": 0,
+                "last_step": -1,
+                "forked_from_id": None,
+                "forked_from_step": None,
+                "forked_from_seg": None,
+                "resumed": 0,
+                "runtime_before": 0.0,
+            }
         )
-    if resume == "never" and existing is not None:
-        raise UsageError(
-            f"resume='never': run {run_id!r} already exists in project {project!r}; "
-            "pass another id or resume='allow'"
-        )
-    if existing is not None and resume in ("allow", "must", "auto"):
-        store.verify_segment(existing["key"])  # rule 44: never continue a damaged history
-        return _continue(store, existing, cfg, fields, allow, settings)
-    run_id = run_id or _ids.generate_id()
-    rec = _base_record(project, run_id, fields, store, settings)
-    rec.update(
-        {
-            "config": cfg,
-            "config_diff": {},
-            "summary": {},
-            "metrics": {},
-            "starting_step": 0,
-            "last_step": -1,
-            "forked_from_id": None,
-            "forked_from_step": None,
-            "forked_from_seg": None,
-            "resumed": 0,
-            "runtime_before": 0.0,
-        }
-    )
-    if existing is not None:
-        _replace_existing(store, existing, rec)
-        rec["key"] = existing["key"]
-    else:
-        rec["key"] = store.create_run(rec)
-    return _make_run(store, rec, Summary(), settings, allow, empty_state())
+        if existing is not None:
+            _replace_existing(store, existing, rec)
+            rec["key"] = existing["key"]
+        else:
+            key = store.create_run(rec)
+            if key is None:  # another process made this id meanwhile: decide again (rule 41)
+                continue
+            rec["key"] = key
+        return _make_run(store, rec, Summary(), settings, allow, empty_state())
+    raise _changing(project, str(run_id))
 
 
 def _continue(
@@ -755,24 +796,38 @@ def _continue(
     allow: bool,
     settings: Settings,
 ) -> Run:
-    state = effective_state(store, rec)
-    if is_live(state):
-        live = live_run(store.path, rec["project"], rec["id"])
-        where = "in this process" if live is not None else f"(pid {rec['pid']} on {rec['host']})"
-        raise UsageError(f"run {rec['id']!r} is running {where}; finish it before continuing it")
-    step = last_step(store, rec) + 1
-    run_fields = _restart_fields(fields, {**rec["config"], **cfg}, step)
-    run_fields.pop("entity", None)
-    # this process judges the run's heartbeat from now on: its setting replaces the old one
-    run_fields["metadata"] = {**rec["metadata"], STALE_AFTER_KEY: settings.stale_after}
-    run_fields["runtime_before"] = (
-        stored_runtime(rec) if state == CRASHED else rec["runtime_before"]
-    )
-    store.update_run(rec["key"], run_fields)
-    rec = {**rec, **run_fields}
-    history_state = state_at(store, rec, step - 1) if step > 0 else empty_state()
-    summary = _summary_for(rec["metrics"], history_state)
-    return _make_run(store, rec, summary, settings, allow, history_state)
+    """Take a stored run over and continue it (rule 10). The take-over is one compare-and-set
+    (rule 41): the run is read, judged and written in one store transaction, so of two
+    processes continuing it at once exactly one wins; the other gets :class:`RunInUseError`
+    and writes nothing."""
+    fix = "finish it before continuing it"
+    _refuse_if_held(store, rec, fix)  # refused early, without taking the write lock
+    start: list[int] = []
+
+    def take(fresh: dict[str, Any]) -> dict[str, Any]:
+        _refuse_if_held(store, fresh, fix)
+        step = last_step(store, fresh) + 1
+        run_fields = _restart_fields(fields, {**fresh["config"], **cfg}, step)
+        run_fields.pop("entity", None)
+        # this process judges the run's heartbeat from now on: its setting replaces the old one
+        run_fields["metadata"] = {**fresh["metadata"], STALE_AFTER_KEY: settings.stale_after}
+        run_fields["runtime_before"] = (
+            stored_runtime(fresh)
+            if effective_state(store, fresh) == CRASHED
+            else fresh["runtime_before"]
+        )
+        start.append(step)
+        return run_fields
+
+    taken = store.update_run_if(rec["key"], take)
+    if taken is None:
+        raise RunNotFoundError(
+            f"run {rec['id']!r} in project {rec['project']!r} was deleted while init took it over"
+        )
+    step = start[-1]
+    history_state = state_at(store, taken, step - 1) if step > 0 else empty_state()
+    summary = _summary_for(taken["metrics"], history_state)
+    return _make_run(store, taken, summary, settings, allow, history_state)
 
 
 # -- module-level helpers ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from . import _paths, media
 from ._files import check_name
 from ._registry import current_run
 from ._store import Store
@@ -65,6 +66,31 @@ def check_artifact_name(name: object, what: str = "artifact name") -> str:
         raise ValueError(
             f"{what} {name!r}: use 1-128 letters, digits, '-', '_' or '.' (no ':' or '/'; "
             "a version or alias goes after the name only when reading: 'name:v1')"
+        )
+    return name
+
+
+_LINK_FORBIDDEN = re.compile(r"[/\\:\x00-\x1f\x7f]")
+
+
+def check_collection_name(name: object, what: str = "collection name") -> str:
+    """The name of a collection a version is linked into (a registered model, W&B's
+    ``link_artifact(art, "model-registry/MNIST Classifier")``): what W&B accepts there, spaces
+    included: 1-128 characters without ``/``, ``\\``, ``:`` or control characters, not ``.``
+    or ``..`` and without spaces at either end. The name becomes one folder name of a default
+    download root (``./artifacts/<name>:v<N>``), so it can never climb out of it."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 128
+        or _LINK_FORBIDDEN.search(name)
+        or name.strip() != name
+        or name in (".", "..")
+    ):
+        raise ValueError(
+            f"{what} {name!r}: use 1-128 characters (letters, digits, spaces, '-', '_', '.' "
+            "...) without '/', '\\', ':' or control characters, not '.' or '..', and no "
+            "space at either end"
         )
     return name
 
@@ -105,7 +131,7 @@ def parse_ref(path: object, default_project: str | None) -> tuple[str, str, str]
         project, name = parts[-2], parts[-1]
     else:
         raise ValueError(f"artifact {path!r}: too many '/'; use 'entity/project/name:alias'")
-    check_artifact_name(name)
+    check_collection_name(name, "artifact name")  # logged names, and linked ones (registry)
     if not project:
         raise ValueError(f"artifact {path!r}: empty project")
     ref = ref or "latest"
@@ -116,8 +142,9 @@ def parse_ref(path: object, default_project: str | None) -> tuple[str, str, str]
 
 # -- blobs -----------------------------------------------------------------------------------
 def blob_path(store: Store, digest: str) -> Path:
-    """Where the blob with this SHA-256 lives."""
-    return store.root / BLOBS / digest[:2] / digest
+    """Where the blob with this SHA-256 lives (a digest read from the store is checked:
+    rule 42)."""
+    return _paths.blob(store.root, BLOBS, digest)
 
 
 def drop_unused_blobs(store: Store) -> None:
@@ -125,9 +152,13 @@ def drop_unused_blobs(store: Store) -> None:
     rule 40)."""
     keep = store.artifact_blob_digests()
     root = store.root / BLOBS
+    base = os.path.realpath(store.root)
     for path in root.glob("*/*") if root.is_dir() else ():
-        if path.is_file() and path.name not in keep:
-            path.unlink(missing_ok=True)
+        if path.name in keep or path.is_symlink() or not path.is_file():
+            continue
+        if os.path.commonpath([os.path.realpath(path.parent), base]) != base:
+            continue  # a symlinked folder of a received store: never delete through it (rule 42)
+        path.unlink(missing_ok=True)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -247,17 +278,7 @@ def safe_target(root: Path, name: object) -> Path:
             f"artifact entry {name!r} is not a plain relative path (stored as written by an "
             f"nbrun it would read {clean!r}); refusing to write it under {str(root)!r}"
         )
-    base = root.resolve()
-    cur = base
-    for part in clean.split("/")[:-1]:
-        cur = cur / part
-        if cur.is_symlink() or (cur.exists() and not cur.is_dir()):
-            raise UnsafeEntryError(
-                f"artifact entry {name!r}: {str(cur)!r} inside the download root is a symlink or "
-                "a file; refusing to write through it"
-            )
-    target = base / clean
-    return target
+    return _paths.download_target(root, clean, "artifact entry", UnsafeEntryError)
 
 
 def _copy_verified(src: Path, dest: Path, digest: str | None, entry: str) -> None:
@@ -705,6 +726,90 @@ class Artifact:
             )
         return out
 
+    def add(self, obj: Any, name: str, overwrite: bool = False) -> ArtifactManifestEntry:
+        """Add a media object (``Table``, ``Image``, ``Audio``, ``Video``, ``Html``,
+        ``Object3D``, ``Histogram``, a ``nbrun.plot`` chart) as entry ``<name>.<type>.json``
+        (``"my_table"`` -> ``my_table.table.json``), as W&B's ``Artifact.add`` does; read it
+        back with :meth:`get`. Its files (a table's images too) become entries
+        ``media/<kind>/<sha256>.<ext>``, stored once however many artifacts, versions or
+        runs hold them (rule 35). Returns the JSON entry."""
+        self._check_draft("add")
+        if not isinstance(obj, media.Media):
+            raise TypeError(
+                f"add: {type(obj).__name__} is not an nbrun media object; add Table, Image, "
+                "Audio, Video, Html, Object3D, Histogram or a plot (add_file for files)"
+            )
+        entry_name = _media_entry_name(obj, check_name(name, "add name"))
+        old = self._entries.get(entry_name)
+        if old is not None and not overwrite:
+            return old  # W&B: the same name again returns the entry already there
+        if self._staging is None:
+            self._staging = tempfile.mkdtemp(prefix="nbrun-artifact-")
+        staging = Path(self._staging)
+        files = _RecordingFiles(staging, f"artifact:{uuid.uuid4().hex}")
+        stored = obj._logged_copy()._to_ref(files)  # an encoder error raises here
+        ref = {k: v for k, v in stored.items() if k != "run"}
+        for rel in files.written:
+            self.add_file(staging / rel, name=rel, overwrite=True)
+        target = staging / "refs" / uuid.uuid4().hex
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(ref, sort_keys=True, allow_nan=True), encoding="utf-8")
+        return self.add_file(target, name=entry_name, overwrite=True)
+
+    def get(self, name: str) -> Any:
+        """The media object added as ``name`` with :meth:`add` (``"my_table"`` or its entry
+        name ``"my_table.table.json"``), read back as that type (W&B's ``Artifact.get``), or
+        None when the artifact has no such entry. Only for a logged version."""
+        self._logged("get")
+        if not isinstance(name, str):
+            raise TypeError(f"get: name {name!r} must be a str")
+        candidates = [name] if name.endswith(".json") else []
+        candidates += [f"{name}.{suffix}.json" for suffix in _MEDIA_SUFFIXES]
+        entry = next((self._entries[c] for c in candidates if c in self._entries), None)
+        if entry is None:
+            return None
+        path = self._verified_blob(entry)
+        try:
+            ref = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise StoreError(
+                f"artifact {self.name!r}: entry {entry.path!r} is not a stored media object: {exc}"
+            ) from None
+        if not media.is_ref(ref):
+            raise StoreError(
+                f"artifact {self.name!r}: entry {entry.path!r} is not a stored media object"
+            )
+        checked: dict[str, Path | None] = {}
+
+        def lookup(rel: str) -> Path | None:
+            if rel not in checked:
+                e = self._entries.get(rel)
+                checked[rel] = None if e is None or e.ref is not None else self._verified_blob(e)
+            return checked[rel]
+
+        obj = media.EntryResolver(lookup)(ref)
+        if isinstance(obj, media.UnreadableMedia):
+            raise StoreError(
+                f"artifact {self.name!r}: entry {entry.path!r} names a file the artifact does "
+                f"not hold ({ref.get('path')!r})"
+            )
+        return obj
+
+    def _verified_blob(self, entry: ArtifactManifestEntry) -> Path:
+        """The stored file of a (non-reference) entry after its bytes hashed to its digest."""
+        store = self._store
+        assert store is not None
+        digest = entry.digest
+        if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise UnsafeEntryError(f"artifact entry {entry.path!r}: bad digest {digest!r}")
+        path = blob_path(store, digest)
+        if not blob_ok(path, digest):
+            raise StoreError(
+                f"artifact {self.name!r}: entry {entry.path!r} is missing or damaged at "
+                f"{str(path)!r} (its bytes do not match its digest)"
+            )
+        return path
+
     def remove(self, item: str | ArtifactManifestEntry) -> None:
         """Remove an entry (by name or entry) before logging."""
         self._check_draft("remove")
@@ -744,7 +849,7 @@ class Artifact:
         return [self._entries[k] for k in sorted(self._entries)]
 
     def _default_root(self) -> Path:
-        return Path(os.getcwd()) / "artifacts" / self.name
+        return _paths.join(Path(os.getcwd()) / "artifacts", self.name, "stored artifact name")
 
     def _write_entry(self, root: Path, entry: ArtifactManifestEntry) -> Path:
         store = self._store
@@ -778,7 +883,7 @@ class Artifact:
         the folder. Entry names that would escape the root raise ``UnsafeEntryError`` before
         anything is written."""
         self._logged("download")
-        base = Path(root) if root is not None else Path("artifacts") / self.name
+        base = Path(root) if root is not None else self._default_root()
         base = base if base.is_absolute() else Path(os.getcwd()) / base
         entries = [e for p, e in sorted(self._entries.items()) if p.startswith(path_prefix or "")]
         for e in entries:  # check every name first: a bad manifest writes nothing
@@ -862,6 +967,41 @@ class Artifact:
     def __repr__(self) -> str:
         state = "draft" if self._rec is None else self.state.lower()
         return f"<Artifact {self.name} type={self.type} ({len(self._entries)} files, {state})>"
+
+
+#: W&B's type suffixes of media entries (``<name>.<suffix>.json``), by reference type
+_SUFFIX_OF = {"table-file": "table"}
+_MEDIA_SUFFIXES = tuple(sorted(_SUFFIX_OF.get(t, t) for t in media.REF_TYPES))
+
+
+def _media_entry_name(obj: Any, name: str) -> str:
+    """``name`` with W&B's suffix for ``obj``'s type (kept when ``name`` already ends so)."""
+    suffix = f".{_SUFFIX_OF.get(obj._ref_type, obj._ref_type)}.json"
+    return name if name.endswith(suffix) else name + suffix
+
+
+class _RecordingFiles(media.MediaFiles):
+    """Media files written into an artifact's staging folder, remembering each one written."""
+
+    standalone = True
+
+    def __init__(self, run_dir: Path, owner: str) -> None:
+        super().__init__(run_dir, owner)
+        self.written: list[str] = []
+
+    def put(self, data: bytes, kind: str, ext: str) -> tuple[str, str]:
+        sha, rel = super().put(data, kind, ext)
+        if rel not in self.written:
+            self.written.append(rel)
+        return sha, rel
+
+    def convert(self, value: Any) -> Any:
+        """A table cell's reference without its owner: its path names an entry of the same
+        artifact, and the same cells give the same table bytes (stored once)."""
+        out = super().convert(value)
+        if media.is_ref(out):
+            return {k: v for k, v in out.items() if k != "run"}
+        return out
 
 
 def _is_content_digest(entry: ArtifactManifestEntry, src: Path) -> bool:
@@ -1068,7 +1208,7 @@ def link(
         project, name = parts[-2], parts[-1]
     else:
         raise ValueError(f"link_artifact: target_path {target_path!r}; pass 'project/name'")
-    name = check_artifact_name(name, "link_artifact target name")
+    name = check_collection_name(name, "link_artifact target name")
     src_key = rec["source_key"] if rec["source_key"] is not None else rec["key"]
     fields = {
         "project": project,

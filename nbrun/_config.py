@@ -63,7 +63,7 @@ def clean_config(data: Mapping[Any, Any]) -> dict[str, Any]:
             raise UsageError(f"config key {k!r} is a {type(k).__name__}; keys must be str")
         try:
             out[k] = _convert(k, v, json_keys=True)
-        except TypeError as exc:
+        except (TypeError, UsageError) as exc:  # (a UsageError: rule 43's limits)
             raise UsageError(str(exc).replace("log:", "config:", 1)) from None
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 from . import _artifacts
@@ -23,7 +24,11 @@ def copy(
 ) -> list[str]:
     """Copy the runs of ``src`` (a folder or a ``postgresql://`` URL; all projects, or only
     ``project``) into ``dst`` (created when missing). Runs ``dst`` already has (same project
-    and id) are left alone. Returns ``"project/id"`` of every run copied, oldest first."""
+    and id) are left alone. Returns ``"project/id"`` of every run copied, oldest first.
+
+    What the source holds is input (rule 42): a run id, project or blob digest that is not
+    valid or leads outside the source raises ``UnsafePathError`` before anything is written;
+    symlinks in the source are skipped with a warning, never followed."""
     if project is not None and (not isinstance(project, str) or not project):
         raise UsageError(f"copy(project={project!r}): pass a project name or None (all)")
     for name, value in (("src", src), ("dst", dst)):
@@ -32,34 +37,60 @@ def copy(
     source = Store.open_existing(src)
     if source is None:
         raise StoreError(f"copy: {os.fspath(src)!r} holds no nbrun store; nothing was copied")
-    runs = source.list_runs(project)
-    for rec in runs:  # rule 44: a damaged chunk is refused before anything is written
+    # every path made from the source's rows is checked before the destination is touched
+    # (rule 42): a forged id, project or digest refuses the whole copy
+    rows, aliases = source.export_artifacts(project)
+    digests = [
+        entry["digest"]
+        for row in rows
+        for entry in loads(row["manifest"]).values()
+        if not entry.get("ref")
+    ]
+    blobs = [_artifacts.blob_path(source, d) for d in digests]
+    runs = [(rec, run_path(source, rec["project"], rec["id"])) for rec in source.list_runs(project)]
+    for rec, _folder in runs:  # rule 44: a damaged chunk is refused before anything is written
         source.verify_segment(rec["key"], None)
     target = Store.open(dst)
     if target is source:
         raise UsageError(f"copy: source and destination are the same store ({source.path})")
-    rows, aliases = source.export_artifacts(project)
-    for row in rows:  # blobs first: a record never names a missing file
-        for entry in loads(row["manifest"]).values():
-            if not entry.get("ref"):
-                _copy_file(
-                    _artifacts.blob_path(source, entry["digest"]),
-                    _artifacts.blob_path(target, entry["digest"]),
-                )
+    for digest, blob in zip(digests, blobs, strict=True):  # blobs first: no record names a
+        _copy_file(blob, _artifacts.blob_path(target, digest))  # missing file
     artifact_keys = target.import_artifacts(rows, aliases)
     copied = []
-    for rec in runs:
-        folder = run_path(source, rec["project"], rec["id"])
-        if folder.is_dir():
-            shutil.copytree(folder, run_path(target, rec["project"], rec["id"]), dirs_exist_ok=True)
+    for rec, folder in runs:
+        if folder.is_symlink():
+            _skip_link(str(folder))
+        elif folder.is_dir():
+            dest = run_path(target, rec["project"], rec["id"])
+            shutil.copytree(folder, dest, ignore=_links, dirs_exist_ok=True)
         tables = source.export_run(rec["key"])
         if target.import_run(rec, tables, artifact_keys) is not None:
             copied.append(f"{rec['project']}/{rec['id']}")
     return copied
 
 
+def _skip_link(path: str) -> None:
+    warnings.warn(
+        f"nbrun.copy: {path!r} is a symlink (nbrun never stores one: the source was edited or "
+        "received from someone else); skipped, not followed (rule 42)",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _links(folder: str, names: list[str]) -> list[str]:
+    """``copytree``'s ignore: the symlinks in ``folder``, each skipped with a warning."""
+    out = [n for n in names if os.path.islink(os.path.join(folder, n))]
+    for name in out:
+        _skip_link(os.path.join(folder, name))
+    return out
+
+
 def _copy_file(src: Path, dst: Path) -> None:
     if dst.exists() or not src.exists():
+        return
+    if src.is_symlink():
+        _skip_link(str(src))
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".copying")

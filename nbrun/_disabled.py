@@ -13,6 +13,14 @@ from ._history import RowFeed
 from ._registry import current_run, set_current
 from ._states import FAILED, FINISHED, RUNNING
 from ._summary import Metric, Summary, make_metric
+from .errors import UsageError
+
+
+def _disabled(what: str) -> UsageError:
+    return UsageError(
+        f"{what}: this run is disabled (mode='disabled'), so nothing is stored to "
+        "fork, rewind, chart or export; start it with mode='online' or 'offline' for that"
+    )
 
 
 class DisabledRun:
@@ -53,6 +61,16 @@ class DisabledRun:
         self.disabled = True
         self.sweep_id = None
         self.offline = False
+        self.root = None
+        self.error = None
+        self.exit_code: int | None = None
+        self.total = None
+        self.training = False
+        self.stop_requested = False
+        self.alerts: list[dict[str, Any]] = []
+        self.config_diff: dict[str, Any] = {}
+        self.metadata: dict[str, Any] = {}
+        self.restored_step: int | None = None
 
     @property
     def path(self) -> str:
@@ -76,6 +94,7 @@ class DisabledRun:
     def finish(self, exit_code: int | None = None) -> None:
         """Mark the stand-in finished."""
         self.state = FINISHED if not exit_code else FAILED
+        self.exit_code = exit_code or 0
         if current_run() is self:
             set_current(None)
 
@@ -172,6 +191,64 @@ class DisabledRun:
 
     def display(self) -> None:
         """Nothing to show."""
+
+    @property
+    def runtime(self) -> float:
+        """Seconds since the stand-in was made."""
+        return time.time() - self.start_time
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """The metrics defined with :meth:`define_metric` are not kept: empty."""
+        return {}
+
+    def use_model(self, name: str) -> str:
+        """Nothing is stored to download from: a :class:`~nbrun.UsageError`."""
+        raise _disabled(f"use_model({name!r})")
+
+    def history_buckets(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """No metrics: an empty dict."""
+        return {}
+
+    def checkpoint(self, obj: Any, serializer: Any = None) -> None:
+        """Accepted and dropped (nothing is stored): returns None."""
+        return None
+
+    def checkpoints(self, lineage: bool = True) -> list[Any]:
+        """No checkpoints."""
+        return []
+
+    def restore(self, *args: Any, **kwargs: Any) -> None:
+        """No checkpoint: None, so a training function starts from its initial state."""
+        return None
+
+    def live(self) -> DisabledRun:
+        """The stand-in itself (this process writes it, as far as there is anything to write)."""
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Nothing trains in the background: True at once."""
+        return True
+
+    def fork(self, step: int, *args: Any, **kwargs: Any) -> Any:
+        """A disabled run has no stored history to fork: a :class:`~nbrun.UsageError`."""
+        raise _disabled(f"fork({step!r})")
+
+    def rewind(self, step: int, *args: Any, **kwargs: Any) -> Any:
+        """A disabled run has no stored history to rewind: a :class:`~nbrun.UsageError`."""
+        raise _disabled(f"rewind({step!r})")
+
+    def fork_many(self, step: int, *args: Any, **kwargs: Any) -> Any:
+        """A disabled run has no stored history to fork: a :class:`~nbrun.UsageError`."""
+        raise _disabled(f"fork_many({step!r})")
+
+    def chart(self, key: str) -> Any:
+        """No stored history to chart: a :class:`~nbrun.UsageError`."""
+        raise _disabled(f"chart({key!r})")
+
+    def to_html(self, path: Any = None) -> Any:
+        """No stored run to export: a :class:`~nbrun.UsageError`."""
+        raise _disabled("to_html()")
 
     def __enter__(self) -> DisabledRun:
         return self

@@ -36,6 +36,9 @@ static PyObject *c_fields = NULL; /* block.names without _runtime/_timestamp */
 static Py_ssize_t c_nfields, c_size, c_rec, c_full;
 
 #define MAX_FIELDS 256 /* wider rows take the Python path */
+/* _history.MAX_STEP (rule 43): a larger step, given or the run's own, takes the Python path,
+ * which raises */
+#define MAX_STEP 9007199254740991LL /* 2**53 - 1 */
 
 static int
 is_system_key(PyObject *k)
@@ -425,7 +428,7 @@ fast_log_(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit)
     }
     if (item(rd, s_stop_requested) != Py_False)
         return 0;
-    if (!long_value(item(rd, s_step), &current) || current == LLONG_MAX)
+    if (!long_value(item(rd, s_step), &current) || current > MAX_STEP)
         return 0;
     pending = item(rd, s_pending);
     if (pending == NULL || !PyDict_CheckExact(pending))
@@ -433,7 +436,7 @@ fast_log_(PyObject *run, PyObject *data, PyObject *step_o, PyObject *commit)
     empty = PyDict_GET_SIZE(pending) == 0;
     if (step_o != Py_None) {
         /* a smaller step is dropped with a warning; a huge one is the Python path's too */
-        if (!long_value(step_o, &step) || step < current || step == LLONG_MAX)
+        if (!long_value(step_o, &step) || step < current || step > MAX_STEP)
             return 0;
         write_old = step != current && !empty;
         commit_now = commit == Py_True;

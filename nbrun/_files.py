@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from . import _paths
+
 FILES_DIR = "files"
 OUTPUT_LOG = "output.log"
 """The run's console output, as W&B names it."""
@@ -236,8 +238,9 @@ class File:
         """Copy the file to ``<root>/<name>`` and return it opened for reading as text.
 
         An existing file there is a ``ValueError`` unless ``replace`` (overwrite) or
-        ``exist_ok`` (keep it), as in W&B."""
-        dest = Path(root) / self.name
+        ``exist_ok`` (keep it), as in W&B. A folder on the way under ``root`` that is a
+        symlink or a file raises ``UnsafePathError`` and nothing is written (rule 42)."""
+        dest = _paths.download_target(root, check_name(self.name), "run file")
         if dest.exists() and not replace:
             if not exist_ok:
                 raise ValueError(
@@ -256,15 +259,30 @@ class File:
 
 
 def listing(run_folder: str | os.PathLike[str]) -> list[File]:
-    """A run's stored files, by name (temp files of copies in progress left out)."""
+    """A run's stored files, by name (temp files of copies in progress left out). nbrun
+    stores no symlinks: one found here (a received store's ``files/notes.txt ->
+    ~/.ssh/id_rsa``) is skipped with a warning, never read (rule 42)."""
     folder = files_dir(run_folder)
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():
+        if folder.is_symlink():
+            _warn_symlink(folder)
         return []
     out = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.name.startswith(".tmp-"):
+        if path.is_symlink():
+            _warn_symlink(path)
+        elif path.is_file() and not path.name.startswith(".tmp-"):
             out.append(File.stored(folder, path.relative_to(folder).as_posix()))
     return out
+
+
+def _warn_symlink(path: Path) -> None:
+    warnings.warn(
+        f"nbrun: {str(path)!r} in a run folder is a symlink (nbrun never stores one: the store "
+        "was edited or received from someone else); skipped, not read or copied (rule 42)",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def output_log(lines: Iterable[str]) -> bytes:

@@ -23,7 +23,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from ._store import Chunk, Side, Store, dumps, loads
-from .errors import UsageError
+from .errors import StoreError, UsageError
 from .media._base import (
     Media,
     MediaFiles,
@@ -46,7 +46,29 @@ _STR = frozenset({str})
 _FLOAT = frozenset({float})
 
 
-# -- values (rules 21-23) -------------------------------------------------------------------
+# -- values (rules 21-23, 43) ---------------------------------------------------------------
+#: the largest ``log`` step (rule 43): 2**53 - 1, the largest integer that every reader of a
+#: step holds exactly (int64 in chunks and SQLite, float64 in chart buckets, a JavaScript
+#: number in the browser, where a click on a chart names the step to fork from). ``_fastlog.c``
+#: has the same number (``MAX_STEP``).
+MAX_STEP = 2**53 - 1
+
+
+def step_error(step: int, given: bool) -> UsageError:
+    """The ``UsageError`` for a ``log`` step beyond :data:`MAX_STEP` (rule 43): ``given`` is
+    False when the step is the run's own (``run.step`` moved past the limit)."""
+    if given:
+        return UsageError(
+            f"log: step {step} is beyond the largest step nbrun stores, {MAX_STEP} (2**53 - 1, "
+            "the largest integer charts and the browser hold exactly); use steps from 0 to "
+            f"{MAX_STEP}"
+        )
+    return UsageError(
+        f"log: the run is at step {step}, beyond the largest step nbrun stores, {MAX_STEP} "
+        "(2**53 - 1): a row was written at the last step; start a new run to log more"
+    )
+
+
 def json_key(key: object) -> str | None:
     """The str key JSON gives a dict key (``0`` -> ``"0"``, ``True`` -> ``"true"``), or None."""
     if isinstance(key, str):
@@ -58,16 +80,48 @@ def json_key(key: object) -> str | None:
     return None
 
 
-def _convert(key: str, value: Any, json_keys: bool = False) -> Any:
+#: the deepest nesting of lists and dicts a value may have (rule 43); a value that contains
+#: itself is refused by the same count
+MAX_DEPTH = 100
+#: ints are stored as JSON text, which Python writes and reads up to 4300 digits (rule 43)
+_INT_BOUND = 10**4300
+
+
+def _check_int(key: str, value: int) -> None:
+    if -_INT_BOUND < value < _INT_BOUND:
+        return
+    raise UsageError(
+        f"log: value for {key!r} is an int of more than 4300 digits, which nbrun cannot store "
+        "(ints are stored as text, which Python reads up to 4300 digits); log it as a float "
+        "or a str"
+    )
+
+
+def _too_deep(key: str) -> TypeError:
+    shown = repr(key) if len(key) <= 60 else f"{key[:60]!r}..."  # (a cycle's path repeats)
+    return TypeError(
+        f"log: value for {shown} nests lists or dicts more than {MAX_DEPTH} levels deep, or "
+        "contains itself, which cannot be stored; log a flatter copy"
+    )
+
+
+def _convert(key: str, value: Any, json_keys: bool = False, depth: int = 0) -> Any:
     """Return a JSON-storable copy of ``value`` or raise ``TypeError`` naming ``key``.
 
     With ``json_keys`` (config, rule 7), non-str keys of nested dicts become the str keys JSON
     gives them; otherwise they are refused. Torch tensors (rule 23) become numbers (0-dim) or
     lists; torch is never imported here: a tensor can only exist when its caller imported it.
+    ``depth`` counts the lists and dicts around ``value``: past :data:`MAX_DEPTH` (or a value
+    that contains itself) is a ``TypeError`` (rule 43); an int beyond 4300 digits a
+    ``UsageError``.
     """
     t = type(value)
     if t in _SIMPLE:
+        if t is int and not -_INT_BOUND < value < _INT_BOUND:
+            _check_int(key, value)
         return value
+    if depth >= MAX_DEPTH and (t is dict or t is list or t is tuple or isinstance(value, Mapping)):
+        raise _too_deep(key)
     if t is dict or isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
@@ -78,10 +132,10 @@ def _convert(key: str, value: Any, json_keys: bool = False) -> Any:
                         f"log: key {k!r} inside {key!r} is a {type(k).__name__}; keys must be str"
                     )
                 k = jk
-            out[k] = _convert(f"{key}.{k}", v, json_keys)
+            out[k] = _convert(f"{key}.{k}", v, json_keys, depth + 1)
         return out
     if t is list or t is tuple:
-        return [_convert(key, v, json_keys) for v in value]
+        return [_convert(key, v, json_keys, depth + 1) for v in value]
     if isinstance(value, Media):
         return value._logged_copy()
     if is_figure(value):
@@ -108,7 +162,7 @@ def _convert(key: str, value: Any, json_keys: bool = False) -> Any:
                         "cannot be stored; use numeric, bool or str data"
                     )
                 return float(value)
-            return _convert(key, plain, json_keys)
+            return _convert(key, plain, json_keys, depth)
     if module == "torch" or module.startswith("torch."):
         detach = getattr(value, "detach", None)
         if detach is not None and hasattr(value, "tolist"):
@@ -118,12 +172,13 @@ def _convert(key: str, value: Any, json_keys: bool = False) -> Any:
                 raise TypeError(
                     f"log: value for {key!r} is a torch tensor that cannot be read: {exc}"
                 ) from None
-            return _convert(key, plain, json_keys)
+            return _convert(key, plain, json_keys, depth)
     if isinstance(value, float):  # float subclasses
         return float(value)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
+        _check_int(key, int(value))
         return int(value)
     if isinstance(value, str):
         return str(value)
@@ -162,6 +217,10 @@ def clean_log(data: object) -> tuple[dict[str, Any], bool]:
                 raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
     types = set(map(type, data.values()))
     if types <= _SIMPLE:
+        if int in types:  # rule 43: ints the store can read back
+            for k, v in data.items():
+                if type(v) is int and not -_INT_BOUND < v < _INT_BOUND:
+                    _check_int(k, v)
         if "_step" in data or "_runtime" in data:
             data = {k: v for k, v in data.items() if k != "_step" and k != "_runtime"}
         # a row with a _timestamp of its own takes the generic path (blocks stamp their own)
@@ -1538,6 +1597,13 @@ class Writer:
                 chunks, state, last_step, count = self._encode(items)
                 stop = self.store.flush(self.key, chunks, self._snapshot(), side)
             except Exception as exc:  # disk full, read-only, locked for too long ...
+                bad = self._bad_rows(items)
+                if bad:  # rows that can never be stored: drop them, keep the rest (rule 43)
+                    items = self._drop(items, bad, exc)
+                    with self._taken:
+                        self._retry = items
+                    self._side_retry = side
+                    continue
                 self._retry = items
                 self._side_retry = side
                 self._report(exc)  # before waking flush(): its False comes after the warning
@@ -1565,6 +1631,47 @@ class Writer:
                 and type(q[0]) is not FloatBlock  # a sealed block is a full batch
             ):
                 return
+
+    def _bad_rows(self, items: list[dict[str, Any] | FloatRows]) -> list[int]:
+        """After a failed flush: the positions of the rows that fail on their own (their step
+        or a value cannot be stored: a row-specific failure, rule 43), none when the failure
+        is the store's (disk full, locked ...). Float rows are packed: they always fit."""
+        bad = []
+        for i, item in enumerate(items):
+            if type(item) is not dict:
+                continue
+            step = item.get("_step")
+            if type(step) is not int or not 0 <= step <= MAX_STEP:
+                bad.append(i)
+                continue
+            try:
+                self._encode([item])
+            except (OSError, MemoryError, StoreError):  # its media files: the disk, not the row
+                return []
+            except Exception:  # any other failure of this row alone marks it
+                bad.append(i)
+        return bad
+
+    def _drop(
+        self, items: list[dict[str, Any] | FloatRows], bad: list[int], exc: BaseException
+    ) -> list[dict[str, Any] | FloatRows]:
+        """``items`` without the rows at ``bad``, counted as done, with a warning naming
+        their steps and keys: one row that cannot be stored never sinks the others."""
+        dropped = [cast(dict[str, Any], items[i]) for i in bad]
+        keys = sorted({k for row in dropped for k in row if k not in SYSTEM_KEYS})
+        msg = (
+            f"nbrun: {len(dropped)} row(s) at step(s) "
+            f"{', '.join(str(row.get('_step')) for row in dropped)} (keys {keys}) cannot be "
+            f"stored in {self.store.path} ({type(exc).__name__}: {exc}) and were dropped; "
+            "the other rows are written"
+        )
+        logger.warning(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=1)
+        with self._done:
+            self.durable += len(dropped)  # done with: flush() and close() wait for no row
+            self._done.notify_all()
+        skip = set(bad)
+        return [item for i, item in enumerate(items) if i not in skip]
 
     def _side(self) -> Side | None:
         """System samples and console lines to write now: those of a failed flush first."""

@@ -139,6 +139,28 @@ def generate_name(counter: int) -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{counter}"
 
 
+#: the most UTF-8 bytes of an id or a project (rule 43): each becomes a folder name, which
+#: filesystems limit to 255 bytes, and nbrun adds suffixes such as ``.nbrun-tmp`` to it
+MAX_NAME_BYTES = 200
+
+
+def _check_bytes(value: str, what: str) -> None:
+    """A folder name's UTF-8 length (rule 43): at most :data:`MAX_NAME_BYTES`; a lone
+    surrogate (no UTF-8 form, so no folder name) is refused too."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise UsageError(
+            f"{what} {value!r}: character {value[exc.start]!r} is a lone surrogate, which has "
+            "no UTF-8 form and cannot be part of a folder name"
+        ) from None
+    if size > MAX_NAME_BYTES:
+        raise UsageError(
+            f"{what} {value!r}: {size} bytes in UTF-8; at most {MAX_NAME_BYTES} are allowed "
+            "(it becomes a folder name, which filesystems limit to 255 bytes)"
+        )
+
+
 def _control_char(value: str) -> str | None:
     for ch in value:
         if unicodedata.category(ch) == "Cc":
@@ -172,6 +194,7 @@ def validate_id(value: object, what: str = "run id") -> str:
     _check_characters(
         value, what, _ID_FORBIDDEN, "(none of / \\ # ? % : ; , ' and no control characters)"
     )
+    _check_bytes(value, what)
     return value
 
 
@@ -184,6 +207,7 @@ def validate_project(value: object) -> str:
     if len(value) > 128:
         raise UsageError(f"project {value[:20]!r}...: {len(value)} characters; at most 128")
     _check_characters(value, "project", _PROJECT_FORBIDDEN, "(none of / \\ # ? % :)")
+    _check_bytes(value, "project")
     return value
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _checkpoints
+from . import _checkpoints, _paths
 from ._history import advance_state, decode_chunk, encode_columns
 from ._ids import validate_project
 from ._lineage import chain, state_at
@@ -29,7 +29,14 @@ from .media._base import is_ref
 
 
 def _folder(store: Store, project: str, run_id: str) -> Path:
-    return store.root / "runs" / project / run_id
+    """A run's folder from a stored project and id: a checked join (rule 42)."""
+    return _paths.run_dir(store.root, project, run_id)
+
+
+def _media_file(store: Store, run: str, rel: object) -> Path:
+    """The file of a stored media reference (``run`` is ``"project/id"``): checked (rule 42)."""
+    project, _, run_id = run.partition("/")
+    return _paths.join(_folder(store, project, run_id), rel, "stored media path")
 
 
 def _relink(value: Any, swap: Callable[[str], str | None], files: list[tuple[str, str]]) -> Any:
@@ -96,16 +103,21 @@ def _slice(cols: dict[str, list[Any]], lo: int | None, hi: int | None) -> dict[s
 def _inherited(
     store: Store, fork: dict[str, Any]
 ) -> tuple[
-    list[Chunk], list[tuple[int, int]], list[tuple[Path, Path]], Callable[[str], str | None]
+    list[Chunk],
+    list[tuple[int, int]],
+    list[tuple[Path, Path]],
+    list[_checkpoints.Checkpoint],
+    Callable[[str], str | None],
 ]:
     """What a fork reads from the runs it was forked from: its inherited chunks (media
-    references re-pointed at the fork), the artifact versions logged in them, the files
-    (media, checkpoints) to copy into its folder and the re-pointing function."""
+    references re-pointed at the fork), the artifact versions logged in them, the media files
+    to copy into its folder, the checkpoints to adopt and the re-pointing function."""
     target = f"{fork['project']}/{fork['id']}"
     dest = _folder(store, fork["project"], fork["id"])
     chunks: list[Chunk] = []
     outputs: list[tuple[int, int]] = []
     copies: list[tuple[Path, Path]] = []
+    checkpoints: list[_checkpoints.Checkpoint] = []
     files: list[tuple[str, str]] = []
 
     def swap(run: str) -> str | None:
@@ -136,13 +148,11 @@ def _inherited(
         src = _folder(store, member.rec["project"], member.rec["id"])
         for ck in _checkpoints.listing(src, member.rec["id"]):
             if member.limit is None or ck.step <= member.limit:
-                name = Path(ck.path).name
-                copies.append((Path(ck.path), dest / _checkpoints.CHECKPOINT_DIR / name))
+                checkpoints.append(ck)
     for run, rel in dict.fromkeys(files):
-        project, _, run_id = run.partition("/")
-        copies.append((_folder(store, project, run_id) / rel, dest / rel))
+        copies.append((_media_file(store, run, rel), _paths.join(dest, rel, "stored media path")))
     chunks.sort(key=lambda c: c[0])
-    return chunks, outputs, copies, swap
+    return chunks, outputs, copies, checkpoints, swap
 
 
 def _copy(copies: list[tuple[Path, Path]]) -> None:
@@ -187,19 +197,21 @@ def delete_run(
             "them first, or delete the forks first",
             names,
         )
+    folder = _folder(store, project, run_id)  # checked before anything changes (rule 42)
     plans = []
+    copies: list[tuple[Path, Path]] = []
+    adopted: list[tuple[_checkpoints.Checkpoint, Path, str]] = []
     rewrites: list[tuple[int, int, int, bytes, str | None]] = []
     for fork in forks:
-        chunks, outputs, copies, swap = _inherited(store, fork)
+        chunks, outputs, inherited, checkpoints, swap = _inherited(store, fork)
+        copies += inherited
+        adopted += [(ck, _folder(store, project, fork["id"]), fork["id"]) for ck in checkpoints]
         files: list[tuple[str, str]] = []
         rewrites += _own_rewrites(store, fork["key"], swap, files)
         summary = _relink(fork["summary"], swap, files)
+        dest = _folder(store, project, fork["id"])
         for run, rel in dict.fromkeys(files):
-            project_, _, id_ = run.partition("/")
-            copies.append(
-                (_folder(store, project_, id_) / rel, _folder(store, project, fork["id"]) / rel)
-            )
-        _copy(copies)
+            copies.append((_media_file(store, run, rel), _paths.join(dest, rel, "media path")))
         meta = dict(fork["metadata"])
         meta["detached_from"] = {
             "run_id": run_id,
@@ -214,6 +226,9 @@ def delete_run(
             "summary": summary,
         }
         plans.append((fork["key"], chunks, outputs, fields))
+    _copy(copies)  # every path above was checked: a forged store fails before any copy
+    for ck, dest, fork_id in adopted:  # signed for the fork only when they verified (rule 45)
+        _checkpoints.adopt(ck, dest, fork_id)
     logged = []
     if delete_artifacts:
         logged = [k for k, _ in store.artifact_usage(rec["key"], "output", _all_segs(store, rec))]
@@ -221,7 +236,7 @@ def delete_run(
         gone = store.delete_run(rec["key"], plans, sorted(set(logged)), rewrites)
     except StoreError as exc:
         raise UsageError(f"delete {project}/{run_id}: {exc}") from exc
-    shutil.rmtree(_folder(store, project, run_id), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
     return [f["id"] for f in forks], gone
 
 
@@ -289,10 +304,10 @@ def move_run(
         summary = _relink(r["summary"], swap, [])
         if summary != r["summary"]:
             fields[r["key"]] = {"summary": summary}
+    folders = [(_folder(store, old, r["id"]), _folder(store, new, r["id"])) for r in runs]
     moved: list[tuple[Path, Path]] = []
     try:
-        for r in runs:
-            src, dst = _folder(store, old, r["id"]), _folder(store, new, r["id"])
+        for src, dst in folders:
             if src.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 src.rename(dst)

@@ -25,6 +25,7 @@ from ._artifacts import Artifact
 from ._config import Config
 from ._files import FileSaver, files_dir
 from ._history import (
+    MAX_STEP,
     RowFeed,
     Writer,
     advance_state,
@@ -32,6 +33,7 @@ from ._history import (
     clean_log,
     column_rows,
     encode_columns,
+    step_error,
 )
 from ._ids import validate_tags, validate_text
 from ._lineage import ForkPoint, fork_point, stitched_columns
@@ -444,6 +446,8 @@ class Run(RunView):
         if step is not None:
             if type(step) is not int:
                 step = _as_step(step)
+            if step > MAX_STEP:  # rule 43 (the C path hands such calls here)
+                raise step_error(step, True)
             current = self._step
             if step != current:
                 if step < current:
@@ -459,6 +463,8 @@ class Run(RunView):
                 self._step = step
             if commit is None:
                 commit = False
+        elif self._step > MAX_STEP:  # rule 43: a row was written at MAX_STEP
+            raise step_error(self._step, False)
         pending = self._pending
         if pending:
             pending.update(row)
@@ -807,7 +813,7 @@ class Run(RunView):
     ) -> Artifact:
         """Log a model and link it into the local model registry as the next version of
         ``registered_model_name`` (read it as ``"model-registry/<name>:latest"``)."""
-        _artifacts.check_artifact_name(registered_model_name, "registered_model_name")
+        _artifacts.check_collection_name(registered_model_name, "registered_model_name")
         art = self.log_model(path, name=name)
         return self.link_artifact(
             art, f"{_artifacts.MODEL_REGISTRY}/{registered_model_name}", aliases
@@ -1013,12 +1019,15 @@ class Run(RunView):
 
         return save_checkpoint(self, obj, serializer)
 
-    def restore(self) -> Any:
+    def restore(self, trust: bool = False) -> Any:
         """The state to start from: the checkpoint this run was forked or rewound from, else
-        the latest one at or before its last step; None for a fresh run."""
+        the latest one at or before its last step; None for a fresh run. A checkpoint that is
+        not signed by your key (rule 45: a store from someone else, a file replaced on disk)
+        is unpickled only with ``trust=True``; without it, state that reads without pickle
+        still restores and anything else raises ``UntrustedCheckpointError``."""
         from ._training import restore  # noqa: PLC0415 - action forward (cycle)
 
-        return restore(self)
+        return restore(self, trust)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background training (``nbrun.launch``) ends; False on timeout."""

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
+from .errors import RunNotFoundError, StoreError
 
 if TYPE_CHECKING:
     import psycopg
@@ -345,7 +345,8 @@ class Store:
     transaction, retried while another process holds the write lock.
     """
 
-    _instances: dict[Path | str, Store] = {}
+    #: the open stores of this process: by SQLite folder, or by (URL, files folder)
+    _instances: dict[Path | tuple[str, str | None], Store] = {}
     _instances_lock = threading.Lock()
     #: which engine holds the tables ("sqlite" or "postgresql")
     backend = "sqlite"
@@ -636,16 +637,19 @@ class Store:
             out[name] = dumps(value) if name in JSON_FIELDS else value
         return out
 
-    def create_run(self, fields: dict[str, Any]) -> int:
-        """Insert a run record and return its key."""
+    def create_run(self, fields: dict[str, Any]) -> int | None:
+        """Insert a run record and return its key; None (and nothing written) when the
+        project already has a run with that id (another process made it meanwhile: rule 41)."""
         enc = self._encode_fields(fields)
         cols = ", ".join(enc)
         marks = ", ".join("?" for _ in enc)
         with self._write() as conn:
-            cur = conn.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({marks}) RETURNING key", tuple(enc.values())
-            )
-            return int(cur.fetchone()[0])
+            row = conn.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({marks})"
+                " ON CONFLICT (project, id) DO NOTHING RETURNING key",
+                tuple(enc.values()),
+            ).fetchone()
+            return None if row is None else int(row[0])
 
     def update_run(self, key: int, fields: dict[str, Any]) -> None:
         """Set columns of one run."""
@@ -665,8 +669,9 @@ class Store:
         """Compare-and-set one run: in one write transaction (every other writer of the store
         waits), read the run, call ``change(record)`` and set the fields it returns (None:
         leave the run as it is). Returns the record as written, or None when the run is
-        missing or ``change`` declined. Two callers that each expect the run as it was (e.g.
-        still queued) cannot both see it so: the second sees the first's write."""
+        missing or ``change`` declined; an exception ``change`` raises rolls back and
+        propagates. Two callers that each expect the run as it was (e.g. still queued, or
+        not live: rule 41) cannot both see it so: the second sees the first's write."""
         with self._write() as conn:
             row = conn.execute(
                 f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}", (key,)
@@ -1148,6 +1153,7 @@ class Store:
         info: dict[str, Any],
         run_fields: dict[str, Any],
         force: bool = False,
+        check: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
         """Move the live rows with ``_step > step`` into a new archived segment.
 
@@ -1157,9 +1163,19 @@ class Store:
         before the rewind still read the rows they were forked from. ``run_fields`` are set on
         the run in the same transaction. Returns the archive record, or None when nothing was
         after ``step`` (unless ``force``: then an empty segment records a lineage change).
+        ``check(record)``, called on the run as the transaction reads it before anything is
+        written, may raise to refuse the whole change (a take-over as compare-and-set, rule 41).
         """
         enc = self._encode_fields(run_fields)
         with self._write() as conn:
+            if check is not None:
+                row = conn.execute(
+                    f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}",
+                    (key,),
+                ).fetchone()
+                if row is None:
+                    raise RunNotFoundError(f"run key {key} is no longer in {str(self.path)!r}")
+                check(_decode_run(row))
             seg = int(
                 conn.execute(
                     "SELECT COALESCE(MAX(seg), 0) + 1 FROM archives WHERE run_key = ?", (key,)
@@ -1871,22 +1887,32 @@ class PgStore(Store):
 
     @classmethod
     def open_url(cls, url: str, files: str | None, create: bool = True) -> Store | None:
-        """The store of the database at ``url`` (one per process), created when missing
-        (or None when ``create`` is False and the database has no nbrun tables)."""
+        """The store of the database at ``url`` with its run files under ``files`` (else
+        ``NBRUN_FILES`` as it is now, else the folder recorded in the database), created when
+        missing (or None when ``create`` is False and the database has no nbrun tables). The
+        files folder is resolved at every open, not once per process: one store object per
+        (database, files folder), so a later ``NBRUN_FILES`` reaches the stores opened after
+        it, and a store opened with an explicit ``files`` keeps it (issue 21, item 12)."""
+        chosen = files or os.environ.get("NBRUN_FILES") or None
+        key = (url, None if chosen is None else str(Path(chosen).expanduser().resolve()))
         with cls._instances_lock:
-            store = cls._instances.get(url)
+            store = cls._instances.get(key)
             if store is None:
-                store = cls(url, files, create)
+                store = cls(url, chosen, create)
                 if not store.exists:
                     store.close()
                     return None
-                cls._instances[url] = store
-            elif files is not None and Path(files).expanduser().resolve() != store.root:
-                raise StoreError(
-                    f"{store.path!r} already keeps its run files in {str(store.root)!r} in this "
-                    f"process; files={files!r} differs. Use one folder per database"
-                )
+                cls._instances[key] = store
             return store
+
+    @classmethod
+    def forget_url(cls, url: str) -> None:
+        """Forget (and close) every store of the database at ``url``, whatever its files
+        folder (tests, a dropped database)."""
+        with cls._instances_lock:
+            stores = [v for v in cls._instances.values() if getattr(v, "url", None) == url]
+        for store in stores:
+            cls.forget(store)
 
     def _connect(self) -> Any:
         try:

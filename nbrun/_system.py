@@ -118,14 +118,32 @@ def gpu_names() -> list[str]:
     return names
 
 
-def collect(version: str, git: bool = True) -> dict[str, Any]:
-    """Run metadata as W&B's run overview shows it (without git facts when ``git`` is False)."""
+#: the metadata keys that describe the process (and machine) writing a run; a run trained on
+#: an executor's worker records the worker's (issue 21, item 13)
+PROCESS_KEYS = (
+    "host",
+    "os",
+    "python",
+    "executable",
+    "cwd",
+    "user",
+    "pid",
+    "cpu_count",
+    "memory",
+    "gpu",
+    "gpu_count",
+    "gpu_devices",
+)
+
+
+def process_facts() -> dict[str, Any]:
+    """This process's host, pid, user, Python and hardware (the :data:`PROCESS_KEYS`; GPU
+    keys only when there is a GPU)."""
     meta: dict[str, Any] = {
         "host": host_name(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "executable": sys.executable,
-        "nbrun_version": version,
         "cwd": os.getcwd(),
         "user": user_name(),
         "pid": os.getpid(),
@@ -137,6 +155,12 @@ def collect(version: str, git: bool = True) -> dict[str, Any]:
         meta["gpu"] = gpus[0]
         meta["gpu_count"] = len(gpus)
         meta["gpu_devices"] = gpus
+    return meta
+
+
+def collect(version: str, git: bool = True) -> dict[str, Any]:
+    """Run metadata as W&B's run overview shows it (without git facts when ``git`` is False)."""
+    meta: dict[str, Any] = {**process_facts(), "nbrun_version": version}
     if in_notebook():
         meta["notebook"] = notebook_path()
     else:

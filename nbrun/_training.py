@@ -130,8 +130,11 @@ def save_checkpoint(run: Run, obj: Any, serializer: Any = None) -> Checkpoint:
     return _checkpoints.save(run_folder(run), run.id, step, obj, serializer)
 
 
-def restore(run: Run) -> Any:
-    """``run.restore()``: the state to start from, or None for a fresh run."""
+def restore(run: Run, trust: bool = False) -> Any:
+    """``run.restore(trust=False)``: the state to start from, or None for a fresh run; a
+    checkpoint not signed by the user's key is unpickled only with ``trust`` (rule 45)."""
+    if not isinstance(trust, bool):
+        raise UsageError(f"restore(trust={trust!r}): pass True or False")
     training = run._training
     ck = training.restore_from if training is not None else None
     if ck is None:
@@ -140,8 +143,9 @@ def restore(run: Run) -> Any:
         ck = find_checkpoint(run, run.step - 1)
         if ck is None:
             return None
+    state = ck.load(trust=trust)
     run.restored_step = ck.step
-    return ck.load()
+    return state
 
 
 # -- background runs ---------------------------------------------------------------------------
@@ -296,6 +300,24 @@ def init_detached(**init_kwargs: Any) -> Run:
         _registry.set_current(before if keep else None)
 
 
+def _in_store_of(view: RunView, init_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``init``'s keywords for a run made beside ``view`` (a fork, a rewind): on PostgreSQL
+    also the run-files folder ``view`` reads, so its checkpoints are found there even after
+    ``NBRUN_FILES`` changed in this process (issue 21, item 12)."""
+    store = view._store
+    if store.backend != "postgresql":
+        return init_kwargs
+    files = str(store.root)
+    settings = init_kwargs.get("settings")
+    if settings is None:
+        settings = {"files_dir": files}
+    elif isinstance(settings, Mapping):
+        settings = {"files_dir": files, **settings}
+    elif isinstance(settings, Settings) and settings.files_dir is None:
+        settings = replace(settings, files_dir=files)
+    return {**init_kwargs, "settings": settings}
+
+
 def fork_run(
     view: RunView, step: int, config: Mapping[str, Any] | None = None, **init_kwargs: Any
 ) -> Run:
@@ -306,7 +328,7 @@ def fork_run(
         dir=view.root,
         fork_from=f"{view.id}?_step={step}",
         config=dict(config or {}),
-        **init_kwargs,
+        **_in_store_of(view, init_kwargs),
     )
 
 
@@ -323,7 +345,7 @@ def rewind_run(
         dir=view.root,
         resume_from=f"{view.id}?_step={step}",
         config=dict(config or {}),
-        **init_kwargs,
+        **_in_store_of(view, init_kwargs),
     )
 
 
@@ -507,6 +529,9 @@ def _dispatch(
     )
     task = {
         "root": run.root,
+        # the run-files folder this process uses for the store: the worker reads the run's
+        # (and its parents') checkpoints there, whatever its own NBRUN_FILES (issue 21, item 12)
+        "files": str(store.root) if store.backend == "postgresql" else None,
         "project": run.project,
         "id": run.id,
         "token": token,
@@ -571,7 +596,8 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
         if step is not None and ck is None:
             raise UsageError(
                 f"run {run.id}: no checkpoint at or before step {step} in its run files under "
-                f"{run.root}; the worker must see the same files as the process that forked it"
+                f"{run._store.root}; the worker must see the same files as the process that "
+                "forked it"
             )
     except BaseException:
         run.finish(exit_code=1)
@@ -590,7 +616,7 @@ def _adopt(task: dict[str, Any]) -> Run:
     """The worker's side of a hand-off: open the store the run lives in, take the run over if
     it is still queued for this task (compare-and-set in the store: of two workers given the
     same task, one wins), and continue it here as a live :class:`Run`."""
-    store = Store.open(task["root"])
+    store = Store.open(task["root"], task.get("files"))
     found = store.get_run(task["project"], task["id"])
     if found is None:
         raise RunNotFoundError(
@@ -598,6 +624,7 @@ def _adopt(task: dict[str, Any]) -> Run:
         )
     seen: dict[str, Any] = found
     settings: Settings = task["settings"]
+    facts = _system.process_facts()  # outside the transaction: it may ask the GPU driver
 
     def take(rec: dict[str, Any]) -> dict[str, Any] | None:
         nonlocal seen
@@ -613,7 +640,7 @@ def _adopt(task: dict[str, Any]) -> Run:
             "updated": now,
             "started": now,
             "metadata": {
-                **rec["metadata"],
+                **_trained_here(rec["metadata"], facts),
                 "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
                 STALE_AFTER_KEY: settings.stale_after,
             },
@@ -630,6 +657,20 @@ def _adopt(task: dict[str, Any]) -> Run:
     if rec["stop_requested"]:  # stopped while it waited in the executor's queue
         run._stop_requested = True
     return run
+
+
+#: metadata keys that say where a run was made (kept in ``created_by`` when a worker trains it)
+_CREATOR_KEYS = (*_system.PROCESS_KEYS, "command", "notebook")
+
+
+def _trained_here(meta: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """A run's metadata once this worker trains it: the host, pid and hardware are this
+    process's (``facts``); what the process that made the run recorded moves to
+    ``created_by`` (kept from an earlier hand-off), so the overview says where it trained and
+    where it was made (issue 21, item 13)."""
+    created = meta.get("created_by") or {k: meta[k] for k in _CREATOR_KEYS if k in meta}
+    out = {k: v for k, v in meta.items() if k not in _system.PROCESS_KEYS}
+    return {**out, **facts, "created_by": created}
 
 
 def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _artifacts, _manage, _system
+from . import _artifacts, _manage, _paths, _system
 from ._artifacts import Artifact
 from ._config import Config
 from ._console import logs_frame
@@ -730,8 +730,10 @@ def stored_runtime(rec: dict[str, Any]) -> float:
 
 def run_path(store: Store, project: str, run_id: str) -> Path:
     """Where a run's files live: ``<dir>/nbrun/runs/<project>/<id>`` (with a PostgreSQL
-    store: ``<NBRUN_FILES>/runs/<project>/<id>``)."""
-    return store.root / "runs" / project / run_id
+    store: ``<NBRUN_FILES>/runs/<project>/<id>``). ``project`` and ``run_id`` come from the
+    store, so the folder is a checked join (rule 42): ``UnsafePathError`` when either is not
+    valid or the folder leads outside the store."""
+    return _paths.run_dir(store.root, project, run_id)
 
 
 def run_folder(store: Store, project: str, run_id: str) -> Path:

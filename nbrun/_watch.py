@@ -1,8 +1,8 @@
 """``run.watch(model)``: W&B's gradient and parameter histograms for torch modules (rule 39).
 
-Hooks are registered on the model: a forward hook on each watched module logs a histogram of
-every parameter (``parameters/<name>``) and a hook on each parameter logs its gradient
-(``gradients/<name>``), each on every ``log_freq``-th call, into the run's pending row (the
+Hooks are registered on the model: a forward hook on each of its modules that holds parameters
+logs a histogram of each of them (``parameters/<name>``) and a hook on each parameter logs its
+gradient (``gradients/<name>``), each on every ``log_freq``-th call, into the run's pending row (the
 row is written by the training loop's next committing ``log``). A second model watched in the
 same process gets W&B's ``graph_<i>`` prefix. This module never imports torch: the modules it
 is given are torch objects, so torch is already imported by the caller.
@@ -98,23 +98,36 @@ class Watcher:
             self.unwatch([model])
             handles: list[Any] = []
             if log in ("parameters", "all"):
-                handles.append(self._hook_parameters(model, prefix, log_freq))
+                handles.extend(self._hook_parameters(model, prefix, log_freq))
             if log in ("gradients", "all"):
                 handles.extend(self._hook_gradients(model, prefix, log_freq))
             self._handles[id(model)] = handles
 
-    def _hook_parameters(self, model: Any, prefix: str, log_freq: int) -> Any:
-        due = _Every(log_freq)
+    def _hook_parameters(self, model: Any, prefix: str, log_freq: int) -> list[Any]:
+        """A forward hook on each module that holds parameters of its own, logging them under
+        their names in ``model`` on every ``log_freq``-th forward pass of that module (rule
+        39). Hooking only ``model`` itself would miss code that never calls it: Lightning's
+        ``training_step`` usually calls ``self.net(x)``, not ``self(x)``. A model that is
+        called once per batch calls each of its modules once, so the counting is W&B's."""
+        handles = []
+        for mod_name, module in model.named_modules():
+            if next(module.parameters(recurse=False), None) is None:
+                continue
+            base = f"parameters/{prefix}{mod_name + '.' if mod_name else ''}"
+            due = _Every(log_freq)
 
-        def hook(module: Any, inputs: Any, output: Any) -> None:
-            if not due():
-                return
-            for name, p in module.named_parameters():
-                hist = tensor_histogram(p)
-                if hist is not None:
-                    self._sink(f"parameters/{prefix}{name}", hist)
+            def hook(
+                module: Any, inputs: Any, output: Any, base: str = base, due: _Every = due
+            ) -> None:
+                if not due():
+                    return
+                for name, p in module.named_parameters(recurse=False):
+                    hist = tensor_histogram(p)
+                    if hist is not None:
+                        self._sink(f"{base}{name}", hist)
 
-        return model.register_forward_hook(hook)
+            handles.append(module.register_forward_hook(hook))
+        return handles
 
     def _hook_gradients(self, model: Any, prefix: str, log_freq: int) -> list[Any]:
         handles = []

@@ -7,13 +7,20 @@ the wrong type, as Python itself does)::
     ├── UsageError             a call that breaks the API's rules (bad id, bad fork spec, ...)
     │   ├── ConfigError        a config change that is not allowed (value change without
     │   │                      ``allow_val_change``)
-    │   └── LineageError       deleting or moving a run that forks still read from (names them)
+    │   ├── LineageError       deleting or moving a run that forks still read from (names them)
+    │   └── RunInUseError      taking over a run another process (or this one) is writing:
+    │                          names the holder's host and pid (rule 41)
     ├── RunNotFoundError       no run with that id in that project
     ├── StoreError             the database file cannot be used (corrupt, foreign, newer schema,
     │                          read-only), or a file cannot be stored (disk full): the message
     │                          names the file
     ├── ArtifactNotFoundError  no artifact version with that name and version or alias
-    └── UnsafeEntryError       an artifact entry whose path would escape the download root
+    ├── UnsafePathError        a path built from stored data (run id, project, file name,
+    │   │                      digest) that would leave its root, or a download that would
+    │   │                      write through a symlinked folder (rule 42)
+    │   └── UnsafeEntryError   an artifact entry whose path would escape the download root
+    └── UntrustedCheckpointError  a checkpoint not signed by the user's key that only
+                               unpickling could read (rule 45): names the file and why
     RunStopped                 raised by ``run.log`` after the run was stopped from a widget or
                                ``Api``; a ``KeyboardInterrupt`` so it ends a training loop the
                                same way Ctrl-C does
@@ -23,15 +30,20 @@ Messages name the bad value, what is allowed, and the fix.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ArtifactNotFoundError",
     "ConfigError",
     "Error",
     "LineageError",
+    "RunInUseError",
     "RunNotFoundError",
     "RunStopped",
     "StoreError",
     "UnsafeEntryError",
+    "UnsafePathError",
+    "UntrustedCheckpointError",
     "UsageError",
 ]
 
@@ -57,6 +69,20 @@ class LineageError(UsageError):
         self.runs = runs
 
 
+class RunInUseError(UsageError):
+    """The run is being written by a live process (rule 41: one writer per run): ``init``
+    could not take it over. ``host`` and ``pid`` name the holder; the refused call wrote
+    nothing."""
+
+    def __init__(self, message: str, host: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.pid = pid
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps host and pid across processes (pickle)
+        return (type(self), (str(self), self.host, self.pid))
+
+
 class RunNotFoundError(Error):
     """No run with the given id exists in the given project."""
 
@@ -69,9 +95,27 @@ class ArtifactNotFoundError(Error, ValueError):
     """No artifact version with the given name and version or alias."""
 
 
-class UnsafeEntryError(Error, ValueError):
+class UnsafePathError(Error, ValueError):
+    """A path nbrun would build from stored data (a run id, project, file name or digest read
+    back from a store) that is not valid or leads outside its root, or a download that would
+    write through a symlinked folder (rule 42). The message names the value and the root;
+    nothing was touched."""
+
+
+class UnsafeEntryError(UnsafePathError):
     """An artifact entry whose path is absolute, climbs out with ``..`` or goes through a
     symlink: writing it would escape the download root. The message names the entry."""
+
+
+class UntrustedCheckpointError(Error):
+    """A checkpoint that does not carry a signature by the user's key (a store from someone
+    else, a file replaced on disk or moved from another run or step) and that only unpickling
+    could read: it was not loaded (rule 45). ``path`` is the file; the message says why and
+    how to trust it (``run.restore(trust=True)``, ``checkpoint.trust()``)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class RunStopped(KeyboardInterrupt):

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, settings
 
 import nbrun
 from nbrun import _registry
-from nbrun._store import Store
+from nbrun._store import PgStore
+from tests import resources
 from tests.postgres import Server, find_bin, missing
 
 #: examples per property test in CI; tests scale from it with :func:`examples`
@@ -41,8 +42,49 @@ def examples(per_ci_example: float) -> int:
     return max(5, round(settings.default.max_examples * per_ci_example))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the watchdog that stops what the tests started if pytest dies
+    (``tests/resources.py``)."""
+    resources.start_watchdog()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """After every fixture is torn down: nothing the tests started may still run. Whatever is
+    left is stopped, named, and fails the run."""
+    result = yield
+    left = resources.leftovers()
+    resources.stop_all()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left:
+        message = "test resources LEFT RUNNING after the suite (now stopped): " + "; ".join(left)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        message = f"test resources: {resources.summary()} started, all stopped"
+    if reporter is not None:
+        reporter.write_sep("-", message, red=bool(left), bold=bool(left))
+    return result
+
+
 #: the store backends a suite runs on when it asks for both (``BOTH_BACKENDS``)
 BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkpoint_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's checkpoint key file (rule 45), never the user's own ``~/.config/nbrun/key``;
+    set before any worker process (Dask cluster, process pool, subprocess) starts, so they all
+    sign and verify with it."""
+    saved = {var: os.environ.get(var) for var in ("NBRUN_KEY", "NBRUN_KEY_FILE")}
+    path = tmp_path_factory.mktemp("nbrun-key") / "key"
+    os.environ.pop("NBRUN_KEY", None)
+    os.environ["NBRUN_KEY_FILE"] = str(path)
+    yield path
+    for var, value in saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +147,7 @@ def run_dir(
         for run in _registry.live_runs():
             run.finish()
         _registry.set_current(None)
-        store = Store._instances.get(url)
-        if store is not None:
-            Store.forget(store)
+        PgStore.forget_url(url)
 
 
 def where(run_dir: Path) -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import resources
+
 _counter = itertools.count()
 
 
@@ -102,6 +104,8 @@ class Server:
         }
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
+        # pg_ctl daemonizes the server: the run's watchdog stops it if pytest dies
+        resources.register_pg(self.tmp, self.bindir, self.user)
         self.pg_ctl("start")
 
     def restart(self) -> None:

@@ -237,6 +237,68 @@ def test_rule08_disabled_run_has_the_run_attributes_and_signatures(run_dir: Path
     assert not (run_dir / "nbrun").exists()
 
 
+def _public(obj: object) -> set[str]:
+    return {n for n in dir(obj) if not n.startswith("_")}
+
+
+def test_rule08_disabled_run_has_every_public_name_of_run(run_dir: Path) -> None:
+    """Code written against a Run runs on the disabled stand-in (W&B's disabled mode accepts
+    everything): every public name of a live Run exists on it, and every method takes the
+    arguments the Run's method takes."""
+    live = _init(id="live")
+    off = _init(mode="disabled", id="off")
+    missing = sorted(_public(live) - _public(off))
+    assert missing == [], f"the disabled run lacks {missing}"
+    for name in sorted(_public(live)):
+        real = inspect.getattr_static(type(live), name, None)
+        if not callable(real) or isinstance(real, (property, type)):
+            continue
+        stand_in = getattr(off, name)
+        assert callable(stand_in), name
+        params = inspect.signature(getattr(live, name)).parameters
+        bound = inspect.signature(stand_in)
+        args = {n: None for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n[0] != "_"}
+        positional = [
+            None
+            for p in params.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.default is inspect.Parameter.empty
+        ]
+        try:
+            bound.bind(*positional, **args)
+        except TypeError as exc:  # the stand-in takes fewer arguments than the Run
+            raise AssertionError(f"disabled run's {name}{bound} vs Run's: {exc}") from None
+    live.finish()
+    off.finish()
+
+
+def test_rule08_disabled_run_trains_and_refuses_what_needs_a_store(run_dir: Path) -> None:
+    """A training function written for ``nbrun.launch`` runs on a disabled run (no checkpoint:
+    it starts fresh); what needs stored history (fork, rewind, chart, export) is a UsageError
+    that says the run is disabled; nothing is written."""
+    run = _init(mode="disabled", id="off")
+    state = run.restore() or {"w": 0}
+    for _ in range(3):
+        state["w"] += 1
+        run.log({"w": state["w"]})
+        assert run.checkpoint(state) is None
+    assert run.wait(1) and run.checkpoints() == [] and run.alerts == []
+    assert run.history_buckets() == {} and not run.training and run.error is None
+    for call in (
+        lambda: run.fork(1, {"lr": 0.1}),
+        lambda: run.rewind(1),
+        lambda: run.fork_many(1, [{}]),
+        lambda: run.chart("w"),
+        lambda: run.to_html(),
+        lambda: run.use_model("m:latest"),
+    ):
+        with pytest.raises(nbrun.UsageError, match="disabled"):
+            call()
+    run.finish(3)
+    assert (run.state, run.exit_code) == ("failed", 3)
+    assert not (run_dir / "nbrun").exists()
+
+
 @pytest.mark.parametrize("bad", ["sometimes", "ONLINE", "", 1])
 def test_rule08_other_modes_raise_usageerror_listing_the_valid_ones(
     run_dir: Path, bad: object

@@ -165,7 +165,7 @@ CASES: list[tuple[str, Callable[[Ctx], Any], type[BaseException], str]] = [
         nbrun.UsageError,
         "'other'",
     ),
-    ("rewind-running", lambda c: c.init(resume_from="live?_step=1"), nbrun.UsageError, "live"),
+    ("rewind-running", lambda c: c.init(resume_from="live?_step=1"), nbrun.RunInUseError, "live"),
     ("rewind-negative", lambda c: c.init(resume_from="src?_step=-1"), nbrun.UsageError, "-1"),
     ("fork-method-negative", lambda c: c.live.fork(-1), nbrun.UsageError, "-1"),
     # -- steps (rules 20-21)
@@ -254,7 +254,7 @@ CASES: list[tuple[str, Callable[[Ctx], Any], type[BaseException], str]] = [
     ("resume", lambda c: c.init(resume="sometimes"), nbrun.UsageError, "'sometimes'"),
     ("resume-must-missing", lambda c: c.init(id="ghost", resume="must"), nbrun.UsageError, "ghost"),
     ("resume-never-existing", lambda c: c.init(id="src", resume="never"), nbrun.UsageError, "src"),
-    ("resume-running", lambda c: c.init(id="live", resume="allow"), nbrun.UsageError, "live"),
+    ("resume-running", lambda c: c.init(id="live", resume="allow"), nbrun.RunInUseError, "live"),
     ("reinit", lambda c: c.init(reinit="maybe"), nbrun.UsageError, "'maybe'"),
     ("entity-empty", lambda c: c.init(entity=""), nbrun.UsageError, "''"),
     ("name-empty", lambda c: c.init(name=""), nbrun.UsageError, "''"),

@@ -187,6 +187,55 @@ def test_file_size_limit_mid_run_keeps_training_and_writes_later(run_dir: Path) 
     assert Store.open(run_dir).integrity_check() == "ok"
 
 
+MEDIA_FSIZE_CHILD = r"""
+import json, os, resource, signal, sys
+import numpy as np
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+import nbrun
+
+d = sys.argv[1]
+run = nbrun.init(project="disk", dir=d, id="r", settings={"flush_interval": 0.05})
+run.log({"i": 0})
+assert run.flush(10)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))  # the database fits, images do not
+rng = np.random.default_rng(0)
+for i in range(1, 4):  # each image's PNG is about 3 MB: writing it fails
+    run.log({"i": i, "img": nbrun.Image(rng.integers(0, 255, (1000, 1000, 3), dtype=np.uint8))})
+assert not run.flush(10)
+error = str(run._writer.error)
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # space returns
+ok = run.flush(60)
+run.finish()
+print(json.dumps({"error": error, "ok": ok}))
+"""
+
+
+def test_rule43_rows_whose_media_cannot_be_written_are_kept_not_dropped(run_dir: Path) -> None:
+    """Rule 43 drops a row that fails on its own; a row whose media file cannot be written
+    (here: past the file size limit) fails because of the disk, so it is kept and written
+    when space returns, as every row is (rule 29)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", MEDIA_FSIZE_CHILD, str(run_dir)],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ok"], out
+    assert "File too large" in out["error"] or "EFBIG" in out["error"], out
+    assert "cannot be stored" not in proc.stderr
+    view = nbrun.Api(run_dir).run(f"{P}/r")
+    hist = view.history()
+    assert hist["i"].tolist() == [0, 1, 2, 3]
+    assert [img.image.size for img in hist["img"].tolist()[1:]] == [(1000, 1000)] * 3
+    assert view.state == "finished"
+
+
 @needs_mount
 def test_disk_full_mid_run_then_space_returns(
     run_dir: Path, caplog: pytest.LogCaptureFixture

@@ -23,6 +23,7 @@ import pytest
 
 import nbrun
 from nbrun._training import QUEUED_HOST, TRAINING_LOST
+from tests import resources
 from tests.conftest import BACKENDS, wait_for
 
 # the training functions below travel by value, so a worker does not import this test module
@@ -324,6 +325,7 @@ def dask_executor() -> Iterator[Any]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        resources.count("Dask cluster")
         yield client.get_executor()
 
 
@@ -411,3 +413,78 @@ def test_dask_killed_worker_marks_its_run_crashed(run_dir: Path, dask_executor: 
     assert doomed.state == "crashed" and doomed.error is not None
     assert doomed.step >= seen
     assert other.wait(120) and other.state == "finished" and other.step == 60
+
+
+# -- issue 21: where a run trains, and the run files a worker reads -----------------------------
+@pytest.mark.slow
+def test_a_run_trained_on_a_worker_records_the_worker_and_keeps_its_creator(
+    run_dir: Path,
+) -> None:
+    """Item 13: the host, pid and hardware in the run's metadata are the worker's (another
+    process); the notebook's are kept in ``created_by``; the overview names both."""
+    from nbrun.widgets._overview import about
+
+    with spawn_pool(1) as pool:
+        run = nbrun.launch(train, project="w", config={"lr": 0.1, "steps": 12}, executor=pool)
+        assert isinstance(run, nbrun.RemoteRun) and run.wait(120) and run.state == "finished"
+    (pid,) = set(column(run, "pid"))
+    meta = nbrun.Api(run_dir).run(f"w/{run.id}").metadata
+    assert meta["pid"] == pid != os.getpid() and worker_pid(run) == pid
+    assert meta["host"] == run._record()["host"] and meta["cpu_count"] == os.cpu_count()
+    assert meta["memory"]["total"] > 0 and meta["executable"]
+    creator = meta["created_by"]
+    assert creator["pid"] == os.getpid() and creator["host"] == meta["host"]
+    assert creator["cwd"] == os.getcwd()
+    shown = about(nbrun.Api(run_dir).run(f"w/{run.id}"))
+    assert shown["trained_by"] == f"{meta['host']} pid {pid}"
+    assert shown["created_by"] == f"{meta['host']} pid {os.getpid()}"
+    # a run trained in this process has no worker: nothing extra is shown
+    here = nbrun.launch(train, project="w", config={"lr": 0.1, "steps": 5})
+    assert isinstance(here, nbrun.Run) and here.wait(60)
+    assert here.metadata["pid"] == os.getpid() and "created_by" not in here.metadata
+    assert about(here)["trained_by"] is None and about(here)["created_by"] is None
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+def test_pg_files_folder_is_resolved_at_each_open_not_once_per_process(
+    run_dir: Path, store_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 2 (item 12): NBRUN_FILES changed after the first open reaches the stores opened
+    after it; a store opened with ``files_dir`` keeps its folder beside them."""
+    first = nbrun.init(project="f", id="a")
+    first.finish()
+    assert Path(first.dir).is_relative_to(run_dir / "files")
+    monkeypatch.setenv("NBRUN_FILES", str(run_dir / "later"))
+    later = nbrun.init(project="f", id="b")
+    later.finish()
+    assert Path(later.dir).is_relative_to(run_dir / "later")
+    kept = nbrun.init(project="f", id="c", settings={"files_dir": str(run_dir / "files")})
+    kept.finish()
+    assert Path(kept.dir).is_relative_to(run_dir / "files")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+def test_dask_fork_finds_its_checkpoint_after_nbrun_files_changed(
+    run_dir: Path, store_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 2 (item 12): the hand-off carries the run-files folder the forking process used,
+    so a worker that sees another NBRUN_FILES (a cluster started after it changed) still finds
+    the checkpoint the fork continues from."""
+    from distributed import Client, LocalCluster
+
+    parent = nbrun.launch(train, project="x", config={"lr": 0.1, "seed": 3})
+    assert isinstance(parent, nbrun.Run) and parent.wait(30) and parent.state == "finished"
+    monkeypatch.setenv("NBRUN_FILES", str(run_dir / "elsewhere"))
+    with (
+        LocalCluster(
+            n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        child = parent.fork(45, {"lr": 0.05}, executor=client.get_executor())
+        assert isinstance(child, nbrun.RemoteRun) and child.wait(120)
+    assert child.state == "finished" and child.error is None, child.error
+    assert child.step == 60 and column(child, "w")[:40] == column(parent, "w")[:40]
+    assert Path(child.dir).is_relative_to(run_dir / "files")
+    assert not (run_dir / "elsewhere" / "runs").exists()

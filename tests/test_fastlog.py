@@ -23,6 +23,7 @@ import pytest
 
 import nbrun
 from nbrun import _run
+from nbrun._history import MAX_STEP
 from nbrun.errors import UsageError
 
 P = "fastlog"
@@ -289,6 +290,8 @@ def test_the_c_path_takes_the_common_case_and_nothing_else(run_dir: Path) -> Non
         ({"a": 1.0}, None, None),  # fewer keys than the block's
         ({"a": 1.0, "b": 1.0}, 1, None),  # a smaller step (warned about)
         ({"a": 1.0, "b": 1.0}, 2**70, None),
+        ({"a": 1.0, "b": 1.0}, 2**53, None),  # beyond MAX_STEP (rule 43): Python raises
+        ({"a": 1.0, "b": 1.0}, 2**63 - 1, True),
         ({"a": 1.0, "b": 1.0}, 4.0, None),
         ({"a": 1.0, "b": 1.0}, True, None),
         ({"a": 1.0, "b": 1.0}, None, 1),
@@ -451,3 +454,33 @@ def test_both_paths_store_the_same_bytes(
     assert len(c) == len(py)
     for i, (a, b) in enumerate(zip(c, py, strict=True)):
         assert repr(a) == repr(b), f"call {i} differs"
+
+
+# -- rule 43: steps the store can hold, on both paths --------------------------------------
+def test_rule43_a_step_beyond_the_limit_is_refused_and_changes_nothing(
+    run_dir: Path, log_path: str
+) -> None:
+    assert MAX_STEP == 2**53 - 1
+    run = _init()
+    run.log({"a": 0.0, "b": 0.0}, step=0)
+    run.log({"a": 1.0, "b": 1.0}, step=1)  # the block exists now
+    state = _state(run)
+    for step in (MAX_STEP + 1, 2**63 - 1, 2**63, 2**70, np.uint64(2**63)):
+        with pytest.raises(UsageError, match=f"step {int(step)} .*{MAX_STEP}"):
+            run.log({"a": 2.0, "b": 2.0}, step=step)  # type: ignore[arg-type]
+        with pytest.raises(UsageError, match=f"step {int(step)} .*{MAX_STEP}"):
+            run.log({"a": 2.0, "b": 2.0}, step=step, commit=True)  # type: ignore[arg-type]
+        assert _state(run) == state, step
+    run.log({"a": 3.0, "b": 3.0}, step=MAX_STEP, commit=True)  # the last step: stored
+    assert run.step == MAX_STEP + 1
+    state = _state(run)
+    for kwargs in ({}, {"commit": False}, {"step": MAX_STEP + 1}):
+        with pytest.raises(UsageError, match=f"{MAX_STEP + 1}.*{MAX_STEP}"):
+            run.log({"a": 4.0, "b": 4.0}, **kwargs)  # type: ignore[arg-type]
+        assert _state(run) == state, kwargs
+    run.finish()
+    rows = [{"_step": 0, "a": 0.0, "b": 0.0}, {"_step": 1, "a": 1.0, "b": 1.0}]
+    rows.append({"_step": MAX_STEP, "a": 3.0, "b": 3.0})
+    assert _rows(run) == rows
+    stored = nbrun.Api(run_dir).run(f"{P}/{run.id}")
+    assert stored.state == "finished" and _rows(stored) == rows

@@ -4,6 +4,8 @@ nested keys, errors after finish, and history as pandas DataFrames."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -14,7 +16,8 @@ import pandas as pd
 import pytest
 
 import nbrun
-from tests.conftest import wait_for
+from nbrun.errors import UsageError
+from tests.conftest import BACKENDS, python_env, wait_for, where
 
 P = "hist"
 
@@ -481,3 +484,158 @@ def test_writer_flushes_a_full_batch_without_waiting_for_the_interval(run_dir: P
         run.log({"x": i})
     view = _stored(run_dir, run)
     wait_for(lambda: view.step == 1000, timeout=60)
+
+
+# -- rule 43: what the store can hold -----------------------------------------------------
+_SCRIPT_STEP = """
+import sys, nbrun
+run = nbrun.init(project="p", dir=sys.argv[1], id="r", settings={"stats": False})
+run.log({"a": 1.0})
+run.log({"s": "x"})
+try:
+    run.log({"a": 2.0}, step=2**63 - 1, commit=True)
+except nbrun.UsageError as exc:
+    print("refused:", exc)
+run.log({"a": 3.0})
+run.log({"s": "y"})
+"""
+
+
+def test_rule43_a_step_sqlite_cannot_store_is_refused_and_the_run_finishes(
+    run_dir: Path,
+) -> None:
+    """On the old code the step was accepted and every later flush failed: no row was stored
+    and a script that exited 0 read ``crashed``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT_STEP, str(run_dir)],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused: log: step 9223372036854775807 " in done.stdout
+    assert "9007199254740991" in done.stdout
+    assert "could not" not in done.stderr
+    stored = nbrun.Api(run_dir).run("p/r")
+    assert stored.state == "finished"
+    assert _rows(stored) == [  # type: ignore[arg-type]
+        {"_step": 0, "a": 1.0},
+        {"_step": 1, "s": "x"},
+        {"_step": 2, "a": 3.0},
+        {"_step": 3, "s": "y"},
+    ]
+
+
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
+def test_rule43_one_row_that_cannot_be_stored_does_not_sink_the_batch(run_dir: Path) -> None:
+    """A row that reaches the writer and cannot be stored (here an int JSON cannot write,
+    handed to the writer directly: ``log`` refuses it) is dropped with a warning naming its
+    step; the rows of the same batch before and after it are written. On the old code every
+    flush failed: no row was stored and the run read ``crashed``."""
+    run = _init(settings={"stats": False, "flush_interval": 3600})
+    run.log({"a": 1.0})
+    run.log({"s": "x"})
+    run._writer.put({"_step": 2, "_runtime": 0.0, "_timestamp": 0.0, "bad": 10**5000}, False)
+    run.log({"a": 3.0}, step=3)
+    run.log({"s": "y"})
+    with pytest.warns(RuntimeWarning, match=r"step\(s\) 2 \(keys \['bad'\]\) cannot be stored"):
+        run.finish()
+    rows = [
+        {"_step": 0, "a": 1.0},
+        {"_step": 1, "s": "x"},
+        {"_step": 3, "a": 3.0, "s": "y"},
+    ]
+    stored = nbrun.Api(where(run_dir)).run(f"{P}/{run.id}")
+    assert stored.state == "finished"
+    assert _rows(stored) == rows  # type: ignore[arg-type]
+
+
+def _cycle_list() -> list[Any]:
+    value: list[Any] = [1.0]
+    value.append(value)
+    return value
+
+
+def _cycle_dict() -> dict[str, Any]:
+    value: dict[str, Any] = {"x": 1.0}
+    value["self"] = value
+    return value
+
+
+def _deep_list() -> Any:
+    value: Any = 1.0
+    for _ in range(10_000):
+        value = [value]
+    return value
+
+
+def _deep_dict() -> Any:
+    value: Any = 1.0
+    for _ in range(10_000):
+        value = {"k": value}
+    return value
+
+
+_RECURSIVE = [_cycle_list, _cycle_dict, _deep_list, _deep_dict]
+
+
+@pytest.mark.parametrize("make", _RECURSIVE, ids=lambda f: f.__name__)
+def test_rule43_a_recursive_or_too_deep_value_is_a_typeerror_naming_the_key(
+    run_dir: Path, make: Any
+) -> None:
+    run = _init()
+    run.log({"kept": 1.0})
+    with pytest.raises(TypeError, match=r"'bad.*more than 100 levels deep, or contains itself"):
+        run.log({"good": 2.0, "bad": make()}, step=5)
+    assert run.step == 1
+    with pytest.raises(TypeError, match=r"'s.*more than 100 levels deep"):
+        run.summary["s"] = make()
+    with pytest.raises(UsageError, match=r"config: value for 'c.*more than 100 levels deep"):
+        run.config["c"] = make()
+    with pytest.raises(UsageError, match=r"config: value for 'c.*more than 100 levels deep"):
+        run.config.update({"c": make()})
+    run.log({"after": 3.0})  # the run goes on
+    nested: Any = 1.0
+    for _ in range(99):  # the deepest value allowed
+        nested = [nested]
+    run.log({"nested": nested})
+    run.finish()
+    stored = _stored(run_dir, run)
+    assert stored.state == "finished"
+    assert _rows(stored) == [  # type: ignore[arg-type]
+        {"_step": 0, "kept": 1.0},
+        {"_step": 1, "after": 3.0},
+        {"_step": 2, "nested": nested},
+    ]
+    assert "s" not in stored.summary and "good" not in stored.summary
+    assert "c" not in stored.config
+
+
+def test_rule43_an_int_the_store_cannot_read_back_is_refused(run_dir: Path) -> None:
+    """Ints are stored as JSON text, which Python reads up to 4300 digits; the old code
+    accepted more, then every flush failed and the run read ``crashed``."""
+    run = _init()
+    run.log({"kept": 10**4299})
+    for bad in (10**4300, -(10**4300), [1, 10**5000], {"in": 10**5000}):
+        with pytest.raises(UsageError, match=r"'bad.*more than 4300 digits"):
+            run.log({"good": 2.0, "bad": bad})
+        with pytest.raises(UsageError, match=r"'s.*more than 4300 digits"):
+            run.summary["s"] = bad
+        with pytest.raises(UsageError, match=r"config: value for 'c.*more than 4300 digits"):
+            run.config["c"] = bad
+    run.log({"after": 3})
+    run.finish()
+    stored = _stored(run_dir, run)
+    assert stored.state == "finished"
+    assert _rows(stored) == [{"_step": 0, "kept": 10**4299}, {"_step": 1, "after": 3}]  # type: ignore[arg-type]
+
+
+def test_rule43_init_with_a_config_it_cannot_store_creates_no_run(run_dir: Path) -> None:
+    cyclic: dict[str, Any] = {"x": 1}
+    cyclic["self"] = cyclic
+    for config, message in ((cyclic, "100 levels deep"), ({"n": 10**5000}, "4300 digits")):
+        with pytest.raises(UsageError, match=message):
+            nbrun.init(project=P, config=config)
+    assert nbrun.run is None
+    assert not (run_dir / "nbrun" / "nbrun.db").exists() or not list(nbrun.Api(run_dir).runs())

@@ -183,3 +183,53 @@ def test_rule06_tags_assignment_replaces_and_plus_equals_appends(
     with pytest.raises(nbrun.UsageError):
         run.tags = ("",)
     assert run.tags == ("b", "c", "d")
+
+
+# -- rule 43: names are folder names, limited in bytes ---------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "shown", "size"),
+    [
+        ({"id": "\N{GRINNING FACE}" * 64}, "run id", 256),
+        ({"project": "\N{GRINNING FACE}" * 100}, "project", 400),
+        ({"id": "\N{GRINNING FACE}" * 50 + "x"}, "run id", 201),
+    ],
+    ids=["64-emoji-id", "100-emoji-project", "201-byte-id"],
+)
+def test_rule43_a_name_too_long_in_bytes_is_refused_before_anything_is_written(
+    run_dir: Path, kwargs: dict[str, str], shown: str, size: int
+) -> None:
+    """Rule 3 counts characters; a folder name has at most 255 bytes. On the old code a
+    64-emoji id gave a raw OSError [Errno 36] and left an orphan run that read ``crashed``."""
+    with pytest.raises(nbrun.UsageError, match=f"{shown} .*: {size} bytes in UTF-8; at most 200"):
+        nbrun.init(project=kwargs.get("project", "p"), id=kwargs.get("id"), dir=str(run_dir))
+    if (run_dir / "nbrun" / "nbrun.db").exists():
+        assert list(nbrun.Api(str(run_dir)).runs()) == []
+    runs = run_dir / "nbrun" / "runs"
+    assert not runs.exists() or not any(runs.rglob("*"))
+    assert nbrun.run is None
+
+
+def test_rule43_names_up_to_the_byte_limit_are_stored(run_dir: Path) -> None:
+    run_id = "\N{GRINNING FACE}" * 50  # 200 bytes
+    project = "\N{GRINNING FACE}" * 25 + "\u00e9" * 50  # 200 bytes
+    run = nbrun.init(project=project, id=run_id, dir=str(run_dir))
+    run.log({"a": 1.0})
+    run.finish()
+    assert Path(run.dir).is_dir()
+    stored = nbrun.Api(str(run_dir)).run(f"{project}/{run_id}")
+    assert stored.state == "finished" and stored.history()["a"].tolist() == [1.0]
+    with pytest.raises(nbrun.UsageError, match=r"project .*: 201 bytes in UTF-8; at most 200"):
+        stored.move(project + "x")
+    with pytest.raises(nbrun.UsageError, match=r"run id .*: 204 bytes in UTF-8"):
+        nbrun.init(project="p", dir=str(run_dir), fork_from=f"{run_id}\N{GRINNING FACE}?_step=0")
+
+
+@pytest.mark.parametrize("kwargs", [{"id": "a\ud800"}, {"project": "p\udcff"}])
+def test_rule43_a_lone_surrogate_in_a_name_is_a_usageerror(
+    run_dir: Path, kwargs: dict[str, str]
+) -> None:
+    """It has no UTF-8 form, so no folder name: the old code raised a raw UnicodeEncodeError."""
+    with pytest.raises(nbrun.UsageError, match="lone surrogate"):
+        nbrun.init(dir=str(run_dir), **kwargs)  # type: ignore[arg-type]
+    runs = run_dir / "nbrun" / "runs"
+    assert not runs.exists() or not any(runs.rglob("*"))

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "_wbnames": 1,
     "_checkpoints": 1,
     "_store": 2,
+    "_paths": 2,  # the checked join of paths built from stored data (rule 42); uses _ids
     "media": 2,  # nbrun/media/: the media types; imports nothing of the core
     "_history": 3,
     "_config": 4,

@@ -252,7 +252,8 @@ def test_server_restart_while_logging_loses_nothing(tmp_path: Path) -> None:
             dir=url,
             settings={"flush_interval": 0.05, "files_dir": str(tmp_path), "stats": False},
         )
-        store = Store.open(url)
+        store = Store.open(url, str(tmp_path))  # the run's store: one per (URL, files folder)
+        assert store is run._store
         for i in range(500):
             run.log({"i": i})
         assert run._writer.flush(30)

@@ -57,9 +57,11 @@ def test_checkpoint_round_trip_belongs_to_last_written_step(run_dir: Path) -> No
     loaded = ck.load()
     assert loaded["note"] == "two rows" and np.array_equal(loaded["w"], np.arange(3))
     assert [c.step for c in run.checkpoints()] == [1]
-    # no temp files left behind by the atomic write
+    # no temp files left behind by the atomic write; plain state is saved without pickle and
+    # signed (rule 45)
     assert sorted(p.name for p in (Path(run.dir) / "checkpoints").iterdir()) == [
-        "step-0000000001.pkl"
+        "step-0000000001.npz",
+        "step-0000000001.npz.sig",
     ]
 
 
@@ -90,7 +92,8 @@ def test_checkpoint_pluggable_serializer(run_dir: Path) -> None:
 
 
 def test_torch_serializer_is_chosen_only_for_torch_objects() -> None:
-    assert _checkpoints.choose_serializer({"w": [1.0]}).name == "pickle"
+    assert _checkpoints.choose_serializer({"w": [1.0]}).name == "plain"  # rule 45
+    assert _checkpoints.choose_serializer({"w": {1.0}}).name == "pickle"
 
 
 def test_fork_continues_from_checkpoint_and_snaps_to_it(run_dir: Path) -> None:

@@ -469,7 +469,7 @@ def test_rule39_watch_logs_histograms_every_log_freq(run_dir: Path) -> None:
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     run = nbrun.init(project="p")
-    run.watch(model, log="all", log_freq=2)
+    run.watch(model, log="all", log_freq=2, idx=0)  # idx 0: whatever this process watched before
     for step in range(4):
         loss = model(torch.randn(5, 3)).pow(2).mean()
         loss.backward()

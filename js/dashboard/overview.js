@@ -41,6 +41,8 @@ export function aboutRows(ov) {
     rows.push(["git", [commit, g.remote ? String(g.remote) : "no remote", g.dirty ? "dirty" : "clean"].join(" · ")]);
   }
   if (ab.host) rows.push(["host", String(ab.host)]);
+  if (ab.trained_by) rows.push(["trained by", String(ab.trained_by)]);
+  if (ab.created_by) rows.push(["created by", String(ab.created_by)]);
   if (ab.os) rows.push(["OS", String(ab.os)]);
   if (ab.python) rows.push(["Python", String(ab.python)]);
   rows.push(["hardware", hardware(ab)]);

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._base import (
     REF_TYPES,
+    EntryResolver,
     Media,
     MediaFiles,
     Resolver,
@@ -41,6 +42,7 @@ _LAZY = {
 __all__ = [
     "REF_TYPES",
     "Audio",
+    "EntryResolver",
     "Histogram",
     "Html",
     "Image",

@@ -103,6 +103,8 @@ class Media:
     _kind: ClassVar[str] = ""  # folder under media/
 
     caption: str | None
+    #: the resolver that read this object back from an artifact (its files are entries there)
+    _resolver: Resolver | None = None
 
     def __init__(self, caption: str | None = None) -> None:
         _seen[0] = True
@@ -126,12 +128,14 @@ class Media:
         with self._lock:
             if self._ref is not None and self._ref.get("run") == files.owner:
                 return self._ref
-            if self._path is not None and self._ref is not None:  # read back: store it again
+            if self._path is not None and self._ref is not None and self._raw_copy_ok(files):
                 same_project = str(self._ref.get("run", "")).split("/")[0]
                 if same_project == files.owner.split("/")[0]:
                     return self._ref  # a run of this project owns it already: no copy
                 data = self._path.read_bytes()
-                ext = self._path.name.split(".", 1)[1]
+                # the extension as the reference names it (an artifact's blob has none)
+                ext = str(self._ref.get("path", self._path.name)).rsplit("/", 1)[-1]
+                ext = ext.split(".", 1)[1]
                 extra = {k: v for k, v in self._ref.items() if k not in _OWN_FIELDS}
             else:
                 data, ext, extra = self._encode()
@@ -148,6 +152,11 @@ class Media:
                 ref["caption"] = self.caption
             self._ref = ref
             return ref
+
+    def _raw_copy_ok(self, files: MediaFiles) -> bool:
+        """Whether a read-back object is stored again by copying its file's bytes (a table is
+        encoded again when its cells' files must move with it: see ``Table``)."""
+        return True
 
     # -- read side --------------------------------------------------------------------------
     @classmethod
@@ -202,6 +211,10 @@ class MediaFiles:
     ``put`` writes a temporary file and renames it into place; a file already there (same
     content) is not written again.
     """
+
+    #: the files are self-contained (an artifact's): a table's cells are stored beside it,
+    #: never referred to in a run's folder
+    standalone: ClassVar[bool] = False
 
     def __init__(self, run_dir: Path, owner: str) -> None:
         self.run_dir = run_dir
@@ -317,7 +330,8 @@ class Resolver:
         if folder is None:  # resolved once per run and kind (symlinks included)
             top = (self.runs_root / project / run_id).resolve()
             folder = (top / folder_rel).resolve()
-            if top not in folder.parents:
+            # a run folder that is a symlink out of the store is not followed (rule 42)
+            if top not in folder.parents or self.runs_root.resolve() not in top.parents:
                 return None
             self._folders[key] = folder
         return folder / name
@@ -339,6 +353,31 @@ class Resolver:
         if path is None:
             return UnreadableMedia(value, "its stored path is not inside a run folder")
         return cls._from_ref(value, path)
+
+
+class EntryResolver(Resolver):
+    """Turns references stored in an artifact (rule 35: ``artifact.add(obj, name)``) into
+    media objects: a reference's ``path`` (``media/<kind>/<sha256>.<ext>``, checked) names an
+    entry of the artifact, and ``lookup`` gives that entry's stored file (None when it has
+    none)."""
+
+    def __init__(self, lookup: Callable[[str], Path | None]) -> None:
+        super().__init__(Path("."), "")
+        self._lookup = lookup
+
+    def file(self, ref: dict[str, Any]) -> Path | None:
+        """The stored file of the artifact entry the reference names, or None."""
+        rel = ref.get("path")
+        if not isinstance(rel, str) or not _PATH_RE.fullmatch(rel):
+            return None
+        return self._lookup(rel)
+
+    def __call__(self, value: Any) -> Any:
+        """``value`` with references turned into media objects that read the artifact."""
+        out = super().__call__(value)
+        if isinstance(out, Media):
+            out._resolver = self
+        return out
 
 
 class UnreadableMedia:

@@ -37,6 +37,55 @@ def _read_file(path: Any, what: str, allowed: tuple[str, ...]) -> tuple[bytes, s
     return p.read_bytes(), ext
 
 
+def is_file_object(data: Any) -> bool:
+    """Whether ``data`` is an open file object (text or binary): it has a ``read`` method."""
+    return callable(getattr(data, "read", None)) and not isinstance(data, (str, bytes))
+
+
+def read_file_object(
+    obj: Any,
+    what: str,
+    allowed: tuple[str, ...],
+    file_type: str | None,
+    text: bool,
+    keyword: str | None = "file_type",
+) -> tuple[bytes, str]:
+    """The bytes and format of an open file object, as W&B takes them: the format is
+    ``file_type`` when given (the argument ``keyword`` names), else the extension of the
+    file's name (``open("x.obj").name``). ``text``: the format may come from a text-mode
+    file (its str is stored as UTF-8)."""
+    how = f"pass {keyword}=" if keyword else "open the file by its name"
+    listed = ", ".join("." + e for e in allowed)
+    ext = file_type
+    if ext is not None:
+        ext = str(ext).lower().lstrip(".")
+        if ext not in allowed:
+            raise ValueError(f"{what}: {keyword}={file_type!r}; allowed: {', '.join(allowed)}")
+    else:
+        name = getattr(obj, "name", None)
+        if isinstance(name, (str, os.PathLike)):
+            low = Path(name).name.lower()
+            ext = next((e for e in allowed if low.endswith("." + e)), None)
+            if ext is None:
+                raise ValueError(
+                    f"{what}: the file {str(name)!r} has an extension nbrun cannot show; "
+                    f"allowed: {listed}" + (f" (or {how})" if keyword else "")
+                )
+        else:
+            raise ValueError(
+                f"{what}: a file object without a file name does not say its format; {how} "
+                f"(allowed: {', '.join(allowed)})"
+            )
+    raw = obj.read()
+    if isinstance(raw, str):
+        if not text:
+            raise TypeError(f"{what}: a .{ext} file must be opened in binary mode ('rb')")
+        raw = raw.encode("utf-8")
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what}: the file object's read() gave a {type(raw).__name__}, not bytes")
+    return bytes(raw), ext
+
+
 def _array(data: Any, what: str) -> Any:
     try:
         return np.asarray(data)
@@ -54,7 +103,8 @@ class Video(Media):
 
     ``data_or_path`` is a numpy array (T, C, H, W) or (B, T, C, H, W) (C is 1, 3 or 4; a batch
     is tiled into a grid, as W&B does), encoded as an animated GIF on the writer thread, or the
-    path of a .gif, .mp4, .webm or .ogg file, stored as it is. ``.fps`` and ``.path`` read back.
+    path of a .gif, .mp4, .webm or .ogg file or such a file open in binary mode (its format
+    ``format=`` or the file's extension), stored as it is. ``.fps`` and ``.path`` read back.
     """
 
     _ref_type = "video-file"
@@ -82,16 +132,10 @@ class Video(Media):
         if _is_path(data_or_path):
             self._raw, self.format = _read_file(data_or_path, "Video", _VIDEO_FORMATS)
             return
-        if hasattr(data_or_path, "read"):  # a file object holding an encoded video
-            if format is None:
-                raise ValueError(
-                    "Video: format= is required with a file object; allowed: "
-                    + ", ".join(_VIDEO_FORMATS)
-                )
-            raw = data_or_path.read()
-            if not isinstance(raw, bytes):
-                raise TypeError("Video: the file object must be opened in binary mode")
-            self._raw = raw
+        if is_file_object(data_or_path):  # an encoded video: format= or the file's name
+            self._raw, self.format = read_file_object(
+                data_or_path, "Video", _VIDEO_FORMATS, format, text=False, keyword="format"
+            )
             return
         if format not in (None, "gif"):
             warnings.warn(
@@ -170,7 +214,8 @@ class Audio(Media):
 
     ``data_or_path`` is a numpy array of samples, (N,) or (N, channels) — floats in [-1, 1] or
     int16 — with ``sample_rate`` required (stored as 16-bit WAV, encoded on the writer
-    thread), or the path of a .wav, .mp3, .ogg or .flac file, stored as it is.
+    thread), or the path of a .wav, .mp3, .ogg or .flac file or such a file open in binary
+    mode (its format from its name), stored as it is.
     """
 
     _ref_type = "audio-file"
@@ -185,6 +230,11 @@ class Audio(Media):
         self.sample_rate = sample_rate
         if _is_path(data_or_path):
             self._raw, self.format = _read_file(data_or_path, "Audio", _AUDIO_FORMATS)
+            return
+        if is_file_object(data_or_path):  # an encoded file, its format from its name
+            self._raw, self.format = read_file_object(
+                data_or_path, "Audio", _AUDIO_FORMATS, None, text=False, keyword=None
+            )
             return
         self.format = "wav"
         if sample_rate is None:
@@ -277,8 +327,9 @@ class Html(Media):
 
     def __init__(self, data: Any, inject: bool = True, data_is_not_path: bool = False) -> None:
         super().__init__(None)
-        if hasattr(data, "read"):
+        if is_file_object(data):  # its content is the HTML, never a path
             data = data.read()
+            data_is_not_path = True
         if isinstance(data, bytes):
             data = data.decode("utf-8", errors="replace")
         if isinstance(data, os.PathLike) or (
@@ -319,7 +370,9 @@ class Html(Media):
 class Object3D(Media):
     """A 3D object for ``run.log``: ``Object3D(data_or_path, caption=None)``: a numpy point
     cloud (N, 3) xyz, (N, 4) xyz + category or (N, 6) xyz + rgb, or the path of an .obj,
-    .gltf, .glb, .babylon, .stl or .pts.json file (stored as it is)."""
+    .gltf, .glb, .babylon, .stl or .pts.json file, or such a file open in text or binary mode
+    (``Object3D(open("sample.obj"))``; the format is ``file_type=`` or the file's extension),
+    stored as it is."""
 
     _ref_type = "object3D-file"
     _kind = "objects3d"
@@ -328,8 +381,14 @@ class Object3D(Media):
         super().__init__(caption)
         self._raw: bytes | None = None
         self._points: Any = None
+        file_type = kwargs.get("file_type")
         if _is_path(data_or_path):
             self._raw, self.format = _read_file(data_or_path, "Object3D", _3D_FORMATS)
+            return
+        if is_file_object(data_or_path):  # W&B's io form: file_type= or the file's name
+            self._raw, self.format = read_file_object(
+                data_or_path, "Object3D", _3D_FORMATS, file_type, text=True
+            )
             return
         self.format = "pts.json"
         arr = _array(data_or_path, "Object3D")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import sys
 from pathlib import Path
@@ -59,6 +60,25 @@ def to_uint8(arr: Any, what: str, normalize: bool = False) -> Any:
     return np.clip(data, 0, 255).astype(np.uint8)
 
 
+def make_grid(batch: Any, nrow: int = 8, padding: int = 2) -> Any:
+    """(N, C, H, W) pixels -> (C, rows * (H + padding) + padding, cols * (W + padding) +
+    padding): the images left to right, ``nrow`` per row, on a background of zeros, laid out
+    as torchvision's ``make_grid`` lays them out (a batch of one is that image)."""
+    n, c, h, w = batch.shape
+    if n == 1:
+        return batch[0]
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    grid = np.zeros(
+        (c, rows * (h + padding) + padding, cols * (w + padding) + padding), batch.dtype
+    )
+    for k in range(n):
+        r, col = divmod(k, cols)
+        top, left = r * (h + padding) + padding, col * (w + padding) + padding
+        grid[:, top : top + h, left : left + w] = batch[k]
+    return grid
+
+
 def _check_shape(arr: Any, what: str) -> Any:
     shape = tuple(arr.shape)
     if arr.ndim == 3 and shape[2] == 1:
@@ -78,8 +98,10 @@ class Image(Media):
 
     ``data_or_path`` is a numpy array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
     (floats in [0, 1] are scaled to 0..255, as W&B does), a torch tensor (C, H, W) (normalised
-    by its min and max, as W&B does), a PIL image, a matplotlib figure, or the path of an image
-    file. Stored as PNG (lossless), except a JPEG or GIF file, which is kept as it is.
+    by its min and max, as W&B does; a batch (N, C, H, W) becomes one grid image, as W&B's
+    ``make_grid`` makes it), a PIL image, a matplotlib figure, or the path of an image file or
+    an image file open in binary mode. Stored as PNG (lossless), except a JPEG or GIF file,
+    which is kept as it is.
     """
 
     _ref_type = "image-file"
@@ -120,6 +142,16 @@ class Image(Media):
         if isinstance(data, (str, os.PathLike)):
             self._take_file(Path(data))
             return
+        if callable(getattr(data, "read", None)):  # an image file open in binary mode
+            raw = data.read()
+            if not isinstance(raw, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"Image: the file object gave a {type(raw).__name__}; open image files in "
+                    "binary mode ('rb')"
+                )
+            name = getattr(data, "name", None)
+            self._take_bytes(bytes(raw), repr(str(name)) if name is not None else "the file")
+            return
         if isinstance(data, Image):
             data = data.image
         # a PIL image exists only once PIL is imported (another thread may be importing it)
@@ -137,6 +169,9 @@ class Image(Media):
         module = getattr(t, "__module__", "") or ""
         if module.startswith("torch") and "torch" in sys.modules:
             arr = data.detach().cpu().numpy()
+            if arr.ndim == 4:
+                self._set_batch(arr)
+                return
             if arr.ndim == 3 and arr.shape[0] in (1, 3, 4):
                 arr = arr.transpose(1, 2, 0)
             self._set_array(arr, normalize=True)
@@ -160,6 +195,20 @@ class Image(Media):
         self._array = to_uint8(arr, what, normalize)
         self.height, self.width = self._array.shape[:2]
 
+    def _set_batch(self, batch: Any) -> None:
+        """A batch of tensor images (N, C, H, W) as one grid image, as W&B makes it with
+        torchvision's ``make_grid`` (nrow 8, padding 2, pad value 0, the whole batch
+        normalised by its min and max; one image is itself, without padding)."""
+        shape = tuple(batch.shape)
+        if shape[1] not in (1, 3, 4) or 0 in shape:
+            raise ValueError(
+                f"Image: a batch of shape {shape} is not images; allowed for a torch tensor: "
+                "(H, W), (C, H, W) or a batch (N, C, H, W), with C = 1, 3 or 4"
+            )
+        pixels = to_uint8(batch, f"Image of shape {shape}, dtype {batch.dtype}", normalize=True)
+        grid = make_grid(pixels)
+        self._set_array(grid.transpose(1, 2, 0))
+
     def _set_raw(self, data: bytes, ext: str) -> None:
         pil = _pil()
         with pil.open(io.BytesIO(data)) as img:
@@ -169,7 +218,10 @@ class Image(Media):
     def _take_file(self, path: Path) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"Image: no image file at {str(path)!r}")
-        data = path.read_bytes()
+        self._take_bytes(path.read_bytes(), repr(str(path)))
+
+    def _take_bytes(self, data: bytes, label: str) -> None:
+        """An image file's bytes (``label`` names the file in errors)."""
         pil = _pil()
         try:
             with pil.open(io.BytesIO(data)) as img:
@@ -180,7 +232,7 @@ class Image(Media):
                     img.load()
                     self._pil_image = img.copy()
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ValueError(f"Image: {str(path)!r} is not an image file Pillow can read") from exc
+            raise ValueError(f"Image: {label} is not an image file Pillow can read") from exc
         self.width, self.height = size
         if keep:
             self._raw, self._raw_ext = data, _KEEP_FORMATS[fmt]

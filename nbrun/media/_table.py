@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,11 @@ _SIMPLE = (str, int, float, bool, type(None))
 
 
 def cell(value: Any, where: str) -> Any:
-    """A private, storable copy of a table cell (numbers, str, bool, None, media, and lists /
-    dicts of those; numpy values become Python values); ``where`` names it in errors."""
+    """A private, storable copy of a table cell; ``where`` names it in errors.
+
+    A cell takes what ``run.log`` takes (rule 23): numbers, str, bool, None, media, numpy
+    scalars and arrays and torch tensors (a 0-dim tensor as its number, others as nested
+    lists; torch is never imported here), and lists, tuples and dicts of those."""
     if isinstance(value, _SIMPLE):
         return value
     if isinstance(value, Media):
@@ -25,12 +29,26 @@ def cell(value: Any, where: str) -> Any:
     t = type(value)
     module = getattr(t, "__module__", "") or ""
     if module == "numpy" or module.startswith("numpy."):
-        if getattr(value, "dtype", None) is not None and value.dtype.kind in "biufSU":
-            return cell(value.tolist(), where)
-        raise TypeError(f"Table: {where} holds a numpy {getattr(value, 'dtype', t.__name__)}")
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and dtype.kind in "biufSU" and hasattr(value, "tolist"):
+            plain = value.tolist()
+            if type(plain) is t:  # np.longdouble.tolist() returns itself
+                return float(value)
+            return cell(plain, where)
+        raise TypeError(
+            f"Table: {where} holds a numpy {dtype if dtype is not None else t.__name__}"
+        )
+    if (module == "torch" or module.startswith("torch.")) and hasattr(value, "detach"):
+        try:
+            plain = value.detach().cpu().tolist()
+        except (RuntimeError, TypeError) as exc:  # e.g. a meta or sparse tensor
+            raise TypeError(
+                f"Table: {where} is a torch tensor that cannot be read: {exc}"
+            ) from None
+        return cell(plain, where)
     if isinstance(value, (list, tuple)):
         return [cell(v, where) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
@@ -38,8 +56,9 @@ def cell(value: Any, where: str) -> Any:
             out[k] = cell(v, where)
         return out
     raise TypeError(
-        f"Table: {where} is a {module}.{t.__qualname__}; allowed cells: numbers, str, bool, "
-        "None, nbrun media (Image, ...), and lists or dicts of those"
+        f"Table: {where} is a {module}.{t.__qualname__}; allowed cells: what run.log takes "
+        "(numbers, str, bool, None, numpy scalars and arrays, torch tensors, nbrun media such "
+        "as Image), and lists or dicts of those"
     )
 
 
@@ -140,7 +159,7 @@ class Table(Media):
                 return
             assert self._path is not None
             payload = json.loads(self._path.read_text(encoding="utf-8"))
-            resolve = Resolver(self._path.parents[4], self._path.parents[3].name)
+            resolve = self._resolver or Resolver(self._path.parents[4], self._path.parents[3].name)
             cols = payload.get("columns", [])
             rows = payload.get("data", [])
             self._columns = [str(c) for c in cols]
@@ -208,6 +227,11 @@ class Table(Media):
         return len(self.data)
 
     # -- storage ----------------------------------------------------------------------------
+    def _raw_copy_ok(self, files: MediaFiles) -> bool:
+        # a table read from an artifact names the artifact's files; one stored into an
+        # artifact must carry its cells' files: both are encoded again, cell by cell
+        return self._resolver is None and not files.standalone
+
     def _logged_copy(self) -> Table:
         self._load()
         copy = Table.__new__(Table)
@@ -216,6 +240,7 @@ class Table(Media):
         copy.data = [list(r) for r in self.data]
         copy._loaded = True
         copy._path, copy._ref = self._path, self._ref
+        copy._resolver = self._resolver
         return copy
 
     def _payload(self, files: MediaFiles | None) -> dict[str, Any]:

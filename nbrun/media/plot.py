@@ -55,7 +55,7 @@ class Plot(Media):
             if self._table is not None or self._path is None:
                 return
             payload = json.loads(self._path.read_text(encoding="utf-8"))
-            resolve = Resolver(self._path.parents[4], self._path.parents[3].name)
+            resolve = self._resolver or Resolver(self._path.parents[4], self._path.parents[3].name)
             t = payload.get("table", {})
             table = Table.__new__(Table)
             Media.__init__(table, None)
@@ -98,8 +98,10 @@ class Plot(Media):
 
     def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
         with self._lock:
-            if self._ref is not None and self._path is not None:
-                return self._ref
+            if self._ref is not None and self._path is not None and self._resolver is None:
+                same_project = str(self._ref.get("run", "")).split("/")[0]
+                if same_project == files.owner.split("/")[0]:
+                    return self._ref  # a run of this project owns it already: no copy
             table = self.table
             payload = {"spec": self._spec, "table": table._payload(files)}
             data = json.dumps(payload, separators=(",", ":"), allow_nan=True).encode()
@@ -214,10 +216,17 @@ def line_series(
     split_table: bool = False,
 ) -> Plot:
     """Several lines on one chart: ``ys`` is a list of series; ``xs`` one shared x series or
-    one per series; ``keys`` names the lines."""
+    one per series; ``keys`` names the lines.
+
+    With one shared ``xs``, every y series is plotted against it point by point, as W&B
+    documents: a shorter series takes the first ``len(y)`` xs (W&B's ``basic_plots`` script
+    logs 100 xs with series of 100 and 50 values). A series longer than the shared xs is a
+    ``ValueError`` (its extra values would have no x); so is a per-series xs whose length
+    differs from its series."""
     ys = [list(_plain(y)) for y in ys]
     xs_list = _plain(xs)
-    if xs_list and not isinstance(xs_list[0], (list, tuple)):
+    shared = bool(xs_list) and not isinstance(xs_list[0], (list, tuple))
+    if shared:
         xs_list = [list(xs_list)] * len(ys)
     if len(xs_list) != len(ys):
         raise ValueError(f"line_series: {len(xs_list)} x series for {len(ys)} y series")
@@ -227,9 +236,14 @@ def line_series(
         raise ValueError(f"line_series: {len(keys)} keys for {len(ys)} series")
     table = Table(columns=["lineKey", "lineVal", "step"])
     for key, x, y in zip(keys, xs_list, ys, strict=True):
-        if len(x) != len(y):
+        if shared and len(y) > len(x):
+            raise ValueError(
+                f"line_series: series {key!r} has {len(y)} ys, more than the {len(x)} shared "
+                "xs; give one x per y value"
+            )
+        if not shared and len(x) != len(y):
             raise ValueError(f"line_series: series {key!r} has {len(x)} xs and {len(y)} ys")
-        for xv, yv in zip(x, y, strict=True):
+        for xv, yv in zip(x[: len(y)], y, strict=True):
             table.add_data(str(key), yv, xv)
     enc = {
         "x": {"field": "step", "type": "quantitative", "title": xname},

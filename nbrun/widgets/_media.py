@@ -1,7 +1,7 @@
 """Media panels of the run dashboard: which keys hold media at which steps, and the content of
 one key at one step, sent to the browser only when it asks for it (the visible step).
 
-The contract with ``js/media.js``:
+The contract with ``js/dashboard/media.js``:
 
 * trait ``media``: ``[{"key", "kind", "steps": [...]}, ...]`` — one entry per media key of the
   run's history (lineage included), the steps that have a value, ascending;

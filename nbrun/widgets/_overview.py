@@ -106,7 +106,8 @@ def about(view: RunLike) -> dict[str, Any]:
     """What W&B's Overview tab lists of the run's process, from its recorded metadata: command
     (or notebook), git (commit, remote, dirty), host, OS, Python, hardware (CPU count, GPUs,
     memory), and its duration (wall clock since it was created; ``runtime`` is the time it
-    ran)."""
+    ran). A run trained on an executor's worker records the worker's host, pid and hardware;
+    ``trained_by`` and ``created_by`` then name the worker and the process that made it."""
     meta = getattr(view, "metadata", None) or {}
     git = meta.get("git") if isinstance(meta.get("git"), Mapping) else None
     command = meta.get("command")
@@ -119,6 +120,11 @@ def about(view: RunLike) -> dict[str, Any]:
         end = ended if isinstance(ended, int | float) else time.time()
         duration = max(0.0, float(end) - float(created))
     memory = meta.get("memory")
+    creator = meta.get("created_by")
+    trained_by = created_by = None
+    if isinstance(creator, Mapping):  # trained by an executor's worker: both processes
+        trained_by = f"{meta.get('host')} pid {meta.get('pid')}"
+        created_by = f"{creator.get('host')} pid {creator.get('pid')}"
     return jsonable(
         {
             "command": command,
@@ -133,6 +139,8 @@ def about(view: RunLike) -> dict[str, Any]:
             "gpu": meta.get("gpu"),
             "gpu_count": meta.get("gpu_count"),
             "memory_total": memory.get("total") if isinstance(memory, Mapping) else None,
+            "trained_by": trained_by,
+            "created_by": created_by,
             "duration": duration,
         }
     )

@@ -1,7 +1,7 @@
 """The dashboard's System and Logs sections (issue 13): what they show, read through the run
 view's public readers (``history(stream="system")`` and ``logs(last=...)``).
 
-Traits the dashboard syncs (see ``js/side.js``):
+Traits the dashboard syncs (see ``js/dashboard/side.js``):
 
 * ``system``: ``{"charts": [{"metric", "spec"}], "points": {metric: [[runtime, value], ...]}}``
   -- one chart per system metric (W&B's names), the same look as the metric charts, fed

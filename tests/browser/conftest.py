@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests import resources
+
 CHROMIUM = "/usr/bin/chromium"
 #: seconds a test's JupyterLab may take to answer after it was started
 LAB_START_S = 180
@@ -56,6 +58,7 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        resources.count("Chromium")
         try:
             yield b
         finally:
@@ -147,6 +150,7 @@ def start_lab(tmp: Path, start_s: float = LAB_START_S) -> Iterator[Lab]:
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
+    resources.count("JupyterLab server")
     url = f"http://127.0.0.1:{port}"
     lab = Lab(root, url, token, log, proc)
     try:
