@@ -31,6 +31,7 @@ from ._api import (
 from ._artifacts import Artifact, ArtifactManifest, ArtifactManifestEntry
 from ._copy import copy
 from ._lineage import ForkPoint
+from ._manage import DamagedChunk, StoreCheck, check
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
@@ -64,6 +65,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "Audio",
     "ConfigError",
+    "DamagedChunk",
     "Error",
     "ForkPoint",
     "Histogram",
@@ -80,6 +82,7 @@ __all__ = [
     "RunStopped",
     "RunView",
     "Settings",
+    "StoreCheck",
     "StoreError",
     "StoredRun",
     "Table",
@@ -89,6 +92,7 @@ __all__ = [
     "UsageError",
     "Video",
     "as_wandb",
+    "check",
     "copy",
     "define_metric",
     "display_project",

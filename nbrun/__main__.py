@@ -1,5 +1,6 @@
 """``python -m nbrun copy SRC DST [--project P]``: copy runs between stores (see
-:func:`nbrun.copy`)."""
+:func:`nbrun.copy`). ``python -m nbrun check DIR``: list damaged history chunks (see
+:func:`nbrun.check`); the exit status is 1 when anything is damaged."""
 
 from __future__ import annotations
 
@@ -21,7 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("src")
     cp.add_argument("dst")
     cp.add_argument("--project", default=None, help="only this project (default: all)")
+    ck = sub.add_parser(
+        "check",
+        help="list damaged history chunks and run the database's integrity check",
+        description="DIR is a run folder or a postgresql:// URL. Exit status 1: damage found.",
+    )
+    ck.add_argument("dir")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(args.dir)
     try:
         copied = nbrun.copy(args.src, args.dst, project=args.project)
     except nbrun.Error as exc:
@@ -31,6 +40,29 @@ def main(argv: list[str] | None = None) -> int:
         print(path)
     print(f"copied {len(copied)} run(s)", file=sys.stderr)
     return 0
+
+
+def _check(where: str) -> int:
+    try:
+        found = nbrun.check(where)
+    except nbrun.Error as exc:
+        print(f"nbrun check: {exc}", file=sys.stderr)
+        return 1
+    for chunk in found.damaged:
+        print(chunk)
+    unverified: dict[str, int] = {}
+    for chunk in found.unverified:
+        run = f"{chunk.project}/{chunk.run_id}"
+        unverified[run] = unverified.get(run, 0) + 1
+    for run, n in unverified.items():
+        print(f"unverified: run {run}: {n} chunk(s) written before checksums")
+    print(f"integrity_check: {found.integrity}")
+    print(
+        f"{found.store}: "
+        + ("ok" if found.ok else f"DAMAGED ({len(found.damaged)} damaged chunk(s))"),
+        file=sys.stderr,
+    )
+    return 0 if found.ok else 1
 
 
 if __name__ == "__main__":

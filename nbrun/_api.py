@@ -689,6 +689,7 @@ def _rewind(
     src = _source(store, project, spec, raw, "resume_from")
     fix = f"resume_from {raw!r}: finish it first (run.finish()) or stop it, then rewind"
     _refuse_if_held(store, src, fix)
+    store.verify_segment(src["key"])  # rule 44: never rewind (write into) a damaged history
     point = fork_point(src)
     into_parent = point is not None and spec.step < point.step
     config = {**src["config"], **cfg}
@@ -756,6 +757,7 @@ def _start_or_resume(
                 "pass another id or resume='allow'"
             )
         if existing is not None and resume in ("allow", "must", "auto"):
+            store.verify_segment(existing["key"])  # rule 44: never continue a damaged history
             return _continue(store, existing, cfg, fields, allow, settings)
         run_id = run_id or _ids.generate_id()
         rec = _base_record(project, run_id, fields, store, settings)

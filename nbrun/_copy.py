@@ -48,6 +48,8 @@ def copy(
     ]
     blobs = [_artifacts.blob_path(source, d) for d in digests]
     runs = [(rec, run_path(source, rec["project"], rec["id"])) for rec in source.list_runs(project)]
+    for rec, _folder in runs:  # rule 44: a damaged chunk is refused before anything is written
+        source.verify_segment(rec["key"], None)
     target = Store.open(dst)
     if target is source:
         raise UsageError(f"copy: source and destination are the same store ({source.path})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,8 +203,8 @@ def stitched_columns(
             lo = _lower(lo, after_step)
             if lo is not None and hi is not None and lo >= hi:
                 continue
-            for _first, _last, data in store.chunks(member.rec["key"], seg, hi, lo):
-                cols.add_chunk(data, hi, lo)
+            for first, last, data in store.chunks(member.rec["key"], seg, hi, lo):
+                _add_chunk(store, cols, member.rec["key"], seg, first, last, data, hi, lo)
     # rows that became durable while this read the store are in both: keep the stored ones
     done = cols.last_step()
     extra = [
@@ -220,9 +221,28 @@ def stitched_columns(
 def segment_columns(store: Store, key: int, seg: int) -> Columns:
     """Columnar rows of one archived segment."""
     cols = Columns()
-    for _first, _last, data in store.chunks(key, seg):
-        cols.add_chunk(data)
+    for first, last, data in store.chunks(key, seg):
+        _add_chunk(store, cols, key, seg, first, last, data)
     return cols
+
+
+def _add_chunk(
+    store: Store,
+    cols: Columns,
+    key: int,
+    seg: int,
+    first: int,
+    last: int,
+    data: bytes,
+    max_step: int | None = None,
+    after: int | None = None,
+) -> None:
+    """``cols.add_chunk``; a chunk that cannot be decoded (one written before checksums: its
+    damage is found only here) is a :class:`StoreError` naming it (rule 44)."""
+    try:
+        cols.add_chunk(data, max_step, after)
+    except (ValueError, KeyError, IndexError, struct.error) as exc:
+        raise store.damaged_chunk(key, seg, first, last, f"it cannot be decoded: {exc}") from exc
 
 
 def last_step(store: Store, rec: dict[str, Any]) -> int:

@@ -11,9 +11,11 @@ with lineage moves with its whole family (``with_lineage=True``) or is refused.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +320,68 @@ def move_run(
             raise UsageError(f"move {old}/{rec['id']} to {new!r}: {exc}") from exc
         raise
     return [r["id"] for r in runs]
+
+
+# -- checking a store for damage (rule 44) ------------------------------------------------------
+@dataclass(frozen=True)
+class DamagedChunk:
+    """A history chunk :func:`check` found: ``problem`` is ``"damaged"`` (its bytes no longer
+    match its checksum: reading it raises :class:`~nbrun.StoreError`) or ``"unverified"``
+    (written before nbrun kept checksums, so it cannot be verified)."""
+
+    project: str
+    run_id: str
+    seg: int
+    first_step: int
+    last_step: int
+    problem: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.problem}: run {self.project}/{self.run_id} segment {self.seg} "
+            f"steps {self.first_step}-{self.last_step}"
+        )
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """What :func:`check` found in a store: the engine's own integrity check (SQLite's
+    ``PRAGMA integrity_check``; ``"ok"`` when healthy) and every damaged or unverified
+    history chunk, in run and step order."""
+
+    store: str
+    integrity: str
+    chunks: list[DamagedChunk]
+
+    @property
+    def damaged(self) -> list[DamagedChunk]:
+        """The chunks whose bytes no longer match their checksum."""
+        return [c for c in self.chunks if c.problem == "damaged"]
+
+    @property
+    def unverified(self) -> list[DamagedChunk]:
+        """The chunks written before checksums (not damage: they cannot be verified)."""
+        return [c for c in self.chunks if c.problem == "unverified"]
+
+    @property
+    def ok(self) -> bool:
+        """True when the integrity check passed and no chunk is damaged."""
+        return self.integrity == "ok" and not self.damaged
+
+
+def check(dir: str | os.PathLike[str]) -> StoreCheck:
+    """Check the store in ``dir`` (a run folder or a ``postgresql://`` URL) for damage (rule
+    44): verify every history chunk's checksum, one chunk at a time, and run the engine's
+    integrity check. Reads only. A file that is no nbrun store (empty, foreign, unreadable)
+    raises :class:`~nbrun.StoreError`; ``python -m nbrun check DIR`` prints the result."""
+    if not isinstance(dir, (str, os.PathLike)) or not os.fspath(dir):
+        raise UsageError(f"check(dir={dir!r}): pass a run folder or a postgresql:// URL")
+    store = Store.open_existing(dir)
+    if store is None:
+        raise StoreError(f"check: {os.fspath(dir)!r} holds no nbrun store")
+    try:
+        integrity = store.integrity_check()
+    except StoreError as exc:
+        integrity = str(exc)
+    chunks = [DamagedChunk(*found) for found in store.check_chunks(decode_chunk)]
+    return StoreCheck(str(store.path), integrity, chunks)

@@ -25,9 +25,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -188,6 +190,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX artifact_usage_by_run ON artifact_usage (run_key, seg);
     CREATE INDEX artifact_usage_by_artifact ON artifact_usage (artifact_key)
     """,
+    # v4 (issue 21, rule 44): a checksum of every history chunk (:func:`chunk_crc` of its data
+    # and state), written with the chunk and verified on every read; chunks written before
+    # this version keep NULL (unverified)
+    """
+    ALTER TABLE history ADD COLUMN crc INTEGER
+    """,
 ]
 
 
@@ -250,6 +258,13 @@ _ALIAS_UPSERT = (
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=True, check_circular=False)
 dumps = _encoder.encode
 loads = json.loads
+
+
+def chunk_crc(data: bytes | memoryview, state: str | None) -> int:
+    """The checksum stored with a history chunk (rule 44): CRC-32 of its data, then of its
+    cumulative state (the summary values a reader takes from it)."""
+    crc = zlib.crc32(data)
+    return crc if state is None else zlib.crc32(state.encode(), crc)
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -440,13 +455,23 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the run directory {str(self.root)!r}: {exc}") from exc
-        existed = self.file.exists() and self.file.stat().st_size > 0
+        existed = self.file.exists()
+        if existed and self.file.stat().st_size == 0:
+            # nbrun makes a store whole (see _create_file), so an empty file is not one of its
+            # stores in the making: a truncated copy, a disk that lost it, a stray touch
+            raise StoreError(
+                f"{str(self.path)!r} is empty (0 bytes), so it is not an nbrun store (nbrun "
+                "never leaves an empty one); it was left untouched. If it held nothing of "
+                "yours, delete it and nbrun makes a new store; else restore it from a backup"
+            )
         self.readonly = existed and bool(os.statvfs(self.root).f_flag & os.ST_RDONLY)
         if not existed and not os.access(self.root, os.W_OK):
             raise StoreError(
                 f"cannot create {str(self.path)!r}: the directory is not writable; "
                 "pass dir= a writable folder or set NBRUN_DIR"
             )
+        if not existed:
+            self._create_file()
         try:
             conn = self._connect()
             tables = self._tables(conn)
@@ -462,8 +487,49 @@ class Store:
         # databases of schema version 2+ keep system samples and console lines (issue 13); a
         # process made to write an older schema (tests of migrations) simply keeps none
         self.side_tables = {"system_samples", "console"} <= self._tables(conn)
+        self._detect_checksums(conn)
         self._local.conn = conn
         self._conns.append(conn)
+
+    def _create_file(self) -> None:
+        """Make a new database whole: its tables in a private file, then hard-linked to
+        :data:`DB_NAME` (which fails if another process linked first: then theirs is used),
+        so no process ever sees it empty or half made (rule 44: an empty file is damage)."""
+        tmp = self.root / f".{DB_NAME}.{os.getpid()}.{secrets.token_hex(4)}.new"
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
+                conn.execute("BEGIN IMMEDIATE")
+                _install_schema(conn)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()  # the last connection: its WAL is checkpointed into the file
+            try:
+                os.link(tmp, self.file)
+            except FileExistsError:
+                pass  # another process made the store first
+            except OSError:
+                # a filesystem without hard links: a rename (two processes racing here within
+                # microseconds would keep the second's empty store)
+                if not self.file.exists():
+                    os.replace(tmp, self.file)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise StoreError(f"cannot create {str(self.path)!r}: {exc}") from exc
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                try:
+                    os.unlink(f"{tmp}{suffix}")
+                except OSError:
+                    pass
+
+    def _detect_checksums(self, conn: Any) -> None:
+        # databases of schema version 4+ keep a checksum per history chunk (rule 44); a process
+        # made to write an older schema (tests of migrations) writes and verifies none
+        cur = conn.execute("SELECT * FROM history LIMIT 0")
+        #: whether history chunks carry checksums (rule 44)
+        self.checksums = "crc" in [d[0] for d in cur.description]
+        self._crc_col = ", crc" if self.checksums else ", NULL"
 
     def _check_existing(self, conn: sqlite3.Connection, tables: set[str]) -> None:
         meta: dict[str, str] = {}
@@ -681,6 +747,123 @@ class Store:
         ).fetchall()
         return [(str(i), int(seg)) for i, seg in rows]
 
+    # -- chunk checksums (rule 44) -----------------------------------------------------------
+    def _insert_chunks(
+        self, conn: Any, key: int, seg: int, chunks: list[Chunk], suffix: str = ""
+    ) -> None:
+        """Insert chunks of one run and segment, each with its checksum."""
+        cols = "run_key, seg, first_step, last_step, n, data, state"
+        if self.checksums:
+            rows: list[tuple[Any, ...]] = [
+                (key, seg, *chunk, chunk_crc(chunk[3], chunk[4])) for chunk in chunks
+            ]
+            sql = f"INSERT INTO history ({cols}, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        else:
+            rows = [(key, seg, *chunk) for chunk in chunks]
+            sql = f"INSERT INTO history ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        conn.executemany(sql + suffix, rows)
+
+    def _verify(
+        self,
+        key: int,
+        seg: int,
+        first: int,
+        last: int,
+        data: bytes,
+        state: str | None,
+        crc: int | None,
+    ) -> None:
+        """Raise :class:`StoreError` naming the run, segment and steps when a chunk's data or
+        state no longer matches its checksum (NULL: written before checksums, unverified)."""
+        if crc is not None and chunk_crc(data, state) != crc:
+            raise self.damaged_chunk(key, seg, first, last)
+
+    def damaged_chunk(
+        self,
+        key: int,
+        seg: int,
+        first: int,
+        last: int,
+        why: str = "its checksum does not match its bytes",
+    ) -> StoreError:
+        """The error for a damaged history chunk of run ``key``."""
+        row = self._conn.execute("SELECT project, id FROM runs WHERE key = ?", (key,)).fetchone()
+        run = f"{row[0]}/{row[1]}" if row is not None else f"key {key}"
+        return StoreError(
+            f"{str(self.path)!r}: the history chunk of run {run!r}, segment {seg}, steps "
+            f"{first}-{last} is damaged ({why}); nothing was read from it. Other runs stay "
+            "readable; `python -m nbrun check DIR` lists every damaged chunk"
+        )
+
+    #: chunks read per query when every chunk of a run or store is verified (a few MB)
+    _VERIFY_BATCH = 64
+
+    def _each_chunk(
+        self, key: int | None = None, seg: int | None = None
+    ) -> Iterator[tuple[int, int, int, int, bytes, str | None, int | None]]:
+        """``(run_key, seg, first_step, last_step, data, state, crc)`` of the chunks of a
+        run's segment (of every segment of the run: ``seg`` None; of the store: ``key`` None
+        too), in key order, read :attr:`_VERIFY_BATCH` at a time through the primary key (a
+        server's cursor would hand over a whole store's history at once)."""
+        if key is None:
+            segs = self._conn.execute(
+                "SELECT DISTINCT run_key, seg FROM history ORDER BY run_key, seg"
+            ).fetchall()
+        elif seg is None:
+            segs = self._conn.execute(
+                "SELECT DISTINCT run_key, seg FROM history WHERE run_key = ? ORDER BY seg", (key,)
+            ).fetchall()
+        else:
+            segs = [(key, seg)]
+        for run_key, s in segs:
+            after = -(2**62)
+            while True:
+                rows = self._conn.execute(
+                    f"SELECT first_step, last_step, data, state{self._crc_col} FROM history"
+                    " WHERE run_key = ? AND seg = ? AND first_step > ? ORDER BY first_step"
+                    f" LIMIT {self._VERIFY_BATCH}",
+                    (run_key, s, after),
+                ).fetchall()
+                for row in rows:
+                    yield (run_key, s, *row)
+                if len(rows) < self._VERIFY_BATCH:
+                    break
+                after = rows[-1][0]
+
+    def verify_segment(self, key: int, seg: int | None = 0) -> None:
+        """Verify every chunk of a run's segment (of all its segments: None), a batch at a
+        time, raising :class:`StoreError` at the first damaged one: nothing is written into a
+        damaged history (a run continued or rewound) or copied from one (rule 44)."""
+        if not self.checksums:
+            return
+        for row in self._each_chunk(key, seg):
+            self._verify(*row)
+
+    def check_chunks(
+        self, decode: Callable[[bytes], object]
+    ) -> Iterator[tuple[str, str, int, int, int, str]]:
+        """``(project, run id, seg, first_step, last_step, problem)`` of every history chunk
+        that is ``"damaged"`` (checksum mismatch; without a checksum: ``decode`` raises) or
+        ``"unverified"`` (no checksum: written before schema version 4), in run and step
+        order; reads a batch of chunks at a time."""
+        names = {
+            int(k): (str(p), str(i))
+            for k, p, i in self._conn.execute("SELECT key, project, id FROM runs").fetchall()
+        }
+        for key, seg, first, last, data, state, crc in self._each_chunk():
+            if crc is None:
+                try:
+                    decode(data)
+                    problem = "unverified"
+                except Exception:  # whatever an undecodable chunk raises: it is damaged
+                    problem = "damaged"
+            elif chunk_crc(data, state) != crc:
+                problem = "damaged"
+            else:
+                continue
+            project, run_id = names.get(int(key), ("?", f"key {key}"))
+            yield project, run_id, int(seg), int(first), int(last), problem
+
     def run_chunks(
         self,
         key: int,
@@ -690,7 +873,10 @@ class Store:
     ) -> list[tuple[int, int, int, int, bytes, str | None]]:
         """``(seg, first_step, last_step, n, data, state)`` of a run's chunks (of one segment,
         overlapping ``(after, max_step]``), in segment and step order."""
-        sql = "SELECT seg, first_step, last_step, n, data, state FROM history WHERE run_key = ?"
+        sql = (
+            f"SELECT seg, first_step, last_step, n, data, state{self._crc_col} FROM history"
+            " WHERE run_key = ?"
+        )
         args: list[Any] = [key]
         for cond, value in (
             (" AND seg = ?", seg),
@@ -700,7 +886,10 @@ class Store:
             if value is not None:
                 sql += cond
                 args.append(value)
-        return self._conn.execute(sql + " ORDER BY seg, first_step", args).fetchall()
+        rows = self._conn.execute(sql + " ORDER BY seg, first_step", args).fetchall()
+        for s, first, last, _n, data, state, crc in rows:
+            self._verify(key, s, first, last, data, state, crc)
+        return [row[:6] for row in rows]
 
     def delete_run(
         self,
@@ -729,11 +918,7 @@ class Store:
             if sorted(int(r[0]) for r in found) != sorted(k for k, *_ in enc):
                 raise StoreError(f"run {row[1]!r} was forked meanwhile; nothing was deleted")
             for fork_key, chunks, outputs, fields in enc:
-                conn.executemany(
-                    "INSERT INTO history (run_key, seg, first_step, last_step, n, data, state)"
-                    " VALUES (?, 0, ?, ?, ?, ?, ?)",
-                    [(fork_key, *chunk) for chunk in chunks],
-                )
+                self._insert_chunks(conn, fork_key, 0, chunks)
                 conn.executemany(
                     "INSERT INTO artifact_usage (artifact_key, run_key, direction, seg, step,"
                     " created) VALUES (?, ?, 'output', 0, ?, ?)",
@@ -789,14 +974,23 @@ class Store:
                 conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
             self._rewrite_chunks(conn, rewrites)
 
-    @staticmethod
     def _rewrite_chunks(
-        conn: sqlite3.Connection, rewrites: list[tuple[int, int, int, bytes, str | None]]
+        self, conn: sqlite3.Connection, rewrites: list[tuple[int, int, int, bytes, str | None]]
     ) -> None:
+        if not self.checksums:
+            conn.executemany(
+                "UPDATE history SET data = ?, state = ? WHERE run_key = ? AND seg = ?"
+                " AND first_step = ?",
+                [(data, state, key, seg, first) for key, seg, first, data, state in rewrites],
+            )
+            return
         conn.executemany(
-            "UPDATE history SET data = ?, state = ? WHERE run_key = ? AND seg = ?"
+            "UPDATE history SET data = ?, state = ?, crc = ? WHERE run_key = ? AND seg = ?"
             " AND first_step = ?",
-            [(data, state, key, seg, first) for key, seg, first, data, state in rewrites],
+            [
+                (data, state, chunk_crc(data, state), key, seg, first)
+                for key, seg, first, data, state in rewrites
+            ],
         )
 
     # -- history ---------------------------------------------------------------------------
@@ -810,12 +1004,8 @@ class Store:
         with self._write() as conn:
             if side is not None:
                 self._write_side(conn, key, side)
-            if chunks:
-                conn.executemany(
-                    "INSERT INTO history (run_key, seg, first_step, last_step, n, data, state)"
-                    " VALUES (?, 0, ?, ?, ?, ?, ?)" + self._retry_safe,
-                    [(key, *chunk) for chunk in chunks],
-                )
+            if chunks:  # checksums computed here: on the writer thread, never in ``log``
+                self._insert_chunks(conn, key, 0, chunks, self._retry_safe)
                 enc["last_step"] = chunks[-1][1]
             if enc:  # one statement (a round trip less on a server)
                 sets = ", ".join(f"{name} = ?" for name in enc)
@@ -902,7 +1092,10 @@ class Store:
     ) -> list[tuple[int, int, bytes]]:
         """``(first_step, last_step, data)`` of a segment's chunks overlapping the step range
         ``(after_step, max_step]``, in step order."""
-        sql = "SELECT first_step, last_step, data FROM history WHERE run_key = ? AND seg = ?"
+        sql = (
+            f"SELECT first_step, last_step, data, state{self._crc_col} FROM history"
+            " WHERE run_key = ? AND seg = ?"
+        )
         args: list[Any] = [key, seg]
         if max_step is not None:
             sql += " AND first_step <= ?"
@@ -910,7 +1103,10 @@ class Store:
         if after_step is not None:
             sql += " AND last_step > ?"
             args.append(after_step)
-        return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        rows = self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        for first, last, data, state, crc in rows:
+            self._verify(key, seg, first, last, data, state, crc)
+        return [row[:3] for row in rows]
 
     def chunk_meta(
         self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
@@ -930,11 +1126,15 @@ class Store:
     def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The chunk of a segment holding its last row with ``_step <= step``:
         ``(first_step, last_step, data, state)``, or None."""
-        return self._conn.execute(
-            "SELECT first_step, last_step, data, state FROM history WHERE run_key = ? AND seg = ?"
-            " AND first_step <= ? ORDER BY first_step DESC LIMIT 1",
+        row = self._conn.execute(
+            f"SELECT first_step, last_step, data, state{self._crc_col} FROM history"
+            " WHERE run_key = ? AND seg = ? AND first_step <= ? ORDER BY first_step DESC LIMIT 1",
             (key, seg, step),
         ).fetchone()
+        if row is None:
+            return None
+        self._verify(key, seg, *row)
+        return row[0], row[1], row[2], row[3]
 
     def segment_last_step(self, key: int, seg: int = 0) -> int | None:
         """The last step stored in a segment, or None when it is empty."""
@@ -982,14 +1182,16 @@ class Store:
                 ).fetchone()[0]
             )
             rows = conn.execute(
-                "SELECT first_step, last_step, n, data, state FROM history"
+                f"SELECT first_step, last_step, n, data, state{self._crc_col} FROM history"
                 " WHERE run_key = ? AND seg = 0 AND last_step > ? ORDER BY first_step",
                 (key, step),
             ).fetchall()
+            for first, last, _n, data, state, crc in rows:  # a damaged chunk moves nothing
+                self._verify(key, 0, first, last, data, state, crc)
             moved_n = 0
             first_moved: int | None = None
-            for first, _last, n, data, state in rows:
-                if first > step:
+            for first, _last, n, data, state, _crc in rows:
+                if first > step:  # moved whole: data, state and checksum unchanged
                     conn.execute(
                         "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0"
                         " AND first_step = ?",
@@ -1007,11 +1209,7 @@ class Store:
                 )
                 for target, part in ((0, kept), (seg, moved)):
                     if part is not None:
-                        conn.execute(
-                            "INSERT INTO history (run_key, seg, first_step, last_step, n, data,"
-                            " state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (key, target, *part),
-                        )
+                        self._insert_chunks(conn, key, target, [part])
                 if moved is not None:
                     moved_n += moved[2]
                     first_moved = moved[0]
@@ -1433,6 +1631,16 @@ class Store:
             for row in rows:
                 if "data" in row and isinstance(row["data"], memoryview):
                     row["data"] = bytes(row["data"])
+                if table == "history":  # a copy carries checksums, never damage (rule 44)
+                    self._verify(
+                        key,
+                        row["seg"],
+                        row["first_step"],
+                        row["last_step"],
+                        row["data"],
+                        row["state"],
+                        row.get("crc"),
+                    )
             out[table] = rows
         return out
 
@@ -1463,6 +1671,8 @@ class Store:
                     continue
                 for row in rows:
                     row = {k: v for k, v in row.items() if k != "id"}
+                    if table == "history" and not self.checksums:
+                        row.pop("crc", None)
                     row["run_key"] = key
                     if table == "artifact_usage":
                         if row["artifact_key"] not in artifact_keys:
@@ -1772,6 +1982,7 @@ class PgStore(Store):
         else:
             self._create(conn)
         self.side_tables = {"system_samples", "console"} <= self._tables(conn)
+        self._detect_checksums(conn)
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         files = self._files_arg or os.environ.get("NBRUN_FILES") or meta.get("files")
         if not files:

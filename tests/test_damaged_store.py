@@ -88,7 +88,14 @@ def pages_scrambled(base: Path) -> None:
     db.write_bytes(bytes(data))
 
 
+def empty(base: Path) -> None:
+    """An empty ``nbrun.db`` (rule 44: damage, never silently a new store)."""
+    _db(base).parent.mkdir(parents=True)
+    _db(base).write_bytes(b"")
+
+
 DAMAGE: list[tuple[str, Callable[[Path], None]]] = [
+    ("empty", empty),
     ("garbage", garbage),
     ("csv", csv_file),
     ("foreign-sqlite", foreign_sqlite),

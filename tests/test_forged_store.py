@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import nbrun
-from nbrun import _artifacts, _checkpoints, _history, _paths
+from nbrun import _artifacts, _checkpoints, _history, _paths, _store
 
 from .conftest import BACKENDS, python_env, where
 
@@ -262,10 +262,13 @@ def test_rule42_detach_refuses_a_forged_media_path(run_dir: Path) -> None:
     cols, _nested, _media = _history.decode_chunk(data)
     cols["img"][0]["path"] = "../../../../victim/canary.txt"
     _f, _l, _k, forged_bytes, _s = _history.encode_columns(cols, state)
+    # a forger can also write the chunk's checksum (rule 44: it detects damage, not forgery),
+    # so the path check must hold on its own
     sql(
         run_dir,
-        "UPDATE history SET data = ? WHERE run_key = ? AND seg = ? AND first_step = ?",
+        "UPDATE history SET data = ?, crc = ? WHERE run_key = ? AND seg = ? AND first_step = ?",
         forged_bytes,
+        _store.chunk_crc(forged_bytes, state),
         rec["key"],
         seg,
         first,
