@@ -167,7 +167,7 @@ def leftovers() -> list[str]:
 def stop_all() -> None:
     """Stop whatever :func:`leftovers` found, then the watchdog itself."""
     exclude = {_watchdog.pid} if _watchdog is not None else set()
-    _kill(_descendants(os.getpid(), exclude))
+    _kill(_descendants(os.getpid(), exclude, helpers=False))
     for entry in _registered_pg():
         _stop_pg(entry)
     if _watchdog is not None:
