@@ -1,7 +1,7 @@
 """The import order of nbrun's modules is one-way (issue 10, CONTRIBUTING.md):
 
 errors -> ids / states / system / registry / checkpoints -> store / media -> history -> config /
-summary / lineage -> views -> run -> api -> training -> ``__init__``.
+summary / lineage -> views -> run -> init request -> api -> training -> ``__init__``.
 
 Module-level imports only go down that list. A function-level import of an nbrun module is
 allowed only for the documented action forwards (``RunView.fork`` -> ``_training``,
@@ -40,12 +40,13 @@ LAYERS: dict[str, int] = {
     "_views": 6,
     "_copy": 7,  # nbrun.copy: runs, files and artifact records from one store to another
     "_run": 7,
-    "_api": 8,
-    "_training": 9,
-    "__init__": 10,
-    "widgets": 11,
-    "wandb_compat": 11,  # the W&B drop-in: like widgets, only public nbrun names
-    "__main__": 11,  # python -m nbrun copy ...: only public nbrun names
+    "_init_request": 8,  # init's arguments, environment and settings merged and checked once
+    "_api": 9,
+    "_training": 10,
+    "__init__": 11,
+    "widgets": 12,
+    "wandb_compat": 12,  # the W&B drop-in: like widgets, only public nbrun names
+    "__main__": 12,  # python -m nbrun copy ...: only public nbrun names
 }
 
 #: (importer, imported) pairs allowed inside functions: the action forwards
