@@ -206,3 +206,22 @@ def test_widgets_use_only_public_nbrun_names() -> None:
         for n in ast.walk(ast.parse((PKG / "widgets" / "_actions.py").read_text()))
         if isinstance(n, ast.ImportFrom)
     }  # the walk above really saw the widgets' nbrun imports
+
+
+#: functions still over :data:`MAX_FUNCTION_LINES`, each being split (issue 22, item 2)
+LONG_FUNCTIONS = {("_store.py", "archive_after")}
+MAX_FUNCTION_LINES = 100
+
+
+def test_no_function_is_over_100_lines() -> None:
+    """A function a newcomer can read at once (issue 22, item 2): none in ``nbrun/`` is over
+    100 lines, decorators and docstring included."""
+    long = []
+    for path in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                lines = (node.end_lineno or node.lineno) - first + 1
+                if lines > MAX_FUNCTION_LINES and (path.name, node.name) not in LONG_FUNCTIONS:
+                    long.append(f"{path.relative_to(PKG)}::{node.name} ({lines} lines)")
+    assert not long, "split these functions:\n" + "\n".join(long)
