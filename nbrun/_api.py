@@ -1,6 +1,8 @@
 """The module-level API: ``init``, ``log``, ``finish``, ``define_metric``, ``runs`` and ``Api``;
-resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19). Read views live in
-``_views.py``; the fork / rewind shortcuts behind the widgets' buttons in ``_training.py``."""
+starting, continuing, forking and rewinding the run an :class:`InitRequest` describes
+(``open_run``, rules 1-19). ``init``'s arguments are merged and checked in ``_init_request.py``;
+read views live in ``_views.py``; the fork / rewind shortcuts behind the widgets' buttons in
+``_training.py``."""
 
 from __future__ import annotations
 
