@@ -1,6 +1,8 @@
 """The module-level API: ``init``, ``log``, ``finish``, ``define_metric``, ``runs`` and ``Api``;
-resolution of ``init``'s arguments, resume, fork and rewind (rules 1-19). Read views live in
-``_views.py``; the fork / rewind shortcuts behind the widgets' buttons in ``_training.py``."""
+starting, continuing, forking and rewinding the run an :class:`InitRequest` describes
+(``open_run``, rules 1-19). ``init``'s arguments are merged and checked in ``_init_request.py``;
+read views live in ``_views.py``; the fork / rewind shortcuts behind the widgets' buttons in
+``_training.py``."""
 
 from __future__ import annotations
 
@@ -13,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import _artifacts, _checkpoints, _ids, _system, _wbnames
 from ._artifacts import Artifact
-from ._config import config_diff, filter_keys, load_config_source
+from ._config import config_diff
 from ._disabled import DisabledRun
 from ._files import files_dir, restore_from
 from ._history import empty_state
+from ._init_request import InitRequest, env_value
 from ._lineage import (
     ForkPoint,
     check_no_cycle,
     fork_point,
     forks_read_past,
     last_step,
-    parse_spec,
     split_for,
     state_at,
 )
@@ -47,25 +49,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 VERSION = "0.1.0"
-MODES = ("online", "offline", "disabled")
-#: W&B's other spellings of a mode: ``dryrun`` (Lightning's offline) and ``run`` are older
-#: W&B's, ``shared`` is W&B's multi-writer online mode
-MODE_ALIASES = {"dryrun": "offline", "run": "online", "shared": "online"}
-RESUME_VALUES = ("allow", "must", "never", "auto")
-REINIT_VALUES = ("return_previous", "finish_previous", "create_new")
-_ENV = {
-    "project": "NBRUN_PROJECT",
-    "dir": "NBRUN_DIR",
-    "id": "NBRUN_RUN_ID",
-    "mode": "NBRUN_MODE",
-    "resume": "NBRUN_RESUME",
-    "fork_from": "NBRUN_FORK_FROM",
-    "resume_from": "NBRUN_RESUME_FROM",
-}
-
-
-#: names the store for every run of a process: a folder or a ``postgresql://`` URL
-STORE_ENV = "NBRUN_STORE"
 
 
 class Api:
@@ -78,7 +61,7 @@ class Api:
     def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
         # the store ``init`` would write to: ``dir``, else NBRUN_STORE, NBRUN_DIR, WANDB_DIR,
         # the working directory (the W&B drop-in's ``wandb.Api()`` resolves it the same way)
-        self.dir = str(_env("dir", dir) or os.getcwd())
+        self.dir = str(env_value("dir", dir) or os.getcwd())
         self._store_cache: Store | None = None
 
     @property
@@ -193,48 +176,6 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
 
 
 # -- init -----------------------------------------------------------------------------------
-def _env(name: str, value: Any) -> Any:
-    """``value``, else ``NBRUN_<NAME>``, else W&B's variable for it (rule 1); empty is unset."""
-    if value is None:
-        env = os.environ.get(_ENV[name]) if name in _ENV else None
-        if name == "dir":  # a team store (a PostgreSQL URL) wins over a local folder
-            env = os.environ.get(STORE_ENV) or env
-        if env:
-            return env
-        return _wbnames.env_arg(name)
-    return value
-
-
-def _default_project() -> str:
-    root = _system.git_root()
-    return root.name if root is not None else "uncategorized"
-
-
-def _normalise_resume(resume: object) -> str | None:
-    if resume is None or resume is False:
-        return None
-    if resume is True:
-        return "auto"
-    if resume in RESUME_VALUES:
-        return resume
-    raise UsageError(
-        f"resume {resume!r}: allowed values are 'allow', 'must', 'never', 'auto' (or True), None"
-    )
-
-
-def _normalise_reinit(reinit: object) -> str:
-    if reinit is None or reinit is False or reinit == "default":
-        return "finish_previous" if _system.in_notebook() else "return_previous"
-    if reinit is True:
-        return "finish_previous"
-    if reinit in REINIT_VALUES:
-        return reinit
-    raise UsageError(
-        f"reinit {reinit!r}: allowed values are 'return_previous', 'finish_previous', "
-        "'create_new', True, False, None"
-    )
-
-
 def _actor() -> str:
     return f"{_system.user_name()}@{_system.host_name()} pid {os.getpid()}"
 
@@ -276,180 +217,63 @@ def init(
     and ``settings`` keys are accepted; those with no local meaning are named once in a
     warning (rule 38).
     """
-    env_settings = _wbnames.env_settings()  # WANDB_CONSOLE, WANDB_SILENT, ... (rule 38)
-    if env_settings and (settings is None or isinstance(settings, Mapping)):
-        settings = {**env_settings, **(settings or {})}
-    run_settings = Settings.coerce(settings)
-    wb = {**env_settings, **run_settings.wandb}
-    args: dict[str, Any] = {
-        "project": project,
-        "entity": entity,
-        "dir": dir,
-        "id": id,
-        "name": name,
-        "notes": notes,
-        "tags": tags,
-        "group": group,
-        "job_type": job_type,
-        "mode": mode,
-        "resume": resume,
-        "fork_from": fork_from,
-        "resume_from": resume_from,
-        "reinit": reinit,
-        "allow_val_change": allow_val_change,
-    }
-    for key, arg in _wbnames.SETTINGS_AS_ARGS.items():
-        if args[arg] is None and wb.get(key) is not None:
-            args[arg] = wb[key]
-    for arg in args:
-        if arg not in ("reinit", "allow_val_change"):
-            args[arg] = _env(arg, args[arg])
-    project, entity, dir, id = args["project"], args["entity"], args["dir"], args["id"]
-    name, notes, tags, group = args["name"], args["notes"], args["tags"], args["group"]
-    job_type, mode, resume = args["job_type"], args["mode"], args["resume"]
-    fork_from, resume_from = args["fork_from"], args["resume_from"]
-    reinit, allow_val_change = args["reinit"], args["allow_val_change"]
-    legacy = {
-        "force": force,
-        "save_code": save_code,
-        "tensorboard": tensorboard,
-        "sync_tensorboard": sync_tensorboard,
-        "monitor_gym": monitor_gym,
-        "anonymous": anonymous,
-        "magic": magic,
-    }
-    ignored = [k for k, v in legacy.items() if _wbnames.is_set(v)]
-    ignored += [
-        f"settings.{k}"
-        for k, v in wb.items()
-        if k not in _wbnames.SETTINGS_AS_ARGS
-        and k not in _wbnames.APPLIED_SETTINGS
-        and _wbnames.is_set(v)
-    ]
-    silent = bool(wb.get("silent") or wb.get("quiet") or wb.get("show_warnings") is False)
+    # the arguments exactly as given (nothing else is local yet): one request is built of them
+    return open_run(InitRequest.build(locals()))
 
-    if isinstance(mode, str) and mode in MODE_ALIASES:
-        mode = MODE_ALIASES[mode]
-    if mode is None:
-        mode = "online"
-    if mode not in MODES:
-        raise UsageError(
-            f"mode {mode!r}: allowed values are 'online', 'offline', 'disabled' "
-            "(or W&B's 'dryrun', 'run', 'shared')"
-        )
-    resume_mode = _normalise_resume(resume)
-    reinit_mode = _normalise_reinit(reinit)
-    given = [
-        n
-        for n, v in (
-            ("fork_from", fork_from),
-            ("resume_from", resume_from),
-            ("resume", resume_mode),
-        )
-        if v is not None
-    ]
-    if len(given) > 1:
-        raise UsageError(f"{' and '.join(given)} were both given; they are mutually exclusive")
-    fork_spec = parse_spec(fork_from, "fork_from") if fork_from is not None else None
-    rewind_spec = parse_spec(resume_from, "resume_from") if resume_from is not None else None
-    if id is not None:
-        _ids.validate_id(id)
-    if fork_spec is not None and id == fork_spec.run_id:
-        raise UsageError(
-            f"fork_from {fork_from!r} with id={id!r}: a fork gets a new id; to continue run "
-            f"{id!r} from step {fork_spec.step} use resume_from={fork_from!r}"
-        )
-    if rewind_spec is not None:
-        if id is not None and id != rewind_spec.run_id:
-            raise UsageError(
-                f"resume_from {resume_from!r} with id={id!r}: a rewind keeps the run's id; "
-                f"omit id or pass id={rewind_spec.run_id!r} (to branch off, use fork_from)"
-            )
-        id = rewind_spec.run_id
-    project = _ids.validate_project(project if project is not None else _default_project())
-    entity = entity if entity is not None else _system.user_name()
-    if not isinstance(entity, str) or not entity:
-        raise UsageError(f"entity {entity!r} must be a non-empty str")
-    tag_tuple = _ids.validate_tags(tags)
-    name = _ids.validate_text(name, "name")
-    if name == "":
-        raise UsageError("name '': a run name must not be empty; omit it for a generated one")
-    notes = _ids.validate_text(notes, "notes")
-    group = _ids.validate_text(group, "group")
-    job_type = _ids.validate_text(job_type, "job_type")
-    cfg = filter_keys(load_config_source(config), config_include_keys, config_exclude_keys)
-    if allow_val_change is None:
-        allow_val_change = _system.in_notebook()
-    _wbnames.warn_ignored(ignored, silent=silent)
 
+def open_run(request: InitRequest) -> Run:
+    """Start, continue, fork or rewind the run ``request`` describes (rules 1-19) and make it
+    the current run unless ``reinit='create_new'`` keeps another one current."""
+    _wbnames.warn_ignored(request.ignored, silent=request.silent, stacklevel=4)
     prev = current_run()
     if prev is not None and is_live(prev.state):
-        if reinit_mode == "return_previous":
+        if request.reinit == "return_previous":
             warnings.warn(
                 f"nbrun.init: run {prev.id} is active; returning it (pass "
                 "reinit='finish_previous' or 'create_new' for a new run)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             return prev
-        if reinit_mode == "finish_previous":
+        if request.reinit == "finish_previous":
             prev.finish()
-
-    if mode == "disabled":
+    if request.mode == "disabled":
         run: Run = DisabledRun(  # type: ignore[assignment]
-            id=id or _ids.generate_id(),
-            project=project,
-            entity=entity,
-            name=name,
-            config=cfg,
-            tags=tag_tuple,
-            notes=notes,
-            group=group,
-            job_type=job_type,
-        )
-        if reinit_mode != "create_new" or current_run() is None:
-            set_current(run)
-        return run
-
-    store = Store.open(dir if dir is not None else os.getcwd(), run_settings.files_dir)
-    fields = {
-        "entity": entity,
-        "name": name,
-        "notes": notes,
-        "tags": list(tag_tuple),
-        "run_group": group,
-        "job_type": job_type,
-    }
-    if fork_spec is not None:
-        run = _fork(
-            store,
-            project,
-            fork_spec,
-            fork_from,
-            id,
-            cfg,
-            fields,
-            allow_val_change,
-            run_settings,
-        )
-    elif rewind_spec is not None:
-        run = _rewind(
-            store,
-            project,
-            rewind_spec,
-            resume_from,
-            cfg,
-            fields,
-            allow_val_change,
-            run_settings,
+            id=request.id or _ids.generate_id(),
+            project=request.project,
+            entity=request.entity,
+            name=request.name,
+            config=request.config,
+            tags=request.tags,
+            notes=request.notes,
+            group=request.group,
+            job_type=request.job_type,
         )
     else:
-        run = _start_or_resume(
-            store, project, id, resume_mode, cfg, fields, allow_val_change, run_settings
+        store = Store.open(
+            request.dir if request.dir is not None else os.getcwd(), request.settings.files_dir
         )
-    if reinit_mode != "create_new" or current_run() is None:
+        if request.fork is not None:
+            run = _fork(store, request, request.fork)
+        elif request.rewind is not None:
+            run = _rewind(store, request, request.rewind)
+        else:
+            run = _start_or_resume(store, request)
+    if request.reinit != "create_new" or current_run() is None:
         set_current(run)
     return run
+
+
+def _fields(request: InitRequest) -> dict[str, Any]:
+    """The run columns ``init``'s arguments give."""
+    return {
+        "entity": request.entity,
+        "name": request.name,
+        "notes": request.notes,
+        "tags": list(request.tags),
+        "run_group": request.group,
+        "job_type": request.job_type,
+    }
 
 
 def _run_metadata(settings: Settings) -> dict[str, Any]:
@@ -535,24 +359,15 @@ def _source(store: Store, project: str, spec: ForkPoint, raw: str, what: str) ->
     return rec
 
 
-def _fork(
-    store: Store,
-    project: str,
-    spec: ForkPoint,
-    raw: str,
-    new_id: str | None,
-    cfg: dict[str, Any],
-    fields: dict[str, Any],
-    allow: bool,
-    settings: Settings,
-) -> Run:
-    src = _source(store, project, spec, raw, "fork_from")
-    new_id = new_id or _ids.generate_id()
+def _fork(store: Store, request: InitRequest, spec: ForkPoint) -> Run:
+    project, settings, cfg = request.project, request.settings, request.config
+    src = _source(store, project, spec, str(request.spec_text), "fork_from")
+    new_id = request.id or _ids.generate_id()
     check_no_cycle(store, src, new_id)
     state = state_at(store, src, spec.step)
     summary = _summary_for({"defs": src["metrics"].get("defs", [])}, state)
     config = {**src["config"], **cfg}
-    rec = _base_record(project, new_id, fields, store, settings)
+    rec = _base_record(project, new_id, _fields(request), store, settings)
     rec.update(
         {
             "config": config,
@@ -581,7 +396,7 @@ def _fork(
         # another process made this id meanwhile: replace it, or be refused (rule 41)
     else:
         raise _changing(project, new_id)
-    return _make_run(store, rec, summary, settings, allow, state)
+    return _make_run(store, rec, summary, request.settings, request.allow_val_change, state)
 
 
 #: how often ``init`` decides again when the run it decided on changed under it (rule 41)
@@ -643,7 +458,7 @@ def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any
         "its history was archived (see .archives()) and the run starts fresh. Pass "
         "resume='allow' to continue it instead.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
     if archive is not None:  # its checkpoints go with its history: the new run starts bare
         folder = run_folder(store, existing["project"], existing["id"])
@@ -676,16 +491,8 @@ def _restart_fields(
     return out
 
 
-def _rewind(
-    store: Store,
-    project: str,
-    spec: ForkPoint,
-    raw: str,
-    cfg: dict[str, Any],
-    fields: dict[str, Any],
-    allow: bool,
-    settings: Settings,
-) -> Run:
+def _rewind(store: Store, request: InitRequest, spec: ForkPoint) -> Run:
+    project, raw, cfg = request.project, str(request.spec_text), request.config
     src = _source(store, project, spec, raw, "resume_from")
     fix = f"resume_from {raw!r}: finish it first (run.finish()) or stop it, then rewind"
     _refuse_if_held(store, src, fix)
@@ -693,8 +500,8 @@ def _rewind(
     point = fork_point(src)
     into_parent = point is not None and spec.step < point.step
     config = {**src["config"], **cfg}
-    run_fields = _restart_fields(fields, config, spec.step + 1)
-    run_fields.update({"last_step": spec.step, "metadata": _run_metadata(settings)})
+    run_fields = _restart_fields(_fields(request), config, spec.step + 1)
+    run_fields.update({"last_step": spec.step, "metadata": _run_metadata(request.settings)})
     if into_parent:
         run_fields["forked_from_step"] = spec.step
     archive = store.archive_after(
@@ -724,19 +531,11 @@ def _rewind(
     history_state = state_at(store, rec, spec.step)
     summary = _summary_for(rec["metrics"], history_state)
     store.update_run(rec["key"], {"summary": summary.as_dict()})
-    return _make_run(store, rec, summary, settings, allow, history_state)
+    return _make_run(store, rec, summary, request.settings, request.allow_val_change, history_state)
 
 
-def _start_or_resume(
-    store: Store,
-    project: str,
-    run_id: str | None,
-    resume: str | None,
-    cfg: dict[str, Any],
-    fields: dict[str, Any],
-    allow: bool,
-    settings: Settings,
-) -> Run:
+def _start_or_resume(store: Store, request: InitRequest) -> Run:
+    project, run_id, resume = request.project, request.id, request.resume
     for _ in range(_ATTEMPTS):
         existing = store.get_run(project, run_id) if run_id is not None else None
         if resume == "auto" and run_id is None:
@@ -758,12 +557,12 @@ def _start_or_resume(
             )
         if existing is not None and resume in ("allow", "must", "auto"):
             store.verify_segment(existing["key"])  # rule 44: never continue a damaged history
-            return _continue(store, existing, cfg, fields, allow, settings)
+            return _continue(store, existing, request)
         run_id = run_id or _ids.generate_id()
-        rec = _base_record(project, run_id, fields, store, settings)
+        rec = _base_record(project, run_id, _fields(request), store, request.settings)
         rec.update(
             {
-                "config": cfg,
+                "config": request.config,
                 "config_diff": {},
                 "summary": {},
                 "metrics": {},
@@ -784,18 +583,13 @@ def _start_or_resume(
             if key is None:  # another process made this id meanwhile: decide again (rule 41)
                 continue
             rec["key"] = key
-        return _make_run(store, rec, Summary(), settings, allow, empty_state())
+        return _make_run(
+            store, rec, Summary(), request.settings, request.allow_val_change, empty_state()
+        )
     raise _changing(project, str(run_id))
 
 
-def _continue(
-    store: Store,
-    rec: dict[str, Any],
-    cfg: dict[str, Any],
-    fields: dict[str, Any],
-    allow: bool,
-    settings: Settings,
-) -> Run:
+def _continue(store: Store, rec: dict[str, Any], request: InitRequest) -> Run:
     """Take a stored run over and continue it (rule 10). The take-over is one compare-and-set
     (rule 41): the run is read, judged and written in one store transaction, so of two
     processes continuing it at once exactly one wins; the other gets :class:`RunInUseError`
@@ -807,10 +601,13 @@ def _continue(
     def take(fresh: dict[str, Any]) -> dict[str, Any]:
         _refuse_if_held(store, fresh, fix)
         step = last_step(store, fresh) + 1
-        run_fields = _restart_fields(fields, {**fresh["config"], **cfg}, step)
+        run_fields = _restart_fields(_fields(request), {**fresh["config"], **request.config}, step)
         run_fields.pop("entity", None)
         # this process judges the run's heartbeat from now on: its setting replaces the old one
-        run_fields["metadata"] = {**fresh["metadata"], STALE_AFTER_KEY: settings.stale_after}
+        run_fields["metadata"] = {
+            **fresh["metadata"],
+            STALE_AFTER_KEY: request.settings.stale_after,
+        }
         run_fields["runtime_before"] = (
             stored_runtime(fresh)
             if effective_state(store, fresh) == CRASHED
@@ -827,7 +624,9 @@ def _continue(
     step = start[-1]
     history_state = state_at(store, taken, step - 1) if step > 0 else empty_state()
     summary = _summary_for(taken["metrics"], history_state)
-    return _make_run(store, taken, summary, settings, allow, history_state)
+    return _make_run(
+        store, taken, summary, request.settings, request.allow_val_change, history_state
+    )
 
 
 # -- module-level helpers ---------------------------------------------------------------------

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _checkpoints, _console, _registry, _system
-from ._api import _make_run, _summary_for, init
+from ._api import _make_run, _summary_for, open_run
 from ._checkpoints import Checkpoint
 from ._history import empty_state
-from ._lineage import ancestry, fork_point, last_step, state_at
+from ._init_request import InitRequest
+from ._lineage import ForkPoint, ancestry, fork_point, last_step, state_at
 from ._run import Run, Settings
 from ._states import CRASHED, is_live
 from ._store import Store
@@ -288,13 +289,16 @@ def _check_step(step: object) -> int:
     return step
 
 
-def init_detached(**init_kwargs: Any) -> Run:
+def init_detached(
+    fork_at: ForkPoint | None = None, rewind_to: ForkPoint | None = None, **init_kwargs: Any
+) -> Run:
     """``init`` that leaves ``nbrun.run`` as it was (for forks, rewinds and launches made on
-    the side, e.g. from a widget button or a background thread)."""
+    the side, e.g. from a widget button or a background thread). A fork or rewind passes its
+    point as such (``fork_at`` / ``rewind_to``), not as ``"id?_step=N"`` text."""
     before = _registry.current_run()
     init_kwargs.setdefault("reinit", "create_new")
     try:
-        return init(**init_kwargs)
+        return open_run(InitRequest.build(init_kwargs, fork_at, rewind_to))
     finally:
         keep = before is not None and is_live(before.state)
         _registry.set_current(before if keep else None)
@@ -326,7 +330,7 @@ def fork_run(
     return init_detached(
         project=view.project,
         dir=view.root,
-        fork_from=f"{view.id}?_step={step}",
+        fork_at=ForkPoint(view.id, step),
         config=dict(config or {}),
         **_in_store_of(view, init_kwargs),
     )
@@ -343,7 +347,7 @@ def rewind_run(
     return init_detached(
         project=view.project,
         dir=view.root,
-        resume_from=f"{view.id}?_step={step}",
+        rewind_to=ForkPoint(view.id, step),
         config=dict(config or {}),
         **_in_store_of(view, init_kwargs),
     )

@@ -164,8 +164,9 @@ def env_settings() -> dict[str, Any]:
     return out
 
 
-def warn_ignored(names: Iterable[str], silent: bool = False) -> None:
-    """Say once per process which W&B keywords / settings nbrun ignores (rule 38)."""
+def warn_ignored(names: Iterable[str], silent: bool = False, stacklevel: int = 3) -> None:
+    """Say once per process which W&B keywords / settings nbrun ignores (rule 38);
+    ``stacklevel`` counts from this function's caller's caller, as ``warnings.warn`` does."""
     new = sorted(set(names) - _warned)
     if not new:
         return
@@ -175,7 +176,7 @@ def warn_ignored(names: Iterable[str], silent: bool = False) -> None:
     warnings.warn(
         "nbrun.init: W&B options with no effect on local runs were ignored: " + ", ".join(new),
         UserWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 

@@ -1,7 +1,7 @@
 """The import order of nbrun's modules is one-way (issue 10, CONTRIBUTING.md):
 
 errors -> ids / states / system / registry / checkpoints -> store / media -> history -> config /
-summary / lineage -> views -> run -> api -> training -> ``__init__``.
+summary / lineage -> views -> run -> init request -> api -> training -> ``__init__``.
 
 Module-level imports only go down that list. A function-level import of an nbrun module is
 allowed only for the documented action forwards (``RunView.fork`` -> ``_training``,
@@ -40,12 +40,13 @@ LAYERS: dict[str, int] = {
     "_views": 6,
     "_copy": 7,  # nbrun.copy: runs, files and artifact records from one store to another
     "_run": 7,
-    "_api": 8,
-    "_training": 9,
-    "__init__": 10,
-    "widgets": 11,
-    "wandb_compat": 11,  # the W&B drop-in: like widgets, only public nbrun names
-    "__main__": 11,  # python -m nbrun copy ...: only public nbrun names
+    "_init_request": 8,  # init's arguments, environment and settings merged and checked once
+    "_api": 9,
+    "_training": 10,
+    "__init__": 11,
+    "widgets": 12,
+    "wandb_compat": 12,  # the W&B drop-in: like widgets, only public nbrun names
+    "__main__": 12,  # python -m nbrun copy ...: only public nbrun names
 }
 
 #: (importer, imported) pairs allowed inside functions: the action forwards
@@ -205,3 +206,22 @@ def test_widgets_use_only_public_nbrun_names() -> None:
         for n in ast.walk(ast.parse((PKG / "widgets" / "_actions.py").read_text()))
         if isinstance(n, ast.ImportFrom)
     }  # the walk above really saw the widgets' nbrun imports
+
+
+#: functions still over :data:`MAX_FUNCTION_LINES`, each being split (issue 22, item 2)
+LONG_FUNCTIONS = {("_store.py", "archive_after")}
+MAX_FUNCTION_LINES = 100
+
+
+def test_no_function_is_over_100_lines() -> None:
+    """A function a newcomer can read at once (issue 22, item 2): none in ``nbrun/`` is over
+    100 lines, decorators and docstring included."""
+    long = []
+    for path in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                lines = (node.end_lineno or node.lineno) - first + 1
+                if lines > MAX_FUNCTION_LINES and (path.name, node.name) not in LONG_FUNCTIONS:
+                    long.append(f"{path.relative_to(PKG)}::{node.name} ({lines} lines)")
+    assert not long, "split these functions:\n" + "\n".join(long)

@@ -5,6 +5,7 @@ Lightning, W&B-style scripts) run in ``tests/test_wandb_clients.py``."""
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import os
 import shutil
@@ -322,6 +323,26 @@ def test_rule38_wandb_settings_object(wandb: Any) -> None:
         warnings.simplefilter("error")  # silent: no notice
         run = wandb.init(project="p", settings=s)
     run.finish()
+
+
+def test_rule38_dropin_init_takes_w_and_b_keywords_by_name_and_position(wandb: Any) -> None:
+    """The drop-in's ``init`` maps W&B's keywords onto ``nbrun.init`` (one request): the
+    same names, W&B's positional order, Python's errors for a bad call."""
+    params = list(inspect.signature(wandb.init).parameters)
+    assert params[:4] == ["entity", "project", "dir", "id"] and params[-1] == "legacy"
+    assert (set(params) - {"legacy"}) | {"magic"} == set(inspect.signature(nbrun.init).parameters)
+    run = wandb.init(None, "p", None, "given-id", magic=None)  # entity, project, dir, id
+    assert (run.project, run.id) == ("p", "given-id")
+    run.finish()
+    with pytest.raises(TypeError, match="multiple values for argument 'project'"):
+        wandb.init(None, "p", project="q")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        wandb.init(project="p", colour="red")
+    with pytest.raises(TypeError, match="0 to 25 positional arguments but 26 were given"):
+        wandb.init(*([None] * 26))
+    with pytest.raises(TypeError, match="must be a path"):
+        wandb.init(project="p", dir=3)
+    assert nbrun.run is None  # a refused call started nothing
 
 
 @pytest.mark.parametrize("mode", ["dryrun", "offline", "run", "shared"])

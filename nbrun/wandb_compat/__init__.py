@@ -15,6 +15,7 @@ Importing this module turns nothing on; see :mod:`nbrun.wandb_compat._hook` for 
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -193,71 +194,69 @@ def __dir__() -> list[str]:
 
 
 # -- init / log / finish -----------------------------------------------------------------------
-def init(
-    entity: str | None = None,
-    project: str | None = None,
-    dir: str | os.PathLike[str] | None = None,
-    id: str | None = None,
-    name: str | None = None,
-    notes: str | None = None,
-    tags: Any = None,
-    config: Any = None,
-    config_exclude_keys: list[str] | None = None,
-    config_include_keys: list[str] | None = None,
-    allow_val_change: bool | None = None,
-    group: str | None = None,
-    job_type: str | None = None,
-    mode: str | None = None,
-    force: bool | None = None,
-    reinit: Any = None,
-    resume: Any = None,
-    resume_from: str | None = None,
-    fork_from: str | None = None,
-    save_code: bool | None = None,
-    tensorboard: bool | None = None,
-    sync_tensorboard: bool | None = None,
-    monitor_gym: bool | None = None,
-    settings: Any = None,
-    anonymous: Any = None,
-    **legacy: Any,
-) -> Any:
+#: W&B 0.31's ``wandb.init`` keywords in its order: a positional call maps by it. nbrun.init
+#: takes the same names (and older W&B's ``magic``) and builds its one request of them
+_INIT_KEYWORDS = (
+    "entity",
+    "project",
+    "dir",
+    "id",
+    "name",
+    "notes",
+    "tags",
+    "config",
+    "config_exclude_keys",
+    "config_include_keys",
+    "allow_val_change",
+    "group",
+    "job_type",
+    "mode",
+    "force",
+    "reinit",
+    "resume",
+    "resume_from",
+    "fork_from",
+    "save_code",
+    "tensorboard",
+    "sync_tensorboard",
+    "monitor_gym",
+    "settings",
+    "anonymous",
+)
+
+
+def init(*args: Any, **kwargs: Any) -> Any:
     """``nbrun.init`` with W&B's signature. ``dir`` (and ``settings.root_dir``) is W&B's staging
     folder: the store stays where ``NBRUN_STORE``, else ``NBRUN_DIR``, else ``WANDB_DIR``, else
     the current directory puts it (rule 38)."""
-    unknown = set(legacy) - {"magic"}
+    if len(args) > len(_INIT_KEYWORDS):
+        raise TypeError(
+            f"init() takes from 0 to {len(_INIT_KEYWORDS)} positional arguments but "
+            f"{len(args)} were given"
+        )
+    for key, value in zip(_INIT_KEYWORDS, args, strict=False):
+        if key in kwargs:
+            raise TypeError(f"init() got multiple values for argument {key!r}")
+        kwargs[key] = value
+    unknown = set(kwargs) - set(_INIT_KEYWORDS) - {"magic"}
     if unknown:
         raise TypeError(f"init() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    dir = kwargs.pop("dir", None)
     if dir is not None and not isinstance(dir, (str, os.PathLike)):
         raise TypeError(f"init: dir={dir!r} must be a path")
+    settings = kwargs.get("settings")
     if settings is not None and isinstance(settings, Mapping) and "root_dir" in settings:
-        settings = {k: v for k, v in settings.items() if k != "root_dir"}
-    return nbrun.init(
-        entity=entity,
-        project=project,
-        id=id,
-        name=name,
-        notes=notes,
-        tags=tags,
-        config=config,
-        config_exclude_keys=config_exclude_keys,
-        config_include_keys=config_include_keys,
-        allow_val_change=allow_val_change,
-        group=group,
-        job_type=job_type,
-        mode=mode,
-        force=force,
-        reinit=reinit,
-        resume=resume,
-        resume_from=resume_from,
-        fork_from=fork_from,
-        save_code=save_code,
-        tensorboard=tensorboard,
-        sync_tensorboard=sync_tensorboard,
-        monitor_gym=monitor_gym,
-        settings=settings,
-        anonymous=anonymous,
-        magic=legacy.get("magic"),
-    )
+        kwargs["settings"] = {k: v for k, v in settings.items() if k != "root_dir"}
+    return nbrun.init(**kwargs)
+
+
+init.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        for k in _INIT_KEYWORDS
+    ]
+    + [inspect.Parameter("legacy", inspect.Parameter.VAR_KEYWORD)]
+)
 
 
 def log(

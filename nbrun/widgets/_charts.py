@@ -444,29 +444,22 @@ def _nominal(field: str, **extra: Any) -> dict[str, Any]:
     return {"field": field, "type": "nominal", **extra}
 
 
-def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
-    """The Vega-Lite spec of one dashboard chart (a plain dict: no Altair import or schema
-    validation on the way to the first chart), fed later through named datasets:
-    ``rows`` (``s, d, r, i, x, y, step, c, g, o, w, p, k``: series, line, run id, index, x, y,
-    step, colour, dash, opacity, width, point drawn, pickable), ``forks`` (``x, y, c, label,
-    count``), ``ckpts`` (``x, step``: checkpoints a selection snaps to), ``selected``
-    (``x, y``) and ``hover`` (``x, y, c``: the nearest-step read-out).
+def _layer(name: str, data: str, mark: dict[str, Any], **enc: Any) -> dict[str, Any]:
+    """One layer of a dashboard chart: ``mark`` over the named dataset ``data``."""
+    return {"name": name, "data": {"name": data}, "mark": mark, "encoding": enc}
 
-    Signals the browser sets: ``xdom`` / ``ydom`` (a zoomed or outlier-free domain, null for
-    the data's own) and ``hl`` (the run id the legend highlights, "" for none)."""
-    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domainRaw": {"expr": "xdom"}})
-    y = _q("y", title=None, scale={"zero": False, "domainRaw": {"expr": "ydom"}})
-    color = _nominal("c", scale=None)
+
+def _line_layers(
+    x: dict[str, Any], y: dict[str, Any], color: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The series' lines (faded unless the legend highlights their run) and the points a
+    click picks."""
     dash = _nominal(
         "g", legend=None, scale={"domain": list(DASHES), "range": list(DASHES.values())}
     )
     faded = {"test": "hl !== '' && datum.r !== hl", "value": 0.12}
-
-    def layer(name: str, data: str, mark: dict[str, Any], **enc: Any) -> dict[str, Any]:
-        return {"name": name, "data": {"name": data}, "mark": mark, "encoding": enc}
-
-    layers = [
-        layer(
+    return [
+        _layer(
             "lines",
             "rows",
             {"type": "line", "clip": True},
@@ -480,7 +473,7 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             order=_q("step"),
         ),
         {
-            **layer(
+            **_layer(
                 "picks",
                 "rows",
                 {
@@ -497,13 +490,21 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             ),
             "transform": [{"filter": "datum.p"}],
         },
-        layer(
+    ]
+
+
+def _hover_layers(
+    x: dict[str, Any], y: dict[str, Any], color: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The nearest-step read-out: a rule and one dot per series."""
+    return [
+        _layer(
             "hoverrule",
             "hover",
             {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8},
             x=x,
         ),
-        layer(
+        _layer(
             "hoverdots",
             "hover",
             {
@@ -519,7 +520,15 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             y=y,
             color=color,
         ),
-        layer(
+    ]
+
+
+def _fork_layers(
+    x: dict[str, Any], y: dict[str, Any], color: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Fork points: a diamond each, with the number of forks made there."""
+    return [
+        _layer(
             "forkmarks",
             "forks",
             {
@@ -537,7 +546,7 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             color=color,
             tooltip=[_nominal("label", title="fork")],
         ),
-        layer(
+        _layer(
             "forkcounts",
             "forks",
             {
@@ -554,7 +563,14 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             text=_nominal("count"),
             color=color,
         ),
-        layer(
+    ]
+
+
+def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, Any]]:
+    """Checkpoint marks a selection snaps to, and the selected point: a rule, a halo and a
+    ring."""
+    return [
+        _layer(
             "ckptmarks",
             "ckpts",
             {
@@ -569,13 +585,13 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             y={"value": HEIGHT - 4},
             tooltip=[_q("step", title="checkpoint at step")],
         ),
-        layer(
+        _layer(
             "selrule",
             "selected",
             {"type": "rule", "color": SELECT_COLOR, "strokeDash": [3, 3], "opacity": 0.7},
             x=x,
         ),
-        layer(
+        _layer(
             "selhalo",
             "selected",
             {
@@ -589,7 +605,7 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             x=x,
             y=y,
         ),
-        layer(
+        _layer(
             "selring",
             "selected",
             {
@@ -603,6 +619,27 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             x=x,
             y=y,
         ),
+    ]
+
+
+def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
+    """The Vega-Lite spec of one dashboard chart (a plain dict: no Altair import or schema
+    validation on the way to the first chart), fed later through named datasets:
+    ``rows`` (``s, d, r, i, x, y, step, c, g, o, w, p, k``: series, line, run id, index, x, y,
+    step, colour, dash, opacity, width, point drawn, pickable), ``forks`` (``x, y, c, label,
+    count``), ``ckpts`` (``x, step``: checkpoints a selection snaps to), ``selected``
+    (``x, y``) and ``hover`` (``x, y, c``: the nearest-step read-out).
+
+    Signals the browser sets: ``xdom`` / ``ydom`` (a zoomed or outlier-free domain, null for
+    the data's own) and ``hl`` (the run id the legend highlights, "" for none)."""
+    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domainRaw": {"expr": "xdom"}})
+    y = _q("y", title=None, scale={"zero": False, "domainRaw": {"expr": "ydom"}})
+    color = _nominal("c", scale=None)
+    layers = [
+        *_line_layers(x, y, color),
+        *_hover_layers(x, y, color),
+        *_fork_layers(x, y, color),
+        *_selection_layers(x, y),
     ]
     return {
         "$schema": VEGA_LITE_SCHEMA,
