@@ -39,17 +39,14 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
-from . import _paths, media
+from . import _actions, _paths, media
 from ._files import check_name
 from ._registry import current_run
 from ._store import Store
 from .errors import ArtifactNotFoundError, StoreError, UnsafeEntryError, UsageError
-
-if TYPE_CHECKING:
-    from ._views import StoredRun
 
 BLOBS = "artifacts/blobs"
 TMP = "artifacts/tmp"
@@ -920,10 +917,10 @@ class Artifact:
             time.sleep(0.05)
         return self
 
-    def logged_by(self) -> StoredRun | None:
-        """The run that logged this version (for a registry link: the source's), or None."""
-        from ._views import StoredRun  # noqa: PLC0415 - action forward (cycle)
-
+    def logged_by(self) -> Any:
+        """The run that logged this version (for a registry link: the source's) as a
+        :class:`~nbrun.StoredRun`, or None."""
+        stored_run = _actions.get("stored_run")  # a StoredRun view (_views registers it)
         rec = self._logged("logged_by")
         store = self._store
         assert store is not None
@@ -932,22 +929,22 @@ class Artifact:
         if not users:
             return None
         run = store.get_run_by_key(users[0][0])
-        return None if run is None else StoredRun(store, run)
+        return None if run is None else stored_run(store, run)
 
-    def used_by(self) -> list[StoredRun]:
-        """The runs that used this version (``use_artifact``), oldest first."""
-        from ._views import StoredRun  # noqa: PLC0415 - action forward (cycle)
-
+    def used_by(self) -> list[Any]:
+        """The runs that used this version (``use_artifact``) as :class:`~nbrun.StoredRun`
+        views, oldest first."""
+        stored_run = _actions.get("stored_run")  # a StoredRun view (_views registers it)
         rec = self._logged("used_by")
         store = self._store
         assert store is not None
-        out: list[StoredRun] = []
+        out: list[Any] = []
         seen: set[int] = set()
         for run_key, _seg in store.artifact_users(rec["key"], "input"):
             run = store.get_run_by_key(run_key)
             if run is not None and run_key not in seen:
                 seen.add(run_key)
-                out.append(StoredRun(store, run))
+                out.append(stored_run(store, run))
         return out
 
     # -- internals ----------------------------------------------------------------------------

@@ -132,6 +132,29 @@ class DisabledRun:
     def stop(self) -> None:
         """Accepted and dropped."""
 
+    def request_stop(self) -> None:
+        """Accepted and dropped (nothing trains that could be stopped)."""
+
+    def attach_training(self, state: Any) -> None:
+        """A disabled run has no stored run to train: a :class:`~nbrun.UsageError`
+        (``nbrun.launch`` refuses it the same way)."""
+        raise _disabled("attach_training")
+
+    @property
+    def training_state(self) -> None:
+        """No background training is attached: None."""
+        return None
+
+    def detach(self) -> None:
+        """Nothing is written here, so there is nothing to hand over: a
+        :class:`~nbrun.UsageError`."""
+        raise _disabled("detach")
+
+    def hand_off(self, metadata: Any) -> dict[str, Any]:
+        """A disabled run has no stored record to hand to another process: a
+        :class:`~nbrun.UsageError`."""
+        raise _disabled("hand_off")
+
     def save(self, *args: Any, **kwargs: Any) -> list[str]:
         """Does nothing (nothing is stored); returns no paths."""
         return []

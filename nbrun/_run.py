@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _artifacts, _console, _registry, _system, _watch, _wbnames
+from . import _actions, _artifacts, _console, _registry, _system, _watch, _wbnames
 from ._artifacts import Artifact
 from ._config import Config
 from ._files import FileSaver, files_dir
@@ -36,6 +36,7 @@ from ._history import (
     step_error,
 )
 from ._ids import validate_tags, validate_text
+from ._lifecycle import QUEUED_HOST, TrainingState
 from ._lineage import ForkPoint, fork_point, stitched_columns
 from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
@@ -60,7 +61,6 @@ if os.environ.get("NBRUN_PURE_PYTHON", "") in ("", "0"):
 
 if TYPE_CHECKING:
     from ._checkpoints import Checkpoint
-    from ._training import TrainingState
 
 ALERT_LEVELS = ("INFO", "WARN", "ERROR")
 #: W&B's ``console`` values; nbrun wraps ``sys.stdout`` / ``sys.stderr`` for all but "off"
@@ -222,7 +222,8 @@ def finish_all_at_exit() -> None:
     """Finish every run of this process still running, with the exit status."""
     for run in _registry.live_runs():
         try:
-            thread = run._training.thread if run._training is not None else None
+            training = run.training_state
+            thread = training.thread if training is not None else None
             if thread is not None and thread.is_alive():
                 # background training still going at interpreter exit: stop it, end as killed
                 run.stop()
@@ -281,7 +282,7 @@ class Run(RunView):
         self.summary = summary
         self._sync: list[Metric] = []
         self._feeds: list[RowFeed] = []
-        self._training: TrainingState | None = None  # set by nbrun.launch (_training.py)
+        self._training: TrainingState | None = None  # attach_training (nbrun.launch)
         self.restored_step: int | None = None
         """The step of the checkpoint :meth:`restore` returned, once it was called."""
         self._alert_times: dict[str, float] = {}
@@ -882,7 +883,7 @@ class Run(RunView):
         return files.convert(value)
 
     def _stop_from_elsewhere(self) -> None:
-        self._stop_requested = True
+        self.request_stop()
 
     def _unflushed_rows(self) -> list[dict[str, Any]]:
         return self._writer.pending_rows()
@@ -922,6 +923,71 @@ class Run(RunView):
         if self._state in LIVE_STATES:
             self._stop_requested = True
             self._store.request_stop(self._key)
+
+    def request_stop(self) -> None:
+        """Mark the run asked to stop by someone else (another process, the store, a queued
+        hand-off) without writing the request: the next :meth:`log` raises
+        :class:`RunStopped` and the run ends as ``killed`` (rule 31). :meth:`stop` is the
+        user's call, which also records the request in the store."""
+        self._stop_requested = True
+
+    def attach_training(self, state: TrainingState) -> None:
+        """Attach the background training that drives this run (``nbrun.launch`` and the
+        forks and rewinds that continue training do): :meth:`wait`, :attr:`error`,
+        :attr:`total`, :attr:`training` and :meth:`restore` read it. Refused (nothing
+        changes) for a run that has ended or already has live training attached."""
+        if not isinstance(state, TrainingState):
+            raise UsageError(f"attach_training({state!r}): pass a TrainingState (nbrun._lifecycle)")
+        if self._state not in LIVE_STATES:
+            raise UsageError(
+                f"attach_training: run {self.id} is {self._state}; training attaches to a "
+                "live run only"
+            )
+        if self.training:
+            raise UsageError(
+                f"attach_training: run {self.id} already has a training thread running; "
+                "wait for it (run.wait()) or stop it first"
+            )
+        self._training = state
+
+    @property
+    def training_state(self) -> TrainingState | None:
+        """The background training attached with :meth:`attach_training`, or None."""
+        return self._training
+
+    def detach(self) -> None:
+        """Stop writing this run in this process without ending it (rule 41): write the
+        pending row, end system and console capture, close the writer (every row is
+        durable) and the feeds, and forget the run as live here. Its record stays as it was
+        (``running``), for another process to take over; this object logs nothing more."""
+        with self._lock:
+            if self._state not in LIVE_STATES:
+                raise UsageError(
+                    f"detach: run {self.id} is {self._state}; only a live run can be detached"
+                )
+            if self._pending:
+                self._write_pending()
+            self._stop_side_capture()
+            self._writer.close()
+            for feed in self._feeds:
+                feed.close()
+            _registry.unregister(self._store.path, self.project, self.id)
+
+    def hand_off(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """Hand the run to another process (an executor's worker, rule 41): :meth:`detach`
+        it here, then record it queued with ``metadata`` (pid 0, host
+        ``"(queued on an executor)"``, a fresh heartbeat) for a worker to take over. Returns
+        the stored record as written."""
+        if not isinstance(metadata, Mapping):
+            raise UsageError(f"hand_off: metadata {metadata!r} must be a dict")
+        meta = dict(metadata)
+        self.detach()
+        now = time.time()
+        self._store.update_run(
+            self._key,
+            {"metadata": meta, "pid": 0, "host": QUEUED_HOST, "heartbeat": now, "updated": now},
+        )
+        return self._record()
 
     @property
     def stop_requested(self) -> bool:
@@ -1009,15 +1075,13 @@ class Run(RunView):
         self.finish(exit_code=0 if exc_type is None else 1)
         return False
 
-    # -- background training (implemented in _training.py: action forwards) ------------------
+    # -- background training (implemented in _training.py, reached through _actions) ---------
     def checkpoint(self, obj: Any, serializer: Any = None) -> Checkpoint:
         """Save training state as of the last written row: called when ``run.step == S`` it
         belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or
         ``torch.save``-d when it holds torch objects, or with ``serializer`` ("pickle",
         "torch", or an object with ``name, suffix, dump(obj, f), load(f)``)."""
-        from ._training import save_checkpoint  # noqa: PLC0415 - action forward (cycle)
-
-        return save_checkpoint(self, obj, serializer)
+        return _actions.get("save_checkpoint")(self, obj, serializer)
 
     def restore(self, trust: bool = False) -> Any:
         """The state to start from: the checkpoint this run was forked or rewound from, else
@@ -1025,9 +1089,7 @@ class Run(RunView):
         not signed by your key (rule 45: a store from someone else, a file replaced on disk)
         is unpickled only with ``trust=True``; without it, state that reads without pickle
         still restores and anything else raises ``UntrustedCheckpointError``."""
-        from ._training import restore  # noqa: PLC0415 - action forward (cycle)
-
-        return restore(self, trust)
+        return _actions.get("restore")(self, trust)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background training (``nbrun.launch``) ends; False on timeout."""

@@ -67,15 +67,24 @@ def is_figure(value: object) -> bool:
 
 def figure_image(fig: Any) -> Media:
     """A matplotlib figure as an ``Image`` (drawn now: the figure may change later)."""
-    from ._image import Image  # noqa: PLC0415 - media types load on first use
+    _load_types()
+    return _classes["image-file"](fig)
 
-    return Image(fig)
+
+_type_loader: list[Callable[[], None]] = []
+
+
+def set_type_loader(load: Callable[[], None]) -> None:
+    """How to import the media type modules on first use: the package (``media/__init__``,
+    above them) sets it, so this base module never imports the types that import it."""
+    _type_loader[:] = [load]
 
 
 def _load_types() -> None:
     """Import the media type modules (they register their reference types)."""
     if len(_classes) < len(REF_TYPES):
-        from . import _files, _histogram, _image, _table, plot  # noqa: F401, PLC0415 - on first use
+        for load in _type_loader:
+            load()
 
 
 def is_ref(value: object) -> bool:
