@@ -744,7 +744,7 @@ class Artifact:
             self._staging = tempfile.mkdtemp(prefix="nbrun-artifact-")
         staging = Path(self._staging)
         files = _RecordingFiles(staging, f"artifact:{uuid.uuid4().hex}")
-        stored = obj._logged_copy()._to_ref(files)  # an encoder error raises here
+        stored = obj.logged_copy()._to_ref(files)  # an encoder error raises here
         ref = {k: v for k, v in stored.items() if k != "run"}
         for rel in files.written:
             self.add_file(staging / rel, name=rel, overwrite=True)

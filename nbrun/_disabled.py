@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from ._config import Config
@@ -131,6 +132,28 @@ class DisabledRun:
 
     def stop(self) -> None:
         """Accepted and dropped."""
+
+    @property
+    def store(self) -> None:
+        """A disabled run lives in no store: None."""
+        return None
+
+    @property
+    def store_key(self) -> None:
+        """A disabled run lives in no store: None."""
+        return None
+
+    def record(self) -> dict[str, Any]:
+        """A disabled run has no stored record: a :class:`~nbrun.UsageError`."""
+        raise _disabled("record")
+
+    @contextlib.contextmanager
+    def capture_thread_output(self) -> Iterator[None]:
+        """Nothing is captured: the block runs as it is."""
+        yield
+
+    def write_output(self, stream: str, text: str) -> None:
+        """Accepted and dropped (there is no ``output.log``)."""
 
     def request_stop(self) -> None:
         """Accepted and dropped (nothing trains that could be stopped)."""

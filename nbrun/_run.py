@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import operator
 import os
 import sys
@@ -16,13 +17,13 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _actions, _artifacts, _console, _registry, _system, _watch, _wbnames
 from ._artifacts import Artifact
-from ._config import Config
+from ._config import Config, freeze
 from ._files import FileSaver, files_dir
 from ._history import (
     MAX_STEP,
@@ -183,7 +184,7 @@ class _ExitHooks:
             if hasattr(builtins, name):
                 setattr(builtins, name, _Quitter(self, getattr(builtins, name)))
 
-    def _record(self, code: object) -> None:
+    def record(self, code: object) -> None:
         if code is None:
             self.code = 0
         elif isinstance(code, int):
@@ -192,7 +193,7 @@ class _ExitHooks:
             self.code = 1
 
     def _exit(self, code: object = 0) -> None:
-        self._record(code)
+        self.record(code)
         self._orig_exit(code)  # type: ignore[arg-type]  # sys.exit takes any object
 
     def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -211,7 +212,7 @@ class _Quitter:
         return repr(self._orig)
 
     def __call__(self, code: object = None) -> None:
-        self._hooks._record(code)
+        self._hooks.record(code)
         self._orig(code)
 
 
@@ -924,6 +925,30 @@ class Run(RunView):
             self._stop_requested = True
             self._store.request_stop(self._key)
 
+    @contextlib.contextmanager
+    def capture_thread_output(self) -> Iterator[None]:
+        """Within the block, what this thread prints goes to this run's ``output.log`` (as
+        well as to the screen) when the run captures console output (issue 13); a training
+        thread (``nbrun.launch``) runs inside it."""
+        sink = self._console
+        if sink is not None:
+            _console.bind_thread(sink)
+        try:
+            yield
+        finally:
+            _console.unbind_thread()
+
+    def write_output(self, stream: str, text: str) -> None:
+        """Add ``text`` to the run's ``output.log`` as written to ``stream`` (``"stdout"`` or
+        ``"stderr"``) without printing it; nothing when the run does not capture console
+        output."""
+        if stream not in ("stdout", "stderr"):
+            raise UsageError(f"write_output: stream {stream!r}; allowed: 'stdout', 'stderr'")
+        if not isinstance(text, str):
+            raise UsageError(f"write_output: text must be a str, got {type(text).__name__}")
+        if self._console is not None:
+            self._console.feed(stream, text)
+
     def request_stop(self) -> None:
         """Mark the run asked to stop by someone else (another process, the store, a queued
         hand-off) without writing the request: the next :meth:`log` raises
@@ -1013,7 +1038,7 @@ class Run(RunView):
                 self._write_pending()
             self._state = state
             self._exit_code = code
-            self.config._freeze()
+            freeze(self.config)
             self.summary.readonly = True
             self._stop_side_capture()
             ok = self._writer.close()

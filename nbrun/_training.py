@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _actions, _checkpoints, _console, _registry, _system
+from . import _actions, _checkpoints, _registry, _system
 from ._api import _make_run, _summary_for, init
 from ._checkpoints import Checkpoint
 from ._history import empty_state
@@ -58,7 +58,7 @@ _specs_lock = threading.Lock()
 
 
 def _key(view: RunView) -> tuple[Path | str, str, str]:
-    return (view._store.path, view.project, view.id)
+    return (view.store.path, view.project, view.id)
 
 
 def train_spec(view: RunView) -> TrainSpec | None:
@@ -68,15 +68,15 @@ def train_spec(view: RunView) -> TrainSpec | None:
 
 def run_folder(view: RunView, run_id: str | None = None) -> Path:
     """The folder of ``view`` (or of another run of its project)."""
-    return run_path(view._store, view.project, run_id or view.id)
+    return run_path(view.store, view.project, run_id or view.id)
 
 
 # -- checkpoints along the lineage ------------------------------------------------------------
 def checkpoints(view: RunView, lineage: bool = True) -> list[Checkpoint]:
     """Checkpoints in the run's history view: its own, and (``lineage``) those it inherits from
     the runs it was forked from, up to each fork step; by step."""
-    rec = view._record()
-    chain = ancestry(view._store, rec) if lineage else [(rec, None)]
+    rec = view.record()
+    chain = ancestry(view.store, rec) if lineage else [(rec, None)]
     out: list[Checkpoint] = []
     for member, limit in chain:
         point = fork_point(member)
@@ -194,7 +194,7 @@ def _start(
         return _dispatch(run, spec, restore_from, meta, dict(init_kwargs or {}), payload)
     training = TrainingState(spec, restore_from=restore_from)
     run.metadata = meta
-    run._store.update_run(run._key, {"metadata": meta})
+    run.store.update_run(run.store_key, {"metadata": meta})
     thread = threading.Thread(
         target=_body, args=(run, spec), name=f"nbrun-train-{run.id}", daemon=True
     )
@@ -205,13 +205,8 @@ def _start(
 
 
 def _body(run: Run, spec: TrainSpec) -> None:
-    sink = run._console
-    if sink is not None:  # what this thread prints belongs to this run (issue 13)
-        _console.bind_thread(sink)
-    try:
+    with run.capture_thread_output():  # what this thread prints belongs to this run (issue 13)
         _train(run, spec)
-    finally:
-        _console.unbind_thread()
 
 
 def _train(run: Run, spec: TrainSpec) -> None:
@@ -225,8 +220,7 @@ def _train(run: Run, spec: TrainSpec) -> None:
         training = run.training_state
         if training is not None:
             training.error = tb
-        if run._console is not None:  # the run's output.log ends with the traceback
-            run._console.feed("stderr", tb)
+        run.write_output("stderr", tb)  # the run's output.log ends with the traceback
         if is_live(run.state):
             try:
                 run.alert(TRAINING_FAILED, tb[-8000:], level="ERROR", wait_duration=0)
@@ -285,7 +279,7 @@ def _in_store_of(view: RunView, init_kwargs: dict[str, Any]) -> dict[str, Any]:
     """``init``'s keywords for a run made beside ``view`` (a fork, a rewind): on PostgreSQL
     also the run-files folder ``view`` reads, so its checkpoints are found there even after
     ``NBRUN_FILES`` changed in this process (issue 21, item 12)."""
-    store = view._store
+    store = view.store
     if store.backend != "postgresql":
         return init_kwargs
     files = str(store.root)
@@ -352,7 +346,7 @@ def _record_restore(run: Run, note: dict[str, Any]) -> None:
     meta = dict(run.metadata)
     meta["restore"] = note
     run.metadata = meta
-    run._store.update_run(run._key, {"metadata": meta})
+    run.store.update_run(run.store_key, {"metadata": meta})
 
 
 def _checkpoint_for(view: RunView, step: int, what: str) -> Checkpoint:
@@ -485,7 +479,7 @@ def _dispatch(
     meta["training"] = {**meta["training"], "executor": kind}
     meta["executor"] = {"token": token, "kind": kind, "queued": time.time()}
     rec = run.hand_off(meta)
-    store = run._store
+    store = run.store
     task = {
         "root": run.root,
         # the run-files folder this process uses for the store: the worker reads the run's
@@ -503,7 +497,7 @@ def _dispatch(
     try:
         future = executor.submit(_remote_entry, task)
     except Exception as exc:
-        _mark_lost(store, run._key, token, f"the executor refused the task: {exc!r}")
+        _mark_lost(store, run.store_key, token, f"the executor refused the task: {exc!r}")
         raise UsageError(f"run {run.id}: the executor {kind} refused the task: {exc}") from exc
     handle = RemoteRun(store, rec, future, spec, token)
     _remote[_key(run)] = handle
@@ -553,7 +547,7 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
         if step is not None and ck is None:
             raise UsageError(
                 f"run {run.id}: no checkpoint at or before step {step} in its run files under "
-                f"{run._store.root}; the worker must see the same files as the process that "
+                f"{run.store.root}; the worker must see the same files as the process that "
                 "forked it"
             )
     except BaseException:

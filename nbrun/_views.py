@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _actions, _artifacts, _manage, _paths, _system
 from ._artifacts import Artifact
-from ._config import Config
+from ._config import Config, freeze
 from ._console import logs_frame
 from ._files import OUTPUT_LOG, File, listing, output_log
 from ._history import BUCKET_COLUMNS, RowFeed, column_rows, key_filter, to_dataframe
@@ -91,6 +91,21 @@ class RunView:
         if rec is None:  # deleted (rule 40)
             raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
         return rec
+
+    @property
+    def store(self) -> Store:
+        """The store this run lives in (what ``nbrun.init(dir=...)`` / ``nbrun.Api`` open)."""
+        return self._store
+
+    @property
+    def store_key(self) -> int:
+        """The run's key in :attr:`store` (what the store's run methods take)."""
+        return self._key
+
+    def record(self) -> dict[str, Any]:
+        """The run's stored record, read now (``RunNotFoundError`` once it was deleted,
+        rule 40)."""
+        return self._record()
 
     def _unflushed_rows(self) -> list[dict[str, Any]]:
         return []
@@ -466,7 +481,7 @@ class _Field:
     def __get__(self, obj: StoredRun | None, owner: type) -> Any:
         if obj is None:
             return self
-        value = obj._record()[self.column]
+        value = obj.record()[self.column]
         return value if self.convert is None or value is None else self.convert(value)
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -495,7 +510,7 @@ class _EditableField(_Field):
             stored = validate_text(value, self.name)
             if self.name == "name" and not stored:
                 raise UsageError("name '': a run name must not be empty")
-        obj._store.update_run(obj._key, {self.column: stored})
+        obj.store.update_run(obj.store_key, {self.column: stored})
 
 
 class StoredRun(RunView):
@@ -541,7 +556,7 @@ class StoredRun(RunView):
     def config(self) -> Config:
         """The run's config (read-only)."""
         cfg = Config(self._field("config"))
-        cfg._freeze()
+        freeze(cfg)
         return cfg
 
     @property
@@ -637,7 +652,7 @@ class StoreFeed:
     def drain(self) -> list[dict[str, Any]]:
         """Rows stored since the last drain."""
         cols = stitched_columns(
-            self._view._store, self._view._record(), after_step=self._after
+            self._view.store, self._view.record(), after_step=self._after
         ).finish()
         rows = column_rows(cols)
         if not rows:

@@ -123,7 +123,7 @@ class Media:
         self._lock = threading.Lock()
 
     # -- writer side ------------------------------------------------------------------------
-    def _logged_copy(self) -> Media:
+    def logged_copy(self) -> Media:
         """What ``run.log`` keeps of this object: itself (media objects do not change after
         they are made), a snapshot for a ``Table``."""
         return self

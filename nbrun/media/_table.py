@@ -25,7 +25,7 @@ def cell(value: Any, where: str) -> Any:
     if isinstance(value, _SIMPLE):
         return value
     if isinstance(value, Media):
-        return value._logged_copy()
+        return value.logged_copy()
     t = type(value)
     module = getattr(t, "__module__", "") or ""
     if module == "numpy" or module.startswith("numpy."):
@@ -232,7 +232,7 @@ class Table(Media):
         # artifact must carry its cells' files: both are encoded again, cell by cell
         return self._resolver is None and not files.standalone
 
-    def _logged_copy(self) -> Table:
+    def logged_copy(self) -> Table:
         self._load()
         copy = Table.__new__(Table)
         Media.__init__(copy, self.caption)

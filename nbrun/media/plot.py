@@ -44,7 +44,7 @@ class Plot(Media):
         super().__init__(None)
         if not isinstance(table, Table):
             raise TypeError(f"plot: table must be an nbrun.Table, got {type(table).__name__}")
-        self._table: Table | None = table._logged_copy()
+        self._table: Table | None = table.logged_copy()
         self._spec: dict[str, Any] | None = copy.deepcopy(spec)
         self.title = title
 
