@@ -20,7 +20,8 @@ symlink, raises :class:`~nbrun.errors.UnsafeEntryError` naming the entry; nothin
 outside the root.
 
 This module sits beside history (layer 4): the run and the views use it. ``logged_by`` /
-``used_by`` return stored run views through an action forward (the views import this module).
+``used_by`` return stored run views that ``_views`` registers in the action registry (the
+views import this module, so this module never imports them).
 """
 
 from __future__ import annotations

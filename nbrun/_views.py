@@ -5,9 +5,9 @@ widgets build on (:attr:`~RunView.root`, :meth:`~RunView.live`, :meth:`~RunView.
 :attr:`~RunView.error`, :attr:`~RunView.training`). :class:`StoredRun` is a read-only view of
 a stored run (``nbrun.Api().run(...)``) that reads the store on every access; :class:`Archive`
 is a segment cut off by a rewind. Imports go one way: this module knows the store, history and
-lineage layers and the process registry, never the run or the API modules. The only
-function-level imports are the action forwards (``fork``, ``rewind``, ``display``, ...) whose
-implementations live in higher layers.
+lineage layers and the process registry, never the run or the API modules (not even for
+types). ``fork``, ``rewind``, ``display``, ... are implemented in higher layers and reached
+through the action registry (``_actions``).
 """
 
 from __future__ import annotations
