@@ -490,11 +490,11 @@ class Run(RunView):
             floats = False
         summary = self.summary
         if (
-            not summary._user
+            not summary._user  # noqa: SLF001 - hot path: the fields _fastlog.c reads too
             and not summary.has_aggregates
             and (floats or None not in row.values())
         ):  # Summary.observe inlined for its common case (Summary._fast)
-            summary._last.update(row)
+            summary._last.update(row)  # noqa: SLF001 - hot path: Summary.observe inlined
         else:
             summary.observe(row)
         now = time.time()
@@ -524,7 +524,7 @@ class Run(RunView):
                 feed.append(row)
 
     def _apply_step_sync(self, row: dict[str, Any]) -> None:
-        last = self.summary._last
+        last = self.summary._last  # noqa: SLF001 - hot path: read with the row, no copy
         for metric in self._sync:
             sm = metric.step_metric
             if sm in row or sm not in last:
@@ -725,8 +725,8 @@ class Run(RunView):
             art = _artifacts.fetch(self._store, artifact_or_name, self.project, type)
             if aliases:
                 art = _artifacts.log(self._store, self.project, art, aliases, None, None)
-        assert art._rec is not None
-        self._store.add_usage(art._rec["key"], self._key, "input", self._usage_step())
+        assert art.id is not None  # logged: its id is its key in this store
+        self._store.add_usage(int(art.id), self._key, "input", self._usage_step())
         return art
 
     def _distributed_id(self, distributed_id: str | None, what: str) -> str:

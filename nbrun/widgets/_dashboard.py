@@ -79,7 +79,7 @@ def _install_thread_hook() -> None:
             )
             name = args.thread.name if args.thread is not None else "?"
             for dash in list(_open_dashboards):
-                dash._thread_failed(name, text)
+                dash._thread_failed(name, text)  # noqa: SLF001 - this module's own hook
             previous(args)
 
         threading.excepthook = hook
