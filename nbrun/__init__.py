@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _registry, _system, media
+from . import _actions, _registry, _system, media
 from ._api import (
     Api,
     define_metric,
@@ -55,6 +55,19 @@ from .errors import (
 _MEDIA = ("Audio", "Histogram", "Html", "Image", "Object3D", "Table", "Video", "plot")
 
 __version__ = "0.1.0"
+
+# the widget stack and the W&B drop-in load on first use: the registry imports them when one of
+# their actions is first asked for (RunView.display / chart / to_html, display_project, as_wandb)
+_actions.provided_by(
+    "nbrun.widgets",
+    display="display_run",
+    chart="chart",
+    to_html="to_html",
+    display_project="display_project",
+)
+_actions.provided_by(
+    "nbrun.wandb_compat._hook", wandb_install="install", wandb_uninstall="uninstall"
+)
 
 __all__ = [
     "Api",
@@ -118,9 +131,7 @@ def display_project(project: str | None = None, dir: str | None = None) -> Any:
     """Show a table of the project's runs with their lineage; pick one to open its dashboard.
 
     The widget stack (anywidget, ipywidgets, Altair) is imported on this first use."""
-    from .widgets import display_project as show  # noqa: PLC0415 - widget stack on first use
-
-    return show(project, dir)
+    return _actions.get("display_project")(project, dir)
 
 
 def as_wandb(on: bool = True) -> None:
@@ -129,12 +140,7 @@ def as_wandb(on: bool = True) -> None:
     (:mod:`nbrun.wandb_compat`), and ``importlib.metadata.version("wandb")`` answers a W&B
     version. Call it before the code that imports wandb. ``NBRUN_AS_WANDB=1`` in the
     environment does the same at interpreter start."""
-    from .wandb_compat import _hook  # noqa: PLC0415 - drop-in loaded on request
-
-    if on:
-        _hook.install()
-    else:
-        _hook.uninstall()
+    _actions.get("wandb_install" if on else "wandb_uninstall")()
 
 
 def __getattr__(name: str) -> Any:

@@ -70,6 +70,11 @@ class Api:
             self._store_cache = Store.open_existing(self.dir)
         return self._store_cache
 
+    @property
+    def store(self) -> Store | None:
+        """The store this Api reads (None while ``dir`` holds none yet)."""
+        return self._store
+
     def run(self, path: str) -> StoredRun:
         """The run at ``"project/id"`` (or ``"entity/project/id"``)."""
         if not isinstance(path, str) or path.count("/") not in (1, 2):
@@ -105,7 +110,7 @@ class Api:
         recs = store.artifact_versions(project, coll) if store is not None else []
         if recs and recs[0]["type"] != type_name:
             raise ValueError(f"artifact {name!r} has type {recs[0]['type']!r}, not {type_name!r}")
-        return [Artifact._from_record(store, r) for r in recs]  # type: ignore[arg-type]
+        return [_artifacts.from_record(store, r) for r in recs]  # type: ignore[arg-type]
 
     def artifacts(self, type_name: str, name: str) -> list[Artifact]:
         """Same as :meth:`artifact_versions`."""
@@ -136,7 +141,7 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
     import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
     api = Api(dir)
-    store = api._store
+    store = api.store
     records = store.list_runs(project) if store is not None else []
     rows = []
     for rec in records:

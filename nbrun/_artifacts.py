@@ -20,7 +20,8 @@ symlink, raises :class:`~nbrun.errors.UnsafeEntryError` naming the entry; nothin
 outside the root.
 
 This module sits beside history (layer 4): the run and the views use it. ``logged_by`` /
-``used_by`` return stored run views through an action forward (the views import this module).
+``used_by`` return stored run views that ``_views`` registers in the action registry (the
+views import this module, so this module never imports them).
 """
 
 from __future__ import annotations
@@ -39,17 +40,14 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
-from . import _paths, media
+from . import _actions, _paths, media
 from ._files import check_name
 from ._registry import current_run
 from ._store import Store
 from .errors import ArtifactNotFoundError, StoreError, UnsafeEntryError, UsageError
-
-if TYPE_CHECKING:
-    from ._views import StoredRun
 
 BLOBS = "artifacts/blobs"
 TMP = "artifacts/tmp"
@@ -333,15 +331,19 @@ class ArtifactManifestEntry:
         """Write this entry under ``root`` (default: the artifact's download folder) and
         return the file's path."""
         art = self._artifact
-        if art is None or art._rec is None:
-            if self.local_path is None:
-                raise UsageError(f"entry {self.path!r}: log the artifact before downloading")
-            return self.local_path
-        base = Path(root) if root is not None else art._default_root()
-        return str(art._write_entry(base, self))
+        if art is None:
+            return _local_path(self)
+        return art._download_entry(self, root)  # noqa: SLF001 - the entry's own artifact
 
     def __repr__(self) -> str:
         return f"<ArtifactManifestEntry {self.path} ({self.size} bytes)>"
+
+
+def _local_path(entry: ArtifactManifestEntry) -> str:
+    """A draft entry's file (there is nothing stored to download yet)."""
+    if entry.local_path is None:
+        raise UsageError(f"entry {entry.path!r}: log the artifact before downloading")
+    return entry.local_path
 
 
 class ArtifactManifest:
@@ -403,21 +405,6 @@ class Artifact:
         self.use_as = use_as
 
     # -- identity ---------------------------------------------------------------------------
-    @classmethod
-    def _from_record(cls, store: Store, rec: dict[str, Any]) -> Artifact:
-        art = cls.__new__(cls)
-        art._name = rec["name"]
-        art.type = rec["type"]
-        art.description = rec["description"]
-        art._metadata = rec["metadata"]
-        art._entries = {}
-        art._staging = None
-        art._tags = list(rec["tags"])
-        art.incremental = False
-        art.use_as = None
-        art._bind(store, rec)
-        return art
-
     def _bind(self, store: Store, rec: dict[str, Any]) -> None:
         self._store = store
         self._rec = rec
@@ -431,6 +418,8 @@ class Artifact:
             for path, e in rec["manifest"].items()
         }
         self._drop_staging()
+        self.incremental = getattr(self, "incremental", False)
+        self.use_as = getattr(self, "use_as", None)
         self._alias_list: list[str] | None = None
         self._alias_base: list[str] | None = None
 
@@ -584,7 +573,7 @@ class Artifact:
         if self._rec is None or self._rec["source_key"] is None or self._store is None:
             return None
         rec = self._store.artifact(self._rec["source_key"])
-        return None if rec is None else Artifact._from_record(self._store, rec)
+        return None if rec is None else from_record(self._store, rec)
 
     def is_draft(self) -> bool:
         """Whether the artifact is not logged yet."""
@@ -607,7 +596,6 @@ class Artifact:
                     f"artifact {self._name!r} already has an entry {entry.path!r}; pass "
                     "overwrite=True to replace it or give another name="
                 )
-        entry._artifact = self
         self._entries[entry.path] = entry
         return entry
 
@@ -631,7 +619,10 @@ class Artifact:
         entry_name = check_name(name if name is not None else path.name, "artifact entry name")
         size = path.stat().st_size
         return self._add(
-            ArtifactManifestEntry(entry_name, None, size, local_path=str(path.resolve())), overwrite
+            ArtifactManifestEntry(
+                entry_name, None, size, local_path=str(path.resolve()), artifact=self
+            ),
+            overwrite,
         )
 
     def add_dir(
@@ -722,7 +713,12 @@ class Artifact:
                 size = path.stat().st_size
                 digest = hashlib.sha256(f"{path.as_uri()}:{size}".encode()).hexdigest()
             out.append(
-                self._add(ArtifactManifestEntry(entry_name, digest, size, ref=path.as_uri()), True)
+                self._add(
+                    ArtifactManifestEntry(
+                        entry_name, digest, size, ref=path.as_uri(), artifact=self
+                    ),
+                    True,
+                )
             )
         return out
 
@@ -747,7 +743,7 @@ class Artifact:
             self._staging = tempfile.mkdtemp(prefix="nbrun-artifact-")
         staging = Path(self._staging)
         files = _RecordingFiles(staging, f"artifact:{uuid.uuid4().hex}")
-        stored = obj._logged_copy()._to_ref(files)  # an encoder error raises here
+        stored = obj.logged_copy().to_ref(files)  # an encoder error raises here
         ref = {k: v for k, v in stored.items() if k != "run"}
         for rel in files.written:
             self.add_file(staging / rel, name=rel, overwrite=True)
@@ -848,6 +844,15 @@ class Artifact:
         """Its entries, by path."""
         return [self._entries[k] for k in sorted(self._entries)]
 
+    def _download_entry(
+        self, entry: ArtifactManifestEntry, root: str | os.PathLike[str] | None
+    ) -> str:
+        """``entry.download(root)``: the draft's file, or the stored entry written out."""
+        if self._rec is None:
+            return _local_path(entry)
+        base = Path(root) if root is not None else self._default_root()
+        return str(self._write_entry(base, entry))
+
     def _default_root(self) -> Path:
         return _paths.join(Path(os.getcwd()) / "artifacts", self.name, "stored artifact name")
 
@@ -920,10 +925,10 @@ class Artifact:
             time.sleep(0.05)
         return self
 
-    def logged_by(self) -> StoredRun | None:
-        """The run that logged this version (for a registry link: the source's), or None."""
-        from ._views import StoredRun  # noqa: PLC0415 - action forward (cycle)
-
+    def logged_by(self) -> Any:
+        """The run that logged this version (for a registry link: the source's) as a
+        :class:`~nbrun.StoredRun`, or None."""
+        stored_run = _actions.get("stored_run")  # a StoredRun view (_views registers it)
         rec = self._logged("logged_by")
         store = self._store
         assert store is not None
@@ -932,22 +937,22 @@ class Artifact:
         if not users:
             return None
         run = store.get_run_by_key(users[0][0])
-        return None if run is None else StoredRun(store, run)
+        return None if run is None else stored_run(store, run)
 
-    def used_by(self) -> list[StoredRun]:
-        """The runs that used this version (``use_artifact``), oldest first."""
-        from ._views import StoredRun  # noqa: PLC0415 - action forward (cycle)
-
+    def used_by(self) -> list[Any]:
+        """The runs that used this version (``use_artifact``) as :class:`~nbrun.StoredRun`
+        views, oldest first."""
+        stored_run = _actions.get("stored_run")  # a StoredRun view (_views registers it)
         rec = self._logged("used_by")
         store = self._store
         assert store is not None
-        out: list[StoredRun] = []
+        out: list[Any] = []
         seen: set[int] = set()
         for run_key, _seg in store.artifact_users(rec["key"], "input"):
             run = store.get_run_by_key(run_key)
             if run is not None and run_key not in seen:
                 seen.add(run_key)
-                out.append(StoredRun(store, run))
+                out.append(stored_run(store, run))
         return out
 
     # -- internals ----------------------------------------------------------------------------
@@ -959,10 +964,99 @@ class Artifact:
             out[path] = {"digest": e.digest, "size": e.size, "ref": e.ref}
         return out
 
+    # -- storing a version (the module functions log / upsert / finish_distributed) -----------
+    def _blobs_for(self, store: Store) -> dict[str, dict[str, Any]]:
+        """Write every local entry's blob; the manifest to register."""
+        manifest: dict[str, dict[str, Any]] = {}
+        for path, e in sorted(self._entries.items()):
+            if e.ref is not None:
+                manifest[path] = {"digest": e.digest, "size": e.size, "ref": e.ref}
+                continue
+            if e.local_path is None:
+                if self._rec is None or self._store is None or e.digest is None:
+                    raise ValueError(f"artifact entry {path!r} has no data")
+                if self._store is store:  # already a stored version here: its blobs exist
+                    manifest[path] = {"digest": e.digest, "size": e.size, "ref": None}
+                    continue
+                src = blob_path(self._store, e.digest)  # a version of another store: copy it
+                if not blob_ok(src, e.digest, e.size):
+                    raise StoreError(
+                        f"artifact entry {path!r}: its stored bytes at {str(src)!r} are damaged"
+                    )
+                digest, size = put_blob(store, src, path)
+            else:
+                digest, size = put_blob(store, Path(e.local_path), path)
+            manifest[path] = {"digest": digest, "size": size, "ref": None}
+        return manifest
+
+    def _fields(
+        self, project: str, manifest: dict[str, dict[str, Any]], tags: list[str]
+    ) -> dict[str, Any]:
+        return {
+            "project": project,
+            "name": self._name,
+            "type": self.type,
+            "digest": manifest_digest(manifest),
+            "size": sum(int(e["size"] or 0) for e in manifest.values()),
+            "description": self.description,
+            "metadata": self._metadata,
+            "manifest": manifest,
+            "tags": tags,
+        }
+
+    def _commit(
+        self,
+        store: Store,
+        project: str,
+        alias_list: list[str],
+        tag_list: list[str],
+        usage: tuple[int, str, int] | None,
+    ) -> Artifact:
+        rec = self._rec
+        if rec is not None and self._store is store and rec["state"] == "COMMITTED":
+            key, _ = store.commit_artifact(
+                self._fields(rec["project"], rec["manifest"], tag_list), alias_list, usage
+            )
+        else:
+            manifest = self._blobs_for(store)
+            key, _ = store.commit_artifact(
+                self._fields(project, manifest, tag_list), alias_list, usage
+            )
+        rec2 = store.artifact(key)
+        assert rec2 is not None
+        self._bind(store, rec2)
+        return self
+
+    def _upsert(
+        self, store: Store, project: str, distributed_id: str, run_key: int, step: int
+    ) -> Artifact:
+        manifest = self._blobs_for(store)
+        fields = self._fields(project, manifest, [])
+        key = store.upsert_pending(fields, distributed_id, manifest)
+        store.add_usage(key, run_key, "output", step)
+        rec = store.artifact(key)
+        assert rec is not None
+        self._bind(store, rec)
+        return self
+
+    def _commit_pending(
+        self, store: Store, alias_list: list[str], run_key: int, step: int
+    ) -> Artifact:
+        rec = self._rec
+        assert rec is not None
+        fields = self._fields(rec["project"], rec["manifest"], [])
+        fields["metadata"] = rec["metadata"]
+        key, _ = store.commit_artifact(fields, alias_list, (run_key, "output", step), rec["key"])
+        rec2 = store.artifact(key)
+        assert rec2 is not None
+        self._bind(store, rec2)
+        return self
+
     def _drop_staging(self) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+        staging = getattr(self, "_staging", None)  # unset on a version read back (from_record)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._staging = None
 
     def __repr__(self) -> str:
         state = "draft" if self._rec is None else self.state.lower()
@@ -976,7 +1070,8 @@ _MEDIA_SUFFIXES = tuple(sorted(_SUFFIX_OF.get(t, t) for t in media.REF_TYPES))
 
 def _media_entry_name(obj: Any, name: str) -> str:
     """``name`` with W&B's suffix for ``obj``'s type (kept when ``name`` already ends so)."""
-    suffix = f".{_SUFFIX_OF.get(obj._ref_type, obj._ref_type)}.json"
+    kind = obj._ref_type  # noqa: SLF001 - a media class's reference type (media/, read only)
+    suffix = f".{_SUFFIX_OF.get(kind, kind)}.json"
     return name if name.endswith(suffix) else name + suffix
 
 
@@ -1067,31 +1162,6 @@ def _sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:128] or "artifact"
 
 
-def _blobs_for(store: Store, art: Artifact) -> dict[str, dict[str, Any]]:
-    """Write every local entry's blob; the manifest to register."""
-    manifest: dict[str, dict[str, Any]] = {}
-    for path, e in sorted(art._entries.items()):
-        if e.ref is not None:
-            manifest[path] = {"digest": e.digest, "size": e.size, "ref": e.ref}
-            continue
-        if e.local_path is None:
-            if art._rec is None or art._store is None or e.digest is None:
-                raise ValueError(f"artifact entry {path!r} has no data")
-            if art._store is store:  # already a stored version here: its blobs exist
-                manifest[path] = {"digest": e.digest, "size": e.size, "ref": None}
-                continue
-            src = blob_path(art._store, e.digest)  # a version of another store: copy its blob
-            if not blob_ok(src, e.digest, e.size):
-                raise StoreError(
-                    f"artifact entry {path!r}: its stored bytes at {str(src)!r} are damaged"
-                )
-            digest, size = put_blob(store, src, path)
-        else:
-            digest, size = put_blob(store, Path(e.local_path), path)
-        manifest[path] = {"digest": digest, "size": size, "ref": None}
-    return manifest
-
-
 def log(
     store: Store,
     project: str,
@@ -1103,48 +1173,14 @@ def log(
     """Store a version of ``art`` (blobs first, then one transaction) and bind ``art`` to it."""
     alias_list = check_aliases(aliases)
     tag_list = check_aliases(tags) if tags is not None else []
-    if art._rec is not None and art._store is store and art._rec["state"] == "COMMITTED":
-        rec = art._rec
-        key, _ = store.commit_artifact(
-            _fields(rec["project"], art, rec["manifest"], tag_list), alias_list, usage
-        )
-    else:
-        manifest = _blobs_for(store, art)
-        key, _ = store.commit_artifact(_fields(project, art, manifest, tag_list), alias_list, usage)
-    rec2 = store.artifact(key)
-    assert rec2 is not None
-    art._bind(store, rec2)
-    return art
-
-
-def _fields(
-    project: str, art: Artifact, manifest: dict[str, dict[str, Any]], tags: list[str]
-) -> dict[str, Any]:
-    return {
-        "project": project,
-        "name": art._name,
-        "type": art.type,
-        "digest": manifest_digest(manifest),
-        "size": sum(int(e["size"] or 0) for e in manifest.values()),
-        "description": art.description,
-        "metadata": art._metadata,
-        "manifest": manifest,
-        "tags": tags,
-    }
+    return art._commit(store, project, alias_list, tag_list, usage)  # noqa: SLF001 - its module
 
 
 def upsert(
     store: Store, project: str, art: Artifact, distributed_id: str, run_key: int, step: int
 ) -> Artifact:
     """Add ``art``'s files to the pending version of ``distributed_id`` (rule 35)."""
-    manifest = _blobs_for(store, art)
-    fields = _fields(project, art, manifest, [])
-    key = store.upsert_pending(fields, distributed_id, manifest)
-    store.add_usage(key, run_key, "output", step)
-    rec = store.artifact(key)
-    assert rec is not None
-    art._bind(store, rec)
-    return art
+    return art._upsert(store, project, distributed_id, run_key, step)  # noqa: SLF001 - its module
 
 
 def finish_distributed(
@@ -1159,15 +1195,15 @@ def finish_distributed(
     """Add ``art``'s files and commit the pending version as the next version (or the
     existing version with the same content)."""
     alias_list = check_aliases(aliases)
-    upsert(store, project, art, distributed_id, run_key, step)
-    rec = art._rec
-    assert rec is not None
-    fields = _fields(rec["project"], art, rec["manifest"], [])
-    fields["metadata"] = rec["metadata"]
-    key, _ = store.commit_artifact(fields, alias_list, (run_key, "output", step), rec["key"])
-    rec2 = store.artifact(key)
-    assert rec2 is not None
-    art._bind(store, rec2)
+    art._upsert(store, project, distributed_id, run_key, step)  # noqa: SLF001 - its module
+    return art._commit_pending(store, alias_list, run_key, step)  # noqa: SLF001 - its module
+
+
+def from_record(store: Store, rec: dict[str, Any]) -> Artifact:
+    """The logged version ``rec`` of ``store`` as an :class:`Artifact` (no constructor checks:
+    the record was checked when it was stored)."""
+    art = Artifact.__new__(Artifact)
+    art._bind(store, rec)  # noqa: SLF001 - its module: a version read back, not a draft
     return art
 
 
@@ -1190,7 +1226,7 @@ def fetch(
         )
     if type is not None and rec["type"] != type:
         raise ValueError(f"artifact {path!r} has type {rec['type']!r}, not {type!r}")
-    return Artifact._from_record(store, rec)
+    return from_record(store, rec)
 
 
 def link(
@@ -1198,7 +1234,7 @@ def link(
 ) -> Artifact:
     """Link a logged version into another collection (``project/name``; the model registry
     is the project ``model-registry``): a version there that points at the same files."""
-    rec = art._logged("link_artifact")
+    rec = art._logged("link_artifact")  # noqa: SLF001 - this module's own artifact
     if not isinstance(target_path, str) or not target_path:
         raise ValueError(f"link_artifact: target_path {target_path!r}; pass 'project/name'")
     parts = target_path.split("/")
@@ -1225,7 +1261,7 @@ def link(
     key, _ = store.commit_artifact(fields, check_aliases(aliases), None)
     linked = store.artifact(key)
     assert linked is not None
-    return Artifact._from_record(store, linked)
+    return from_record(store, linked)
 
 
 def records(store: Store, pairs: list[tuple[int, int]]) -> list[Artifact]:
@@ -1238,7 +1274,7 @@ def records(store: Store, pairs: list[tuple[int, int]]) -> list[Artifact]:
         seen.add(key)
         rec = store.artifact(key)
         if rec is not None:
-            out.append(Artifact._from_record(store, rec))
+            out.append(from_record(store, rec))
     return out
 
 

@@ -234,5 +234,8 @@ class Config:
         if self._on_change is not None:
             self._on_change()
 
-    def _freeze(self) -> None:
-        object.__setattr__(self, "_frozen", True)
+
+def freeze(config: Config) -> None:
+    """Make ``config`` read-only (a finished run's, a stored view's). A function, not a
+    method: a method would hide a config key of the same name."""
+    object.__setattr__(config, "_frozen", True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -153,6 +154,11 @@ class _Tee:
         return repr(self._nbrun_target)
 
 
+#: the ``write`` functions this module installed on a stream object (IPython's proxies): a stream
+#: whose ``write`` is one of them is still teed
+_tee_writes: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 class _Hub:
     """Tees ``sys.stdout`` / ``sys.stderr`` while sinks are registered and routes writes to
     the sink of the writing thread, or to the default sink.
@@ -210,7 +216,7 @@ class _Hub:
         obj = getattr(sys, stream, None)
         if obj is None or isinstance(obj, _Tee):
             return
-        if getattr(getattr(obj, "__dict__", {}).get("write"), "_nbrun_tee", False):
+        if getattr(obj, "__dict__", {}).get("write") in _tee_writes:
             return  # still teed
         if _in_ipython():
             self._proxy(obj, stream)
@@ -222,7 +228,7 @@ class _Hub:
             _hub.capture(_stream, s)
             return n
 
-        write._nbrun_tee = True  # type: ignore[attr-defined]
+        _tee_writes.add(write)
         try:
             obj.write = write
         except (AttributeError, TypeError):

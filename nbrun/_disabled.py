@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from ._config import Config
@@ -131,6 +132,51 @@ class DisabledRun:
 
     def stop(self) -> None:
         """Accepted and dropped."""
+
+    @property
+    def store(self) -> None:
+        """A disabled run lives in no store: None."""
+        return None
+
+    @property
+    def store_key(self) -> None:
+        """A disabled run lives in no store: None."""
+        return None
+
+    def record(self) -> dict[str, Any]:
+        """A disabled run has no stored record: a :class:`~nbrun.UsageError`."""
+        raise _disabled("record")
+
+    @contextlib.contextmanager
+    def capture_thread_output(self) -> Iterator[None]:
+        """Nothing is captured: the block runs as it is."""
+        yield
+
+    def write_output(self, stream: str, text: str) -> None:
+        """Accepted and dropped (there is no ``output.log``)."""
+
+    def request_stop(self) -> None:
+        """Accepted and dropped (nothing trains that could be stopped)."""
+
+    def attach_training(self, state: Any) -> None:
+        """A disabled run has no stored run to train: a :class:`~nbrun.UsageError`
+        (``nbrun.launch`` refuses it the same way)."""
+        raise _disabled("attach_training")
+
+    @property
+    def training_state(self) -> None:
+        """No background training is attached: None."""
+        return None
+
+    def detach(self) -> None:
+        """Nothing is written here, so there is nothing to hand over: a
+        :class:`~nbrun.UsageError`."""
+        raise _disabled("detach")
+
+    def hand_off(self, metadata: Any) -> dict[str, Any]:
+        """A disabled run has no stored record to hand to another process: a
+        :class:`~nbrun.UsageError`."""
+        raise _disabled("hand_off")
 
     def save(self, *args: Any, **kwargs: Any) -> list[str]:
         """Does nothing (nothing is stored); returns no paths."""

@@ -137,7 +137,7 @@ def _convert(key: str, value: Any, json_keys: bool = False, depth: int = 0) -> A
     if t is list or t is tuple:
         return [_convert(key, v, json_keys, depth + 1) for v in value]
     if isinstance(value, Media):
-        return value._logged_copy()
+        return value.logged_copy()
     if is_figure(value):
         try:
             return figure_image(value)
@@ -671,6 +671,11 @@ class Columns:
         objects."""
         return self._assemble(media, arrays=False)
 
+    def first_pieces(self) -> dict[str, Any]:
+        """Each column's first decoded piece (for a single chunk of flat columns: the whole
+        column, as decoded, without assembling it)."""
+        return {k: parts[0][1] for k, parts in self._parts.items() if parts}
+
     def arrays(self, media: Callable[[Any], Any] | None = None) -> dict[str, Any]:
         """As :meth:`finish`, but numeric columns as numpy arrays (for :func:`to_dataframe`)."""
         return self._assemble(media, arrays=True)
@@ -845,7 +850,7 @@ def chunk_buckets(
         return {}
     if cols.nested:
         return column_buckets(cols.arrays(), cols.n, x, group)
-    flat = {k: parts[0][1] for k, parts in cols._parts.items() if parts}
+    flat = cols.first_pieces()
     return column_buckets(flat, cols.n, x, group)
 
 
@@ -875,7 +880,7 @@ def chunks_buckets(
         if cols.nested:
             out[i] = column_buckets(cols.arrays(), cols.n, x, group)
             continue
-        flat.append((i, {k: parts[0][1] for k, parts in cols._parts.items() if parts}, cols.n))
+        flat.append((i, cols.first_pieces(), cols.n))
     if not flat:
         return out
     sizes = np.array([n for _, _, n in flat])

@@ -1,17 +1,19 @@
 """The process registry: the runs this process is writing, and the current run.
 
 Kept apart from ``_run.py`` so that read views (``_views.py``) can find the live run behind a
-stored record without importing the run module (imports go one way: views -> run).
+stored record without importing the run module (imports go one way: views -> run, no
+TYPE_CHECKING import of it either).
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._run import Run
+#: a live ``nbrun.Run`` (or the disabled stand-in as the current run): typed ``Any`` because
+#: this layer never imports the run module above it; ``_api`` and ``_run`` know the type
+Run = Any
 
 _live: dict[tuple[Path | str, str, str], Run] = {}
 _lock = threading.RLock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import operator
 import os
 import sys
@@ -16,13 +17,13 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _artifacts, _console, _registry, _system, _watch, _wbnames
+from . import _actions, _artifacts, _console, _registry, _system, _watch, _wbnames
 from ._artifacts import Artifact
-from ._config import Config
+from ._config import Config, freeze
 from ._files import FileSaver, files_dir
 from ._history import (
     MAX_STEP,
@@ -36,6 +37,7 @@ from ._history import (
     step_error,
 )
 from ._ids import validate_tags, validate_text
+from ._lifecycle import QUEUED_HOST, TrainingState
 from ._lineage import ForkPoint, fork_point, stitched_columns
 from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
@@ -60,7 +62,6 @@ if os.environ.get("NBRUN_PURE_PYTHON", "") in ("", "0"):
 
 if TYPE_CHECKING:
     from ._checkpoints import Checkpoint
-    from ._training import TrainingState
 
 ALERT_LEVELS = ("INFO", "WARN", "ERROR")
 #: W&B's ``console`` values; nbrun wraps ``sys.stdout`` / ``sys.stderr`` for all but "off"
@@ -183,7 +184,7 @@ class _ExitHooks:
             if hasattr(builtins, name):
                 setattr(builtins, name, _Quitter(self, getattr(builtins, name)))
 
-    def _record(self, code: object) -> None:
+    def record(self, code: object) -> None:
         if code is None:
             self.code = 0
         elif isinstance(code, int):
@@ -192,7 +193,7 @@ class _ExitHooks:
             self.code = 1
 
     def _exit(self, code: object = 0) -> None:
-        self._record(code)
+        self.record(code)
         self._orig_exit(code)  # type: ignore[arg-type]  # sys.exit takes any object
 
     def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -211,7 +212,7 @@ class _Quitter:
         return repr(self._orig)
 
     def __call__(self, code: object = None) -> None:
-        self._hooks._record(code)
+        self._hooks.record(code)
         self._orig(code)
 
 
@@ -222,7 +223,8 @@ def finish_all_at_exit() -> None:
     """Finish every run of this process still running, with the exit status."""
     for run in _registry.live_runs():
         try:
-            thread = run._training.thread if run._training is not None else None
+            training = run.training_state
+            thread = training.thread if training is not None else None
             if thread is not None and thread.is_alive():
                 # background training still going at interpreter exit: stop it, end as killed
                 run.stop()
@@ -281,7 +283,7 @@ class Run(RunView):
         self.summary = summary
         self._sync: list[Metric] = []
         self._feeds: list[RowFeed] = []
-        self._training: TrainingState | None = None  # set by nbrun.launch (_training.py)
+        self._training: TrainingState | None = None  # attach_training (nbrun.launch)
         self.restored_step: int | None = None
         """The step of the checkpoint :meth:`restore` returned, once it was called."""
         self._alert_times: dict[str, float] = {}
@@ -488,11 +490,11 @@ class Run(RunView):
             floats = False
         summary = self.summary
         if (
-            not summary._user
+            not summary._user  # noqa: SLF001 - hot path: the fields _fastlog.c reads too
             and not summary.has_aggregates
             and (floats or None not in row.values())
         ):  # Summary.observe inlined for its common case (Summary._fast)
-            summary._last.update(row)
+            summary._last.update(row)  # noqa: SLF001 - hot path: Summary.observe inlined
         else:
             summary.observe(row)
         now = time.time()
@@ -522,7 +524,7 @@ class Run(RunView):
                 feed.append(row)
 
     def _apply_step_sync(self, row: dict[str, Any]) -> None:
-        last = self.summary._last
+        last = self.summary._last  # noqa: SLF001 - hot path: read with the row, no copy
         for metric in self._sync:
             sm = metric.step_metric
             if sm in row or sm not in last:
@@ -723,8 +725,8 @@ class Run(RunView):
             art = _artifacts.fetch(self._store, artifact_or_name, self.project, type)
             if aliases:
                 art = _artifacts.log(self._store, self.project, art, aliases, None, None)
-        assert art._rec is not None
-        self._store.add_usage(art._rec["key"], self._key, "input", self._usage_step())
+        assert art.id is not None  # logged: its id is its key in this store
+        self._store.add_usage(int(art.id), self._key, "input", self._usage_step())
         return art
 
     def _distributed_id(self, distributed_id: str | None, what: str) -> str:
@@ -882,7 +884,7 @@ class Run(RunView):
         return files.convert(value)
 
     def _stop_from_elsewhere(self) -> None:
-        self._stop_requested = True
+        self.request_stop()
 
     def _unflushed_rows(self) -> list[dict[str, Any]]:
         return self._writer.pending_rows()
@@ -923,6 +925,95 @@ class Run(RunView):
             self._stop_requested = True
             self._store.request_stop(self._key)
 
+    @contextlib.contextmanager
+    def capture_thread_output(self) -> Iterator[None]:
+        """Within the block, what this thread prints goes to this run's ``output.log`` (as
+        well as to the screen) when the run captures console output (issue 13); a training
+        thread (``nbrun.launch``) runs inside it."""
+        sink = self._console
+        if sink is not None:
+            _console.bind_thread(sink)
+        try:
+            yield
+        finally:
+            _console.unbind_thread()
+
+    def write_output(self, stream: str, text: str) -> None:
+        """Add ``text`` to the run's ``output.log`` as written to ``stream`` (``"stdout"`` or
+        ``"stderr"``) without printing it; nothing when the run does not capture console
+        output."""
+        if stream not in ("stdout", "stderr"):
+            raise UsageError(f"write_output: stream {stream!r}; allowed: 'stdout', 'stderr'")
+        if not isinstance(text, str):
+            raise UsageError(f"write_output: text must be a str, got {type(text).__name__}")
+        if self._console is not None:
+            self._console.feed(stream, text)
+
+    def request_stop(self) -> None:
+        """Mark the run asked to stop by someone else (another process, the store, a queued
+        hand-off) without writing the request: the next :meth:`log` raises
+        :class:`RunStopped` and the run ends as ``killed`` (rule 31). :meth:`stop` is the
+        user's call, which also records the request in the store."""
+        self._stop_requested = True
+
+    def attach_training(self, state: TrainingState) -> None:
+        """Attach the background training that drives this run (``nbrun.launch`` and the
+        forks and rewinds that continue training do): :meth:`wait`, :attr:`error`,
+        :attr:`total`, :attr:`training` and :meth:`restore` read it. Refused (nothing
+        changes) for a run that has ended or already has live training attached."""
+        if not isinstance(state, TrainingState):
+            raise UsageError(f"attach_training({state!r}): pass a TrainingState (nbrun._lifecycle)")
+        if self._state not in LIVE_STATES:
+            raise UsageError(
+                f"attach_training: run {self.id} is {self._state}; training attaches to a "
+                "live run only"
+            )
+        if self.training:
+            raise UsageError(
+                f"attach_training: run {self.id} already has a training thread running; "
+                "wait for it (run.wait()) or stop it first"
+            )
+        self._training = state
+
+    @property
+    def training_state(self) -> TrainingState | None:
+        """The background training attached with :meth:`attach_training`, or None."""
+        return self._training
+
+    def detach(self) -> None:
+        """Stop writing this run in this process without ending it (rule 41): write the
+        pending row, end system and console capture, close the writer (every row is
+        durable) and the feeds, and forget the run as live here. Its record stays as it was
+        (``running``), for another process to take over; this object logs nothing more."""
+        with self._lock:
+            if self._state not in LIVE_STATES:
+                raise UsageError(
+                    f"detach: run {self.id} is {self._state}; only a live run can be detached"
+                )
+            if self._pending:
+                self._write_pending()
+            self._stop_side_capture()
+            self._writer.close()
+            for feed in self._feeds:
+                feed.close()
+            _registry.unregister(self._store.path, self.project, self.id)
+
+    def hand_off(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """Hand the run to another process (an executor's worker, rule 41): :meth:`detach`
+        it here, then record it queued with ``metadata`` (pid 0, host
+        ``"(queued on an executor)"``, a fresh heartbeat) for a worker to take over. Returns
+        the stored record as written."""
+        if not isinstance(metadata, Mapping):
+            raise UsageError(f"hand_off: metadata {metadata!r} must be a dict")
+        meta = dict(metadata)
+        self.detach()
+        now = time.time()
+        self._store.update_run(
+            self._key,
+            {"metadata": meta, "pid": 0, "host": QUEUED_HOST, "heartbeat": now, "updated": now},
+        )
+        return self._record()
+
     @property
     def stop_requested(self) -> bool:
         """Whether :meth:`stop` (or a widget / another process) asked the run to stop."""
@@ -947,7 +1038,7 @@ class Run(RunView):
                 self._write_pending()
             self._state = state
             self._exit_code = code
-            self.config._freeze()
+            freeze(self.config)
             self.summary.readonly = True
             self._stop_side_capture()
             ok = self._writer.close()
@@ -1009,15 +1100,13 @@ class Run(RunView):
         self.finish(exit_code=0 if exc_type is None else 1)
         return False
 
-    # -- background training (implemented in _training.py: action forwards) ------------------
+    # -- background training (implemented in _training.py, reached through _actions) ---------
     def checkpoint(self, obj: Any, serializer: Any = None) -> Checkpoint:
         """Save training state as of the last written row: called when ``run.step == S`` it
         belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or
         ``torch.save``-d when it holds torch objects, or with ``serializer`` ("pickle",
         "torch", or an object with ``name, suffix, dump(obj, f), load(f)``)."""
-        from ._training import save_checkpoint  # noqa: PLC0415 - action forward (cycle)
-
-        return save_checkpoint(self, obj, serializer)
+        return _actions.get("save_checkpoint")(self, obj, serializer)
 
     def restore(self, trust: bool = False) -> Any:
         """The state to start from: the checkpoint this run was forked or rewound from, else
@@ -1025,9 +1114,7 @@ class Run(RunView):
         not signed by your key (rule 45: a store from someone else, a file replaced on disk)
         is unpickled only with ``trust=True``; without it, state that reads without pickle
         still restores and anything else raises ``UntrustedCheckpointError``."""
-        from ._training import restore  # noqa: PLC0415 - action forward (cycle)
-
-        return restore(self, trust)
+        return _actions.get("restore")(self, trust)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background training (``nbrun.launch``) ends; False on timeout."""

@@ -24,15 +24,16 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _checkpoints, _console, _registry, _system
+from . import _actions, _checkpoints, _registry, _system
 from ._api import _make_run, _summary_for, open_run
 from ._checkpoints import Checkpoint
 from ._history import empty_state
 from ._init_request import InitRequest
+from ._lifecycle import QUEUED_HOST, TrainingState, TrainSpec
 from ._lineage import ForkPoint, ancestry, fork_point, last_step, state_at
 from ._run import Run, Settings
 from ._states import CRASHED, is_live
@@ -53,34 +54,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-@dataclass(frozen=True)
-class TrainSpec:
-    """A registered training function and what is known about it."""
-
-    fn: Callable[[Run], Any]
-    total: int | None = None
-    executor: cf.Executor | None = None
-    """Where forks and rewinds of the run train: None for a thread of this process."""
-
-
-@dataclass
-class TrainingState:
-    """A launched run's training: its function, thread, the checkpoint it starts from and the
-    traceback if the function raised. Held by the run as ``run._training``; only this module
-    writes it."""
-
-    spec: TrainSpec
-    thread: threading.Thread | None = None
-    restore_from: Checkpoint | None = None
-    error: str | None = None
-
-
 _specs: dict[tuple[Path | str, str, str], TrainSpec] = {}
 _specs_lock = threading.Lock()
 
 
 def _key(view: RunView) -> tuple[Path | str, str, str]:
-    return (view._store.path, view.project, view.id)
+    return (view.store.path, view.project, view.id)
 
 
 def train_spec(view: RunView) -> TrainSpec | None:
@@ -90,15 +69,15 @@ def train_spec(view: RunView) -> TrainSpec | None:
 
 def run_folder(view: RunView, run_id: str | None = None) -> Path:
     """The folder of ``view`` (or of another run of its project)."""
-    return run_path(view._store, view.project, run_id or view.id)
+    return run_path(view.store, view.project, run_id or view.id)
 
 
 # -- checkpoints along the lineage ------------------------------------------------------------
 def checkpoints(view: RunView, lineage: bool = True) -> list[Checkpoint]:
     """Checkpoints in the run's history view: its own, and (``lineage``) those it inherits from
     the runs it was forked from, up to each fork step; by step."""
-    rec = view._record()
-    chain = ancestry(view._store, rec) if lineage else [(rec, None)]
+    rec = view.record()
+    chain = ancestry(view.store, rec) if lineage else [(rec, None)]
     out: list[Checkpoint] = []
     for member, limit in chain:
         point = fork_point(member)
@@ -136,7 +115,7 @@ def restore(run: Run, trust: bool = False) -> Any:
     checkpoint not signed by the user's key is unpickled only with ``trust`` (rule 45)."""
     if not isinstance(trust, bool):
         raise UsageError(f"restore(trust={trust!r}): pass True or False")
-    training = run._training
+    training = run.training_state
     ck = training.restore_from if training is not None else None
     if ck is None:
         if run.step == 0:
@@ -216,24 +195,19 @@ def _start(
         return _dispatch(run, spec, restore_from, meta, dict(init_kwargs or {}), payload)
     training = TrainingState(spec, restore_from=restore_from)
     run.metadata = meta
-    run._store.update_run(run._key, {"metadata": meta})
+    run.store.update_run(run.store_key, {"metadata": meta})
     thread = threading.Thread(
         target=_body, args=(run, spec), name=f"nbrun-train-{run.id}", daemon=True
     )
     training.thread = thread
-    run._training = training
+    run.attach_training(training)
     thread.start()
     return run
 
 
 def _body(run: Run, spec: TrainSpec) -> None:
-    sink = run._console
-    if sink is not None:  # what this thread prints belongs to this run (issue 13)
-        _console.bind_thread(sink)
-    try:
+    with run.capture_thread_output():  # what this thread prints belongs to this run (issue 13)
         _train(run, spec)
-    finally:
-        _console.unbind_thread()
 
 
 def _train(run: Run, spec: TrainSpec) -> None:
@@ -244,10 +218,10 @@ def _train(run: Run, spec: TrainSpec) -> None:
         return
     except BaseException:
         tb = traceback.format_exc()
-        if run._training is not None:
-            run._training.error = tb
-        if run._console is not None:  # the run's output.log ends with the traceback
-            run._console.feed("stderr", tb)
+        training = run.training_state
+        if training is not None:
+            training.error = tb
+        run.write_output("stderr", tb)  # the run's output.log ends with the traceback
         if is_live(run.state):
             try:
                 run.alert(TRAINING_FAILED, tb[-8000:], level="ERROR", wait_duration=0)
@@ -269,9 +243,10 @@ def _stop_training(view: RunView, timeout: float = 60.0) -> None:
             )
         return
     live = view.live()
-    if live is None or live._training is None:
+    training = live.training_state if live is not None else None
+    if live is None or training is None:
         return
-    thread = live._training.thread
+    thread = training.thread
     if thread is not None and thread.is_alive():
         live.stop()
         thread.join(timeout)
@@ -308,7 +283,7 @@ def _in_store_of(view: RunView, init_kwargs: dict[str, Any]) -> dict[str, Any]:
     """``init``'s keywords for a run made beside ``view`` (a fork, a rewind): on PostgreSQL
     also the run-files folder ``view`` reads, so its checkpoints are found there even after
     ``NBRUN_FILES`` changed in this process (issue 21, item 12)."""
-    store = view._store
+    store = view.store
     if store.backend != "postgresql":
         return init_kwargs
     files = str(store.root)
@@ -375,7 +350,7 @@ def _record_restore(run: Run, note: dict[str, Any]) -> None:
     meta = dict(run.metadata)
     meta["restore"] = note
     run.metadata = meta
-    run._store.update_run(run._key, {"metadata": meta})
+    run.store.update_run(run.store_key, {"metadata": meta})
 
 
 def _checkpoint_for(view: RunView, step: int, what: str) -> Checkpoint:
@@ -468,10 +443,6 @@ def fork_many(
 
 
 # -- training on an executor (other processes, other machines) ---------------------------------
-QUEUED_HOST = "(queued on an executor)"
-"""The ``host`` of a run handed to an executor that no worker has taken over yet: readers see
-it running while the handing process keeps its heartbeat fresh, crashed once that stops."""
-
 TRAINING_LOST = "training lost"
 """Title of the alert recorded when a run's worker died (or the executor dropped its task)."""
 
@@ -497,19 +468,6 @@ def _pack(fn: Callable[[Run], Any]) -> bytes:
         ) from exc
 
 
-def _hand_off(run: Run) -> None:
-    """Stop this process's writing of ``run`` without ending it: flush, end the writer and
-    the side capture, forget the live run. The record stays ``running``."""
-    with run._lock:
-        if run._pending:
-            run._write_pending()
-        run._stop_side_capture()
-        run._writer.close()
-        for feed in run._feeds:
-            feed.close()
-        _registry.unregister(run._store.path, run.project, run.id)
-
-
 def _dispatch(
     run: Run,
     spec: TrainSpec,
@@ -524,13 +482,8 @@ def _dispatch(
     kind = f"{type(executor).__module__}.{type(executor).__qualname__}"
     meta["training"] = {**meta["training"], "executor": kind}
     meta["executor"] = {"token": token, "kind": kind, "queued": time.time()}
-    _hand_off(run)
-    now = time.time()
-    store = run._store
-    store.update_run(
-        run._key,
-        {"metadata": meta, "pid": 0, "host": QUEUED_HOST, "heartbeat": now, "updated": now},
-    )
+    rec = run.hand_off(meta)
+    store = run.store
     task = {
         "root": run.root,
         # the run-files folder this process uses for the store: the worker reads the run's
@@ -545,12 +498,10 @@ def _dispatch(
         "settings": run.settings,
         "allow_val_change": bool(init_kwargs.get("allow_val_change")),
     }
-    rec = store.get_run_by_key(run._key)
-    assert rec is not None
     try:
         future = executor.submit(_remote_entry, task)
     except Exception as exc:
-        _mark_lost(store, run._key, token, f"the executor refused the task: {exc!r}")
+        _mark_lost(store, run.store_key, token, f"the executor refused the task: {exc!r}")
         raise UsageError(f"run {run.id}: the executor {kind} refused the task: {exc}") from exc
     handle = RemoteRun(store, rec, future, spec, token)
     _remote[_key(run)] = handle
@@ -600,18 +551,19 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
         if step is not None and ck is None:
             raise UsageError(
                 f"run {run.id}: no checkpoint at or before step {step} in its run files under "
-                f"{run._store.root}; the worker must see the same files as the process that "
+                f"{run.store.root}; the worker must see the same files as the process that "
                 "forked it"
             )
     except BaseException:
         run.finish(exit_code=1)
         raise
-    run._training = TrainingState(spec, restore_from=ck)
+    training = TrainingState(spec, restore_from=ck)
+    run.attach_training(training)
     _body(run, spec)
     return {
         "state": run.state,
         "step": run.step,
-        "error": run._training.error,
+        "error": training.error,
         "worker": f"{_system.host_name()} pid {os.getpid()}",
     }
 
@@ -659,7 +611,7 @@ def _adopt(task: dict[str, Any]) -> Run:
     summary = _summary_for(rec["metrics"], history_state)
     run = _make_run(store, rec, summary, settings, task["allow_val_change"], history_state)
     if rec["stop_requested"]:  # stopped while it waited in the executor's queue
-        run._stop_requested = True
+        run.request_stop()
     return run
 
 
@@ -825,3 +777,12 @@ def ranking(runs: Iterable[Run | StoredRun], metric: str, goal: str = "minimize"
     df = pd.DataFrame(rows, columns=["id", "name", "state", "step", "changed", metric])
     df = df.sort_values(metric, ascending=goal == "minimize", na_position="last")
     return df.reset_index(drop=True)
+
+
+# -- the actions the read and run layers reach through _actions --------------------------------
+_actions.register("fork", fork)
+_actions.register("rewind", rewind)
+_actions.register("fork_many", fork_many)
+_actions.register("checkpoints", checkpoints)
+_actions.register("save_checkpoint", save_checkpoint)
+_actions.register("restore", restore)

@@ -5,9 +5,9 @@ widgets build on (:attr:`~RunView.root`, :meth:`~RunView.live`, :meth:`~RunView.
 :attr:`~RunView.error`, :attr:`~RunView.training`). :class:`StoredRun` is a read-only view of
 a stored run (``nbrun.Api().run(...)``) that reads the store on every access; :class:`Archive`
 is a segment cut off by a rewind. Imports go one way: this module knows the store, history and
-lineage layers and the process registry, never the run or the API modules. The only
-function-level imports are the action forwards (``fork``, ``rewind``, ``display``, ...) whose
-implementations live in higher layers.
+lineage layers and the process registry, never the run or the API modules (not even for
+types). ``fork``, ``rewind``, ``display``, ... are implemented in higher layers and reached
+through the action registry (``_actions``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _artifacts, _manage, _paths, _system
+from . import _actions, _artifacts, _manage, _paths, _system
 from ._artifacts import Artifact
-from ._config import Config
+from ._config import Config, freeze
 from ._console import logs_frame
 from ._files import OUTPUT_LOG, File, listing, output_log
 from ._history import BUCKET_COLUMNS, RowFeed, column_rows, key_filter, to_dataframe
@@ -35,7 +35,7 @@ from ._lineage import (
     stitched_buckets,
     stitched_columns,
 )
-from ._registry import live_run
+from ._registry import Run, live_run
 from ._states import CRASHED, FAILED, is_live
 from ._store import Store
 from ._summary import Summary
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ._checkpoints import Checkpoint
-    from ._run import Run
-    from ._training import RemoteRun
 
 
 #: the title of the ERROR alert recorded when a launched training function raises
@@ -93,6 +91,21 @@ class RunView:
         if rec is None:  # deleted (rule 40)
             raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
         return rec
+
+    @property
+    def store(self) -> Store:
+        """The store this run lives in (what ``nbrun.init(dir=...)`` / ``nbrun.Api`` open)."""
+        return self._store
+
+    @property
+    def store_key(self) -> int:
+        """The run's key in :attr:`store` (what the store's run methods take)."""
+        return self._key
+
+    def record(self) -> dict[str, Any]:
+        """The run's stored record, read now (``RunNotFoundError`` once it was deleted,
+        rule 40)."""
+        return self._record()
 
     def _unflushed_rows(self) -> list[dict[str, Any]]:
         return []
@@ -302,16 +315,14 @@ class RunView:
         *,
         executor: Executor | None = None,
         **init_kwargs: Any,
-    ) -> Run | RemoteRun:
+    ) -> Any:
         """Fork at ``step`` with ``config`` overrides: like
         ``nbrun.init(fork_from=f"{id}?_step={step}")``, returning the new run (not made
         current). For a run started with ``nbrun.launch`` the fork snaps to the latest
         checkpoint at or before ``step`` and its training continues in the background: on a
         thread here, or on ``executor`` (a ``concurrent.futures.Executor``, e.g. a Dask
         cluster's), which returns a :class:`~nbrun.RemoteRun`."""
-        from ._training import fork  # noqa: PLC0415 - action forward (cycle)
-
-        return fork(self, step, config, executor=executor, **init_kwargs)
+        return _actions.get("fork")(self, step, config, executor=executor, **init_kwargs)
 
     def rewind(
         self,
@@ -320,49 +331,37 @@ class RunView:
         *,
         executor: Executor | None = None,
         **init_kwargs: Any,
-    ) -> Run | RemoteRun:
+    ) -> Any:
         """Rewind to ``step`` (like ``nbrun.init(resume_from=...)``), finishing the run first
         if it is live here. For a launched run: stop its training, rewind to the latest
         checkpoint at or before ``step`` and train again from it (on ``executor`` if given)."""
-        from ._training import rewind  # noqa: PLC0415 - action forward (cycle)
-
-        return rewind(self, step, config, executor=executor, **init_kwargs)
+        return _actions.get("rewind")(self, step, config, executor=executor, **init_kwargs)
 
     def fork_many(
         self, step: int, configs: Any, *, executor: Executor | None = None, **init_kwargs: Any
-    ) -> list[Run | RemoteRun]:
+    ) -> list[Any]:
         """One fork per config dict, all from ``step`` (see :meth:`fork`); with ``executor``
         they train there side by side."""
-        from ._training import fork_many  # noqa: PLC0415 - action forward (cycle)
-
-        return fork_many(self, step, configs, executor=executor, **init_kwargs)
+        return _actions.get("fork_many")(self, step, configs, executor=executor, **init_kwargs)
 
     def checkpoints(self, lineage: bool = True) -> list[Checkpoint]:
         """Saved checkpoints in this run's history view (inherited ones too with
         ``lineage``), by step."""
-        from ._training import checkpoints  # noqa: PLC0415 - action forward (cycle)
-
-        return checkpoints(self, lineage)
+        return _actions.get("checkpoints")(self, lineage)
 
     def display(self) -> Any:
         """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
-        from .widgets import display_run  # noqa: PLC0415 - action forward (cycle)
-
-        return display_run(self)
+        return _actions.get("display")(self)
 
     def chart(self, key: str) -> Any:
         """An ``altair.Chart`` of one metric over steps, with its lineage."""
-        from .widgets import chart  # noqa: PLC0415 - action forward (cycle)
-
-        return chart(self, key)
+        return _actions.get("chart")(self, key)
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> Any:
         """The run's overview and charts as a self-contained HTML page (inline SVG, no scripts,
         no network): the text when ``path`` is None, else written to ``path`` and its
         :class:`~pathlib.Path` returned. Like W&B's ``Run.to_html``, for sharing a run."""
-        from .widgets import to_html  # noqa: PLC0415 - action forward (cycle)
-
-        return to_html(self, path)
+        return _actions.get("to_html")(self, path)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path} state={self.state!r}>"
@@ -482,7 +481,7 @@ class _Field:
     def __get__(self, obj: StoredRun | None, owner: type) -> Any:
         if obj is None:
             return self
-        value = obj._record()[self.column]
+        value = obj.record()[self.column]
         return value if self.convert is None or value is None else self.convert(value)
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -511,7 +510,7 @@ class _EditableField(_Field):
             stored = validate_text(value, self.name)
             if self.name == "name" and not stored:
                 raise UsageError("name '': a run name must not be empty")
-        obj._store.update_run(obj._key, {self.column: stored})
+        obj.store.update_run(obj.store_key, {self.column: stored})
 
 
 class StoredRun(RunView):
@@ -557,7 +556,7 @@ class StoredRun(RunView):
     def config(self) -> Config:
         """The run's config (read-only)."""
         cfg = Config(self._field("config"))
-        cfg._freeze()
+        freeze(cfg)
         return cfg
 
     @property
@@ -653,7 +652,7 @@ class StoreFeed:
     def drain(self) -> list[dict[str, Any]]:
         """Rows stored since the last drain."""
         cols = stitched_columns(
-            self._view._store, self._view._record(), after_step=self._after
+            self._view.store, self._view.record(), after_step=self._after
         ).finish()
         rows = column_rows(cols)
         if not rows:
@@ -754,3 +753,7 @@ def process_is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# Artifact.logged_by / used_by (a layer below) return these views through the action registry
+_actions.register("stored_run", StoredRun)

@@ -1,11 +1,14 @@
-"""The import order of nbrun's modules is one-way (issue 10, CONTRIBUTING.md):
+"""The import order of nbrun's modules is one-way (issues 10 and 22, CONTRIBUTING.md):
 
-errors -> ids / states / system / registry / checkpoints -> store / media -> history -> config /
-summary / lineage -> views -> run -> init request -> api -> training -> ``__init__``.
+errors -> ids / states / system / checkpoints / actions -> store / media / lifecycle -> history
+-> registry / config / summary / lineage -> views -> run -> init request -> api -> training ->
+``__init__``.
 
-Module-level imports only go down that list. A function-level import of an nbrun module is
-allowed only for the documented action forwards (``RunView.fork`` -> ``_training``,
-``RunView.display`` -> ``widgets``, ...): each would otherwise close a cycle.
+Every import of an nbrun module goes down that list: at module level, inside a function and
+under ``if TYPE_CHECKING:`` alike (heavy third-party libraries loaded on first use are not nbrun
+modules and are not checked here). What a lower layer needs from a higher one it gets through
+the action registry (``nbrun/_actions.py``), which the higher layer fills. No import cycle
+anywhere in ``nbrun/``, subpackages included, counting every kind of import.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ LAYERS: dict[str, int] = {
     "_ids": 1,
     "_states": 1,
     "_system": 1,
-    "_registry": 1,
+    "_actions": 1,  # the action registry: what lower layers reach of higher ones, by name
     "_wbnames": 1,
     "_checkpoints": 1,
     "_store": 2,
     "_paths": 2,  # the checked join of paths built from stored data (rule 42); uses _ids
+    "_lifecycle": 2,  # TrainSpec / TrainingState: what training attaches to a run
     "media": 2,  # nbrun/media/: the media types; imports nothing of the core
     "_history": 3,
+    "_registry": 4,  # the runs this process writes and the current run
     "_config": 4,
     "_summary": 4,
     "_lineage": 4,
@@ -49,53 +54,95 @@ LAYERS: dict[str, int] = {
     "__main__": 12,  # python -m nbrun copy ...: only public nbrun names
 }
 
-#: (importer, imported) pairs allowed inside functions: the action forwards
-FORWARDS = {
-    ("_artifacts", "_views"),
-    ("_views", "_training"),
-    ("_views", "widgets"),
-    ("_run", "_training"),
-    ("__init__", "widgets"),
-    ("__init__", "wandb_compat"),
-}
+
+def _name(path: Path) -> str:
+    """The dotted name of a file under nbrun/ (``__init__`` for the package itself)."""
+    parts = list(path.relative_to(PKG).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
 
 
-def _target(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
-    """The nbrun modules (by top-level name under nbrun/) an import statement reaches."""
-    out = []
-    if isinstance(node, ast.ImportFrom):
-        if node.level == 1 and node.module:
-            out.append(node.module.split(".")[0])
-        elif node.level == 1:  # from . import a, b
-            out.extend(a.name for a in node.names)
-        elif node.module and node.module.split(".")[0] == "nbrun" and "." in node.module:
-            out.append(node.module.split(".")[1])
+def _modules() -> dict[str, Path]:
+    return {_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _known() -> set[str]:
+    """Every module under nbrun/: the Python files and the C extension (by its stub)."""
+    return set(_modules()) | {_name(p) for p in PKG.rglob("*.pyi")}
+
+
+def _package(name: str, path: Path) -> list[str]:
+    """The package a module's relative imports start from."""
+    if path.name == "__init__.py":
+        return [] if name == "__init__" else name.split(".")
+    return name.split(".")[:-1]
+
+
+def _resolve(dotted: list[str], known: set[str]) -> str:
+    """The nbrun module an import of ``nbrun.<dotted>`` names (``__init__`` for nbrun)."""
+    name = ".".join(dotted) or "__init__"
+    while name not in known and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def _targets(
+    name: str, path: Path, node: ast.ImportFrom | ast.Import, known: set[str]
+) -> list[str]:
+    """The nbrun modules (dotted names under nbrun/) an import statement reaches."""
+    if isinstance(node, ast.Import):
+        return [
+            _resolve(a.name.split(".")[1:], known)
+            for a in node.names
+            if a.name.split(".")[0] == "nbrun"
+        ]
+    if node.level:
+        base = _package(name, path)
+        base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+    elif node.module and node.module.split(".")[0] == "nbrun":
+        base = []
+        node = ast.ImportFrom(module=".".join(node.module.split(".")[1:]) or None, names=node.names)
     else:
-        for a in node.names:
-            parts = a.name.split(".")
-            if parts[0] == "nbrun" and len(parts) > 1:
-                out.append(parts[1])
+        return []
+    stem = [*base, *(node.module.split(".") if node.module else [])]
+    out = []
+    for a in node.names:  # from pkg import submodule
+        sub = ".".join([*stem, a.name])
+        if sub in known:
+            out.append(sub)
+    if len(out) < len(node.names):
+        out.append(_resolve(stem, known))
     return out
 
 
-def _imports(path: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """(module-level, function-level) nbrun imports of one file, TYPE_CHECKING blocks left out."""
+def _imports(
+    path: Path, name: str | None = None, known: set[str] | None = None
+) -> list[tuple[str, int, str]]:
+    """Every nbrun import of one file: (target, line, kind), kind "top", "function" or
+    "type-checking"."""
+    known = _known() if known is None else known
+    name = _name(path) if name is None else name
     tree = ast.parse(path.read_text())
-    top: list[tuple[str, int]] = []
-    inner: list[tuple[str, int]] = []
+    out: list[tuple[str, int, str]] = []
 
-    def visit(node: ast.AST, in_function: bool) -> None:
+    def visit(node: ast.AST, kind: str) -> None:
         for child in ast.iter_child_nodes(node):
+            inner = kind
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
-                continue
+                inner = "type-checking"
             if isinstance(child, ast.Import | ast.ImportFrom):
-                for t in _target(path.stem, child):
-                    (inner if in_function else top).append((t, child.lineno))
-            fn = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
-            visit(child, in_function or fn)
+                out.extend((t, child.lineno, kind) for t in _targets(name, path, child, known))
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                inner = "function" if kind == "top" else kind
+            visit(child, inner)
 
-    visit(tree, False)
-    return top, inner
+    visit(tree, "top")
+    return out
+
+
+def _layer(name: str) -> int:
+    return LAYERS[name.split(".")[0]]
 
 
 def test_every_core_module_has_a_layer() -> None:
@@ -103,38 +150,77 @@ def test_every_core_module_has_a_layer() -> None:
     assert not missing, f"add these modules to LAYERS (and CONTRIBUTING.md): {missing}"
 
 
-def test_module_level_imports_only_go_down_the_layers() -> None:
+def test_every_import_goes_down_the_layers() -> None:
+    """Module-level, function-level and TYPE_CHECKING imports alike: an nbrun module only
+    imports modules of a lower layer (or, inside a subpackage, its own package's modules)."""
+    known = _known()
     wrong = []
-    for path in sorted(PKG.glob("*.py")):
-        me = path.stem
-        top, _ = _imports(path)
-        for target, line in top:
-            if target not in LAYERS:
-                continue
-            if LAYERS[target] >= LAYERS[me]:
+    for name, path in _modules().items():
+        if name.split(".")[0] not in LAYERS:
+            continue
+        for target, line, kind in _imports(path, name, known):
+            if target.split(".")[0] == name.split(".")[0] and "." in name + target:
+                continue  # inside a subpackage (checked for cycles below)
+            if target.split(".")[0] in LAYERS and _layer(target) >= _layer(name):
                 wrong.append(
-                    f"{path.name}:{line} imports {target} (layer {LAYERS[target]} >= {LAYERS[me]})"
+                    f"{path.relative_to(PKG)}:{line} imports {target} ({kind}; layer "
+                    f"{_layer(target)} >= {_layer(name)})"
                 )
     assert not wrong, "\n".join(wrong)
 
 
-def test_function_level_imports_are_only_the_documented_forwards() -> None:
-    found = set()
-    wrong = []
-    for path in sorted(PKG.glob("*.py")):
-        _, inner = _imports(path)
-        for target, line in inner:
-            pair = (path.stem, target)
-            if pair in FORWARDS:
-                found.add(pair)
-            else:
-                wrong.append(f"{path.name}:{line} imports {target} inside a function")
-    assert not wrong, "\n".join(wrong)
-    assert found == FORWARDS  # the list stays honest: a forward that went away is removed
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (or a self-import)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1 or v in graph.get(v, ()):
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    known = _known()
+    return {
+        name: {t for t, _, _ in _imports(path, name, known)} for name, path in _modules().items()
+    }
+
+
+def test_no_import_cycle_anywhere_in_nbrun() -> None:
+    """Counting every import (module-level, function-level, TYPE_CHECKING), in every module
+    and subpackage of nbrun/: the import graph has no cycle."""
+    graph = _graph()
+    assert len(graph) > 50 and graph["_run"]  # the walk really saw the package
+    assert _cycles(graph) == []
 
 
 def test_the_checker_sees_a_violation() -> None:
-    """The checks above would catch an upward or a hidden import (guards the AST walk)."""
+    """The checks above see upward and hidden imports, and cycles (guards the AST walk)."""
     src = (
         "from . import _run\n"
         "from typing import TYPE_CHECKING\n"
@@ -142,15 +228,24 @@ def test_the_checker_sees_a_violation() -> None:
         "    from ._api import init\n"
         "def f():\n"
         "    from ._training import launch\n"
+        "    import nbrun.media._base\n"
+        "from .media import _image\n"
     )
     tmp = PKG.parent / "tests" / "_layer_probe.py"
     tmp.write_text(src)
     try:
-        top, inner = _imports(tmp)
+        found = _imports(tmp, "_probe")
     finally:
         tmp.unlink()
-    assert top == [("_run", 1)]
-    assert inner == [("_training", 6)]
+    assert found == [
+        ("_run", 1, "top"),
+        ("_api", 4, "type-checking"),
+        ("_training", 6, "function"),
+        ("media._base", 7, "function"),
+        ("media._image", 8, "top"),
+    ]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"a"}}) == [["a"]] and _cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_core_never_imports_the_widget_stack_at_import_time() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _base
 from ._base import (
     REF_TYPES,
     EntryResolver,
@@ -38,6 +39,15 @@ _LAZY = {
     "Table": "._table",
     "Plot": ".plot",
 }
+
+
+def _load_types() -> None:
+    """Import every media type module (each registers the references it reads back)."""
+    for module in ("._files", "._histogram", "._image", "._table", ".plot"):
+        importlib.import_module(module, __name__)
+
+
+_base.set_type_loader(_load_types)
 
 __all__ = [
     "REF_TYPES",

@@ -67,15 +67,24 @@ def is_figure(value: object) -> bool:
 
 def figure_image(fig: Any) -> Media:
     """A matplotlib figure as an ``Image`` (drawn now: the figure may change later)."""
-    from ._image import Image  # noqa: PLC0415 - media types load on first use
+    _load_types()
+    return _classes["image-file"](fig)
 
-    return Image(fig)
+
+_type_loader: list[Callable[[], None]] = []
+
+
+def set_type_loader(load: Callable[[], None]) -> None:
+    """How to import the media type modules on first use: the package (``media/__init__``,
+    above them) sets it, so this base module never imports the types that import it."""
+    _type_loader[:] = [load]
 
 
 def _load_types() -> None:
     """Import the media type modules (they register their reference types)."""
     if len(_classes) < len(REF_TYPES):
-        from . import _files, _histogram, _image, _table, plot  # noqa: F401, PLC0415 - on first use
+        for load in _type_loader:
+            load()
 
 
 def is_ref(value: object) -> bool:
@@ -114,7 +123,7 @@ class Media:
         self._lock = threading.Lock()
 
     # -- writer side ------------------------------------------------------------------------
-    def _logged_copy(self) -> Media:
+    def logged_copy(self) -> Media:
         """What ``run.log`` keeps of this object: itself (media objects do not change after
         they are made), a snapshot for a ``Table``."""
         return self
@@ -123,7 +132,7 @@ class Media:
         """The file's bytes, its extension and extra reference fields (writer thread)."""
         raise NotImplementedError
 
-    def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
+    def to_ref(self, files: MediaFiles) -> dict[str, Any]:
         """Write the file (once) and return the reference to store (writer thread)."""
         with self._lock:
             if self._ref is not None and self._ref.get("run") == files.owner:
@@ -160,14 +169,22 @@ class Media:
 
     # -- read side --------------------------------------------------------------------------
     @classmethod
-    def _from_ref(cls, ref: dict[str, Any], path: Path | None) -> Media:
-        obj = cls.__new__(cls)
-        obj.caption = ref.get("caption") if isinstance(ref.get("caption"), str) else None
-        obj._path = path
-        obj._ref = ref
-        obj._lock = threading.Lock()
-        obj._load_ref(ref)
+    def _from_ref(
+        cls, ref: dict[str, Any], path: Path | None, resolver: Resolver | None = None
+    ) -> Media:
+        obj: Media = cls.__new__(cls)
+        obj._read_back(ref, path, resolver)
         return obj
+
+    def _read_back(self, ref: dict[str, Any], path: Path | None, resolver: Resolver | None) -> None:
+        """Set up an object read back from a stored reference (no constructor checks)."""
+        self.caption = ref.get("caption") if isinstance(ref.get("caption"), str) else None
+        self._path = path
+        self._ref = ref
+        self._lock = threading.Lock()
+        if resolver is not None:
+            self._resolver = resolver
+        self._load_ref(ref)
 
     def _load_ref(self, ref: dict[str, Any]) -> None:
         """Take type-specific fields from a stored reference."""
@@ -244,7 +261,7 @@ class MediaFiles:
         t = type(value)
         if isinstance(value, Media):
             try:
-                return value._to_ref(self)
+                return value.to_ref(self)
             except OSError:
                 raise  # disk full, read-only ...: the writer keeps the rows and retries
             except Exception as exc:  # an encoder failure must not block the run's rows
@@ -348,11 +365,15 @@ class Resolver:
         if cls is None:  # pragma: no cover - every REF_TYPE is registered
             return value
         if cls._kind == "":  # inline (histogram)
-            return cls._from_ref(value, None)
+            return cls._from_ref(value, None, self._owner())
         path = self.file(value)
         if path is None:
             return UnreadableMedia(value, "its stored path is not inside a run folder")
-        return cls._from_ref(value, path)
+        return cls._from_ref(value, path, self._owner())
+
+    def _owner(self) -> Resolver | None:
+        """The resolver the objects read back keep for their own cells (an artifact's)."""
+        return None
 
 
 class EntryResolver(Resolver):
@@ -372,12 +393,9 @@ class EntryResolver(Resolver):
             return None
         return self._lookup(rel)
 
-    def __call__(self, value: Any) -> Any:
-        """``value`` with references turned into media objects that read the artifact."""
-        out = super().__call__(value)
-        if isinstance(out, Media):
-            out._resolver = self
-        return out
+    def _owner(self) -> Resolver | None:
+        """Objects read back from an artifact read their cells from it too."""
+        return self
 
 
 class UnreadableMedia:

@@ -108,7 +108,7 @@ class Histogram(Media):
         self._bin()
         return list(self._edges or [])
 
-    def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
+    def to_ref(self, files: MediaFiles) -> dict[str, Any]:
         self._bin()
         return {"_type": "histogram", "values": self._counts, "bins": self._edges}
 

@@ -25,7 +25,7 @@ def cell(value: Any, where: str) -> Any:
     if isinstance(value, _SIMPLE):
         return value
     if isinstance(value, Media):
-        return value._logged_copy()
+        return value.logged_copy()
     t = type(value)
     module = getattr(t, "__module__", "") or ""
     if module == "numpy" or module.startswith("numpy."):
@@ -232,13 +232,24 @@ class Table(Media):
         # artifact must carry its cells' files: both are encoded again, cell by cell
         return self._resolver is None and not files.standalone
 
-    def _logged_copy(self) -> Table:
+    @classmethod
+    def from_cells(
+        cls, columns: list[str], data: list[list[Any]], caption: str | None = None
+    ) -> Table:
+        """A table of cells that were already checked and copied (a table's snapshot, cells
+        read back from a stored file): taken as they are, not checked or copied again."""
+        table: Table = cls.__new__(cls)
+        Media.__init__(table, caption)
+        table.columns = columns
+        table.data = data
+        table._loaded = True
+        return table
+
+    def logged_copy(self) -> Table:
         self._load()
-        copy = Table.__new__(Table)
-        Media.__init__(copy, self.caption)
-        copy.columns = list(self.columns)
-        copy.data = [list(r) for r in self.data]
-        copy._loaded = True
+        copy: Table = Table.from_cells(
+            list(self.columns), [list(r) for r in self.data], self.caption
+        )
         copy._path, copy._ref = self._path, self._ref
         copy._resolver = self._resolver
         return copy
@@ -254,15 +265,15 @@ class Table(Media):
 
     _files: MediaFiles | None = None
 
-    def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
+    def to_ref(self, files: MediaFiles) -> dict[str, Any]:
         self._files = files
         try:
-            return super()._to_ref(files)
+            return super().to_ref(files)
         finally:
             self._files = None
 
     def _encode(self) -> tuple[bytes, str, dict[str, Any]]:
-        assert self._files is not None  # only called from _to_ref
+        assert self._files is not None  # only called from to_ref
         return self._encode_with(self._files)
 
     def _load_ref(self, ref: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ class Plot(Media):
         super().__init__(None)
         if not isinstance(table, Table):
             raise TypeError(f"plot: table must be an nbrun.Table, got {type(table).__name__}")
-        self._table: Table | None = table._logged_copy()
+        self._table: Table | None = table.logged_copy()
         self._spec: dict[str, Any] | None = copy.deepcopy(spec)
         self.title = title
 
@@ -57,11 +57,10 @@ class Plot(Media):
             payload = json.loads(self._path.read_text(encoding="utf-8"))
             resolve = self._resolver or Resolver(self._path.parents[4], self._path.parents[3].name)
             t = payload.get("table", {})
-            table = Table.__new__(Table)
-            Media.__init__(table, None)
-            table.columns = [str(c) for c in t.get("columns", [])]
-            table.data = [[resolve(v) for v in row] for row in t.get("data", [])]
-            table._loaded = True
+            table = Table.from_cells(
+                [str(c) for c in t.get("columns", [])],
+                [[resolve(v) for v in row] for row in t.get("data", [])],
+            )
             spec = payload.get("spec")
             self._spec = spec if isinstance(spec, dict) else {}
             self._table = table
@@ -94,16 +93,16 @@ class Plot(Media):
         return spec
 
     def _encode(self) -> tuple[bytes, str, dict[str, Any]]:
-        raise NotImplementedError  # _to_ref writes the file itself
+        raise NotImplementedError  # to_ref writes the file itself
 
-    def _to_ref(self, files: MediaFiles) -> dict[str, Any]:
+    def to_ref(self, files: MediaFiles) -> dict[str, Any]:
         with self._lock:
             if self._ref is not None and self._path is not None and self._resolver is None:
                 same_project = str(self._ref.get("run", "")).split("/")[0]
                 if same_project == files.owner.split("/")[0]:
                     return self._ref  # a run of this project owns it already: no copy
             table = self.table
-            payload = {"spec": self._spec, "table": table._payload(files)}
+            payload = {"spec": self._spec, "table": table._payload(files)}  # noqa: SLF001 - Table's cells as Table stores them
             data = json.dumps(payload, separators=(",", ":"), allow_nan=True).encode()
             sha, rel = files.put(data, self._kind, "plot.json")
             self._ref = {

@@ -25,6 +25,7 @@ from typing import Any
 import nbrun
 
 from . import apis, env, errors, sdk, util, wandb_run
+from .apis.public import Api
 from .errors import CommError, Error, UsageError
 from .sdk.lib.config_util import ConfigError
 from .sdk.wandb_run import Run
@@ -421,22 +422,6 @@ def setup(settings: Any = None) -> _Setup:
 def teardown(exit_code: int | None = None) -> None:
     """Finish the current run (W&B also stops its service process)."""
     nbrun.finish(exit_code=exit_code)
-
-
-class Api(nbrun.Api):
-    """``wandb.Api()``: reads the store ``nbrun.Api()`` reads (where ``wandb.init`` writes):
-    ``NBRUN_STORE`` (a team's PostgreSQL URL or a folder), else ``NBRUN_DIR``, else
-    ``WANDB_DIR``, else the current directory; ``api.runs("entity/project")``,
-    ``api.run("e/p/id")``. W&B's ``overrides`` (server, entity defaults) have no local
-    meaning."""
-
-    def __init__(
-        self,
-        overrides: dict[str, Any] | None = None,
-        timeout: int | None = None,
-        api_key: str | None = None,
-    ) -> None:
-        super().__init__(None)
 
 
 def require(*args: Any, **kwargs: Any) -> None:

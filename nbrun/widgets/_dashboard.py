@@ -79,8 +79,7 @@ def _install_thread_hook() -> None:
             )
             name = args.thread.name if args.thread is not None else "?"
             for dash in list(_open_dashboards):
-                if dash._any_live():
-                    dash._report(f"exception in thread {name!r}:\n{text}")
+                dash._thread_failed(name, text)  # noqa: SLF001 - this module's own hook
             previous(args)
 
         threading.excepthook = hook
@@ -310,6 +309,11 @@ class Dashboard(anywidget.AnyWidget):
         if self._display_id is not None and (not live or now - self._last_snap > SNAPSHOT_EVERY):
             self.refresh_snapshot()
         return live
+
+    def _thread_failed(self, name: str, text: str) -> None:
+        """A thread of this process raised: shown while the dashboard shows a live run."""
+        if self._any_live():
+            self._report(f"exception in thread {name!r}:\n{text}")
 
     def _report(self, text: str) -> None:
         """Show an error in the widget (and keep the earlier ones, newest last)."""
