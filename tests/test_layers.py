@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_registry": 1,
     "_wbnames": 1,
     "_checkpoints": 1,
+    "_records": 1,  # the typed records the store returns and takes; imports nothing of nbrun
     "_store": 2,
     "_paths": 2,  # the checked join of paths built from stored data (rule 42); uses _ids
     "media": 2,  # nbrun/media/: the media types; imports nothing of the core
