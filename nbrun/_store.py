@@ -1643,7 +1643,8 @@ class Store:
         """Insert a run copied from another store, with its rows, in one transaction; its
         timestamps are kept as they were. ``artifact_keys`` maps the source's artifact keys to
         this store's. Returns the new key, or None when the project already has that id."""
-        fields = self._encode_fields(rec.columns())
+        # encoded as stored (no clock of this server applied: the copy keeps its timestamps)
+        fields = Store._encode_fields(self, rec.columns())
         with self._write() as conn:
             if conn.execute(
                 "SELECT 1 FROM runs WHERE project = ? AND id = ?", (rec.project, rec.id)
