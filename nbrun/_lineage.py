@@ -285,7 +285,8 @@ def state_at(store: Store, rec: RunRecord, step: int) -> dict[str, Any]:
                 continue
             first, last, data, state = row
             if last <= hi and state is not None:
-                return loads(state)
+                cached: dict[str, Any] = loads(state)
+                return cached
             cols = Columns()
             cols.add_chunk(data, max_step=hi, after=lo)
             return advance_state(state_at(store, rec, first - 1), cols.cols)

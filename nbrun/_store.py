@@ -1045,10 +1045,11 @@ class Store:
         """``(time, data JSON)`` of a segment's system samples, in order."""
         if not self.side_tables:
             return []
-        return self._conn.execute(
+        rows: list[tuple[float, str]] = self._conn.execute(
             "SELECT t, data FROM system_samples WHERE run_key = ? AND seg = ? ORDER BY id",
             (key, seg),
         ).fetchall()
+        return rows
 
     def console_lines(
         self, key: int, seg: int = 0, last: int | None = None
@@ -1057,12 +1058,14 @@ class Store:
         in order."""
         if not self.side_tables:
             return []
+        rows: list[tuple[float, str, int, str]]
         if last is None:
-            return self._conn.execute(
+            rows = self._conn.execute(
                 "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ?"
                 " ORDER BY id",
                 (key, seg),
             ).fetchall()
+            return rows
         rows = self._conn.execute(
             "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ?"
             " ORDER BY id DESC LIMIT ?",
@@ -1115,7 +1118,10 @@ class Store:
         if after_step is not None:
             sql += " AND last_step > ?"
             args.append(after_step)
-        return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        rows: list[tuple[int, int, int, str | None]] = self._conn.execute(
+            sql + " ORDER BY first_step", args
+        ).fetchall()
+        return rows
 
     def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The chunk of a segment holding its last row with ``_step <= step``:
