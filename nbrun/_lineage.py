@@ -23,7 +23,7 @@ from ._history import (
     split_columns,
 )
 from ._ids import validate_id
-from ._records import ArchiveRecord, RunRecord
+from ._records import ArchiveRecord, ChunkMeta, RunRecord
 from ._store import Chunk, Store, dumps, loads
 from .errors import UsageError
 
@@ -326,11 +326,11 @@ def stitched_buckets(
     extra_rows: Iterable[dict[str, Any]] = (),
 ) -> dict[str, tuple[int, Any]]:
     """Per metric of a history view (its members' ``(run key, step ranges)``, rows after
-    ``after_step``),
-    ``(width, buckets)``: at most about ``cap`` min/max bucket summaries over the metric's
-    x column (``x(metric)``; ``x_token`` names that choice in the cache). Whole chunks'
-    summaries are cached (:data:`BUCKETS`), so reading a view again decodes only new chunks."""
-    plan: list[tuple[int, int, int | None, int | None, list[tuple[int, int, int, str | None]]]]
+    ``after_step``), ``(width, buckets)``: at most about ``cap`` min/max bucket summaries
+    over the metric's x column (``x(metric)``; ``x_token`` names that choice in the cache).
+    Whole chunks' summaries are cached (:data:`BUCKETS`), so reading a view again decodes
+    only new chunks."""
+    plan: list[tuple[int, int, int | None, int | None, list[ChunkMeta]]]
     plan = []
     total = 0
     for key, ranges in members:
@@ -340,7 +340,7 @@ def stitched_buckets(
                 continue
             meta = store.chunk_meta(key, seg, hi, lo)
             plan.append((key, seg, lo, hi, meta))
-            total += sum(m[2] for m in meta)
+            total += sum(m.n for m in meta)
     # points per cached summary: a power of 16 (few distinct values, so that reading part of
     # a run, or a run that grew, finds the same summaries), at least 4 summaries per bucket
     group = 1
@@ -378,7 +378,7 @@ def stitched_buckets(
                 if chunk is not None:
                     BUCKETS.put(chunk, summary)
         if meta:
-            last = meta[-1][1] if hi is None else min(hi, meta[-1][1])
+            last = meta[-1].last_step if hi is None else min(hi, meta[-1].last_step)
     parts: dict[str, list[Any]] = {}
     for f in found:
         for metric, arr in (f or {}).items():

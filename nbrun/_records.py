@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +138,25 @@ class ArtifactRecord:
 
 #: the ``artifacts`` columns, in order
 ARTIFACT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ArtifactRecord))
+
+
+class ChunkRecord(NamedTuple):
+    """One stored history chunk of a run (``history``): its segment (0 live, 1, 2, ...
+    archived), step range, row count, columnar data and the cumulative state after it. A
+    tuple, so ``seg, first, last, n, data, state = chunk`` unpacks it."""
+
+    seg: int
+    first_step: int
+    last_step: int
+    n: int
+    data: bytes
+    state: str | None
+
+
+class ChunkMeta(NamedTuple):
+    """A stored chunk without its data: what a reader that cached the chunk needs."""
+
+    first_step: int
+    last_step: int
+    n: int
+    state: str | None

@@ -42,6 +42,8 @@ from ._records import (
     AlertRecord,
     ArchiveRecord,
     ArtifactRecord,
+    ChunkMeta,
+    ChunkRecord,
     RunRecord,
 )
 from .errors import RunNotFoundError, StoreError
@@ -864,8 +866,8 @@ class Store:
         seg: int | None = None,
         max_step: int | None = None,
         after: int | None = None,
-    ) -> list[tuple[int, int, int, int, bytes, str | None]]:
-        """``(seg, first_step, last_step, n, data, state)`` of a run's chunks (of one segment,
+    ) -> list[ChunkRecord]:
+        """The chunks ``(seg, first_step, last_step, n, data, state)`` of a run (of one segment,
         overlapping ``(after, max_step]``), in segment and step order."""
         sql = (
             f"SELECT seg, first_step, last_step, n, data, state{self._crc_col} FROM history"
@@ -883,7 +885,7 @@ class Store:
         rows = self._conn.execute(sql + " ORDER BY seg, first_step", args).fetchall()
         for s, first, last, _n, data, state, crc in rows:
             self._verify(key, s, first, last, data, state, crc)
-        return [row[:6] for row in rows]
+        return [ChunkRecord(*row[:6]) for row in rows]
 
     def delete_run(
         self,
@@ -1107,7 +1109,7 @@ class Store:
 
     def chunk_meta(
         self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
-    ) -> list[tuple[int, int, int, str | None]]:
+    ) -> list[ChunkMeta]:
         """``(first_step, last_step, n, state)`` of the chunks :meth:`chunks` would return,
         without their data (a reader that cached what it made of a chunk skips it)."""
         sql = "SELECT first_step, last_step, n, state FROM history WHERE run_key = ? AND seg = ?"
@@ -1118,10 +1120,8 @@ class Store:
         if after_step is not None:
             sql += " AND last_step > ?"
             args.append(after_step)
-        rows: list[tuple[int, int, int, str | None]] = self._conn.execute(
-            sql + " ORDER BY first_step", args
-        ).fetchall()
-        return rows
+        rows = self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        return [ChunkMeta(*row) for row in rows]
 
     def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The chunk of a segment holding its last row with ``_step <= step``:

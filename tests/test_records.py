@@ -11,7 +11,14 @@ import pytest
 
 import nbrun
 from nbrun import _store
-from nbrun._records import AlertRecord, ArchiveRecord, ArtifactRecord, RunRecord
+from nbrun._records import (
+    AlertRecord,
+    ArchiveRecord,
+    ArtifactRecord,
+    ChunkMeta,
+    ChunkRecord,
+    RunRecord,
+)
 from tests.conftest import BACKENDS, where
 
 both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
@@ -75,6 +82,13 @@ def test_store_returns_and_takes_typed_records(run_dir: Path) -> None:
         2,
     )
     assert arch.reason == "rewind"
+    chunks = store.run_chunks(rec.key)
+    assert chunks and all(isinstance(c, ChunkRecord) for c in chunks)
+    assert {seg: sum(c.n for c in chunks if c.seg == seg) for seg in (0, 1)} == {0: 4, 1: 2}
+    live = [c for c in chunks if c.seg == 0]
+    assert live[-1].last_step == 3 and store.chunk_meta(rec.key, 0) == [
+        ChunkMeta(c.first_step, c.last_step, c.n, c.state) for c in live
+    ]
     (alert,) = store.alerts(rec.key)
     assert isinstance(alert, AlertRecord) and (alert.title, alert.text, alert.level) == (
         "hot",
