@@ -29,6 +29,7 @@ from ._lineage import (
     split_for,
     state_at,
 )
+from ._records import RunRecord
 from ._registry import current_run, live_run, set_current
 from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
@@ -108,8 +109,8 @@ class Api:
         project, coll, _ = _artifacts.parse_ref(name, None)
         store = self._store
         recs = store.artifact_versions(project, coll) if store is not None else []
-        if recs and recs[0]["type"] != type_name:
-            raise ValueError(f"artifact {name!r} has type {recs[0]['type']!r}, not {type_name!r}")
+        if recs and recs[0].type != type_name:
+            raise ValueError(f"artifact {name!r} has type {recs[0].type!r}, not {type_name!r}")
         return [_artifacts.from_record(store, r) for r in recs]  # type: ignore[arg-type]
 
     def artifacts(self, type_name: str, name: str) -> list[Artifact]:
@@ -131,7 +132,7 @@ class Api:
         return [
             StoredRun(store, rec)
             for rec in store.list_runs(path)
-            if entity is None or rec["entity"] == entity
+            if entity is None or rec.entity == entity
         ]
 
 
@@ -146,20 +147,20 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
     rows = []
     for rec in records:
         row: dict[str, Any] = {
-            "id": rec["id"],
-            "name": rec["name"],
-            "project": rec["project"],
+            "id": rec.id,
+            "name": rec.name,
+            "project": rec.project,
             "state": effective_state(store, rec),  # type: ignore[arg-type]
-            "created": pd.Timestamp(rec["created"], unit="s"),
+            "created": pd.Timestamp(rec.created, unit="s"),
             "runtime": stored_runtime(rec),
-            "tags": tuple(rec["tags"]),
-            "forked_from": rec["forked_from_id"],
-            "fork_step": rec["forked_from_step"],
-            "notes": rec["notes"],
+            "tags": tuple(rec.tags),
+            "forked_from": rec.forked_from_id,
+            "fork_step": rec.forked_from_step,
+            "notes": rec.notes,
         }
-        for k, v in rec["config"].items():
+        for k, v in rec.config.items():
             row[f"config.{k}"] = v
-        for k, v in rec["summary"].items():
+        for k, v in rec.summary.items():
             row[f"summary.{k}"] = describe_media(v)  # a short text for media, not its data
         rows.append(row)
     base = [
@@ -290,45 +291,57 @@ def _run_metadata(settings: Settings) -> dict[str, Any]:
 
 
 def _base_record(
-    project: str, run_id: str, fields: dict[str, Any], store: Store, settings: Settings
-) -> dict[str, Any]:
+    project: str,
+    run_id: str,
+    fields: dict[str, Any],
+    store: Store,
+    settings: Settings,
+    start: dict[str, Any],
+) -> RunRecord:
+    """The record of a run this process starts (not stored yet: ``key`` 0): the identity
+    ``fields`` given to ``init``, a fresh running state and the ``start`` columns (config,
+    summary, step and lineage)."""
     now = time.time()
     name = fields["name"] or _ids.generate_name(store.count_runs(project) + 1)
-    return {
-        **fields,
-        "name": name,
-        "project": project,
-        "id": run_id,
-        "state": RUNNING,
-        "exit_code": None,
-        "created": now,
-        "started": now,
-        "updated": now,
-        "heartbeat": now,
-        "finished": None,
-        "pid": os.getpid(),
-        "host": _system.host_name(),
-        "metadata": _run_metadata(settings),
-        "stop_requested": 0,
-    }
+    return RunRecord(
+        key=0,
+        **{
+            **fields,
+            "name": name,
+            "project": project,
+            "id": run_id,
+            "state": RUNNING,
+            "exit_code": None,
+            "created": now,
+            "started": now,
+            "updated": now,
+            "heartbeat": now,
+            "finished": None,
+            "pid": os.getpid(),
+            "host": _system.host_name(),
+            "metadata": _run_metadata(settings),
+            "stop_requested": 0,
+            **start,
+        },
+    )
 
 
 def _make_run(
     store: Store,
-    rec: dict[str, Any],
+    rec: RunRecord,
     summary: Summary,
     settings: Settings,
     allow: bool,
     state: dict[str, Any],
 ) -> Run:
-    run_folder(store, rec["project"], rec["id"])
+    run_folder(store, rec.project, rec.id)
     return Run(
         store,
         rec,
         settings=settings,
         allow_val_change=allow,
         summary=summary,
-        step=rec["starting_step"],
+        step=rec.starting_step,
         state=state,
     )
 
@@ -345,7 +358,7 @@ def _metrics_json(summary: Summary) -> dict[str, Any]:
     return {"defs": [m.to_json() for m in summary.metrics], "user_summary": summary.user_values}
 
 
-def _source(store: Store, project: str, spec: ForkPoint, raw: str, what: str) -> dict[str, Any]:
+def _source(store: Store, project: str, spec: ForkPoint, raw: str, what: str) -> RunRecord:
     rec = store.get_run(project, spec.run_id)
     if rec is None:
         raise RunNotFoundError(
@@ -370,33 +383,37 @@ def _fork(store: Store, request: InitRequest, spec: ForkPoint) -> Run:
     new_id = request.id or _ids.generate_id()
     check_no_cycle(store, src, new_id)
     state = state_at(store, src, spec.step)
-    summary = _summary_for({"defs": src["metrics"].get("defs", [])}, state)
-    config = {**src["config"], **cfg}
-    rec = _base_record(project, new_id, _fields(request), store, settings)
-    rec.update(
+    summary = _summary_for({"defs": src.metrics.get("defs", [])}, state)
+    config = {**src.config, **cfg}
+    rec = _base_record(
+        project,
+        new_id,
+        _fields(request),
+        store,
+        settings,
         {
             "config": config,
-            "config_diff": config_diff(src["config"], config),
+            "config_diff": config_diff(src.config, config),
             "summary": summary.as_dict(),
             "metrics": _metrics_json(summary),
             "starting_step": spec.step + 1,
             "last_step": spec.step,
             "forked_from_id": spec.run_id,
             "forked_from_step": spec.step,
-            "forked_from_seg": max((x["seg"] for x in store.archives(src["key"])), default=0),
+            "forked_from_seg": max((x.seg for x in store.archives(src.key)), default=0),
             "resumed": 0,
             "runtime_before": 0.0,
-        }
+        },
     )
     for _ in range(_ATTEMPTS):
         existing = store.get_run(project, new_id)
         if existing is not None:
             _replace_existing(store, existing, rec)
-            rec["key"] = existing["key"]
+            rec = rec.replace(key=existing.key)
             break
         key = store.create_run(rec)
         if key is not None:
-            rec["key"] = key
+            rec = rec.replace(key=key)
             break
         # another process made this id meanwhile: replace it, or be refused (rule 41)
     else:
@@ -415,59 +432,59 @@ def _changing(project: str, run_id: str) -> UsageError:
     )
 
 
-def _refuse_if_held(store: Store, rec: dict[str, Any], fix: str) -> None:
+def _refuse_if_held(store: Store, rec: RunRecord, fix: str) -> None:
     """Rule 41 (one writer per run): raise :class:`RunInUseError` naming the holder when
     ``rec`` (as the taking transaction reads it) is being written by a live process."""
     if not is_live(effective_state(store, rec)):
         return
-    host, pid = str(rec["host"]), int(rec["pid"] or 0)
-    here = live_run(store.path, rec["project"], rec["id"]) is not None
+    host, pid = str(rec.host), int(rec.pid or 0)
+    here = live_run(store.path, rec.project, rec.id) is not None
     where = f"pid {pid} on {host}" + (", in this process" if here else "")
     raise RunInUseError(
-        f"run {rec['id']!r} in project {rec['project']!r} is running ({where}); {fix}",
+        f"run {rec.id!r} in project {rec.project!r} is running ({where}); {fix}",
         host=host,
         pid=pid,
     )
 
 
-def _held_check(store: Store, fix: str) -> Callable[[dict[str, Any]], None]:
-    def check(rec: dict[str, Any]) -> None:
+def _held_check(store: Store, fix: str) -> Callable[[RunRecord], None]:
+    def check(rec: RunRecord) -> None:
         _refuse_if_held(store, rec, fix)
 
     return check
 
 
-def _replace_existing(store: Store, existing: dict[str, Any], rec: dict[str, Any]) -> None:
+def _replace_existing(store: Store, existing: RunRecord, rec: RunRecord) -> None:
     """Rule 11: an existing id started without resume keeps its old history archived. The
     old run must not be live as the archiving transaction reads it (rule 41)."""
     fix = "finish it first, or pass resume='allow' to continue it"
     _refuse_if_held(store, existing, fix)
-    fields = {k: v for k, v in rec.items() if k not in ("key", "project", "id")}
+    fields = {k: v for k, v in rec.columns().items() if k not in ("project", "id")}
     archive = store.archive_after(
-        existing["key"],
+        existing.key,
         -1,
         split_for(store, existing),
         {
             "reason": "replaced",
             "actor": _actor(),
-            "forked_from_id": existing["forked_from_id"],
-            "forked_from_step": existing["forked_from_step"],
-            "forked_from_seg": existing["forked_from_seg"],
+            "forked_from_id": existing.forked_from_id,
+            "forked_from_step": existing.forked_from_step,
+            "forked_from_seg": existing.forked_from_seg,
         },
         fields,
-        force=existing["forked_from_id"] is not None,
+        force=existing.forked_from_id is not None,
         check=_held_check(store, fix),
     )
     warnings.warn(
-        f"nbrun.init: run {existing['id']!r} already exists in project {existing['project']!r}; "
+        f"nbrun.init: run {existing.id!r} already exists in project {existing.project!r}; "
         "its history was archived (see .archives()) and the run starts fresh. Pass "
         "resume='allow' to continue it instead.",
         UserWarning,
         stacklevel=5,
     )
     if archive is not None:  # its checkpoints go with its history: the new run starts bare
-        folder = run_folder(store, existing["project"], existing["id"])
-        _checkpoints.archive_after(folder, -1, archive["seg"])
+        folder = run_folder(store, existing.project, existing.id)
+        _checkpoints.archive_after(folder, -1, archive.seg)
 
 
 def _restart_fields(
@@ -501,41 +518,41 @@ def _rewind(store: Store, request: InitRequest, spec: ForkPoint) -> Run:
     src = _source(store, project, spec, raw, "resume_from")
     fix = f"resume_from {raw!r}: finish it first (run.finish()) or stop it, then rewind"
     _refuse_if_held(store, src, fix)
-    store.verify_segment(src["key"])  # rule 44: never rewind (write into) a damaged history
+    store.verify_segment(src.key)  # rule 44: never rewind (write into) a damaged history
     point = fork_point(src)
     into_parent = point is not None and spec.step < point.step
-    config = {**src["config"], **cfg}
+    config = {**src.config, **cfg}
     run_fields = _restart_fields(_fields(request), config, spec.step + 1)
     run_fields.update({"last_step": spec.step, "metadata": _run_metadata(request.settings)})
     if into_parent:
         run_fields["forked_from_step"] = spec.step
     archive = store.archive_after(
-        src["key"],
+        src.key,
         spec.step,
         split_for(store, src),
         {
             "reason": "rewind",
             "actor": _actor(),
-            "forked_from_id": src["forked_from_id"],
-            "forked_from_step": src["forked_from_step"],
-            "forked_from_seg": src["forked_from_seg"],
+            "forked_from_id": src.forked_from_id,
+            "forked_from_step": src.forked_from_step,
+            "forked_from_seg": src.forked_from_seg,
         },
         run_fields,
         force=into_parent or forks_read_past(store, src, spec.step),
         check=_held_check(store, fix),
     )
     if archive is not None:
-        _checkpoints.archive_after(run_folder(store, project, src["id"]), spec.step, archive["seg"])
-    rec = store.get_run_by_key(src["key"])
+        _checkpoints.archive_after(run_folder(store, project, src.id), spec.step, archive.seg)
+    rec = store.get_run_by_key(src.key)
     assert rec is not None
-    if into_parent:
-        parent = store.get_run(project, rec["forked_from_id"])
+    if into_parent and rec.forked_from_id is not None:
+        parent = store.get_run(project, rec.forked_from_id)
         if parent is not None:
-            rec["config_diff"] = config_diff(parent["config"], config)
-            store.update_run(rec["key"], {"config_diff": rec["config_diff"]})
+            rec = rec.replace(config_diff=config_diff(parent.config, config))
+            store.update_run(rec.key, {"config_diff": rec.config_diff})
     history_state = state_at(store, rec, spec.step)
-    summary = _summary_for(rec["metrics"], history_state)
-    store.update_run(rec["key"], {"summary": summary.as_dict()})
+    summary = _summary_for(rec.metrics, history_state)
+    store.update_run(rec.key, {"summary": summary.as_dict()})
     return _make_run(store, rec, summary, request.settings, request.allow_val_change, history_state)
 
 
@@ -561,11 +578,15 @@ def _start_or_resume(store: Store, request: InitRequest) -> Run:
                 "pass another id or resume='allow'"
             )
         if existing is not None and resume in ("allow", "must", "auto"):
-            store.verify_segment(existing["key"])  # rule 44: never continue a damaged history
+            store.verify_segment(existing.key)  # rule 44: never continue a damaged history
             return _continue(store, existing, request)
         run_id = run_id or _ids.generate_id()
-        rec = _base_record(project, run_id, _fields(request), store, request.settings)
-        rec.update(
+        rec = _base_record(
+            project,
+            run_id,
+            _fields(request),
+            store,
+            request.settings,
             {
                 "config": request.config,
                 "config_diff": {},
@@ -578,23 +599,23 @@ def _start_or_resume(store: Store, request: InitRequest) -> Run:
                 "forked_from_seg": None,
                 "resumed": 0,
                 "runtime_before": 0.0,
-            }
+            },
         )
         if existing is not None:
             _replace_existing(store, existing, rec)
-            rec["key"] = existing["key"]
+            rec = rec.replace(key=existing.key)
         else:
             key = store.create_run(rec)
             if key is None:  # another process made this id meanwhile: decide again (rule 41)
                 continue
-            rec["key"] = key
+            rec = rec.replace(key=key)
         return _make_run(
             store, rec, Summary(), request.settings, request.allow_val_change, empty_state()
         )
     raise _changing(project, str(run_id))
 
 
-def _continue(store: Store, rec: dict[str, Any], request: InitRequest) -> Run:
+def _continue(store: Store, rec: RunRecord, request: InitRequest) -> Run:
     """Take a stored run over and continue it (rule 10). The take-over is one compare-and-set
     (rule 41): the run is read, judged and written in one store transaction, so of two
     processes continuing it at once exactly one wins; the other gets :class:`RunInUseError`
@@ -603,32 +624,29 @@ def _continue(store: Store, rec: dict[str, Any], request: InitRequest) -> Run:
     _refuse_if_held(store, rec, fix)  # refused early, without taking the write lock
     start: list[int] = []
 
-    def take(fresh: dict[str, Any]) -> dict[str, Any]:
+    def take(fresh: RunRecord) -> dict[str, Any]:
         _refuse_if_held(store, fresh, fix)
         step = last_step(store, fresh) + 1
-        run_fields = _restart_fields(_fields(request), {**fresh["config"], **request.config}, step)
+        run_fields = _restart_fields(_fields(request), {**fresh.config, **request.config}, step)
         run_fields.pop("entity", None)
         # this process judges the run's heartbeat from now on: its setting replaces the old one
-        run_fields["metadata"] = {
-            **fresh["metadata"],
-            STALE_AFTER_KEY: request.settings.stale_after,
-        }
+        run_fields["metadata"] = {**fresh.metadata, STALE_AFTER_KEY: request.settings.stale_after}
         run_fields["runtime_before"] = (
             stored_runtime(fresh)
             if effective_state(store, fresh) == CRASHED
-            else fresh["runtime_before"]
+            else fresh.runtime_before
         )
         start.append(step)
         return run_fields
 
-    taken = store.update_run_if(rec["key"], take)
+    taken = store.update_run_if(rec.key, take)
     if taken is None:
         raise RunNotFoundError(
-            f"run {rec['id']!r} in project {rec['project']!r} was deleted while init took it over"
+            f"run {rec.id!r} in project {rec.project!r} was deleted while init took it over"
         )
     step = start[-1]
     history_state = state_at(store, taken, step - 1) if step > 0 else empty_state()
-    summary = _summary_for(taken["metrics"], history_state)
+    summary = _summary_for(taken.metrics, history_state)
     return _make_run(
         store, taken, summary, request.settings, request.allow_val_change, history_state
     )

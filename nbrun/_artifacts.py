@@ -45,6 +45,7 @@ from urllib.parse import unquote, urlparse
 
 from . import _actions, _paths, media
 from ._files import check_name
+from ._records import ArtifactRecord
 from ._registry import current_run
 from ._store import Store
 from .errors import ArtifactNotFoundError, StoreError, UnsafeEntryError, UsageError
@@ -399,23 +400,23 @@ class Artifact:
         self._entries: dict[str, ArtifactManifestEntry] = {}
         self._staging: str | None = None
         self._store: Store | None = None
-        self._rec: dict[str, Any] | None = None
+        self._rec: ArtifactRecord | None = None
         self._tags: list[str] = []
         self.incremental = incremental
         self.use_as = use_as
 
     # -- identity ---------------------------------------------------------------------------
-    def _bind(self, store: Store, rec: dict[str, Any]) -> None:
+    def _bind(self, store: Store, rec: ArtifactRecord) -> None:
         self._store = store
         self._rec = rec
-        self._name = rec["name"]
-        self.type = rec["type"]
-        self.description = rec["description"]
-        self._metadata = dict(rec["metadata"])
-        self._tags = list(rec["tags"])
+        self._name = rec.name
+        self.type = rec.type
+        self.description = rec.description
+        self._metadata = dict(rec.metadata)
+        self._tags = list(rec.tags)
         self._entries = {
             path: ArtifactManifestEntry(path, e["digest"], e["size"], e.get("ref"), artifact=self)
-            for path, e in rec["manifest"].items()
+            for path, e in rec.manifest.items()
         }
         self._drop_staging()
         self.incremental = getattr(self, "incremental", False)
@@ -423,17 +424,17 @@ class Artifact:
         self._alias_list: list[str] | None = None
         self._alias_base: list[str] | None = None
 
-    def _refresh(self) -> dict[str, Any]:
+    def _refresh(self) -> ArtifactRecord:
         if self._store is None or self._rec is None:
             raise UsageError(f"artifact {self._name!r} is not logged yet; log it with a run first")
-        rec = self._store.artifact(self._rec["key"])
-        if rec is not None and rec["state"] == "MERGED":  # its content equalled a stored version
-            rec = self._store.artifact(rec["source_key"])
+        rec = self._store.artifact(self._rec.key)
+        if rec is not None and rec.state == "MERGED":  # its content equalled a stored version
+            rec = None if rec.source_key is None else self._store.artifact(rec.source_key)
         if rec is not None and rec != self._rec:
             self._bind(self._store, rec)
         return self._rec
 
-    def _logged(self, what: str) -> dict[str, Any]:
+    def _logged(self, what: str) -> ArtifactRecord:
         if self._rec is None:
             raise UsageError(
                 f"artifact {self._name!r}: {what} needs a logged artifact; call "
@@ -444,9 +445,9 @@ class Artifact:
     @property
     def name(self) -> str:
         """``name`` before logging, ``name:v<N>`` once logged."""
-        if self._rec is None or self._rec["version"] is None:
+        if self._rec is None or self._rec.version is None:
             return self._name
-        return f"{self._name}:v{self._rec['version']}"
+        return f"{self._name}:v{self._rec.version}"
 
     @property
     def source_name(self) -> str:
@@ -462,31 +463,31 @@ class Artifact:
     def version(self) -> str:
         """``v<N>``; a ``UsageError`` before the version exists."""
         rec = self._logged("version")
-        if rec["version"] is None:
+        if rec.version is None:
             raise UsageError(
                 f"artifact {self._name!r} is pending: finish_artifact() gives it a version"
             )
-        return f"v{rec['version']}"
+        return f"v{rec.version}"
 
     @property
     def project(self) -> str | None:
         """The project it is stored in (None before logging)."""
-        return None if self._rec is None else str(self._rec["project"])
+        return None if self._rec is None else str(self._rec.project)
 
     @property
     def qualified_name(self) -> str:
         """``project/name:v<N>``."""
-        return f"{self._logged('qualified_name')['project']}/{self.name}"
+        return f"{self._logged('qualified_name').project}/{self.name}"
 
     @property
     def id(self) -> str | None:
         """The version's id in the store (None before logging)."""
-        return None if self._rec is None else str(self._rec["key"])
+        return None if self._rec is None else str(self._rec.key)
 
     @property
     def state(self) -> str:
         """``PENDING`` (not logged, or a distributed version not finished) or ``COMMITTED``."""
-        return "PENDING" if self._rec is None else str(self._refresh()["state"])
+        return "PENDING" if self._rec is None else str(self._refresh().state)
 
     @property
     def aliases(self) -> list[str]:
@@ -496,7 +497,7 @@ class Artifact:
             return []
         edits = getattr(self, "_alias_list", None)
         if edits is None or edits == getattr(self, "_alias_base", None):  # no local edits
-            fresh = self._store.artifact_aliases(self._rec["key"])
+            fresh = self._store.artifact_aliases(self._rec.key)
             self._alias_base = list(fresh)
             edits = self._alias_list = list(fresh)
         return edits
@@ -544,8 +545,8 @@ class Artifact:
             wanted = check_aliases(edits)
             add = [a for a in wanted if a not in base]
             remove = [a for a in base if a not in wanted and a != "latest"]
-        store.update_artifact(self._rec["key"], self._metadata, self.description, add, remove)
-        rec = store.artifact(self._rec["key"])
+        store.update_artifact(self._rec.key, self._metadata, self.description, add, remove)
+        rec = store.artifact(self._rec.key)
         assert rec is not None
         self._bind(store, rec)
         return self
@@ -554,7 +555,7 @@ class Artifact:
     def digest(self) -> str:
         """SHA-256 over the entries' names and digests (same content, same digest)."""
         if self._rec is not None:
-            return str(self._rec["digest"])
+            return str(self._rec.digest)
         return manifest_digest(self._draft_manifest(hash_files=True))
 
     @property
@@ -565,14 +566,14 @@ class Artifact:
     @property
     def created_at(self) -> float | None:
         """When the version was registered (Unix time)."""
-        return None if self._rec is None else float(self._rec["created"])
+        return None if self._rec is None else float(self._rec.created)
 
     @property
     def source_artifact(self) -> Artifact | None:
         """For a linked version (registry): the version it links to."""
-        if self._rec is None or self._rec["source_key"] is None or self._store is None:
+        if self._rec is None or self._rec.source_key is None or self._store is None:
             return None
-        rec = self._store.artifact(self._rec["source_key"])
+        rec = self._store.artifact(self._rec.source_key)
         return None if rec is None else from_record(self._store, rec)
 
     def is_draft(self) -> bool:
@@ -919,7 +920,7 @@ class Artifact:
         ``finish_artifact``); ``TimeoutError`` after ``timeout`` seconds."""
         self._logged("wait")
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._refresh()["state"] != "COMMITTED":
+        while self._refresh().state != "COMMITTED":
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"artifact {self._name!r} is still pending after {timeout}s")
             time.sleep(0.05)
@@ -932,7 +933,7 @@ class Artifact:
         rec = self._logged("logged_by")
         store = self._store
         assert store is not None
-        key = rec["source_key"] if rec["source_key"] is not None else rec["key"]
+        key = rec.source_key if rec.source_key is not None else rec.key
         users = store.artifact_users(key, "output")
         if not users:
             return None
@@ -948,7 +949,7 @@ class Artifact:
         assert store is not None
         out: list[Any] = []
         seen: set[int] = set()
-        for run_key, _seg in store.artifact_users(rec["key"], "input"):
+        for run_key, _seg in store.artifact_users(rec.key, "input"):
             run = store.get_run_by_key(run_key)
             if run is not None and run_key not in seen:
                 seen.add(run_key)
@@ -1013,9 +1014,9 @@ class Artifact:
         usage: tuple[int, str, int] | None,
     ) -> Artifact:
         rec = self._rec
-        if rec is not None and self._store is store and rec["state"] == "COMMITTED":
+        if rec is not None and self._store is store and rec.state == "COMMITTED":
             key, _ = store.commit_artifact(
-                self._fields(rec["project"], rec["manifest"], tag_list), alias_list, usage
+                self._fields(rec.project, rec.manifest, tag_list), alias_list, usage
             )
         else:
             manifest = self._blobs_for(store)
@@ -1044,9 +1045,9 @@ class Artifact:
     ) -> Artifact:
         rec = self._rec
         assert rec is not None
-        fields = self._fields(rec["project"], rec["manifest"], [])
-        fields["metadata"] = rec["metadata"]
-        key, _ = store.commit_artifact(fields, alias_list, (run_key, "output", step), rec["key"])
+        fields = self._fields(rec.project, rec.manifest, [])
+        fields["metadata"] = rec.metadata
+        key, _ = store.commit_artifact(fields, alias_list, (run_key, "output", step), rec.key)
         rec2 = store.artifact(key)
         assert rec2 is not None
         self._bind(store, rec2)
@@ -1199,7 +1200,7 @@ def finish_distributed(
     return art._commit_pending(store, alias_list, run_key, step)  # noqa: SLF001 - its module
 
 
-def from_record(store: Store, rec: dict[str, Any]) -> Artifact:
+def from_record(store: Store, rec: ArtifactRecord) -> Artifact:
     """The logged version ``rec`` of ``store`` as an :class:`Artifact` (no constructor checks:
     the record was checked when it was stored)."""
     art = Artifact.__new__(Artifact)
@@ -1215,7 +1216,7 @@ def fetch(
     rec = store.artifact_at(project, name, ref) if store is not None else None
     if rec is None or store is None:
         versions = store.artifact_versions(project, name) if store is not None else []
-        known = ", ".join(f"v{v['version']}" for v in versions[-5:])
+        known = ", ".join(f"v{v.version}" for v in versions[-5:])
         raise ArtifactNotFoundError(
             f"no artifact {name}:{ref} in project {project!r}"
             + (
@@ -1224,8 +1225,8 @@ def fetch(
                 else ""
             )
         )
-    if type is not None and rec["type"] != type:
-        raise ValueError(f"artifact {path!r} has type {rec['type']!r}, not {type!r}")
+    if type is not None and rec.type != type:
+        raise ValueError(f"artifact {path!r} has type {rec.type!r}, not {type!r}")
     return from_record(store, rec)
 
 
@@ -1245,16 +1246,16 @@ def link(
     else:
         raise ValueError(f"link_artifact: target_path {target_path!r}; pass 'project/name'")
     name = check_collection_name(name, "link_artifact target name")
-    src_key = rec["source_key"] if rec["source_key"] is not None else rec["key"]
+    src_key = rec.source_key if rec.source_key is not None else rec.key
     fields = {
         "project": project,
         "name": name,
-        "type": rec["type"],
-        "digest": rec["digest"],
-        "size": rec["size"],
-        "description": rec["description"],
-        "metadata": rec["metadata"],
-        "manifest": rec["manifest"],
+        "type": rec.type,
+        "digest": rec.digest,
+        "size": rec.size,
+        "description": rec.description,
+        "metadata": rec.metadata,
+        "manifest": rec.manifest,
         "tags": [],
         "source_key": src_key,
     }

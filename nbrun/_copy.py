@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from . import _artifacts
-from ._store import Store, loads
+from ._store import Store
 from ._views import run_path
 from .errors import StoreError, UsageError
 
@@ -41,15 +41,12 @@ def copy(
     # (rule 42): a forged id, project or digest refuses the whole copy
     rows, aliases = source.export_artifacts(project)
     digests = [
-        entry["digest"]
-        for row in rows
-        for entry in loads(row["manifest"]).values()
-        if not entry.get("ref")
+        entry["digest"] for row in rows for entry in row.manifest.values() if not entry.get("ref")
     ]
     blobs = [_artifacts.blob_path(source, d) for d in digests]
-    runs = [(rec, run_path(source, rec["project"], rec["id"])) for rec in source.list_runs(project)]
+    runs = [(rec, run_path(source, rec.project, rec.id)) for rec in source.list_runs(project)]
     for rec, _folder in runs:  # rule 44: a damaged chunk is refused before anything is written
-        source.verify_segment(rec["key"], None)
+        source.verify_segment(rec.key, None)
     target = Store.open(dst)
     if target is source:
         raise UsageError(f"copy: source and destination are the same store ({source.path})")
@@ -61,11 +58,11 @@ def copy(
         if folder.is_symlink():
             _skip_link(str(folder))
         elif folder.is_dir():
-            dest = run_path(target, rec["project"], rec["id"])
+            dest = run_path(target, rec.project, rec.id)
             shutil.copytree(folder, dest, ignore=_links, dirs_exist_ok=True)
-        tables = source.export_run(rec["key"])
+        tables = source.export_run(rec.key)
         if target.import_run(rec, tables, artifact_keys) is not None:
-            copied.append(f"{rec['project']}/{rec['id']}")
+            copied.append(f"{rec.project}/{rec.id}")
     return copied
 
 

@@ -143,7 +143,7 @@ class DisabledRun:
         """A disabled run lives in no store: None."""
         return None
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> Any:
         """A disabled run has no stored record: a :class:`~nbrun.UsageError`."""
         raise _disabled("record")
 
@@ -173,7 +173,7 @@ class DisabledRun:
         :class:`~nbrun.UsageError`."""
         raise _disabled("detach")
 
-    def hand_off(self, metadata: Any) -> dict[str, Any]:
+    def hand_off(self, metadata: Any) -> Any:
         """A disabled run has no stored record to hand to another process: a
         :class:`~nbrun.UsageError`."""
         raise _disabled("hand_off")

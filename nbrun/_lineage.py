@@ -23,6 +23,7 @@ from ._history import (
     split_columns,
 )
 from ._ids import validate_id
+from ._records import ArchiveRecord, ChunkMeta, RunRecord
 from ._store import Chunk, Store, dumps, loads
 from .errors import UsageError
 
@@ -62,11 +63,15 @@ def parse_spec(value: object, what: str) -> ForkPoint:
     return ForkPoint(run_id, int(m.group("step")))
 
 
-def fork_point(rec: dict[str, Any]) -> ForkPoint | None:
+def fork_point(rec: RunRecord | ArchiveRecord) -> ForkPoint | None:
     """A run record's fork point, or None."""
-    if rec.get("forked_from_id") is None:
+    if rec.forked_from_id is None or rec.forked_from_step is None:
         return None
-    return ForkPoint(rec["forked_from_id"], int(rec["forked_from_step"]))
+    return ForkPoint(rec.forked_from_id, int(rec.forked_from_step))
+
+
+#: ``(segment, after, upto)`` step ranges of a run's rows, in order
+Ranges = tuple[tuple[int, int | None, int | None], ...]
 
 
 @dataclass(frozen=True)
@@ -74,30 +79,27 @@ class Member:
     """One run's part of a history view: its record, the last step it contributes (None:
     all), and the ``(segment, after, upto)`` step ranges its rows are read from, in order."""
 
-    rec: dict[str, Any]
+    rec: RunRecord
     limit: int | None
-    ranges: tuple[tuple[int, int | None, int | None], ...]
+    ranges: Ranges
 
 
 def _lineage_as_of(
-    rec: dict[str, Any], archives: list[dict[str, Any]], as_of: int | None
+    rec: RunRecord, archives: list[ArchiveRecord], as_of: int | None
 ) -> tuple[ForkPoint | None, int | None]:
     """A run's fork point (and the parent's archive count at fork time) as it was when its
     archive count was ``as_of`` (None: now). Archives record the lineage from before them."""
     if as_of is not None:
         for arch in archives:
-            if arch["seg"] > as_of:
-                if arch["forked_from_id"] is None:
+            if arch.seg > as_of:
+                if arch.forked_from_id is None:
                     return None, None
-                return (
-                    ForkPoint(arch["forked_from_id"], int(arch["forked_from_step"])),
-                    arch["forked_from_seg"],
-                )
-    return fork_point(rec), rec.get("forked_from_seg")
+                return fork_point(arch), arch.forked_from_seg
+    return fork_point(rec), rec.forked_from_seg
 
 
 def _ranges(
-    archives: list[dict[str, Any]], as_of: int | None, limit: int | None
+    archives: list[ArchiveRecord], as_of: int | None, limit: int | None
 ) -> tuple[tuple[int, int | None, int | None], ...]:
     """Where a run's rows with ``_step <= limit`` were, as of archive count ``as_of``: a row
     stays live until the first later rewind whose cut step is below it, which moved it."""
@@ -106,37 +108,40 @@ def _ranges(
     ranges: list[tuple[int, int | None, int | None]] = []
     upper = limit
     for arch in archives:
-        if arch["seg"] <= as_of:
+        if arch.seg <= as_of:
             continue
-        cut = arch["cut_step"]
+        cut = arch.cut_step
         if upper is None or cut < upper:
-            ranges.append((arch["seg"], cut, upper))
+            ranges.append((arch.seg, cut, upper))
             upper = cut
     ranges.append((0, None, upper))
     ranges.reverse()
     return tuple(ranges)
 
 
-def forks_read_past(store: Store, rec: dict[str, Any], step: int) -> bool:
+def forks_read_past(store: Store, rec: RunRecord, step: int) -> bool:
     """Whether a fork of ``rec`` still reads ``rec``'s live rows after ``step``.
 
     A fork reads its parent's live segment up to its fork step, lowered by each later rewind's
     cut (:func:`_ranges`). A rewind to ``step`` that moves no rows must still record its cut
     (an empty archived segment) when such a fork exists, or the rows logged after the rewind
     would show up in the fork's history."""
-    archives = store.archives(rec["key"])
-    for child in store.children(rec["project"], rec["id"]):
-        upper = int(child["forked_from_step"])
-        as_of = child.get("forked_from_seg") or 0
+    archives = store.archives(rec.key)
+    for child in store.children(rec.project, rec.id):
+        point = fork_point(child)
+        if point is None:
+            continue
+        upper = point.step
+        as_of = child.forked_from_seg or 0
         for arch in archives:
-            if arch["seg"] > as_of:
-                upper = min(upper, int(arch["cut_step"]))
+            if arch.seg > as_of:
+                upper = min(upper, int(arch.cut_step))
         if upper > step:
             return True
     return False
 
 
-def chain(store: Store, rec: dict[str, Any], max_step: int | None = None) -> list[Member]:
+def chain(store: Store, rec: RunRecord, max_step: int | None = None) -> list[Member]:
     """The runs whose rows make up ``rec``'s history view, root first.
 
     A parent is read as it was when the child was forked: if the parent was rewound (or its
@@ -144,28 +149,28 @@ def chain(store: Store, rec: dict[str, Any], max_step: int | None = None) -> lis
     they were moved to, so a fork's history never changes under it."""
     members: list[Member] = []
     seen: set[int] = set()
-    cur: dict[str, Any] | None = rec
+    cur: RunRecord | None = rec
     limit = max_step
     as_of: int | None = None
     while cur is not None:
-        if cur["key"] in seen:
-            raise UsageError(f"lineage of run {rec['id']!r} loops through {cur['id']!r}")
-        seen.add(cur["key"])
-        archives = store.archives(cur["key"]) if as_of is not None else []
+        if cur.key in seen:
+            raise UsageError(f"lineage of run {rec.id!r} loops through {cur.id!r}")
+        seen.add(cur.key)
+        archives = store.archives(cur.key) if as_of is not None else []
         members.append(Member(cur, limit, _ranges(archives, as_of, limit)))
         point, parent_as_of = _lineage_as_of(cur, archives, as_of)
         if point is None:
             break
         limit = point.step if limit is None else min(limit, point.step)
-        cur = store.get_run(cur["project"], point.run_id)
+        cur = store.get_run(cur.project, point.run_id)
         as_of = parent_as_of if parent_as_of is not None else 0
     members.reverse()
     return members
 
 
 def ancestry(
-    store: Store, rec: dict[str, Any], max_step: int | None = None
-) -> list[tuple[dict[str, Any], int | None]]:
+    store: Store, rec: RunRecord, max_step: int | None = None
+) -> list[tuple[RunRecord, int | None]]:
     """The chain's records with the last step each contributes (None: all), root first."""
     return [(m.rec, m.limit) for m in chain(store, rec, max_step)]
 
@@ -184,7 +189,7 @@ def _upper(a: int | None, b: int | None) -> int | None:
 
 def stitched_columns(
     store: Store,
-    rec: dict[str, Any],
+    rec: RunRecord,
     max_step: int | None = None,
     lineage: bool = True,
     after_step: int | None = None,
@@ -203,8 +208,8 @@ def stitched_columns(
             lo = _lower(lo, after_step)
             if lo is not None and hi is not None and lo >= hi:
                 continue
-            for first, last, data in store.chunks(member.rec["key"], seg, hi, lo):
-                _add_chunk(store, cols, member.rec["key"], seg, first, last, data, hi, lo)
+            for first, last, data in store.chunks(member.rec.key, seg, hi, lo):
+                _add_chunk(store, cols, member.rec.key, seg, first, last, data, hi, lo)
     # rows that became durable while this read the store are in both: keep the stored ones
     done = cols.last_step()
     extra = [
@@ -245,26 +250,26 @@ def _add_chunk(
         raise store.damaged_chunk(key, seg, first, last, f"it cannot be decoded: {exc}") from exc
 
 
-def last_step(store: Store, rec: dict[str, Any]) -> int:
+def last_step(store: Store, rec: RunRecord) -> int:
     """The last step of a run's history view (-1 when it has none)."""
-    own = store.segment_last_step(rec["key"], 0)
+    own = store.segment_last_step(rec.key, 0)
     if own is not None:
         return own
     point = fork_point(rec)
     return -1 if point is None else point.step
 
 
-def check_no_cycle(store: Store, source: dict[str, Any], new_id: str) -> None:
+def check_no_cycle(store: Store, source: RunRecord, new_id: str) -> None:
     """Refuse a fork whose source descends from the run being created."""
     for member in chain(store, source):
-        if member.rec["id"] == new_id:
+        if member.rec.id == new_id:
             raise UsageError(
-                f"fork_from {source['id']!r}: run {new_id!r} is an ancestor of it; a run "
+                f"fork_from {source.id!r}: run {new_id!r} is an ancestor of it; a run "
                 "cannot be forked from its own descendant"
             )
 
 
-def state_at(store: Store, rec: dict[str, Any], step: int) -> dict[str, Any]:
+def state_at(store: Store, rec: RunRecord, step: int) -> dict[str, Any]:
     """The cumulative summary state of a run's history view as of ``step`` (rows with
     ``_step <= step``): one chunk is read (two when the step falls inside a chunk), whatever
     the history's length."""
@@ -275,19 +280,20 @@ def state_at(store: Store, rec: dict[str, Any], step: int) -> dict[str, Any]:
             hi = step if hi is None else min(hi, step)
             if lo is not None and lo >= hi:
                 continue
-            row = store.chunk_at(member.rec["key"], seg, hi)
+            row = store.chunk_at(member.rec.key, seg, hi)
             if row is None or (lo is not None and row[1] <= lo):
                 continue
             first, last, data, state = row
             if last <= hi and state is not None:
-                return loads(state)
+                cached: dict[str, Any] = loads(state)
+                return cached
             cols = Columns()
             cols.add_chunk(data, max_step=hi, after=lo)
             return advance_state(state_at(store, rec, first - 1), cols.cols)
     return empty_state()
 
 
-def split_for(store: Store, rec: dict[str, Any]) -> Any:
+def split_for(store: Store, rec: RunRecord) -> Any:
     """A ``split`` callback for :meth:`Store.archive_after` on ``rec``: the kept part of the
     straddling chunk gets its cumulative state recomputed from the view before it."""
 
@@ -312,28 +318,29 @@ _BATCH = 64
 
 def stitched_buckets(
     store: Store,
-    members: list[Member],
+    members: list[tuple[int, Ranges]],
     x: Callable[[str], str],
     x_token: Any,
     cap: int,
     after_step: int | None = None,
     extra_rows: Iterable[dict[str, Any]] = (),
 ) -> dict[str, tuple[int, Any]]:
-    """Per metric of a history view (its ``members``' step ranges, rows after ``after_step``),
-    ``(width, buckets)``: at most about ``cap`` min/max bucket summaries over the metric's
-    x column (``x(metric)``; ``x_token`` names that choice in the cache). Whole chunks'
-    summaries are cached (:data:`BUCKETS`), so reading a view again decodes only new chunks."""
-    plan: list[tuple[int, int, int | None, int | None, list[tuple[int, int, int, str | None]]]]
+    """Per metric of a history view (its members' ``(run key, step ranges)``, rows after
+    ``after_step``), ``(width, buckets)``: at most about ``cap`` min/max bucket summaries
+    over the metric's x column (``x(metric)``; ``x_token`` names that choice in the cache).
+    Whole chunks' summaries are cached (:data:`BUCKETS`), so reading a view again decodes
+    only new chunks."""
+    plan: list[tuple[int, int, int | None, int | None, list[ChunkMeta]]]
     plan = []
     total = 0
-    for member in members:
-        for seg, lo, hi in member.ranges:
+    for key, ranges in members:
+        for seg, lo, hi in ranges:
             lo = _lower(lo, after_step)
             if lo is not None and hi is not None and lo >= hi:
                 continue
-            meta = store.chunk_meta(member.rec["key"], seg, hi, lo)
-            plan.append((member.rec["key"], seg, lo, hi, meta))
-            total += sum(m[2] for m in meta)
+            meta = store.chunk_meta(key, seg, hi, lo)
+            plan.append((key, seg, lo, hi, meta))
+            total += sum(m.n for m in meta)
     # points per cached summary: a power of 16 (few distinct values, so that reading part of
     # a run, or a run that grew, finds the same summaries), at least 4 summaries per bucket
     group = 1
@@ -371,7 +378,7 @@ def stitched_buckets(
                 if chunk is not None:
                     BUCKETS.put(chunk, summary)
         if meta:
-            last = meta[-1][1] if hi is None else min(hi, meta[-1][1])
+            last = meta[-1].last_step if hi is None else min(hi, meta[-1].last_step)
     parts: dict[str, list[Any]] = {}
     for f in found:
         for metric, arr in (f or {}).items():

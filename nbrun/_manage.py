@@ -23,6 +23,7 @@ from . import _checkpoints, _paths
 from ._history import advance_state, decode_chunk, encode_columns
 from ._ids import validate_project
 from ._lineage import chain, state_at
+from ._records import RunRecord
 from ._store import Chunk, Store, dumps, loads
 from .errors import LineageError, StoreError, UsageError
 from .media._base import is_ref
@@ -101,7 +102,7 @@ def _slice(cols: dict[str, list[Any]], lo: int | None, hi: int | None) -> dict[s
 
 
 def _inherited(
-    store: Store, fork: dict[str, Any]
+    store: Store, fork: RunRecord
 ) -> tuple[
     list[Chunk],
     list[tuple[int, int]],
@@ -112,8 +113,8 @@ def _inherited(
     """What a fork reads from the runs it was forked from: its inherited chunks (media
     references re-pointed at the fork), the artifact versions logged in them, the media files
     to copy into its folder, the checkpoints to adopt and the re-pointing function."""
-    target = f"{fork['project']}/{fork['id']}"
-    dest = _folder(store, fork["project"], fork["id"])
+    target = f"{fork.project}/{fork.id}"
+    dest = _folder(store, fork.project, fork.id)
     chunks: list[Chunk] = []
     outputs: list[tuple[int, int]] = []
     copies: list[tuple[Path, Path]] = []
@@ -124,7 +125,7 @@ def _inherited(
         return None if run == target else target
 
     for member in chain(store, fork)[:-1]:
-        key = member.rec["key"]
+        key = member.rec.key
         for seg, lo, hi in member.ranges:
             if lo is not None and hi is not None and lo >= hi:
                 continue
@@ -145,8 +146,8 @@ def _inherited(
                     part = _relink_json(dumps(advance_state(before, cols)), swap, files)
                     chunks.append(encode_columns(cols, part))
             outputs += store.artifact_usage(key, "output", [(seg, lo, hi)])
-        src = _folder(store, member.rec["project"], member.rec["id"])
-        for ck in _checkpoints.listing(src, member.rec["id"]):
+        src = _folder(store, member.rec.project, member.rec.id)
+        for ck in _checkpoints.listing(src, member.rec.id):
             if member.limit is None or ck.step <= member.limit:
                 checkpoints.append(ck)
     for run, rel in dict.fromkeys(files):
@@ -167,7 +168,7 @@ def _copy(copies: list[tuple[Path, Path]]) -> None:
 
 def delete_run(
     store: Store,
-    rec: dict[str, Any],
+    rec: RunRecord,
     detach_forks: bool = False,
     delete_artifacts: bool = False,
 ) -> tuple[list[str], list[int]]:
@@ -177,9 +178,9 @@ def delete_run(
     for name, flag in (("detach_forks", detach_forks), ("delete_artifacts", delete_artifacts)):
         if type(flag) is not bool:
             raise TypeError(f"delete: {name}={flag!r}; pass True or False")
-    project, run_id = rec["project"], rec["id"]
+    project, run_id = rec.project, rec.id
     forks = store.children(project, run_id)
-    fork_ids = {f["id"] for f in forks}
+    fork_ids = {f.id for f in forks}
     archived = [(i, s) for i, s in store.archived_forks(project, run_id) if i not in fork_ids]
     if archived:
         names = tuple(f"{project}/{i}" for i, _ in archived)
@@ -190,7 +191,7 @@ def delete_run(
             names,
         )
     if forks and not detach_forks:
-        names = tuple(f"{project}/{f['id']}" for f in forks)
+        names = tuple(f"{project}/{f.id}" for f in forks)
         raise LineageError(
             f"cannot delete run {project}/{run_id}: forks still read their history from it: "
             f"{', '.join(names)}. Pass detach_forks=True to copy the rows they inherited into "
@@ -205,17 +206,17 @@ def delete_run(
     for fork in forks:
         chunks, outputs, inherited, checkpoints, swap = _inherited(store, fork)
         copies += inherited
-        adopted += [(ck, _folder(store, project, fork["id"]), fork["id"]) for ck in checkpoints]
+        adopted += [(ck, _folder(store, project, fork.id), fork.id) for ck in checkpoints]
         files: list[tuple[str, str]] = []
-        rewrites += _own_rewrites(store, fork["key"], swap, files)
-        summary = _relink(fork["summary"], swap, files)
-        dest = _folder(store, project, fork["id"])
+        rewrites += _own_rewrites(store, fork.key, swap, files)
+        summary = _relink(fork.summary, swap, files)
+        dest = _folder(store, project, fork.id)
         for run, rel in dict.fromkeys(files):
             copies.append((_media_file(store, run, rel), _paths.join(dest, rel, "media path")))
-        meta = dict(fork["metadata"])
+        meta = dict(fork.metadata)
         meta["detached_from"] = {
             "run_id": run_id,
-            "step": fork["forked_from_step"],
+            "step": fork.forked_from_step,
             "time": time.time(),
         }
         fields = {
@@ -225,36 +226,37 @@ def delete_run(
             "metadata": meta,
             "summary": summary,
         }
-        plans.append((fork["key"], chunks, outputs, fields))
+        plans.append((fork.key, chunks, outputs, fields))
     _copy(copies)  # every path above was checked: a forged store fails before any copy
     for ck, dest, fork_id in adopted:  # signed for the fork only when they verified (rule 45)
         _checkpoints.adopt(ck, dest, fork_id)
     logged = []
     if delete_artifacts:
-        logged = [k for k, _ in store.artifact_usage(rec["key"], "output", _all_segs(store, rec))]
+        logged = [k for k, _ in store.artifact_usage(rec.key, "output", _all_segs(store, rec))]
     try:
-        gone = store.delete_run(rec["key"], plans, sorted(set(logged)), rewrites)
+        gone = store.delete_run(rec.key, plans, sorted(set(logged)), rewrites)
     except StoreError as exc:
         raise UsageError(f"delete {project}/{run_id}: {exc}") from exc
     shutil.rmtree(folder, ignore_errors=True)
-    return [f["id"] for f in forks], gone
+    return [f.id for f in forks], gone
 
 
-def _all_segs(store: Store, rec: dict[str, Any]) -> list[tuple[int, int | None, int | None]]:
-    return [(0, None, None)] + [(a["seg"], None, None) for a in store.archives(rec["key"])]
+def _all_segs(store: Store, rec: RunRecord) -> list[tuple[int, int | None, int | None]]:
+    segs: list[tuple[int, int | None, int | None]] = [(0, None, None)]
+    return segs + [(a.seg, None, None) for a in store.archives(rec.key)]
 
 
-def family(store: Store, rec: dict[str, Any]) -> list[dict[str, Any]]:
+def family(store: Store, rec: RunRecord) -> list[RunRecord]:
     """The runs connected to ``rec`` by lineage (parents, forks, archived lineage), ``rec``
     first."""
-    project = rec["project"]
-    seen: dict[str, dict[str, Any]] = {rec["id"]: rec}
+    project = rec.project
+    seen: dict[str, RunRecord] = {rec.id: rec}
     todo = [rec]
     while todo:
         cur = todo.pop()
-        near = [a["forked_from_id"] for a in store.archives(cur["key"])]
-        near += [cur["forked_from_id"]] + [c["id"] for c in store.children(project, cur["id"])]
-        near += [i for i, _ in store.archived_forks(project, cur["id"])]
+        near = [a.forked_from_id for a in store.archives(cur.key)]
+        near += [cur.forked_from_id] + [c.id for c in store.children(project, cur.id)]
+        near += [i for i, _ in store.archived_forks(project, cur.id)]
         for run_id in near:
             if run_id is None or run_id in seen:
                 continue
@@ -266,27 +268,27 @@ def family(store: Store, rec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def move_run(
-    store: Store, rec: dict[str, Any], project: object, with_lineage: bool = False
+    store: Store, rec: RunRecord, project: object, with_lineage: bool = False
 ) -> list[str]:
     """Move a stored run (with ``with_lineage``: its whole lineage family) to ``project``;
     returns the ids moved (rule 40)."""
     if type(with_lineage) is not bool:
         raise TypeError(f"move: with_lineage={with_lineage!r}; pass True or False")
     new = validate_project(project)
-    old = rec["project"]
+    old = rec.project
     if new == old:
         return []
     runs = family(store, rec)
     if len(runs) > 1 and not with_lineage:
-        names = tuple(f"{old}/{r['id']}" for r in runs[1:])
+        names = tuple(f"{old}/{r.id}" for r in runs[1:])
         raise LineageError(
-            f"cannot move run {old}/{rec['id']} alone: it shares history with "
+            f"cannot move run {old}/{rec.id} alone: it shares history with "
             f"{', '.join(names)} (forks and the runs they were forked from). Pass "
             "with_lineage=True to move them all",
             names,
         )
-    ids = {r["id"] for r in runs}
-    taken = [r["id"] for r in runs if store.get_run(new, r["id"]) is not None]
+    ids = {r.id for r in runs}
+    taken = [r.id for r in runs if store.get_run(new, r.id) is not None]
     if taken:
         raise UsageError(
             f"move to {new!r}: the project has runs with the ids {', '.join(map(repr, taken))} "
@@ -300,11 +302,11 @@ def move_run(
     rewrites = []
     fields: dict[int, dict[str, Any]] = {}
     for r in runs:
-        rewrites += _own_rewrites(store, r["key"], swap, [])
-        summary = _relink(r["summary"], swap, [])
-        if summary != r["summary"]:
-            fields[r["key"]] = {"summary": summary}
-    folders = [(_folder(store, old, r["id"]), _folder(store, new, r["id"])) for r in runs]
+        rewrites += _own_rewrites(store, r.key, swap, [])
+        summary = _relink(r.summary, swap, [])
+        if summary != r.summary:
+            fields[r.key] = {"summary": summary}
+    folders = [(_folder(store, old, r.id), _folder(store, new, r.id)) for r in runs]
     moved: list[tuple[Path, Path]] = []
     try:
         for src, dst in folders:
@@ -312,14 +314,14 @@ def move_run(
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 src.rename(dst)
                 moved.append((src, dst))
-        store.move_runs([r["key"] for r in runs], new, rewrites, fields)
+        store.move_runs([r.key for r in runs], new, rewrites, fields)
     except BaseException as exc:
         for src, dst in reversed(moved):
             dst.rename(src)
         if isinstance(exc, StoreError):
-            raise UsageError(f"move {old}/{rec['id']} to {new!r}: {exc}") from exc
+            raise UsageError(f"move {old}/{rec.id} to {new!r}: {exc}") from exc
         raise
-    return [r["id"] for r in runs]
+    return [r.id for r in runs]
 
 
 # -- checking a store for damage (rule 44) ------------------------------------------------------

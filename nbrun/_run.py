@@ -39,6 +39,7 @@ from ._history import (
 from ._ids import validate_tags, validate_text
 from ._lifecycle import QUEUED_HOST, TrainingState
 from ._lineage import ForkPoint, fork_point, stitched_columns
+from ._records import RunRecord
 from ._states import FAILED, FINISHED, KILLED, LIVE_STATES, PREEMPTING, RUNNING
 from ._store import Store, dumps
 from ._summary import Metric, Summary, make_metric
@@ -242,7 +243,7 @@ class Run(RunView):
     def __init__(
         self,
         store: Store,
-        rec: dict[str, Any],
+        rec: RunRecord,
         *,
         settings: Settings,
         allow_val_change: bool,
@@ -251,23 +252,23 @@ class Run(RunView):
         state: dict[str, Any],
     ) -> None:
         self._store = store
-        self._key = rec["key"]
-        self.id: str = rec["id"]
-        self.project: str = rec["project"]
-        self.entity: str = rec["entity"]
-        self._name: str = rec["name"]
-        self._notes: str | None = rec["notes"]
-        self._tags: tuple[str, ...] = tuple(rec["tags"])
-        self.group: str | None = rec["run_group"]
-        self.job_type: str | None = rec["job_type"]
+        self._key = rec.key
+        self.id: str = rec.id
+        self.project: str = rec.project
+        self.entity: str = rec.entity
+        self._name: str = rec.name
+        self._notes: str | None = rec.notes
+        self._tags: tuple[str, ...] = tuple(rec.tags)
+        self.group: str | None = rec.run_group
+        self.job_type: str | None = rec.job_type
         self.settings = settings
-        self.starting_step: int = rec["starting_step"]
-        self.start_time: float = rec["started"]
-        self.resumed: bool = bool(rec["resumed"])
+        self.starting_step: int = rec.starting_step
+        self.start_time: float = rec.started
+        self.resumed: bool = bool(rec.resumed)
         self.forked_from: ForkPoint | None = fork_point(rec)
-        self.config_diff: dict[str, Any] = rec["config_diff"]
-        self.metadata: dict[str, Any] = rec["metadata"]
-        self._runtime_before: float = rec["runtime_before"]
+        self.config_diff: dict[str, Any] = rec.config_diff
+        self.metadata: dict[str, Any] = rec.metadata
+        self._runtime_before: float = rec.runtime_before
         self._t0 = time.monotonic()
         # wall-clock origin of _runtime: now minus the runtime of earlier incarnations
         self._t0_wall = time.time() - self._runtime_before
@@ -279,7 +280,7 @@ class Run(RunView):
         self._step = step
         self._config_dirty = False
         self._metrics_dirty = False
-        self.config = Config(rec["config"], allow_val_change, on_change=self._config_changed)
+        self.config = Config(rec.config, allow_val_change, on_change=self._config_changed)
         self.summary = summary
         self._sync: list[Metric] = []
         self._feeds: list[RowFeed] = []
@@ -370,7 +371,7 @@ class Run(RunView):
     @property
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts recorded with :meth:`alert`, oldest first."""
-        return self._store.alerts(self._key)
+        return [a.as_dict() for a in self._store.alerts(self._key)]
 
     @property
     def exit_code(self) -> int | None:
@@ -998,7 +999,7 @@ class Run(RunView):
                 feed.close()
             _registry.unregister(self._store.path, self.project, self.id)
 
-    def hand_off(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    def hand_off(self, metadata: Mapping[str, Any]) -> RunRecord:
         """Hand the run to another process (an executor's worker, rule 41): :meth:`detach`
         it here, then record it queued with ``metadata`` (pid 0, host
         ``"(queued on an executor)"``, a fresh heartbeat) for a worker to take over. Returns

@@ -35,6 +35,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._records import (
+    ARCHIVE_FIELDS,
+    ARTIFACT_FIELDS,
+    RUN_FIELDS,
+    AlertRecord,
+    ArchiveRecord,
+    ArtifactRecord,
+    ChunkMeta,
+    ChunkRecord,
+    RunRecord,
+)
 from .errors import RunNotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -208,39 +219,7 @@ SCHEMA_VERSION = schema_version()
 
 #: run columns stored as JSON text
 JSON_FIELDS = frozenset({"tags", "config", "summary", "metrics", "metadata", "config_diff"})
-RUN_COLUMNS = (
-    "key",
-    "project",
-    "id",
-    "entity",
-    "name",
-    "notes",
-    "tags",
-    "run_group",
-    "job_type",
-    "config",
-    "summary",
-    "metrics",
-    "metadata",
-    "config_diff",
-    "state",
-    "exit_code",
-    "created",
-    "started",
-    "updated",
-    "heartbeat",
-    "finished",
-    "runtime_before",
-    "pid",
-    "host",
-    "starting_step",
-    "last_step",
-    "forked_from_id",
-    "forked_from_step",
-    "forked_from_seg",
-    "resumed",
-    "stop_requested",
-)
+RUN_COLUMNS = RUN_FIELDS
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 
 #: system samples, console lines and the open console lines (None: unchanged) of one flush;
@@ -290,11 +269,27 @@ def _install_schema(conn: Any, ddl: Callable[[str], str] = lambda script: script
     )
 
 
-def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
-    rec = dict(zip(RUN_COLUMNS, row, strict=True))
+def _decode_run(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
+    values = dict(zip(RUN_COLUMNS, row, strict=True))
     for field in JSON_FIELDS:
-        rec[field] = loads(rec[field])
-    return rec
+        values[field] = loads(values[field])
+    return RunRecord(**values)
+
+
+def _decode_artifact(row: sqlite3.Row | tuple[Any, ...]) -> ArtifactRecord:
+    values = dict(zip(ARTIFACT_FIELDS, row, strict=True))
+    for field in ("metadata", "manifest", "tags"):
+        values[field] = loads(values[field])
+    return ArtifactRecord(**values)
+
+
+def _encode_artifact(rec: ArtifactRecord) -> dict[str, Any]:
+    """An artifact record's columns but ``key``, JSON columns encoded (as
+    :func:`_decode_artifact` reads them)."""
+    out = {name: getattr(rec, name) for name in ARTIFACT_FIELDS if name != "key"}
+    for field in ("metadata", "manifest", "tags"):
+        out[field] = dumps(out[field])
+    return out
 
 
 #: how much of the database file a connection may memory-map for reads
@@ -637,10 +632,11 @@ class Store:
             out[name] = dumps(value) if name in JSON_FIELDS else value
         return out
 
-    def create_run(self, fields: dict[str, Any]) -> int | None:
-        """Insert a run record and return its key; None (and nothing written) when the
-        project already has a run with that id (another process made it meanwhile: rule 41)."""
-        enc = self._encode_fields(fields)
+    def create_run(self, rec: RunRecord) -> int | None:
+        """Insert a run record (its ``key`` is not written) and return its key; None (and
+        nothing written) when the project already has a run with that id (another process
+        made it meanwhile: rule 41)."""
+        enc = self._encode_fields(rec.columns())
         cols = ", ".join(enc)
         marks = ", ".join("?" for _ in enc)
         with self._write() as conn:
@@ -664,8 +660,8 @@ class Store:
         conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
 
     def update_run_if(
-        self, key: int, change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+        self, key: int, change: Callable[[RunRecord], dict[str, Any] | None]
+    ) -> RunRecord | None:
         """Compare-and-set one run: in one write transaction (every other writer of the store
         waits), read the run, call ``change(record)`` and set the fields it returns (None:
         leave the run as it is). Returns the record as written, or None when the run is
@@ -683,9 +679,9 @@ class Store:
             if not fields:
                 return None
             self._set_run(conn, key, fields)
-            return {**rec, **fields}
+            return rec.replace(**fields)
 
-    def get_run(self, project: str, run_id: str) -> dict[str, Any] | None:
+    def get_run(self, project: str, run_id: str) -> RunRecord | None:
         """Return one run's record, or None."""
         row = self._conn.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND id = ?",
@@ -693,14 +689,14 @@ class Store:
         ).fetchone()
         return None if row is None else _decode_run(row)
 
-    def get_run_by_key(self, key: int) -> dict[str, Any] | None:
+    def get_run_by_key(self, key: int) -> RunRecord | None:
         """Return one run's record by key, or None."""
         row = self._conn.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?", (key,)
         ).fetchone()
         return None if row is None else _decode_run(row)
 
-    def list_runs(self, project: str | None = None) -> list[dict[str, Any]]:
+    def list_runs(self, project: str | None = None) -> list[RunRecord]:
         """All runs (of one project), oldest first."""
         sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
         args: tuple[Any, ...] = ()
@@ -710,7 +706,7 @@ class Store:
         rows = self._conn.execute(sql + " ORDER BY created, key", args).fetchall()
         return [_decode_run(r) for r in rows]
 
-    def children(self, project: str, run_id: str) -> list[dict[str, Any]]:
+    def children(self, project: str, run_id: str) -> list[RunRecord]:
         """Runs forked from the given one, oldest first."""
         rows = self._conn.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND forked_from_id = ?"
@@ -727,7 +723,7 @@ class Store:
             ).fetchone()[0]
         )
 
-    def last_crashed_or_failed(self, project: str) -> list[dict[str, Any]]:
+    def last_crashed_or_failed(self, project: str) -> list[RunRecord]:
         """Runs of a project in a resumable state, newest first (for ``resume='auto'``)."""
         rows = self._conn.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND state IN "
@@ -870,8 +866,8 @@ class Store:
         seg: int | None = None,
         max_step: int | None = None,
         after: int | None = None,
-    ) -> list[tuple[int, int, int, int, bytes, str | None]]:
-        """``(seg, first_step, last_step, n, data, state)`` of a run's chunks (of one segment,
+    ) -> list[ChunkRecord]:
+        """The chunks ``(seg, first_step, last_step, n, data, state)`` of a run (of one segment,
         overlapping ``(after, max_step]``), in segment and step order."""
         sql = (
             f"SELECT seg, first_step, last_step, n, data, state{self._crc_col} FROM history"
@@ -889,7 +885,7 @@ class Store:
         rows = self._conn.execute(sql + " ORDER BY seg, first_step", args).fetchall()
         for s, first, last, _n, data, state, crc in rows:
             self._verify(key, s, first, last, data, state, crc)
-        return [row[:6] for row in rows]
+        return [ChunkRecord(*row[:6]) for row in rows]
 
     def delete_run(
         self,
@@ -1051,10 +1047,11 @@ class Store:
         """``(time, data JSON)`` of a segment's system samples, in order."""
         if not self.side_tables:
             return []
-        return self._conn.execute(
+        rows: list[tuple[float, str]] = self._conn.execute(
             "SELECT t, data FROM system_samples WHERE run_key = ? AND seg = ? ORDER BY id",
             (key, seg),
         ).fetchall()
+        return rows
 
     def console_lines(
         self, key: int, seg: int = 0, last: int | None = None
@@ -1063,12 +1060,14 @@ class Store:
         in order."""
         if not self.side_tables:
             return []
+        rows: list[tuple[float, str, int, str]]
         if last is None:
-            return self._conn.execute(
+            rows = self._conn.execute(
                 "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ?"
                 " ORDER BY id",
                 (key, seg),
             ).fetchall()
+            return rows
         rows = self._conn.execute(
             "SELECT t, stream, step, text FROM console WHERE run_key = ? AND seg = ?"
             " ORDER BY id DESC LIMIT ?",
@@ -1110,7 +1109,7 @@ class Store:
 
     def chunk_meta(
         self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
-    ) -> list[tuple[int, int, int, str | None]]:
+    ) -> list[ChunkMeta]:
         """``(first_step, last_step, n, state)`` of the chunks :meth:`chunks` would return,
         without their data (a reader that cached what it made of a chunk skips it)."""
         sql = "SELECT first_step, last_step, n, state FROM history WHERE run_key = ? AND seg = ?"
@@ -1121,7 +1120,8 @@ class Store:
         if after_step is not None:
             sql += " AND last_step > ?"
             args.append(after_step)
-        return self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        rows = self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        return [ChunkMeta(*row) for row in rows]
 
     def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
         """The chunk of a segment holding its last row with ``_step <= step``:
@@ -1153,8 +1153,8 @@ class Store:
         info: dict[str, Any],
         run_fields: dict[str, Any],
         force: bool = False,
-        check: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any] | None:
+        check: Callable[[RunRecord], None] | None = None,
+    ) -> ArchiveRecord | None:
         """Move the live rows with ``_step > step`` into a new archived segment.
 
         ``split(data, step, first_step)`` splits the one chunk that straddles ``step`` into
@@ -1181,81 +1181,101 @@ class Store:
                     "SELECT COALESCE(MAX(seg), 0) + 1 FROM archives WHERE run_key = ?", (key,)
                 ).fetchone()[0]
             )
-            rows = conn.execute(
-                f"SELECT first_step, last_step, n, data, state{self._crc_col} FROM history"
-                " WHERE run_key = ? AND seg = 0 AND last_step > ? ORDER BY first_step",
-                (key, step),
-            ).fetchall()
-            for first, last, _n, data, state, crc in rows:  # a damaged chunk moves nothing
-                self._verify(key, 0, first, last, data, state, crc)
-            moved_n = 0
-            first_moved: int | None = None
-            for first, _last, n, data, state, _crc in rows:
-                if first > step:  # moved whole: data, state and checksum unchanged
-                    conn.execute(
-                        "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0"
-                        " AND first_step = ?",
-                        (seg, key, first),
-                    )
-                    moved_n += n
-                    first_moved = first if first_moved is None else first_moved
-                    continue
-                kept, moved = split(data, step, first)
-                if moved is not None:  # its rows end where the chunk did: same cumulative state
-                    moved = (*moved[:4], state)
-                conn.execute(
-                    "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
-                    (key, first),
-                )
-                for target, part in ((0, kept), (seg, moved)):
-                    if part is not None:
-                        self._insert_chunks(conn, key, target, [part])
-                if moved is not None:
-                    moved_n += moved[2]
-                    first_moved = moved[0]
-            fields: dict[str, Any] = {
-                "run_key": key,
-                "seg": seg,
-                "from_step": first_moved,
-                "to_step": rows[-1][1] if rows else None,
-                "cut_step": step,
-                "n": moved_n,
-                "created": time.time(),
-                **info,
-            }
-            record: dict[str, Any] | None = None
+            moved_n, first_moved, to_step = self._move_rows(conn, key, seg, step, split)
+            record: ArchiveRecord | None = None
             if moved_n or force:
-                # artifacts logged or used after the cut go with the rows (rule 36)
-                conn.execute(
-                    "UPDATE artifact_usage SET seg = ? WHERE run_key = ? AND seg = 0 AND step > ?",
-                    (seg, key, step),
+                record = ArchiveRecord(
+                    run_key=key,
+                    seg=seg,
+                    from_step=first_moved,
+                    to_step=to_step,
+                    cut_step=step,
+                    n=moved_n,
+                    created=time.time(),
+                    **info,
                 )
-                record = fields
-                cols = ", ".join(record)
-                conn.execute(
-                    f"INSERT INTO archives ({cols}) VALUES ({', '.join('?' for _ in record)})",
-                    tuple(record.values()),
-                )
-                if self.side_tables:
-                    # system samples and console lines after the cut go with the rows (all
-                    # of them when the whole history is archived: cut -1); with no rows to
-                    # archive they stay where they are
-                    for table in ("system_samples", "console"):
-                        conn.execute(
-                            f"UPDATE {table} SET seg = ? WHERE run_key = ? AND seg = 0"
-                            " AND (step > ? OR ? < 0)",
-                            (seg, key, step, step),
-                        )
+                self._add_archive(conn, record)
             if enc:
                 sets = ", ".join(f"{name} = ?" for name in enc)
                 conn.execute(f"UPDATE runs SET {sets} WHERE key = ?", (*enc.values(), key))
         return record
 
-    def archives(self, key: int) -> list[dict[str, Any]]:
+    def _move_rows(
+        self,
+        conn: Any,
+        key: int,
+        seg: int,
+        step: int,
+        split: Callable[[bytes, int, int], tuple[Chunk | None, Chunk | None]],
+    ) -> tuple[int, int | None, int | None]:
+        """:meth:`archive_after`'s move of the live chunks after ``step`` into segment
+        ``seg`` (splitting the one that straddles it); returns the rows moved, the first step
+        moved and the last live step there was (None: none)."""
+        rows = conn.execute(
+            f"SELECT first_step, last_step, n, data, state{self._crc_col} FROM history"
+            " WHERE run_key = ? AND seg = 0 AND last_step > ? ORDER BY first_step",
+            (key, step),
+        ).fetchall()
+        for first, last, _n, data, state, crc in rows:  # a damaged chunk moves nothing
+            self._verify(key, 0, first, last, data, state, crc)
+        moved_n = 0
+        first_moved: int | None = None
+        for first, _last, n, data, state, _crc in rows:
+            if first > step:  # moved whole: data, state and checksum unchanged
+                conn.execute(
+                    "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0 AND first_step = ?",
+                    (seg, key, first),
+                )
+                moved_n += n
+                first_moved = first if first_moved is None else first_moved
+                continue
+            kept, moved = split(data, step, first)
+            if moved is not None:  # its rows end where the chunk did: same cumulative state
+                moved = (*moved[:4], state)
+            conn.execute(
+                "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
+                (key, first),
+            )
+            for target, part in ((0, kept), (seg, moved)):
+                if part is not None:
+                    self._insert_chunks(conn, key, target, [part])
+            if moved is not None:
+                moved_n += moved[2]
+                first_moved = moved[0]
+        return moved_n, first_moved, (int(rows[-1][1]) if rows else None)
+
+    def _add_archive(self, conn: Any, record: ArchiveRecord) -> None:
+        """Insert an archive record; the artifact usage, system samples and console lines
+        after its cut go to its segment with the rows."""
+        key, seg, step = record.run_key, record.seg, record.cut_step
+        # artifacts logged or used after the cut go with the rows (rule 36)
+        conn.execute(
+            "UPDATE artifact_usage SET seg = ? WHERE run_key = ? AND seg = 0 AND step > ?",
+            (seg, key, step),
+        )
+        conn.execute(
+            f"INSERT INTO archives ({', '.join(ARCHIVE_FIELDS)})"
+            f" VALUES ({', '.join('?' for _ in ARCHIVE_FIELDS)})",
+            tuple(getattr(record, name) for name in ARCHIVE_FIELDS),
+        )
+        if self.side_tables:
+            # system samples and console lines after the cut go with the rows (all of them
+            # when the whole history is archived: cut -1); with no rows to archive they stay
+            # where they are
+            for table in ("system_samples", "console"):
+                conn.execute(
+                    f"UPDATE {table} SET seg = ? WHERE run_key = ? AND seg = 0"
+                    " AND (step > ? OR ? < 0)",
+                    (seg, key, step, step),
+                )
+
+    def archives(self, key: int) -> list[ArchiveRecord]:
         """Archived segments of a run, oldest first."""
-        cur = self._conn.execute("SELECT * FROM archives WHERE run_key = ? ORDER BY seg", (key,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows = self._conn.execute(
+            f"SELECT {', '.join(ARCHIVE_FIELDS)} FROM archives WHERE run_key = ? ORDER BY seg",
+            (key,),
+        ).fetchall()
+        return [ArchiveRecord(*row) for row in rows]
 
     # -- alerts ----------------------------------------------------------------------------
     def add_alert(self, key: int, title: str, text: str, level: str) -> None:
@@ -1266,13 +1286,13 @@ class Store:
                 (key, time.time(), title, text, level),
             )
 
-    def alerts(self, key: int) -> list[dict[str, Any]]:
+    def alerts(self, key: int) -> list[AlertRecord]:
         """Alerts of a run, oldest first."""
         rows = self._conn.execute(
             "SELECT created, title, text, level FROM alerts WHERE run_key = ? ORDER BY created",
             (key,),
         ).fetchall()
-        return [dict(zip(("created", "title", "text", "level"), r, strict=True)) for r in rows]
+        return [AlertRecord(*row) for row in rows]
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` of the database ('ok' when healthy; PostgreSQL keeps
@@ -1284,42 +1304,18 @@ class Store:
         self.update_run(key, {"stop_requested": 1})
 
     # -- artifacts (rules 35-37) -----------------------------------------------------------
-    _ART_COLUMNS = (
-        "key",
-        "project",
-        "name",
-        "version",
-        "type",
-        "digest",
-        "size",
-        "description",
-        "metadata",
-        "manifest",
-        "tags",
-        "state",
-        "distributed_id",
-        "source_key",
-        "created",
-    )
-
-    def _art_rows(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _art_rows(self, where: str, args: tuple[Any, ...]) -> list[ArtifactRecord]:
         rows = self._conn.execute(
-            f"SELECT {', '.join(self._ART_COLUMNS)} FROM artifacts WHERE {where}", args
+            f"SELECT {', '.join(ARTIFACT_FIELDS)} FROM artifacts WHERE {where}", args
         ).fetchall()
-        out = []
-        for row in rows:
-            rec = dict(zip(self._ART_COLUMNS, row, strict=True))
-            for field in ("metadata", "manifest", "tags"):
-                rec[field] = loads(rec[field])
-            out.append(rec)
-        return out
+        return [_decode_artifact(row) for row in rows]
 
-    def artifact(self, key: int) -> dict[str, Any] | None:
+    def artifact(self, key: int) -> ArtifactRecord | None:
         """One artifact version's record by key, or None."""
         rows = self._art_rows("key = ?", (key,))
         return rows[0] if rows else None
 
-    def artifact_at(self, project: str, name: str, ref: str) -> dict[str, Any] | None:
+    def artifact_at(self, project: str, name: str, ref: str) -> ArtifactRecord | None:
         """The committed version ``ref`` (``v3`` or an alias) of a collection, or None."""
         if ref[:1] == "v" and ref[1:].isdigit():
             rows = self._art_rows(
@@ -1334,7 +1330,7 @@ class Store:
         ).fetchone()
         return None if row is None else self.artifact(int(row[0]))
 
-    def artifact_versions(self, project: str, name: str) -> list[dict[str, Any]]:
+    def artifact_versions(self, project: str, name: str) -> list[ArtifactRecord]:
         """A collection's committed versions, oldest first."""
         return self._art_rows(
             "project = ? AND name = ? AND state = 'COMMITTED' ORDER BY version", (project, name)
@@ -1360,7 +1356,7 @@ class Store:
 
     def pending_artifact(
         self, project: str, name: str, distributed_id: str
-    ) -> dict[str, Any] | None:
+    ) -> ArtifactRecord | None:
         """The pending (not yet finished) version a distributed upsert is building."""
         rows = self._art_rows(
             "project = ? AND name = ? AND distributed_id = ? AND state = 'PENDING'",
@@ -1646,17 +1642,18 @@ class Store:
 
     def import_run(
         self,
-        rec: dict[str, Any],
+        rec: RunRecord,
         tables: dict[str, list[dict[str, Any]]],
         artifact_keys: dict[int, int],
     ) -> int | None:
         """Insert a run copied from another store, with its rows, in one transaction; its
         timestamps are kept as they were. ``artifact_keys`` maps the source's artifact keys to
         this store's. Returns the new key, or None when the project already has that id."""
-        fields = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in rec.items() if k != "key"}
+        # encoded as stored (no clock of this server applied: the copy keeps its timestamps)
+        fields = Store._encode_fields(self, rec.columns())
         with self._write() as conn:
             if conn.execute(
-                "SELECT 1 FROM runs WHERE project = ? AND id = ?", (rec["project"], rec["id"])
+                "SELECT 1 FROM runs WHERE project = ? AND id = ?", (rec.project, rec.id)
             ).fetchone():
                 return None
             cols = ", ".join(fields)
@@ -1687,16 +1684,18 @@ class Store:
 
     def export_artifacts(
         self, project: str | None
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Every artifact version record (raw, oldest first) and alias of a project (or of
+    ) -> tuple[list[ArtifactRecord], list[dict[str, Any]]]:
+        """Every artifact version record (oldest first) and alias row of a project (or of
         all projects), for :meth:`import_artifacts`."""
         where, args = ("WHERE project = ?", (project,)) if project is not None else ("", ())
-        rows = self._select(f"SELECT * FROM artifacts {where} ORDER BY key", args)
+        rows = self._art_rows(
+            ("project = ?" if project is not None else "1 = 1") + " ORDER BY key", args
+        )
         aliases = self._select(f"SELECT * FROM artifact_aliases {where}", args)
         return rows, aliases
 
     def import_artifacts(
-        self, rows: list[dict[str, Any]], aliases: list[dict[str, Any]]
+        self, rows: list[ArtifactRecord], aliases: list[dict[str, Any]]
     ) -> dict[int, int]:
         """Insert artifact versions copied from another store (one transaction): a version
         this store has already (same collection, version and digest) is reused; the same
@@ -1705,29 +1704,32 @@ class Store:
         keys: dict[int, int] = {}
         with self._write() as conn:
             for row in rows:
-                if row["version"] is not None:
+                if row.version is not None:
                     have = conn.execute(
                         "SELECT key, digest FROM artifacts WHERE project = ? AND name = ?"
                         " AND version = ?",
-                        (row["project"], row["name"], row["version"]),
+                        (row.project, row.name, row.version),
                     ).fetchone()
                     if have is not None:
-                        if have[1] != row["digest"]:
+                        if have[1] != row.digest:
                             raise StoreError(
-                                f"artifact {row['project']}/{row['name']}:v{row['version']} "
+                                f"artifact {row.project}/{row.name}:v{row.version} "
                                 f"exists in {str(self.path)!r} with other contents; nothing "
                                 "was copied"
                             )
-                        keys[row["key"]] = int(have[0])
+                        keys[row.key] = int(have[0])
                         continue
-                fields = {k: v for k, v in row.items() if k != "key"}
-                fields["source_key"] = keys.get(row["source_key"])
+                fields = _encode_artifact(
+                    row.replace(
+                        source_key=None if row.source_key is None else keys.get(row.source_key)
+                    )
+                )
                 cur = conn.execute(
                     f"INSERT INTO artifacts ({', '.join(fields)})"
                     f" VALUES ({', '.join('?' for _ in fields)}) RETURNING key",
                     tuple(fields.values()),
                 )
-                keys[row["key"]] = int(cur.fetchone()[0])
+                keys[row.key] = int(cur.fetchone()[0])
             for alias in aliases:
                 if alias["artifact_key"] in keys:
                     conn.execute(

@@ -35,6 +35,7 @@ from ._history import empty_state
 from ._init_request import InitRequest
 from ._lifecycle import QUEUED_HOST, TrainingState, TrainSpec
 from ._lineage import ForkPoint, ancestry, fork_point, last_step, state_at
+from ._records import RunRecord
 from ._run import Run, Settings
 from ._states import CRASHED, is_live
 from ._store import Store
@@ -82,7 +83,7 @@ def checkpoints(view: RunView, lineage: bool = True) -> list[Checkpoint]:
     for member, limit in chain:
         point = fork_point(member)
         lower = point.step if point is not None else -1
-        for ck in _checkpoints.listing(run_folder(view, member["id"]), member["id"]):
+        for ck in _checkpoints.listing(run_folder(view, member.id), member.id):
             if (limit is None or ck.step <= limit) and ck.step >= lower:
                 out.append(ck)
     # a step saved by both a parent and a child: the child's (later in the chain) wins
@@ -512,8 +513,8 @@ def _mark_lost(store: Store, key: int, token: str, text: str) -> None:
     """Mark a run whose worker died (or whose task never ran) crashed, if it is still live and
     still the hand-off ``token`` was made for (checked and written in one transaction)."""
 
-    def crash(rec: dict[str, Any]) -> dict[str, Any] | None:
-        if not is_live(rec["state"]) or _token(rec) != token:
+    def crash(rec: RunRecord) -> dict[str, Any] | None:
+        if not is_live(rec.state) or _token(rec) != token:
             return None
         return {"state": CRASHED, "updated": time.time()}
 
@@ -521,9 +522,9 @@ def _mark_lost(store: Store, key: int, token: str, text: str) -> None:
         store.add_alert(key, TRAINING_LOST, text[-8000:], "ERROR")
 
 
-def _token(rec: dict[str, Any]) -> str | None:
+def _token(rec: RunRecord) -> str | None:
     """The token of the hand-off the run was last queued for (None: never handed off)."""
-    return (rec["metadata"].get("executor") or {}).get("token")
+    return (rec.metadata.get("executor") or {}).get("token")
 
 
 class _TakenElsewhere(RuntimeError):
@@ -531,13 +532,13 @@ class _TakenElsewhere(RuntimeError):
     still alive (an executor that ran the task twice): this one leaves the run alone."""
 
 
-def _owner_alive(store: Store, rec: dict[str, Any]) -> bool:
+def _owner_alive(store: Store, rec: RunRecord) -> bool:
     """Whether the process recorded as training ``rec`` is still there: on this host, its pid
     is alive; elsewhere, its heartbeat is younger than the run's ``stale_after`` (rule 29)."""
-    if rec["host"] == _system.host_name():
-        pid = int(rec["pid"] or 0)
+    if rec.host == _system.host_name():
+        pid = int(rec.pid or 0)
         return pid == os.getpid() or process_is_alive(pid)
-    return store.now() - rec["heartbeat"] <= recorded_stale_after(rec)
+    return store.now() - rec.heartbeat <= recorded_stale_after(rec)
 
 
 def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
@@ -578,17 +579,17 @@ def _adopt(task: dict[str, Any]) -> Run:
         raise RunNotFoundError(
             f"run {task['project']}/{task['id']} is not in the store at {task['root']}"
         )
-    seen: dict[str, Any] = found
+    seen: RunRecord = found
     settings: Settings = task["settings"]
     facts = _system.process_facts()  # outside the transaction: it may ask the GPU driver
 
-    def take(rec: dict[str, Any]) -> dict[str, Any] | None:
+    def take(rec: RunRecord) -> dict[str, Any] | None:
         nonlocal seen
         seen = rec  # the record the decision was made on, as the transaction read it
-        if _token(rec) != task["token"] or rec["host"] != QUEUED_HOST:
+        if _token(rec) != task["token"] or rec.host != QUEUED_HOST:
             return None
         now = time.time()
-        ex = rec["metadata"]["executor"]
+        ex = rec.metadata["executor"]
         return {
             "pid": os.getpid(),
             "host": _system.host_name(),
@@ -596,21 +597,21 @@ def _adopt(task: dict[str, Any]) -> Run:
             "updated": now,
             "started": now,
             "metadata": {
-                **_trained_here(rec["metadata"], facts),
+                **_trained_here(rec.metadata, facts),
                 "executor": {**ex, "worker": f"{_system.host_name()} pid {os.getpid()}"},
                 STALE_AFTER_KEY: settings.stale_after,
             },
         }
 
-    taken = store.update_run_if(found["key"], take)
+    taken = store.update_run_if(found.key, take)
     if taken is None:
         _refuse(store, task, seen)
-    rec: dict[str, Any] = taken  # type: ignore[assignment]
+    rec: RunRecord = taken  # type: ignore[assignment]
     step = last_step(store, rec) + 1
     history_state = state_at(store, rec, step - 1) if step > 0 else empty_state()
-    summary = _summary_for(rec["metrics"], history_state)
+    summary = _summary_for(rec.metrics, history_state)
     run = _make_run(store, rec, summary, settings, task["allow_val_change"], history_state)
-    if rec["stop_requested"]:  # stopped while it waited in the executor's queue
+    if rec.stop_requested:  # stopped while it waited in the executor's queue
         run.request_stop()
     return run
 
@@ -629,18 +630,18 @@ def _trained_here(meta: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]
     return {**out, **facts, "created_by": created}
 
 
-def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:
+def _refuse(store: Store, task: dict[str, Any], rec: RunRecord) -> None:
     """Raise why this task does not take ``rec`` over (it is not queued for this task)."""
     if _token(rec) != task["token"]:
         raise UsageError(
             f"run {task['id']} was handed to an executor again after this task was submitted; "
             "this task leaves it alone"
         )
-    owner = f"pid {rec['pid']} on {rec['host']}"
-    if not is_live(rec["state"]):
+    owner = f"pid {rec.pid} on {rec.host}"
+    if not is_live(rec.state):
         raise _TakenElsewhere(
             f"run {task['id']} was taken over by the worker {owner} and has ended "
-            f"({rec['state']}); a run is not trained twice: this task leaves it alone"
+            f"({rec.state}); a run is not trained twice: this task leaves it alone"
         )
     if _owner_alive(store, rec):
         raise _TakenElsewhere(
@@ -654,7 +655,7 @@ def _refuse(store: Store, task: dict[str, Any], rec: dict[str, Any]) -> None:
         "task, but a run is not trained twice: it is marked crashed (fork or rewind it from its "
         "last checkpoint to continue)"
     )
-    _mark_lost(store, rec["key"], task["token"], text)
+    _mark_lost(store, rec.key, task["token"], text)
     raise RuntimeError(text)
 
 
@@ -667,7 +668,7 @@ class RemoteRun(StoredRun):
     and :attr:`error` says why."""
 
     def __init__(
-        self, store: Store, rec: dict[str, Any], future: cf.Future[Any], spec: TrainSpec, token: str
+        self, store: Store, rec: RunRecord, future: cf.Future[Any], spec: TrainSpec, token: str
     ) -> None:
         super().__init__(store, rec)
         self.future = future
@@ -696,8 +697,8 @@ class RemoteRun(StoredRun):
         finally:
             self._store.close_thread_connection()
 
-    def _beat(self, rec: dict[str, Any]) -> dict[str, Any] | None:
-        if rec["host"] == QUEUED_HOST and _token(rec) == self._token:
+    def _beat(self, rec: RunRecord) -> dict[str, Any] | None:
+        if rec.host == QUEUED_HOST and _token(rec) == self._token:
             return {"heartbeat": time.time()}
         return None
 

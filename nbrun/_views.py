@@ -35,6 +35,7 @@ from ._lineage import (
     stitched_buckets,
     stitched_columns,
 )
+from ._records import ArchiveRecord, RunRecord
 from ._registry import Run, live_run
 from ._states import CRASHED, FAILED, is_live
 from ._store import Store
@@ -86,7 +87,7 @@ class RunView:
     project: str
     entity: str
 
-    def _record(self) -> dict[str, Any]:
+    def _record(self) -> RunRecord:
         rec = self._store.get_run_by_key(self._key)
         if rec is None:  # deleted (rule 40)
             raise RunNotFoundError(f"run {self.project}/{self.id} is gone from {self._store.path}")
@@ -102,7 +103,7 @@ class RunView:
         """The run's key in :attr:`store` (what the store's run methods take)."""
         return self._key
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> RunRecord:
         """The run's stored record, read now (``RunNotFoundError`` once it was deleted,
         rule 40)."""
         return self._record()
@@ -160,14 +161,14 @@ class RunView:
         if run is not None:
             return run.error
         rec = self._record()
-        if rec["state"] != FAILED:
+        if rec.state != FAILED:
             return None
         failed = [
             a
             for a in self._store.alerts(self._key)
-            if a["title"] == TRAINING_FAILED and a["level"] == "ERROR"
+            if a.title == TRAINING_FAILED and a.level == "ERROR"
         ]
-        return failed[-1]["text"] if failed else None
+        return failed[-1].text if failed else None
 
     def history(
         self,
@@ -231,7 +232,7 @@ class RunView:
         resolve, token = _x_resolver(x, getattr(self, "metrics", {}))
         found = stitched_buckets(
             self._store,
-            members,
+            [(m.rec.key, m.ranges) for m in members],
             resolve,
             token,
             cap,
@@ -277,9 +278,7 @@ class RunView:
         pairs: list[tuple[int, int]] = []
         if lineage:
             for member in chain(self._store, rec)[:-1]:
-                pairs += self._store.artifact_usage(
-                    member.rec["key"], "output", list(member.ranges)
-                )
+                pairs += self._store.artifact_usage(member.rec.key, "output", list(member.ranges))
         pairs += self._store.artifact_usage(self._key, "output", [(0, None, None)])
         return _artifacts.records(self._store, pairs)
 
@@ -370,23 +369,19 @@ class RunView:
 class Archive:
     """A segment of history cut off by a rewind: still readable, never deleted."""
 
-    def __init__(self, store: Store, project: str, run_id: str, rec: dict[str, Any]) -> None:
+    def __init__(self, store: Store, project: str, run_id: str, rec: ArchiveRecord) -> None:
         self._store = store
-        self._key = rec["run_key"]
+        self._key = rec.run_key
         self.run_id = run_id
         self.project = project
-        self.index: int = rec["seg"]
-        self.from_step: int | None = rec["from_step"]
-        self.to_step: int | None = rec["to_step"]
-        self.rows: int = rec["n"]
-        self.created: float = rec["created"]
-        self.reason: str = rec["reason"]
-        self.actor: str = rec["actor"]
-        self.forked_from: ForkPoint | None = (
-            ForkPoint(rec["forked_from_id"], rec["forked_from_step"])
-            if rec["forked_from_id"] is not None
-            else None
-        )
+        self.index: int = rec.seg
+        self.from_step: int | None = rec.from_step
+        self.to_step: int | None = rec.to_step
+        self.rows: int = rec.n
+        self.created: float = rec.created
+        self.reason: str = rec.reason
+        self.actor: str = rec.actor
+        self.forked_from: ForkPoint | None = fork_point(rec)
 
     def logged_artifacts(self) -> list[Artifact]:
         """The artifact versions the run logged in this segment (after the rewind's step)."""
@@ -412,9 +407,10 @@ class Archive:
     ) -> dict[str, pd.DataFrame]:
         """The archived rows downsampled per metric, as :meth:`RunView.history_buckets`."""
         cap = _check_points(points)
-        member = Member({"key": self._key}, None, ((self.index, None, None),))
         resolve, token = _x_resolver(x, {})
-        found = stitched_buckets(self._store, [member], resolve, token, cap)
+        found = stitched_buckets(
+            self._store, [(self._key, ((self.index, None, None),))], resolve, token, cap
+        )
         return _bucket_frames(found, resolve)
 
     def logs(self) -> pd.DataFrame:
@@ -440,10 +436,10 @@ DEFAULT_STALE_AFTER = 60.0
 STALE_AFTER_KEY = "stale_after"
 
 
-def recorded_stale_after(rec: dict[str, Any]) -> float:
+def recorded_stale_after(rec: RunRecord) -> float:
     """Seconds without a heartbeat after which readers judge the run of ``rec`` crashed: the
     ``stale_after`` setting its writer recorded in the run's metadata (rule 29)."""
-    meta = rec.get("metadata")
+    meta = rec.metadata
     value = meta.get(STALE_AFTER_KEY) if isinstance(meta, Mapping) else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if 0 < value < float("inf"):
@@ -451,20 +447,20 @@ def recorded_stale_after(rec: dict[str, Any]) -> float:
     return DEFAULT_STALE_AFTER
 
 
-def effective_state(store: Store, rec: dict[str, Any], stale_after: float | None = None) -> str:
+def effective_state(store: Store, rec: RunRecord, stale_after: float | None = None) -> str:
     """The state a reader reports: a ``running`` run whose process is gone is ``crashed``;
     ``stale_after`` (default: the setting recorded for the run) is how long a heartbeat of
     another host may be silent before that (rule 29)."""
     if stale_after is None:
         stale_after = recorded_stale_after(rec)
-    state = rec["state"]
+    state = rec.state
     if not is_live(state):
         return state
-    if live_run(store.path, rec["project"], rec["id"]) is not None:
+    if live_run(store.path, rec.project, rec.id) is not None:
         return state
-    age = store.now() - rec["heartbeat"]
-    if rec["host"] == _system.host_name():
-        if rec["pid"] == os.getpid() or not process_is_alive(int(rec["pid"] or 0)):
+    age = store.now() - rec.heartbeat
+    if rec.host == _system.host_name():
+        if rec.pid == os.getpid() or not process_is_alive(int(rec.pid or 0)):
             return CRASHED
         return CRASHED if age > max(stale_after, 600.0) else state
     return CRASHED if age > stale_after else state
@@ -481,7 +477,7 @@ class _Field:
     def __get__(self, obj: StoredRun | None, owner: type) -> Any:
         if obj is None:
             return self
-        value = obj.record()[self.column]
+        value = getattr(obj.record(), self.column)
         return value if self.convert is None or value is None else self.convert(value)
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -517,21 +513,21 @@ class StoredRun(RunView):
     """A read-only view of a stored run (``nbrun.Api().run("project/id")``); reads the store
     on every access, so it follows a run that another process is writing."""
 
-    def __init__(self, store: Store, rec: dict[str, Any]) -> None:
+    def __init__(self, store: Store, rec: RunRecord) -> None:
         self._store = store
-        self._key = rec["key"]
-        self.id = rec["id"]
-        self.project = rec["project"]
-        self.entity = rec["entity"]
+        self._key = rec.key
+        self.id = rec.id
+        self.project = rec.project
+        self.entity = rec.entity
         self._cached = rec
 
-    def _record(self) -> dict[str, Any]:
+    def _record(self) -> RunRecord:
         rec = super()._record()
         self._cached = rec
         return rec
 
     def _field(self, name: str) -> Any:
-        return self._record()[name]
+        return getattr(self._record(), name)
 
     name = _EditableField("name", "The run's name; assign to rename it (stored at once).")
     notes = _EditableField("notes", "The run's notes; assign to change them.")
@@ -589,7 +585,7 @@ class StoredRun(RunView):
     @property
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts, oldest first."""
-        return self._store.alerts(self._key)
+        return [a.as_dict() for a in self._store.alerts(self._key)]
 
     def stop(self) -> None:
         """Ask the process running this run to stop it (its next ``log`` raises
@@ -631,8 +627,7 @@ class StoredRun(RunView):
             state = effective_state(self._store, other)
             if is_live(state):
                 raise UsageError(
-                    f"run {other['project']}/{other['id']} is {state}; stop or finish it "
-                    "before moving it"
+                    f"run {other.project}/{other.id} is {state}; stop or finish it before moving it"
                 )
         moved = _manage.move_run(self._store, rec, project, with_lineage)
         if moved:
@@ -720,11 +715,11 @@ def _bucket_frames(
     return out
 
 
-def stored_runtime(rec: dict[str, Any]) -> float:
+def stored_runtime(rec: RunRecord) -> float:
     """Seconds a stored run has been running, over all its incarnations."""
-    if is_live(rec["state"]):
-        return float(rec["runtime_before"]) + max(0.0, rec["heartbeat"] - rec["started"])
-    return float(rec["runtime_before"])
+    if is_live(rec.state):
+        return float(rec.runtime_before) + max(0.0, rec.heartbeat - rec.started)
+    return float(rec.runtime_before)
 
 
 def run_path(store: Store, project: str, run_id: str) -> Path:

@@ -86,7 +86,7 @@ def column(view: Any, key: str) -> list[float]:
 
 
 def worker_pid(view: nbrun.RemoteRun) -> int:
-    return int(view._record()["pid"])
+    return int(view._record().pid or 0)
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_a_queued_fork_reads_running_and_a_stop_reaches_it_through_the_store(
         )
         wait_for(lambda: busy.step > 25, timeout=120)
         rec = queued._record()
-        assert rec["host"] == QUEUED_HOST and queued.state == "running" and queued.training
+        assert rec.host == QUEUED_HOST and queued.state == "running" and queued.training
         queued.stop()  # asked while it waits: it ends killed as soon as a worker takes it
         busy.stop()  # honoured at the worker's next log, through the store (rule 31)
         assert busy.wait(60) and queued.wait(60)
@@ -430,7 +430,7 @@ def test_a_run_trained_on_a_worker_records_the_worker_and_keeps_its_creator(
     (pid,) = set(column(run, "pid"))
     meta = nbrun.Api(run_dir).run(f"w/{run.id}").metadata
     assert meta["pid"] == pid != os.getpid() and worker_pid(run) == pid
-    assert meta["host"] == run._record()["host"] and meta["cpu_count"] == os.cpu_count()
+    assert meta["host"] == run._record().host and meta["cpu_count"] == os.cpu_count()
     assert meta["memory"]["total"] > 0 and meta["executable"]
     creator = meta["created_by"]
     assert creator["pid"] == os.getpid() and creator["host"] == meta["host"]

@@ -258,7 +258,7 @@ def test_rule42_detach_refuses_a_forged_media_path(run_dir: Path) -> None:
     child.finish()
     store = nbrun.Api(str(run_dir)).run("p/par")._store
     rec = store.get_run("p", "par")
-    [(seg, first, _last, _n, data, state)] = list(store.run_chunks(rec["key"]))
+    [(seg, first, _last, _n, data, state)] = list(store.run_chunks(rec.key))
     cols, _nested, _media = _history.decode_chunk(data)
     cols["img"][0]["path"] = "../../../../victim/canary.txt"
     _f, _l, _k, forged_bytes, _s = _history.encode_columns(cols, state)
@@ -269,7 +269,7 @@ def test_rule42_detach_refuses_a_forged_media_path(run_dir: Path) -> None:
         "UPDATE history SET data = ?, crc = ? WHERE run_key = ? AND seg = ? AND first_step = ?",
         forged_bytes,
         _store.chunk_crc(forged_bytes, state),
-        rec["key"],
+        rec.key,
         seg,
         first,
     )

@@ -74,9 +74,9 @@ def test_rule29_running_run_records_pid_and_a_heartbeat(run_dir: Path) -> None:
     run = _init(id="hb", settings={"flush_interval": 0.05})
     view = _stored(run_dir, "hb")
     rec = view._record()
-    assert rec["pid"] == os.getpid()
-    first = rec["heartbeat"]
-    wait_for(lambda: view._record()["heartbeat"] > first)
+    assert rec.pid == os.getpid()
+    first = rec.heartbeat
+    wait_for(lambda: view._record().heartbeat > first)
     run.finish()
 
 

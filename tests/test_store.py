@@ -17,6 +17,7 @@ import pytest
 
 import nbrun
 from nbrun import _store
+from nbrun._records import RunRecord
 from nbrun._store import is_url, redact
 from tests.conftest import BACKENDS, python_env, wait_for, where
 
@@ -237,13 +238,13 @@ def test_update_run_if_is_compare_and_set_among_concurrent_writers(run_dir: Path
     store.update_run(run._key, {"host": "queued"})
     barrier = threading.Barrier(8)
     seen: dict[int, list[str]] = {i: [] for i in range(8)}
-    results: dict[int, dict[str, Any] | None] = {}
+    results: dict[int, RunRecord | None] = {}
 
     def taker(i: int) -> None:
-        def take(rec: dict[str, Any]) -> dict[str, Any] | None:
-            seen[i].append(rec["host"])
+        def take(rec: RunRecord) -> dict[str, Any] | None:
+            seen[i].append(str(rec.host))
             time.sleep(0.005)
-            return {"host": f"taker {i}"} if rec["host"] == "queued" else None
+            return {"host": f"taker {i}"} if rec.host == "queued" else None
 
         barrier.wait(30)
         try:
@@ -259,8 +260,8 @@ def test_update_run_if_is_compare_and_set_among_concurrent_writers(run_dir: Path
     winners = [i for i, rec in results.items() if rec is not None]
     assert len(results) == 8 and len(winners) == 1, results
     (won,) = winners
-    assert results[won]["host"] == f"taker {won}"  # type: ignore[index]
-    assert store.get_run_by_key(run._key)["host"] == f"taker {won}"  # type: ignore[index]
+    assert results[won].host == f"taker {won}"  # type: ignore[union-attr]
+    assert store.get_run_by_key(run._key).host == f"taker {won}"  # type: ignore[union-attr]
     for i in range(8):  # one read each; every loser read the winner's write
         assert seen[i] == (["queued"] if i == won else [f"taker {won}"])
     assert store.update_run_if(10**9, lambda rec: {"host": "x"}) is None  # no such run

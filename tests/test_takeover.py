@@ -140,7 +140,7 @@ def test_rule41_two_processes_taking_one_run_exactly_one_wins_and_no_row_is_lost
         assert win["state"] == "finished"
         assert not [w for w in win["warnings"] if w.startswith("RuntimeWarning")], win
         view = api.run(f"race/{run_id}")
-        assert view.state == "finished" and view._record()["pid"] == win["me"]
+        assert view.state == "finished" and view._record().pid == win["me"]
         hist = view.history()
         who = hist["who"].tolist()
         if exists and resume is not None:  # continued: the old row, then all the winner's
@@ -194,8 +194,8 @@ def test_rule41_taking_a_run_another_process_holds_is_refused_and_writes_nothing
         assert nbrun.run is None
         # nothing written: the record, its history and the run folder are as they were
         after = view._record()
-        assert after == {**before, "heartbeat": after["heartbeat"], "updated": after["updated"]}
-        assert after["pid"] == holder.pid
+        assert after == before.replace(heartbeat=after.heartbeat, updated=after.updated)
+        assert after.pid == holder.pid
         assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == files_before
         assert view.archives() == []
     finally:
