@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .errors import UsageError
 
@@ -55,7 +55,7 @@ def get(name: str) -> Callable[..., Any]:
         return fn
     provider = _providers.get(name)
     if provider is not None:
-        fn = getattr(importlib.import_module(provider[0]), provider[1])
+        fn = cast("Callable[..., Any]", getattr(importlib.import_module(provider[0]), provider[1]))
         register(name, fn)
         return fn
     known = ", ".join(sorted(_actions)) or "none"

@@ -11,7 +11,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _artifacts, _checkpoints, _ids, _system, _wbnames
 from ._artifacts import Artifact
@@ -178,7 +178,7 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
     df = pd.DataFrame(rows, columns=None if rows else base)
     if "fork_step" in df:
         df["fork_step"] = df["fork_step"].astype("Int64")
-    return df
+    return cast("pd.DataFrame", df)
 
 
 # -- init -----------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def open_run(request: InitRequest) -> Run:
                 UserWarning,
                 stacklevel=3,
             )
-            return prev
+            return cast("Run", prev)
         if request.reinit == "finish_previous":
             prev.finish()
     if request.mode == "disabled":
@@ -657,7 +657,7 @@ def _require_run(what: str) -> Run:
     run = current_run()
     if run is None:
         raise UsageError(f"nbrun.{what}: no active run; call nbrun.init() first")
-    return run
+    return cast("Run", run)
 
 
 def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:

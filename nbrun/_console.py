@@ -136,7 +136,7 @@ class _Tee:
         self._nbrun_stream = stream
 
     def write(self, s: str) -> int:
-        n = self._nbrun_target.write(s)
+        n: int = self._nbrun_target.write(s)
         _hub.capture(self._nbrun_stream, s)
         return n
 

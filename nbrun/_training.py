@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _actions, _checkpoints, _registry, _system
 from ._api import _make_run, _summary_for, open_run
@@ -777,7 +777,7 @@ def ranking(runs: Iterable[Run | StoredRun], metric: str, goal: str = "minimize"
         )
     df = pd.DataFrame(rows, columns=["id", "name", "state", "step", "changed", metric])
     df = df.sort_values(metric, ascending=goal == "minimize", na_position="last")
-    return df.reset_index(drop=True)
+    return cast("pd.DataFrame", df.reset_index(drop=True))
 
 
 # -- the actions the read and run layers reach through _actions --------------------------------

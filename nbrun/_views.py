@@ -16,7 +16,7 @@ import fnmatch
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _actions, _artifacts, _manage, _paths, _system
 from ._artifacts import Artifact
@@ -159,7 +159,7 @@ class RunView:
         live run in this process, else the ``training failed`` alert stored with a failed run."""
         run = self.live()
         if run is not None:
-            return run.error
+            return cast("str | None", run.error)
         rec = self._record()
         if rec.state != FAILED:
             return None
@@ -191,7 +191,9 @@ class RunView:
         _check_stream(stream)
         if stream == "system":
             self._sync_side()
-            return system_frame(self._store.system_samples(self._key), keys, samples)
+            return cast(
+                "pd.DataFrame", system_frame(self._store.system_samples(self._key), keys, samples)
+            )
         cols = stitched_columns(
             self._store,
             self._record(),
@@ -257,7 +259,7 @@ class RunView:
         if last is not None and (type(last) is not int or last < 0):
             raise UsageError(f"logs: last={last!r}; pass a non-negative int or None")
         self._sync_side()
-        return logs_frame(self._store.console_lines(self._key, 0, last))
+        return cast("pd.DataFrame", logs_frame(self._store.console_lines(self._key, 0, last)))
 
     def files(self, names: list[str] | None = None) -> list[File]:
         """The run's files, by name (rule 34): those saved with ``run.save`` and, once the run
@@ -304,7 +306,7 @@ class RunView:
         are written; otherwise the feed reads them from the store when drained."""
         run = self.live()
         if run is not None:
-            return run.follow(from_step)
+            return cast("RowFeed | StoreFeed", run.follow(from_step))
         return StoreFeed(self, -1 if from_step is None else from_step)
 
     def fork(
@@ -341,12 +343,15 @@ class RunView:
     ) -> list[Any]:
         """One fork per config dict, all from ``step`` (see :meth:`fork`); with ``executor``
         they train there side by side."""
-        return _actions.get("fork_many")(self, step, configs, executor=executor, **init_kwargs)
+        return cast(
+            "list[Any]",
+            _actions.get("fork_many")(self, step, configs, executor=executor, **init_kwargs),
+        )
 
     def checkpoints(self, lineage: bool = True) -> list[Checkpoint]:
         """Saved checkpoints in this run's history view (inherited ones too with
         ``lineage``), by step."""
-        return _actions.get("checkpoints")(self, lineage)
+        return cast("list[Checkpoint]", _actions.get("checkpoints")(self, lineage))
 
     def display(self) -> Any:
         """Show the run's dashboard (overview, live charts, Fork / Rewind / Stop)."""
@@ -398,7 +403,10 @@ class Archive:
         taken after the rewind's step."""
         _check_stream(stream)
         if stream == "system":
-            return system_frame(self._store.system_samples(self._key, self.index), keys)
+            return cast(
+                "pd.DataFrame",
+                system_frame(self._store.system_samples(self._key, self.index), keys),
+            )
         cols = segment_columns(self._store, self._key, self.index)
         return to_dataframe(cols.arrays(Resolver(self._store.root / "runs", self.project)), keys)
 
@@ -415,7 +423,7 @@ class Archive:
 
     def logs(self) -> pd.DataFrame:
         """The console lines printed after the rewind's step (see :meth:`RunView.logs`)."""
-        return logs_frame(self._store.console_lines(self._key, self.index))
+        return cast("pd.DataFrame", logs_frame(self._store.console_lines(self._key, self.index)))
 
     def files(self) -> list[File]:
         """The segment's files: its ``output.log`` when it has console lines."""

@@ -254,7 +254,7 @@ def line_series(
 
 def _plain(values: Any) -> list[Any]:
     if hasattr(values, "tolist"):
-        return values.tolist()
+        return list(values.tolist())
     return [v.tolist() if hasattr(v, "tolist") else v for v in values]
 
 

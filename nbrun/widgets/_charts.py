@@ -365,9 +365,10 @@ def lineage_frame(view: RunLike, key: str, max_points: int = MAX_POINTS) -> pd.D
             mm = MinMaxSeries.from_buckets(frame, max_points)
             for _, px, py, step in mm.points():
                 parts.append((ser.label, ser.role, px, py, step, ser.color, ser.dash, ser.opacity))
-    return pd.DataFrame(
+    out: pd.DataFrame = pd.DataFrame(
         parts, columns=["series", "role", "x", "y", "step", "color", "dash", "opacity"]
     )
+    return out
 
 
 def _frame_rows(source: Source, key: str, x_key: str, max_points: int) -> list[tuple[Any, ...]]:
@@ -410,7 +411,7 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
     labels = list(dict.fromkeys(df["series"]))
     colors = [df.loc[df["series"] == s, "color"].iloc[0] for s in labels]
     use_offline_renderer()  # draw with nbrun's bundled Vega, not Altair's CDN (issue 15)
-    return (
+    chart: alt.Chart = (
         alt.Chart(df)
         .mark_line()
         .encode(
@@ -428,6 +429,7 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
         )
         .properties(title=key, width=WIDTH, height=HEIGHT)
     )
+    return chart
 
 
 #: the Vega-Lite schema of the bundled Vega-Lite (``package.json``)

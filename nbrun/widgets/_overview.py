@@ -125,7 +125,7 @@ def about(view: RunLike) -> dict[str, Any]:
     if isinstance(creator, Mapping):  # trained by an executor's worker: both processes
         trained_by = f"{meta.get('host')} pid {meta.get('pid')}"
         created_by = f"{creator.get('host')} pid {creator.get('pid')}"
-    return jsonable(
+    about: dict[str, Any] = jsonable(
         {
             "command": command,
             "notebook": meta.get("notebook"),
@@ -144,6 +144,7 @@ def about(view: RunLike) -> dict[str, Any]:
             "duration": duration,
         }
     )
+    return about
 
 
 #: the fields the overview edits (``{"action": "edit", "field", "value"}``)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anywidget
 import ipywidgets
@@ -112,7 +112,9 @@ def _row(r: nbrun.StoredRun, depth: int) -> dict[str, Any]:
     }
 
 
-def project_rows(project: str | None, dir: str | os.PathLike[str] | None = None) -> list[dict]:
+def project_rows(
+    project: str | None, dir: str | os.PathLike[str] | None = None
+) -> list[dict[str, Any]]:
     """One dict per run, parents before their forks (depth-first, oldest first), with
     ``depth`` for the lineage indent, flattened scalar ``config`` and table-ready
     ``summary`` (see :func:`summary_cell`)."""
@@ -298,7 +300,7 @@ class ProjectView(ipywidgets.VBox):
         if data is None:
             return None
         data["text/html"], data["text/plain"] = self.snapshot()
-        return data
+        return cast("dict[str, Any] | None", data)
 
     def _ipython_display_(self) -> None:
         """Displayed in a notebook: the live view, then the static snapshot (kept current
