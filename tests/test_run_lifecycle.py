@@ -69,7 +69,7 @@ def test_rule31_request_stop_stops_the_next_log_without_writing_the_request(
     run.log({"x": 1.0})
     run.request_stop()
     assert run.stop_requested
-    assert not run.record()["stop_requested"]
+    assert not run.record().stop_requested
     with pytest.raises(nbrun.RunStopped):
         run.log({"x": 2.0})
     run.finish()
@@ -109,8 +109,8 @@ def test_a_threads_output_goes_to_the_run_inside_capture_thread_output(run_dir: 
 def test_store_store_key_and_record_name_the_stored_run(run_dir: Path) -> None:
     run = _run(id="rec", config={"lr": 0.1})
     view = nbrun.Api(where(run_dir)).run("life/rec")
-    assert view.store_key == run.store_key == run.record()["key"]
-    assert view.record()["config"] == {"lr": 0.1} and view.store.backend == run.store.backend
+    assert view.store_key == run.store_key == run.record().key
+    assert view.record().config == {"lr": 0.1} and view.store.backend == run.store.backend
     run.finish()
 
 
@@ -124,7 +124,7 @@ def test_rule41_detach_leaves_the_run_running_with_every_row_durable(run_dir: Pa
     run.detach()
     view = nbrun.Api(where(run_dir)).run("life/det")
     assert view.live() is None
-    assert view.record()["state"] == "running"
+    assert view.record().state == "running"
     assert list(view.history()["x"]) == [0.0, 1.0, 2.0]
 
 
@@ -138,8 +138,8 @@ def test_rule41_hand_off_queues_the_run_for_another_process(run_dir: Path) -> No
         run.hand_off([1])  # type: ignore[arg-type]
     assert run.live() is run  # the refused call changed nothing
     rec = run.hand_off({"executor": {"token": "t1"}})
-    assert (rec["pid"], rec["host"], rec["state"]) == (0, QUEUED_HOST, "running")
-    assert rec["metadata"] == {"executor": {"token": "t1"}}
+    assert (rec.pid, rec.host, rec.state) == (0, QUEUED_HOST, "running")
+    assert rec.metadata == {"executor": {"token": "t1"}}
     view = nbrun.Api(where(run_dir)).run("life/ho")
     assert view.live() is None and list(view.history()["x"]) == [1.0]
 
