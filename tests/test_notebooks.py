@@ -71,7 +71,7 @@ def test_notebook_executes(name: str, tmp_path: Path) -> None:
     assert snaps, "run.display() left no static snapshot"
     if name == "quickstart":
         text = snaps[0]["data"]["text/plain"]
-        assert "finished at step 299" in text, text
+        assert "finished, last step 299" in text, text
         assert snaps[0]["data"]["text/html"].count("data:image/svg+xml;base64,") >= 2
 
 

@@ -3,7 +3,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { downloadName, errorText, previewLines, queueEmbed, specFor, xTitle } from "../dashboard/chartembed.js";
+import {
+  downloadName,
+  errorText,
+  previewLines,
+  queueEmbed,
+  specFor,
+  VEGA_LITE_SCHEMA,
+  xTitle,
+} from "../dashboard/chartembed.js";
 import { newChartState } from "../dashboard/chartstate.js";
 import { seriesMeta } from "../dashboard/points.js";
 
@@ -105,4 +113,11 @@ test("downloadName and errorText", () => {
   assert.equal(errorText(new Error("bad spec")), "bad spec");
   assert.equal(errorText("plain"), "plain");
   assert.equal(errorText(null), "null");
+});
+
+test("one x title: the global step is 'step'; specs name the bundled Vega-Lite v6 (issue 25)", () => {
+  assert.equal(xTitle("default", "_step"), "step");
+  assert.equal(xTitle("default", "epoch"), "epoch");
+  assert.equal(xTitle("_step", "epoch"), "step");
+  assert.match(VEGA_LITE_SCHEMA, /vega-lite\/v6/);
 });
