@@ -12,9 +12,13 @@ import { lineRows, nearestPickable, tuples } from "./points.js";
  * @typedef {{ color: string, run_id: string, pickable: boolean, dash?: string, opacity?: number, width?: number, role?: string, label?: string }} SeriesMeta
  */
 
-/** The choices a dashboard starts with. @returns {ChartState} */
+/**
+ * The choices a dashboard starts with: outliers are not hidden (as in W&B: the y range holds
+ * every point, the first steps of a falling loss included; issue 25).
+ * @returns {ChartState}
+ */
 export function newChartState() {
-  return { hidden: new Set(), hl: "", smooth: 0, outliers: true, axis: "default" };
+  return { hidden: new Set(), hl: "", smooth: 0, outliers: false, axis: "default" };
 }
 
 /**
@@ -132,6 +136,44 @@ export function yDomain(state, lines, xdom, log) {
     ? robustUnion(perLine, 1.5, log ? 0.02 : 0.04)
     : extentDomain(perLine.flat(), log ? 0.02 : 0.04);
   return d && log ? d.map((v) => 10 ** v) : d;
+}
+
+// A chart starts on log y when its values are positive and span at least this many decades
+// (a loss from 25 to 0.002 spans 4): on a linear scale the first steps flatten the rest.
+export const LOG_DECADES = 3;
+
+/**
+ * Whether a chart starts on log y (issue 25): every value of every series positive and the
+ * largest at least 10^LOG_DECADES times the smallest. `points`: the metric's points per
+ * series (`[index, x, y, ...]` each).
+ * @param {Map<string, any[][]>} points
+ * @param {number} [decades]
+ */
+export function startsOnLog(points, decades = LOG_DECADES) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const pts of points.values()) {
+    for (const p of pts) {
+      const v = p[2];
+      if (typeof v !== "number" || !Number.isFinite(v)) continue;
+      if (v <= 0) return false;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo !== Infinity && hi / lo >= 10 ** decades;
+}
+
+/**
+ * What the toolbar says of a selection (issue 25): the clicked step, and where Fork / Rewind
+ * will start when that is another step (the checkpoint at or before it).
+ * @param {number | null | undefined} clicked the step the user clicked (null: not known)
+ * @param {number | null | undefined} selected the selected step (`selected_step`)
+ */
+export function selectionText(clicked, selected) {
+  if (selected === null || selected === undefined) return "click a point";
+  if (clicked === null || clicked === undefined || clicked === selected) return `step ${selected}`;
+  return `step ${clicked} → continues from the checkpoint at step ${selected}`;
 }
 
 /**

@@ -8,6 +8,7 @@
 // same-origin); plot specs are rebuilt from a whitelist in Python.
 import { h } from "../lib/dom.js";
 import { vegaConfig } from "../lib/theme.js";
+import { VEGA_LITE_SCHEMA } from "./chartembed.js";
 import { snapStep } from "./snap.js";
 import { loadVega } from "./vegaload.js";
 
@@ -144,7 +145,7 @@ export function createMedia({ model }) {
     const box = h("div", { "data-role": "distribution" });
     div.appendChild(box);
     vegaInto(box, {
-      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      $schema: VEGA_LITE_SCHEMA,
       data: { values },
       mark: "rect",
       width: 300,
@@ -204,7 +205,7 @@ export function createMedia({ model }) {
       const box = h("div", { "data-role": "histogram" });
       fig.appendChild(box);
       vegaInto(box, {
-        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        $schema: VEGA_LITE_SCHEMA,
         data: { values },
         mark: "rect",
         width: 300,

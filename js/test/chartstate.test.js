@@ -9,6 +9,8 @@ import {
   metaOf,
   newChartState,
   selectedTuple,
+  selectionText,
+  startsOnLog,
   tuplesFor,
   visibleLines,
   yDomain,
@@ -32,9 +34,12 @@ const meta = seriesMeta([
 /** @param {number[][]} xy */
 const rows = (xy, step0 = 0) => xy.map(([x, y], i) => ({ x, y, raw: y, step: step0 + i, i }));
 
-test("a new state shows everything, raw, outlier-free, on the default axis", () => {
+test("a new state shows everything, raw, outliers shown (as W&B), on the default axis", () => {
   const s = newChartState();
-  assert.deepEqual({ ...s, hidden: [...s.hidden] }, { hidden: [], hl: "", smooth: 0, outliers: true, axis: "default" });
+  assert.deepEqual(
+    { ...s, hidden: [...s.hidden] },
+    { hidden: [], hl: "", smooth: 0, outliers: false, axis: "default" },
+  );
   assert.notEqual(newChartState().hidden, s.hidden, "each dashboard has its own");
 });
 
@@ -154,8 +159,9 @@ test("forkTuples: marks follow the drawn line, hidden runs lose theirs, stacked 
   );
 });
 
-test("yDomain: outlier-free by default, the zoomed x range's extent, log in decades, or Vega's", () => {
+test("yDomain: outlier-free when asked, the zoomed x range's extent, log in decades, or Vega's", () => {
   const st = newChartState();
+  st.outliers = true;
   const ys = [100, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2];
   const lines = new Map([["self:a", rows(ys.map((y, i) => [i, y]))]]);
   const robust = /** @type {number[]} */ (yDomain(st, lines, null, false));
@@ -187,4 +193,89 @@ test("axisChoices: step metric charts add the global step; an axis no longer the
   assert.equal(withEpoch.choices[0][1], "step metric");
   assert.equal(withEpoch.axis, "_step");
   assert.equal(axisChoices([{ x: "_step" }], "_step").axis, "default");
+});
+
+// issue 25: the defaults show the curve, and a click says what it selects
+test("outliers are not hidden by default: the y range holds the first steps of a falling loss", () => {
+  const st = newChartState();
+  assert.equal(st.outliers, false);
+  const rows = [];
+  for (let i = 0; i < 300; i++) rows.push({ x: i, y: 25 / (i + 1) ** 2, raw: 0, step: i, i });
+  const lines = new Map([["self:a", rows]]);
+  assert.equal(yDomain(st, lines, null, false), null); // Vega's own extent: every point
+  const zoomed = /** @type {number[]} */ (yDomain(st, lines, [0, 299], false));
+  assert.ok(zoomed[1] >= 25, String(zoomed));
+});
+
+test("a chart whose positive values span 3 decades starts on log y", () => {
+  const loss = new Map([
+    [
+      "self:a",
+      [
+        [0, 0, 25],
+        [1, 1, 0.5],
+        [2, 2, 0.002],
+      ],
+    ],
+  ]);
+  assert.equal(startsOnLog(loss), true);
+  assert.equal(
+    startsOnLog(
+      new Map([
+        [
+          "self:a",
+          [
+            [0, 0, 2],
+            [1, 1, 0.5],
+          ],
+        ],
+      ]),
+    ),
+    false,
+  );
+  assert.equal(
+    startsOnLog(
+      new Map([
+        [
+          "self:a",
+          [
+            [0, 0, 25],
+            [1, 1, -0.002],
+          ],
+        ],
+      ]),
+    ),
+    false,
+  ); // not positive
+  assert.equal(
+    startsOnLog(
+      new Map([
+        ["self:a", [[0, 0, 25]]],
+        ["fork:b", [[0, 0, 0.01]]],
+      ]),
+    ),
+    true,
+  );
+  assert.equal(startsOnLog(new Map()), false);
+  assert.equal(
+    startsOnLog(
+      new Map([
+        [
+          "self:a",
+          [
+            [0, 0, Number.NaN],
+            [1, 1, 1],
+          ],
+        ],
+      ]),
+    ),
+    false,
+  );
+});
+
+test("the selection says the clicked step and the checkpoint it continues from", () => {
+  assert.equal(selectionText(200, 189), "step 200 → continues from the checkpoint at step 189");
+  assert.equal(selectionText(189, 189), "step 189");
+  assert.equal(selectionText(null, 150), "step 150");
+  assert.equal(selectionText(200, null), "click a point");
 });

@@ -15,7 +15,7 @@ import pandas as pd
 import nbrun
 
 from ._colors import family_colors, run_color
-from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
+from ._data import MAX_POINTS, MinMaxSeries, axis_title, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
 if TYPE_CHECKING:
@@ -414,7 +414,7 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
         alt.Chart(df)
         .mark_line()
         .encode(
-            x=alt.X("x:Q", title=x_key),
+            x=alt.X("x:Q", title=axis_title(x_key)),
             y=alt.Y("y:Q", title=key, scale=alt.Scale(zero=False)),
             color=alt.Color("series:N", scale=alt.Scale(domain=labels, range=colors), title=None),
             strokeDash=alt.StrokeDash(
@@ -554,21 +554,25 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
             text=_nominal("count"),
             color=color,
         ),
-        layer(
-            "ckptmarks",
-            "ckpts",
-            {
-                "type": "point",
-                "shape": "triangle-up",
-                "size": 36,
-                "filled": True,
-                "color": "#888888",
-                "opacity": 0.8,
-            },
-            x=x,
-            y={"value": HEIGHT - 4},
-            tooltip=[_q("step", title="checkpoint at step")],
-        ),
+        {  # named on hover and for screen readers: "checkpoint at step N" (issue 25)
+            **layer(
+                "ckptmarks",
+                "ckpts",
+                {
+                    "type": "point",
+                    "shape": "triangle-up",
+                    "size": 36,
+                    "filled": True,
+                    "color": "#888888",
+                    "opacity": 0.8,
+                },
+                x=x,
+                y={"value": HEIGHT - 4},
+                tooltip=_nominal("label"),
+                description=_nominal("label"),
+            ),
+            "transform": [{"calculate": "'checkpoint at step ' + datum.step", "as": "label"}],
+        },
         layer(
             "selrule",
             "selected",
