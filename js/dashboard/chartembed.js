@@ -35,7 +35,9 @@ export function specFor(spec, points, axis, log) {
   for (const layer of out.layer || []) {
     const enc = layer.encoding || {};
     if (log && enc.y?.field) {
-      enc.y.scale = { ...(enc.y.scale || {}), type: positive ? "log" : "symlog", zero: false };
+      // no `zero` on a log scale: Vega-Lite drops it with a warning on every embed
+      const { zero: _zero, ...scale } = enc.y.scale || {};
+      enc.y.scale = positive ? { ...scale, type: "log" } : { ...scale, type: "symlog", zero: false };
     }
     if (axis !== "default" && enc.x && enc.x.field === "x") {
       enc.x.title = ax.title;

@@ -23,6 +23,7 @@ import {
   startsOnLog,
   tuplesFor as tuplesOf,
   visibleLines as visibleOf,
+  xDomain as xDomainOf,
   yDomain as yDomainOf,
 } from "./chartstate.js";
 import { renderLegend as drawLegend, legendClick } from "./legend.js";
@@ -134,7 +135,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
 
   /** @param {DrawnEntry} entry */
   function setDomains(entry) {
-    entry.view.signal("xdom", entry.xdom);
+    entry.view.signal("xdom", xDomainOf(state, entry.lines, entry.xdom));
     entry.view.signal("ydom", yDomain(entry));
     entry.div.setAttribute("data-zoomed", entry.xdom ? "1" : "0");
   }
@@ -515,7 +516,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       );
       entry.view.change("selected", replaceAll(selectedTuple(entry)));
       entry.view.change("ckpts", replaceAll(checkpoints(entry)));
-      entry.view.signal("ydom", yDomain(entry));
+      setDomains(/** @type {DrawnEntry} */ (entry));
       entry.view.runAsync().then(() => {
         if (ins.length) markDrawn(m);
       });

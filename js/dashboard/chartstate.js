@@ -112,30 +112,61 @@ export function forkTuples(state, meta, lines, forks) {
   return groupForks(marks);
 }
 
+// The domain of a chart without any drawn row: positive, so a log scale is valid too.
+export const EMPTY_DOMAIN = [1, 10];
+
 /**
- * The y domain: outlier-free (quartile fences of each line, then their union) or, when
- * zoomed (`xdom`), the extent of what is in the x range; null leaves it to Vega.
+ * The x domain: the zoomed range (`xdom`), else the extent of the shown lines' rows. The
+ * browser gives Vega both domains: computed by Vega over every layer's dataset, each empty
+ * one (hover, selection, forks, checkpoints) warned "Infinite extent" (issue 25).
+ * @param {ChartState} state
+ * @param {Map<string, Row[]>} lines
+ * @param {number[] | null} xdom
+ * @returns {number[]}
+ */
+export function xDomain(state, lines, xdom) {
+  if (xdom) return xdom;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const [s, rows] of lines) {
+    if (state.hidden.has(s)) continue;
+    for (const r of rows) {
+      if (!Number.isFinite(r.x)) continue;
+      if (r.x < lo) lo = r.x;
+      if (r.x > hi) hi = r.x;
+    }
+  }
+  if (lo === Infinity) return EMPTY_DOMAIN;
+  return lo === hi ? [lo - 1, hi + 1] : [lo, hi];
+}
+
+/**
+ * The y domain: the extent of the shown lines' rows (of those in the x range when zoomed,
+ * `xdom`), or with `state.outliers` outlier-free (quartile fences of each line, then their
+ * union); padded. With `log` (and every value positive) in decades; EMPTY_DOMAIN without rows.
  * @param {ChartState} state
  * @param {Map<string, Row[]>} lines
  * @param {number[] | null} xdom
  * @param {boolean} log
- * @returns {number[] | null}
+ * @returns {number[]}
  */
 export function yDomain(state, lines, xdom, log) {
-  if (!state.outliers && !xdom) return null;
   const [a, b] = xdom || [-Infinity, Infinity];
   const perLine = [];
   for (const [s, rows] of lines) {
     if (state.hidden.has(s)) continue;
-    let ys = [];
-    for (const r of rows) if (r.x >= a && r.x <= b) ys.push(r.y);
-    if (log) ys = ys.filter((v) => v > 0).map(Math.log10);
+    const ys = [];
+    for (const r of rows) if (r.x >= a && r.x <= b && Number.isFinite(r.y)) ys.push(r.y);
     perLine.push(ys);
   }
+  // a log scale of values that are not all positive is a symlog one: its domain is linear
+  const inLog = log && perLine.every((ys) => ys.every((v) => v > 0));
+  const values = inLog ? perLine.map((ys) => ys.map(Math.log10)) : perLine;
   const d = state.outliers
-    ? robustUnion(perLine, 1.5, log ? 0.02 : 0.04)
-    : extentDomain(perLine.flat(), log ? 0.02 : 0.04);
-  return d && log ? d.map((v) => 10 ** v) : d;
+    ? robustUnion(values, 1.5, inLog ? 0.02 : 0.04)
+    : extentDomain(values.flat(), inLog ? 0.02 : 0.04);
+  if (!d) return EMPTY_DOMAIN;
+  return inLog ? d.map((v) => 10 ** v) : d;
 }
 
 // A chart starts on log y when its values are positive and span at least this many decades

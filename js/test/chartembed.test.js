@@ -41,7 +41,8 @@ test("specFor: log y (symlog when a value is not positive), the chosen axis' tit
     ],
   ]);
   const log = specFor(spec, positive, "default", true);
-  assert.deepEqual(log.layer[0].encoding.y.scale, { nice: true, type: "log", zero: false });
+  // no `zero` on a log scale: Vega-Lite warned on every embed (issue 25)
+  assert.deepEqual(log.layer[0].encoding.y.scale, { nice: true, type: "log" });
   assert.equal(log.layer[1].encoding.y, undefined);
   const withZero = new Map([["s", [[0, 1, 0]]]]);
   assert.equal(specFor(spec, withZero, "default", true).layer[0].encoding.y.scale.type, "symlog");

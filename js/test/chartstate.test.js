@@ -13,6 +13,7 @@ import {
   startsOnLog,
   tuplesFor,
   visibleLines,
+  xDomain,
   yDomain,
 } from "../dashboard/chartstate.js";
 import { seriesMeta } from "../dashboard/points.js";
@@ -167,13 +168,14 @@ test("yDomain: outlier-free when asked, the zoomed x range's extent, log in deca
   const robust = /** @type {number[]} */ (yDomain(st, lines, null, false));
   assert.ok(robust[1] < 50, "the first step's spike does not flatten the curve");
   st.outliers = false;
-  assert.equal(yDomain(st, lines, null, false), null, "left to Vega");
+  const all = yDomain(st, lines, null, false);
+  assert.ok(all[0] < 1 && all[1] > 100, "every point, padded");
   const zoomed = /** @type {number[]} */ (yDomain(st, lines, [5, 11], false));
   assert.ok(zoomed[0] < 1.4 && zoomed[0] > 1.3 && zoomed[1] > 2 && zoomed[1] < 2.1);
   const log = /** @type {number[]} */ (yDomain(st, lines, [0, 11], true));
   assert.ok(log[0] < 1 && log[1] > 100 && log[1] < 120);
   st.hidden.add("self:a");
-  assert.equal(yDomain(st, lines, [0, 11], false), null);
+  assert.deepEqual(yDomain(st, lines, [0, 11], false), [1, 10], "nothing shown: a positive stand-in");
 });
 
 test("axisChoices: step metric charts add the global step; an axis no longer there resets", () => {
@@ -202,9 +204,42 @@ test("outliers are not hidden by default: the y range holds the first steps of a
   const rows = [];
   for (let i = 0; i < 300; i++) rows.push({ x: i, y: 25 / (i + 1) ** 2, raw: 0, step: i, i });
   const lines = new Map([["self:a", rows]]);
-  assert.equal(yDomain(st, lines, null, false), null); // Vega's own extent: every point
-  const zoomed = /** @type {number[]} */ (yDomain(st, lines, [0, 299], false));
-  assert.ok(zoomed[1] >= 25, String(zoomed));
+  const d = yDomain(st, lines, null, false);
+  assert.ok(d[1] >= 25 && d[0] <= 25 / 300 ** 2, String(d));
+  const log = yDomain(st, lines, null, true);
+  assert.ok(log[1] >= 25 && log[0] > 0 && log[0] <= 25 / 300 ** 2, String(log));
+});
+
+test("xDomain: the zoomed range, else the shown rows' extent; a positive stand-in without rows", () => {
+  const st = newChartState();
+  const lines = new Map([
+    [
+      "self:a",
+      [
+        { x: 3, y: 1, raw: 1, step: 3, i: 0 },
+        { x: 9, y: 1, raw: 1, step: 9, i: 1 },
+      ],
+    ],
+    ["fork:b", [{ x: 20, y: 1, raw: 1, step: 20, i: 0 }]],
+  ]);
+  assert.deepEqual(xDomain(st, lines, null), [3, 20]);
+  assert.deepEqual(xDomain(st, lines, [4, 5]), [4, 5]);
+  st.hidden.add("fork:b");
+  assert.deepEqual(xDomain(st, lines, null), [3, 9]);
+  assert.deepEqual(xDomain(st, new Map(), null), [1, 10]);
+  assert.deepEqual(xDomain(st, new Map([["s", [{ x: 4, y: 1, raw: 1, step: 4, i: 0 }]]]), null), [3, 5]);
+  // a log y of values not all positive (symlog) keeps a linear domain
+  const mixed = new Map([
+    [
+      "s",
+      [
+        { x: 0, y: -1, raw: -1, step: 0, i: 0 },
+        { x: 1, y: 9, raw: 9, step: 1, i: 1 },
+      ],
+    ],
+  ]);
+  const y = yDomain(st, mixed, null, true);
+  assert.ok(y[0] < -1 && y[1] > 9, String(y));
 });
 
 test("a chart whose positive values span 3 decades starts on log y", () => {

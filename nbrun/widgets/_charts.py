@@ -452,10 +452,13 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     count``), ``ckpts`` (``x, step``: checkpoints a selection snaps to), ``selected``
     (``x, y``) and ``hover`` (``x, y, c``: the nearest-step read-out).
 
-    Signals the browser sets: ``xdom`` / ``ydom`` (a zoomed or outlier-free domain, null for
-    the data's own) and ``hl`` (the run id the legend highlights, "" for none)."""
-    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domainRaw": {"expr": "xdom"}})
-    y = _q("y", title=None, scale={"zero": False, "domainRaw": {"expr": "ydom"}})
+    Signals the browser sets: ``xdom`` / ``ydom`` (the x and y domains: the lines' extent,
+    zoomed or outlier-free; positive at first so a log scale starts valid) and ``hl`` (the
+    run id the legend highlights, "" for none)."""
+    # the domains are the browser's (xdom / ydom, from the lines' rows): Vega computing them
+    # over every layer's dataset warned "Infinite extent" for each empty one (issue 25)
+    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domain": {"expr": "xdom"}})
+    y = _q("y", title=None, scale={"nice": False, "zero": False, "domain": {"expr": "ydom"}})
     color = _nominal("c", scale=None)
     dash = _nominal(
         "g", legend=None, scale={"domain": list(DASHES), "range": list(DASHES.values())}
@@ -611,8 +614,8 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     return {
         "$schema": VEGA_LITE_SCHEMA,
         "params": [
-            {"name": "xdom", "value": None},
-            {"name": "ydom", "value": None},
+            {"name": "xdom", "value": [1, 10]},
+            {"name": "ydom", "value": [1, 10]},
             {"name": "hl", "value": ""},
         ],
         "layer": layers,

@@ -88,11 +88,13 @@ def test_defaults_show_the_curve_clicks_say_what_they_select_console_quiet(
     page.wait_for_function(
         "el => el.getAttribute('data-selected-step') === '189'", arg=sel.element_handle()
     )
-    assert sel.get_attribute("data-clicked-step") == "200"
-    assert sel.text_content() == "step 200 → continues from the checkpoint at step 189"
+    # points 1.4 px apart: the one under the pointer may be a neighbour of 200
+    clicked = int(sel.get_attribute("data-clicked-step"))
+    assert 195 <= clicked <= 205, clicked
+    said = f"step {clicked} → continues from the checkpoint at step 189"
+    assert sel.text_content() == said
     dash.locator("button[data-action='fork']").click()
-    note = dash.locator(".nb-panel .nb-snap-note")
-    assert note.text_content() == "step 200 → continues from the checkpoint at step 189"
+    assert dash.locator(".nb-panel .nb-snap-note").text_content() == said
     dash.locator(".nb-panel button[data-action='cancel']").click()
     # the checkpoint marks are named: on hover and for screen readers
     marks = chart.locator("g.ckptmarks_marks path")
@@ -123,11 +125,12 @@ def test_defaults_show_the_curve_clicks_say_what_they_select_console_quiet(
     page.hover(".lm-Menu-itemLabel:text-is('Theme')")
     page.click(".lm-Menu-itemLabel:text-is('JupyterLab Dark')")
     page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
     page.wait_for_function(
         f"a => {{ const r = ({_AT_STEP})(a); return r && r.ytype === 'log'; }}",
         arg=[chart.element_handle(), 200],
         timeout=60_000,
     )
     _shot(page, "defaults-dark.png")
-    assert not _vega_warnings(page), _vega_warnings(page)[:10]
+    assert not _vega_warnings(page), sorted(set(_vega_warnings(page)))
     _no_external(page)
