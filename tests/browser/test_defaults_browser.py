@@ -101,6 +101,15 @@ def test_defaults_show_the_curve_clicks_say_what_they_select_console_quiet(
     labels = marks.evaluate_all("ps => ps.map(p => p.getAttribute('aria-label') || '')")
     assert any("checkpoint at step 189" in a for a in labels), labels
     assert "checkpoint" in dash.locator(".nb-ckpt-key").text_content()
+    box = marks.nth(1).bounding_box()  # 89: the selection rule is over 189's
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tip = page.locator("#vg-tooltip-element")
+    page.wait_for_function(
+        "() => /checkpoint at step 89/.test("
+        "document.getElementById('vg-tooltip-element')?.textContent || '')"
+    )
+    assert tip.is_visible()
+    page.mouse.move(5, 5)
     # one step vocabulary: the dashboard and the project table both say 299
     assert dash.locator(".nb-step").text_content().startswith("last step 299")
     proj = page.locator(".nbrun-project").first
