@@ -70,6 +70,7 @@ function render({ model, el }) {
   const unwatch = watchTheme(root, () => {
     charts.retheme();
     side.retheme();
+    media.retheme();
   });
 
   function showSelection() {

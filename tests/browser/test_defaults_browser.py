@@ -140,6 +140,16 @@ def test_defaults_show_the_curve_clicks_say_what_they_select_console_quiet(
         arg=[chart.element_handle(), 200],
         timeout=60_000,
     )
+    # the media panels' charts are drawn again in the dark theme's colours too
+    page.wait_for_function(
+        """() => {
+            const t = document.querySelector(
+                ".nbrun-dash [data-role='histogram'] svg g.role-axis-label text");
+            if (!t) return false;
+            const [r, g, b] = getComputedStyle(t).fill.match(/[\\d.]+/g).map(Number);
+            return r + g + b > 3 * 128;
+        }"""
+    )
     _shot(page, "defaults-dark.png")
     assert not _vega_warnings(page), sorted(set(_vega_warnings(page)))
     _no_external(page)
