@@ -39,7 +39,10 @@ function render({ model, el }) {
     model,
     store,
     root,
-    onSelect: () => showSelection(),
+    onSelect: (clicked) => {
+      actions.clicked(clicked);
+      showSelection();
+    },
     reportError: overview.reportError,
   });
   const side = mountSide(model);
@@ -67,6 +70,7 @@ function render({ model, el }) {
   const unwatch = watchTheme(root, () => {
     charts.retheme();
     side.retheme();
+    media.retheme();
   });
 
   function showSelection() {

@@ -137,12 +137,28 @@ function parallel(runs, axes, metric) {
     };
     return { f, labels: cats.map((c) => [c, c]), cat: true };
   });
+  // tick labels go in a layer above the lines (with a halo, project.css), beside the axis on
+  // the side away from the lines' start, so no line runs through them (issue 25)
+  const labels = s("g", { class: "nb-axis-labels" });
   axes.forEach((ax, i) => {
     const g = s("g", { class: "nb-axis", "data-axis": ax.name });
     g.appendChild(s("line", { x1: x(i), x2: x(i), y1: top, y2: bottom }));
     g.appendChild(s("text", { x: x(i), y: 14, "text-anchor": "middle", class: "nb-axis-title" }, ax.name));
+    const left = i > 0;
     for (const [v, label] of scales[i].labels) {
-      g.appendChild(s("text", { x: x(i) + 5, y: scales[i].f(v) + 4, class: "nb-axis-label" }, label));
+      labels.appendChild(
+        s(
+          "text",
+          {
+            x: x(i) + (left ? -6 : 6),
+            y: scales[i].f(v) + 4,
+            "text-anchor": left ? "end" : "start",
+            class: "nb-axis-label",
+            "data-axis": ax.name,
+          },
+          label,
+        ),
+      );
     }
     svg.appendChild(g);
   });
@@ -158,6 +174,7 @@ function parallel(runs, axes, metric) {
     line.appendChild(s("title", {}, `${r.name} · ${metric} ${cellText(m)}`));
     svg.appendChild(line);
   }
+  svg.appendChild(labels);
   return svg;
 }
 
@@ -420,7 +437,7 @@ function render({ model, el }) {
     head.append(
       header("id", "id"),
       header("state", "state"),
-      header("step", "step"),
+      header("last step", "step"),
       header("group", "group"),
       header("forked from", null),
       header("changed", null),

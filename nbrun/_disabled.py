@@ -53,6 +53,8 @@ class DisabledRun:
         self.step = 0
         self.starting_step = 0
         self.start_time = time.time()
+        self.created = self.start_time
+        self.ended: float | None = None
         self.resumed = False
         self.forked_from = None
         self.state = RUNNING
@@ -96,6 +98,7 @@ class DisabledRun:
         """Mark the stand-in finished."""
         self.state = FINISHED if not exit_code else FAILED
         self.exit_code = exit_code or 0
+        self.ended = time.time()
         if current_run() is self:
             set_current(None)
 

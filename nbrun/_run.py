@@ -264,6 +264,7 @@ class Run(RunView):
         self.settings = settings
         self.starting_step: int = rec.starting_step
         self.start_time: float = rec.started
+        self.created: float = rec.created
         self.resumed: bool = bool(rec.resumed)
         self.forked_from: ForkPoint | None = fork_point(rec)
         self.config_diff: dict[str, Any] = rec.config_diff
@@ -274,6 +275,7 @@ class Run(RunView):
         self._t0_wall = time.time() - self._runtime_before
         self._state = RUNNING
         self._exit_code: int | None = None
+        self._ended: float | None = None  # set by finish(): the stored ``finished``
         self._stop_requested = False
         self._pending: dict[str, Any] = {}
         self._floats = False  # every value merged into the pending row is a float
@@ -372,6 +374,11 @@ class Run(RunView):
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts recorded with :meth:`alert`, oldest first."""
         return [a.as_dict() for a in self._store.alerts(self._key)]
+
+    @property
+    def ended(self) -> float | None:
+        """When the run ended (Unix time, as stored); None while it runs."""
+        return self._ended
 
     @property
     def exit_code(self) -> int | None:
@@ -1066,6 +1073,7 @@ class Run(RunView):
                 "runtime_before": runtime,
             }
             self._runtime_before = runtime
+            self._ended = now
             try:
                 if not ok:
                     rows = self._writer.pending_rows()

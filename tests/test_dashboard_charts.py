@@ -146,8 +146,8 @@ def test_dashboard_spec_is_valid_vega_lite_with_the_browser_signals() -> None:
     assert {"lines", "picks", "hoverrule", "hoverdots", "forkmarks", "forkcounts"} <= set(names)
     assert {"selrule", "selring", "ckptmarks"} <= set(names)
     lines = spec["layer"][names.index("lines")]["encoding"]
-    assert lines["x"]["scale"]["domainRaw"] == {"expr": "xdom"}
-    assert lines["y"]["scale"]["domainRaw"] == {"expr": "ydom"}
+    assert lines["x"]["scale"]["domain"] == {"expr": "xdom"}
+    assert lines["y"]["scale"]["domain"] == {"expr": "ydom"}
     assert lines["x"]["title"] == "epoch"
     # the selection marker is neutral: no run colour
     ring = spec["layer"][names.index("selring")]["mark"]["color"]

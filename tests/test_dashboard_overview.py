@@ -133,6 +133,20 @@ def test_overview_lists_command_git_host_hardware_and_duration(run_dir: Path) ->
     assert ab["duration"] >= stored.runtime - 0.05
 
 
+def test_finished_live_run_has_an_end_time_and_a_duration_that_stays(run_dir: Path) -> None:
+    """A finished run shown from its live ``Run`` object (issue 25): the duration ran on, as the
+    ``Run`` had no end time (``1m 18s (runtime 9.6 s)``); it now has the stored ``ended`` and
+    ``created``, so its overview reads what the stored run's does."""
+    run = nbrun.init(project="p")
+    run.log({"loss": 1.0})
+    assert run.ended is None
+    run.finish()
+    stored = nbrun.Api(run_dir).run(f"p/{run.id}")
+    assert run.ended == stored.ended and run.created == stored.created
+    ab = Dashboard(run, start=False).overview["about"]
+    assert ab["duration"] == pytest.approx(stored.ended - stored.created)
+
+
 # -- editing name / tags / notes -------------------------------------------------------------
 def _edit(dash: Dashboard, sent: list[dict[str, Any]], req: int, field: Any, value: Any) -> dict:
     from_browser(dash, {"action": "edit", "req": req, "field": field, "value": value})

@@ -98,7 +98,7 @@ def test_snapshot_shows_every_metric_as_svg_with_run_data_escaped(run_dir: Path)
     assert html_escape(HOSTILE) in page  # shown as text
     text = data["text/plain"]
     assert "object at 0x" not in text
-    assert f"snap/{run.id}" in text and "finished at step 49" in text
+    assert f"snap/{run.id}" in text and "finished, last step 49" in text
     assert "loss=0.02" in text  # the summary, 4 significant digits
 
 
@@ -122,7 +122,7 @@ def test_snapshot_follows_the_run_until_it_ends(run_dir: Path) -> None:
         last, text1 = dash.snapshot()
     finally:
         dash.close()
-    assert "finished at step 199" in text1
+    assert "finished, last step 199" in text1
     pts = re.search(r'<polyline[^>]*points="([^"]*)"', images(last)[0])
     assert pts is not None and len(pts.group(1).split()) > 100
     assert dash._snapshot_key() != (run.id, "running", 1, 1, 0)
@@ -159,7 +159,38 @@ def test_project_view_bundle_carries_the_table_snapshot(run_dir: Path) -> None:
         pv.close()
     assert data is not None and "application/vnd.jupyter.widget-view+json" in data
     assert_inert(data["text/html"])
-    assert f"({run.id}) finished step 50" in data["text/plain"]
+    assert f"({run.id}) finished last step 49" in data["text/plain"]
+
+
+def test_one_step_vocabulary_and_one_x_title_in_every_view(run_dir: Path) -> None:
+    """Issue 25: the dashboard said "step 399" where the project table said 400 and the
+    charts' x title was "_step" or "step". Every view now gives the step of the last row
+    ("last step"), the x of the last point, and titles the x axis "step"."""
+    run = nbrun.init(project="steps")
+    for i in range(300):
+        run.log({"loss": 25.0 / (i + 1)})
+    dash = Dashboard(run, start=False)
+    try:
+        assert dash.overview["last_step"] == 299
+        assert {c["spec"]["layer"][0]["encoding"]["x"]["title"] for c in dash.charts} == {"step"}
+        snap = dash._repr_mimebundle_()
+    finally:
+        dash.close()
+    snap = snap[0] if isinstance(snap, tuple) else snap
+    assert snap is not None
+    assert "last step 299" in snap["text/html"] and "last step 299" in snap["text/plain"]
+    assert ">_step<" not in snap["text/html"]
+    run.finish()
+    pv = ProjectView("steps", run_dir)
+    try:
+        assert [r["step"] for r in pv.table.runs] == [299]
+        data = pv._repr_mimebundle_()
+    finally:
+        pv.close()
+    assert data is not None and "last step 299" in data["text/plain"]
+    page = project_to_html("steps", dir=run_dir)
+    assert ">last step<" in page and ">299<" in page and ">300<" not in page
+    assert run.to_html().count(">_step<") == 0
 
 
 def test_svg_helpers() -> None:

@@ -274,7 +274,7 @@ def test_chart_is_a_plain_altair_chart_with_step_metric(run_dir: Path) -> None:
     ch = chart(run, "loss")
     assert type(ch) is alt.Chart
     spec = ch.to_dict()  # validates against Altair's Vega-Lite schema
-    assert spec["encoding"]["x"]["title"] == "_step"
+    assert spec["encoding"]["x"]["title"] == "step"  # one x title in every view (issue 25)
     df = ch.data
     assert len(df) <= 2000
     assert df["y"].max() == pytest.approx(10.0 + np.sin(4321 / 50))  # the spike survives

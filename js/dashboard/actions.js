@@ -2,6 +2,7 @@
 // fork config editor and the rewind confirmation. Each action is one message
 // `{action, req, ...}`; Python answers through the `result` trait with the same `req`.
 import { h } from "../lib/dom.js";
+import { selectionText } from "./chartstate.js";
 
 export function createActions({ model }) {
   const toolbar = h("div", { class: "nb-toolbar" });
@@ -32,11 +33,28 @@ export function createActions({ model }) {
     }
   }
 
+  // the step last clicked on a chart, and the selection it gave (the checkpoint at or before
+  // it): the toolbar says both while that selection stands (issue 25)
+  let lastClick = { clicked: null, selected: null };
+  function clicked(step) {
+    lastClick = { clicked: step, selected: model.get("selected_step") };
+  }
+
+  // "step 200 → continues from the checkpoint at step 189" above the Fork / Rewind panel
+  // when the clicked step is not the selected one
+  function snapNote(step) {
+    const from = lastClick.selected === step ? lastClick.clicked : null;
+    if (from === null || from === step) return [];
+    return [h("div", { class: "nb-snap-note", "data-snap-note": "1" }, selectionText(from, step))];
+  }
+
   function showSelection() {
     const step = model.get("selected_step");
     const has = step !== null && step !== undefined;
-    selEl.textContent = has ? `step ${step}` : "click a point";
+    const from = has && lastClick.selected === step ? lastClick.clicked : null;
+    selEl.textContent = selectionText(from, step);
     selEl.setAttribute("data-selected-step", has ? String(step) : "");
+    selEl.setAttribute("data-clicked-step", from === null ? "" : String(from));
     updateButtons();
   }
 
@@ -77,6 +95,7 @@ export function createActions({ model }) {
     const config = ov.config || {};
     panel.replaceChildren();
     panel.setAttribute("data-panel", "fork");
+    panel.append(...snapNote(step));
     panel.appendChild(h("div", {}, `Fork from step ${step}: edit the config of the new run`));
     const fields = h("div", { class: "nb-fields" });
     const inputs = [];
@@ -158,6 +177,7 @@ export function createActions({ model }) {
     const ov = model.get("overview") || {};
     panel.replaceChildren();
     panel.setAttribute("data-panel", "rewind");
+    panel.append(...snapNote(step));
     panel.appendChild(
       h(
         "div",
@@ -178,5 +198,5 @@ export function createActions({ model }) {
   rewindBtn.onclick = () => rewindConfirm(model.get("selected_step"));
   stopBtn.onclick = () => send("stop", {}, "stop");
 
-  return { toolbar, panel, showSelection, updateButtons, onResult };
+  return { toolbar, panel, showSelection, clicked, updateButtons, onResult };
 }

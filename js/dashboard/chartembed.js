@@ -13,6 +13,10 @@ import { metaOf } from "./chartstate.js";
  * @typedef {import("./chartstate.js").SeriesMeta} SeriesMeta
  */
 
+// The Vega-Lite schema of the bundled Vega-Lite (v6): a v5 `$schema` made Vega-Lite warn
+// on every embed (issue 25).
+export const VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
+
 /**
  * The chart's Vega-Lite spec (`spec`, left as it is) as the user's choices want it: with
  * `log`, a log y scale (symlog when a value is not positive); on another x axis than the
@@ -31,7 +35,9 @@ export function specFor(spec, points, axis, log) {
   for (const layer of out.layer || []) {
     const enc = layer.encoding || {};
     if (log && enc.y?.field) {
-      enc.y.scale = { ...(enc.y.scale || {}), type: positive ? "log" : "symlog", zero: false };
+      // no `zero` on a log scale: Vega-Lite drops it with a warning on every embed
+      const { zero: _zero, ...scale } = enc.y.scale || {};
+      enc.y.scale = positive ? { ...scale, type: "log" } : { ...scale, type: "symlog", zero: false };
     }
     if (axis !== "default" && enc.x && enc.x.field === "x") {
       enc.x.title = ax.title;
@@ -57,7 +63,8 @@ export function embedOptions(root) {
  * @param {string} chartX
  */
 export function xTitle(axis, chartX) {
-  return axis !== "default" ? X_AXES[axis].title : chartX;
+  if (axis !== "default") return X_AXES[axis].title;
+  return chartX === "_step" ? "step" : chartX; // one x title in every view (issue 25)
 }
 
 /**

@@ -20,8 +20,10 @@ import {
   newChartState,
   lineRowsOf as rowsOf,
   selectedTuple as selectedOf,
+  startsOnLog,
   tuplesFor as tuplesOf,
   visibleLines as visibleOf,
+  xDomain as xDomainOf,
   yDomain as yDomainOf,
 } from "./chartstate.js";
 import { renderLegend as drawLegend, legendClick } from "./legend.js";
@@ -35,14 +37,15 @@ import { afterPaint, loadVega } from "./vegaload.js";
  * @typedef {import("vega").View} View
  * @typedef {import("./chartstate.js").Row} Row
  * @typedef {{ metric: string, x: string, spec: any }} ChartSpec
- * @typedef {{ c: ChartSpec, view: View | null, div: HTMLElement & { __nbrunView?: View }, pdiv: HTMLElement, vdiv: HTMLElement, hoverEl: HTMLElement, brushEl: HTMLElement, log: boolean, xdom: number[] | null, lines: Map<string, Row[]>, dragged: boolean, cleanups: (() => void)[], job?: Promise<any> | null, queued?: boolean }} Entry
+ * @typedef {{ c: ChartSpec, view: View | null, div: HTMLElement & { __nbrunView?: View }, pdiv: HTMLElement, vdiv: HTMLElement, hoverEl: HTMLElement, brushEl: HTMLElement, log: boolean, logAuto: boolean, logBox: HTMLInputElement, xdom: number[] | null, lines: Map<string, Row[]>, dragged: boolean, cleanups: (() => void)[], job?: Promise<any> | null, queued?: boolean }} Entry
  * @typedef {Entry & { view: View }} DrawnEntry
  */
 
 /**
- * The dashboard's charts. `onSelect()` runs after a click set `selected_step`;
+ * The dashboard's charts. `onSelect(clicked)` runs after a click on step `clicked` set
+ * `selected_step` (that step, or the checkpoint at or before it);
  * `reportError(text)` shows an error.
- * @param {{ model: import("@anywidget/types").AnyModel, store: any, root: HTMLElement, onSelect: () => void, reportError: (text: string) => void }} opts
+ * @param {{ model: import("@anywidget/types").AnyModel, store: any, root: HTMLElement, onSelect: (clicked: number) => void, reportError: (text: string) => void }} opts
  */
 export function createCharts({ model, store, root, onSelect, reportError }) {
   const legend = h("div", { class: "nb-legend" });
@@ -60,7 +63,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   );
   const smoothOut = h("span", { class: "nb-smooth-value" }, "0");
   const outliersIn = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", "data-action": "outliers" }));
-  outliersIn.checked = true;
+  outliersIn.checked = state.outliers;
   const axisIn = /** @type {HTMLSelectElement} */ (h("select", { "data-action": "x-axis" }));
   const smoothLabel = h("label", { title: "exponential moving average; the raw line stays faint behind" });
   smoothLabel.append(document.createTextNode("smoothing "), smoothIn, smoothOut);
@@ -68,7 +71,16 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   outLabel.append(outliersIn, document.createTextNode(" ignore outliers"));
   const axisLabel = h("label");
   axisLabel.append(document.createTextNode("x "), axisIn);
-  tools.append(smoothLabel, outLabel, axisLabel);
+  // the grey triangles on the x axis, named (issue 25)
+  const ckptKey = h(
+    "span",
+    {
+      class: "nb-ckpt-key",
+      title: "a checkpoint: Fork and Rewind continue from the checkpoint at or before the clicked step",
+    },
+    "▲ checkpoint",
+  );
+  tools.append(smoothLabel, outLabel, axisLabel, ckptKey);
 
   smoothIn.oninput = () => {
     state.smooth = Number(smoothIn.value);
@@ -123,7 +135,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
 
   /** @param {DrawnEntry} entry */
   function setDomains(entry) {
-    entry.view.signal("xdom", entry.xdom);
+    entry.view.signal("xdom", xDomainOf(state, entry.lines, entry.xdom));
     entry.view.signal("ydom", yDomain(entry));
     entry.div.setAttribute("data-zoomed", entry.xdom ? "1" : "0");
   }
@@ -217,11 +229,11 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
   }
 
-  /** @param {number} step */
+  /** @param {number} step the clicked step; the selection is the checkpoint at or before it */
   function select(step) {
     model.set("selected_step", snapToCheckpoint(step, model.get("checkpoints") || []));
     model.save_changes();
-    onSelect();
+    onSelect(step);
   }
 
   // -- pointer (pointer.js): hover read-out, click to select, drag to zoom, shift-drag / wheel
@@ -286,6 +298,15 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     entry.div.setAttribute("data-hover-x", String(hv.x));
   }
 
+  // log y on or off, the checkbox showing it (a chart whose values span decades starts on
+  // log y until the user chooses: chartstate.startsOnLog, issue 25)
+  /** @param {Entry} entry @param {boolean} on */
+  function setLog(entry, on) {
+    entry.log = on;
+    entry.logBox.checked = on;
+    entry.div.setAttribute("data-log", on ? "1" : "0");
+  }
+
   /** @param {Entry} entry @param {number[] | null} dom */
   function setX(entry, dom) {
     entry.xdom = dom;
@@ -317,6 +338,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       entry.view = null;
     }
     const points = store.points[c.metric] || new Map();
+    if (entry.logAuto && startsOnLog(points)) setLog(entry, true);
     return /** @type {NonNullable<typeof V>} */ (V)
       .embed(entry.vdiv, specFor(c.spec, points, state.axis, entry.log), embedOptions(root))
       .then(async (res) => {
@@ -385,7 +407,13 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       const box = h("div", { class: "nb-chart", "data-metric": c.metric, "data-zoomed": "0" });
       const controls = h("div", { class: "nb-chart-controls" });
       const logLabel = h("label");
-      const logBox = h("input", { type: "checkbox", "data-action": "log-y" });
+      const logBox = /** @type {HTMLInputElement} */ (
+        h("input", {
+          type: "checkbox",
+          "data-action": "log-y",
+          title: "log scale y (on at first when values span decades)",
+        })
+      );
       logLabel.append(logBox, document.createTextNode(" log y"));
       const reset = h(
         "button",
@@ -415,6 +443,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         hoverEl,
         brushEl,
         log: false,
+        logAuto: true,
+        logBox,
         xdom: null,
         lines: new Map(),
         dragged: false,
@@ -422,7 +452,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       };
       views.set(c.metric, entry);
       logBox.onchange = () => {
-        entry.log = logBox.checked;
+        entry.logAuto = false; // the user chose: no more automatic switch
+        setLog(entry, logBox.checked);
         embedChart(entry);
       };
       reset.onclick = () => setX(entry, null);
@@ -466,6 +497,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         drawPreview(entry);
         continue;
       }
+      if (entry.logAuto && !entry.log && startsOnLog(store.points[m] || new Map())) {
+        embedChart(entry); // the values now span decades: on log y (embedOnce switches it)
+        continue;
+      }
       const ins = [];
       for (const s of bySeries.keys()) {
         const rows = lineRowsOf(m, s);
@@ -481,7 +516,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       );
       entry.view.change("selected", replaceAll(selectedTuple(entry)));
       entry.view.change("ckpts", replaceAll(checkpoints(entry)));
-      entry.view.signal("ydom", yDomain(entry));
+      setDomains(/** @type {DrawnEntry} */ (entry));
       entry.view.runAsync().then(() => {
         if (ins.length) markDrawn(m);
       });

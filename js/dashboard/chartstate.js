@@ -12,9 +12,13 @@ import { lineRows, nearestPickable, tuples } from "./points.js";
  * @typedef {{ color: string, run_id: string, pickable: boolean, dash?: string, opacity?: number, width?: number, role?: string, label?: string }} SeriesMeta
  */
 
-/** The choices a dashboard starts with. @returns {ChartState} */
+/**
+ * The choices a dashboard starts with: outliers are not hidden (as in W&B: the y range holds
+ * every point, the first steps of a falling loss included; issue 25).
+ * @returns {ChartState}
+ */
 export function newChartState() {
-  return { hidden: new Set(), hl: "", smooth: 0, outliers: true, axis: "default" };
+  return { hidden: new Set(), hl: "", smooth: 0, outliers: false, axis: "default" };
 }
 
 /**
@@ -108,30 +112,99 @@ export function forkTuples(state, meta, lines, forks) {
   return groupForks(marks);
 }
 
+// The domain of a chart without any drawn row: positive, so a log scale is valid too.
+export const EMPTY_DOMAIN = [1, 10];
+
 /**
- * The y domain: outlier-free (quartile fences of each line, then their union) or, when
- * zoomed (`xdom`), the extent of what is in the x range; null leaves it to Vega.
+ * The x domain: the zoomed range (`xdom`), else the extent of the shown lines' rows. The
+ * browser gives Vega both domains: computed by Vega over every layer's dataset, each empty
+ * one (hover, selection, forks, checkpoints) warned "Infinite extent" (issue 25).
+ * @param {ChartState} state
+ * @param {Map<string, Row[]>} lines
+ * @param {number[] | null} xdom
+ * @returns {number[]}
+ */
+export function xDomain(state, lines, xdom) {
+  if (xdom) return xdom;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const [s, rows] of lines) {
+    if (state.hidden.has(s)) continue;
+    for (const r of rows) {
+      if (!Number.isFinite(r.x)) continue;
+      if (r.x < lo) lo = r.x;
+      if (r.x > hi) hi = r.x;
+    }
+  }
+  if (lo === Infinity) return EMPTY_DOMAIN;
+  return lo === hi ? [lo - 1, hi + 1] : [lo, hi];
+}
+
+/**
+ * The y domain: the extent of the shown lines' rows (of those in the x range when zoomed,
+ * `xdom`), or with `state.outliers` outlier-free (quartile fences of each line, then their
+ * union); padded. With `log` (and every value positive) in decades; EMPTY_DOMAIN without rows.
  * @param {ChartState} state
  * @param {Map<string, Row[]>} lines
  * @param {number[] | null} xdom
  * @param {boolean} log
- * @returns {number[] | null}
+ * @returns {number[]}
  */
 export function yDomain(state, lines, xdom, log) {
-  if (!state.outliers && !xdom) return null;
   const [a, b] = xdom || [-Infinity, Infinity];
   const perLine = [];
   for (const [s, rows] of lines) {
     if (state.hidden.has(s)) continue;
-    let ys = [];
-    for (const r of rows) if (r.x >= a && r.x <= b) ys.push(r.y);
-    if (log) ys = ys.filter((v) => v > 0).map(Math.log10);
+    const ys = [];
+    for (const r of rows) if (r.x >= a && r.x <= b && Number.isFinite(r.y)) ys.push(r.y);
     perLine.push(ys);
   }
+  // a log scale of values that are not all positive is a symlog one: its domain is linear
+  const inLog = log && perLine.every((ys) => ys.every((v) => v > 0));
+  const values = inLog ? perLine.map((ys) => ys.map(Math.log10)) : perLine;
   const d = state.outliers
-    ? robustUnion(perLine, 1.5, log ? 0.02 : 0.04)
-    : extentDomain(perLine.flat(), log ? 0.02 : 0.04);
-  return d && log ? d.map((v) => 10 ** v) : d;
+    ? robustUnion(values, 1.5, inLog ? 0.02 : 0.04)
+    : extentDomain(values.flat(), inLog ? 0.02 : 0.04);
+  if (!d) return EMPTY_DOMAIN;
+  return inLog ? d.map((v) => 10 ** v) : d;
+}
+
+// A chart starts on log y when its values are positive and span at least this many decades
+// (a loss from 25 to 0.002 spans 4): on a linear scale the first steps flatten the rest.
+export const LOG_DECADES = 3;
+
+/**
+ * Whether a chart starts on log y (issue 25): every value of every series positive and the
+ * largest at least 10^LOG_DECADES times the smallest. `points`: the metric's points per
+ * series (`[index, x, y, ...]` each).
+ * @param {Map<string, any[][]>} points
+ * @param {number} [decades]
+ */
+export function startsOnLog(points, decades = LOG_DECADES) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const pts of points.values()) {
+    for (const p of pts) {
+      const v = p[2];
+      if (typeof v !== "number" || !Number.isFinite(v)) continue;
+      if (v <= 0) return false;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo !== Infinity && hi / lo >= 10 ** decades;
+}
+
+/**
+ * What the toolbar says of a selection (issue 25): the clicked step, and where Fork / Rewind
+ * will start when that is another step (the checkpoint at or before it).
+ * @param {number | null | undefined} clicked the step the user clicked (null: not known)
+ * @param {number | null | undefined} selected the selected step (`selected_step`)
+ */
+export function selectionText(clicked, selected) {
+  if (selected === null || selected === undefined) return "click a point";
+  if (clicked === null || clicked === undefined || clicked === selected) return `step ${selected}`;
+  return `step ${clicked} → continues from the checkpoint at step ${selected}`;
 }
 
 /**

@@ -8,6 +8,7 @@
 // same-origin); plot specs are rebuilt from a whitelist in Python.
 import { h } from "../lib/dom.js";
 import { vegaConfig } from "../lib/theme.js";
+import { VEGA_LITE_SCHEMA } from "./chartembed.js";
 import { snapStep } from "./snap.js";
 import { loadVega } from "./vegaload.js";
 
@@ -130,11 +131,38 @@ export function createMedia({ model }) {
     }
   }
 
+  // the Vega views of the panels (histograms, plots) by their box, with their spec: embedded
+  // again in the new colours when the theme changes (`retheme`)
+  /** @type {Map<HTMLElement, { spec: any, view: any }>} */
+  const embeds = new Map();
   function vegaInto(div, spec) {
+    for (const [d, e] of embeds) {
+      if (d.isConnected) continue;
+      if (e.view) views.delete(e.view);
+      e.view?.finalize();
+      embeds.delete(d);
+    }
+    /** @type {{ spec: any, view: any }} */
+    const entry = { spec, view: null };
+    embeds.set(div, entry);
     loadVega(model)
       .then((V) => V.embed(div, spec, { actions: false, renderer: "svg", config: vegaConfig(el) }))
-      .then((res) => views.add(res.view))
+      .then((res) => {
+        entry.view = res.view;
+        views.add(res.view);
+      })
       .catch((err) => div.appendChild(h("span", { class: "nb-mnote" }, String(err))));
+  }
+
+  function retheme() {
+    for (const [div, e] of [...embeds]) {
+      if (e.view) {
+        views.delete(e.view);
+        e.view.finalize();
+      }
+      if (div.isConnected) vegaInto(div, e.spec);
+      else embeds.delete(div);
+    }
   }
 
   function renderDist(div, dist) {
@@ -144,7 +172,7 @@ export function createMedia({ model }) {
     const box = h("div", { "data-role": "distribution" });
     div.appendChild(box);
     vegaInto(box, {
-      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      $schema: VEGA_LITE_SCHEMA,
       data: { values },
       mark: "rect",
       width: 300,
@@ -204,7 +232,7 @@ export function createMedia({ model }) {
       const box = h("div", { "data-role": "histogram" });
       fig.appendChild(box);
       vegaInto(box, {
-        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        $schema: VEGA_LITE_SCHEMA,
         data: { values },
         mark: "rect",
         width: 300,
@@ -261,5 +289,5 @@ export function createMedia({ model }) {
     model.off("msg:custom", onMsg);
     for (const v of views) v.finalize();
   }
-  return { el, dispose };
+  return { el, dispose, retheme };
 }

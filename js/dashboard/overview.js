@@ -163,7 +163,7 @@ export function createOverview({ model, root }) {
     root.setAttribute("data-run-id", ov.id ?? "");
     root.setAttribute("data-state", ov.state ?? "");
     idEl.textContent = `${ov.project ?? ""}/${ov.id ?? ""}`;
-    stepEl.textContent = `step ${fmt(last)} · ${fmtTime(ov.runtime)}`;
+    stepEl.textContent = `last step ${fmt(last)} · ${fmtTime(ov.runtime)}`;
     stepEl.setAttribute("data-step", last === null ? "" : String(last));
     if (typeof ov.total === "number" && ov.total > 0) {
       progress.max = ov.total;
@@ -175,7 +175,7 @@ export function createOverview({ model, root }) {
       ["id", ov.id],
       ["state", ov.state],
       ["runtime", fmtTime(ov.runtime)],
-      ["step", fmt(last)],
+      ["last step", fmt(last)],
       ["tags", (ov.tags || []).join(", ") || "—"],
       ["notes", fmt(ov.notes)],
     ];

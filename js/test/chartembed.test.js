@@ -3,7 +3,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { downloadName, errorText, previewLines, queueEmbed, specFor, xTitle } from "../dashboard/chartembed.js";
+import {
+  downloadName,
+  errorText,
+  previewLines,
+  queueEmbed,
+  specFor,
+  VEGA_LITE_SCHEMA,
+  xTitle,
+} from "../dashboard/chartembed.js";
 import { newChartState } from "../dashboard/chartstate.js";
 import { seriesMeta } from "../dashboard/points.js";
 
@@ -33,7 +41,8 @@ test("specFor: log y (symlog when a value is not positive), the chosen axis' tit
     ],
   ]);
   const log = specFor(spec, positive, "default", true);
-  assert.deepEqual(log.layer[0].encoding.y.scale, { nice: true, type: "log", zero: false });
+  // no `zero` on a log scale: Vega-Lite warned on every embed (issue 25)
+  assert.deepEqual(log.layer[0].encoding.y.scale, { nice: true, type: "log" });
   assert.equal(log.layer[1].encoding.y, undefined);
   const withZero = new Map([["s", [[0, 1, 0]]]]);
   assert.equal(specFor(spec, withZero, "default", true).layer[0].encoding.y.scale.type, "symlog");
@@ -105,4 +114,11 @@ test("downloadName and errorText", () => {
   assert.equal(errorText(new Error("bad spec")), "bad spec");
   assert.equal(errorText("plain"), "plain");
   assert.equal(errorText(null), "null");
+});
+
+test("one x title: the global step is 'step'; specs name the bundled Vega-Lite v6 (issue 25)", () => {
+  assert.equal(xTitle("default", "_step"), "step");
+  assert.equal(xTitle("default", "epoch"), "epoch");
+  assert.equal(xTitle("_step", "epoch"), "step");
+  assert.match(VEGA_LITE_SCHEMA, /vega-lite\/v6/);
 });

@@ -9,8 +9,11 @@ import {
   metaOf,
   newChartState,
   selectedTuple,
+  selectionText,
+  startsOnLog,
   tuplesFor,
   visibleLines,
+  xDomain,
   yDomain,
 } from "../dashboard/chartstate.js";
 import { seriesMeta } from "../dashboard/points.js";
@@ -32,9 +35,12 @@ const meta = seriesMeta([
 /** @param {number[][]} xy */
 const rows = (xy, step0 = 0) => xy.map(([x, y], i) => ({ x, y, raw: y, step: step0 + i, i }));
 
-test("a new state shows everything, raw, outlier-free, on the default axis", () => {
+test("a new state shows everything, raw, outliers shown (as W&B), on the default axis", () => {
   const s = newChartState();
-  assert.deepEqual({ ...s, hidden: [...s.hidden] }, { hidden: [], hl: "", smooth: 0, outliers: true, axis: "default" });
+  assert.deepEqual(
+    { ...s, hidden: [...s.hidden] },
+    { hidden: [], hl: "", smooth: 0, outliers: false, axis: "default" },
+  );
   assert.notEqual(newChartState().hidden, s.hidden, "each dashboard has its own");
 });
 
@@ -154,20 +160,22 @@ test("forkTuples: marks follow the drawn line, hidden runs lose theirs, stacked 
   );
 });
 
-test("yDomain: outlier-free by default, the zoomed x range's extent, log in decades, or Vega's", () => {
+test("yDomain: outlier-free when asked, the zoomed x range's extent, log in decades, or Vega's", () => {
   const st = newChartState();
+  st.outliers = true;
   const ys = [100, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2];
   const lines = new Map([["self:a", rows(ys.map((y, i) => [i, y]))]]);
   const robust = /** @type {number[]} */ (yDomain(st, lines, null, false));
   assert.ok(robust[1] < 50, "the first step's spike does not flatten the curve");
   st.outliers = false;
-  assert.equal(yDomain(st, lines, null, false), null, "left to Vega");
+  const all = yDomain(st, lines, null, false);
+  assert.ok(all[0] < 1 && all[1] > 100, "every point, padded");
   const zoomed = /** @type {number[]} */ (yDomain(st, lines, [5, 11], false));
   assert.ok(zoomed[0] < 1.4 && zoomed[0] > 1.3 && zoomed[1] > 2 && zoomed[1] < 2.1);
   const log = /** @type {number[]} */ (yDomain(st, lines, [0, 11], true));
   assert.ok(log[0] < 1 && log[1] > 100 && log[1] < 120);
   st.hidden.add("self:a");
-  assert.equal(yDomain(st, lines, [0, 11], false), null);
+  assert.deepEqual(yDomain(st, lines, [0, 11], false), [1, 10], "nothing shown: a positive stand-in");
 });
 
 test("axisChoices: step metric charts add the global step; an axis no longer there resets", () => {
@@ -187,4 +195,122 @@ test("axisChoices: step metric charts add the global step; an axis no longer the
   assert.equal(withEpoch.choices[0][1], "step metric");
   assert.equal(withEpoch.axis, "_step");
   assert.equal(axisChoices([{ x: "_step" }], "_step").axis, "default");
+});
+
+// issue 25: the defaults show the curve, and a click says what it selects
+test("outliers are not hidden by default: the y range holds the first steps of a falling loss", () => {
+  const st = newChartState();
+  assert.equal(st.outliers, false);
+  const rows = [];
+  for (let i = 0; i < 300; i++) rows.push({ x: i, y: 25 / (i + 1) ** 2, raw: 0, step: i, i });
+  const lines = new Map([["self:a", rows]]);
+  const d = yDomain(st, lines, null, false);
+  assert.ok(d[1] >= 25 && d[0] <= 25 / 300 ** 2, String(d));
+  const log = yDomain(st, lines, null, true);
+  assert.ok(log[1] >= 25 && log[0] > 0 && log[0] <= 25 / 300 ** 2, String(log));
+});
+
+test("xDomain: the zoomed range, else the shown rows' extent; a positive stand-in without rows", () => {
+  const st = newChartState();
+  const lines = new Map([
+    [
+      "self:a",
+      [
+        { x: 3, y: 1, raw: 1, step: 3, i: 0 },
+        { x: 9, y: 1, raw: 1, step: 9, i: 1 },
+      ],
+    ],
+    ["fork:b", [{ x: 20, y: 1, raw: 1, step: 20, i: 0 }]],
+  ]);
+  assert.deepEqual(xDomain(st, lines, null), [3, 20]);
+  assert.deepEqual(xDomain(st, lines, [4, 5]), [4, 5]);
+  st.hidden.add("fork:b");
+  assert.deepEqual(xDomain(st, lines, null), [3, 9]);
+  assert.deepEqual(xDomain(st, new Map(), null), [1, 10]);
+  assert.deepEqual(xDomain(st, new Map([["s", [{ x: 4, y: 1, raw: 1, step: 4, i: 0 }]]]), null), [3, 5]);
+  // a log y of values not all positive (symlog) keeps a linear domain
+  const mixed = new Map([
+    [
+      "s",
+      [
+        { x: 0, y: -1, raw: -1, step: 0, i: 0 },
+        { x: 1, y: 9, raw: 9, step: 1, i: 1 },
+      ],
+    ],
+  ]);
+  const y = yDomain(st, mixed, null, true);
+  assert.ok(y[0] < -1 && y[1] > 9, String(y));
+});
+
+test("a chart whose positive values span 3 decades starts on log y", () => {
+  const loss = new Map([
+    [
+      "self:a",
+      [
+        [0, 0, 25],
+        [1, 1, 0.5],
+        [2, 2, 0.002],
+      ],
+    ],
+  ]);
+  assert.equal(startsOnLog(loss), true);
+  assert.equal(
+    startsOnLog(
+      new Map([
+        [
+          "self:a",
+          [
+            [0, 0, 2],
+            [1, 1, 0.5],
+          ],
+        ],
+      ]),
+    ),
+    false,
+  );
+  assert.equal(
+    startsOnLog(
+      new Map([
+        [
+          "self:a",
+          [
+            [0, 0, 25],
+            [1, 1, -0.002],
+          ],
+        ],
+      ]),
+    ),
+    false,
+  ); // not positive
+  assert.equal(
+    startsOnLog(
+      new Map([
+        ["self:a", [[0, 0, 25]]],
+        ["fork:b", [[0, 0, 0.01]]],
+      ]),
+    ),
+    true,
+  );
+  assert.equal(startsOnLog(new Map()), false);
+  assert.equal(
+    startsOnLog(
+      new Map([
+        [
+          "self:a",
+          [
+            [0, 0, Number.NaN],
+            [1, 1, 1],
+          ],
+        ],
+      ]),
+    ),
+    false,
+  );
+});
+
+test("the selection says the clicked step and the checkpoint it continues from", () => {
+  assert.equal(selectionText(200, 189), "step 200 → continues from the checkpoint at step 189");
+  assert.equal(selectionText(189, 189), "step 189");
+  assert.equal(selectionText(null, 150), "step 150");
+  assert.equal(selectionText(200, null), "click a point");
 });

@@ -15,7 +15,7 @@ import pandas as pd
 import nbrun
 
 from ._colors import family_colors, run_color
-from ._data import MAX_POINTS, MinMaxSeries, step_metric_for, xy_arrays
+from ._data import MAX_POINTS, MinMaxSeries, axis_title, step_metric_for, xy_arrays
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ def chart(view: nbrun.RunView | RunLike, key: str, max_points: int = MAX_POINTS)
         alt.Chart(df)
         .mark_line()
         .encode(
-            x=alt.X("x:Q", title=x_key),
+            x=alt.X("x:Q", title=axis_title(x_key)),
             y=alt.Y("y:Q", title=key, scale=alt.Scale(zero=False)),
             color=alt.Color("series:N", scale=alt.Scale(domain=labels, range=colors), title=None),
             strokeDash=alt.StrokeDash(
@@ -585,8 +585,10 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
             },
             x=x,
             y={"value": HEIGHT - 4},
-            tooltip=[_q("step", title="checkpoint at step")],
-        ),
+            tooltip=_nominal("label"),
+            description=_nominal("label"),
+        )
+        | {"transform": [{"calculate": "'checkpoint at step ' + datum.step", "as": "label"}]},
         _layer(
             "selrule",
             "selected",
@@ -632,10 +634,13 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     count``), ``ckpts`` (``x, step``: checkpoints a selection snaps to), ``selected``
     (``x, y``) and ``hover`` (``x, y, c``: the nearest-step read-out).
 
-    Signals the browser sets: ``xdom`` / ``ydom`` (a zoomed or outlier-free domain, null for
-    the data's own) and ``hl`` (the run id the legend highlights, "" for none)."""
-    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domainRaw": {"expr": "xdom"}})
-    y = _q("y", title=None, scale={"zero": False, "domainRaw": {"expr": "ydom"}})
+    Signals the browser sets: ``xdom`` / ``ydom`` (the x and y domains: the lines' extent,
+    zoomed or outlier-free; positive at first so a log scale starts valid) and ``hl`` (the
+    run id the legend highlights, "" for none)."""
+    # the domains are the browser's (xdom / ydom, from the lines' rows): Vega computing them
+    # over every layer's dataset warned "Infinite extent" for each empty one (issue 25)
+    x = _q("x", title=x_title, scale={"nice": False, "zero": False, "domain": {"expr": "xdom"}})
+    y = _q("y", title=None, scale={"nice": False, "zero": False, "domain": {"expr": "ydom"}})
     color = _nominal("c", scale=None)
     layers = [
         *_line_layers(x, y, color),
@@ -646,8 +651,8 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
     return {
         "$schema": VEGA_LITE_SCHEMA,
         "params": [
-            {"name": "xdom", "value": None},
-            {"name": "ydom", "value": None},
+            {"name": "xdom", "value": [1, 10]},
+            {"name": "ydom", "value": [1, 10]},
             {"name": "hl", "value": ""},
         ],
         "layer": layers,

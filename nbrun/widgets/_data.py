@@ -76,6 +76,12 @@ def step_metric_for(metric: str, definitions: Mapping[str, Mapping[str, Any]]) -
     return step_metric if isinstance(step_metric, str) and step_metric else "_step"
 
 
+def axis_title(x_key: str) -> str:
+    """The x axis title of a chart over ``x_key``: "step" for the global step ``_step`` (one x
+    title in every view: dashboard, snapshots, ``run.chart``), the step metric's name otherwise."""
+    return "step" if x_key == "_step" else x_key
+
+
 def is_hidden(metric: str, definitions: Mapping[str, Mapping[str, Any]]) -> bool:
     """Whether ``define_metric(..., hidden=True)`` hid the metric."""
     d = definitions.get(metric) or {}

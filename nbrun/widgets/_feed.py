@@ -33,6 +33,7 @@ from ._data import (
     MinMaxSeries,
     _num,
     as_number,
+    axis_title,
     flatten_row,
     is_hidden,
     numeric_metrics,
@@ -322,7 +323,10 @@ class ChartFeed:
 
     def charts(self) -> list[dict[str, Any]]:
         """The ``charts`` trait: one Vega-Lite spec per metric."""
-        return [{"metric": m, "x": x, "spec": dashboard_spec(m, x)} for m, x in self.x_keys.items()]
+        return [
+            {"metric": m, "x": x, "spec": dashboard_spec(m, axis_title(x))}
+            for m, x in self.x_keys.items()
+        ]
 
     def series_meta(self) -> list[dict[str, Any]]:
         """The ``series`` trait: every line with its colour, dash and label."""

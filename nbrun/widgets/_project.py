@@ -26,7 +26,7 @@ import nbrun
 from ._charts import family_ids
 from ._colors import family_colors, run_color
 from ._dashboard import Dashboard
-from ._overview import jsonable
+from ._overview import jsonable, last_step
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
 
 STATIC = Path(__file__).parent / "static"
@@ -94,7 +94,7 @@ def _row(r: nbrun.StoredRun, depth: int) -> dict[str, Any]:
         "project": r.project,
         "name": str(r.name),
         "state": r.state,
-        "step": int(r.step),
+        "step": last_step(r),  # the step of its last row, as the dashboard says (issue 25)
         "runtime": float(r.runtime),
         "created": r.created,
         "tags": [str(t) for t in (r.tags or ())],

@@ -29,7 +29,7 @@ from typing import Any
 import nbrun
 
 from ._colors import run_color
-from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, step_metric_for
+from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, axis_title, step_metric_for
 from ._feed import ChartFeed
 from ._overview import overview
 from ._protocols import RunLike, as_run_like
@@ -52,6 +52,12 @@ BORDER = "var(--jp-border-color2, rgba(128,128,128,.35))"
 def esc(value: Any) -> str:
     """``value`` as text safe inside HTML and SVG (quotes included)."""
     return html.escape(str(value), quote=True)
+
+
+def last_step_text(step: Any) -> str:
+    """A run's last step as every view writes it ("last step 299": the step of its last row,
+    the x of its last point); "—" before its first row."""
+    return "—" if step is None else fmt(step)
 
 
 def fmt(value: Any) -> str:
@@ -271,7 +277,7 @@ def dashboard_html(
     legend and the overview tables, from the dashboard's own data. Charts are ``<img>`` of
     SVG (what sanitising front ends keep), or with ``inline`` SVG elements in the page's
     colours (the standalone page of :func:`to_html`)."""
-    step = max(0, int(ov.get("step") or 0) - 1)
+    step = last_step_text(ov.get("last_step"))
     head = (
         f'<div style="display:flex;gap:10px;align-items:baseline;flex-wrap:wrap">'
         f'<b style="font-size:15px">{esc(ov.get("name", ""))}</b>'
@@ -279,7 +285,7 @@ def dashboard_html(
         f'border:1px solid {BORDER};font-size:12px">{esc(ov.get("state", ""))}</span>'
         f'<span style="font-family:monospace;color:{FG2}">'
         f"{esc(ov.get('project', ''))}/{esc(ov.get('id', ''))}</span>"
-        f"<span>step {step} · {esc(_fmt_time(float(ov.get('runtime') or 0)))}</span>"
+        f"<span>last step {esc(step)} · {esc(_fmt_time(float(ov.get('runtime') or 0)))}</span>"
         f'<span style="color:{FG2};font-size:11px">snapshot '
         f"{esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</span></div>"
     )
@@ -323,10 +329,10 @@ def _diff(ov: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 def dashboard_text(ov: Mapping[str, Any]) -> str:
     """The text/plain of a dashboard: the run, its state and step, and its numeric summary."""
-    step = max(0, int(ov.get("step") or 0) - 1)
+    step = last_step_text(ov.get("last_step"))
     lines = [
-        f"nbrun run {ov.get('name')} ({ov.get('project')}/{ov.get('id')}): {ov.get('state')} "
-        f"at step {step}, runtime {_fmt_time(float(ov.get('runtime') or 0))}"
+        f"nbrun run {ov.get('name')} ({ov.get('project')}/{ov.get('id')}): {ov.get('state')}, "
+        f"last step {step}, runtime {_fmt_time(float(ov.get('runtime') or 0))}"
     ]
     fp = ov.get("forked_from")
     if fp:
@@ -352,7 +358,7 @@ def feed_charts(feed: Any) -> tuple[list[dict[str, Any]], list[tuple[str, str, l
             data = feed.data.get((metric, s["key"]))
             if data is not None and len(data):
                 lines.append((meta[s["key"]], [(p[1], p[2]) for p in data.points()]))
-        charts.append((metric, x_key, lines))
+        charts.append((metric, axis_title(x_key), lines))
     return series, charts
 
 
@@ -422,7 +428,7 @@ def project_html(
         f'<div style="font-weight:600;font-size:15px">{esc(project or "all projects")}: '
         f"{len(rows)} runs</div>"
     )
-    cols = ["name", "id", "project", "state", "step", "forked from", "changed", "summary"]
+    cols = ["name", "id", "project", "state", "last step", "forked from", "changed", "summary"]
     th = "".join(
         f'<th style="text-align:left;border-bottom:1px solid {BORDER};padding:2px 10px 2px 0">'
         f"{esc(c)}</th>"
@@ -443,7 +449,7 @@ def project_html(
             r.get("id"),
             r.get("project"),
             r.get("state"),
-            r.get("step"),
+            last_step_text(r.get("step")),
             fork,
             changed,
             summary,
@@ -509,7 +515,7 @@ def _project_charts(
                 if len(order) >= PROJECT_CHARTS:
                     continue
                 order.append(m)
-            x_titles.setdefault(m, step_metric_for(m, defs))
+            x_titles.setdefault(m, axis_title(step_metric_for(m, defs)))
             mm = MinMaxSeries.from_buckets(frame, SNAP_POINTS)
             meta = {"label": f"{r.get('name')}", "color": _row_color(r), "dash": "own"}
             lines.setdefault(m, []).append((meta, [(p[1], p[2]) for p in mm.points()]))
@@ -523,8 +529,8 @@ def project_text(rows: Sequence[Mapping[str, Any]], project: str | None) -> str:
         indent = "  " * (1 + int(r.get("depth") or 0))
         summary = ", ".join(f"{k}={fmt(v)}" for k, v in (r.get("summary") or {}).items())
         out.append(
-            f"{indent}{r.get('name')} ({r.get('id')}) {r.get('state')} step {r.get('step')}"
-            + (f" · {summary}" if summary else "")
+            f"{indent}{r.get('name')} ({r.get('id')}) {r.get('state')} "
+            f"last step {last_step_text(r.get('step'))}" + (f" · {summary}" if summary else "")
         )
     if len(rows) > 30:
         out.append(f"  … {len(rows) - 30} more")

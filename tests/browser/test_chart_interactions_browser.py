@@ -101,9 +101,30 @@ def test_chart_interactions(page: Any, lab: Lab) -> None:
     # the two identical forks' diamonds are one mark with a count
     forks = chart.evaluate("div => div.__nbrunView.data('forks')")
     assert [f["count"] for f in forks] == ["\N{MULTIPLICATION SIGN}2"], forks
-    # the default y range ignores the first steps (loss starts near 10.2, settles near 0.2)
+    # the default y range holds the first steps (loss starts near 10.2, settles near 0.2):
+    # outliers are not hidden by default (issue 25, as in W&B)
     plot = chart.evaluate(_PLOT)
-    assert plot["y"][1] < 3, plot["y"]
+    assert plot["y"][1] > 10, plot["y"]
+    # "ignore outliers" cuts them off ...
+    dash.locator("input[data-action='outliers']").check()
+    page.wait_for_function(
+        "div => div.__nbrunView.scale('y').domain()[1] < 3", arg=chart.element_handle()
+    )
+    plot = chart.evaluate(_PLOT)
+    # ... and a step drawn above the cut can still be clicked: at its x, anywhere in the plot
+    x5 = plot["left"] + plot["width"] * (5 - plot["x"][0]) / (plot["x"][1] - plot["x"][0])
+    page.mouse.click(x5, plot["top"] + 3)
+    sel = dash.locator(".nb-selected")
+    page.wait_for_function(
+        "el => el.getAttribute('data-selected-step') !== ''", arg=sel.element_handle()
+    )
+    picked = sel.get_attribute("data-selected-step")
+    assert abs(int(picked) - 5) <= 2, sel.text_content()
+    dash.locator("input[data-action='outliers']").uncheck()
+    page.wait_for_function(
+        "div => div.__nbrunView.scale('y').domain()[1] > 10", arg=chart.element_handle()
+    )
+    plot = chart.evaluate(_PLOT)  # the y labels' width moves the plot's origin
 
     # -- hover: a nearest-step rule with every run's value at any run length
     x450 = plot["left"] + plot["width"] * (450 - plot["x"][0]) / (plot["x"][1] - plot["x"][0])
@@ -164,7 +185,7 @@ def test_chart_interactions(page: Any, lab: Lab) -> None:
     span = full[1] - full[0]
     assert abs(zoomed[0] - (full[0] + 0.25 * span)) < 0.02 * span, (zoomed, full)
     assert abs(zoomed[1] - (full[0] + 0.5 * span)) < 0.02 * span, (zoomed, full)
-    assert dash.locator(".nb-selected").get_attribute("data-selected-step") in ("", None)
+    assert sel.get_attribute("data-selected-step") == picked  # a drag selects nothing
     _shot(page, "chart-zoomed.png")
     chart.locator("button[data-action='reset-zoom']").click()
     _wait_x(page, chart, "0", full, same=True)

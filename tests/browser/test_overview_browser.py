@@ -91,7 +91,7 @@ def test_placeholder_first_chart_and_overview(page: Any, lab: Lab) -> None:
             "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
         )
     )
-    assert info["step"] == "39"
+    assert info["last step"] == "39"
     summary = dict(
         dash.locator(".nb-summary tr").evaluate_all(
             "rows => rows.map(r => [...r.cells].map(c => c.textContent))"

@@ -174,7 +174,7 @@ def test_saved_notebook_without_kernel_nbconvert_and_to_html(
     snap = [o for o in nb["cells"][0]["outputs"] if "text/html" in o.get("data", {})]
     assert len(snap) == 1
     text = "".join(snap[0]["data"]["text/plain"])
-    assert "finished at step 149" in text, text
+    assert "finished, last step 149" in text, text
     assert "object at 0x" not in json.dumps(nb["cells"][0]["outputs"])
 
     # 1. reopened in JupyterLab without a kernel
