@@ -20,6 +20,7 @@ from nbrun import _store
 from nbrun._records import RunRecord
 from nbrun._store import is_url, redact
 from tests.conftest import BACKENDS, python_env, wait_for, where
+from tests.test_layers import _imports
 
 #: the tests below that are not about SQLite's file run on both backends
 both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
@@ -265,3 +266,40 @@ def test_update_run_if_is_compare_and_set_among_concurrent_writers(run_dir: Path
     for i in range(8):  # one read each; every loser read the winner's write
         assert seen[i] == (["queued"] if i == won else [f"taker {won}"])
     assert store.update_run_if(10**9, lambda rec: {"host": "x"}) is None  # no such run
+
+
+# -- the package's layout (issue 22 item 4) ---------------------------------------------------
+#: nbrun/_store/'s modules in import order: each imports only those before it (its docstring
+#: and CONTRIBUTING's module map say the same)
+_STORE_MODULES = [
+    "schema",
+    "sqlite",
+    "chunks",
+    "runs",
+    "archives",
+    "artifacts",
+    "transfer",
+    "store",
+    "postgres",
+]
+
+
+def test_store_package_modules_are_small_and_import_one_way() -> None:
+    init = Path(_store.__file__)
+    assert init.name == "__init__.py", "nbrun._store is a package"
+    pkg = init.parent
+    assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(
+        _STORE_MODULES
+    )
+    for path in pkg.glob("*.py"):
+        lines = len(path.read_text().splitlines())
+        assert lines <= 800, f"{path.name} has {lines} lines (at most 800)"
+    for i, name in enumerate(_STORE_MODULES):
+        for target, line, _kind in _imports(pkg / f"{name}.py"):
+            if target.startswith("_store."):
+                below = _STORE_MODULES[:i]
+                assert target.split(".", 1)[1] in below, f"{name}.py:{line} imports {target}"
+    # the package's names are the ones other modules and tests import from it
+    for name in ("Store", "PgStore", "DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "chunk_crc"):
+        assert hasattr(_store, name)
+    assert _store.PgStore.__mro__[1] is _store.Store
