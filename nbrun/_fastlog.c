@@ -1,6 +1,6 @@
 /* nbrun._fastlog: the common case of Run.log in one C call (issue 16).
  *
- * log(run, data, step, commit) does what nbrun/_run.py's Run.log and Run._write_pending do
+ * log(run, data, step, commit) does what nbrun/_run/run.py's Run.log and Run._write_pending do
  * when every value is a float and the row fits the writer's open FloatBlock: check the
  * payload, merge it into the pending row, and when a row is written, update the summary's
  * last values and append the packed record (the bytes FloatBlock.pack gives: int64 step, then

@@ -354,7 +354,7 @@ def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         count[0] += 1
         return 1.8e9 + count[0] * 0.001
 
-    monkeypatch.setattr(_run, "time", SimpleNamespace(time=clock, monotonic=time.monotonic))
+    monkeypatch.setattr(_run.run, "time", SimpleNamespace(time=clock, monotonic=time.monotonic))
     if _run._fastlog is not None:
         _run._fastlog.set_clock(clock)
 
