@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from .. import _actions, _paths, media
@@ -206,7 +206,7 @@ class Artifact:
                     f"artifact {self._name!r}: save() of a new artifact needs a run; call "
                     "nbrun.init() first or use run.log_artifact(artifact)"
                 )
-            return run.log_artifact(self)
+            return cast("Artifact", run.log_artifact(self))
         store = self._store
         assert store is not None
         if self.description is not None and not isinstance(self.description, str):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _actions, _registry
 from .._lifecycle import QUEUED_HOST, TrainingState
@@ -98,7 +98,7 @@ class RunLifecycle(LiveRunFields):
         belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or
         ``torch.save``-d when it holds torch objects, or with ``serializer`` ("pickle",
         "torch", or an object with ``name, suffix, dump(obj, f), load(f)``)."""
-        return _actions.get("save_checkpoint")(self, obj, serializer)
+        return cast("Checkpoint", _actions.get("save_checkpoint")(self, obj, serializer))
 
     def restore(self, trust: bool = False) -> Any:
         """The state to start from: the checkpoint this run was forked or rewound from, else

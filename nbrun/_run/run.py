@@ -14,7 +14,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .. import _console, _registry, _watch
 from .._config import Config, freeze
@@ -483,7 +483,7 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
         files = self._media_files
         if files is None or not media_seen():
             return value
-        return files.convert(value)
+        return cast("dict[str, Any]", files.convert(value))
 
     def _stop_from_elsewhere(self) -> None:
         self.request_stop()
