@@ -7,7 +7,7 @@ import bisect
 import sys
 from array import array
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from .._store import Chunk, dumps, loads
 from ..media._base import has_media
@@ -95,7 +95,7 @@ def encode_columns(cols: dict[str, list[Any]], state: str | None = None) -> Chun
 
 def _decode_column(enc: str, buf: memoryview, n: int) -> list[Any]:
     if enc == "js":
-        return loads(bytes(buf))
+        return cast("list[Any]", loads(bytes(buf)))
     masked = enc.endswith("m")
     arr = array("d" if enc.startswith("f8") else "q")
     arr.frombytes(buf[n:] if masked else buf)

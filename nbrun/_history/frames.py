@@ -4,7 +4,7 @@ numbers), gathered in :class:`Columns` with rows not flushed yet, and the histor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._store import loads
 from ..errors import UsageError
@@ -87,7 +87,7 @@ def _decode_piece(data: bytes | memoryview, enc: str, start: int, length: int, n
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     if enc == "js":
-        return loads(bytes(data[start : start + length]))
+        return cast("_Num | list[Any]", loads(bytes(data[start : start + length])))
     dtype = _DTYPES[enc]
     if enc.endswith("m"):
         mask = np.frombuffer(data, dtype=np.bool_, count=n, offset=start)
@@ -371,4 +371,4 @@ def to_dataframe(
     if samples is not None and len(df) > samples:
         idx = np.unique(np.linspace(0, len(df) - 1, samples).round().astype(int))
         df = df.iloc[idx]
-    return df.reset_index(drop=True)
+    return cast("pd.DataFrame", df.reset_index(drop=True))
