@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 import nbrun
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.mark.slow  # a kernel per notebook: ~30 s each

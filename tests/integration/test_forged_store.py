@@ -24,8 +24,7 @@ import pytest
 
 import nbrun
 from nbrun import _artifacts, _checkpoints, _history, _paths, _store
-
-from .conftest import BACKENDS, python_env, where
+from tests.conftest import BACKENDS, python_env, where
 
 FAST = {"flush_interval": 0.05}
 PROJECT_FORGERIES = ("p", "..")  # see forged_ids: both reach <run_dir>/victim

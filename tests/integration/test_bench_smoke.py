@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD_PREFIXES = ("1 log", "2 sustained", "3 read back", "4 fork", "5 chart", "6 import")
 # Memory deltas that can legitimately be zero (no child process, nothing retained).
 MAY_BE_ZERO = ("2 sustained: peak RSS of child processes", "2 sustained: RSS growth")

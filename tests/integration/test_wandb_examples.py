@@ -20,7 +20,7 @@ import nbrun
 import nbrun as wandb
 from nbrun.errors import StoreError, UsageError
 from tests.conftest import BACKENDS, where
-from tests.test_wandb_clients import run_script
+from tests.integration.test_wandb_clients import run_script
 
 OBJ = "o Cube\nv 1 -1 -1\nv 1 -1 1\nv -1 -1 1\nv -1 -1 -1\nf 1 2 3\nf 1 3 4\n"
 

@@ -19,8 +19,7 @@ import pytest
 import nbrun
 from nbrun.widgets import Dashboard, MinMaxSeries, ProjectView, chart, display_run
 from nbrun.widgets._data import flatten_row, step_metric_for
-
-from .conftest import wait_for
+from tests.conftest import wait_for
 
 STATIC = Path(nbrun.__file__).parent / "widgets" / "static"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -584,7 +583,7 @@ def test_stored_view_follows_a_run_written_by_another_process(run_dir: Path) -> 
     import subprocess
     import sys
 
-    from .conftest import python_env
+    from tests.conftest import python_env
 
     script = (
         "import sys, time, nbrun\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbrun._history
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "nbrun" / "_history"
 #: the submodules, each importing only those before it
 ORDER = ["values", "codec", "state", "frames", "buckets", "feeds", "blocks", "writer"]

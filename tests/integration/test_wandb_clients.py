@@ -24,7 +24,7 @@ import nbrun
 from tests.conftest import python_env
 
 SCRIPTS = Path(__file__).resolve().parent / "wandb_scripts"
-PTH = Path(__file__).resolve().parents[1] / "nbrun" / "wandb_compat" / "nbrun_as_wandb.pth"
+PTH = Path(__file__).resolve().parents[2] / "nbrun" / "wandb_compat" / "nbrun_as_wandb.pth"
 
 #: runs a script as `python script.py args` would, with the .pth line processed at start
 LAUNCH = (
@@ -38,7 +38,8 @@ LAUNCH = (
 def run_script(
     name: str, cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> str:
-    """Run ``tests/wandb_scripts/<name>`` in ``cwd`` with the drop-in on; return stdout."""
+    """Run ``tests/integration/wandb_scripts/<name>`` in ``cwd`` with the drop-in on; return
+    stdout."""
     site_dir = cwd / "_site"
     site_dir.mkdir(exist_ok=True)
     shutil.copy(PTH, site_dir / PTH.name)

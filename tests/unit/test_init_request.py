@@ -14,7 +14,7 @@ import nbrun
 from nbrun import ForkPoint
 from nbrun._init_request import INIT_ARGS, InitRequest
 
-PKG = Path(__file__).resolve().parents[1] / "nbrun"
+PKG = Path(__file__).resolve().parents[2] / "nbrun"
 
 
 # -- rule 1 / rule 38: one merge, one order ----------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import python_env, wait_for
 from tests.postgres import find_bin
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # an inner test run: a PostgreSQL server of its own and a child process, then it waits to be
 # killed; it writes the server's folder and the child's pid where the outer test can read them

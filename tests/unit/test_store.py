@@ -20,7 +20,7 @@ from nbrun import _store
 from nbrun._records import RunRecord
 from nbrun._store import is_url, redact
 from tests.conftest import BACKENDS, python_env, wait_for, where
-from tests.test_layers import _imports
+from tests.unit.test_layers import _imports
 
 #: the tests below that are not about SQLite's file run on both backends
 both = pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)

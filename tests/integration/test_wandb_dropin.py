@@ -1,6 +1,6 @@
 """The W&B drop-in (issue 14): ``import wandb`` -> nbrun, W&B's keywords, settings and
 environment variables (rule 38), ``run.watch`` (rule 39). The real clients (transformers,
-Lightning, W&B-style scripts) run in ``tests/test_wandb_clients.py``."""
+Lightning, W&B-style scripts) run in ``tests/integration/test_wandb_clients.py``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import nbrun
 from nbrun import _wbnames
 from tests.conftest import BACKENDS, python_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PTH = ROOT / "nbrun" / "wandb_compat" / "nbrun_as_wandb.pth"
 
 

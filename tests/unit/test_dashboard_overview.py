@@ -18,8 +18,8 @@ import nbrun
 from nbrun.widgets import Dashboard, dashboard_spec
 from nbrun.widgets._project import project_rows
 from nbrun.widgets._side import system_spec
+from tests.conftest import python_env, wait_for
 
-from .conftest import python_env, wait_for
 from .test_widgets import HOSTILE, capture, from_browser
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parents[1] / "nbrun"
+PKG = Path(__file__).resolve().parents[2] / "nbrun"
 
 LAYERS: dict[str, int] = {
     "errors": 0,

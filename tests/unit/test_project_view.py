@@ -11,7 +11,7 @@ from nbrun.widgets import ProjectView
 from nbrun.widgets._colors import run_color
 from nbrun.widgets._feed import ChartFeed
 from nbrun.widgets._project import overlay_data, project_rows, summary_cell
-from tests.test_widgets import from_browser, make_lineage
+from tests.unit.test_widgets import from_browser, make_lineage
 
 
 def test_summary_cell_shows_define_metric_summaries() -> None:
