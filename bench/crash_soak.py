@@ -3,13 +3,13 @@
     python bench/crash_soak.py                  # 200 trials, 4 children at once
     python bench/crash_soak.py --trials 500 --workers 6 --seed 1
 
-Each trial is the one in ``tests/integration/test_crash.py``: a child logs continuously (flushing every
-0.05 s or 200 rows) and prints the writer's durable step after every flush; it is killed with
-SIGKILL once that step passed a random target plus a random jitter. Then the database must
-pass ``PRAGMA integrity_check``, every step reported durable must be stored with the values
-logged, the run must read as ``crashed``, and ``resume="auto"`` / ``"allow"`` (alternating)
-must continue it at the next step with no duplicated steps. Prints trials survived and rows
-lost; exits 1 if any trial failed.
+Each trial is the one in ``tests/integration/test_crash.py``: a child logs continuously
+(flushing every 0.05 s or 200 rows) and prints the writer's durable step after every flush; it
+is killed with SIGKILL once that step passed a random target plus a random jitter. Then the
+database must pass ``PRAGMA integrity_check``, every step reported durable must be stored with
+the values logged, the run must read as ``crashed``, and ``resume="auto"`` / ``"allow"``
+(alternating) must continue it at the next step with no duplicated steps. Prints trials survived
+and rows lost; exits 1 if any trial failed.
 """
 
 from __future__ import annotations
