@@ -21,6 +21,21 @@ from .schema import (
 from .sqlite import StoreBase
 
 
+def _step_range(
+    key: int, seg: int, max_step: int | None, after_step: int | None
+) -> tuple[str, list[Any]]:
+    """The ``WHERE ... ORDER BY`` of a segment's chunks overlapping ``(after_step, max_step]``,
+    and its arguments."""
+    where, args = "WHERE run_key = ? AND seg = ?", [key, seg]
+    if max_step is not None:
+        where += " AND first_step <= ?"
+        args.append(max_step)
+    if after_step is not None:
+        where += " AND last_step > ?"
+        args.append(after_step)
+    return where + " ORDER BY first_step", args
+
+
 class ChunkTables(StoreBase):
     """The ``history``, ``system_samples`` and ``console`` tables."""
 
@@ -270,18 +285,9 @@ class ChunkTables(StoreBase):
     ) -> list[tuple[int, int, bytes]]:
         """``(first_step, last_step, data)`` of a segment's chunks overlapping the step range
         ``(after_step, max_step]``, in step order."""
-        sql = (
-            f"SELECT first_step, last_step, data, state{self._crc_col} FROM history"
-            " WHERE run_key = ? AND seg = ?"
-        )
-        args: list[Any] = [key, seg]
-        if max_step is not None:
-            sql += " AND first_step <= ?"
-            args.append(max_step)
-        if after_step is not None:
-            sql += " AND last_step > ?"
-            args.append(after_step)
-        rows = self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        where, args = _step_range(key, seg, max_step, after_step)
+        sql = f"SELECT first_step, last_step, data, state{self._crc_col} FROM history {where}"
+        rows = self._conn.execute(sql, args).fetchall()
         for first, last, data, state, crc in rows:
             self._verify(key, seg, first, last, data, state, crc)
         return [row[:3] for row in rows]
@@ -291,15 +297,9 @@ class ChunkTables(StoreBase):
     ) -> list[ChunkMeta]:
         """``(first_step, last_step, n, state)`` of the chunks :meth:`chunks` would return,
         without their data (a reader that cached what it made of a chunk skips it)."""
-        sql = "SELECT first_step, last_step, n, state FROM history WHERE run_key = ? AND seg = ?"
-        args: list[Any] = [key, seg]
-        if max_step is not None:
-            sql += " AND first_step <= ?"
-            args.append(max_step)
-        if after_step is not None:
-            sql += " AND last_step > ?"
-            args.append(after_step)
-        rows = self._conn.execute(sql + " ORDER BY first_step", args).fetchall()
+        where, args = _step_range(key, seg, max_step, after_step)
+        sql = f"SELECT first_step, last_step, n, state FROM history {where}"
+        rows = self._conn.execute(sql, args).fetchall()
         return [ChunkMeta(*row) for row in rows]
 
     def chunk_at(self, key: int, seg: int, step: int) -> tuple[int, int, bytes, str | None] | None:
