@@ -317,3 +317,14 @@ def test_a_forks_difference_shows_in_every_static_view(run_dir: Path, view: str)
     assert abs(end_parent[1] - end_child[1]) >= 20
     assert sum(1 for x, _ in parent if x > x_fork) >= 10
     assert "log y" in loss.group(0)  # the loss spans 4 decades: a log axis, labelled
+
+
+def test_svg_chart_goes_log_only_for_positive_values_spanning_three_decades() -> None:
+    meta = {"label": "a", "color": "#123456"}
+    wide = svg_chart("m", "step", [(meta, [(0, 25.0), (1, 0.5), (2, 0.002)])])
+    assert "log y" in wide
+    ys = [float(p.split(",")[1]) for p in re.search(r'points="([^"]+)"', wide)[1].split()]
+    assert abs((ys[1] - ys[0]) - (ys[2] - ys[1])) < 40  # decades evenly apart, not squashed
+    for values in ([25.0, 0.5, 0.0], [25.0, 0.5, -0.002], [25.0, 1.0, 0.03]):
+        flat = svg_chart("m", "step", [(meta, list(enumerate(values)))])
+        assert "log y" not in flat  # a zero, a negative or under 3 decades: linear
