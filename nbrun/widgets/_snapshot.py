@@ -43,6 +43,9 @@ SNAP_POINTS = 400
 MAX_CHARTS = 24
 MAX_ENTRIES = 40
 DASH_ARRAY = {"own": "", "inherited": "6 3", "ghost": "2 2"}
+#: a chart whose values are all positive and span at least this many decades is drawn on a log
+#: y axis, as the live charts start (issue 25: loss 25 -> 0.002 is flat on a linear axis)
+LOG_DECADES = 3
 
 FG = "var(--jp-ui-font-color1, currentColor)"
 FG2 = "var(--jp-ui-font-color2, currentColor)"
@@ -74,6 +77,18 @@ def fmt(value: Any) -> str:
         return "{" + inner + ("…" if len(value) > 8 else "") + "}"
     text = str(value)
     return text if len(text) <= 120 else text[:119] + "…"
+
+
+def wants_log(ys: Sequence[float]) -> bool:
+    """Whether values ``ys`` go on a log y axis: all positive, spanning :data:`LOG_DECADES`."""
+    return bool(ys) and min(ys) > 0 and max(ys) / min(ys) >= 10**LOG_DECADES
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Powers of ten within [lo, hi] (every other one past 6 decades)."""
+    a, b = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    step = 1 if b - a <= 6 else 2
+    return [10.0**k for k in range(a, b + 1, step)]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -132,26 +147,36 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
     ]
     if xs:
         x0, x1 = min(xs), max(xs)
+        log = wants_log(ys)
         y0, y1 = min(ys), max(ys)
         if x1 == x0:
             x0, x1 = x0 - 0.5, x1 + 0.5
-        if y1 == y0:
+        if log:
+            y0, y1 = y0 / 1.2, y1 * 1.2
+        elif y1 == y0:
             pad = abs(y0) * 0.05 or 0.5
             y0, y1 = y0 - pad, y1 + pad
+        ly0, ly1 = (math.log10(y0), math.log10(y1)) if log else (y0, y1)
 
         def px(x: float) -> float:
             return ML + (x - x0) / (x1 - x0) * W
 
         def py(y: float) -> float:
-            return MT + H - (y - y0) / (y1 - y0) * H
+            v = math.log10(y) if log else y
+            return MT + H - (v - ly0) / (ly1 - ly0) * H
 
-        for t in nice_ticks(y0, y1):
+        for t in log_ticks(y0, y1) if log else nice_ticks(y0, y1):
             yy = py(t)
             out.append(
                 f'<line x1="{ML}" x2="{ML + W}" y1="{yy:.1f}" y2="{yy:.1f}" '
                 f'stroke="currentColor" stroke-opacity="0.15"/>'
                 f'<text x="{ML - 4}" y="{yy + 3.5:.1f}" text-anchor="end" fill="currentColor">'
                 f"{esc(fmt(t))}</text>"
+            )
+        if log:
+            out.append(
+                f'<text x="{ML + W}" y="14" text-anchor="end" fill="currentColor" '
+                f'fill-opacity="0.7" class="nbrun-snap-scale">log y</text>'
             )
         for t in nice_ticks(x0, x1):
             xx = px(t)
@@ -161,12 +186,16 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
                 f'<text x="{xx:.1f}" y="{MT + H + 15}" text-anchor="middle" fill="currentColor">'
                 f"{esc(fmt(t))}</text>"
             )
-        for meta, pts in lines:
+        # a fork's inherited part and archived segments first, thinner: under the lines they
+        # repeat, so a parent's colour stays visible (issue 25)
+        under = [ln for ln in lines if str(ln[0].get("dash", "own")) != "own"]
+        for meta, pts in [*under, *(ln for ln in lines if str(ln[0].get("dash", "own")) == "own")]:
             coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
             dash = DASH_ARRAY.get(str(meta.get("dash", "own")), "")
             out.append(
                 f'<polyline fill="none" stroke="{esc(meta.get("color", "#4c78a8"))}" '
-                f'stroke-width="1.6" stroke-opacity="{float(meta.get("opacity", 1.0)):.2f}"'
+                f'stroke-width="{1.6 if dash == "" else 1.2}" '
+                f'stroke-opacity="{float(meta.get("opacity", 1.0)):.2f}"'
                 + (f' stroke-dasharray="{dash}"' if dash else "")
                 + f' data-series="{esc(meta.get("label", ""))}" points="{coords}">'
                 f"<title>{esc(meta.get('label', ''))}</title></polyline>"
@@ -499,6 +528,12 @@ def _project_charts(
     lines: dict[str, list[Line]] = {}
     x_titles: dict[str, str] = {}
     order: list[str] = []
+    shown = {(r.get("project"), r.get("id")) for r in rows[:50]}
+    fork_steps = {
+        str(r.get("id")): float(r["fork_step"])
+        for r in rows[:50]
+        if r.get("fork_step") is not None and (r.get("project"), r.get("forked_from")) in shown
+    }
     for r in rows[:50]:
         try:
             view = api.run(f"{r['project']}/{r['id']}")
@@ -518,7 +553,11 @@ def _project_charts(
             x_titles.setdefault(m, axis_title(step_metric_for(m, defs)))
             mm = MinMaxSeries.from_buckets(frame, SNAP_POINTS)
             meta = {"label": f"{r.get('name')}", "color": _row_color(r), "dash": "own"}
-            lines.setdefault(m, []).append((meta, [(p[1], p[2]) for p in mm.points()]))
+            # a fork drawn from its fork step on: its inherited part is its parent's line, and
+            # drawn again on top it would hide the parent (issue 25)
+            start = fork_steps.get(str(r.get("id")), -math.inf)
+            pts = [(p[1], p[2]) for p in mm.points() if p[3] >= start]
+            lines.setdefault(m, []).append((meta, pts))
     return [(m, x_titles[m], lines.get(m, [])) for m in order]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import html.parser
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -253,8 +254,77 @@ def test_project_page_draws_each_run_from_its_buckets_in_the_tables_colour(run_d
     assert loss is not None
     strokes = re.findall(r'<polyline [^>]*stroke="([^"]+)"', loss.group(0))
     assert sorted(strokes) == sorted(colors.values())  # one line per run, the table's colour
-    # the fork's own line: its 21 inherited steps and 5 of its own, every point kept
+    # the fork's own line from its fork step 20 on (its inherited part is its parent's line,
+    # not drawn again over it, issue 25): step 20 and 5 of its own, every point kept
     fork_line = re.search(
         rf'<polyline [^>]*stroke="{colors[fork.id]}"[^>]*points="([^"]+)"', loss.group(0)
     )
-    assert fork_line is not None and len(fork_line.group(1).split()) == 26
+    assert fork_line is not None and len(fork_line.group(1).split()) == 6
+
+
+def quickstart_family(run_dir: Path) -> tuple[nbrun.Run, nbrun.Run]:
+    """The quickstart's shape: loss 25 -> 0.002 over 300 steps; a fork at step 150 with
+    another lr, whose loss falls half as fast from there."""
+    k = math.log(25 / 0.002) / 299
+    run = nbrun.init(project="qs", name="parent", config={"lr": 0.1})
+    for s in range(300):
+        run.log({"loss": 25 * math.exp(-k * s)})
+    run.finish()
+    fork = nbrun.Api(run_dir).run(run.path).fork(150, {"lr": 0.01})
+    for s in range(151, 300):
+        fork.log({"loss": 25 * math.exp(-k * 150 - k * 0.5 * (s - 150))})
+    fork.finish()
+    return run, fork
+
+
+def polylines(svg: str) -> dict[str, list[tuple[float, float]]]:
+    """Each polyline's points by its stroke colour (the last one drawn of a colour)."""
+    out = {}
+    for stroke, pts in re.findall(r'<polyline [^>]*stroke="([^"]+)"[^>]*points="([^"]+)"', svg):
+        out[stroke] = [tuple(map(float, p.split(","))) for p in pts.split()]
+    return out
+
+
+@pytest.mark.parametrize("view", ["project_to_html", "to_html", "project_snapshot"])
+def test_a_forks_difference_shows_in_every_static_view(run_dir: Path, view: str) -> None:
+    # issue 25: the fork's line started at step 0 over its parent's (hiding it) on a linear
+    # axis set by the first steps, so parent and fork looked identical
+    run, fork = quickstart_family(run_dir)
+    pv = ProjectView("qs", run_dir)
+    try:
+        colors = {r["id"]: r["color"] for r in pv.table.runs}
+        bundle = pv._repr_mimebundle_() or {}
+    finally:
+        pv.close()
+    assert colors[run.id] != colors[fork.id]
+    if view == "project_to_html":
+        text = project_to_html("qs", dir=run_dir)
+    elif view == "to_html":
+        text = to_html(nbrun.Api(run_dir).run(run.path))
+    else:
+        text = "".join(images(bundle["text/html"]))
+    assert_inert(text)
+    loss = re.search(r'<svg [^>]*data-metric="loss".*?</svg>', text, re.S)
+    assert loss is not None
+    lines = polylines(loss.group(0))
+    parent, child = lines[colors[run.id]], lines[colors[fork.id]]
+    # the fork is drawn from its fork step on: the parent's line before it is not covered
+    x_fork = min(parent, key=lambda p: abs(p[0] - child[0][0]))[0]
+    assert child[0][0] >= x_fork and x_fork > parent[0][0] + 100
+    # after the fork the two lines are apart by a visible margin, the parent's colour there
+    end_parent, end_child = parent[-1], child[-1]
+    assert abs(end_parent[0] - end_child[0]) < 3
+    assert abs(end_parent[1] - end_child[1]) >= 20
+    assert sum(1 for x, _ in parent if x > x_fork) >= 10
+    assert "log y" in loss.group(0)  # the loss spans 4 decades: a log axis, labelled
+
+
+def test_svg_chart_goes_log_only_for_positive_values_spanning_three_decades() -> None:
+    meta = {"label": "a", "color": "#123456"}
+    wide = svg_chart("m", "step", [(meta, [(0, 25.0), (1, 0.5), (2, 0.002)])])
+    assert "log y" in wide
+    ys = [float(p.split(",")[1]) for p in re.search(r'points="([^"]+)"', wide)[1].split()]
+    assert abs((ys[1] - ys[0]) - (ys[2] - ys[1])) < 40  # decades evenly apart, not squashed
+    for values in ([25.0, 0.5, 0.0], [25.0, 0.5, -0.002], [25.0, 1.0, 0.03]):
+        flat = svg_chart("m", "step", [(meta, list(enumerate(values)))])
+        assert "log y" not in flat  # a zero, a negative or under 3 decades: linear
