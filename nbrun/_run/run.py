@@ -621,6 +621,12 @@ def _stored_in_init(cls: type) -> frozenset[str]:
     return frozenset(i.argval for i in dis.get_instructions(init) if i.opname == "STORE_ATTR")
 
 
+def _stored(cache: dict[type, frozenset[str]], cls: type) -> frozenset[str]:
+    if cls not in cache:
+        cache[cls] = _stored_in_init(cls)
+    return cache[cls]
+
+
 def fastlog_layout_gaps(layout: Any, owners: Mapping[str, type]) -> list[str]:
     """The ``Owner.attribute`` names of ``layout`` (``_fastlog.LAYOUT``: the ``(owner, kind,
     name)`` triples ``nbrun/_fastlog.c`` reads or writes by name) that the classes in
@@ -628,6 +634,7 @@ def fastlog_layout_gaps(layout: Any, owners: Mapping[str, type]) -> list[str]:
     (assigned in ``__init__``, not hidden by a property); ``"attr"``, a class attribute (a
     slot) or one ``__init__`` assigns; ``"method"``, a callable on the class (issue 24)."""
     gaps = []
+    stored: dict[type, frozenset[str]] = {}
     for owner_name, kind, name in layout:
         owner = owners.get(owner_name)
         if owner is None:
@@ -637,11 +644,11 @@ def fastlog_layout_gaps(layout: Any, owners: Mapping[str, type]) -> list[str]:
         if kind == "dict":
             ok = (
                 owner.__dictoffset__ != 0
-                and name in _stored_in_init(owner)
+                and name in _stored(stored, owner)
                 and not hasattr(type(static), "__set__")
             )
         elif kind == "attr":
-            ok = static is not None or name in _stored_in_init(owner)
+            ok = static is not None or name in _stored(stored, owner)
         else:
             ok = callable(static)
         if not ok:
