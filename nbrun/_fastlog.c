@@ -699,6 +699,70 @@ static struct PyModuleDef fastlog_module = {
     NULL, NULL, NULL, NULL,
 };
 
+/* Every attribute this file reads or writes by name, with whose it is and how it is reached:
+ * "dict" = a key of the owner's instance __dict__ (set in its __init__), "attr" = got with
+ * getattr (FloatBlock's slots), "method" = called. The names are interned from this table
+ * and exported as _fastlog.LAYOUT, which nbrun/_run/run.py checks at import against the
+ * classes (a name missing there is a RuntimeWarning naming it, and log runs the Python path),
+ * so this file and that check cannot drift apart (issue 24). */
+static const struct {
+    PyObject **var;
+    const char *owner, *kind, *name;
+} layout_names[] = {
+    {&s_state, "Run", "dict", "_state"},
+    {&s_stop_requested, "Run", "dict", "_stop_requested"},
+    {&s_step, "Run", "dict", "_step"},
+    {&s_pending, "Run", "dict", "_pending"},
+    {&s_floats, "Run", "dict", "_floats"},
+    {&s_sync, "Run", "dict", "_sync"},
+    {&s_summary, "Run", "dict", "summary"},
+    {&s_writer, "Run", "dict", "_writer"},
+    {&s_feeds, "Run", "dict", "_feeds"},
+    {&s_t0_wall, "Run", "dict", "_t0_wall"},
+    {&s_user, "Summary", "dict", "_user"},
+    {&s_has_aggregates, "Summary", "dict", "has_aggregates"},
+    {&s_last, "Summary", "dict", "_last"},
+    {&s_block, "Writer", "dict", "block"},
+    {&s_enqueued, "Writer", "dict", "enqueued"},
+    {&s_seal, "Writer", "method", "seal"},
+    {&s_names, "FloatBlock", "attr", "names"},
+    {&s_size, "FloatBlock", "attr", "size"},
+    {&s_rec, "FloatBlock", "attr", "rec"},
+    {&s_full, "FloatBlock", "attr", "full"},
+    {&s_data, "FloatBlock", "attr", "data"},
+};
+#define N_LAYOUT (sizeof(layout_names) / sizeof(layout_names[0]))
+
+static int
+intern_layout(void)
+{
+    for (size_t i = 0; i < N_LAYOUT; i++) {
+        *layout_names[i].var = PyUnicode_InternFromString(layout_names[i].name);
+        if (*layout_names[i].var == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* LAYOUT: ((owner, kind, name), ...) in the table's order */
+static PyObject *
+layout_tuple(void)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)N_LAYOUT);
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < N_LAYOUT; i++) {
+        PyObject *e = Py_BuildValue("(ssO)", layout_names[i].owner, layout_names[i].kind,
+                                    *layout_names[i].var);
+        if (e == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, e);
+    }
+    return t;
+}
+
 #define INTERN(var, text)                                                                   \
     do {                                                                                    \
         var = PyUnicode_InternFromString(text);                                             \
@@ -709,28 +773,9 @@ static struct PyModuleDef fastlog_module = {
 PyMODINIT_FUNC
 PyInit__fastlog(void)
 {
-    PyObject *mod;
-    INTERN(s_state, "_state");
-    INTERN(s_stop_requested, "_stop_requested");
-    INTERN(s_step, "_step");
-    INTERN(s_pending, "_pending");
-    INTERN(s_floats, "_floats");
-    INTERN(s_sync, "_sync");
-    INTERN(s_summary, "summary");
-    INTERN(s_writer, "_writer");
-    INTERN(s_feeds, "_feeds");
-    INTERN(s_t0_wall, "_t0_wall");
-    INTERN(s_user, "_user");
-    INTERN(s_has_aggregates, "has_aggregates");
-    INTERN(s_last, "_last");
-    INTERN(s_block, "block");
-    INTERN(s_enqueued, "enqueued");
-    INTERN(s_seal, "seal");
-    INTERN(s_names, "names");
-    INTERN(s_size, "size");
-    INTERN(s_rec, "rec");
-    INTERN(s_full, "full");
-    INTERN(s_data, "data");
+    PyObject *mod, *layout;
+    if (intern_layout() < 0)
+        return NULL;
     INTERN(s_step_kw, "step");
     INTERN(s_commit_kw, "commit");
     if (PyType_Ready(&LogMethodType) < 0)
@@ -741,6 +786,12 @@ PyInit__fastlog(void)
     Py_INCREF(&LogMethodType);
     if (PyModule_AddObject(mod, "LogMethod", (PyObject *)&LogMethodType) < 0) {
         Py_DECREF(&LogMethodType);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    layout = layout_tuple();
+    if (layout == NULL || PyModule_AddObject(mod, "LAYOUT", layout) < 0) {
+        Py_XDECREF(layout);
         Py_DECREF(mod);
         return NULL;
     }

@@ -30,3 +30,8 @@ def set_clock(fn: Callable[[], float] | None, /) -> None:
 
 def counts() -> tuple[int, int]:
     """Calls done in C and calls sent to the Python path, since import."""
+
+LAYOUT: tuple[tuple[str, str, str], ...]
+"""Every attribute the C code reads or writes by name: ``(owner, kind, name)``, kind ``"dict"``
+(the instance dict), ``"attr"`` (getattr) or ``"method"``; checked at import by
+``nbrun/_run/run.py``."""

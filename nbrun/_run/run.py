@@ -7,6 +7,7 @@ touches the disk happens on the writer thread or in rare calls (finish, define_m
 
 from __future__ import annotations
 
+import dis
 import operator
 import os
 import threading
@@ -21,6 +22,7 @@ from .._config import Config, freeze
 from .._files import FileSaver, files_dir
 from .._history import (
     MAX_STEP,
+    FloatBlock,
     RowFeed,
     Writer,
     advance_state,
@@ -608,6 +610,66 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         self.finish(exit_code=0 if exc_type is None else 1)
         return False
+
+
+def _stored_in_init(cls: type) -> frozenset[str]:
+    """The attributes ``cls.__init__`` assigns on ``self`` (its ``STORE_ATTR`` names)."""
+    method = next((vars(c)["__init__"] for c in cls.__mro__ if "__init__" in vars(c)), None)
+    init = getattr(method, "__code__", None)
+    if init is None:
+        return frozenset()
+    return frozenset(i.argval for i in dis.get_instructions(init) if i.opname == "STORE_ATTR")
+
+
+def _stored(cache: dict[type, frozenset[str]], cls: type) -> frozenset[str]:
+    if cls not in cache:
+        cache[cls] = _stored_in_init(cls)
+    return cache[cls]
+
+
+def fastlog_layout_gaps(layout: Any, owners: Mapping[str, type]) -> list[str]:
+    """The ``Owner.attribute`` names of ``layout`` (``_fastlog.LAYOUT``: the ``(owner, kind,
+    name)`` triples ``nbrun/_fastlog.c`` reads or writes by name) that the classes in
+    ``owners`` do not have as the C code reaches them: ``"dict"``, a key of the instance dict
+    (assigned in ``__init__``, not hidden by a property); ``"attr"``, a class attribute (a
+    slot) or one ``__init__`` assigns; ``"method"``, a callable on the class (issue 24)."""
+    gaps = []
+    stored: dict[type, frozenset[str]] = {}
+    for owner_name, kind, name in layout:
+        owner = owners.get(owner_name)
+        if owner is None:
+            gaps.append(f"{owner_name}.{name}")
+            continue
+        static = next((vars(c)[name] for c in owner.__mro__ if name in vars(c)), None)
+        if kind == "dict":
+            ok = (
+                owner.__dictoffset__ != 0
+                and name in _stored(stored, owner)
+                and not hasattr(type(static), "__set__")
+            )
+        elif kind == "attr":
+            ok = static is not None or name in _stored(stored, owner)
+        else:
+            ok = callable(static)
+        if not ok:
+            gaps.append(f"{owner_name}.{name}")
+    return gaps
+
+
+if _fastlog is not None:
+    _gaps = fastlog_layout_gaps(
+        _fastlog.LAYOUT,
+        {"Run": Run, "Summary": Summary, "Writer": Writer, "FloatBlock": FloatBlock},
+    )
+    if _gaps:  # the C path would only ever decline: say so, and skip it
+        warnings.warn(
+            f"nbrun._fastlog: {', '.join(_gaps)} not found where nbrun/_fastlog.c reads it "
+            f"(renamed?); Run.log runs the slower Python path",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        Run.log = Run._log  # noqa: SLF001 - the Python path, as without the extension
+    del _gaps
 
 
 def _as_step(step: object) -> int:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -23,8 +26,10 @@ import pytest
 
 import nbrun
 from nbrun import _run
-from nbrun._history import MAX_STEP
+from nbrun._history import MAX_STEP, FloatBlock, Writer
+from nbrun._summary import Summary
 from nbrun.errors import UsageError
+from tests.conftest import python_env
 
 P = "fastlog"
 PURE = os.environ.get("NBRUN_PURE_PYTHON", "") not in ("", "0")
@@ -484,3 +489,109 @@ def test_rule43_a_step_beyond_the_limit_is_refused_and_changes_nothing(
     assert _rows(run) == rows
     stored = nbrun.Api(run_dir).run(f"{P}/{run.id}")
     assert stored.state == "finished" and _rows(stored) == rows
+
+
+# -- the layout the C code relies on (issue 24) ----------------------------------------------
+OWNERS = {"Run": _run.Run, "Summary": Summary, "Writer": Writer, "FloatBlock": FloatBlock}
+
+
+def _fastlog_module() -> Any:
+    if _run._fastlog is None:
+        if PURE:
+            pytest.skip("NBRUN_PURE_PYTHON=1: the C path is switched off")
+        pytest.fail("nbrun._fastlog is not built: run `python hatch_build.py`")
+    return _run._fastlog
+
+
+def test_the_layout_the_c_code_reads_is_there_and_no_warning_is_raised() -> None:
+    fastlog = _fastlog_module()
+    layout = fastlog.LAYOUT
+    assert {owner for owner, _, _ in layout} == set(OWNERS)
+    assert {kind for _, kind, _ in layout} == {"dict", "attr", "method"}
+    assert ("Run", "dict", "_pending") in layout and ("FloatBlock", "attr", "full") in layout
+    assert _run.run.fastlog_layout_gaps(layout, OWNERS) == []
+    assert isinstance(_run.Run.__dict__["log"], fastlog.LogMethod)  # the C path is installed
+    code = (
+        "import nbrun._run.run as r\n"
+        "assert isinstance(r.Run.__dict__['log'], r._fastlog.LogMethod)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c", code],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "_fastlog" not in done.stderr
+
+
+def test_a_renamed_attribute_is_named_by_the_check() -> None:
+    fastlog = _fastlog_module()
+    slots = tuple(n if n != "full" else "capacity" for n in FloatBlock.__slots__)
+    block = type("FloatBlock", (), {"__slots__": slots})
+    assert _run.run.fastlog_layout_gaps(fastlog.LAYOUT, {**OWNERS, "FloatBlock": block}) == [
+        "FloatBlock.full"
+    ]
+    init = _run.Run.__init__.__code__
+    names = tuple("_t0_clock" if n == "_t0_wall" else n for n in init.co_names)
+    renamed = type("Run", (_run.Run,), {})
+    renamed.__init__ = type(_run.Run.__init__)(init.replace(co_names=names), vars(_run.run))
+    gaps = _run.run.fastlog_layout_gaps(fastlog.LAYOUT, {**OWNERS, "Run": renamed})
+    assert gaps == ["Run._t0_wall"]
+    # a property in place of the instance dict's entry: the C code reads the dict
+    summary = type("Summary", (OWNERS["Summary"],), {"has_aggregates": property(lambda s: False)})
+    gaps = _run.run.fastlog_layout_gaps(fastlog.LAYOUT, {**OWNERS, "Summary": summary})
+    assert gaps == ["Summary.has_aggregates"]
+    writer = type("Writer", (OWNERS["Writer"],), {"seal": None})
+    assert _run.run.fastlog_layout_gaps(fastlog.LAYOUT, {**OWNERS, "Writer": writer}) == [
+        "Writer.seal"
+    ]
+
+
+def test_a_renamed_attribute_warns_at_import_and_log_runs_the_python_path(tmp_path: Path) -> None:
+    """A copy of the package with ``Run._t0_wall`` renamed in its source (the built extension
+    unchanged): importing it warns naming the attribute, and ``log`` is the Python path, which
+    still logs."""
+    _fastlog_module()
+    pkg = Path(nbrun.__file__).parent
+    copy = tmp_path / "src" / "nbrun"
+    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (copy / "_run").glob("*.py"):
+        path.write_text(path.read_text().replace("_t0_wall", "_t0_clock"))
+    runs = str(tmp_path / "runs")
+    code = (
+        "import warnings\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import nbrun\n"
+        "    from nbrun._run import run as r\n"
+        f"assert r.__file__.startswith({str(copy)!r}), r.__file__\n"
+        "msgs = [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)]\n"
+        "print(msgs)\n"
+        "assert r.Run.log is r.Run._log\n"
+        "before = r._fastlog.counts()\n"
+        f"run = nbrun.init(project='p', dir={runs!r},\n"
+        "                  settings={'stats': False, 'console': 'off'})\n"
+        "for i in range(50):\n"
+        "    run.log({'a': float(i), 'b': 1.0})\n"
+        "run.finish()\n"
+        "assert r._fastlog.counts() == before\n"
+        f"assert len(nbrun.Api({runs!r}).run('p/' + run.id).history()) == 50\n"
+    )
+    env = python_env()
+    env["PYTHONPATH"] = str(copy.parent) + os.pathsep + env["PYTHONPATH"]
+    for var in ("NBRUN_STORE", "NBRUN_DIR", "NBRUN_PURE_PYTHON"):
+        env.pop(var, None)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    msgs = [m for m in eval(done.stdout.strip().splitlines()[-1]) if "_fastlog" in m]
+    assert len(msgs) == 1
+    assert "Run._t0_wall" in msgs[0] and "slower Python path" in msgs[0]
