@@ -657,19 +657,27 @@ def fastlog_layout_gaps(layout: Any, owners: Mapping[str, type]) -> list[str]:
 
 
 if _fastlog is not None:
-    _gaps = fastlog_layout_gaps(
-        _fastlog.LAYOUT,
-        {"Run": Run, "Summary": Summary, "Writer": Writer, "FloatBlock": FloatBlock},
-    )
-    if _gaps:  # the C path would only ever decline: say so, and skip it
+    _layout = getattr(_fastlog, "LAYOUT", None)
+    if _layout is None:  # an extension built from an older nbrun/_fastlog.c
+        _why = "the built extension predates this nbrun (rebuild it: python hatch_build.py)"
+    else:
+        _gaps = fastlog_layout_gaps(
+            _layout,
+            {"Run": Run, "Summary": Summary, "Writer": Writer, "FloatBlock": FloatBlock},
+        )
+        _why = (
+            f"{', '.join(_gaps)} not found where nbrun/_fastlog.c reads it (renamed?)"
+            if _gaps
+            else ""
+        )
+    if _why:  # the C path would only ever decline, or misread: say so, and skip it
         warnings.warn(
-            f"nbrun._fastlog: {', '.join(_gaps)} not found where nbrun/_fastlog.c reads it "
-            f"(renamed?); Run.log runs the slower Python path",
+            f"nbrun._fastlog: {_why}; Run.log runs the slower Python path",
             RuntimeWarning,
             stacklevel=2,
         )
         Run.log = Run._log  # noqa: SLF001 - the Python path, as without the extension
-    del _gaps
+    del _why, _layout
 
 
 def _as_step(step: object) -> int:
