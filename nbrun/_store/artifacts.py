@@ -17,7 +17,7 @@ from .schema import (
     dumps,
     loads,
 )
-from .sqlite import StoreBase
+from .sqlite import StoreBase, insert_row
 
 
 class ArtifactTables(StoreBase):
@@ -184,13 +184,7 @@ class ArtifactTables(StoreBase):
                     )
                     key = pending_key
                 else:
-                    cols = ", ".join(enc)
-                    cur = conn.execute(
-                        f"INSERT INTO artifacts ({cols}) VALUES ({', '.join('?' for _ in enc)})"
-                        " RETURNING key",
-                        tuple(enc.values()),
-                    )
-                    key = int(cur.fetchone()[0])
+                    key = insert_row(conn, "artifacts", enc)
             self._set_aliases(conn, project, name, key, aliases)
             if usage is not None:
                 self._add_usage(conn, key, usage)

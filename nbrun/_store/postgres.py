@@ -254,12 +254,7 @@ class PgStore(Store):
         if not tables and not create:
             self.exists = False
             return
-        if tables:
-            self._check_existing(conn, tables)
-        else:
-            self._create(conn)
-        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
-        self._detect_checksums(conn)
+        self._adopt_schema(conn, tables)
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         files = self._files_arg or os.environ.get("NBRUN_FILES") or meta.get("files")
         if not files:

@@ -19,6 +19,7 @@ from .schema import (
     _decode_run,
     chunk_crc,
 )
+from .sqlite import insert_new
 
 
 class RunTables(ChunkTables):
@@ -29,15 +30,8 @@ class RunTables(ChunkTables):
         nothing written) when the project already has a run with that id (another process
         made it meanwhile: rule 41)."""
         enc = self._encode_fields(rec.columns())
-        cols = ", ".join(enc)
-        marks = ", ".join("?" for _ in enc)
         with self._write() as conn:
-            row = conn.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({marks})"
-                " ON CONFLICT (project, id) DO NOTHING RETURNING key",
-                tuple(enc.values()),
-            ).fetchone()
-            return None if row is None else int(row[0])
+            return insert_new(conn, "runs", enc, "ON CONFLICT (project, id) DO NOTHING")
 
     def update_run(self, key: int, fields: dict[str, Any]) -> None:
         """Set columns of one run."""

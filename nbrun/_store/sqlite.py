@@ -67,6 +67,25 @@ def _commit_or_rollback(conn: Any) -> Iterator[Any]:
         raise
 
 
+def insert_new(conn: Any, table: str, fields: dict[str, Any], conflict: str) -> int | None:
+    """Insert ``fields`` (encoded column values) into ``table`` unless ``conflict`` (e.g.
+    ``"ON CONFLICT (project, id) DO NOTHING"``) skips it: the new row's key, or None. SQLite
+    and PostgreSQL alike (``?`` marks, ``RETURNING key``)."""
+    cols, marks = ", ".join(fields), ", ".join("?" for _ in fields)
+    row = conn.execute(
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) {conflict} RETURNING key",
+        tuple(fields.values()),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def insert_row(conn: Any, table: str, fields: dict[str, Any]) -> int:
+    """Insert ``fields`` (encoded column values) into ``table``; the new row's key."""
+    key = insert_new(conn, table, fields, "")
+    assert key is not None  # a plain INSERT ... RETURNING always returns its row
+    return key
+
+
 class StoreBase:
     """The SQLite side of a store: one connection per thread, the database file checked,
     created or migrated when opened, and every write a short ``BEGIN IMMEDIATE`` transaction,
@@ -164,14 +183,7 @@ class StoreBase:
                 f"{str(self.path)!r} is not a usable nbrun database ({exc}); it was left "
                 "untouched. Move it away or pass another dir="
             ) from exc
-        if tables:
-            self._check_existing(conn, tables)
-        else:
-            self._create(conn)
-        # databases of schema version 2+ keep system samples and console lines (issue 13); a
-        # process made to write an older schema (tests of migrations) simply keeps none
-        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
-        self._detect_checksums(conn)
+        self._adopt_schema(conn, tables)
         self._local.conn = conn
         self._conns.append(conn)
 
@@ -206,6 +218,18 @@ class StoreBase:
                     os.unlink(f"{tmp}{suffix}")
                 except OSError:
                     pass
+
+    def _adopt_schema(self, conn: Any, tables: set[str]) -> None:
+        """Check (and upgrade) the schema of a database with ``tables``, or create it in an
+        empty one; then note which optional tables and columns it has."""
+        if tables:
+            self._check_existing(conn, tables)
+        else:
+            self._create(conn)
+        # databases of schema version 2+ keep system samples and console lines (issue 13); a
+        # process made to write an older schema (tests of migrations) simply keeps none
+        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
+        self._detect_checksums(conn)
 
     def _detect_checksums(self, conn: Any) -> None:
         # databases of schema version 4+ keep a checksum per history chunk (rule 44); a process

@@ -16,6 +16,7 @@ from .schema import (
     _encode_artifact,
     encode_run_fields,
 )
+from .sqlite import insert_row
 
 
 class TransferTables(ChunkTables, ArtifactTables):
@@ -76,13 +77,7 @@ class TransferTables(ChunkTables, ArtifactTables):
                 "SELECT 1 FROM runs WHERE project = ? AND id = ?", (rec.project, rec.id)
             ).fetchone():
                 return None
-            cols = ", ".join(fields)
-            cur = conn.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' for _ in fields)})"
-                " RETURNING key",
-                tuple(fields.values()),
-            )
-            key = int(cur.fetchone()[0])
+            key = insert_row(conn, "runs", fields)
             for table, rows in tables.items():
                 if table in ("system_samples", "console") and not self.side_tables:
                     continue
@@ -144,12 +139,7 @@ class TransferTables(ChunkTables, ArtifactTables):
                         source_key=None if row.source_key is None else keys.get(row.source_key)
                     )
                 )
-                cur = conn.execute(
-                    f"INSERT INTO artifacts ({', '.join(fields)})"
-                    f" VALUES ({', '.join('?' for _ in fields)}) RETURNING key",
-                    tuple(fields.values()),
-                )
-                keys[row.key] = int(cur.fetchone()[0])
+                keys[row.key] = insert_row(conn, "artifacts", fields)
             for alias in aliases:
                 if alias["artifact_key"] in keys:
                     conn.execute(
