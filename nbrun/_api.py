@@ -290,6 +290,22 @@ def _run_metadata(settings: Settings) -> dict[str, Any]:
     return meta
 
 
+def _running_now(now: float) -> dict[str, Any]:
+    """The run columns of a run this process starts running at ``now``: its state, its
+    process and a fresh heartbeat."""
+    return {
+        "state": RUNNING,
+        "exit_code": None,
+        "started": now,
+        "updated": now,
+        "heartbeat": now,
+        "finished": None,
+        "pid": os.getpid(),
+        "host": _system.host_name(),
+        "stop_requested": 0,
+    }
+
+
 def _base_record(
     project: str,
     run_id: str,
@@ -310,17 +326,9 @@ def _base_record(
             "name": name,
             "project": project,
             "id": run_id,
-            "state": RUNNING,
-            "exit_code": None,
+            **_running_now(now),
             "created": now,
-            "started": now,
-            "updated": now,
-            "heartbeat": now,
-            "finished": None,
-            "pid": os.getpid(),
-            "host": _system.host_name(),
             "metadata": _run_metadata(settings),
-            "stop_requested": 0,
             **start,
         },
     )
@@ -497,17 +505,9 @@ def _restart_fields(
     out.update(
         {
             "config": config,
-            "state": RUNNING,
-            "exit_code": None,
-            "started": now,
-            "updated": now,
-            "heartbeat": now,
-            "finished": None,
-            "pid": os.getpid(),
-            "host": _system.host_name(),
+            **_running_now(now),
             "starting_step": starting_step,
             "resumed": 1,
-            "stop_requested": 0,
         }
     )
     return out
