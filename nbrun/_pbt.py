@@ -214,7 +214,10 @@ class _Local:
         with self._cond:
             self._arrived[key] = (step, value)
             self._cond.notify_all()
-            self._cond.wait_for(lambda: key in self._decided)
+            # a stop from elsewhere (the dashboard, Api().run(...).stop()) ends a paused member
+            while not self._cond.wait_for(lambda: key in self._decided, timeout=0.5):
+                if run.stop_requested:
+                    return STOP
             return self._decided.pop(key)
 
     def exit(self, run: Run) -> None:
@@ -261,6 +264,8 @@ class _Files:
         path = folder / f"decide-{k}.json"
         wait = 0.001
         while not path.exists():
+            if run.stop_requested:  # stopped through the store (the controller is gone?)
+                return STOP
             time.sleep(wait)
             wait = min(wait * 2, 0.02)
         return str(json.loads(path.read_text(encoding="utf-8")))

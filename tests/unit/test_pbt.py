@@ -7,6 +7,7 @@ of a better member with a perturbed ``lr``."""
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 import nbrun
 from nbrun._pbt import boundaries, first_after, quantile_count
+from tests.conftest import wait_for
 
 _RNG = np.random.default_rng(0)
 X = _RNG.normal(size=(64, 3))
@@ -270,3 +272,48 @@ def test_rule59_bad_input_is_a_usage_error_naming_it(
 def test_rule59_train_must_be_callable(run_dir: Path) -> None:
     with pytest.raises(nbrun.UsageError, match="train 'nope' must be callable"):
         nbrun.pbt("nope", [{"lr": 0.1}], **_bad())  # type: ignore[arg-type]
+
+
+def test_rule58_a_member_stopped_while_it_waits_at_a_boundary_leaves(run_dir: Path) -> None:
+    gate = threading.Event()
+
+    def gated(run: Any) -> None:
+        if run.config.lr == 0.4 and run.forked_from is None:
+            gate.wait(30)  # the slowest member holds the others at the first boundary
+        train(run)
+
+    out: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            out["final"] = nbrun.pbt(
+                gated,
+                [{"lr": lr} for lr in (0.02, 0.1, 0.4)],
+                metric="loss",
+                interval=10,
+                total=20,
+                perturb={"lr": (0.9, 1.1)},
+                seed=5,
+                project="s",
+            )
+        except BaseException as exc:  # pragma: no cover - reported by the assert below
+            out["error"] = exc
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    api = nbrun.Api(str(run_dir))
+
+    def paused() -> bool:
+        runs = {r.name: r for r in api.runs("s")}
+        return "pbt-1" in runs and runs["pbt-1"].step == 10
+
+    wait_for(paused)
+    waiting = next(r for r in api.runs("s") if r.name == "pbt-1")
+    api.run(f"s/{waiting.id}").stop()  # from the store, as the dashboard's Stop button does
+    wait_for(lambda: api.run(f"s/{waiting.id}").state == "killed")
+    gate.set()
+    thread.join(60)
+    assert "error" not in out and not thread.is_alive()
+    assert waiting.id not in {r.id for r in out["final"]}
+    assert api.run(f"s/{waiting.id}").step == 10  # it never ran past the boundary
+    assert all(r.step == 20 and r.state == "finished" for r in out["final"])
