@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 
 import nbrun
+from tests import resources
+from tests.conftest import where
 
 # the training function travels by value: a worker needs only numpy and nbrun
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -37,8 +40,8 @@ def train(run: Any) -> None:
             run.checkpoint({"w": w})
 
 
-def lineage(root: Path) -> list[tuple[Any, ...]]:
-    runs = {r.id: r for r in nbrun.Api(str(root)).runs("p")}
+def lineage(root: Path | str, project: str = "p") -> list[tuple[Any, ...]]:
+    runs = {r.id: r for r in nbrun.Api(str(root)).runs(project)}
     out = []
     for r in runs.values():
         fp = r.forked_from
@@ -47,7 +50,7 @@ def lineage(root: Path) -> list[tuple[Any, ...]]:
     return sorted(out, key=repr)
 
 
-def run_population(root: Path, executor: Any = None) -> list[Any]:
+def run_population(root: Path | str, executor: Any = None, project: str = "p") -> list[Any]:
     return nbrun.pbt(
         train,
         [{"lr": lr} for lr in LRS],
@@ -58,7 +61,7 @@ def run_population(root: Path, executor: Any = None) -> list[Any]:
         seed=11,
         executor=executor,
         dir=str(root),
-        project="p",
+        project=project,
     )
 
 
@@ -83,3 +86,43 @@ def test_rule58_members_on_a_process_pool_match_members_on_threads(tmp_path: Pat
     # the same seed gives the same configs and family tree as members on threads
     run_population(tmp_path / "threads")
     assert lineage(tmp_path / "pool") == lineage(tmp_path / "threads")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+def test_rule58_members_on_a_pool_share_a_postgresql_store(run_dir: Path) -> None:
+    """The meeting files live in the run-files folder the workers share with this process; on
+    PostgreSQL that is NBRUN_FILES, sent to the workers with every task."""
+    store = where(run_dir)
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        final = run_population(store, pool, project="pg")
+    assert [r.state for r in final] == ["finished"] * 4
+    run_population(store, None, project="threads")
+    assert lineage(store, "pg") == lineage(store, "threads")
+
+
+@pytest.fixture(scope="module")
+def dask_executor() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=2, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        resources.count("Dask cluster")
+        yield client.get_executor()
+
+
+@pytest.mark.slow
+def test_rule58_members_on_a_dask_cluster_match_members_on_threads(
+    tmp_path: Path, dask_executor: Any
+) -> None:
+    final = run_population(tmp_path / "dask", dask_executor)
+    assert [r.state for r in final] == ["finished"] * 4
+    for r in nbrun.Api(str(tmp_path / "dask")).runs("p"):
+        pids = set(r.history(keys=["pid"])["pid"].dropna().astype(int))
+        assert pids and os.getpid() not in pids
+    run_population(tmp_path / "threads")
+    assert lineage(tmp_path / "dask") == lineage(tmp_path / "threads")
