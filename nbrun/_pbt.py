@@ -207,7 +207,7 @@ class _Local:
         self._cond = threading.Condition()
         self._arrived: dict[tuple[str, int], tuple[int, Any]] = {}
         self._decided: dict[tuple[str, int], str] = {}
-        self._exited: set[str] = set()
+        self._exited: dict[str, tuple[int, Any]] = {}
 
     def arrive(self, run: Run, k: int, step: int, value: Any) -> str:
         key = (run.id, k)
@@ -220,21 +220,26 @@ class _Local:
                     return STOP
             return self._decided.pop(key)
 
-    def exit(self, run: Run) -> None:
+    def exit(self, run: Run, step: int, value: Any) -> None:
         with self._cond:
-            self._exited.add(run.id)
+            self._exited[run.id] = (step, value)
             self._cond.notify_all()
 
-    def gather(self, members: Sequence[_Member], k: int) -> dict[str, tuple[int, Any] | None]:
-        """Wait until each member has arrived at boundary ``k`` (its step and value) or ended
-        (None)."""
+    def gather(self, members: Sequence[_Member], k: int) -> dict[str, Report]:
+        """Wait until each member has arrived at boundary ``k`` or its ``train`` has ended."""
 
         def ready() -> bool:
             return all((m.id, k) in self._arrived or m.id in self._exited for m in members)
 
         with self._cond:
             self._cond.wait_for(ready)
-            return {m.id: self._arrived.pop((m.id, k), None) for m in members}
+            out = {}
+            for m in members:
+                if (m.id, k) in self._arrived:
+                    out[m.id] = Report(True, *self._arrived.pop((m.id, k)))
+                else:
+                    out[m.id] = Report(False, *self._exited[m.id])
+            return out
 
     def decide(self, member: _Member, k: int, decision: str) -> None:
         with self._cond:
@@ -270,11 +275,12 @@ class _Files:
             wait = min(wait * 2, 0.02)
         return str(json.loads(path.read_text(encoding="utf-8")))
 
-    def exit(self, run: Run) -> None:
-        self._write(self._folder(run) / "exit.json", {"step": run.step})
+    def exit(self, run: Run, step: int, value: Any) -> None:
+        run.flush()  # its last rows are in the store before the controller reads them
+        self._write(self._folder(run) / "exit.json", {"step": step, "value": value})
 
-    def gather(self, members: Sequence[_Member], k: int) -> dict[str, tuple[int, Any] | None]:
-        out: dict[str, tuple[int, Any] | None] = {}
+    def gather(self, members: Sequence[_Member], k: int) -> dict[str, Report]:
+        out: dict[str, Report] = {}
         wait = 0.001
         while len(out) < len(members):
             for m in members:
@@ -282,12 +288,16 @@ class _Files:
                     continue
                 folder = self._folder(m.view)
                 arrived = folder / f"arrive-{k}.json"
+                exited = folder / "exit.json"
                 if arrived.exists():
                     got = json.loads(arrived.read_text(encoding="utf-8"))
-                    out[m.id] = (got["step"], got["value"])
+                    out[m.id] = Report(True, got["step"], got["value"])
                     wait = 0.001
-                elif (folder / "exit.json").exists() or not _training(m.view):
-                    out[m.id] = None
+                elif exited.exists():
+                    got = json.loads(exited.read_text(encoding="utf-8"))
+                    out[m.id] = Report(False, got["step"], got["value"])
+                elif not _training(m.view):  # the worker died: the run is marked crashed
+                    out[m.id] = Report(False, -1, None)
             if len(out) < len(members):
                 time.sleep(wait)
                 wait = min(wait * 2, 0.02)
@@ -331,10 +341,7 @@ class MemberRun:
         bounds = plan.bounds
         while self._next < len(bounds) and run.step >= bounds[self._next]:
             k = self._next
-            value = run.summary.get(plan.metric)
-            if not _is_number(value):
-                value = None if value is None else repr(value)
-            decision = plan.channel.arrive(run, k, run.step, value)
+            decision = plan.channel.arrive(run, k, run.step, _metric_value(run, plan.metric))
             object.__setattr__(self, "_next", k + 1)
             if decision == STOP:
                 run.stop()
@@ -365,7 +372,23 @@ class Plan:
         except _Done:
             pass
         finally:
-            self.channel.exit(run)
+            self.channel.exit(run, run.step, _metric_value(run, self.metric))
+
+
+def _metric_value(run: Run, metric: str) -> Any:
+    """The member's last logged ``metric``: a number, None (never logged) or its repr."""
+    value = run.summary.get(metric)
+    return value if value is None or _is_number(value) else repr(value)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the controller hears from a member at a boundary: it ``arrived`` there (paused),
+    or its ``train`` ended; its step (``run.step``; -1 when its worker died) and metric."""
+
+    arrived: bool
+    step: int
+    value: Any
 
 
 # -- the controller: the calling thread ---------------------------------------------------------
@@ -505,14 +528,17 @@ def _meet(pop: _Population, k: int) -> None:
     got = plan.channel.gather(due, k)
     steps: dict[str, int] = {}
     for m in due:
-        arrived = got[m.id]
-        if arrived is None:  # its train returned (or failed) before the boundary
-            pop.members.remove(m)
-            continue
-        steps[m.id], value = arrived
-        if not _is_number(value):
-            _missing_metric(pop, m, steps[m.id], value, plan.bounds[k])
-        pop.values[m.id] = float(value)
+        report = got[m.id]
+        if not report.arrived:
+            if report.step < plan.bounds[-1]:  # its train ended (or failed) before total
+                pop.members.remove(m)
+                continue
+            m.next_k = len(plan.bounds)  # trained to total without a checkpoint there: done
+        else:
+            steps[m.id] = report.step
+        if not _is_number(report.value):
+            _missing_metric(pop, m, report.step, report.value, plan.bounds[k])
+        pop.values[m.id] = float(report.value)
     ranked = sorted((m for m in due if m.id in steps), key=lambda m: _rank_key(pop, m))
     if k == len(plan.bounds) - 1:
         for m in ranked:

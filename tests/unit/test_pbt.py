@@ -317,3 +317,37 @@ def test_rule58_a_member_stopped_while_it_waits_at_a_boundary_leaves(run_dir: Pa
     assert waiting.id not in {r.id for r in out["final"]}
     assert api.run(f"s/{waiting.id}").step == 10  # it never ran past the boundary
     assert all(r.step == 20 and r.state == "finished" for r in out["final"])
+
+
+def test_rule58_checkpoints_sparser_than_the_interval_meet_at_each_boundary_passed(
+    run_dir: Path,
+) -> None:
+    def sparse(run: Any) -> None:
+        state = run.restore() or {"w": np.zeros(3)}
+        w = state["w"]
+        with np.errstate(all="ignore"):
+            for _ in range(run.step, run.total):
+                w = w - run.config.lr * (X.T @ (X @ w - Y)) / len(Y)
+                run.log({"loss": float(np.mean((X @ w - Y) ** 2))})
+                if run.step % 15 == 0:  # steps 15 and 30: never at total (40)
+                    run.checkpoint({"w": w})
+
+    final = nbrun.pbt(
+        sparse,
+        [{"lr": lr} for lr in LRS],
+        metric="loss",
+        interval=10,
+        total=40,
+        perturb={"lr": (0.8, 1.25)},
+        seed=2,
+        project="sparse",
+    )
+    runs = every_run(run_dir, "sparse")
+    bad = next(r for r in runs.values() if r.name == "pbt-3")
+    assert bad.state == "killed" and bad.step == 15  # met the others at 15 for boundary 10
+    forks = [r for r in runs.values() if r.forked_from is not None]
+    assert forks and {r.forked_from.step for r in forks} <= {14, 29}
+    # a member that trains to total with no checkpoint there ends finished, in the population
+    assert len(final) == 4 and all(r.state == "finished" and r.step == 40 for r in final)
+    losses = [r.summary["loss"] for r in final]
+    assert losses == sorted(losses)
