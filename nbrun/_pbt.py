@@ -293,11 +293,11 @@ class _Files:
                     got = json.loads(arrived.read_text(encoding="utf-8"))
                     out[m.id] = Report(True, got["step"], got["value"])
                     wait = 0.001
-                elif exited.exists():
-                    got = json.loads(exited.read_text(encoding="utf-8"))
-                    out[m.id] = Report(False, got["step"], got["value"])
-                elif not _training(m.view):  # the worker died: the run is marked crashed
-                    out[m.id] = Report(False, -1, None)
+                elif exited.exists() or not _training(m.view):
+                    # its train ended (exit.json is written before its task completes), or
+                    # its worker died (no exit.json: the run is marked crashed)
+                    got = json.loads(exited.read_text(encoding="utf-8")) if exited.exists() else {}
+                    out[m.id] = Report(False, got.get("step", -1), got.get("value"))
             if len(out) < len(members):
                 time.sleep(wait)
                 wait = min(wait * 2, 0.02)
