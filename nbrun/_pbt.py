@@ -14,6 +14,12 @@ Members on threads wait on a condition variable (no polling at all); members on 
 wait on two small files in their own run folder (``pbt/arrive-K.json`` written by the member,
 ``pbt/decide-K.json`` by the controller), polled with a backoff only while paused at a
 boundary, so nothing runs in the training loop.
+
+Why pause inside ``checkpoint`` rather than stop every member at each boundary and continue
+it (resume or rewind): the boundary needs a checkpoint anyway (it is what a fork restores), a
+paused member keeps its live run, threads and in-memory state, and the family tree then holds
+exactly the exploits: one run per member between two exploits, no run restarted
+``total / interval`` times, no checkpoint restored by the members that go on.
 """
 
 from __future__ import annotations
