@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._lifecycle import QUEUED_HOST
 from ._run import Run
 from ._training import RemoteRun, fork, launch
 from ._views import RunView, run_path
@@ -288,6 +289,7 @@ class _Files:
     def gather(self, members: Sequence[_Member], k: int) -> dict[str, Report]:
         out: dict[str, Report] = {}
         wait = 0.001
+        stall = _Stall(k)
         while len(out) < len(members):
             for m in members:
                 if m.id in out:
@@ -305,6 +307,7 @@ class _Files:
                     got = json.loads(exited.read_text(encoding="utf-8")) if exited.exists() else {}
                     out[m.id] = Report(False, got.get("step", -1), got.get("value"))
             if len(out) < len(members):
+                stall.check(members, out)
                 time.sleep(wait)
                 wait = min(wait * 2, 0.02)
         return out
@@ -315,6 +318,43 @@ class _Files:
 
 def _training(view: RunView) -> bool:
     return view.training if isinstance(view, RemoteRun) else True
+
+
+STALL_GRACE = 30.0
+"""Seconds members may stay queued on the executor while others wait at a boundary before
+``pbt`` says the executor has too few workers (every paused member holds one)."""
+
+
+class _Stall:
+    """Members still queued on the executor while others are paused at the boundary hold
+    every worker the queued ones need: past :data:`STALL_GRACE` that is an error, not a
+    hang. Looks at the records (the store) at most once a second."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.since: float | None = None
+        self.looked = 0.0
+
+    def check(self, members: Sequence[_Member], out: Mapping[str, Report]) -> None:
+        now = time.monotonic()
+        if now - self.looked < 1.0:
+            return
+        self.looked = now
+        missing = [m for m in members if m.id not in out]
+        paused = any(r.arrived for r in out.values())
+        if not paused or any(m.view.record().host != QUEUED_HOST for m in missing):
+            self.since = None
+            return
+        self.since = self.since or now
+        if now - self.since > STALL_GRACE:
+            names = ", ".join(str(m.view.name) for m in missing)
+            raise UsageError(
+                f"pbt: members {names} are still queued on the executor after "
+                f"{STALL_GRACE:.0f} s while the others wait at boundary {self.k + 1}: members "
+                "wait for each other, so the executor needs a free worker per member; give it "
+                "at least as many workers as configs (ProcessPoolExecutor(max_workers=N), more "
+                "Dask workers or threads_per_worker)"
+            )
 
 
 # -- the member side: the run handed to train ---------------------------------------------------
