@@ -15,8 +15,9 @@ caller gets a :class:`RemoteRun`, a stored view of the run with ``wait`` / ``err
 
 The package, one module per concept, importing one way (no cycle):
 ``state`` (the training functions registered by run; checkpoints along the lineage, restore)
--> ``body`` (what runs ``train``: output capture, the run's end) -> ``detached`` (runs made on
-the side; plain forks and rewinds) -> ``remote`` (executors: hand-off, take-over,
+-> ``detached`` (runs made on the side; plain forks and rewinds) -> ``recover`` (recovery by
+rewind: the per-run observer and the rewind after a divergence) -> ``body`` (what runs
+``train``: output capture, recoveries, the run's end) -> ``remote`` (executors: hand-off, take-over,
 :class:`RemoteRun`) -> ``launcher`` (``launch`` and the start shared with forks) -> ``forks``
 (forks and rewinds that continue training); ``compare`` (``ranking``) stands apart.
 This ``__init__`` re-exports the names the rest of nbrun and the tests use and registers the
@@ -26,17 +27,20 @@ actions the read and run layers reach through ``_actions``.
 from __future__ import annotations
 
 from .. import _actions
-from .._lifecycle import QUEUED_HOST
+from .._lifecycle import QUEUED_HOST, Recover
 from .compare import ranking
 from .detached import fork_run, init_detached, rewind_run
 from .forks import fork, fork_many, rewind
 from .launcher import launch
+from .recover import RECOVERED
 from .remote import TRAINING_LOST, RemoteRun
 from .state import checkpoints, find_checkpoint, restore, run_folder, save_checkpoint, train_spec
 
 __all__ = [
     "QUEUED_HOST",
+    "RECOVERED",
     "TRAINING_LOST",
+    "Recover",
     "RemoteRun",
     "checkpoints",
     "find_checkpoint",

@@ -16,7 +16,7 @@ from ..errors import UsageError
 from .detached import fork_run, rewind_run
 from .launcher import _check_executor, _start, _with_executor
 from .remote import RemoteRun, _pack, _remote
-from .state import _key, find_checkpoint, train_spec
+from .state import _key, _record_restore, _restore_note, find_checkpoint, train_spec
 
 
 def _stop_training(view: RunView, timeout: float = 60.0) -> None:
@@ -43,30 +43,6 @@ def _stop_training(view: RunView, timeout: float = 60.0) -> None:
                 f"run {view.id}: its training did not stop within {timeout:.0f} s (it stops at "
                 "its next log call); try again when it logs"
             )
-
-
-def _restore_note(requested: int, ck: Checkpoint, changed: Iterable[str]) -> dict[str, Any]:
-    note: dict[str, Any] = {
-        "requested_step": requested,
-        "checkpoint_step": ck.step,
-        "checkpoint_run": ck.run_id,
-        "checkpoint": ck.path,
-        "changed": sorted(changed),
-        "warning": None,
-    }
-    if ck.step < requested:
-        note["warning"] = (
-            f"no checkpoint at step {requested}: training restarted from the checkpoint at "
-            f"step {ck.step}, so the fork point is step {ck.step}"
-        )
-    return note
-
-
-def _record_restore(run: Run, note: dict[str, Any]) -> None:
-    meta = dict(run.metadata)
-    meta["restore"] = note
-    run.metadata = meta
-    run.store.update_run(run.store_key, {"metadata": meta})
 
 
 def _checkpoint_for(view: RunView, step: int, what: str) -> Checkpoint:

@@ -10,13 +10,14 @@ from dataclasses import replace
 from typing import Any
 
 from .._checkpoints import Checkpoint
-from .._lifecycle import TrainingState, TrainSpec
+from .._lifecycle import Recover, TrainingState, TrainSpec
 from .._run import Run
 from ..errors import UsageError
 from .body import _body
 from .detached import init_detached
+from .recover import check_recover, check_run_config
 from .remote import RemoteRun, _dispatch, _pack
-from .state import _key, _specs, _specs_lock
+from .state import _key, _specs, _specs_lock, training_note
 
 
 def launch(
@@ -24,6 +25,7 @@ def launch(
     *,
     total: int | None = None,
     executor: cf.Executor | None = None,
+    recover: Recover | None = None,
     **init_kwargs: Any,
 ) -> Run | RemoteRun:
     """Create a run like :func:`nbrun.init` and call ``train(run)`` on a background thread.
@@ -39,15 +41,26 @@ def launch(
     created here, ``train`` and the config are sent to the executor (with cloudpickle when it is
     installed, so notebook-defined functions work), and a :class:`RemoteRun` is returned. Its
     forks and rewinds go to the same executor unless given another.
+
+    ``recover`` (:class:`nbrun.Recover`, rules 60-61) watches a logged metric: when it goes
+    NaN/inf or spikes, the run is rewound to its last checkpoint before that step, the
+    ``update`` factors are multiplied into its config, an alert is recorded, and ``train`` is
+    called again from the checkpoint (also on an executor's worker); after ``retries``
+    recoveries the run fails. The returned :class:`~nbrun.Run` is the run as first started:
+    after a recovery the live run is a new object (``run.live()``; ``run.wait()`` waits for
+    the whole training and ``run.error`` follows it), as after any rewind.
     """
     if not callable(train):
         raise UsageError(f"launch: train {train!r} must be callable as train(run)")
     if total is not None and (type(total) is not int or total < 0):
         raise UsageError(f"launch: total={total!r} must be a non-negative int or None")
     _check_executor(executor, "launch")
-    spec = TrainSpec(train, total, executor)
+    recover = check_recover(recover, init_kwargs.get("config"))
+    spec = TrainSpec(train, total, executor, recover)
     payload = _pack(train) if executor is not None else None  # before anything is created
     run = init_detached(**init_kwargs)
+    if not isinstance(init_kwargs.get("config"), Mapping | None):
+        check_run_config(run, recover)
     return _start(run, spec, None, init_kwargs, payload)
 
 
@@ -75,10 +88,7 @@ def _start(
     with _specs_lock:
         _specs[_key(run)] = spec
     meta = dict(run.metadata)
-    meta["training"] = {
-        "function": getattr(spec.fn, "__qualname__", repr(spec.fn)),
-        "total": spec.total,
-    }
+    meta["training"] = training_note(spec)
     if spec.executor is not None:
         if payload is None:
             payload = _pack(spec.fn)

@@ -87,6 +87,7 @@ def _dispatch(
         "token": token,
         "payload": payload,
         "total": spec.total,
+        "recover": spec.recover,
         "restore_step": restore_from.step if restore_from is not None else None,
         "settings": run.settings,
         "allow_val_change": bool(init_kwargs.get("allow_val_change")),
@@ -137,7 +138,7 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
     """What runs on the executor's worker: take the run over, restore, train, finish."""
     fn = pickle.loads(task["payload"])
     run = _adopt(task)
-    spec = TrainSpec(fn, task["total"])
+    spec = TrainSpec(fn, task["total"], recover=task.get("recover"))
     try:
         step = task["restore_step"]
         ck = None if step is None else find_checkpoint(run, step)
@@ -152,7 +153,7 @@ def _remote_entry(task: dict[str, Any]) -> dict[str, Any]:
         raise
     training = TrainingState(spec, restore_from=ck)
     run.attach_training(training)
-    _body(run, spec)
+    run = _body(run, spec)  # after recoveries by rewind: the rewound run
     return {
         "state": run.state,
         "step": run.step,

@@ -5,6 +5,7 @@ runs it was forked from), ``run.checkpoint`` and ``run.restore``."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,48 @@ def restore(run: Run, trust: bool = False) -> Any:
     state = ck.load(trust=trust)
     run.restored_step = ck.step
     return state
+
+
+# -- notes in the run's metadata -------------------------------------------------------------
+def training_note(spec: TrainSpec) -> dict[str, Any]:
+    """``metadata["training"]`` of a launched run: the function, ``total`` and the recovery
+    policy (``launch(recover=)``), if any."""
+    note: dict[str, Any] = {
+        "function": getattr(spec.fn, "__qualname__", repr(spec.fn)),
+        "total": spec.total,
+    }
+    if spec.recover is not None:
+        rec = spec.recover
+        note["recover"] = {
+            "metric": rec.metric,
+            "nan": rec.nan,
+            "spike": rec.spike,
+            "update": dict(rec.update),
+            "retries": rec.retries,
+            "window": rec.window,
+        }
+    return note
+
+
+def _restore_note(requested: int, ck: Checkpoint, changed: Iterable[str]) -> dict[str, Any]:
+    note: dict[str, Any] = {
+        "requested_step": requested,
+        "checkpoint_step": ck.step,
+        "checkpoint_run": ck.run_id,
+        "checkpoint": ck.path,
+        "changed": sorted(changed),
+        "warning": None,
+    }
+    if ck.step < requested:
+        note["warning"] = (
+            f"no checkpoint at step {requested}: training restarted from the checkpoint at "
+            f"step {ck.step}, so the fork point is step {ck.step}"
+        )
+    return note
+
+
+def _record_restore(run: Run, note: dict[str, Any]) -> None:
+    meta = dict(run.metadata)
+    meta["restore"] = note
+    run.metadata = meta
+    run.store.update_run(run.store_key, {"metadata": meta})
