@@ -4,6 +4,7 @@ lowers the config's learning rate and trains on; after ``retries`` it fails with
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,32 @@ def test_rule61_update_keys_are_checked_at_launch(run_dir: Path) -> None:
     with pytest.raises(nbrun.UsageError, match=r"recover=.*must be nbrun.Recover"):
         nbrun.launch(toy, project="rec", config={"lr": 0.5}, recover={"metric": "loss"})
     assert nbrun.runs("rec").empty  # refused before any run was created
+
+
+def test_rule61_a_config_object_is_checked_on_the_new_run(run_dir: Path) -> None:
+    config = argparse.Namespace(rate=0.5)
+    with pytest.raises(nbrun.UsageError, match=r"key 'lr' is not in the run's config"):
+        nbrun.launch(toy, project="rec", config=config, recover=nbrun.Recover(update={"lr": 0.5}))
+    [view] = nbrun.Api(run_dir).runs("rec")
+    assert view.state == "failed" and "key 'lr' is not in the run's config" in str(view.error)
+
+
+def test_rule60_a_training_loop_catching_exception_does_not_swallow_the_recovery(
+    run_dir: Path,
+) -> None:
+    def careful(run: nbrun.Run) -> None:
+        try:
+            toy(run)
+        except Exception:  # a loop that catches its own errors
+            run.log({"caught": 1.0})
+
+    run = nbrun.launch(
+        careful, project="rec", config={"lr": 0.5}, recover=nbrun.Recover(update={"lr": 0.5})
+    )
+    assert run.wait(60)
+    view = stored(run)
+    assert view.state == "finished" and view.config["lr"] == 0.125
+    assert "caught" not in view.history().columns
 
 
 def test_recover_is_public_frozen_and_documented() -> None:
