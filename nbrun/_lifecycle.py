@@ -92,6 +92,8 @@ class Recover:
                 f"Recover(spike={k!r}): pass None or a number > 1 (the run recovers when the "
                 "metric exceeds spike times its recent median, e.g. spike=3.0)"
             )
+        if k is not None:
+            object.__setattr__(self, "spike", float(k))
         if not self.nan and k is None:
             raise UsageError(
                 "Recover(nan=False, spike=None) watches for nothing: keep nan=True or pass spike=k"
@@ -121,7 +123,8 @@ class Recover:
                     f"Recover(update={{{key!r}: {factor!r}}}): the factor must be a positive "
                     "number multiplied into the config value (e.g. 0.5 halves it)"
                 )
-        object.__setattr__(self, "update", dict(upd))  # a plain dict: it pickles to workers
+        # a plain dict of floats: it pickles to workers and is JSON in the run's metadata
+        object.__setattr__(self, "update", {k: float(f) for k, f in upd.items()})
 
 
 @dataclass(frozen=True)

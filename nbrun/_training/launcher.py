@@ -59,7 +59,7 @@ def launch(
     spec = TrainSpec(train, total, executor, recover)
     payload = _pack(train) if executor is not None else None  # before anything is created
     run = init_detached(**init_kwargs)
-    if not isinstance(init_kwargs.get("config"), Mapping | None):
+    if not isinstance(init_kwargs.get("config"), Mapping):
         check_run_config(run, recover)
     return _start(run, spec, None, init_kwargs, payload)
 

@@ -176,16 +176,17 @@ def check_recover(recover: object, config: object) -> Recover | None:
             f"launch: recover={recover!r} must be nbrun.Recover(...) or None, e.g. "
             "recover=nbrun.Recover(metric='loss', update={'lr': 0.5})"
         )
-    if config is None or isinstance(config, Mapping):
-        problem = _update_problem(dict(config or {}), recover)
+    if isinstance(config, Mapping):  # else (none, an object): checked on the new run
+        problem = _update_problem(config, recover)
         if problem is not None:
             raise UsageError(f"launch: {problem}")
     return recover
 
 
 def check_run_config(run: Run, recover: Recover | None) -> None:
-    """After the run exists (a config given as another object than a dict): the same check
-    on the run's config; a bad key fails the new run and raises."""
+    """After the run exists (no config given to launch, or another object than a dict, e.g.
+    a sweep's trial or an argparse namespace): the same check on the run's config; a bad key
+    fails the new run and raises."""
     if recover is None:
         return
     problem = _update_problem(run.config.as_dict(), recover)

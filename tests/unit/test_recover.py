@@ -234,8 +234,12 @@ def test_rule61_a_config_object_is_checked_on_the_new_run(run_dir: Path) -> None
     config = argparse.Namespace(rate=0.5)
     with pytest.raises(nbrun.UsageError, match=r"key 'lr' is not in the run's config"):
         nbrun.launch(toy, project="rec", config=config, recover=nbrun.Recover(update={"lr": 0.5}))
-    [view] = nbrun.Api(run_dir).runs("rec")
-    assert view.state == "failed" and "key 'lr' is not in the run's config" in str(view.error)
+    with pytest.raises(nbrun.UsageError, match=r"key 'lr' is not in the run's config"):
+        nbrun.launch(toy, project="rec", recover=nbrun.Recover(update={"lr": 0.5}))  # no config
+    views = nbrun.Api(run_dir).runs("rec")
+    assert len(views) == 2
+    for view in views:
+        assert view.state == "failed" and "key 'lr' is not in the run's config" in str(view.error)
 
 
 def test_rule60_a_training_loop_catching_exception_does_not_swallow_the_recovery(
@@ -257,8 +261,9 @@ def test_rule60_a_training_loop_catching_exception_does_not_swallow_the_recovery
 
 
 def test_recover_is_public_frozen_and_documented() -> None:
-    rec = nbrun.Recover(update={"lr": 0.5})
-    assert "Recover" in nbrun.__all__ and rec.update == {"lr": 0.5}
+    rec = nbrun.Recover(update={"lr": np.float32(0.5)}, spike=np.float64(3))
+    assert "Recover" in nbrun.__all__ and rec.update == {"lr": 0.5} and rec.spike == 3.0
+    assert type(rec.update["lr"]) is float and type(rec.spike) is float  # JSON in metadata
     with pytest.raises(AttributeError):
         rec.retries = 5  # type: ignore[misc]
     assert nbrun.Recover.__doc__ is not None and "Example" in nbrun.Recover.__doc__
