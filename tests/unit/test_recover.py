@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,33 @@ def test_rule60_spike_rewinds_before_the_spike(run_dir: Path) -> None:
     assert archive.from_step == 30  # the checkpoint at step 29 is the last one before it
     assert max(view.history(keys=["loss"])["loss"]) == 1.0  # no spike left in the history
     assert view.metadata["recovered"]["why"] == "spike"
+
+
+def test_rule60_a_divergence_logged_from_another_thread_stops_the_training_thread(
+    run_dir: Path,
+) -> None:
+    def helper_logs(run: nbrun.Run) -> None:
+        start = run.restore() or {"n": 0}
+        for step in range(run.step, 30):
+            if step == 12 and run.config["lr"] > 0.3:  # e.g. a data-loader thread's metric
+                side = threading.Thread(target=run.log, args=({"loss": float("nan")},))
+                side.start()
+                side.join()
+            else:
+                run.log({"loss": 1.0 / (1 + step)})
+            if step % 5 == 4:
+                run.checkpoint({"n": start["n"] + 1})
+
+    run = nbrun.launch(
+        helper_logs, project="rec", config={"lr": 0.4}, recover=nbrun.Recover(update={"lr": 0.5})
+    )
+    assert run.wait(30)
+    view = stored(run)
+    assert view.state == "finished" and view.config["lr"] == 0.2 and view.step == 30
+    [alert] = [a for a in view.alerts if a["title"] == RECOVERED]
+    assert "loss=nan at step 12" in alert["text"]
+    [archive] = view.archives()
+    assert archive.from_step == 10 and archive.to_step == 13  # raised at the next row, 13
 
 
 def test_rule60_forks_of_a_recovering_run_carry_the_policy(run_dir: Path) -> None:
