@@ -15,6 +15,7 @@ import pytest
 
 import nbrun
 from nbrun._training import RECOVERED
+from tests.conftest import BACKENDS
 
 STEPS = 150
 
@@ -63,6 +64,7 @@ def stored(run: Any) -> nbrun.StoredRun:
 
 
 # -- rule 60 ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 def test_rule60_nan_rewinds_lowers_lr_and_finishes_with_a_finite_loss(run_dir: Path) -> None:
     run = nbrun.launch(
         toy,
