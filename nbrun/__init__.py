@@ -35,7 +35,7 @@ from ._manage import DamagedChunk, StoreCheck, check
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
-from ._training import RemoteRun, launch, ranking
+from ._training import Recover, RemoteRun, launch, ranking
 from ._views import Archive, RunView, StoredRun
 from .errors import (
     ArtifactNotFoundError,
@@ -87,6 +87,7 @@ __all__ = [
     "LineageError",
     "Metric",
     "Object3D",
+    "Recover",
     "RemoteRun",
     "Run",
     "RunInUseError",
