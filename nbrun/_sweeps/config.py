@@ -96,13 +96,15 @@ _MAX_BAND = 2**53 - 1
 class Metric:
     """The metric a sweep optimises: ``name`` (a summary key of each run), ``goal``
     (``"minimize"`` or ``"maximize"``), ``target`` (no new trials once a finished run
-    reaches it) and ``impute`` (the value ``bayes`` gives failed, crashed and killed runs:
-    ``"worst"``, ``"best"`` or ``"latest"``)."""
+    reaches it), ``impute`` (the value ``bayes`` gives failed, crashed and killed runs:
+    ``"worst"``, ``"best"`` or ``"latest"``) and ``impute_while_running`` (``"false"``: running
+    runs are pending points; otherwise their current value counts)."""
 
     name: str
     goal: str = "minimize"
     target: float | None = None
     impute: str = "worst"
+    impute_while_running: str = "false"
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b`` for this goal."""
@@ -377,6 +379,8 @@ def _bounds(spec: Mapping[str, Any], path: str, dist: str) -> tuple[int | float,
 def _param(spec: Any, path: tuple[str, ...]) -> Param:
     where = "parameters." + ".parameters.".join(path)
     dist = _distribution(spec, where)
+    if dist == "categorical" and "probabilities" in spec:
+        dist = "categorical_w_probabilities"  # one name for values drawn with probabilities
     required, optional = _KEYS[dist]
     _check_keys(spec, where, ("distribution", *required, *optional))
     for key in required:
@@ -467,7 +471,13 @@ def _metric(obj: Any) -> Metric:
             f"{_show(imputing)} is not allowed",
             "allowed: false, worst, best, latest",
         )
-    return Metric(name=name, goal=str(goal), target=target, impute=str(impute))
+    return Metric(
+        name=name,
+        goal=str(goal),
+        target=target,
+        impute=str(impute),
+        impute_while_running=str(imputing),
+    )
 
 
 def _hyperband(obj: Any) -> Hyperband:
@@ -557,8 +567,10 @@ def _check_method(method: str, params: list[Param], metric: Metric | None) -> No
                 )
 
 
-def _optional_string(obj: Mapping[str, Any], key: str) -> str | None:
-    return None if obj.get(key) is None else _string(obj[key], key)
+def _optional_string(obj: Mapping[str, Any], key: str, *, empty: bool = False) -> str | None:
+    if obj.get(key) is None or (empty and obj[key] == ""):
+        return None if obj.get(key) is None else ""
+    return _string(obj[key], key)
 
 
 def parse_sweep_config(obj: Mapping[str, Any]) -> SweepConfig:
@@ -596,7 +608,7 @@ def parse_sweep_config(obj: Mapping[str, Any]) -> SweepConfig:
         program=_optional_string(obj, "program"),
         command=command,
         name=_optional_string(obj, "name"),
-        description=None if obj.get("description") is None else str(obj["description"]),
+        description=_optional_string(obj, "description", empty=True),
         entity=_optional_string(obj, "entity"),
         project=_optional_string(obj, "project"),
         raw=raw,

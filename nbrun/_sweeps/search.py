@@ -95,5 +95,5 @@ def suggest(cfg: SweepConfig, trials: Sequence[Trial], seed: int) -> Suggestion 
     if cfg.method == "bayes":
         model = bayes.Model(cfg, trials, rng)
         if model.ready:
-            return Suggestion(index, model.best(lambda: random_params(cfg, rng)))
+            return Suggestion(index, model.best())
     return Suggestion(index, random_params(cfg, rng))

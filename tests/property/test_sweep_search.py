@@ -8,6 +8,7 @@ import itertools
 import math
 import random
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -16,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbrun._sweeps import SweepConfig, Trial, grid_point, grid_size, parse_sweep_config, suggest
-from nbrun._sweeps.space import lookup
+from nbrun._sweeps import bayes as bayes_module
+from nbrun._sweeps.space import grid_axis, lookup, nest
+from nbrun.errors import UsageError
 from tests.conftest import examples
 
 _value = st.one_of(
@@ -53,8 +56,6 @@ def _key(params: dict[str, Any]) -> str:
 def _expected_points(cfg: SweepConfig) -> list[str]:
     """Every combination, computed independently of ``grid_point``: itertools.product over
     the distinct values of each axis in W&B's order."""
-    from nbrun._sweeps.space import grid_axis, nest
-
     axes = [list(grid_axis(p)) for p in cfg.parameters]
     return [
         _key(nest(zip([p.path for p in cfg.parameters], combo, strict=True)))
@@ -255,8 +256,9 @@ def test_rule48_first_trials_random_and_failed_trials_imputed() -> None:
 
 
 def test_rule48_bayes_cost_with_100_finished_trials() -> None:
-    """A suggestion with 100 finished trials (and 4 running) stays well under 100 ms
-    (issue 23's budget); the median of 5 is taken on this shared machine."""
+    """A suggestion with 100 finished trials (and 4 running) costs well under 100 ms
+    (issue 23's budget). Measured as this process's CPU time (BLAS runs on one thread during
+    a suggestion), which other processes on the shared machine do not inflate; median of 5."""
     cfg = parse_sweep_config(
         {
             "method": "bayes",
@@ -277,7 +279,78 @@ def test_rule48_bayes_cost_with_100_finished_trials() -> None:
     suggest(cfg, trials, 0)  # warm: scikit-learn imported
     times = []
     for seed in range(5):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         suggest(cfg, trials, seed)
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     assert statistics.median(times) < 0.1, times
+
+
+def test_rule48_nested_constants_kept_and_long_sweeps_thinned() -> None:
+    """Constants and nesting survive a bayes suggestion; a sweep of more trials than the model
+    takes (150 > MAX_POINTS) still suggests, from the best and the latest."""
+    cfg = parse_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss"},
+            "parameters": {
+                "model": {"parameters": {"x": {"min": -2.0, "max": 2.0}, "kind": {"value": "mlp"}}},
+                "epochs": {"value": 3},
+            },
+        }
+    )
+    rnd = random.Random(1)
+    trials = []
+    for i in range(150):
+        x = rnd.uniform(-2, 2)
+        trials.append(
+            Trial(i, {"model": {"x": x, "kind": "mlp"}, "epochs": 3}, (x - 1) ** 2, "finished")
+        )
+    model = bayes_module.Model(cfg, trials, random.Random(0))
+    assert len(model.observed) == bayes_module.MAX_POINTS
+    kept = {t.index for t, _ in model.observed}
+    assert set(range(100, 150)) <= kept  # the latest half
+    best = sorted(trials, key=lambda t: t.value or 0.0)[:50]
+    assert {t.index for t in best} <= kept  # the best half
+    s = suggest(cfg, trials, 3)
+    assert s is not None and s.params["epochs"] == 3 and s.params["model"]["kind"] == "mlp"
+    assert abs(s.params["model"]["x"] - 1.0) < 0.5
+
+
+def test_rule48_impute_while_running_counts_running_values() -> None:
+    base = {**_BAYES, "metric": {"name": "loss", "impute_while_running": "latest"}}
+    cfg = parse_sweep_config(base)
+    trials = [
+        Trial(0, {"x": -1.0}, 1.69, "finished"),
+        Trial(1, {"x": 1.0}, 0.49, "finished"),
+        Trial(2, {"x": 0.3}, 0.0, "running"),
+        Trial(3, {"x": 1.5}, None, "running"),
+    ]
+    model = bayes_module.Model(cfg, trials, random.Random(0))
+    assert [t.index for t, _ in model.observed] == [0, 1, 2]
+    assert [t.index for t in model.pending] == [3]
+    plain = bayes_module.Model(parse_sweep_config(_BAYES), trials, random.Random(0))
+    assert [t.index for t in plain.pending] == [2, 3]
+
+
+def test_rule48_failed_trials_count_as_the_worst_value() -> None:
+    cfg = parse_sweep_config(_BAYES)
+    trials = [
+        Trial(0, {"x": -1.0}, 1.69, "finished"),
+        Trial(1, {"x": 1.0}, 0.49, "finished"),
+        Trial(2, {"x": 2.0}, None, "crashed"),
+        Trial(3, {"x": -2.0}, 0.1, "killed"),
+    ]
+    model = bayes_module.Model(cfg, trials, random.Random(0))
+    assert [(t.index, v) for t, v in model.observed] == [(0, 1.69), (1, 0.49), (2, 1.69), (3, 1.69)]
+    best = {**_BAYES, "metric": {"name": "loss", "impute": "best"}}
+    model = bayes_module.Model(parse_sweep_config(best), trials, random.Random(0))
+    assert [v for _, v in model.observed][2:] == [0.49, 0.49]
+
+
+def test_rule48_without_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = parse_sweep_config(_BAYES)
+    trials = [Trial(0, {"x": -1.0}, 1.69, "finished"), Trial(1, {"x": 1.0}, 0.49, "finished")]
+    assert suggest(cfg, trials[:1], 0) is not None  # random until two values: no model needed
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # what an uninstalled package looks like
+    with pytest.raises(UsageError, match=r"needs scikit-learn.*pip install 'nbrun\[sweeps\]'"):
+        suggest(cfg, trials, 0)

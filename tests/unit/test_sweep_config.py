@@ -191,6 +191,21 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         "parameters.x",
         "no probabilities",
     ),
+    (
+        _cfg(
+            {"x": {"distribution": "categorical", "values": [1, 2], "probabilities": [0.5, 0.5]}},
+            method="grid",
+        ),
+        "parameters.x",
+        "no probabilities",
+    ),
+    (_cfg({"x": {"value": 1}}, description=5), "description", "not a non-empty string"),
+    (_cfg({"x": {"value": 1}}, name=""), "name", "not a non-empty string"),
+    (
+        _cfg({"x": {"value": 1}}, metric={"name": "l", "impute": "mean"}),
+        "metric.impute",
+        "allowed: worst, best, latest",
+    ),
     (_cfg({"x": {"min": 0.0, "max": 1.0}}, method="bayes"), "metric", "bayes needs a metric"),
     (
         _cfg({"x": {"value": 1}}, method="bayes", metric={"name": "l"}),
