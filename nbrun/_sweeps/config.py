@@ -239,11 +239,12 @@ def _show(value: Any) -> str:
 
 
 def _json_copy(value: Any, path: str) -> Any:
-    """A JSON-safe copy of ``value`` (tuples become lists), or an error naming ``path``."""
-    if value is None or isinstance(value, bool | int | str):
+    """A JSON-safe copy of ``value`` (tuples become lists, numpy scalars and arrays Python
+    numbers and lists), or an error naming ``path``."""
+    if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, float):
-        return value
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _json_copy(value.tolist(), path)
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
@@ -268,8 +269,19 @@ def _number(value: Any, path: str, *, integer: bool = False) -> int | float:
             raise _fail(path, f"{_show(value)} is not an integer", "give a whole number such as 3")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(path, f"{_show(value)} is not a finite number", "give a number such as 0.1")
+        hint = "give a number such as 0.1"
+        if isinstance(value, str) and _is_float(value):
+            hint += f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-4)"
+        raise _fail(path, f"{_show(value)} is not a finite number", hint)
     return value
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _string(value: Any, path: str) -> str:
@@ -583,6 +595,7 @@ def parse_sweep_config(obj: Mapping[str, Any]) -> SweepConfig:
         raise _fail("(top level)", f"{_show(obj)} is not a mapping", "give a dict or YAML mapping")
     _check_top(obj)
     raw = _json_copy(obj, "")
+    obj = raw  # checked from here on: numpy numbers are Python numbers, tuples are lists
     metric = None if obj.get("metric") is None else _metric(obj["metric"])
     params = _parameters(obj["parameters"], ())
     _check_method(str(obj["method"]), params, metric)

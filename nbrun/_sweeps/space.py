@@ -139,9 +139,9 @@ class _QAxis(Sequence[Any]):
             raise IndexError(i)
         value = self.lo + i * self.q
         places = _decimals(self.q)
-        if places is None and isinstance(self.lo, int):
-            return int(value)
-        return round(float(value), places if places is not None else 0)
+        if places is None:  # an int step: ints from an int min, floats otherwise
+            return value if isinstance(self.lo, int) else float(value)
+        return round(float(value), max(places, _decimals(float(self.lo)) or 0))
 
 
 def grid_axis(p: Param) -> Sequence[Any]:

@@ -9,9 +9,10 @@ import pickle
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
-from nbrun._sweeps import Param, Trial, grid_size, parse_sweep_config, suggest
+from nbrun._sweeps import Param, Trial, grid_point, grid_size, parse_sweep_config, suggest
 from nbrun._sweeps.space import draw, encode, quantise
 from nbrun.errors import SweepConfigError, UsageError
 
@@ -80,6 +81,20 @@ def test_rule46_top_level_keys_are_kept_and_raw_is_json_safe() -> None:
     assert cfg.raw["metric"] == src["metric"]
 
 
+def test_rule46_numpy_numbers_are_python_numbers() -> None:
+    cfg = parse_sweep_config(
+        _cfg(
+            {
+                "i": {"min": np.int64(1), "max": np.int64(4)},
+                "v": {"values": np.linspace(0.0, 1.0, 3)},
+            }
+        )
+    )
+    i, v = cfg.parameters
+    assert i.distribution == "int_uniform" and type(i.min) is int
+    assert v.values == (0.0, 0.5, 1.0) and cfg.raw["parameters"]["v"]["values"] == [0.0, 0.5, 1.0]
+
+
 def test_rule46_nested_parameters_give_nested_params() -> None:
     cfg = parse_sweep_config(
         _cfg(
@@ -131,6 +146,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     (_cfg({"x": {"min": 5, "max": 1}}), "parameters.x.min", "min 5 is not below max 1"),
     (_cfg({"x": {"min": 1.0, "max": 1.0}}), "parameters.x.min", "not below max"),
     (_cfg({"x": {"min": "a", "max": 1}}), "parameters.x.min", "'a' is not a finite number"),
+    (_cfg({"x": {"min": "1e-4", "max": 0.1}}), "parameters.x.min", "YAML reads 1e-4 as text"),
     (_cfg({"x": {"min": 1}}), "parameters.x", "is not a parameter"),
     (_cfg({"x": {"distribution": "poisson"}}), "parameters.x.distribution", "'poisson'"),
     (_cfg({"x": {"distribution": "uniform", "max": 1}}), "parameters.x.min", "needs 'min'"),
@@ -389,6 +405,15 @@ def test_rule47_grid_axes_sizes() -> None:
         )
     )
     assert grid_size(cfg) == 3 * 5 * 4 * 1
+    half = parse_sweep_config(
+        _cfg({"h": {"distribution": "q_uniform", "min": 0.5, "max": 3, "q": 1}}, method="grid")
+    )
+    assert grid_size(half) == 3
+    assert [grid_point(half, i)["h"] for i in range(3)] == [0.5, 1.5, 2.5]
+    tenth = parse_sweep_config(
+        _cfg({"t": {"distribution": "q_uniform", "min": 0.05, "max": 0.4, "q": 0.1}}, method="grid")
+    )
+    assert [grid_point(tenth, i)["t"] for i in range(4)] == [0.05, 0.15, 0.25, 0.35]
     assert grid_size(parse_sweep_config(_cfg({"a": {"value": 1}}))) is None
 
 
