@@ -360,7 +360,9 @@ def _probabilities(spec: Mapping[str, Any], path: str, count: int) -> tuple[floa
     return out
 
 
-def _bounds(spec: Mapping[str, Any], path: str, dist: str) -> tuple[int | float, int | float]:
+def _bounds(
+    spec: Mapping[str, Any], path: str, dist: str, notes: list[str]
+) -> tuple[int | float, int | float]:
     integer = dist == "int_uniform"
     lo = _number(spec["min"], f"{path}.min", integer=integer)
     hi = _number(spec["max"], f"{path}.max", integer=integer)
@@ -378,17 +380,15 @@ def _bounds(spec: Mapping[str, Any], path: str, dist: str) -> tuple[int | float,
             f"{dist.removesuffix('_values')}",
         )
     if dist in ("log_uniform", "q_log_uniform", "inv_log_uniform") and 0 < lo and hi <= 1:
-        warnings.warn(
+        notes.append(
             f"nbrun: sweep config {path} uses {dist}, where min and max are natural-log "
             f"exponents (values e^{lo:g} .. e^{hi:g}); to give the values themselves use "
-            f"{dist}_values",
-            UserWarning,
-            stacklevel=4,
+            f"{dist}_values"
         )
     return lo, hi
 
 
-def _param(spec: Any, path: tuple[str, ...]) -> Param:
+def _param(spec: Any, path: tuple[str, ...], notes: list[str]) -> Param:
     where = "parameters." + ".parameters.".join(path)
     dist = _distribution(spec, where)
     if dist == "categorical" and "probabilities" in spec:
@@ -406,7 +406,7 @@ def _param(spec: Any, path: tuple[str, ...]) -> Param:
     if "probabilities" in spec:
         fields["probabilities"] = _probabilities(spec, where, len(fields["values"]))
     if "min" in required:
-        fields["min"], fields["max"] = _bounds(spec, where, dist)
+        fields["min"], fields["max"] = _bounds(spec, where, dist, notes)
     if "q" in spec:
         q = _number(spec["q"], f"{where}.q")
         if q <= 0:
@@ -423,7 +423,7 @@ def _param(spec: Any, path: tuple[str, ...]) -> Param:
     return Param(path=path, distribution=dist, **fields)
 
 
-def _parameters(obj: Any, prefix: tuple[str, ...]) -> list[Param]:
+def _parameters(obj: Any, prefix: tuple[str, ...], notes: list[str]) -> list[Param]:
     """The parameters under ``obj`` (a ``parameters`` mapping), in W&B's order."""
     where = (
         "parameters" if not prefix else "parameters." + ".parameters.".join(prefix) + ".parameters"
@@ -452,9 +452,9 @@ def _parameters(obj: Any, prefix: tuple[str, ...]) -> list[Param]:
             )
         if "parameters" in spec:
             _check_keys(spec, f"{where}.{name}", ("parameters",))
-            out.extend(_parameters(spec["parameters"], path))
+            out.extend(_parameters(spec["parameters"], path, notes))
         else:
-            out.append(_param(spec, path))
+            out.append(_param(spec, path, notes))
     return out
 
 
@@ -532,14 +532,12 @@ def _hyperband(obj: Any) -> Hyperband:
     return hb
 
 
-def _check_top(obj: Mapping[str, Any]) -> None:
+def _check_top(obj: Mapping[str, Any], notes: list[str]) -> None:
     for key in obj:
         if key in _IGNORED_KEYS:
-            warnings.warn(
+            notes.append(
                 f"nbrun: sweep config key {key!r} is W&B's and means nothing to an offline "
-                "sweep: ignored",
-                UserWarning,
-                stacklevel=3,
+                "sweep: ignored"
             )
         elif key not in _TOP_KEYS:
             raise _fail(
@@ -585,19 +583,30 @@ def _optional_string(obj: Mapping[str, Any], key: str, *, empty: bool = False) -
     return _string(obj[key], key)
 
 
-def parse_sweep_config(obj: Mapping[str, Any]) -> SweepConfig:
+def parse_sweep_config(obj: Mapping[str, Any], *, warn: bool = True) -> SweepConfig:
     """Check a W&B sweep configuration and return it typed (rule 46).
 
     Raises :class:`~nbrun.errors.SweepConfigError` naming the key path, the bad value and
-    what is allowed; warns (``UserWarning``) for W&B keys that mean nothing offline
-    (``controller``, ``job``, ...), which are ignored."""
+    what is allowed. Warns (``UserWarning``, once the whole config is checked) for W&B keys
+    that mean nothing offline (``controller``, ``job``, ...), which are ignored, and for
+    exponent bounds that look like values; ``warn=False`` keeps quiet (a config read back
+    from the store, already warned about when the sweep was made)."""
     if not isinstance(obj, Mapping):
         raise _fail("(top level)", f"{_show(obj)} is not a mapping", "give a dict or YAML mapping")
-    _check_top(obj)
+    notes: list[str] = []
+    cfg = _parse(obj, notes)
+    if warn:
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+    return cfg
+
+
+def _parse(obj: Mapping[str, Any], notes: list[str]) -> SweepConfig:
+    _check_top(obj, notes)
     raw = _json_copy(obj, "")
     obj = raw  # checked from here on: numpy numbers are Python numbers, tuples are lists
     metric = None if obj.get("metric") is None else _metric(obj["metric"])
-    params = _parameters(obj["parameters"], ())
+    params = _parameters(obj["parameters"], (), notes)
     _check_method(str(obj["method"]), params, metric)
     run_cap = obj.get("run_cap")
     if run_cap is not None:

@@ -128,8 +128,11 @@ def test_rule46_wandb_keys_without_offline_meaning_warn() -> None:
 
 
 def test_rule46_exponent_bounds_that_look_like_values_warn() -> None:
-    with pytest.warns(UserWarning, match="natural-log exponents .* log_uniform_values"):
-        _param({"distribution": "log_uniform", "min": 0.0001, "max": 0.1})
+    spec = {"distribution": "log_uniform", "min": 0.0001, "max": 0.1}
+    with pytest.warns(UserWarning, match="parameters.x uses log_uniform, where min and max are"):
+        _param(spec)
+    quiet = parse_sweep_config(_cfg({"x": spec}, controller={"type": "local"}), warn=False)
+    assert quiet.parameters[0].min == 0.0001  # no warning (pytest makes nbrun's errors)
     p = _param({"distribution": "log_uniform", "min": -9.2, "max": -2.3})  # no warning
     assert p.distribution == "log_uniform"
 
