@@ -169,6 +169,10 @@ class Model:
         cdf = ndtr(z)
         pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
         ei = (best - mu) * cdf + sd * pdf
+        tried = {tuple(row) for row in x.tolist()}  # observed and running points
+        repeat = np.array([tuple(row) in tried for row in xc.tolist()], dtype=bool)
+        if not repeat.all():  # a discrete space: an untried point before any repeat
+            ei[repeat] = -np.inf
         pick = int(np.argmax(ei))
         chosen = {p.path: col[pick] for p, col in zip(self.searched, values, strict=True)}
         return nest((p.path, chosen[p.path] if p.searched else p.values[0]) for p in self.params)

@@ -354,3 +354,26 @@ def test_rule48_without_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "sklearn", None)  # what an uninstalled package looks like
     with pytest.raises(UsageError, match=r"needs scikit-learn.*pip install 'nbrun\[sweeps\]'"):
         suggest(cfg, trials, 0)
+
+
+def test_rule48_discrete_space_tries_untried_points_first() -> None:
+    """On a space of 6 points, bayes suggests a point no trial holds while there is one."""
+    cfg = parse_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss"},
+            "parameters": {"n": {"values": [1, 2, 3]}, "k": {"values": ["a", "b"]}},
+        }
+    )
+    trials: list[Trial] = []
+    for _ in range(8):
+        s = suggest(cfg, trials, 11)
+        assert s is not None
+        point = (s.params["n"], s.params["k"])
+        tried = {(t.params["n"], t.params["k"]) for t in trials}
+        if len(trials) >= 2 and len(tried) < 6:  # the model is used: something new
+            assert point not in tried
+        loss = s.params["n"] + (s.params["k"] == "b")
+        state = "running" if len(trials) == 3 else "finished"  # a running point counts as held
+        trials.append(Trial(s.index, s.params, loss if state == "finished" else None, state))
+    assert len({(t.params["n"], t.params["k"]) for t in trials}) == 6
