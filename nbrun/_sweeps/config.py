@@ -534,6 +534,8 @@ def _hyperband(obj: Any) -> Hyperband:
 
 def _check_top(obj: Mapping[str, Any], notes: list[str]) -> None:
     for key in obj:
+        if key == "controller" and obj[key] == {"type": "local"}:
+            continue  # W&B's local controller: what every nbrun sweep is
         if key in _IGNORED_KEYS:
             notes.append(
                 f"nbrun: sweep config key {key!r} is W&B's and means nothing to an offline "

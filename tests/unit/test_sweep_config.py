@@ -124,14 +124,19 @@ def test_rule46_nested_parameters_give_nested_params() -> None:
 
 def test_rule46_wandb_keys_without_offline_meaning_warn() -> None:
     with pytest.warns(UserWarning, match="'controller' is W&B's .* ignored"):
-        parse_sweep_config(_cfg({"x": {"value": 1}}, controller={"type": "local"}))
+        parse_sweep_config(_cfg({"x": {"value": 1}}, controller={"type": "cloud"}))
+    with pytest.warns(UserWarning, match="'job' is W&B's .* ignored"):
+        parse_sweep_config(_cfg({"x": {"value": 1}}, job="me/p/job:v0"))
+    # W&B's local controller is what an nbrun sweep is: accepted without a word
+    cfg = parse_sweep_config(_cfg({"x": {"value": 1}}, controller={"type": "local"}))
+    assert cfg.raw["controller"] == {"type": "local"}
 
 
 def test_rule46_exponent_bounds_that_look_like_values_warn() -> None:
     spec = {"distribution": "log_uniform", "min": 0.0001, "max": 0.1}
     with pytest.warns(UserWarning, match="parameters.x uses log_uniform, where min and max are"):
         _param(spec)
-    quiet = parse_sweep_config(_cfg({"x": spec}, controller={"type": "local"}), warn=False)
+    quiet = parse_sweep_config(_cfg({"x": spec}, controller={"type": "cloud"}), warn=False)
     assert quiet.parameters[0].min == 0.0001  # no warning (pytest makes nbrun's errors)
     p = _param({"distribution": "log_uniform", "min": -9.2, "max": -2.3})  # no warning
     assert p.distribution == "log_uniform"
@@ -441,3 +446,22 @@ def test_rule47_target_ends_the_sweep() -> None:
     assert suggest(cfg, [Trial(0, {"x": 0.1}, 0.89, "finished")], 0) is not None
     assert suggest(cfg, [Trial(0, {"x": 0.1}, 0.95, "running")], 0) is not None
     assert suggest(cfg, [Trial(0, {"x": 0.1}, 0.95, "finished")], 0) is None
+
+
+def test_rule47_boolean_grid_keeps_bools() -> None:
+    """W&B's boolean-parameters example: flags stay bools (True is not 1) in every point."""
+    cfg = parse_sweep_config(
+        {
+            "program": "train-bool.py",
+            "method": "grid",
+            "parameters": {
+                "optimizer": {"values": ["sgd", "adam"]},
+                "flag1": {"values": [False, True]},
+                "flag2": {"values": [False, True, 1]},  # 1 is another value than True
+            },
+        }
+    )
+    assert grid_size(cfg) == 2 * 3 * 2
+    points = [grid_point(cfg, i) for i in range(12)]
+    assert {type(p["flag1"]) for p in points} == {bool}
+    assert [p["flag2"] for p in points[:6]] == [False, False, True, True, 1, 1]
