@@ -465,3 +465,23 @@ def test_rule47_boolean_grid_keeps_bools() -> None:
     points = [grid_point(cfg, i) for i in range(12)]
     assert {type(p["flag1"]) for p in points} == {bool}
     assert [p["flag2"] for p in points[:6]] == [False, False, True, True, 1, 1]
+
+
+def test_rule46_raw_parses_back_to_the_same_config() -> None:
+    """What the store keeps (``raw``) parses to the same config: a sweep read back suggests
+    as the one made."""
+    srcs = [
+        _cfg({"x": {"values": (1, 2.5, "a")}, "n": {"parameters": {"y": {"min": 1, "max": 3}}}}),
+        _cfg(
+            {"lr": {"distribution": "q_log_uniform_values", "min": 1e-4, "max": 1.0, "q": 1e-4}},
+            method="bayes",
+            metric={"name": "loss", "goal": "maximize", "target": 3},
+            early_terminate={"type": "hyperband", "max_iter": 27, "s": 2, "strict": False},
+            run_cap=5,
+            command=["${program}"],
+        ),
+    ]
+    for src in srcs:
+        cfg = parse_sweep_config(src)
+        assert parse_sweep_config(cfg.raw) == cfg
+        assert suggest(parse_sweep_config(cfg.raw), [], 9) == suggest(cfg, [], 9)
