@@ -20,7 +20,15 @@ from ..errors import UsageError
 from .config import Metric, Param, SweepConfig, Trial
 from .space import draw, encoder, lookup, nest
 
-__all__ = ["ARD_LIMIT", "CANDIDATES", "FIT_ITERATIONS", "MAX_POINTS", "MIN_FINISHED", "Model"]
+__all__ = [
+    "ARD_LIMIT",
+    "CANDIDATES",
+    "FIT_ITERATIONS",
+    "FIT_POINTS",
+    "MAX_POINTS",
+    "MIN_FINISHED",
+    "Model",
+]
 
 #: Candidates drawn from the prior per suggestion; the one of highest expected improvement wins.
 CANDIDATES = 1000
@@ -31,6 +39,9 @@ MIN_FINISHED = 2
 #: At most this many observed trials fit the model (the best half and the latest half; W&B
 #: samples 100), which bounds a suggestion's cost on long sweeps.
 MAX_POINTS = 100
+#: The kernel's hyperparameters are fitted on at most this many observations (the best half
+#: and the latest half); the model then takes all of them (up to :data:`MAX_POINTS`).
+FIT_POINTS = 50
 #: Up to this many searched parameters each get their own length scale.
 ARD_LIMIT = 4
 _DONE_BADLY = ("failed", "crashed", "killed")
@@ -103,17 +114,17 @@ class Model:
                     observed.append((t, float(t.value)))
                     continue
             self.pending.append(t)
-        self.observed = self._thin(sorted(observed, key=lambda o: o[0].index))
+        self.observed = self._thin(sorted(observed, key=lambda o: o[0].index), MAX_POINTS)
 
-    def _thin(self, observed: list[tuple[Trial, float]]) -> list[tuple[Trial, float]]:
-        """At most :data:`MAX_POINTS`: the best half and the latest (highest index) half."""
-        if len(observed) <= MAX_POINTS:
+    def _thin(self, observed: list[tuple[Trial, float]], limit: int) -> list[tuple[Trial, float]]:
+        """At most ``limit`` observations: the best half and the latest (highest index) half."""
+        if len(observed) <= limit:
             return observed
         sign = -1.0 if self.metric.goal == "maximize" else 1.0
         by_value = sorted(range(len(observed)), key=lambda i: sign * observed[i][1])
-        keep = set(by_value[: MAX_POINTS // 2])
+        keep = set(by_value[: limit // 2])
         for i in reversed(range(len(observed))):
-            if len(keep) >= MAX_POINTS:
+            if len(keep) >= limit:
                 break
             keep.add(i)
         return [observed[i] for i in sorted(keep)]
@@ -155,7 +166,16 @@ class Model:
         y = np.array([sign * v for _, v in self.observed], dtype=float)
         mean, std = float(y.mean()), float(y.std()) or 1.0
         y = (y - mean) / std
-        gp = self._fit(gp_module, x, y)
+        # the kernel's hyperparameters from at most FIT_POINTS of them (the fit's cost grows
+        # with the square of the points and more), then the model on all of them
+        few = self._thin(self.observed, FIT_POINTS)
+        gp = self._fit(
+            gp_module,
+            np.array([self._x(t.params) for t, _ in few], dtype=float),
+            (np.array([sign * v for _, v in few], dtype=float) - mean) / std,
+        )
+        if len(few) < len(self.observed):
+            gp = self._refit(gp_module, gp, x, y)
         if self.pending:
             xp = np.array([self._x(t.params) for t in self.pending], dtype=float)
             x = np.vstack([x, xp])
