@@ -377,3 +377,52 @@ def test_rule48_discrete_space_tries_untried_points_first() -> None:
         state = "running" if len(trials) == 3 else "finished"  # a running point counts as held
         trials.append(Trial(s.index, s.params, loss if state == "finished" else None, state))
     assert len({(t.params["n"], t.params["k"]) for t in trials}) == 6
+
+
+_BAYES_SPACE = {
+    "method": "bayes",
+    "metric": {"name": "m", "goal": "maximize"},
+    "parameters": {
+        "u": {"min": -1.0, "max": 1.0},
+        "i": {"min": 1, "max": 4},
+        "l": {"distribution": "log_uniform_values", "min": 1e-3, "max": 10.0},
+        "c": {"values": ["x", "y"]},
+    },
+}
+
+
+@settings(max_examples=examples(0.5), deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["finished", "failed", "crashed", "killed", "running"]),
+            st.one_of(st.none(), st.floats(-1e12, 1e12), st.sampled_from([0.0, 1.0])),
+            st.integers(0, 10**6),
+        ),
+        min_size=2,
+        max_size=25,
+    ),
+    st.integers(0, 2**31),
+)
+def test_rule48_bayes_suggestions_stay_in_the_space(
+    rows: list[tuple[str, float | None, int]], seed: int
+) -> None:
+    """Whatever the observations (equal values, huge ones, only failures, repeated points),
+    a bayes suggestion is a point of the space, the same for the same trials and seed."""
+    cfg = parse_sweep_config(_BAYES_SPACE)
+    trials = []
+    for i, (state, value, draw_seed) in enumerate(rows):
+        rnd = random.Random(draw_seed % 7)  # few distinct points: repeats happen
+        params = {
+            "u": rnd.uniform(-1, 1),
+            "i": rnd.randint(1, 4),
+            "l": 10 ** rnd.uniform(-3, 1),
+            "c": rnd.choice("xy"),
+        }
+        trials.append(Trial(i, params, value, state))
+    s = suggest(cfg, trials, seed)
+    assert s is not None and s.index == len(trials)
+    p = s.params
+    assert -1.0 <= p["u"] <= 1.0 and p["i"] in (1, 2, 3, 4) and type(p["i"]) is int
+    assert 1e-3 <= p["l"] <= 10.0 and p["c"] in ("x", "y")
+    assert suggest(cfg, trials, seed) == s
