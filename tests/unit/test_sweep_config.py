@@ -485,3 +485,16 @@ def test_rule46_raw_parses_back_to_the_same_config() -> None:
         cfg = parse_sweep_config(src)
         assert parse_sweep_config(cfg.raw) == cfg
         assert suggest(parse_sweep_config(cfg.raw), [], 9) == suggest(cfg, [], 9)
+
+
+def test_rule47_suggestions_share_nothing_with_the_config() -> None:
+    for method in ("grid", "random"):
+        cfg = parse_sweep_config(
+            _cfg({"layers": {"values": [[64, 32]]}, "o": {"value": {"k": [1]}}}, method)
+        )
+        s = suggest(cfg, [], 0)
+        assert s is not None and s.params == {"layers": [64, 32], "o": {"k": [1]}}
+        s.params["layers"].append(16)
+        s.params["o"]["k"].append(2)
+        again = suggest(cfg, [], 0)
+        assert again is not None and again.params == {"layers": [64, 32], "o": {"k": [1]}}
