@@ -382,6 +382,9 @@ class Archive:
         self.index: int = rec.seg
         self.from_step: int | None = rec.from_step
         self.to_step: int | None = rec.to_step
+        #: the step the run was rewound to: the archived rows are those after it (-1: the
+        #: whole history, archived when the id was started again)
+        self.cut_step: int = rec.cut_step
         self.rows: int = rec.n
         self.created: float = rec.created
         self.reason: str = rec.reason
