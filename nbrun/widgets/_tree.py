@@ -437,7 +437,7 @@ def tree_layout(family: Family) -> dict[str, Any]:
     lo, hi, log = _scale(values)
     rows: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
-    right = LEFT + PLOT_W
+    right: float = LEFT + PLOT_W
     for row, (n, depth) in enumerate(order):
         rows[n.key] = row
         value = n.values.get(metric) if metric is not None else None
@@ -530,68 +530,76 @@ def _svg_edges(layout: Mapping[str, Any]) -> list[str]:
                 f'<line x1="{a}" x2="{b}" y1="{e["y0"]}" y2="{e["y0"]}" stroke="currentColor" '
                 'stroke-opacity="0.35" stroke-dasharray="2 3"/>'
             )
+        x, y1 = e["x"], e["y1"]
         out.append(
-            f'<path class="nbrun-tree-edge" data-kind="{esc(e["kind"])}" data-step="'
-            f'{esc(e["step"])}" d="M{e["x"]},{e["y0"]} V{e["y1"] - 5} Q{e["x"]},{e["y1"]} '
-            f'{e["x"] + 5},{e["y1"]}" fill="none" stroke="currentColor" stroke-opacity="0.55" '
-            f'stroke-width="1.2"{dash}/>'
+            f'<polyline class="nbrun-tree-edge" data-kind="{esc(e["kind"])}" data-step="'
+            f'{esc(e["step"])}" points="{x},{e["y0"]} {x},{y1 - 4} {x + 4},{y1}" fill="none" '
+            f'stroke="currentColor" stroke-opacity="0.55" stroke-width="1.2"{dash}/>'
         )
     return out
 
 
 def _svg_nodes(layout: Mapping[str, Any]) -> list[str]:
+    """Each node's lane (with its tooltip), its mark (a round rect) and its label. Only the
+    plainest SVG elements (line, rect, text, title): a snapshot holds nothing else."""
     out = []
     for n in layout["nodes"]:
         archived = n["kind"] == "archive"
+        key, color = esc(n["key"]), esc(n["color"])
         dash = ' stroke-dasharray="3 2"' if archived else ""
-        width = 3.5 if n["focus"] else 2.5
+        r = 5 if n["focus"] else 4
         out.append(
-            f'<g class="nbrun-tree-node" data-key="{esc(n["key"])}" data-kind="{esc(n["kind"])}">'
-            f"<title>{esc(n['title'])}</title>"
-            f'<line x1="{n["x0"]}" x2="{n["x1"]}" y1="{n["y"]}" y2="{n["y"]}" '
-            f'stroke="{esc(n["color"])}" stroke-width="{width}" stroke-linecap="round"'
-            f'{dash} stroke-opacity="{0.6 if archived else 1}"/>'
-            f'<circle cx="{n["x1"]}" cy="{n["y"]}" r="{5 if n["focus"] else 4}" '
-            f'fill="{esc(n["color"]) if not archived else "none"}" stroke="{esc(n["color"])}" '
+            f'<line class="nbrun-tree-node" data-key="{key}" data-kind="{esc(n["kind"])}" '
+            f'x1="{n["x0"]}" x2="{n["x1"]}" y1="{n["y"]}" y2="{n["y"]}" stroke="{color}" '
+            f'stroke-width="{3.5 if n["focus"] else 2.5}" stroke-linecap="round"{dash} '
+            f'stroke-opacity="{0.6 if archived else 1}"><title>{esc(n["title"])}</title></line>'
+            f'<rect x="{n["x1"] - r}" y="{n["y"] - r}" width="{2 * r}" height="{2 * r}" '
+            f'rx="{r}" fill="{"none" if archived else color}" stroke="{color}" '
             'stroke-width="1.5"/>'
-            f'<text x="{n["x1"] + 9}" y="{n["y"] + 4}" fill="currentColor"'
-            f"{' font-weight=' + chr(34) + '600' + chr(34) if n['focus'] else ''}>"
-            f"{esc(n['label'])}</text></g>"
+            f'<text x="{n["x1"] + 9}" y="{n["y"] + 4}" fill="currentColor" data-key="{key}"'
+            + (' font-weight="600"' if n["focus"] else "")
+            + f">{esc(n['label'])}</text>"
         )
     return out
 
 
-def _svg_legend(layout: Mapping[str, Any], gid: str) -> list[str]:
+def _svg_legend(layout: Mapping[str, Any]) -> list[str]:
+    """The legend: the metric, the colour scale as a bar of steps, its ends, "no value"."""
     lg = layout["legend"]
     if not lg["label"]:
         return [
             f'<text x="{lg["x"]}" y="{lg["y"] + 9}" fill="currentColor" fill-opacity="0.7">'
             "no numeric metric to colour by</text>"
         ]
-    stops = "".join(f'<stop offset="{o}" stop-color="{esc(c)}"/>' for o, c in lg["stops"])
     x, y, w, h = lg["x"], lg["y"], lg["w"], lg["h"]
     out = [
-        f'<defs><linearGradient id="{gid}">{stops}</linearGradient></defs>',
-        f'<g class="nbrun-tree-legend"><text x="{x}" y="{y - 3}" fill="currentColor">'
+        f'<text class="nbrun-tree-legend" x="{x}" y="{y - 3}" fill="currentColor">'
         f"colour: {esc(lg['label'])}{' (log scale)' if lg['log'] else ''}</text>",
-        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="url(#{gid})"/>',
+    ]
+    parts = 32
+    for i in range(parts):
+        out.append(
+            f'<rect x="{x + w * i / parts:.2f}" y="{y}" width="{w / parts + 0.3:.2f}" '
+            f'height="{h}" fill="{ramp_color((i + 0.5) / parts)}"/>'
+        )
+    out += [
         f'<text x="{x}" y="{y + h + 11}" fill="currentColor">{esc(lg["lo"])}</text>',
         f'<text x="{x + w}" y="{y + h + 11}" text-anchor="end" fill="currentColor">'
         f"{esc(lg['hi'])}</text>",
     ]
     if lg["missing"]:
         out.append(
-            f'<circle cx="{x + w + 20}" cy="{y + h / 2}" r="4" fill="{esc(lg["missing_color"])}"/>'
+            f'<rect x="{x + w + 16}" y="{y + h / 2 - 4}" width="8" height="8" rx="4" '
+            f'fill="{esc(lg["missing_color"])}"/>'
             f'<text x="{x + w + 28}" y="{y + h / 2 + 4}" fill="currentColor">no value</text>'
         )
-    out.append("</g>")
     return out
 
 
-def tree_svg(layout: Mapping[str, Any], ink: str = "currentColor", gid: str = "g") -> str:
+def tree_svg(layout: Mapping[str, Any], ink: str = "currentColor") -> str:
     """The layout drawn as SVG (what the live widget draws too): text and connectors in
     ``ink`` (the page's text colour by default), lanes and marks in their node's colour.
-    ``gid`` names the legend's gradient (unique per page). Run data is escaped."""
+    Run data is escaped."""
     w, h = layout["width"], layout["height"]
     ax = layout["axis"]
     colour = "" if ink == "currentColor" else f"color:{esc(ink)};"
@@ -611,7 +619,7 @@ def tree_svg(layout: Mapping[str, Any], ink: str = "currentColor", gid: str = "g
             f'<text x="{t["x"]}" y="{ax["y"] - 6}" text-anchor="middle" fill="currentColor" '
             f'fill-opacity="0.75">{esc(t["label"])}</text>'
         )
-    out += _svg_edges(layout) + _svg_nodes(layout) + _svg_legend(layout, gid)
+    out += _svg_edges(layout) + _svg_nodes(layout) + _svg_legend(layout)
     if layout.get("more"):
         out.append(
             f'<text x="{ax["x1"]}" y="{h - 8}" text-anchor="end" fill="currentColor">'
@@ -625,21 +633,21 @@ def tree_svg(layout: Mapping[str, Any], ink: str = "currentColor", gid: str = "g
 IMG_INK = "#767676"
 
 
-def tree_html(layout: Mapping[str, Any], inline: bool = False, gid: str = "g") -> str:
+def tree_html(layout: Mapping[str, Any], inline: bool = False) -> str:
     """A snapshot's family tree section: a heading and the SVG, inline (a standalone page) or
     as an ``<img>`` of it (what sanitising notebook front ends keep)."""
     n = len(layout["nodes"])
     metric = layout["metric"]
     head = (
-        '<div style="font-weight:600;font-size:12px;margin:8px 0 2px">family tree · '
-        f"{n} node{'s' if n != 1 else ''}"
+        '<div style="font-weight:600;font-size:12px;margin:8px 0 2px">family tree of '
+        f"{esc(layout['nodes'][0]['name']) if n else ''} · {n} node{'s' if n != 1 else ''}"
         + (f" · coloured by {esc(metric)}" if metric else "")
         + "</div>"
     )
     if inline:
-        body = tree_svg(layout, gid=gid)
+        body = tree_svg(layout)
     else:
-        data = base64.b64encode(tree_svg(layout, ink=IMG_INK, gid=gid).encode()).decode()
+        data = base64.b64encode(tree_svg(layout, ink=IMG_INK).encode()).decode()
         body = (
             f'<img class="nbrun-snap-tree" alt="family tree of {n} nodes" '
             f'src="data:image/svg+xml;base64,{data}">'
@@ -657,4 +665,43 @@ def family_html(view: Any, inline: bool = False, metric: str | None = None) -> s
         return ""
     if family.size < 2:
         return ""
-    return tree_html(tree_layout(family), inline, gid=f"nbrun-tree-{esc(view.id)}")
+    return tree_html(tree_layout(family), inline)
+
+
+def dashboard_tree(view: Any, metric: str | None = None) -> dict[str, Any]:
+    """The layout of ``view``'s family for its dashboard's Tree panel: {} when the run has no
+    family; a ``metric`` the family does not have falls back to the first one."""
+    try:
+        family = read_family(view, metric or None)
+    except nbrun.UsageError:
+        family = read_family(view, None)
+    return tree_layout(family) if family.size >= 2 else {}
+
+
+#: most family trees a project page shows
+MAX_TREES = 12
+
+
+def project_trees_html(rows: Sequence[Mapping[str, Any]], root: Any, inline: bool = False) -> str:
+    """The family trees of a project's runs (``project_rows``: parents before their forks,
+    ``depth`` 0 for a root): one per root that has forks or archived segments, at most
+    :data:`MAX_TREES`."""
+    groups: list[list[Mapping[str, Any]]] = []
+    for row in rows:
+        if int(row.get("depth") or 0) == 0 or not groups:
+            groups.append([])
+        groups[-1].append(row)
+    api = nbrun.Api(root)
+    out: list[str] = []
+    for group in groups:
+        if len(group) < 2 and not any(r.get("archives") for r in group):
+            continue
+        if len(out) >= MAX_TREES:
+            break
+        head = group[0]
+        try:
+            view = api.run(f"{head['project']}/{head['id']}")
+        except nbrun.RunNotFoundError:  # deleted meanwhile
+            continue
+        out.append(family_html(view, inline))
+    return "".join(out)
