@@ -131,10 +131,14 @@ def test_rule62_tree_renders_highlights_opens_and_follows(page: Any, lab: Lab) -
     assert _label_contrast(page, TREE) >= 4.5
     assert _label_contrast(page, PANEL) >= 4.5
     # the selected row's band lets the theme's background through (its label stays readable)
-    alpha = _node(tree, f"{root}#1").locator(".nb-tree-hit").evaluate(
-        """(r) => { const f = getComputedStyle(r).fill;
+    alpha = (
+        _node(tree, f"{root}#1")
+        .locator(".nb-tree-hit")
+        .evaluate(
+            """(r) => { const f = getComputedStyle(r).fill;
             const m = f.match(/\\/\\s*([\\d.]+)\\)$/) || f.match(/rgba\\(.*,\\s*([\\d.]+)\\)$/);
             return m ? Number(m[1]) : 1; }"""
+        )
     )
     assert alpha < 0.5, alpha
     tree.locator(":scope > .nb-tree-box").screenshot(path=str(ARTIFACTS / "tree-dark.png"))
