@@ -177,9 +177,12 @@ class FamilyTree(anywidget.AnyWidget):
         return [(n["key"], n["last_step"], n["color"]) for n in self.layout.get("nodes", [])]
 
     def refresh_snapshot(self, force: bool = False, from_cell: bool = False) -> bool:
-        """Replace the displayed static tree when the family changed (or ``force``)."""
+        """Replace the displayed static tree when the family changed (or ``force``). After a
+        cell (``from_cell``) the family is read first: the cell may have forked a run."""
         if self._display_id is None or self._closed:
             return False
+        if from_cell:
+            self.refresh()
         key = self._key()
         if not force and key == self._snap_key:
             return False
