@@ -91,6 +91,14 @@ def test_rule62_tree_renders_highlights_opens_and_follows(page: Any, lab: Lab) -
         arg=[chart.element_handle(), a],
     )
     assert dash.locator(".nb-legend").get_attribute("data-highlight") == a
+    # the other runs' lines fade: the drawn lines of the highlighted run stay opaque
+    faded = chart.evaluate(
+        """(div) => [...div.querySelectorAll('g.mark-line path')].map(
+            p => { const o = p.getAttribute('opacity'); return o === null ? 1 : Number(o); })"""
+    )
+    assert faded and min(faded) < 0.2 < max(faded), faded
+    ARTIFACTS.mkdir(exist_ok=True)
+    chart.screenshot(path=str(ARTIFACTS / "tree-highlight-light.png"))
 
     # the tree widget: click the archived segment, then open its run's dashboard below
     page.locator(f"{TREE}[data-ready='1']").wait_for()
@@ -106,7 +114,6 @@ def test_rule62_tree_renders_highlights_opens_and_follows(page: Any, lab: Lab) -
     assert root in opened.locator(".nb-id").first.text_content()
     assert info.locator(".nb-tree-status").get_attribute("data-status") == "ok"
 
-    ARTIFACTS.mkdir(exist_ok=True)
     tree.locator(":scope > .nb-tree-box").screenshot(path=str(ARTIFACTS / "tree-light.png"))
     panel.screenshot(path=str(ARTIFACTS / "tree-dashboard-light.png"))
     assert _label_contrast(page, TREE) >= 4.5
