@@ -97,6 +97,12 @@ def test_rule62_tree_renders_highlights_opens_and_follows(page: Any, lab: Lab) -
             p => { const o = p.getAttribute('opacity'); return o === null ? 1 : Number(o); })"""
     )
     assert faded and min(faded) < 0.2 < max(faded), faded
+    # ... and so do the other runs' clickable points
+    page.wait_for_function(
+        """(div) => [...div.querySelectorAll('g.picks_marks path')].some(
+            p => Number(p.getAttribute('opacity')) < 0.1)""",
+        arg=chart.element_handle(),
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     chart.screenshot(path=str(ARTIFACTS / "tree-highlight-light.png"))
 
