@@ -24,6 +24,7 @@ from nbrun.widgets._tree import (
     tree_layout,
     tree_svg,
 )
+from tests.conftest import BACKENDS, where
 from tests.unit.test_snapshot import assert_inert, images
 from tests.unit.test_widgets import capture, from_browser, set_from_browser
 
@@ -60,7 +61,7 @@ def _rewind(run_id: str, step: int, until: int) -> None:
 
 
 def _view(run_dir: Path, run_id: str) -> nbrun.StoredRun:
-    return nbrun.Api(run_dir).run(f"fam/{run_id}")
+    return nbrun.Api(where(run_dir)).run(f"fam/{run_id}")
 
 
 def _nodes(layout: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -68,6 +69,7 @@ def _nodes(layout: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # -- rule 62: what the tree holds --------------------------------------------------------------
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 def test_rule62_runs_archives_and_edges_at_their_steps(run_dir: Path) -> None:
     root = _root()
     fork = _fork(root.id, 150, "fork-a", 10.0, 400)
@@ -115,6 +117,7 @@ def test_rule62_runs_archives_and_edges_at_their_steps(run_dir: Path) -> None:
     assert "rewound @200" in nodes[f"{root.id}#1"]["label"]
 
 
+@pytest.mark.parametrize("store_backend", BACKENDS, indirect=True)
 def test_rule62_a_fork_rewound_away_grows_from_the_archived_segment(run_dir: Path) -> None:
     root = _root()
     late = _fork(root.id, 250, "late", 5.0, 280)  # forked before the rewind moved step 250
