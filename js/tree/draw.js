@@ -34,6 +34,7 @@ export function drawTree(layout, selected, onPick) {
     s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "nb-tree-svg", role: "group" })
   );
   svg.appendChild(s("line", { x1: axis.x0, x2: axis.x1, y1: axis.y, y2: axis.y, class: "nb-tree-axis" }));
+  svg.appendChild(s("text", { x: axis.x1 + 8, y: axis.y + 4, class: "nb-tree-tick" }, axis.title));
   for (const t of axis.ticks) {
     svg.appendChild(s("line", { x1: t.x, x2: t.x, y1: axis.y - 3, y2: height - 46, class: "nb-tree-grid" }));
     svg.appendChild(s("text", { x: t.x, y: axis.y - 6, "text-anchor": "middle", class: "nb-tree-tick" }, t.label));

@@ -437,7 +437,7 @@ def tree_layout(family: Family) -> dict[str, Any]:
     lo, hi, log = _scale(values)
     rows: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
-    right: float = LEFT + PLOT_W
+    right: float = LEFT + PLOT_W + 40  # the axis title
     for row, (n, depth) in enumerate(order):
         rows[n.key] = row
         value = n.values.get(metric) if metric is not None else None
@@ -610,7 +610,9 @@ def tree_svg(layout: Mapping[str, Any], ink: str = "currentColor") -> str:
         f"<title>family tree{esc(' coloured by ' + layout['metric']) if layout['metric'] else ''}"
         "</title>",
         f'<line x1="{ax["x0"]}" x2="{ax["x1"]}" y1="{ax["y"]}" y2="{ax["y"]}" '
-        'stroke="currentColor" stroke-opacity="0.4"/>',
+        'stroke="currentColor" stroke-opacity="0.4"/>'
+        f'<text x="{ax["x1"] + 8}" y="{ax["y"] + 4}" fill="currentColor" fill-opacity="0.75">'
+        f"{esc(ax['title'])}</text>",
     ]
     for t in ax["ticks"]:
         out.append(
