@@ -298,6 +298,13 @@ def test_rule62_tree_widget_follows_new_forks_and_opens_a_dashboard(run_dir: Pat
         assert widget.opened.startswith("IPY_MODEL_")  # the open one stays
         dash = widget.open_dashboard(root.id)
         assert isinstance(dash, Dashboard) and dash.run.id == root.id
+        # rule 63: the display bundle carries the static tree beside the widget view
+        bundle = widget._repr_mimebundle_()
+        assert bundle is not None
+        data, _ = bundle
+        assert "application/vnd.jupyter.widget-view+json" in data
+        assert 'class="nbrun-snap-tree"' in data["text/html"]
+        assert data["text/plain"].startswith("nbrun family tree: 2 nodes, coloured by acc")
     finally:
         widget.close()
 
@@ -307,6 +314,7 @@ def test_rule62_dashboard_tree_panel_only_with_a_family(run_dir: Path) -> None:
     dash = Dashboard(_view(run_dir, alone.id), start=False)
     try:
         assert dash.tree == {}
+        assert "nbrun-snap-tree" not in dash.snapshot()[0]
     finally:
         dash.close()
     root = _root(steps=40)
