@@ -36,7 +36,7 @@ from ._pbt import pbt
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
-from ._training import RemoteRun, launch, ranking
+from ._training import Recover, RemoteRun, launch, ranking
 from ._views import Archive, RunView, StoredRun
 from .errors import (
     ArtifactNotFoundError,
@@ -63,6 +63,7 @@ _actions.provided_by(
     "nbrun.widgets",
     display="display_run",
     chart="chart",
+    tree="tree",
     to_html="to_html",
     display_project="display_project",
 )
@@ -88,6 +89,7 @@ __all__ = [
     "LineageError",
     "Metric",
     "Object3D",
+    "Recover",
     "RemoteRun",
     "Run",
     "RunInUseError",

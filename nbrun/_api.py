@@ -2,7 +2,7 @@
 starting, continuing, forking and rewinding the run an :class:`InitRequest` describes
 (``open_run``, rules 1-19). ``init``'s arguments are merged and checked in ``_init_request.py``;
 read views live in ``_views.py``; the fork / rewind shortcuts behind the widgets' buttons in
-``_training.py``."""
+``_training/``."""
 
 from __future__ import annotations
 

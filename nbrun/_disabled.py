@@ -212,6 +212,10 @@ class DisabledRun:
         """An empty feed."""
         return RowFeed()
 
+    def check_rows(self, check: Any) -> RowFeed:
+        """Nothing is written, so ``check`` is never called: an empty feed."""
+        return RowFeed()
+
     def history(
         self, keys: Any = None, lineage: bool = True, samples: Any = None, stream: str = "default"
     ) -> Any:
@@ -298,6 +302,10 @@ class DisabledRun:
     def to_html(self, path: Any = None) -> Any:
         """No stored run to export: a :class:`~nbrun.UsageError`."""
         raise _disabled("to_html()")
+
+    def tree(self, metric: str | None = None) -> Any:
+        """No stored family to draw: a :class:`~nbrun.UsageError`."""
+        raise _disabled("tree()")
 
     def __enter__(self) -> DisabledRun:
         return self

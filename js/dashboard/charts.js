@@ -544,9 +544,19 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     });
   }
 
+  // the run chosen elsewhere (a node of the family tree): highlighted until another is chosen;
+  // a legend hover highlights its run meanwhile and falls back to it
+  let pinned = "";
+
+  /** @param {string} runId */
+  function pin(runId) {
+    pinned = runId || "";
+    highlight(pinned);
+  }
+
   /** @param {string} runId */
   function highlight(runId) {
-    state.hl = runId || "";
+    state.hl = runId || pinned;
     legend.setAttribute("data-highlight", state.hl);
     for (const entry of views.values()) {
       if (entry.view) {
@@ -601,6 +611,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     showCheckpoints,
     renderLegend,
     onSeries,
+    pin,
     retheme,
     dispose,
   };

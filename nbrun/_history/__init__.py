@@ -32,7 +32,7 @@ from .buckets import (
     merge_buckets,
 )
 from .codec import build_columns, decode_chunk, encode_columns, split_columns
-from .feeds import RowFeed, column_rows
+from .feeds import RowCheck, RowFeed, column_rows
 from .frames import Columns, decode_pieces, key_filter, to_dataframe
 from .state import advance_state, empty_state
 from .values import (
@@ -56,6 +56,7 @@ __all__ = [
     "Columns",
     "FloatBlock",
     "FloatRows",
+    "RowCheck",
     "RowFeed",
     "Writer",
     "_convert",

@@ -45,3 +45,22 @@ class RowFeed:
             self.closed = True
             if self._on_close is not None:
                 self._on_close(self)
+
+
+class RowCheck(RowFeed):
+    """A feed that keeps no rows: it calls ``check(row)`` for every row the run writes, in
+    the thread that writes it, once the row is written (``Run.check_rows``). An exception
+    ``check`` raises comes out of the ``log`` call (or ``finish``) that wrote the row; the
+    row stays written and the run stays as it was."""
+
+    def __init__(
+        self,
+        check: Callable[[dict[str, Any]], None],
+        on_close: Callable[[RowFeed], None] | None = None,
+    ) -> None:
+        super().__init__((), on_close)
+        self._check = check
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Called by the run for every written row: check it, keep nothing."""
+        self._check(row)

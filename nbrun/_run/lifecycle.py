@@ -92,7 +92,7 @@ class RunLifecycle(LiveRunFields):
         """Whether :meth:`stop` (or a widget / another process) asked the run to stop."""
         return self._stop_requested
 
-    # -- background training (implemented in _training.py, reached through _actions) ---------
+    # -- background training (implemented in _training/, reached through _actions) ---------
     def checkpoint(self, obj: Any, serializer: Any = None) -> Checkpoint:
         """Save training state as of the last written row: called when ``run.step == S`` it
         belongs to step ``S - 1``. Written atomically into the run's folder; pickled, or

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .. import _console, _registry, _watch
@@ -23,6 +23,7 @@ from .._files import FileSaver, files_dir
 from .._history import (
     MAX_STEP,
     FloatBlock,
+    RowCheck,
     RowFeed,
     Writer,
     advance_state,
@@ -514,6 +515,18 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
                 ).finish()
                 initial = column_rows(cols)
             feed = RowFeed(initial, on_close=self._drop_feed)
+            self._feeds = [*self._feeds, feed]
+            return feed
+
+    def check_rows(self, check: Callable[[dict[str, Any]], None]) -> RowFeed:
+        """Call ``check(row)`` for every row written from now on, in the writing thread, once
+        the row is written: an exception it raises comes out of that ``log`` (or ``finish``)
+        call. Like :meth:`follow`, it costs only this run (its ``log`` takes the Python path
+        while a check or feed is attached); ``close()`` the returned feed to remove it."""
+        if not callable(check):
+            raise UsageError(f"check_rows: check {check!r} must be callable as check(row)")
+        with self._lock:
+            feed = RowCheck(check, on_close=self._drop_feed)
             self._feeds = [*self._feeds, feed]
             return feed
 

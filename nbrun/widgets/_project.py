@@ -28,6 +28,7 @@ from ._colors import family_colors, run_color
 from ._dashboard import Dashboard
 from ._overview import jsonable, last_step
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
+from ._tree import project_trees_html
 
 STATIC = Path(__file__).parent / "static"
 
@@ -379,7 +380,8 @@ def project_to_html(
     root = nbrun.Api(dir).dir
     rows = project_rows(project, root)
     title = f"{project or 'all projects'} · nbrun"
-    return write_page(page(title, project_html(rows, project, root, inline=True)), path)
+    trees = project_trees_html(rows, root, inline=True)  # one per family (rule 63)
+    return write_page(page(title, project_html(rows, project, root, inline=True) + trees), path)
 
 
 def display_project(

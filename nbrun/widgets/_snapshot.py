@@ -33,6 +33,7 @@ from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, axis_title, step_metric
 from ._feed import ChartFeed
 from ._overview import overview
 from ._protocols import RunLike, as_run_like
+from ._tree import family_html
 
 #: a chart's plot area and margins (px)
 W, H = 420, 200
@@ -437,6 +438,7 @@ def to_html(view: nbrun.RunView | RunLike, path: str | os.PathLike[str] | None =
         raise TypeError(f"to_html(path={path!r}): pass a file path (str or PathLike) or None")
     run = as_run_like(view)
     fragment, _ = run_snapshot(run, inline=True)
+    fragment += family_html(run, inline=True)  # the family tree, when there is one (rule 63)
     return write_page(page(f"{run.name} · nbrun run {run.path}", fragment), path)
 
 

@@ -105,6 +105,29 @@ def test_version_1_database_is_upgraded_by_every_migration(run_dir: Path) -> Non
     assert view.logs().empty and view.logged_artifacts() == []
 
 
+def test_history_chunks_skip_toast_compression_also_in_older_databases(run_dir: Path) -> None:
+    """Chunks are packed floats: PostgreSQL's TOAST compression shrinks them little and cost
+    the last flush most of ``finish`` (issue 24, item 4). A database made before keeps the
+    default until nbrun opens it; then its chunks are stored as they are and read back whole."""
+    url = where(run_dir)
+    run = nbrun.init(project="p", dir=url, id="first")
+    run.log({"x": 1.0})
+    run.finish()
+    storage = "SELECT attstorage FROM pg_attribute WHERE attrelid = 'history'::regclass"
+    storage += " AND attname = 'data'"
+    assert _sql(url, storage) == [("e",)]
+    _sql(url, "ALTER TABLE history ALTER COLUMN data SET STORAGE EXTENDED")  # an older database
+    _fresh(Store.open(url))
+    assert _sql(url, storage) == [("x",)]
+    run = nbrun.init(project="p", dir=url, id="second")  # opening it again adopts the storage
+    for i in range(3000):
+        run.log({"a": float(i), "b": i / 3})
+    run.finish()
+    assert _sql(url, storage) == [("e",)]
+    df = nbrun.Api(url).run("p/second").history()
+    assert len(df) == 3000 and df["a"].iloc[-1] == 2999.0
+
+
 def test_newer_schema_version_is_refused_and_left_untouched(run_dir: Path) -> None:
     url = sibling_database(where(run_dir))
     Store.forget(Store.open(url))

@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "_init_request": 8,  # init's arguments, environment and settings merged and checked once
     "_api": 9,
     "_training": 10,
+    "_sweeps": 11,  # offline W&B sweeps: config, search, hyperband, the agent (issue 23)
     "_pbt": 11,  # nbrun.pbt: population-based training on launch and fork
     "__init__": 12,
     "widgets": 13,

@@ -144,9 +144,39 @@ def test_rule41_hand_off_queues_the_run_for_another_process(run_dir: Path) -> No
     assert view.live() is None and list(view.history()["x"]) == [1.0]
 
 
+# -- check_rows (the observer of launch(recover=)) -- rule 60 ---------------------------------
+def test_check_rows_sees_each_written_row_and_its_error_comes_out_of_log(run_dir: Path) -> None:
+    run = _run(id="chk")
+    seen: list[dict[str, object]] = []
+
+    def check(row: dict[str, object]) -> None:
+        seen.append(dict(row))
+        if row.get("x") == 3.0:
+            raise ValueError("x is 3")
+
+    feed = run.check_rows(check)
+    run.log({"x": 1.0})
+    run.log({"x": 2.0}, commit=False)
+    assert [r["x"] for r in seen] == [1.0]  # a pending row is checked once written
+    with pytest.raises(ValueError, match="x is 3"):
+        run.log({"x": 3.0})  # overrides the pending x and writes the row
+    assert [(r["_step"], r["x"]) for r in seen] == [(0, 1.0), (1, 3.0)]
+    assert run.state == "running" and run.step == 2  # the row stays written
+    feed.close()
+    run.log({"x": 3.0})  # no check any more
+    assert len(seen) == 2
+    run.finish()
+    assert list(nbrun.Api(where(run_dir)).run("life/chk").history()["x"]) == [1.0, 3.0, 3.0]
+    other = _run(id="chk2")
+    with pytest.raises(nbrun.UsageError, match=r"check_rows: check 3 must be callable"):
+        other.check_rows(3)  # type: ignore[arg-type]
+    other.finish()
+
+
 def test_disabled_run_refuses_what_needs_a_stored_run(run_dir: Path) -> None:
     off = _run(mode="disabled", id="off")
     assert off.training_state is None and off.store is None
+    assert off.check_rows(print).drain() == []
     off.request_stop()
     with off.capture_thread_output():
         off.write_output("stdout", "dropped\n")
