@@ -47,6 +47,9 @@ CONTINUE = "continue"
 STOP = "stop"
 DONE = "done"
 
+#: launch keywords a fork takes from its donor instead
+_NOT_FOR_FORKS = ("dir", "project", "recover")
+
 #: init keywords pbt sets itself for every member
 _OWN_KWARGS = ("config", "name", "id", "fork_from", "resume_from", "resume", "total")
 
@@ -239,7 +242,10 @@ class _Local:
             return all((m.id, k) in self._arrived or m.id in self._exited for m in members)
 
         with self._cond:
-            self._cond.wait_for(ready)
+            while not self._cond.wait_for(ready, timeout=1.0):
+                for m in members:  # its thread ended unheard: recover= gave up (rule 61)
+                    if not m.view.training and (m.id, k) not in self._arrived:
+                        self._exited.setdefault(m.id, (-1, None))
             out = {}
             for m in members:
                 if (m.id, k) in self._arrived:
@@ -366,7 +372,8 @@ class MemberRun:
     def __init__(self, run: Run, plan: Plan) -> None:
         object.__setattr__(self, "_run", run)
         object.__setattr__(self, "_plan", plan)
-        object.__setattr__(self, "_next", first_after(plan.bounds, run.step))
+        start = max(first_after(plan.bounds, run.step), plan.met.get(run.id, 0))
+        object.__setattr__(self, "_next", start)
         object.__setattr__(self, "log", run.log)  # the hot path: no wrapper in between
 
     def __getattr__(self, name: str) -> Any:
@@ -389,6 +396,7 @@ class MemberRun:
             k = self._next
             decision = plan.channel.arrive(run, k, run.step, _metric_value(run, plan.metric))
             object.__setattr__(self, "_next", k + 1)
+            plan.met[run.id] = k + 1
             if decision == STOP:
                 run.stop()
                 raise RunStopped(f"pbt: run {run.id} was replaced at step {run.step}")
@@ -406,19 +414,44 @@ class Plan:
     bounds: list[int]
     metric: str
     channel: Any = field(default=None)
+    met: dict[str, int] = field(default_factory=dict)
+    """Per run id, the boundary index it meets next: a run rewound by ``recover=`` (rule 60)
+    is trained again from before a boundary it met, and does not meet it twice."""
+    carry: dict[str, Any] = field(default_factory=dict)
+    """Per run id, its ``metadata["pbt"]`` across a recovery's rewind (which starts the
+    record's metadata afresh)."""
+    runs: dict[str, Run] = field(default_factory=dict)
+    """Per run id, the live run ``train`` was last called with (after a recovery, the rewound
+    run: a new object); not sent to executors."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "runs": {}}
 
     def __post_init__(self) -> None:
         # launch records the function's name in the run's metadata: the user's, not ours
         self.__qualname__ = str(getattr(self.train, "__qualname__", repr(self.train)))
 
     def __call__(self, run: Run) -> None:
+        self.runs[run.id] = run
+        carried = self.carry.pop(run.id, None)
+        if carried:
+            _note(run, carried)
         member = MemberRun(run, self)
+        again = False
         try:
             self.train(member)
         except _Done:
             pass
+        except BaseException as exc:
+            # not an error nor a stop: nbrun's recovery signal (launch's recover=, rule 60),
+            # after which train is called again with the rewound run, the same member
+            again = not isinstance(exc, (Exception, KeyboardInterrupt, SystemExit))
+            if again:
+                self.carry[run.id] = run.record().metadata.get("pbt")
+            raise
         finally:
-            self.channel.exit(run, run.step, _metric_value(run, self.metric))
+            if not again:
+                self.channel.exit(run, run.step, _metric_value(run, self.metric))
 
 
 def _metric_value(run: Run, metric: str) -> Any:
@@ -540,7 +573,8 @@ def pbt(
         perturb=dict(perturb),
         rng=random.Random(seed),
         executor=executor,
-        fork_kwargs={k: v for k, v in init_kwargs.items() if k not in ("dir", "project")},
+        # a fork inherits its donor's store and training (recover= included)
+        fork_kwargs={k: v for k, v in init_kwargs.items() if k not in _NOT_FOR_FORKS},
         note={"population": population, "seed": seed, "metric": metric, "goal": goal},
     )
     try:
@@ -557,7 +591,8 @@ def pbt(
     except BaseException:
         _abort(pop)
         raise
-    return [m.view for m in sorted(pop.members, key=lambda m: _rank_key(pop, m))]
+    ranked = sorted(pop.members, key=lambda m: _rank_key(pop, m))
+    return [plan.runs.get(m.id, m.view) if isinstance(m.view, Run) else m.view for m in ranked]
 
 
 def _rank_key(pop: _Population, m: _Member) -> tuple[int, float, int]:
@@ -655,18 +690,12 @@ def _abort(pop: _Population) -> None:
 
 
 def _note(view: Run | RemoteRun, note: Mapping[str, Any]) -> None:
-    """Merge ``note`` into the run's ``metadata["pbt"]`` (a live run of this process: also
-    its own copy; a run on an executor: in one write transaction with the worker's)."""
+    """Merge ``note`` into the run's stored ``metadata["pbt"]`` in one write transaction (a
+    worker's or a recovery's writes are not overwritten), and a live run's own copy."""
+
+    def merge(meta: Mapping[str, Any]) -> dict[str, Any]:
+        return {**meta, "pbt": {**(meta.get("pbt") or {}), **note}}
+
+    view.store.update_run_if(view.store_key, lambda rec: {"metadata": merge(rec.metadata)})
     if isinstance(view, Run):
-        meta = dict(view.metadata)
-        meta["pbt"] = {**(meta.get("pbt") or {}), **note}
-        view.metadata = meta
-        view.store.update_run(view.store_key, {"metadata": meta})
-        return
-
-    def merge(rec: Any) -> dict[str, Any]:
-        meta = dict(rec.metadata)
-        meta["pbt"] = {**(meta.get("pbt") or {}), **note}
-        return {"metadata": meta}
-
-    view.store.update_run_if(view.store_key, merge)
+        view.metadata = merge(view.metadata)
