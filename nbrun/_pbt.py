@@ -527,8 +527,10 @@ def pbt(
     its ``config_diff`` and ``metadata["pbt"]["exploit"]`` record the perturbations.
 
     With ``executor`` each member trains there; it needs a free worker per member (members
-    wait for each other at every boundary). Other keywords go to ``nbrun.init`` (``dir``,
-    ``group``, ``tags``...).
+    wait for each other at every boundary). ``recover=`` (:class:`nbrun.Recover`) and the
+    other keywords go to :func:`nbrun.launch` / ``nbrun.init`` (``dir``, ``group``,
+    ``tags``...). Bad arguments, and a metric a member has not logged by a boundary (every
+    member is then stopped), are a :class:`~nbrun.UsageError` naming them (rule 59).
 
     Example::
 
@@ -543,7 +545,7 @@ def pbt(
             train, [{"lr": lr} for lr in (0.01, 0.1, 0.5, 2.5)],
             metric="loss", interval=20, total=100, perturb={"lr": (0.8, 1.25)}, seed=0,
         )
-        best.forked_from  # ForkPoint(run_id=..., step=...): the exploit that made it
+        best.forked_from  # the donor and step of the exploit that made it (None: a config)
     """
     configs = _check_args(
         train,
