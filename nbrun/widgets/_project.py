@@ -186,7 +186,7 @@ def overlay_data(
         steps = df["_step"].tolist()
         mine: dict[str, list[tuple[float, float]]] = {}
         for col in cols:
-            pts = [
+            pts: list[tuple[float, float]] = [
                 (int(s), num)
                 for s, v in zip(steps, df[col].tolist(), strict=True)
                 if (num := _number(v)) is not None
@@ -199,10 +199,10 @@ def overlay_data(
     diff: dict[str, list[list[float]]] = {}
     for index, (run, mine) in enumerate(zip(runs, full, strict=True)):
         start = -math.inf if run["start"] is None else run["start"]
-        for metric, pts in mine.items():
-            points[metric] += [[index, s, v] for s, v in pts if s >= start]
+        for metric, line in mine.items():
+            points[metric] += [[index, s, v] for s, v in line if s >= start]
             if run["base"] is not None and metric in full[run["base"]]:
-                d = difference(pts, full[run["base"]][metric], start)
+                d = difference(line, full[run["base"]][metric], start)
                 if d:
                     diff.setdefault(metric, []).extend([index, s, v] for s, v in d)
     return {"runs": runs, "metrics": order, "points": points, "diff": diff}
