@@ -507,7 +507,7 @@ def _hover_layers(
         _layer(
             "hoverrule",
             "hover",
-            {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8},
+            {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8, "clip": True},
             x=x,
         ),
         _layer(
@@ -586,6 +586,7 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
                 "filled": True,
                 "color": "#888888",
                 "opacity": 0.8,
+                "clip": True,  # outside the x range shown (rule 66) they are not drawn
             },
             x=x,
             y={"value": HEIGHT - 4},
@@ -596,7 +597,13 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
         _layer(
             "selrule",
             "selected",
-            {"type": "rule", "color": SELECT_COLOR, "strokeDash": [3, 3], "opacity": 0.7},
+            {
+                "type": "rule",
+                "color": SELECT_COLOR,
+                "strokeDash": [3, 3],
+                "opacity": 0.7,
+                "clip": True,
+            },
             x=x,
         ),
         _layer(
@@ -609,6 +616,7 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
                 "strokeWidth": 5,
                 "filled": False,
                 "opacity": 0.9,
+                "clip": True,
             },
             x=x,
             y=y,
@@ -623,6 +631,7 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
                 "strokeWidth": 2.2,
                 "filled": False,
                 "opacity": 1,
+                "clip": True,
             },
             x=x,
             y=y,

@@ -127,6 +127,29 @@ IMG_INK = "#767676"
 LEGEND_ROW = 15
 
 
+def _ranges(
+    lines: Sequence[Line], xs: list[float], ys: list[float]
+) -> tuple[tuple[float, float], tuple[float, float], bool, bool]:
+    """A chart's x and y ranges, whether y is logarithmic and whether x starts at a fork."""
+    x0, x1 = min(xs), max(xs)
+    log = wants_log(ys)
+    # rule 66: where a fork is drawn with its parent, the steps after the earliest fork (the
+    # lines are cut to them) with y fitted to what they show
+    focus = focus_range(x0, x1, [pts[0][0] for meta, pts in lines if _at_fork(meta)])
+    if focus is not None:
+        x0, x1 = focus
+        ys = [y for _, pts in lines for x, y in pts if x0 <= x <= x1] or ys
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if log:
+        y0, y1 = y0 / 1.2, y1 * 1.2
+    elif y1 == y0:
+        pad = abs(y0) * 0.05 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
+    return (x0, x1), (y0, y1), log, focus is not None
+
+
 def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "currentColor") -> str:
     """One chart as SVG: axes with ticks, a grid, one polyline per line (its colour, dash and
     opacity from its meta: ``color``, ``dash``, ``opacity``, ``label``) and a legend below.
@@ -147,22 +170,7 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
         f"{esc(title)}</text>",
     ]
     if xs:
-        x0, x1 = min(xs), max(xs)
-        log = wants_log(ys)
-        # rule 66: where a fork is drawn with its parent, the steps after the earliest fork
-        # (the lines are clipped to them) with y fitted to what they show
-        focus = focus_range(x0, x1, [pts[0][0] for meta, pts in lines if _at_fork(meta)])
-        if focus is not None:
-            x0, x1 = focus
-            ys = [y for _, pts in lines for x, y in pts if x0 <= x <= x1] or ys
-        y0, y1 = min(ys), max(ys)
-        if x1 == x0:
-            x0, x1 = x0 - 0.5, x1 + 0.5
-        if log:
-            y0, y1 = y0 / 1.2, y1 * 1.2
-        elif y1 == y0:
-            pad = abs(y0) * 0.05 or 0.5
-            y0, y1 = y0 - pad, y1 + pad
+        (x0, x1), (y0, y1), log, focus = _ranges(lines, xs, ys)
         ly0, ly1 = (math.log10(y0), math.log10(y1)) if log else (y0, y1)
 
         def px(x: float) -> float:
