@@ -500,10 +500,18 @@ function render({ model, el }) {
 
   // one overlay chart with its controls: log y (on at first when the values span decades)
   // and "whole run" / "after the fork" (the initial range starts near the earliest fork)
+  /**
+   * @param {{ points: Record<string, number[][]>, diff?: Record<string, number[][]> }} ov
+   * @param {{ key: string, name: string, color: string, base?: number | null, start?: number | null }[]} runs
+   * @param {string} metric
+   * @returns {HTMLElement}
+   */
   function overlayChart(ov, runs, metric) {
-    const diff = state.diff && (ov.diff?.[metric] || []).length > 0;
+    const diffs = ov.diff?.[metric] || [];
+    const diff = state.diff && diffs.length > 0;
+    /** @type {import("./lib/overlaychart.js").OverlaySeries[]} */
     const series = runs.map((r) => ({ ...r, pts: [] }));
-    for (const [i, st, y] of (diff ? ov.diff[metric] : ov.points[metric]) || []) series[i].pts.push([st, y]);
+    for (const [i, st, y] of (diff ? diffs : ov.points[metric]) || []) series[i].pts.push([st, y]);
     if (!state.log.has(metric)) state.log.set(metric, spansDecades((ov.points[metric] || []).map((p) => p[2])));
     const div = h("div", { class: "nb-chart", "data-metric": metric });
     const redraw = () => div.replaceWith(overlayChart(ov, runs, metric));
