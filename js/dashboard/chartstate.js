@@ -24,13 +24,13 @@ export function newChartState() {
 }
 
 /**
- * Whether a series starts at a fork point: a fork of this run or of its parent, this run when
- * it is a fork (its own rows), or the parent drawn from the fork point on.
+ * Whether a series starts at a fork point drawn with its parent: a fork of this run or of its
+ * parent, or the parent drawn from the fork point on (this run's own rows, when it is a fork,
+ * start at that point too: the parent's series is then there).
  * @param {SeriesMeta} m
  */
 function startsAtFork(m) {
-  if (m.role === "child" || m.role === "sibling" || m.role === "parent") return true;
-  return m.role === "self" && m.fork_step !== null && m.fork_step !== undefined;
+  return m.role === "child" || m.role === "sibling" || m.role === "parent";
 }
 
 /**

@@ -337,6 +337,16 @@ test("rule 66: a chart with a fork starts just before its fork point; none witho
   assert.deepEqual(focusDomain(s, family, familyLines()), [4.6, 9]);
   s.hidden.add("child:f");
   assert.equal(focusDomain(s, family, familyLines()), null);
+  // a fork's own dashboard without its parent's line (rewound before the fork): the whole run
+  const alone = seriesMeta([
+    { key: "self:f", run_id: "f", role: "self", fork_step: 5, parent_id: "p", color: "#222", pickable: true },
+    { key: "inherited:f", run_id: "f", role: "inherited", color: "#222", pickable: true },
+  ]);
+  const lines = new Map([
+    ["inherited:f", line([10, 9, 8, 7, 6, 5])],
+    ["self:f", line([6, 8, 10, 12], 6)],
+  ]);
+  assert.equal(focusDomain(newChartState(), alone, lines), null);
 });
 
 test("rule 67: a fork's line becomes fork minus parent, the parent the zero line", () => {

@@ -265,11 +265,9 @@ def _in_plot(
 
 def _at_fork(meta: Mapping[str, Any]) -> bool:
     """Whether a line starts at a fork drawn with its parent (rule 66): a fork of the run or
-    of its parent, the run's own rows when it is a fork, its parent from the fork point on."""
-    role = meta.get("role")
-    return role in {"child", "sibling", "parent"} or (
-        role == "self" and meta.get("fork_step") is not None
-    )
+    of its parent, or the parent from the fork point on (a dashboard's series roles; the
+    project view marks its forks "child")."""
+    return meta.get("role") in {"child", "sibling", "parent"}
 
 
 def svg_img(title: str, x_title: str, lines: Sequence[Line]) -> str:
