@@ -49,10 +49,11 @@ LAYERS: dict[str, int] = {
     "_init_request": 8,  # init's arguments, environment and settings merged and checked once
     "_api": 9,
     "_training": 10,
-    "__init__": 11,
-    "widgets": 12,
-    "wandb_compat": 12,  # the W&B drop-in: like widgets, only public nbrun names
-    "__main__": 12,  # python -m nbrun copy ...: only public nbrun names
+    "_sweeps": 11,  # nbrun/_sweeps/: sweep configs, suggestions, agents, the program runner
+    "__init__": 12,
+    "widgets": 13,
+    "wandb_compat": 13,  # the W&B drop-in: like widgets, only public nbrun names
+    "__main__": 13,  # python -m nbrun copy / sweep / agent ...: only public nbrun names
 }
 
 
