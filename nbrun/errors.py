@@ -8,6 +8,8 @@ the wrong type, as Python itself does)::
     │   ├── ConfigError        a config change that is not allowed (value change without
     │   │                      ``allow_val_change``)
     │   ├── LineageError       deleting or moving a run that forks still read from (names them)
+    │   ├── SweepConfigError   a sweep configuration W&B's rules refuse: names the key path
+    │   │                      (``parameters.lr.min``), the bad value and what is allowed
     │   └── RunInUseError      taking over a run another process (or this one) is writing:
     │                          names the holder's host and pid (rule 41)
     ├── RunNotFoundError       no run with that id in that project
@@ -41,6 +43,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStopped",
     "StoreError",
+    "SweepConfigError",
     "UnsafeEntryError",
     "UnsafePathError",
     "UntrustedCheckpointError",
@@ -67,6 +70,21 @@ class LineageError(UsageError):
     def __init__(self, message: str, runs: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.runs = runs
+
+
+class SweepConfigError(UsageError):
+    """A sweep configuration that cannot run (rule 46): an unknown method, distribution or
+    key, ``min`` not below ``max``, empty ``values``, ``probabilities`` that do not sum to 1, a
+    ``bayes`` sweep or ``hyperband`` without a ``metric``, ... ``path`` is the key path
+    (``"parameters.lr.min"``); the message names it, the bad value and what is allowed.
+    Raised before any run starts."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the path across processes (pickle)
+        return (type(self), (str(self), self.path))
 
 
 class RunInUseError(UsageError):

@@ -44,12 +44,13 @@ LAYERS: dict[str, int] = {
     "_artifacts": 5,
     "_manage": 5,
     "_views": 6,
+    "_sweep_view": 6,  # the read view of a stored sweep (Api().sweep), beside _views
     "_copy": 7,  # nbrun.copy: runs, files and artifact records from one store to another
     "_run": 7,
     "_init_request": 8,  # init's arguments, environment and settings merged and checked once
     "_api": 9,
     "_training": 10,
-    "_sweeps": 11,  # nbrun/_sweeps/: sweep configs, suggestions, agents, the program runner
+    "_sweeps": 11,  # offline W&B sweeps: config, search, hyperband, the agent (issue 23)
     "__init__": 12,
     "widgets": 13,
     "wandb_compat": 13,  # the W&B drop-in: like widgets, only public nbrun names
