@@ -106,6 +106,7 @@ def _sweep(path: Path, project: str | None, where: str | None) -> int:
         config = _load_yaml(path)
         project = project or config.get("project")
         sweep_id = nbrun.sweep(config, project=project, dir=where)
+        # a bare id: the project nbrun.sweep chose (env, git root), found in the store
         full = nbrun.Api(where).sweep(sweep_id if project is None else f"{project}/{sweep_id}")
     except nbrun.Error as exc:
         print(f"nbrun sweep: {exc}", file=sys.stderr)

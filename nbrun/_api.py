@@ -120,13 +120,16 @@ class Api:
         return self.artifact_versions(type_name, name)
 
     def sweep(self, path: str) -> Sweep:
-        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54)."""
-        if not isinstance(path, str) or path.count("/") not in (1, 2) or not all(path.split("/")):
+        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54); a bare
+        ``"ID"`` is looked up in every project of the store (rule 57)."""
+        if not isinstance(path, str) or path.count("/") > 2 or not all(path.split("/")):
             raise UsageError(
                 f"Api.sweep({path!r}): pass 'project/sweep_id' or 'entity/project/sweep_id'"
             )
-        project, sweep_id = path.split("/")[-2:]
         store = self._store
+        if "/" not in path:
+            path = self._sweep_project(path) + "/" + path
+        project, sweep_id = path.split("/")[-2:]
         rec = store.get_sweep(project, sweep_id) if store is not None else None
         if rec is None:
             raise RunNotFoundError(
@@ -134,6 +137,26 @@ class Api:
                 f"{store.path if store is not None else os.path.join(self.dir, 'nbrun')}"
             )
         return Sweep(store, rec)  # type: ignore[arg-type]
+
+    def _sweep_project(self, sweep_id: str) -> str:
+        """The project of the store's one sweep ``sweep_id`` (a bare id, rule 57)."""
+        store = self._store
+        found = sorted(
+            {
+                r.project
+                for r in (store.list_sweeps() if store is not None else [])
+                if r.id == sweep_id
+            }
+        )
+        if len(found) > 1:
+            raise UsageError(
+                f"Api.sweep({sweep_id!r}): sweeps with this id are in projects {found}; pass "
+                "'project/sweep_id'"
+            )
+        if not found:
+            where = store.path if store is not None else os.path.join(self.dir, "nbrun")
+            raise RunNotFoundError(f"no sweep {sweep_id!r} in any project under {where}")
+        return found[0]
 
     def runs(self, path: str | None = None) -> list[StoredRun]:
         """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
