@@ -31,7 +31,7 @@ from ._lineage import (
     state_at,
 )
 from ._records import RunRecord
-from ._registry import PendingTrial, current_run, live_run, set_current, take_pending_trial
+from ._registry import PendingTrial, current_run, live_run, pending_trial, set_current
 from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
@@ -120,13 +120,16 @@ class Api:
         return self.artifact_versions(type_name, name)
 
     def sweep(self, path: str) -> Sweep:
-        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54)."""
-        if not isinstance(path, str) or path.count("/") not in (1, 2) or not all(path.split("/")):
+        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54); a bare
+        ``"ID"`` is looked up in every project of the store (rule 57)."""
+        if not isinstance(path, str) or path.count("/") > 2 or not all(path.split("/")):
             raise UsageError(
                 f"Api.sweep({path!r}): pass 'project/sweep_id' or 'entity/project/sweep_id'"
             )
-        project, sweep_id = path.split("/")[-2:]
         store = self._store
+        if "/" not in path:
+            path = self._sweep_project(path) + "/" + path
+        project, sweep_id = path.split("/")[-2:]
         rec = store.get_sweep(project, sweep_id) if store is not None else None
         if rec is None:
             raise RunNotFoundError(
@@ -134,6 +137,26 @@ class Api:
                 f"{store.path if store is not None else os.path.join(self.dir, 'nbrun')}"
             )
         return Sweep(store, rec)  # type: ignore[arg-type]
+
+    def _sweep_project(self, sweep_id: str) -> str:
+        """The project of the store's one sweep ``sweep_id`` (a bare id, rule 57)."""
+        store = self._store
+        found = sorted(
+            {
+                r.project
+                for r in (store.list_sweeps() if store is not None else [])
+                if r.id == sweep_id
+            }
+        )
+        if len(found) > 1:
+            raise UsageError(
+                f"Api.sweep({sweep_id!r}): sweeps with this id are in projects {found}; pass "
+                "'project/sweep_id'"
+            )
+        if not found:
+            where = store.path if store is not None else os.path.join(self.dir, "nbrun")
+            raise RunNotFoundError(f"no sweep {sweep_id!r} in any project under {where}")
+        return found[0]
 
     def runs(self, path: str | None = None) -> list[StoredRun]:
         """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
@@ -296,8 +319,10 @@ def _sweep_trial(request: InitRequest) -> InitRequest:
     """``request`` as the run of the sweep trial this init becomes (rule 51): the thread's
     pending trial (``nbrun.agent`` with a function), else the trial ``NBRUN_SWEEP_ID`` and
     ``NBRUN_RUN_ID`` name (an agent's subprocess). The trial gives the run's id, project and
-    store; its parameters override ``config``'s keys (W&B: sweep values win)."""
-    trial = take_pending_trial()
+    store; its parameters override ``config``'s keys (W&B: sweep values win). Every init
+    while the trial runs is its run: the first makes it, a later one (after ``finish``)
+    continues it, and one while it is open returns it."""
+    trial = pending_trial()
     if trial is None:
         text = os.environ.get(SWEEP_ENV)
         if not text or request.mode == "disabled":
@@ -310,15 +335,17 @@ def _sweep_trial(request: InitRequest) -> InitRequest:
             UserWarning,
             stacklevel=4,
         )
+    prev = current_run()
+    open_now = prev is not None and prev.id == trial.run_id and is_live(prev.state)
     return dataclasses.replace(
         request,
         project=trial.project,
         id=trial.run_id,
         dir=trial.dir,
-        resume=None,
-        # another run still open (the notebook's own, another agent thread's) is neither
-        # returned nor finished: the trial's run is a new one, and becomes the current run
-        reinit="create_new",
+        resume="allow",
+        # the trial's run open: returned; another run open (the notebook's own, another agent
+        # thread's) is neither returned nor finished, and the trial's run becomes current
+        reinit="return_previous" if open_now else "create_new",
         config={**request.config, **trial.params},
         sweep_id=trial.sweep_id,
     )
