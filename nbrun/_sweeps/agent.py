@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _ids, _system
-from .._records import SweepRecord, TrialRecord
+from .._records import SweepRecord, TrialPoint, TrialRecord
 from .._registry import PendingTrial, live_run, set_pending_trial
 from .._states import CRASHED, FAILED, FINISHED, KILLED, is_live
 from .._store import Store
@@ -101,15 +101,12 @@ def find_sweep(base: str, project: str | None, sweep_id: str) -> SweepHandle:
     return SweepHandle(store, base, rec, parse_sweep_config(rec.config))
 
 
-def _trials(recs: Sequence[TrialRecord]) -> list[Trial]:
-    return [Trial(t.idx, t.params, t.value, t.state) for t in recs]
-
-
-def chooser(sweep: SweepHandle) -> Callable[[Sequence[TrialRecord]], Any]:
+def chooser(sweep: SweepHandle) -> Callable[[Sequence[TrialPoint]], Any]:
     """The ``choose`` of a claim: the search's next suggestion given every trial so far."""
 
-    def choose(recs: Sequence[TrialRecord]) -> tuple[int, dict[str, Any]] | None:
-        nxt = suggest(sweep.cfg, _trials(recs), sweep.rec.seed)
+    def choose(points: Sequence[TrialPoint]) -> tuple[int, dict[str, Any]] | None:
+        trials = [Trial(t.idx, t.params, t.value, t.state) for t in points]
+        nxt = suggest(sweep.cfg, trials, sweep.rec.seed)
         return None if nxt is None else (nxt.index, nxt.params)
 
     return choose
@@ -129,8 +126,8 @@ def settle_trials(sweep: SweepHandle) -> None:
     trial whose agent died before the run started, marks the trial ``crashed`` (its point
     may be claimed again). Trials this process runs are left to it."""
     store, project = sweep.store, sweep.rec.project
-    for trial in store.list_trials(sweep.rec.key):
-        if trial.state != "running" or live_run(store.path, project, trial.run_id) is not None:
+    for trial in store.list_trials(sweep.rec.key, state="running"):
+        if live_run(store.path, project, trial.run_id) is not None:
             continue
         if trial.pid == os.getpid() and trial.host == _system.host_name():
             continue  # this process's own trial, still in its function
@@ -321,6 +318,7 @@ def claim(sweep: SweepHandle) -> TrialRecord | None:
         _ids.generate_id(),
         (_system.host_name(), os.getpid()),
         sweep.cfg.run_cap,
+        params=sweep.cfg.method == "bayes",  # grid and random read no params
     )
 
 

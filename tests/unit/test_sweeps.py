@@ -612,3 +612,24 @@ def test_rule50_agent_threads_run_every_grid_point_once(run_dir: Path) -> None:
     assert sorted(t.idx for t in _trial_rows(run_dir, sid)) == list(range(12))
     assert mine.state == "running" and not mine.summary.keys()
     mine.finish()
+
+
+def test_rule50_a_bayes_agent_reads_the_trials_params_and_values(run_dir: Path) -> None:
+    sid = _sweep_id(
+        run_dir,
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        },
+        seed=5,
+    )
+
+    def train() -> None:
+        run = nbrun.init()
+        run.log({"loss": (run.config["x"] - 0.3) ** 2})
+
+    nbrun.agent(f"{P}/{sid}", train, count=6)
+    trials = _trial_rows(run_dir, sid)
+    assert [t.idx for t in trials] == list(range(6)) and len({t.params["x"] for t in trials}) == 6
+    assert all(t.value == pytest.approx((t.params["x"] - 0.3) ** 2) for t in trials)
