@@ -182,8 +182,9 @@ def _sweep_id(run_dir: Path, config: dict[str, Any] | None = None, **kw: Any) ->
     return nbrun.sweep(config or GRID, project=P, dir=where(run_dir), **kw)
 
 
-def _trial_rows(run_dir: Path, sweep_id: str) -> list[TrialRecord]:
-    store = Store.open(where(run_dir))
+def _trial_rows(run_dir: Path | str, sweep_id: str) -> list[TrialRecord]:
+    loc = str(run_dir)
+    store = Store.open(loc if loc.startswith("postgresql://") else where(Path(loc)))
     rec = store.get_sweep(P, sweep_id)
     assert rec is not None
     return store.list_trials(rec.key)
@@ -633,3 +634,27 @@ def test_rule50_a_bayes_agent_reads_the_trials_params_and_values(run_dir: Path) 
     trials = _trial_rows(run_dir, sid)
     assert [t.idx for t in trials] == list(range(6)) and len({t.params["x"] for t in trials}) == 6
     assert all(t.value == pytest.approx((t.params["x"] - 0.3) ** 2) for t in trials)
+
+
+@both
+def test_rule50_copy_carries_sweeps_their_trials_and_run_sweep_ids(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = where(run_dir)
+    monkeypatch.delenv("NBRUN_STORE", raising=False)
+    local = str(run_dir / "local")
+    sid = nbrun.sweep(GRID, project=P, dir=local)
+    nbrun.agent(f"{P}/{sid}", lambda: nbrun.init().log({"loss": 1.0}), count=3, dir=local)
+    copied = nbrun.copy(local, dest)
+    assert len(copied) == 3
+    there = nbrun.Api(dest).sweep(f"{P}/{sid}")
+    assert there.config == GRID and there.state == "RUNNING"
+    assert sorted(r.id for r in there.runs) == sorted(c.split("/")[1] for c in copied)
+    assert [(t.idx, t.params, t.state, t.value) for t in _trial_rows(dest, sid)] == [
+        (t.idx, t.params, t.state, t.value) for t in _trial_rows(local, sid)
+    ]
+    assert nbrun.copy(local, dest) == []  # again: nothing twice, the sweep once
+    assert len(Store.open(dest).list_sweeps(P)) == 1
+    # the copy's sweep goes on where it stopped: the 3 other points, none twice
+    nbrun.agent(f"{P}/{sid}", lambda: nbrun.init().log({"loss": 1.0}), dir=dest)
+    assert sorted(t.idx for t in _trial_rows(dest, sid)) == list(range(6))
