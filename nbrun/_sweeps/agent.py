@@ -180,22 +180,30 @@ def _metric_history(store: Store, rec: Any, name: str) -> list[float]:
     return [float(v) for v in frame[name].tolist() if isinstance(v, (int, float))]
 
 
-def hyperband_stops(sweep: SweepHandle, run_id: str) -> bool:
+def hyperband_stops(
+    sweep: SweepHandle, run_id: str, ended: dict[str, list[float]] | None = None
+) -> bool:
     """Whether hyperband stops ``run_id`` now, judged on the metric histories of the sweep's
-    runs (the stopped and ended ones set the bands' thresholds)."""
+    runs (the stopped and ended ones set the bands' thresholds). ``ended`` caches the
+    histories of runs that ended (they do not change) between calls."""
     cfg, store = sweep.cfg, sweep.store
     if cfg.early_terminate is None or cfg.metric is None:
         return False
+    cache = {} if ended is None else ended
     histories: dict[str, list[float]] = {}
-    running: list[str] = []
     for trial in store.list_trials(sweep.rec.key):
+        if trial.state == CRASHED:
+            continue
+        if trial.run_id in cache:
+            histories[trial.run_id] = cache[trial.run_id]
+            continue
         rec = store.get_run(sweep.rec.project, trial.run_id)
-        if rec is None or trial.state == CRASHED:
+        if rec is None:
             continue
         histories[trial.run_id] = _metric_history(store, rec, cfg.metric.name)
-        if trial.run_id == run_id:
-            running.append(run_id)
-    stop = to_stop(cfg.early_terminate, cfg.metric.goal, histories, running)
+        if trial.state != "running" and trial.run_id != run_id:
+            cache[trial.run_id] = histories[trial.run_id]
+    stop = to_stop(cfg.early_terminate, cfg.metric.goal, histories, [run_id])
     return run_id in stop
 
 
@@ -208,6 +216,7 @@ class Monitor:
         self.sweep = sweep
         self.run_id = run_id
         self.stopped = False
+        self._ended: dict[str, list[float]] = {}  # histories of the sweep's ended runs
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="nbrun-sweep-monitor", daemon=True)
 
@@ -228,7 +237,7 @@ class Monitor:
             if rec is None or not is_live(rec.state):
                 continue
             try:
-                stop = hyperband_stops(self.sweep, self.run_id)
+                stop = hyperband_stops(self.sweep, self.run_id, self._ended)
             except Exception:  # a read that failed now: judged again at the next poll
                 continue
             if stop:
