@@ -6,7 +6,6 @@ read views live in ``_views.py``; the fork / rewind shortcuts behind the widgets
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import time
@@ -20,7 +19,7 @@ from ._config import config_diff
 from ._disabled import DisabledRun
 from ._files import files_dir, restore_from
 from ._history import empty_state
-from ._init_request import SWEEP_ENV, InitRequest, env_value
+from ._init_request import InitRequest, env_value, with_sweep_trial
 from ._lineage import (
     ForkPoint,
     check_no_cycle,
@@ -31,12 +30,12 @@ from ._lineage import (
     state_at,
 )
 from ._records import RunRecord
-from ._registry import PendingTrial, current_run, live_run, pending_trial, set_current
+from ._registry import current_run, live_run, set_current
 from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
-from ._sweep_view import Sweep
+from ._sweep_view import Sweep, sweep_project
 from ._views import (
     STALE_AFTER_KEY,
     RunView,
@@ -128,7 +127,8 @@ class Api:
             )
         store = self._store
         if "/" not in path:
-            path = self._sweep_project(path) + "/" + path
+            where = store.path if store is not None else os.path.join(self.dir, "nbrun")
+            path = sweep_project(store, path, where) + "/" + path
         project, sweep_id = path.split("/")[-2:]
         rec = store.get_sweep(project, sweep_id) if store is not None else None
         if rec is None:
@@ -137,26 +137,6 @@ class Api:
                 f"{store.path if store is not None else os.path.join(self.dir, 'nbrun')}"
             )
         return Sweep(store, rec)  # type: ignore[arg-type]
-
-    def _sweep_project(self, sweep_id: str) -> str:
-        """The project of the store's one sweep ``sweep_id`` (a bare id, rule 57)."""
-        store = self._store
-        found = sorted(
-            {
-                r.project
-                for r in (store.list_sweeps() if store is not None else [])
-                if r.id == sweep_id
-            }
-        )
-        if len(found) > 1:
-            raise UsageError(
-                f"Api.sweep({sweep_id!r}): sweeps with this id are in projects {found}; pass "
-                "'project/sweep_id'"
-            )
-        if not found:
-            where = store.path if store is not None else os.path.join(self.dir, "nbrun")
-            raise RunNotFoundError(f"no sweep {sweep_id!r} in any project under {where}")
-        return found[0]
 
     def runs(self, path: str | None = None) -> list[StoredRun]:
         """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
@@ -275,7 +255,7 @@ def open_run(request: InitRequest) -> Run:
     """Start, continue, fork or rewind the run ``request`` describes (rules 1-19) and make it
     the current run unless ``reinit='create_new'`` keeps another one current."""
     _wbnames.warn_ignored(request.ignored, silent=request.silent, stacklevel=4)
-    request = _sweep_trial(request)
+    request = with_sweep_trial(request)
     prev = current_run()
     if prev is not None and is_live(prev.state):
         if request.reinit == "return_previous":
@@ -313,63 +293,6 @@ def open_run(request: InitRequest) -> Run:
     if request.reinit != "create_new" or current_run() is None or request.sweep_id is not None:
         set_current(run)
     return run
-
-
-def _sweep_trial(request: InitRequest) -> InitRequest:
-    """``request`` as the run of the sweep trial this init becomes (rule 51): the thread's
-    pending trial (``nbrun.agent`` with a function), else the trial ``NBRUN_SWEEP_ID`` and
-    ``NBRUN_RUN_ID`` name (an agent's subprocess). The trial gives the run's id, project and
-    store; its parameters override ``config``'s keys (W&B: sweep values win). Every init
-    while the trial runs is its run: the first makes it, a later one (after ``finish``)
-    continues it, and one while it is open returns it."""
-    trial = pending_trial()
-    if trial is None:
-        text = os.environ.get(SWEEP_ENV)
-        if not text or request.mode == "disabled":
-            return request
-        trial = _env_trial(request, text)
-    if request.id is not None and request.id != trial.run_id:
-        warnings.warn(
-            f"nbrun.init(id={request.id!r}) inside sweep {trial.sweep_id!r}: the run is the "
-            f"sweep's trial {trial.run_id!r} (rule 51)",
-            UserWarning,
-            stacklevel=4,
-        )
-    prev = current_run()
-    open_now = prev is not None and prev.id == trial.run_id and is_live(prev.state)
-    return dataclasses.replace(
-        request,
-        project=trial.project,
-        id=trial.run_id,
-        dir=trial.dir,
-        resume="allow",
-        # the trial's run open: returned; another run open (the notebook's own, another agent
-        # thread's) is neither returned nor finished, and the trial's run becomes current
-        reinit="return_previous" if open_now else "create_new",
-        config={**request.config, **trial.params},
-        sweep_id=trial.sweep_id,
-    )
-
-
-def _env_trial(request: InitRequest, text: str) -> PendingTrial:
-    """The trial an agent's subprocess runs: ``NBRUN_SWEEP_ID`` (``"project/ID"``) and
-    ``NBRUN_RUN_ID``, read back from the store ``NBRUN_DIR`` names."""
-    parts = text.split("/")
-    if len(parts) > 3 or not all(parts) or request.id is None:
-        raise UsageError(
-            f"{SWEEP_ENV}={text!r}: an agent's subprocess gets {SWEEP_ENV}='project/ID' with "
-            "NBRUN_RUN_ID (the trial's run) and NBRUN_DIR; unset it outside an agent"
-        )
-    project = parts[-2] if len(parts) > 1 else request.project
-    base = request.dir if request.dir is not None else os.getcwd()
-    store = Store.open(base, request.settings.files_dir)
-    found = store.trial_of_run(project, request.id)
-    if found is None or found[0].id != parts[-1]:
-        raise UsageError(
-            f"{SWEEP_ENV}={text!r} with NBRUN_RUN_ID={request.id!r}: the store {store.path} "
-            "has no such trial; run the program through nbrun.agent (or unset the variables)"
-        )
-    return PendingTrial(str(base), project, parts[-1], request.id, found[1].params)
 
 
 def _fields(request: InitRequest) -> dict[str, Any]:
