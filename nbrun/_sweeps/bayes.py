@@ -11,25 +11,37 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UsageError
 from .config import Metric, Param, SweepConfig, Trial
-from .space import encode, lookup
+from .space import draw, encoder, lookup, nest
 
-__all__ = ["ARD_LIMIT", "CANDIDATES", "FIT_ITERATIONS", "MAX_POINTS", "MIN_FINISHED", "Model"]
+__all__ = [
+    "ARD_LIMIT",
+    "CANDIDATES",
+    "FIT_ITERATIONS",
+    "FIT_POINTS",
+    "MAX_POINTS",
+    "MIN_FINISHED",
+    "Model",
+]
 
 #: Candidates drawn from the prior per suggestion; the one of highest expected improvement wins.
 CANDIDATES = 1000
 #: Iterations of the kernel's fit (L-BFGS-B) per suggestion.
-FIT_ITERATIONS = 20
+FIT_ITERATIONS = 15
 #: Trials with a value needed before the model is used (until then: random, as W&B).
 MIN_FINISHED = 2
 #: At most this many observed trials fit the model (the best half and the latest half; W&B
 #: samples 100), which bounds a suggestion's cost on long sweeps.
 MAX_POINTS = 100
+#: The kernel's hyperparameters are fitted on at most this many observations (the best half
+#: and the latest half); the model then takes all of them (up to :data:`MAX_POINTS`).
+FIT_POINTS = 50
 #: Up to this many searched parameters each get their own length scale.
 ARD_LIMIT = 4
 _DONE_BADLY = ("failed", "crashed", "killed")
@@ -47,6 +59,9 @@ def _sklearn() -> Any:
 
 
 _controller: list[Any] = []
+#: One bayes suggestion at a time per process: the BLAS thread limit is process-wide, and
+#: two overlapping limits could restore each other's value (leaving BLAS on one thread).
+_LOCK = threading.Lock()
 
 
 def _blas() -> Any:
@@ -76,7 +91,9 @@ class Model:
         assert cfg.metric is not None  # parse_sweep_config refuses bayes without a metric
         self.metric = cfg.metric
         self.rng = rng
+        self.params = cfg.parameters
         self.searched: list[Param] = [p for p in cfg.parameters if p.searched]
+        self.encoders = [encoder(p) for p in self.searched]
         finished = [t for t in trials if t.state == "finished" and _finite(t.value)]
         self.ready = len(finished) >= MIN_FINISHED
         values = [float(t.value) for t in finished if t.value is not None]
@@ -88,43 +105,59 @@ class Model:
             if t.state in _DONE_BADLY and fill is not None:
                 latest = t.value if self.metric.impute == "latest" and _finite(t.value) else None
                 observed.append((t, fill if latest is None else float(latest)))
-        self.observed = self._thin(observed)
-        self.pending = [t for t in trials if t.state == "running"]
+        self.pending: list[Trial] = []
+        for t in trials:
+            if t.state != "running":
+                continue
+            if self.metric.impute_while_running != "false" and t.value is not None:
+                if _finite(t.value):
+                    observed.append((t, float(t.value)))
+                    continue
+            self.pending.append(t)
+        self.observed = self._thin(sorted(observed, key=lambda o: o[0].index), MAX_POINTS)
 
-    def _thin(self, observed: list[tuple[Trial, float]]) -> list[tuple[Trial, float]]:
-        """At most :data:`MAX_POINTS`: the best half and the latest half."""
-        if len(observed) <= MAX_POINTS:
+    def _thin(self, observed: list[tuple[Trial, float]], limit: int) -> list[tuple[Trial, float]]:
+        """At most ``limit`` observations: the best half and the latest (highest index) half."""
+        if len(observed) <= limit:
             return observed
         sign = -1.0 if self.metric.goal == "maximize" else 1.0
         by_value = sorted(range(len(observed)), key=lambda i: sign * observed[i][1])
-        keep = set(by_value[: MAX_POINTS // 2])
+        keep = set(by_value[: limit // 2])
         for i in reversed(range(len(observed))):
-            if len(keep) >= MAX_POINTS:
+            if len(keep) >= limit:
                 break
             keep.add(i)
         return [observed[i] for i in sorted(keep)]
 
     def _x(self, params: dict[str, Any]) -> list[float]:
         out = []
-        for p in self.searched:
+        for p, enc in zip(self.searched, self.encoders, strict=True):
             try:
-                out.append(encode(p, lookup(params, p.path)))
+                out.append(enc(lookup(params, p.path)))
             except KeyError:
                 out.append(0.5)
         return out
 
-    def best(self, sample: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The candidate (of :data:`CANDIDATES` drawn by ``sample``) of highest expected
+    def _candidates(self) -> tuple[list[list[Any]], list[list[float]]]:
+        """:data:`CANDIDATES` draws of every searched parameter (parameter by parameter, from
+        the trial's generator) and their scaled columns."""
+        values = [[draw(p, self.rng) for _ in range(CANDIDATES)] for p in self.searched]
+        columns = [list(map(enc, col)) for enc, col in zip(self.encoders, values, strict=True)]
+        return values, columns
+
+    def best(self) -> dict[str, Any]:
+        """The candidate (of :data:`CANDIDATES` drawn from the parameters' distributions) of
+        highest expected
         improvement under the GP fitted to the observations (minimising; a ``maximize``
         metric is negated), with running trials added at the GP's own prediction (W&B's
         "kriging believer")."""
         gp_module = _sklearn()
         # matrices of a hundred rows: BLAS threads only fight over a busy machine's cores
         # (several times slower with other processes running)
-        with _blas().limit(limits=1, user_api="blas"):
-            return self._best(gp_module, sample)
+        with _LOCK, _blas().limit(limits=1, user_api="blas"):
+            return self._best(gp_module)
 
-    def _best(self, gp_module: Any, sample: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _best(self, gp_module: Any) -> dict[str, Any]:
         import numpy as np  # noqa: PLC0415 - heavy library on first use
         from scipy.special import ndtr  # noqa: PLC0415 - scikit-learn's own dependency
 
@@ -133,21 +166,36 @@ class Model:
         y = np.array([sign * v for _, v in self.observed], dtype=float)
         mean, std = float(y.mean()), float(y.std()) or 1.0
         y = (y - mean) / std
-        gp = self._fit(gp_module, x, y)
+        # the kernel's hyperparameters from at most FIT_POINTS of them (the fit's cost grows
+        # with the square of the points and more), then the model on all of them
+        few = self._thin(self.observed, FIT_POINTS)
+        gp = self._fit(
+            gp_module,
+            np.array([self._x(t.params) for t, _ in few], dtype=float),
+            (np.array([sign * v for _, v in few], dtype=float) - mean) / std,
+        )
+        if len(few) < len(self.observed):
+            gp = self._refit(gp_module, gp, x, y)
         if self.pending:
             xp = np.array([self._x(t.params) for t in self.pending], dtype=float)
             x = np.vstack([x, xp])
             y = np.concatenate([y, gp.predict(xp)])
             gp = self._refit(gp_module, gp, x, y)
-        candidates = [sample() for _ in range(CANDIDATES)]
-        xc = np.array([self._x(c) for c in candidates], dtype=float)
+        values, columns = self._candidates()
+        xc = np.array(columns, dtype=float).T
         mu, sd = gp.predict(xc, return_std=True)
         best = float(np.min(y[: len(self.observed)]))
         z = (best - mu) / np.maximum(sd, 1e-9)
         cdf = ndtr(z)
         pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
         ei = (best - mu) * cdf + sd * pdf
-        return candidates[int(np.argmax(ei))]
+        tried = {tuple(row) for row in x.tolist()}  # observed and running points
+        repeat = np.array([tuple(row) in tried for row in xc.tolist()], dtype=bool)
+        if not repeat.all():  # a discrete space: an untried point before any repeat
+            ei[repeat] = -np.inf
+        pick = int(np.argmax(ei))
+        chosen = {p.path: col[pick] for p, col in zip(self.searched, values, strict=True)}
+        return nest((p.path, chosen[p.path] if p.searched else p.values[0]) for p in self.params)
 
     def _fit(self, gp_module: Any, x: Any, y: Any) -> Any:
         """The GP on standardised ``y``: a Matern kernel (nu 2.5) with one length scale per

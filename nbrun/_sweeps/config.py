@@ -96,13 +96,15 @@ _MAX_BAND = 2**53 - 1
 class Metric:
     """The metric a sweep optimises: ``name`` (a summary key of each run), ``goal``
     (``"minimize"`` or ``"maximize"``), ``target`` (no new trials once a finished run
-    reaches it) and ``impute`` (the value ``bayes`` gives failed, crashed and killed runs:
-    ``"worst"``, ``"best"`` or ``"latest"``)."""
+    reaches it), ``impute`` (the value ``bayes`` gives failed, crashed and killed runs:
+    ``"worst"``, ``"best"`` or ``"latest"``) and ``impute_while_running`` (``"false"``: running
+    runs are pending points; otherwise their current value counts)."""
 
     name: str
     goal: str = "minimize"
     target: float | None = None
     impute: str = "worst"
+    impute_while_running: str = "false"
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b`` for this goal."""
@@ -237,11 +239,12 @@ def _show(value: Any) -> str:
 
 
 def _json_copy(value: Any, path: str) -> Any:
-    """A JSON-safe copy of ``value`` (tuples become lists), or an error naming ``path``."""
-    if value is None or isinstance(value, bool | int | str):
+    """A JSON-safe copy of ``value`` (tuples become lists, numpy scalars and arrays Python
+    numbers and lists), or an error naming ``path``."""
+    if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, float):
-        return value
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _json_copy(value.tolist(), path)
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
@@ -266,8 +269,19 @@ def _number(value: Any, path: str, *, integer: bool = False) -> int | float:
             raise _fail(path, f"{_show(value)} is not an integer", "give a whole number such as 3")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(path, f"{_show(value)} is not a finite number", "give a number such as 0.1")
+        hint = "give a number such as 0.1"
+        if isinstance(value, str) and _is_float(value):
+            hint += f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-4)"
+        raise _fail(path, f"{_show(value)} is not a finite number", hint)
     return value
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _string(value: Any, path: str) -> str:
@@ -346,7 +360,9 @@ def _probabilities(spec: Mapping[str, Any], path: str, count: int) -> tuple[floa
     return out
 
 
-def _bounds(spec: Mapping[str, Any], path: str, dist: str) -> tuple[int | float, int | float]:
+def _bounds(
+    spec: Mapping[str, Any], path: str, dist: str, notes: list[str]
+) -> tuple[int | float, int | float]:
     integer = dist == "int_uniform"
     lo = _number(spec["min"], f"{path}.min", integer=integer)
     hi = _number(spec["max"], f"{path}.max", integer=integer)
@@ -364,19 +380,19 @@ def _bounds(spec: Mapping[str, Any], path: str, dist: str) -> tuple[int | float,
             f"{dist.removesuffix('_values')}",
         )
     if dist in ("log_uniform", "q_log_uniform", "inv_log_uniform") and 0 < lo and hi <= 1:
-        warnings.warn(
+        notes.append(
             f"nbrun: sweep config {path} uses {dist}, where min and max are natural-log "
             f"exponents (values e^{lo:g} .. e^{hi:g}); to give the values themselves use "
-            f"{dist}_values",
-            UserWarning,
-            stacklevel=4,
+            f"{dist}_values"
         )
     return lo, hi
 
 
-def _param(spec: Any, path: tuple[str, ...]) -> Param:
+def _param(spec: Any, path: tuple[str, ...], notes: list[str]) -> Param:
     where = "parameters." + ".parameters.".join(path)
     dist = _distribution(spec, where)
+    if dist == "categorical" and "probabilities" in spec:
+        dist = "categorical_w_probabilities"  # one name for values drawn with probabilities
     required, optional = _KEYS[dist]
     _check_keys(spec, where, ("distribution", *required, *optional))
     for key in required:
@@ -390,7 +406,7 @@ def _param(spec: Any, path: tuple[str, ...]) -> Param:
     if "probabilities" in spec:
         fields["probabilities"] = _probabilities(spec, where, len(fields["values"]))
     if "min" in required:
-        fields["min"], fields["max"] = _bounds(spec, where, dist)
+        fields["min"], fields["max"] = _bounds(spec, where, dist, notes)
     if "q" in spec:
         q = _number(spec["q"], f"{where}.q")
         if q <= 0:
@@ -407,7 +423,7 @@ def _param(spec: Any, path: tuple[str, ...]) -> Param:
     return Param(path=path, distribution=dist, **fields)
 
 
-def _parameters(obj: Any, prefix: tuple[str, ...]) -> list[Param]:
+def _parameters(obj: Any, prefix: tuple[str, ...], notes: list[str]) -> list[Param]:
     """The parameters under ``obj`` (a ``parameters`` mapping), in W&B's order."""
     where = (
         "parameters" if not prefix else "parameters." + ".parameters.".join(prefix) + ".parameters"
@@ -436,9 +452,9 @@ def _parameters(obj: Any, prefix: tuple[str, ...]) -> list[Param]:
             )
         if "parameters" in spec:
             _check_keys(spec, f"{where}.{name}", ("parameters",))
-            out.extend(_parameters(spec["parameters"], path))
+            out.extend(_parameters(spec["parameters"], path, notes))
         else:
-            out.append(_param(spec, path))
+            out.append(_param(spec, path, notes))
     return out
 
 
@@ -467,7 +483,13 @@ def _metric(obj: Any) -> Metric:
             f"{_show(imputing)} is not allowed",
             "allowed: false, worst, best, latest",
         )
-    return Metric(name=name, goal=str(goal), target=target, impute=str(impute))
+    return Metric(
+        name=name,
+        goal=str(goal),
+        target=target,
+        impute=str(impute),
+        impute_while_running=str(imputing),
+    )
 
 
 def _hyperband(obj: Any) -> Hyperband:
@@ -510,14 +532,14 @@ def _hyperband(obj: Any) -> Hyperband:
     return hb
 
 
-def _check_top(obj: Mapping[str, Any]) -> None:
+def _check_top(obj: Mapping[str, Any], notes: list[str]) -> None:
     for key in obj:
+        if key == "controller" and obj[key] == {"type": "local"}:
+            continue  # W&B's local controller: what every nbrun sweep is
         if key in _IGNORED_KEYS:
-            warnings.warn(
+            notes.append(
                 f"nbrun: sweep config key {key!r} is W&B's and means nothing to an offline "
-                "sweep: ignored",
-                UserWarning,
-                stacklevel=3,
+                "sweep: ignored"
             )
         elif key not in _TOP_KEYS:
             raise _fail(
@@ -557,22 +579,36 @@ def _check_method(method: str, params: list[Param], metric: Metric | None) -> No
                 )
 
 
-def _optional_string(obj: Mapping[str, Any], key: str) -> str | None:
-    return None if obj.get(key) is None else _string(obj[key], key)
+def _optional_string(obj: Mapping[str, Any], key: str, *, empty: bool = False) -> str | None:
+    if obj.get(key) is None or (empty and obj[key] == ""):
+        return None if obj.get(key) is None else ""
+    return _string(obj[key], key)
 
 
-def parse_sweep_config(obj: Mapping[str, Any]) -> SweepConfig:
+def parse_sweep_config(obj: Mapping[str, Any], *, warn: bool = True) -> SweepConfig:
     """Check a W&B sweep configuration and return it typed (rule 46).
 
     Raises :class:`~nbrun.errors.SweepConfigError` naming the key path, the bad value and
-    what is allowed; warns (``UserWarning``) for W&B keys that mean nothing offline
-    (``controller``, ``job``, ...), which are ignored."""
+    what is allowed. Warns (``UserWarning``, once the whole config is checked) for W&B keys
+    that mean nothing offline (``controller``, ``job``, ...), which are ignored, and for
+    exponent bounds that look like values; ``warn=False`` keeps quiet (a config read back
+    from the store, already warned about when the sweep was made)."""
     if not isinstance(obj, Mapping):
         raise _fail("(top level)", f"{_show(obj)} is not a mapping", "give a dict or YAML mapping")
-    _check_top(obj)
+    notes: list[str] = []
+    cfg = _parse(obj, notes)
+    if warn:
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+    return cfg
+
+
+def _parse(obj: Mapping[str, Any], notes: list[str]) -> SweepConfig:
+    _check_top(obj, notes)
     raw = _json_copy(obj, "")
+    obj = raw  # checked from here on: numpy numbers are Python numbers, tuples are lists
     metric = None if obj.get("metric") is None else _metric(obj["metric"])
-    params = _parameters(obj["parameters"], ())
+    params = _parameters(obj["parameters"], (), notes)
     _check_method(str(obj["method"]), params, metric)
     run_cap = obj.get("run_cap")
     if run_cap is not None:
@@ -596,7 +632,7 @@ def parse_sweep_config(obj: Mapping[str, Any]) -> SweepConfig:
         program=_optional_string(obj, "program"),
         command=command,
         name=_optional_string(obj, "name"),
-        description=None if obj.get("description") is None else str(obj["description"]),
+        description=_optional_string(obj, "description", empty=True),
         entity=_optional_string(obj, "entity"),
         project=_optional_string(obj, "project"),
         raw=raw,

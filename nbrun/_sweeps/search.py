@@ -8,6 +8,7 @@ same random draws for the same sweep).
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def _next_grid(cfg: SweepConfig, trials: Sequence[Trial]) -> Suggestion | None:
         index += 1
     if index >= size:
         return None
-    return Suggestion(index, grid_point(cfg, index))
+    return Suggestion(index, _own(grid_point(cfg, index)))
 
 
 def _target_reached(cfg: SweepConfig, trials: Sequence[Trial]) -> bool:
@@ -95,5 +96,14 @@ def suggest(cfg: SweepConfig, trials: Sequence[Trial], seed: int) -> Suggestion 
     if cfg.method == "bayes":
         model = bayes.Model(cfg, trials, rng)
         if model.ready:
-            return Suggestion(index, model.best(lambda: random_params(cfg, rng)))
-    return Suggestion(index, random_params(cfg, rng))
+            return Suggestion(index, _own(model.best()))
+    return Suggestion(index, _own(random_params(cfg, rng)))
+
+
+def _own(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with list and dict values copied: a suggestion shares nothing with the
+    config's values (a run that changes its config cannot change the sweep's)."""
+    return {
+        k: _own(v) if isinstance(v, dict) else copy.deepcopy(v) if isinstance(v, list) else v
+        for k, v in params.items()
+    }

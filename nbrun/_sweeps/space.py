@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from statistics import NormalDist
 from typing import Any, overload
 
 from .config import Param
 
-__all__ = ["draw", "encode", "grid_axis", "lookup", "nest", "quantise"]
+__all__ = ["draw", "encode", "encoder", "grid_axis", "lookup", "nest", "quantise"]
 
 
 def _decimals(q: float) -> int | None:
@@ -139,9 +139,9 @@ class _QAxis(Sequence[Any]):
             raise IndexError(i)
         value = self.lo + i * self.q
         places = _decimals(self.q)
-        if places is None and isinstance(self.lo, int):
-            return int(value)
-        return round(float(value), places if places is not None else 0)
+        if places is None:  # an int step: ints from an int min, floats otherwise
+            return value if isinstance(self.lo, int) else float(value)
+        return round(float(value), max(places, _decimals(float(self.lo)) or 0))
 
 
 def grid_axis(p: Param) -> Sequence[Any]:
@@ -171,33 +171,52 @@ def _index(p: Param, value: Any) -> int | None:
     return None
 
 
+def _scale(p: Param) -> Callable[[float], float]:
+    """The map of a number drawn from ``p`` onto [0, 1], its constants computed once."""
+    d = p.distribution
+    if d in ("int_uniform", "uniform", "q_uniform"):
+        assert p.min is not None and p.max is not None
+        lo, span = float(p.min), float(p.max - p.min)
+        return lambda x: (x - lo) / span
+    if "log_uniform" in d:
+        lo, hi = _log_bounds(p)
+        sign = -1.0 if d == "inv_log_uniform" else 1.0  # x = e^-u with u in [min, max]
+        return lambda x: (sign * math.log(x) - lo) / (hi - lo)
+    if d in ("normal", "q_normal", "log_normal", "q_log_normal"):
+        if p.sigma <= 0:
+            return lambda x: 0.5
+        cdf = NormalDist(p.mu, p.sigma).cdf
+        return (lambda x: cdf(math.log(x))) if "log" in d else cdf
+    return lambda x: x  # beta: already in [0, 1]
+
+
+def encoder(p: Param) -> Callable[[Any], float]:
+    """:func:`encode` for one parameter, its constants computed once (for many values)."""
+    if p.distribution.startswith("categorical"):
+        last = max(1, len(p.values) - 1)
+
+        def categorical(value: Any) -> float:
+            i = _index(p, value)
+            return 0.5 if i is None or len(p.values) == 1 else i / last
+
+        return categorical
+    scale = _scale(p)
+
+    def number(value: Any) -> float:
+        try:
+            u = scale(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return 0.5
+        return min(1.0, max(0.0, u)) if math.isfinite(u) else 0.5
+
+    return number
+
+
 def encode(p: Param, value: Any) -> float:
     """``value``'s place in [0, 1] for ``p``'s range (rule 48): linear for uniform and int
     bounds, on the log scale for log distributions, the normal CDF for (log-)normal ones,
     the value itself for beta, the index for categoricals; 0.5 for a value it cannot place."""
-    d = p.distribution
-    try:
-        if d.startswith("categorical"):
-            i = _index(p, value)
-            return 0.5 if i is None or len(p.values) == 1 else i / (len(p.values) - 1)
-        x = float(value)
-        if d in ("int_uniform", "uniform", "q_uniform"):
-            assert p.min is not None and p.max is not None
-            u = (x - p.min) / (p.max - p.min)
-        elif "log_uniform" in d:
-            lo, hi = _log_bounds(p)
-            u = (math.log(x) - lo) / (hi - lo)
-            if d == "inv_log_uniform":
-                u = (-math.log(x) - lo) / (hi - lo)
-        elif d in ("normal", "q_normal", "log_normal", "q_log_normal"):
-            if "log" in d:
-                x = math.log(x)
-            u = NormalDist(p.mu, p.sigma).cdf(x) if p.sigma > 0 else 0.5
-        else:
-            u = x
-    except (TypeError, ValueError, OverflowError):
-        return 0.5
-    return min(1.0, max(0.0, u)) if math.isfinite(u) else 0.5
+    return encoder(p)(value)
 
 
 def nest(pairs: Iterable[tuple[tuple[str, ...], Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import itertools
 import math
 import random
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -16,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbrun._sweeps import SweepConfig, Trial, grid_point, grid_size, parse_sweep_config, suggest
-from nbrun._sweeps.space import lookup
+from nbrun._sweeps import bayes as bayes_module
+from nbrun._sweeps.space import grid_axis, lookup, nest
+from nbrun.errors import UsageError
 from tests.conftest import examples
 
 _value = st.one_of(
@@ -53,8 +56,6 @@ def _key(params: dict[str, Any]) -> str:
 def _expected_points(cfg: SweepConfig) -> list[str]:
     """Every combination, computed independently of ``grid_point``: itertools.product over
     the distinct values of each axis in W&B's order."""
-    from nbrun._sweeps.space import grid_axis, nest
-
     axes = [list(grid_axis(p)) for p in cfg.parameters]
     return [
         _key(nest(zip([p.path for p in cfg.parameters], combo, strict=True)))
@@ -255,8 +256,9 @@ def test_rule48_first_trials_random_and_failed_trials_imputed() -> None:
 
 
 def test_rule48_bayes_cost_with_100_finished_trials() -> None:
-    """A suggestion with 100 finished trials (and 4 running) stays well under 100 ms
-    (issue 23's budget); the median of 5 is taken on this shared machine."""
+    """A suggestion with 100 finished trials (and 4 running) costs well under 100 ms
+    (issue 23's budget). Measured as this process's CPU time (BLAS runs on one thread during
+    a suggestion), which other processes on the shared machine do not inflate; median of 5."""
     cfg = parse_sweep_config(
         {
             "method": "bayes",
@@ -277,7 +279,150 @@ def test_rule48_bayes_cost_with_100_finished_trials() -> None:
     suggest(cfg, trials, 0)  # warm: scikit-learn imported
     times = []
     for seed in range(5):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         suggest(cfg, trials, seed)
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     assert statistics.median(times) < 0.1, times
+
+
+def test_rule48_nested_constants_kept_and_long_sweeps_thinned() -> None:
+    """Constants and nesting survive a bayes suggestion; a sweep of more trials than the model
+    takes (150 > MAX_POINTS) still suggests, from the best and the latest."""
+    cfg = parse_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss"},
+            "parameters": {
+                "model": {"parameters": {"x": {"min": -2.0, "max": 2.0}, "kind": {"value": "mlp"}}},
+                "epochs": {"value": 3},
+            },
+        }
+    )
+    rnd = random.Random(1)
+    trials = []
+    for i in range(150):
+        x = rnd.uniform(-2, 2)
+        trials.append(
+            Trial(i, {"model": {"x": x, "kind": "mlp"}, "epochs": 3}, (x - 1) ** 2, "finished")
+        )
+    model = bayes_module.Model(cfg, trials, random.Random(0))
+    assert len(model.observed) == bayes_module.MAX_POINTS
+    kept = {t.index for t, _ in model.observed}
+    assert set(range(100, 150)) <= kept  # the latest half
+    best = sorted(trials, key=lambda t: t.value or 0.0)[:50]
+    assert {t.index for t in best} <= kept  # the best half
+    s = suggest(cfg, trials, 3)
+    assert s is not None and s.params["epochs"] == 3 and s.params["model"]["kind"] == "mlp"
+    assert abs(s.params["model"]["x"] - 1.0) < 0.5
+
+
+def test_rule48_impute_while_running_counts_running_values() -> None:
+    base = {**_BAYES, "metric": {"name": "loss", "impute_while_running": "latest"}}
+    cfg = parse_sweep_config(base)
+    trials = [
+        Trial(0, {"x": -1.0}, 1.69, "finished"),
+        Trial(1, {"x": 1.0}, 0.49, "finished"),
+        Trial(2, {"x": 0.3}, 0.0, "running"),
+        Trial(3, {"x": 1.5}, None, "running"),
+    ]
+    model = bayes_module.Model(cfg, trials, random.Random(0))
+    assert [t.index for t, _ in model.observed] == [0, 1, 2]
+    assert [t.index for t in model.pending] == [3]
+    plain = bayes_module.Model(parse_sweep_config(_BAYES), trials, random.Random(0))
+    assert [t.index for t in plain.pending] == [2, 3]
+
+
+def test_rule48_failed_trials_count_as_the_worst_value() -> None:
+    cfg = parse_sweep_config(_BAYES)
+    trials = [
+        Trial(0, {"x": -1.0}, 1.69, "finished"),
+        Trial(1, {"x": 1.0}, 0.49, "finished"),
+        Trial(2, {"x": 2.0}, None, "crashed"),
+        Trial(3, {"x": -2.0}, 0.1, "killed"),
+    ]
+    model = bayes_module.Model(cfg, trials, random.Random(0))
+    assert [(t.index, v) for t, v in model.observed] == [(0, 1.69), (1, 0.49), (2, 1.69), (3, 1.69)]
+    best = {**_BAYES, "metric": {"name": "loss", "impute": "best"}}
+    model = bayes_module.Model(parse_sweep_config(best), trials, random.Random(0))
+    assert [v for _, v in model.observed][2:] == [0.49, 0.49]
+
+
+def test_rule48_without_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = parse_sweep_config(_BAYES)
+    trials = [Trial(0, {"x": -1.0}, 1.69, "finished"), Trial(1, {"x": 1.0}, 0.49, "finished")]
+    assert suggest(cfg, trials[:1], 0) is not None  # random until two values: no model needed
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # what an uninstalled package looks like
+    with pytest.raises(UsageError, match=r"needs scikit-learn.*pip install 'nbrun\[sweeps\]'"):
+        suggest(cfg, trials, 0)
+
+
+def test_rule48_discrete_space_tries_untried_points_first() -> None:
+    """On a space of 6 points, bayes suggests a point no trial holds while there is one."""
+    cfg = parse_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "loss"},
+            "parameters": {"n": {"values": [1, 2, 3]}, "k": {"values": ["a", "b"]}},
+        }
+    )
+    trials: list[Trial] = []
+    for _ in range(8):
+        s = suggest(cfg, trials, 11)
+        assert s is not None
+        point = (s.params["n"], s.params["k"])
+        tried = {(t.params["n"], t.params["k"]) for t in trials}
+        if len(trials) >= 2 and len(tried) < 6:  # the model is used: something new
+            assert point not in tried
+        loss = s.params["n"] + (s.params["k"] == "b")
+        state = "running" if len(trials) == 3 else "finished"  # a running point counts as held
+        trials.append(Trial(s.index, s.params, loss if state == "finished" else None, state))
+    assert len({(t.params["n"], t.params["k"]) for t in trials}) == 6
+
+
+_BAYES_SPACE = {
+    "method": "bayes",
+    "metric": {"name": "m", "goal": "maximize"},
+    "parameters": {
+        "u": {"min": -1.0, "max": 1.0},
+        "i": {"min": 1, "max": 4},
+        "l": {"distribution": "log_uniform_values", "min": 1e-3, "max": 10.0},
+        "c": {"values": ["x", "y"]},
+    },
+}
+
+
+@settings(max_examples=examples(0.5), deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["finished", "failed", "crashed", "killed", "running"]),
+            st.one_of(st.none(), st.floats(-1e12, 1e12), st.sampled_from([0.0, 1.0])),
+            st.integers(0, 10**6),
+        ),
+        min_size=2,
+        max_size=25,
+    ),
+    st.integers(0, 2**31),
+)
+def test_rule48_bayes_suggestions_stay_in_the_space(
+    rows: list[tuple[str, float | None, int]], seed: int
+) -> None:
+    """Whatever the observations (equal values, huge ones, only failures, repeated points),
+    a bayes suggestion is a point of the space, the same for the same trials and seed."""
+    cfg = parse_sweep_config(_BAYES_SPACE)
+    trials = []
+    for i, (state, value, draw_seed) in enumerate(rows):
+        rnd = random.Random(draw_seed % 7)  # few distinct points: repeats happen
+        params = {
+            "u": rnd.uniform(-1, 1),
+            "i": rnd.randint(1, 4),
+            "l": 10 ** rnd.uniform(-3, 1),
+            "c": rnd.choice("xy"),
+        }
+        trials.append(Trial(i, params, value, state))
+    s = suggest(cfg, trials, seed)
+    assert s is not None and s.index == len(trials)
+    p = s.params
+    assert -1.0 <= p["u"] <= 1.0 and p["i"] in (1, 2, 3, 4) and type(p["i"]) is int
+    assert 1e-3 <= p["l"] <= 10.0 and p["c"] in ("x", "y")
+    assert suggest(cfg, trials, seed) == s

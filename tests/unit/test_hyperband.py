@@ -7,8 +7,11 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbrun._sweeps import Hyperband, bands, parse_sweep_config, thresholds, to_stop
+from tests.conftest import examples
 
 
 def _hb(**et: Any) -> Hyperband:
@@ -115,3 +118,48 @@ def test_rule49_a_lone_worse_run_among_many() -> None:
 def test_rule49_bad_goal() -> None:
     with pytest.raises(ValueError, match="'best' is not minimize or maximize"):
         to_stop(_hb(min_iter=1), "best", {"a": [1.0]})
+
+
+@settings(max_examples=examples(1.0), deadline=None)
+@given(
+    st.lists(st.floats(-10, 10), min_size=1, max_size=30),
+    st.sampled_from([2, 3, 4, 2.5]),
+    st.sampled_from(["minimize", "maximize"]),
+)
+def test_rule49_at_one_band_the_best_share_survives(
+    values: list[float], eta: float, goal: str
+) -> None:
+    """Runs that all reached one band (min_iter = their length, strict): at least the best
+    ceil(n / eta) go on, every stopped run is worse than every run that goes on, and a run
+    tied with one that goes on goes on too."""
+    hb = _hb(min_iter=2, eta=eta)
+    histories = {f"r{i}": [0.0, v] for i, v in enumerate(values)}
+    stopped = to_stop(hb, goal, histories)
+    kept = set(histories) - stopped
+    assert len(kept) >= math.ceil(len(values) / eta)
+    sign = 1.0 if goal == "minimize" else -1.0
+    worst_kept = max(sign * histories[r][1] for r in kept)
+    assert all(sign * histories[r][1] > worst_kept for r in stopped)
+
+
+@settings(max_examples=examples(1.0), deadline=None)
+@given(
+    st.dictionaries(
+        st.text("abcdef", min_size=1, max_size=3),
+        st.lists(st.floats(0, 5), max_size=12),
+        max_size=8,
+    ),
+    st.booleans(),
+    st.data(),
+)
+def test_rule49_only_running_runs_past_a_band_and_improving_never_hurts(
+    histories: dict[str, list[float]], strict: bool, data: st.DataObject
+) -> None:
+    hb = _hb(min_iter=2, eta=2, strict=strict)
+    running = data.draw(st.sets(st.sampled_from(sorted(histories)))) if histories else set()
+    stopped = to_stop(hb, "minimize", histories, running=running)
+    assert stopped <= running
+    assert all(len(histories[r]) >= 2 for r in stopped)  # none before the first band
+    for r in stopped:  # the same run, better everywhere (others unchanged): it may go on,
+        better = {**histories, r: [v - 100.0 for v in histories[r]]}  # never the reverse
+        assert r not in to_stop(hb, "minimize", better, running=running)

@@ -9,9 +9,10 @@ import pickle
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
-from nbrun._sweeps import Param, Trial, grid_size, parse_sweep_config, suggest
+from nbrun._sweeps import Param, Trial, grid_point, grid_size, parse_sweep_config, suggest
 from nbrun._sweeps.space import draw, encode, quantise
 from nbrun.errors import SweepConfigError, UsageError
 
@@ -80,6 +81,20 @@ def test_rule46_top_level_keys_are_kept_and_raw_is_json_safe() -> None:
     assert cfg.raw["metric"] == src["metric"]
 
 
+def test_rule46_numpy_numbers_are_python_numbers() -> None:
+    cfg = parse_sweep_config(
+        _cfg(
+            {
+                "i": {"min": np.int64(1), "max": np.int64(4)},
+                "v": {"values": np.linspace(0.0, 1.0, 3)},
+            }
+        )
+    )
+    i, v = cfg.parameters
+    assert i.distribution == "int_uniform" and type(i.min) is int
+    assert v.values == (0.0, 0.5, 1.0) and cfg.raw["parameters"]["v"]["values"] == [0.0, 0.5, 1.0]
+
+
 def test_rule46_nested_parameters_give_nested_params() -> None:
     cfg = parse_sweep_config(
         _cfg(
@@ -109,12 +124,20 @@ def test_rule46_nested_parameters_give_nested_params() -> None:
 
 def test_rule46_wandb_keys_without_offline_meaning_warn() -> None:
     with pytest.warns(UserWarning, match="'controller' is W&B's .* ignored"):
-        parse_sweep_config(_cfg({"x": {"value": 1}}, controller={"type": "local"}))
+        parse_sweep_config(_cfg({"x": {"value": 1}}, controller={"type": "cloud"}))
+    with pytest.warns(UserWarning, match="'job' is W&B's .* ignored"):
+        parse_sweep_config(_cfg({"x": {"value": 1}}, job="me/p/job:v0"))
+    # W&B's local controller is what an nbrun sweep is: accepted without a word
+    cfg = parse_sweep_config(_cfg({"x": {"value": 1}}, controller={"type": "local"}))
+    assert cfg.raw["controller"] == {"type": "local"}
 
 
 def test_rule46_exponent_bounds_that_look_like_values_warn() -> None:
-    with pytest.warns(UserWarning, match="natural-log exponents .* log_uniform_values"):
-        _param({"distribution": "log_uniform", "min": 0.0001, "max": 0.1})
+    spec = {"distribution": "log_uniform", "min": 0.0001, "max": 0.1}
+    with pytest.warns(UserWarning, match="parameters.x uses log_uniform, where min and max are"):
+        _param(spec)
+    quiet = parse_sweep_config(_cfg({"x": spec}, controller={"type": "cloud"}), warn=False)
+    assert quiet.parameters[0].min == 0.0001  # no warning (pytest makes nbrun's errors)
     p = _param({"distribution": "log_uniform", "min": -9.2, "max": -2.3})  # no warning
     assert p.distribution == "log_uniform"
 
@@ -131,6 +154,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     (_cfg({"x": {"min": 5, "max": 1}}), "parameters.x.min", "min 5 is not below max 1"),
     (_cfg({"x": {"min": 1.0, "max": 1.0}}), "parameters.x.min", "not below max"),
     (_cfg({"x": {"min": "a", "max": 1}}), "parameters.x.min", "'a' is not a finite number"),
+    (_cfg({"x": {"min": "1e-4", "max": 0.1}}), "parameters.x.min", "YAML reads 1e-4 as text"),
     (_cfg({"x": {"min": 1}}), "parameters.x", "is not a parameter"),
     (_cfg({"x": {"distribution": "poisson"}}), "parameters.x.distribution", "'poisson'"),
     (_cfg({"x": {"distribution": "uniform", "max": 1}}), "parameters.x.min", "needs 'min'"),
@@ -190,6 +214,21 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         _cfg({"x": {"values": [1, 2], "probabilities": [0.5, 0.5]}}, method="grid"),
         "parameters.x",
         "no probabilities",
+    ),
+    (
+        _cfg(
+            {"x": {"distribution": "categorical", "values": [1, 2], "probabilities": [0.5, 0.5]}},
+            method="grid",
+        ),
+        "parameters.x",
+        "no probabilities",
+    ),
+    (_cfg({"x": {"value": 1}}, description=5), "description", "not a non-empty string"),
+    (_cfg({"x": {"value": 1}}, name=""), "name", "not a non-empty string"),
+    (
+        _cfg({"x": {"value": 1}}, metric={"name": "l", "impute": "mean"}),
+        "metric.impute",
+        "allowed: worst, best, latest",
     ),
     (_cfg({"x": {"min": 0.0, "max": 1.0}}, method="bayes"), "metric", "bayes needs a metric"),
     (
@@ -374,6 +413,15 @@ def test_rule47_grid_axes_sizes() -> None:
         )
     )
     assert grid_size(cfg) == 3 * 5 * 4 * 1
+    half = parse_sweep_config(
+        _cfg({"h": {"distribution": "q_uniform", "min": 0.5, "max": 3, "q": 1}}, method="grid")
+    )
+    assert grid_size(half) == 3
+    assert [grid_point(half, i)["h"] for i in range(3)] == [0.5, 1.5, 2.5]
+    tenth = parse_sweep_config(
+        _cfg({"t": {"distribution": "q_uniform", "min": 0.05, "max": 0.4, "q": 0.1}}, method="grid")
+    )
+    assert [grid_point(tenth, i)["t"] for i in range(4)] == [0.05, 0.15, 0.25, 0.35]
     assert grid_size(parse_sweep_config(_cfg({"a": {"value": 1}}))) is None
 
 
@@ -398,3 +446,55 @@ def test_rule47_target_ends_the_sweep() -> None:
     assert suggest(cfg, [Trial(0, {"x": 0.1}, 0.89, "finished")], 0) is not None
     assert suggest(cfg, [Trial(0, {"x": 0.1}, 0.95, "running")], 0) is not None
     assert suggest(cfg, [Trial(0, {"x": 0.1}, 0.95, "finished")], 0) is None
+
+
+def test_rule47_boolean_grid_keeps_bools() -> None:
+    """W&B's boolean-parameters example: flags stay bools (True is not 1) in every point."""
+    cfg = parse_sweep_config(
+        {
+            "program": "train-bool.py",
+            "method": "grid",
+            "parameters": {
+                "optimizer": {"values": ["sgd", "adam"]},
+                "flag1": {"values": [False, True]},
+                "flag2": {"values": [False, True, 1]},  # 1 is another value than True
+            },
+        }
+    )
+    assert grid_size(cfg) == 2 * 3 * 2
+    points = [grid_point(cfg, i) for i in range(12)]
+    assert {type(p["flag1"]) for p in points} == {bool}
+    assert [p["flag2"] for p in points[:6]] == [False, False, True, True, 1, 1]
+
+
+def test_rule46_raw_parses_back_to_the_same_config() -> None:
+    """What the store keeps (``raw``) parses to the same config: a sweep read back suggests
+    as the one made."""
+    srcs = [
+        _cfg({"x": {"values": (1, 2.5, "a")}, "n": {"parameters": {"y": {"min": 1, "max": 3}}}}),
+        _cfg(
+            {"lr": {"distribution": "q_log_uniform_values", "min": 1e-4, "max": 1.0, "q": 1e-4}},
+            method="bayes",
+            metric={"name": "loss", "goal": "maximize", "target": 3},
+            early_terminate={"type": "hyperband", "max_iter": 27, "s": 2, "strict": False},
+            run_cap=5,
+            command=["${program}"],
+        ),
+    ]
+    for src in srcs:
+        cfg = parse_sweep_config(src)
+        assert parse_sweep_config(cfg.raw) == cfg
+        assert suggest(parse_sweep_config(cfg.raw), [], 9) == suggest(cfg, [], 9)
+
+
+def test_rule47_suggestions_share_nothing_with_the_config() -> None:
+    for method in ("grid", "random"):
+        cfg = parse_sweep_config(
+            _cfg({"layers": {"values": [[64, 32]]}, "o": {"value": {"k": [1]}}}, method)
+        )
+        s = suggest(cfg, [], 0)
+        assert s is not None and s.params == {"layers": [64, 32], "o": {"k": [1]}}
+        s.params["layers"].append(16)
+        s.params["o"]["k"].append(2)
+        again = suggest(cfg, [], 0)
+        assert again is not None and again.params == {"layers": [64, 32], "o": {"k": [1]}}
