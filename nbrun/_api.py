@@ -310,7 +310,7 @@ def open_run(request: InitRequest) -> Run:
             run = _rewind(store, request, request.rewind)
         else:
             run = _start_or_resume(store, request)
-    if request.reinit != "create_new" or current_run() is None:
+    if request.reinit != "create_new" or current_run() is None or request.sweep_id is not None:
         set_current(run)
     return run
 
@@ -339,6 +339,9 @@ def _sweep_trial(request: InitRequest) -> InitRequest:
         id=trial.run_id,
         dir=trial.dir,
         resume=None,
+        # another run still open (the notebook's own, another agent thread's) is neither
+        # returned nor finished: the trial's run is a new one, and becomes the current run
+        reinit="create_new",
         config={**request.config, **trial.params},
         sweep_id=trial.sweep_id,
     )
