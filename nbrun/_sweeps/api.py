@@ -15,10 +15,12 @@ from typing import Any
 from .. import _ids, _system
 from .._init_request import env_value
 from .._records import SweepRecord
+from .._registry import take_pending_trial
 from .._store import Store
 from ..errors import UsageError
 from .agent import SweepHandle, find_sweep, run_agent, split_sweep_path
 from .config import parse_sweep_config
+from .program import check_program, run_program
 from .search import grid_size
 
 
@@ -109,14 +111,46 @@ def agent(
     name, sid = split_sweep_path(sweep_id, _project(project))
     handle = find_sweep(_store_dir(dir), name, sid)
     if function is None:
-        raise UsageError(
-            f"agent({sweep_id!r}) without function= runs the sweep's program, which this "
-            "build of nbrun cannot do yet: pass function= (or use python -m nbrun agent)"
-        )
+        function = program_function(handle.cfg.program, handle.cfg.command, handle.cfg.entity)
     if executor is not None:
         _on_executor(handle, function, count, executor)
         return
     run_agent(handle, function, count)
+
+
+# -- function=None: the sweep's program (rules 55-56) ----------------------------------------
+def program_function(
+    program: str | None, command: list[str] | None, entity: str | None
+) -> Callable[[], None]:
+    """The agent's function when it has none: run the sweep's ``program`` through its
+    ``command`` (W&B's default ``${env} ${interpreter} ${program} ${args}``) as a subprocess
+    in the current folder, whose ``init`` takes the trial from the environment. The
+    trial's state is then its run's (none: the program never called ``init``, failed). A bad
+    command raises before anything runs. Holds plain data only, so an ``executor=`` can
+    carry it."""
+    if program is None and command is None:
+        raise UsageError(
+            "agent without function=: the sweep config has no `program:` (nor `command:`) to "
+            "run; add `program: train.py` to it, or pass function="
+        )
+    check_program(program, command, entity=entity)
+
+    def run() -> None:
+        trial = take_pending_trial()  # the program's own init takes the trial
+        if trial is None:  # pragma: no cover - run_trial always sets one
+            raise UsageError("the sweep's program runs only inside an agent's trial")
+        run_program(
+            program,
+            command,
+            trial.params,
+            sweep_id=trial.sweep_id,
+            project=trial.project,
+            run_id=trial.run_id,
+            store=trial.dir,
+            entity=entity,
+        )
+
+    return run
 
 
 # -- executor= -------------------------------------------------------------------------------
