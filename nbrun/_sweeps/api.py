@@ -108,7 +108,10 @@ def agent(
             f"agent(executor={executor!r}): pass a concurrent.futures.Executor (e.g. "
             "ProcessPoolExecutor(), or distributed.Client(...).get_executor()) or None"
         )
-    name, sid = split_sweep_path(sweep_id, _project(project))
+    given = _project(project)
+    if given is None and isinstance(sweep_id, str) and "/" not in sweep_id:
+        given = _project_of(_store_dir(dir), sweep_id)  # W&B: a bare id in the default project
+    name, sid = split_sweep_path(sweep_id, given)
     handle = find_sweep(_store_dir(dir), name, sid)
     if function is None:
         function = program_function(handle.cfg.program, handle.cfg.command, handle.cfg.entity)
@@ -116,6 +119,14 @@ def agent(
         _on_executor(handle, function, count, executor)
         return
     run_agent(handle, function, count)
+
+
+def _project_of(base: str, sweep_id: str) -> str | None:
+    """The project of the store's one sweep ``sweep_id`` (None: none, or several, which
+    :func:`split_sweep_path` then asks to name)."""
+    store = Store.open_existing(base)
+    found = {r.project for r in store.list_sweeps() if r.id == sweep_id} if store else set()
+    return found.pop() if len(found) == 1 else None
 
 
 # -- function=None: the sweep's program (rules 55-56) ----------------------------------------
