@@ -75,12 +75,21 @@ _pending = threading.local()
 
 
 def set_pending_trial(trial: PendingTrial | None) -> None:
-    """Make ``trial`` the one this thread's next ``init`` becomes (None: no trial)."""
+    """Make ``trial`` the one this thread's next ``init`` becomes, and the thread's trial
+    until the agent clears it (None: no trial)."""
     _pending.trial = trial
+    _pending.active = trial
 
 
 def take_pending_trial() -> PendingTrial | None:
     """This thread's pending trial, cleared (the first ``init`` takes it), or None."""
     trial: PendingTrial | None = getattr(_pending, "trial", None)
     _pending.trial = None
+    return trial
+
+
+def active_trial() -> PendingTrial | None:
+    """The trial whose function runs on this thread (taken or not), or None: an ``init``
+    after its run finished continues that run (rule 57)."""
+    trial: PendingTrial | None = getattr(_pending, "active", None)
     return trial
