@@ -243,7 +243,7 @@ def test_rule51_bad_agent_arguments_are_refused_before_any_trial(run_dir: Path) 
     with pytest.raises(nbrun.UsageError, match=r"sweep_id 'a/b/c/d'"):
         nbrun.agent("a/b/c/d", lambda: None)
     with pytest.raises(nbrun.UsageError, match=r"a bare id needs project="):
-        nbrun.agent(sid, lambda: None)
+        nbrun.agent("nosuchid", lambda: None)  # (a stored sweep's bare id is found: rule 57)
     with pytest.raises(nbrun.UsageError, match=r"no sweep 'nope' in project 'sweeps'"):
         nbrun.agent(f"{P}/nope", lambda: None)
     with pytest.raises(nbrun.UsageError, match=r"function=5"):
@@ -318,10 +318,11 @@ def test_rule51_only_the_first_init_of_the_function_is_the_trial(run_dir: Path) 
     def train() -> None:
         first = nbrun.init()
         first.log({"loss": 0.5})
-        first.finish()
-        second = nbrun.init(project=P)
+        # while the trial's run is open; after it finished, init continues it (rule 57)
+        second = nbrun.init(project=P, reinit="create_new")
         ids.append((first.sweep_id, second.sweep_id))
         second.finish()
+        first.finish()
 
     nbrun.agent(f"{P}/{sid}", train, count=1)
     assert ids == [(sid, None)]
@@ -546,9 +547,13 @@ def test_rule54_the_sweep_view_its_runs_and_best_run(run_dir: Path) -> None:
 def test_rule54_bad_sweep_paths_and_orders_are_refused(run_dir: Path) -> None:
     sid = _sweep_id(run_dir, {"method": "random", "parameters": {"x": {"values": [1, 2]}}})
     api = nbrun.Api()
-    for bad in ("", "x", "a/b/c/d", "/x"):
+    for bad in ("", "a/b/c/d", "/x"):
         with pytest.raises(nbrun.UsageError, match="project/sweep_id"):
             api.sweep(bad)
+    # a bare id: the project that holds it (rule 57)
+    with pytest.raises(nbrun.RunNotFoundError, match=r"no sweep 'x' in any project"):
+        api.sweep("x")
+    assert api.sweep(sid).project == P
     with pytest.raises(nbrun.RunNotFoundError, match=r"no sweep 'nope'"):
         api.sweep(f"{P}/nope")
     sweep = api.sweep(f"{P}/{sid}")
