@@ -31,14 +31,7 @@ from ._lineage import (
     state_at,
 )
 from ._records import RunRecord
-from ._registry import (
-    PendingTrial,
-    active_trial,
-    current_run,
-    live_run,
-    set_current,
-    take_pending_trial,
-)
+from ._registry import PendingTrial, current_run, live_run, pending_trial, set_current
 from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
@@ -326,13 +319,15 @@ def _sweep_trial(request: InitRequest) -> InitRequest:
     """``request`` as the run of the sweep trial this init becomes (rule 51): the thread's
     pending trial (``nbrun.agent`` with a function), else the trial ``NBRUN_SWEEP_ID`` and
     ``NBRUN_RUN_ID`` name (an agent's subprocess). The trial gives the run's id, project and
-    store; its parameters override ``config``'s keys (W&B: sweep values win)."""
-    trial = take_pending_trial()
-    again = False
+    store; its parameters override ``config``'s keys (W&B: sweep values win). Every init
+    while the trial runs is its run: the first makes it, a later one (after ``finish``)
+    continues it, and one while it is open returns it."""
+    trial = pending_trial()
     if trial is None:
-        trial, again = _trial_again(request)
-        if trial is None:
+        text = os.environ.get(SWEEP_ENV)
+        if not text or request.mode == "disabled":
             return request
+        trial = _env_trial(request, text)
     if request.id is not None and request.id != trial.run_id:
         warnings.warn(
             f"nbrun.init(id={request.id!r}) inside sweep {trial.sweep_id!r}: the run is the "
@@ -340,39 +335,20 @@ def _sweep_trial(request: InitRequest) -> InitRequest:
             UserWarning,
             stacklevel=4,
         )
+    prev = current_run()
+    open_now = prev is not None and prev.id == trial.run_id and is_live(prev.state)
     return dataclasses.replace(
         request,
         project=trial.project,
         id=trial.run_id,
         dir=trial.dir,
-        # an init after the trial's run finished continues it (rule 57: transformers'
-        # hyperparameter_search finishes the run its objective started, then inits again)
-        resume="allow" if again else None,
-        # another run still open (the notebook's own, another agent thread's) is neither
-        # returned nor finished: the trial's run is a new one, and becomes the current run
-        reinit="create_new",
+        resume="allow",
+        # the trial's run open: returned; another run open (the notebook's own, another agent
+        # thread's) is neither returned nor finished, and the trial's run becomes current
+        reinit="return_previous" if open_now else "create_new",
         config={**request.config, **trial.params},
         sweep_id=trial.sweep_id,
     )
-
-
-def _trial_again(request: InitRequest) -> tuple[PendingTrial | None, bool]:
-    """The trial a later ``init`` of the trial's function (or program) belongs to, and
-    whether its run exists already: with the trial's run finished, the next ``init`` continues
-    it, as W&B's agent keeps ``WANDB_RUN_ID`` set for the whole trial (rule 57); while the
-    run is open here, another ``init`` makes an ordinary run (rule 51)."""
-    trial = active_trial()
-    if trial is None:
-        text = os.environ.get(SWEEP_ENV)
-        if not text or request.mode == "disabled":
-            return None, False
-        trial = _env_trial(request, text)
-    if live_run(Store.open(trial.dir).path, trial.project, trial.run_id) is not None:
-        return None, False
-    stored = Store.open(trial.dir).get_run(trial.project, trial.run_id)
-    if stored is None and active_trial() is not None:
-        return None, False  # the function's first init was taken, its run never made
-    return trial, stored is not None
 
 
 def _env_trial(request: InitRequest, text: str) -> PendingTrial:

@@ -15,12 +15,11 @@ from typing import Any
 from .. import _ids, _system
 from .._init_request import env_value
 from .._records import SweepRecord
-from .._registry import take_pending_trial
 from .._store import Store
 from ..errors import UsageError
 from .agent import SweepHandle, find_sweep, run_agent, split_sweep_path
 from .config import parse_sweep_config
-from .program import check_program, run_program
+from .program import check_program
 from .search import grid_size
 
 
@@ -94,8 +93,9 @@ def agent(
     ``sweep_id``: ``"ID"`` (with ``project``), ``"project/ID"`` or ``"entity/project/ID"``.
     ``count``: at most this many trials in this call (None: until the sweep has none left
     or its ``run_cap`` is reached). Any number of agents (threads, processes, machines on one
-    PostgreSQL store) may share a sweep. ``function=None`` runs the sweep's ``program``
-    (W&B's default command). ``executor`` (a ``concurrent.futures.Executor``: a process
+    PostgreSQL store) may share a sweep. ``function=None`` runs the sweep's ``program`` in a
+    subprocess per trial (W&B's default command ``${env} ${interpreter} ${program} ${args}``,
+    or the config's ``command``). ``executor`` (a ``concurrent.futures.Executor``: a process
     pool, a Dask client's ``get_executor()``): the trials run on its workers, each task an
     agent of one trial (``count`` tasks, else as many as the grid or ``run_cap`` leaves;
     the function travels with cloudpickle)."""
@@ -108,60 +108,22 @@ def agent(
             f"agent(executor={executor!r}): pass a concurrent.futures.Executor (e.g. "
             "ProcessPoolExecutor(), or distributed.Client(...).get_executor()) or None"
         )
-    given = _project(project)
-    if given is None and isinstance(sweep_id, str) and "/" not in sweep_id:
-        given = _project_of(_store_dir(dir), sweep_id)  # W&B: a bare id in the default project
-    name, sid = split_sweep_path(sweep_id, given)
+    name, sid = split_sweep_path(sweep_id, _project(project))
     handle = find_sweep(_store_dir(dir), name, sid)
-    if function is None:
-        function = program_function(handle.cfg.program, handle.cfg.command, handle.cfg.entity)
+    if function is None and handle.cfg.program is None and handle.cfg.command is None:
+        raise UsageError(
+            f"agent({sweep_id!r}) without function= runs the sweep's program, and sweep "
+            f"{handle.rec.id!r} has no program: pass function=, or give the config a "
+            "program: (or command:)"
+        )
+    if function is None:  # a bad command or a missing program: before any trial (rule 56)
+        check_program(handle.cfg.program, handle.cfg.command, entity=handle.cfg.entity)
     if executor is not None:
+        if function is None:
+            raise UsageError("agent(executor=...) runs a function on the workers: pass function=")
         _on_executor(handle, function, count, executor)
         return
     run_agent(handle, function, count)
-
-
-def _project_of(base: str, sweep_id: str) -> str | None:
-    """The project of the store's one sweep ``sweep_id`` (None: none, or several, which
-    :func:`split_sweep_path` then asks to name)."""
-    store = Store.open_existing(base)
-    found = {r.project for r in store.list_sweeps() if r.id == sweep_id} if store else set()
-    return found.pop() if len(found) == 1 else None
-
-
-# -- function=None: the sweep's program (rules 55-56) ----------------------------------------
-def program_function(
-    program: str | None, command: list[str] | None, entity: str | None
-) -> Callable[[], None]:
-    """The agent's function when it has none: run the sweep's ``program`` through its
-    ``command`` (W&B's default ``${env} ${interpreter} ${program} ${args}``) as a subprocess
-    in the current folder, whose ``init`` takes the trial from the environment. The
-    trial's state is then its run's (none: the program never called ``init``, failed). A bad
-    command raises before anything runs. Holds plain data only, so an ``executor=`` can
-    carry it."""
-    if program is None and command is None:
-        raise UsageError(
-            "agent without function=: the sweep config has no `program:` (nor `command:`) to "
-            "run; add `program: train.py` to it, or pass function="
-        )
-    check_program(program, command, entity=entity)
-
-    def run() -> None:
-        trial = take_pending_trial()  # the program's own init takes the trial
-        if trial is None:  # pragma: no cover - run_trial always sets one
-            raise UsageError("the sweep's program runs only inside an agent's trial")
-        run_program(
-            program,
-            command,
-            trial.params,
-            sweep_id=trial.sweep_id,
-            project=trial.project,
-            run_id=trial.run_id,
-            store=trial.dir,
-            entity=entity,
-        )
-
-    return run
 
 
 # -- executor= -------------------------------------------------------------------------------

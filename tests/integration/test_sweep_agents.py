@@ -141,3 +141,42 @@ def test_rule51_executor_runs_the_trials_on_its_workers(run_dir: Path) -> None:
     ):
         nbrun.agent(f"{P}/{endless}", _train_on_worker, dir=loc, executor=pool)
     assert _trials(loc, endless) == []
+
+
+PROGRAM = """
+import argparse, nbrun
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=int)
+args = parser.parse_args()
+run = nbrun.init(config={"x": -1, "from_args": args.x})
+run.log({"loss": float(run.config["x"])})
+"""
+
+
+@pytest.mark.slow
+def test_rule51_without_a_function_the_agent_runs_the_sweeps_program(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loc = where(run_dir)
+    (run_dir / "train.py").write_text(PROGRAM)
+    monkeypatch.setenv("PYTHONPATH", python_env()["PYTHONPATH"])
+    sid = nbrun.sweep(
+        {
+            "method": "grid",
+            "program": "train.py",
+            "metric": {"name": "loss"},
+            "parameters": {"x": {"values": [3, 1, 2]}},
+        },
+        project=P,
+        dir=loc,
+    )
+    nbrun.agent(f"{P}/{sid}", dir=loc)
+    trials = _trials(loc, sid)
+    assert sorted((t.params["x"], t.state, t.value) for t in trials) == [
+        (1, "finished", 1.0),
+        (2, "finished", 2.0),
+        (3, "finished", 3.0),
+    ]
+    runs = nbrun.Api(loc).runs(P)
+    assert all(r.config["x"] == r.config["from_args"] and r.sweep_id == sid for r in runs)
+    assert nbrun.Api(loc).sweep(f"{P}/{sid}").best_run().config["x"] == 1
