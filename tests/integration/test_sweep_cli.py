@@ -200,3 +200,26 @@ def test_rule57_missing_yaml_unknown_sweep_and_bad_count_exit_2(run_dir: Path) -
     assert "nosuchsweep" in out.stderr and "Traceback" not in out.stderr
     out = _nbrun(run_dir, "agent", "cli/x", "--count", "0", "--dir", store)
     assert out.returncode == 2 and "--count must be a positive number, got 0" in out.stderr
+
+
+# -- rule 56: a bad command or a missing program stops the agent before any trial --------------
+@pytest.mark.parametrize(
+    ("extra", "keep_program", "message"),
+    [
+        ("command:\n  - python\n  - ${nope}\n", True, "unknown macro ${nope}"),
+        ("", False, "sweep program 'train.py' not found in"),
+    ],
+)
+def test_rule56_bad_command_or_missing_program_exits_2_before_any_trial(
+    run_dir: Path, extra: str, keep_program: bool, message: str
+) -> None:
+    folder = _folder(run_dir, GRID + extra)
+    if not keep_program:
+        (folder / "train.py").unlink()
+    store = where(run_dir)
+    sweep_id, _ = _create(folder, store, "--project", "cli")
+    out = _nbrun(folder, "agent", f"cli/{sweep_id}", "--dir", store)
+    assert out.returncode == 2 and out.stderr.startswith("nbrun agent: ")
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert _runs(store, "cli", sweep_id) == []
+    assert nbrun.Api(store).sweep(f"cli/{sweep_id}").state == "PENDING"  # no trial claimed
