@@ -90,8 +90,12 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
         raise nbrun.UsageError(
-            f"sweep config {str(path)!r} is not valid YAML: {exc}".replace("\n", " ")
+            f"sweep config {str(path)!r} is not valid YAML{where}: {problem}; fix the file "
+            "(a sweep config is a mapping: method:, metric:, parameters:, program:)"
         ) from None
     if not isinstance(config, dict):
         raise nbrun.UsageError(

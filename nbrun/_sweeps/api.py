@@ -19,6 +19,7 @@ from .._store import Store
 from ..errors import UsageError
 from .agent import SweepHandle, find_sweep, run_agent, split_sweep_path
 from .config import parse_sweep_config
+from .program import check_program
 from .search import grid_size
 
 
@@ -115,6 +116,8 @@ def agent(
             f"{handle.rec.id!r} has no program: pass function=, or give the config a "
             "program: (or command:)"
         )
+    if function is None:  # a bad command or a missing program: before any trial (rule 56)
+        check_program(handle.cfg.program, handle.cfg.command, entity=handle.cfg.entity)
     if executor is not None:
         if function is None:
             raise UsageError("agent(executor=...) runs a function on the workers: pass function=")

@@ -213,6 +213,22 @@ def _check_program(program: str | None, argv: Sequence[str], cwd: Path) -> None:
         )
 
 
+def check_program(
+    program: str | None,
+    command: Sequence[str] | None,
+    *,
+    entity: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> None:
+    """Raise the :class:`~nbrun.errors.UsageError` :func:`run_program` would raise for this
+    command and program in ``cwd`` (default: the current folder), before any trial."""
+    where = Path(os.getcwd() if cwd is None else cwd)
+    argv = build_command(
+        command, {}, program=program, project="-", entity=entity, args_json_file="-"
+    )
+    _check_program(program, argv, where)
+
+
 def _wait(proc: subprocess.Popen[bytes], should_stop: Callable[[], bool] | None) -> int:
     """Wait for ``proc``; when ``should_stop()`` turns true (or on Ctrl-C), SIGTERM it, then
     SIGKILL after :data:`KILL_DELAY` seconds."""

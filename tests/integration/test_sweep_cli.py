@@ -38,10 +38,14 @@ parameters:
 """
 
 
+#: the session's checkpoint key and PostgreSQL files folder (tests/conftest.py) stay set
+KEEP = ("NBRUN_KEY", "NBRUN_KEY_FILE", "NBRUN_FILES")
+
+
 def _env() -> dict[str, str]:
     env = python_env()
     for k in list(env):
-        if k.startswith(("WANDB_", "NBRUN_")) and k not in ("NBRUN_KEY", "NBRUN_KEY_FILE"):
+        if k.startswith(("WANDB_", "NBRUN_")) and k not in KEEP:
             del env[k]
     return env
 
@@ -124,7 +128,7 @@ def test_rule56_two_agent_processes_share_one_grid_sweep(run_dir: Path) -> None:
     assert points == sorted((x, o) for x in (1, 2, 3) for o in ("sgd", "adam"))
     for r in runs:
         assert (r.project, r.state, r.sweep_id) == ("cli", "finished", sweep_id)
-        assert r.summary["argv"] == [f"--x={r.config['x']}", f"--opt={r.config['opt']}"]
+        assert sorted(r.summary["argv"]) == [f"--opt={r.config['opt']}", f"--x={r.config['x']}"]
     best = nbrun.Api(store).sweep(f"cli/{sweep_id}").best_run()
     assert (best.config["x"], best.config["opt"], best.summary["loss"]) == (1, "adam", 1)
 
@@ -143,9 +147,9 @@ def test_rule55_command_macros_reach_the_program(
         "run.finish()\n"
     )
     yaml_text = (
-        "program: train.py\nmethod: grid\nparameters:\n  x: {values: [4]}\n"
-        "command: [${env}, ${interpreter}, ${program}, '${args_no_hyphens}', "
-        "'--flag=${envvar:CLI_FLAG}', '${args_json_file}']\n"
+        "program: train.py\nmethod: grid\nparameters:\n  x: {values: [4]}\ncommand:\n"
+        "  - ${env}\n  - ${interpreter}\n  - ${program}\n  - ${args_no_hyphens}\n"
+        "  - --flag=${envvar:CLI_FLAG}\n  - ${args_json_file}\n"
     )
     folder = _folder(run_dir, yaml_text, program)
     store = where(run_dir)
@@ -196,3 +200,26 @@ def test_rule57_missing_yaml_unknown_sweep_and_bad_count_exit_2(run_dir: Path) -
     assert "nosuchsweep" in out.stderr and "Traceback" not in out.stderr
     out = _nbrun(run_dir, "agent", "cli/x", "--count", "0", "--dir", store)
     assert out.returncode == 2 and "--count must be a positive number, got 0" in out.stderr
+
+
+# -- rule 56: a bad command or a missing program stops the agent before any trial --------------
+@pytest.mark.parametrize(
+    ("extra", "keep_program", "message"),
+    [
+        ("command:\n  - python\n  - ${nope}\n", True, "unknown macro ${nope}"),
+        ("", False, "sweep program 'train.py' not found in"),
+    ],
+)
+def test_rule56_bad_command_or_missing_program_exits_2_before_any_trial(
+    run_dir: Path, extra: str, keep_program: bool, message: str
+) -> None:
+    folder = _folder(run_dir, GRID + extra)
+    if not keep_program:
+        (folder / "train.py").unlink()
+    store = where(run_dir)
+    sweep_id, _ = _create(folder, store, "--project", "cli")
+    out = _nbrun(folder, "agent", f"cli/{sweep_id}", "--dir", store)
+    assert out.returncode == 2 and out.stderr.startswith("nbrun agent: ")
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert _runs(store, "cli", sweep_id) == []
+    assert nbrun.Api(store).sweep(f"cli/{sweep_id}").state == "PENDING"  # no trial claimed

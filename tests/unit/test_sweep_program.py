@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import nbrun
 from nbrun._sweeps.program import (
     DEFAULT_COMMAND,
     build_command,
@@ -275,3 +276,35 @@ def test_rule56_environment_starts_from_the_given_base() -> None:
         check=True,
     )
     assert out.stdout.strip() == "s"
+
+
+# -- rules 51, 57: an init after the trial's run finished continues it -------------------------
+def test_rule57_an_init_after_the_trials_run_finished_continues_it(tmp_path: Path) -> None:
+    """transformers' hyperparameter_search: its objective inits, its callback finishes that run
+    and inits again; W&B keeps the trial's run id for the whole function, so does nbrun."""
+
+    sweep_id = nbrun.sweep(
+        {"method": "grid", "parameters": {"lr": {"values": [0.1, 0.2]}}},
+        project="again",
+        dir=tmp_path,
+    )
+    seen: list[tuple[str, str]] = []
+
+    def objective() -> None:
+        first = nbrun.init(project="other", dir=tmp_path)
+        first.log({"a": 1})
+        first.finish()
+        second = nbrun.init(project="huggingface", dir=tmp_path)  # as the HF callback does
+        second.log({"b": 2})
+        seen.append((first.id, second.id))
+
+    nbrun.agent(f"again/{sweep_id}", function=objective, dir=tmp_path)
+    runs = nbrun.Api(tmp_path).sweep(f"again/{sweep_id}").runs
+    assert sorted(r.id for r in runs) == sorted(first for first, _ in seen)
+    assert all(first == second for first, second in seen) and len(seen) == 2
+    for run in runs:
+        assert (run.state, run.project) == ("finished", "again")
+        assert run.config["lr"] in (0.1, 0.2)
+        rows = run.history()
+        assert list(rows["a"].dropna()) == [1] and list(rows["b"].dropna()) == [2]
+    assert [r.project for r in nbrun.Api(tmp_path).runs()] == ["again", "again"]
