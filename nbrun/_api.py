@@ -19,7 +19,7 @@ from ._config import config_diff
 from ._disabled import DisabledRun
 from ._files import files_dir, restore_from
 from ._history import empty_state
-from ._init_request import InitRequest, env_value
+from ._init_request import InitRequest, env_value, with_sweep_trial
 from ._lineage import (
     ForkPoint,
     check_no_cycle,
@@ -35,6 +35,7 @@ from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
+from ._sweep_view import Sweep, sweep_project
 from ._views import (
     STALE_AFTER_KEY,
     RunView,
@@ -117,6 +118,26 @@ class Api:
         """Same as :meth:`artifact_versions`."""
         return self.artifact_versions(type_name, name)
 
+    def sweep(self, path: str) -> Sweep:
+        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54); a bare
+        ``"ID"`` is looked up in every project of the store (rule 57)."""
+        if not isinstance(path, str) or path.count("/") > 2 or not all(path.split("/")):
+            raise UsageError(
+                f"Api.sweep({path!r}): pass 'project/sweep_id' or 'entity/project/sweep_id'"
+            )
+        store = self._store
+        if "/" not in path:
+            where = store.path if store is not None else os.path.join(self.dir, "nbrun")
+            path = sweep_project(store, path, where) + "/" + path
+        project, sweep_id = path.split("/")[-2:]
+        rec = store.get_sweep(project, sweep_id) if store is not None else None
+        if rec is None:
+            raise RunNotFoundError(
+                f"no sweep {sweep_id!r} in project {project!r} under "
+                f"{store.path if store is not None else os.path.join(self.dir, 'nbrun')}"
+            )
+        return Sweep(store, rec)  # type: ignore[arg-type]
+
     def runs(self, path: str | None = None) -> list[StoredRun]:
         """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
         project with W&B's ``"entity/project"``."""
@@ -138,7 +159,8 @@ class Api:
 
 def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """A DataFrame with one row per run: id, name, project, state, created, runtime, tags,
-    forked_from, fork_step, then ``config.<key>`` and ``summary.<key>`` columns."""
+    forked_from, fork_step, notes, sweep (the id of the sweep whose trial it is, else None),
+    then ``config.<key>`` and ``summary.<key>`` columns."""
     import pandas as pd  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
     api = Api(dir)
@@ -157,6 +179,7 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
             "forked_from": rec.forked_from_id,
             "fork_step": rec.forked_from_step,
             "notes": rec.notes,
+            "sweep": rec.sweep_id,  # rule 54
         }
         for k, v in rec.config.items():
             row[f"config.{k}"] = v
@@ -174,6 +197,7 @@ def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) 
         "forked_from",
         "fork_step",
         "notes",
+        "sweep",
     ]
     df = pd.DataFrame(rows, columns=None if rows else base)
     if "fork_step" in df:
@@ -231,6 +255,7 @@ def open_run(request: InitRequest) -> Run:
     """Start, continue, fork or rewind the run ``request`` describes (rules 1-19) and make it
     the current run unless ``reinit='create_new'`` keeps another one current."""
     _wbnames.warn_ignored(request.ignored, silent=request.silent, stacklevel=4)
+    request = with_sweep_trial(request)
     prev = current_run()
     if prev is not None and is_live(prev.state):
         if request.reinit == "return_previous":
@@ -265,7 +290,7 @@ def open_run(request: InitRequest) -> Run:
             run = _rewind(store, request, request.rewind)
         else:
             run = _start_or_resume(store, request)
-    if request.reinit != "create_new" or current_run() is None:
+    if request.reinit != "create_new" or current_run() is None or request.sweep_id is not None:
         set_current(run)
     return run
 
@@ -599,6 +624,7 @@ def _start_or_resume(store: Store, request: InitRequest) -> Run:
                 "forked_from_seg": None,
                 "resumed": 0,
                 "runtime_before": 0.0,
+                "sweep_id": request.sweep_id,
             },
         )
         if existing is not None:

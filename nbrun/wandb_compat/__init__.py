@@ -170,6 +170,15 @@ class _RunPart:
         run = nbrun.run
         return repr(getattr(run, self._part)) if run is not None else f"<wandb.{self._part}>"
 
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        """``vars(wandb.config)``: W&B's config keeps its values in ``_items``, which
+        transformers' ``hyperparameter_search`` reads (rule 57); here a copy of the current
+        run's values (empty before ``init``)."""
+        run = nbrun.run
+        items = dict(getattr(run, self._part)) if run is not None else {}
+        return {"_part": object.__getattribute__(self, "_part"), "_items": items}
+
 
 config = _RunPart("config")
 """The current run's config (``wandb.config``)."""
@@ -428,11 +437,32 @@ def require(*args: Any, **kwargs: Any) -> None:
     """W&B's feature switches (``wandb.require("service")``): accepted, nothing to switch."""
 
 
-def sweep(*args: Any, **kwargs: Any) -> Any:
-    """Not available: nbrun has no sweep server."""
-    raise Error("wandb.sweep: nbrun has no sweeps; loop over configs or use nbrun.launch")
+def sweep(
+    sweep: Any,
+    entity: str | None = None,
+    project: str | None = None,
+    prior_runs: list[str] | None = None,
+) -> str:
+    """``nbrun.sweep`` with W&B's signature: ``sweep`` is the sweep config (or a function
+    returning it); returns the sweep id. The store is found as ``init`` finds it (rule 50)."""
+    if callable(sweep):
+        sweep = sweep()
+    if prior_runs:
+        raise UsageError(
+            f"wandb.sweep(prior_runs={prior_runs!r}): nbrun cannot add existing runs to a "
+            "sweep; leave prior_runs out"
+        )
+    return nbrun.sweep(sweep, project=project)
 
 
-def agent(*args: Any, **kwargs: Any) -> Any:
-    """Not available: nbrun has no sweep server."""
-    raise Error("wandb.agent: nbrun has no sweeps; loop over configs or use nbrun.launch")
+def agent(
+    sweep_id: str,
+    function: Any = None,
+    entity: str | None = None,
+    project: str | None = None,
+    count: int | None = None,
+) -> None:
+    """``nbrun.agent`` with W&B's signature: run ``function`` once per suggestion of the
+    sweep (``"ID"``, ``"project/ID"`` or ``"entity/project/ID"``), its ``wandb.init()`` the
+    trial's run (rules 51-53)."""
+    nbrun.agent(sweep_id, function, count=count, project=project)

@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "_artifacts": 5,
     "_manage": 5,
     "_views": 6,
+    "_sweep_view": 6,  # the read view of a stored sweep (Api().sweep), beside _views
     "_copy": 7,  # nbrun.copy: runs, files and artifact records from one store to another
     "_run": 7,
     "_init_request": 8,  # init's arguments, environment and settings merged and checked once
@@ -54,7 +55,7 @@ LAYERS: dict[str, int] = {
     "__init__": 12,
     "widgets": 13,
     "wandb_compat": 13,  # the W&B drop-in: like widgets, only public nbrun names
-    "__main__": 13,  # python -m nbrun copy ...: only public nbrun names
+    "__main__": 13,  # python -m nbrun copy / sweep / agent ...: only public nbrun names
 }
 
 
