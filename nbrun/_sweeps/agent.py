@@ -313,6 +313,8 @@ def run_trial(sweep: SweepHandle, trial: TrialRecord, function: Callable[[], Any
         state = (
             rec.state if rec.state in (FINISHED, FAILED, KILLED) else effective_state(store, rec)
         )
+        if state == CRASHED:  # its program died, this agent did not: a failure, not retried
+            state = FAILED
         value = trial_value(sweep, rec.summary, warn=True)
     store.update_trial(trial.key, {"state": state, "value": value}, only_if="running")
     return state
