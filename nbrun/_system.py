@@ -73,6 +73,57 @@ def git_root(start: Path | None = None) -> Path | None:
     return None
 
 
+def _signature(root: Path) -> tuple[int, ...]:
+    """What the remote and the commit depend on: change time, inode and size of ``.git``'s
+    HEAD, config, packed refs and the loose ref HEAD names (0s where one is missing). A commit,
+    checkout, fetch or ``git remote set-url`` rewrites one of them (git writes a new file and
+    renames it: a new inode even where the clock is coarse)."""
+    git = root / ".git"
+    if git.is_file():  # a worktree or submodule: ".git" names the real folder
+        text = git.read_text(errors="replace").strip()
+        if text.startswith("gitdir:"):
+            git = (root / text[7:].strip()).resolve()
+    files = [git / "HEAD", git / "config", git / "packed-refs"]
+    try:
+        head = (git / "HEAD").read_text(errors="replace").strip()
+    except OSError:
+        head = ""
+    if head.startswith("ref:"):
+        files.append(git / head[4:].strip())
+    out: list[int] = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            out += (0, 0, 0)
+            continue
+        out += (st.st_mtime_ns, st.st_ino, st.st_size)
+    return tuple(out)
+
+
+#: remote and commit per work tree, with the signature they were read under: each run's init
+#: asked git three times (about 20 ms); now a sweep's or a PBT's runs ask once (``dirty``)
+_git_facts: dict[Path, tuple[tuple[int, ...], str | None, str | None]] = {}
+
+
+def git_facts(root: Path) -> dict[str, Any]:
+    """The git facts a run records: work tree, remote, commit and whether tracked files differ
+    from the commit (always asked: an edited file changes nothing under ``.git``)."""
+    sig = _signature(root)
+    known = _git_facts.get(root)
+    if known is None or known[0] != sig:
+        remote = _git(root, "config", "--get", "remote.origin.url")
+        commit = _git(root, "rev-parse", "HEAD")
+        known = (sig, remote, commit)
+        _git_facts[root] = known
+    return {
+        "root": str(root),
+        "remote": known[1],
+        "commit": known[2],
+        "dirty": _git(root, "status", "--porcelain", "--untracked-files=no") is not None,
+    }
+
+
 def _git(root: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
@@ -167,10 +218,5 @@ def collect(version: str, git: bool = True) -> dict[str, Any]:
         meta["command"] = [sys.argv[0] if sys.argv else "", *sys.argv[1:]]
     root = git_root() if git else None
     if root is not None:
-        meta["git"] = {
-            "root": str(root),
-            "remote": _git(root, "config", "--get", "remote.origin.url"),
-            "commit": _git(root, "rev-parse", "HEAD"),
-            "dirty": _git(root, "status", "--porcelain", "--untracked-files=no") is not None,
-        }
+        meta["git"] = git_facts(root)
     return meta

@@ -103,6 +103,36 @@ def _git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def test_git_facts_follow_commits_edits_and_remotes_within_one_process(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remote and commit are read once per state of ``.git`` (a sweep's runs no longer ask
+    git three times each), yet every run records the commit, remote and dirtiness of its own
+    moment: a commit, an edit and a new remote URL between two inits all show."""
+    monkeypatch.chdir(run_dir)
+    _git(run_dir, "init", "-q")
+    _git(run_dir, "remote", "add", "origin", "https://example.invalid/one.git")
+    (run_dir / "train.py").write_text("print(1)\n")
+    _git(run_dir, "add", "train.py")
+    _git(run_dir, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+
+    def facts() -> dict[str, object]:
+        with nbrun.init(project="g", dir=run_dir, reinit="create_new") as run:
+            return dict(run.metadata["git"])
+
+    first = facts()
+    assert first["remote"] == "https://example.invalid/one.git" and first["dirty"] is False
+    assert facts() == first  # nothing changed: the same facts
+    (run_dir / "train.py").write_text("print(2)\n")
+    assert facts()["dirty"] is True  # an edit changes nothing under .git, and still shows
+    _git(run_dir, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    second = facts()
+    assert second["commit"] != first["commit"] and len(str(second["commit"])) == 40
+    assert second["dirty"] is False
+    _git(run_dir, "remote", "set-url", "origin", "https://example.invalid/two.git")
+    assert facts()["remote"] == "https://example.invalid/two.git"
+
+
 def test_overview_lists_command_git_host_hardware_and_duration(run_dir: Path) -> None:
     _git(run_dir, "init", "-q")
     _git(run_dir, "remote", "add", "origin", "https://example.invalid/repo.git")
