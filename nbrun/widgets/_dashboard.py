@@ -20,8 +20,10 @@ and the messages. The contract with ``js/dashboard.js``:
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
 * the overview edits the run's name, tags and notes: ``{"action": "edit", "req", "field",
   "value"}`` is answered by ``{"type": "edited", "req", "field", "ok", "message"}``.
-* ``_vega``: the Vega module's shared model (``IPY_MODEL_<id>``, see :mod:`._vega`); the
-  charts are drawn as plain SVG lines first and become Vega views once it is loaded.
+* ``_vega``: the Vega module's path (``nbrun/static/<version>/vega.js``, see :mod:`._assets`);
+  the charts are drawn as plain SVG lines first and become Vega views once it is loaded.
+* the widget is a :class:`._assets.LazyWidget` (rules 64-65): its saved state is the small
+  loader and the traits outside ``_transient``; the data traits go as messages.
 * ``snapshot_id``: the display id of the static snapshot shown with the widget (see
   :mod:`._snapshot`); the view hides that snapshot while it shows.
 * media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists
@@ -40,12 +42,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 
 from nbrun import RunView
 
 from ._actions import changed_config, check_step, perform, stop_run
+from ._assets import LazyWidget, asset_path
 from ._charts import Source
 from ._data import MAX_POINTS, MinMaxSeries
 from ._feed import ChartFeed
@@ -53,7 +55,6 @@ from ._overview import apply_edit, checkpoint_steps, overview
 from ._protocols import RunLike, as_run_like, is_live
 from ._side import logs_payload, system_payload
 from ._snapshot import dashboard_html, dashboard_text, feed_charts, publish_snapshot, watch_cells
-from ._vega import vega_ref
 
 STATIC = Path(__file__).parent / "static"
 #: seconds between refreshes of the displayed snapshot while the run is live
@@ -102,14 +103,27 @@ def _base_from_json(value: Any, _widget: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-class Dashboard(anywidget.AnyWidget):
+class Dashboard(LazyWidget):
     """One run's dashboard: overview, one live chart per metric with its lineage, click a
     point to select a step, then **Fork**, **Rewind** or **Stop**.
 
     Made by :func:`nbrun.widgets.display_run` (``run.display()``). The button actions are
     also methods (:meth:`fork`, :meth:`rewind`, :meth:`stop`)."""
 
-    _esm = STATIC / "dashboard.js"
+    _module_name = "dashboard.js"
+    #: the data traits: sent as messages, never saved in the notebook (rule 64)
+    _transient = (
+        "overview",
+        "charts",
+        "series",
+        "checkpoints",
+        "result",
+        "error",
+        "_base",
+        "system",
+        "logs",
+        "media",
+    )
     overview = traitlets.Dict().tag(sync=True)
     charts: traitlets.List[Any] = traitlets.List().tag(sync=True)
     series: traitlets.List[Any] = traitlets.List().tag(sync=True)
@@ -123,7 +137,7 @@ class Dashboard(anywidget.AnyWidget):
     media: traitlets.List[Any] = traitlets.List().tag(sync=True)
     #: the display id of the static snapshot shown with the widget (the view hides it)
     snapshot_id = traitlets.Unicode("").tag(sync=True)
-    #: the shared model holding the Vega module (see :mod:`._vega`)
+    #: the Vega module's path (see :mod:`._assets`)
     _vega = traitlets.Unicode("").tag(sync=True)
 
     #: seconds between looks for new forks once nothing shown is running
@@ -140,7 +154,7 @@ class Dashboard(anywidget.AnyWidget):
     ) -> None:
         """``run``: a live ``nbrun.Run`` or a stored view. ``rate``: most chart updates per
         second. ``start=False`` leaves the update thread off (tests call :meth:`poll`)."""
-        kwargs.setdefault("_vega", vega_ref())
+        kwargs.setdefault("_vega", asset_path("vega.js"))
         super().__init__(**kwargs)
         self._view: RunLike = run
         self._feed = ChartFeed(run, max_points)

@@ -1,0 +1,133 @@
+// The small module sent (and saved) with each lazy widget (nbrun/widgets/_assets.py, rule 64).
+// It asks the kernel for the widget's data (`{nbrun: "state"}`: the traits kept out of the
+// saved notebook arrive as `{type: "nbrun_traits"}` messages), then imports the real module
+// (the `_module` trait: lib/assets.js) and renders it with a model that reads those traits.
+// Restored from a saved notebook without its kernel, no answer comes: it draws nothing and the
+// static snapshot beside it stays in view (rule 65).
+import { loadAsset } from "./lib/assets.js";
+
+/** @typedef {import("@anywidget/types").AnyModel} AnyModel */
+/** @typedef {{ proxy: any, ready: Promise<void>, initialized: boolean }} Lazy */
+
+/** @type {WeakMap<AnyModel, Lazy>} */
+const lazies = new WeakMap();
+
+/**
+ * Put the message's buffers back where ipywidgets took them out.
+ * @param {Record<string, any>} state @param {(string | number)[][]} paths @param {DataView[]} buffers
+ */
+function putBuffers(state, paths, buffers) {
+  paths.forEach((path, i) => {
+    let obj = state;
+    for (const part of path.slice(0, -1)) obj = obj[part];
+    obj[path[path.length - 1]] = buffers[i];
+  });
+}
+
+/** @param {AnyModel} model @returns {Lazy} */
+function lazy(model) {
+  const known = lazies.get(model);
+  if (known) return known;
+  /** @type {Record<string, any>} */
+  const values = {};
+  /** @type {Map<string, Set<Function>>} */
+  const listeners = new Map();
+  /** @type {Map<Function, Function>} */
+  const wrapped = new Map();
+  let full = false;
+  /** @type {() => void} */
+  let markReady = () => {};
+  const ready = new Promise((resolve) => {
+    markReady = () => resolve(undefined);
+  });
+  model.on("msg:custom", (/** @type {any} */ msg, /** @type {DataView[]} */ buffers) => {
+    if (msg?.type !== "nbrun_traits") return;
+    const state = msg.state || {};
+    putBuffers(state, msg.buffer_paths || [], buffers || []);
+    Object.assign(values, state);
+    if (!full) {
+      if (msg.full) {
+        full = true;
+        markReady();
+      }
+      return;
+    }
+    for (const name of Object.keys(state)) {
+      for (const fn of [...(listeners.get(`change:${name}`) || [])]) fn();
+    }
+  });
+  /** @param {string} ev */
+  const local = (ev) => ev.startsWith("change:") && ev.slice(7) in values;
+  const proxy = {
+    /** @param {string} k */
+    get: (k) => (k in values ? values[k] : model.get(k)),
+    /** @param {string} k @param {any} v */
+    set: (k, v) => model.set(k, v),
+    save_changes: () => model.save_changes(),
+    /** @param {any[]} args */
+    send: (...args) => /** @type {any} */ (model.send)(...args),
+    /** @param {string} ev @param {Function} fn */
+    on(ev, fn) {
+      if (local(ev)) {
+        if (!listeners.has(ev)) listeners.set(ev, new Set());
+        listeners.get(ev)?.add(fn);
+      } else if (ev === "msg:custom") {
+        // the module never sees the loader's own messages
+        const w = (/** @type {any} */ msg, /** @type {any} */ b) => {
+          if (!String(msg?.type || "").startsWith("nbrun_")) fn(msg, b);
+        };
+        wrapped.set(fn, w);
+        model.on(ev, /** @type {any} */ (w));
+      } else model.on(/** @type {any} */ (ev), /** @type {any} */ (fn));
+    },
+    /** @param {string} ev @param {Function} fn */
+    off(ev, fn) {
+      if (local(ev)) listeners.get(ev)?.delete(fn);
+      else if (ev === "msg:custom" && wrapped.has(fn)) {
+        model.off(ev, /** @type {any} */ (wrapped.get(fn)));
+        wrapped.delete(fn);
+      } else model.off(/** @type {any} */ (ev), /** @type {any} */ (fn));
+    },
+    get widget_manager() {
+      return model.widget_manager;
+    },
+  };
+  const entry = { proxy, ready, initialized: false };
+  lazies.set(model, entry);
+  model.send({ nbrun: "state" });
+  return entry;
+}
+
+/** @type {import("@anywidget/types").Render} */
+function render({ model, el, experimental }) {
+  const entry = lazy(model);
+  let alive = true;
+  /** @type {any} */
+  let cleanup = null;
+  entry.ready
+    .then(() => loadAsset(model, String(model.get("_module") || "")))
+    .then(async (mod) => {
+      if (!alive) return;
+      const widget = mod.default;
+      if (!entry.initialized) {
+        entry.initialized = true;
+        await widget.initialize?.({ model: entry.proxy, experimental });
+      }
+      cleanup = await widget.render({ model: entry.proxy, el, experimental });
+      if (!alive && typeof cleanup === "function") cleanup();
+    })
+    .catch((/** @type {any} */ err) => {
+      if (!alive) return;
+      const pre = document.createElement("pre");
+      pre.className = "nbrun-load-error";
+      pre.textContent = `nbrun: the widget's module did not load: ${err?.message || err}`;
+      el.appendChild(pre);
+    });
+  return () => {
+    alive = false;
+    if (typeof cleanup === "function") cleanup();
+  };
+}
+
+/** @type {import("@anywidget/types").AnyWidget} */
+export default { render };
