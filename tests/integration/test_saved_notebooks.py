@@ -106,12 +106,14 @@ def test_rule64_five_dashboards_keep_the_saved_state_small(
 ) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in FIVE]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     monkeypatch.setenv("NBRUN_DIR", str(tmp_path))
     out = execute(nb, tmp_path)
     saved = json.loads(out.read_text(encoding="utf-8"))
     mine = nbrun_models(widget_state(saved))
-    dashboards = [m for m in mine.values() if m["state"].get("_module", "").endswith("dashboard.js")]
+    dashboards = [
+        m for m in mine.values() if m["state"].get("_module", "").endswith("/dashboard.js")
+    ]
     assert len(dashboards) == 5
     print(f"five dashboards: nbrun widget state {size(mine)} bytes")
     assert size(mine) < 150_000
