@@ -54,6 +54,7 @@ from ._feed import ChartFeed
 from ._overview import apply_edit, checkpoint_steps, overview
 from ._protocols import RunLike, as_run_like, is_live
 from ._side import logs_payload, system_payload
+from ._snapmedia import media_panels
 from ._snapshot import dashboard_html, dashboard_text, feed_charts, publish_snapshot, watch_cells
 
 STATIC = Path(__file__).parent / "static"
@@ -341,8 +342,10 @@ class Dashboard(LazyWidget):
         with self._lock:
             self._refresh_overview()
             series, charts = feed_charts(self._feed)
+            media = media_panels(self._feed.media)
             ov = dict(self.overview)
-        return dashboard_html(ov, series, charts, self.snapshot_id), dashboard_text(ov)
+        html = dashboard_html(ov, series, charts, self.snapshot_id, media=media)
+        return html, dashboard_text(ov)
 
     def _snapshot_key(self) -> Any:
         ov = self.overview
@@ -388,6 +391,8 @@ class Dashboard(LazyWidget):
         whether an update was sent."""
         if self._display_id is None or self._closed:
             return False
+        if from_cell:
+            self._catch_up()
         with self._lock:
             self._refresh_overview()
             key = self._snapshot_key()
@@ -402,6 +407,14 @@ class Dashboard(LazyWidget):
             self._last_snap = time.monotonic()
         publish_snapshot(self._display_id, html, text)
         return True
+
+    def _catch_up(self) -> None:
+        """Before the snapshot after a cell (rule 65): forks made since the last look (a
+        ``run.fork()`` in a later cell) join the charts and rows not sent yet are drained, so
+        the notebook saves every fork drawn, not only listed."""
+        with self._lock:
+            self._last_structure = 0.0  # the poll below looks for new forks now
+        self.poll()
 
     # -- actions (see ._actions) ---------------------------------------------------------------
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
