@@ -72,9 +72,9 @@ function lazy(model) {
         if (!listeners.has(ev)) listeners.set(ev, new Set());
         listeners.get(ev)?.add(fn);
       } else if (ev === "msg:custom") {
-        // the module never sees the loader's own messages
+        // the module never sees the loader's trait messages (asset replies it may await)
         const w = (/** @type {any} */ msg, /** @type {any} */ b) => {
-          if (!String(msg?.type || "").startsWith("nbrun_")) fn(msg, b);
+          if (msg?.type !== "nbrun_traits") fn(msg, b);
         };
         wrapped.set(fn, w);
         model.on(ev, /** @type {any} */ (w));
@@ -94,13 +94,29 @@ function lazy(model) {
   };
   const entry = { proxy, ready, initialized: false };
   lazies.set(model, entry);
-  model.send({ nbrun: "state" });
+  try {
+    model.send({ nbrun: "state" });
+  } catch {
+    // a model restored from a saved notebook has no comm: nothing answers, the snapshot stays
+  }
   return entry;
+}
+
+// While nothing is drawn (no kernel answered yet, or none will: a saved notebook reopened),
+// the view stays empty: no "disconnected" mark of ipywidgets above the snapshot.
+function quietStyle() {
+  if (typeof document === "undefined" || document.querySelector("style[data-nbrun-waiting]")) return;
+  const style = document.createElement("style");
+  style.setAttribute("data-nbrun-waiting", "1");
+  style.textContent = ".nbrun-waiting.jupyter-widgets-disconnected::before{display:none}";
+  document.head.appendChild(style);
 }
 
 /** @type {import("@anywidget/types").Render} */
 function render({ model, el, experimental }) {
   const entry = lazy(model);
+  quietStyle();
+  el.classList.add("nbrun-waiting");
   let alive = true;
   /** @type {any} */
   let cleanup = null;
@@ -108,6 +124,7 @@ function render({ model, el, experimental }) {
     .then(() => loadAsset(model, String(model.get("_module") || "")))
     .then(async (mod) => {
       if (!alive) return;
+      el.classList.remove("nbrun-waiting");
       const widget = mod.default;
       if (!entry.initialized) {
         entry.initialized = true;
@@ -118,6 +135,7 @@ function render({ model, el, experimental }) {
     })
     .catch((/** @type {any} */ err) => {
       if (!alive) return;
+      el.classList.remove("nbrun-waiting");
       const pre = document.createElement("pre");
       pre.className = "nbrun-load-error";
       pre.textContent = `nbrun: the widget's module did not load: ${err?.message || err}`;

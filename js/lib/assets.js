@@ -47,10 +47,9 @@ function fromKernel(model, name) {
         reject(new Error(msg.message || `the kernel sent no ${name}`));
         return;
       }
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
-      import(/* webpackIgnore: true */ url)
-        .then(resolve, reject)
-        .finally(() => URL.revokeObjectURL(url));
+      const code = /** @type {BlobPart} */ (/** @type {unknown} */ (buffers[0]));
+      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+      import(/* webpackIgnore: true */ url).then(resolve, reject).finally(() => URL.revokeObjectURL(url));
     };
     model.on("msg:custom", onMsg);
     model.send({ nbrun: "asset", name });
