@@ -120,8 +120,11 @@ function render({ model, el, experimental }) {
   let alive = true;
   /** @type {any} */
   let cleanup = null;
+  // the module loads while the data comes (both once per page / model)
+  const module = loadAsset(model, String(model.get("_module") || ""));
+  module.catch(() => {}); // reported below, once the data came
   entry.ready
-    .then(() => loadAsset(model, String(model.get("_module") || "")))
+    .then(() => module)
     .then(async (mod) => {
       if (!alive) return;
       el.classList.remove("nbrun-waiting");

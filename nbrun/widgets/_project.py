@@ -17,12 +17,12 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
-import anywidget
 import ipywidgets
 import traitlets
 
 import nbrun
 
+from ._assets import LazyWidget
 from ._charts import family_ids
 from ._colors import family_colors, run_color
 from ._dashboard import Dashboard
@@ -182,10 +182,12 @@ def overlay_data(
     return {"runs": runs, "metrics": list(points), "points": points}
 
 
-class RunTable(anywidget.AnyWidget):
-    """The table half of :class:`ProjectView` (messages: see the module docstring)."""
+class RunTable(LazyWidget):
+    """The table half of :class:`ProjectView` (messages: see the module docstring). Its rows
+    and overlay go as messages, never saved in the notebook (rule 64)."""
 
-    _esm = STATIC / "project.js"
+    _module_name = "project.js"
+    _transient = ("runs", "overlay", "message", "notice")
     project = traitlets.Unicode("").tag(sync=True)
     runs: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Unicode("").tag(sync=True)
