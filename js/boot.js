@@ -24,8 +24,12 @@ function putBuffers(state, paths, buffers) {
   });
 }
 
-/** @param {AnyModel} model @returns {Lazy} */
-function lazy(model) {
+/**
+ * The loader's state of a widget model (made on first use; exported for the unit tests): the
+ * model the real module gets, and a promise of the first full `nbrun_traits` message.
+ * @param {AnyModel} model @returns {Lazy}
+ */
+export function lazy(model) {
   const known = lazies.get(model);
   if (known) return known;
   /** @type {Record<string, any>} */
