@@ -1,9 +1,13 @@
 // The small module sent (and saved) with each lazy widget (nbrun/widgets/_assets.py, rule 64).
-// It asks the kernel for the widget's data (`{nbrun: "state"}`: the traits kept out of the
-// saved notebook arrive as `{type: "nbrun_traits"}` messages), then imports the real module
-// (the `_module` trait: lib/assets.js) and renders it with a model that reads those traits.
-// Restored from a saved notebook without its kernel, no answer comes: it draws nothing and the
-// static snapshot beside it stays in view (rule 65).
+// The widget's data traits (`_inline` names them) start in the model's synced state: the
+// loader reads them there (a view shows at once, also while a foreground cell keeps the kernel
+// from reading messages) and tells the kernel (`{nbrun: "state", have: true}`), which then
+// empties them in the synced state (what a saved notebook keeps) and sends later changes as
+// `{type: "nbrun_traits"}` messages. A loader that finds no data asks for it
+// (`{nbrun: "state"}`, answered by a full `nbrun_traits` message). Then it imports the real
+// module (the `_module` trait: lib/assets.js) and renders it with a model that reads those
+// traits. Restored from a saved notebook without its kernel, no data and no answer come: it
+// draws nothing and the static snapshot beside it stays in view (rule 65).
 import { loadAsset } from "./lib/assets.js";
 
 /** @typedef {import("@anywidget/types").AnyModel} AnyModel */
@@ -56,10 +60,27 @@ export function lazy(model) {
       }
       return;
     }
-    for (const name of Object.keys(state)) {
-      for (const fn of [...(listeners.get(`change:${name}`) || [])]) fn();
-    }
+    for (const name of Object.keys(state)) fire(name);
   });
+  // the data in the synced state: read it, and follow its updates until the kernel takes it
+  // out (then `_inline` is empty before the emptied values arrive, which are not the data)
+  const inline = /** @type {string[]} */ (model.get("_inline") || []);
+  for (const name of inline) {
+    values[name] = model.get(name);
+    model.on(`change:${name}`, () => {
+      if (!(model.get("_inline") || []).includes(name)) return;
+      values[name] = model.get(name);
+      fire(name);
+    });
+  }
+  if (inline.length) {
+    full = true;
+    markReady();
+  }
+  /** @param {string} name */
+  const fire = (name) => {
+    for (const fn of [...(listeners.get(`change:${name}`) || [])]) fn();
+  };
   /** @param {string} ev */
   const local = (ev) => ev.startsWith("change:") && ev.slice(7) in values;
   const proxy = {
@@ -99,7 +120,7 @@ export function lazy(model) {
   const entry = { proxy, ready, initialized: false };
   lazies.set(model, entry);
   try {
-    model.send({ nbrun: "state" });
+    model.send(inline.length ? { nbrun: "state", have: true } : { nbrun: "state" });
   } catch {
     // a model restored from a saved notebook has no comm: nothing answers, the snapshot stays
   }

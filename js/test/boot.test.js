@@ -107,3 +107,29 @@ test("without a kernel (a saved notebook reopened) nothing answers and the loade
   await tick();
   assert.equal(ready, false);
 });
+
+test("data in the synced state renders at once, follows updates, and stops at the take-out", async () => {
+  const model = fakeModel({ _inline: ["charts", "_base"], charts: [1], _base: { seq: 1 } });
+  const changes = new Map();
+  model.on = (ev, fn) => changes.set(ev, [...(changes.get(ev) || []), fn]);
+  const emit = (state) => {
+    for (const [k, v] of Object.entries(state)) model.set(k, v);
+    for (const k of Object.keys(state)) for (const fn of changes.get(`change:${k}`) || []) fn();
+  };
+  const entry = lazy(model);
+  assert.deepEqual(model.sent, [{ nbrun: "state", have: true }], "it tells the kernel it has the data");
+  await entry.ready;
+  const px = entry.proxy;
+  assert.deepEqual(px.get("charts"), [1]);
+  const seen = [];
+  px.on("change:charts", () => seen.push(px.get("charts")));
+  emit({ charts: [2] }); // an update while the data is inline
+  assert.deepEqual(seen, [[2]]);
+  emit({ _inline: [], charts: [], _base: {} }); // the kernel empties the synced copies
+  assert.deepEqual(seen, [[2]], "the emptied values are not the data");
+  assert.deepEqual(px.get("charts"), [2]);
+  for (const fn of changes.get("msg:custom") || []) {
+    fn({ type: "nbrun_traits", state: { charts: [3] }, buffer_paths: [], full: false }, []);
+  }
+  assert.deepEqual(seen, [[2], [3]], "later changes come as messages");
+});

@@ -4,6 +4,7 @@ serves the widgets' modules; nbconvert's export takes nothing from the internet 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -55,6 +56,18 @@ def nbrun_models(state: dict[str, Any]) -> dict[str, Any]:
     return {**mine, **{k: state[k] for k in layouts if k in state}}
 
 
+def assert_no_data(model: dict[str, Any]) -> None:
+    """A saved nbrun model holds no run data: its data traits empty, none inline."""
+    state = model["state"]
+    if "_module" not in state:
+        return  # a layout model
+    assert state.get("_inline") == []
+    for name in ("charts", "series", "system", "overview", "logs", "media", "runs", "overlay"):
+        assert not state.get(name), (name, str(state.get(name))[:200])
+    for buf in model.get("buffers", []):  # _base: the emptied JSON, no points
+        assert base64.b64decode(buf["data"]) == b"{}", buf["path"]
+
+
 def size(obj: Any) -> int:
     return len(json.dumps(obj))
 
@@ -79,8 +92,8 @@ def test_rule64_executed_quickstart_is_small_and_holds_no_vega(quickstart: Path)
     assert len(text.encode()) < 200_000
     assert size(mine) < 150_000
     assert VEGA_MARK not in text
-    for model in mine.values():  # the data traits are not saved (they go as messages)
-        assert not {"_base", "charts", "series", "system", "overview"} & model["state"].keys()
+    for model in mine.values():  # the data traits are saved emptied (nbrun_saved messages)
+        assert_no_data(model)
     # no output of the notebook references a CDN or loads a script
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"]])
     assert not CDN.search(outputs), CDN.search(outputs)
@@ -115,6 +128,8 @@ def test_rule64_five_dashboards_keep_the_saved_state_small(
         m for m in mine.values() if m["state"].get("_module", "").endswith("/dashboard.js")
     ]
     assert len(dashboards) == 5
+    for model in mine.values():
+        assert_no_data(model)
     print(f"five dashboards: nbrun widget state {size(mine)} bytes")
     assert size(mine) < 150_000
     assert VEGA_MARK not in out.read_text(encoding="utf-8")

@@ -136,29 +136,54 @@ def test_rule65_snapshot_after_a_cell_draws_a_fork_made_after_display(
 
 
 # -- rule 64: the saved state -------------------------------------------------------------------
-def test_rule64_dashboard_saves_a_small_loader_and_sends_data_as_messages(run_dir: Path) -> None:
+def test_rule64_dashboard_data_leaves_the_synced_state_once_a_loader_has_it(
+    run_dir: Path,
+) -> None:
     run = media_run(run_dir)
     dash = Dashboard(nbrun.Api(run_dir).run(run.path), start=False)
     sent: list[tuple[dict[str, Any], list[Any]]] = []
     dash.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))
+    raw: list[tuple[dict[str, Any], list[Any]]] = []  # ipywidgets' own messages (updates)
+    dash._send = lambda msg, buffers=None: raw.append((msg, list(buffers or [])))
     try:
-        state = dash.get_state()  # what a new model opens with, and what notebooks save
-        assert not set(Dashboard._transient) & state.keys()
+        # at first the data is in the synced state (a view shows without asking the kernel)
+        state = dash.get_state()
+        assert state["_inline"] == list(Dashboard._transient)
+        assert set(Dashboard._transient) <= state.keys()
         assert state["_module"] == asset_path("dashboard.js")
         assert state["_vega"] == asset_path("vega.js")
+        # after a cell, nbclient's copy is emptied by a message front ends ignore
+        dash.clear_saved_data()
+        (msg, buffers), *_ = raw
+        assert msg["method"] == "nbrun_saved" and msg["state"]["_inline"] == []
+        assert msg["state"]["charts"] == [] and msg["state"]["overview"] == {}
+        assert msg["buffer_paths"] == [["_base"]] and bytes(buffers[0]) == b"{}"
+        assert dash._inline == list(Dashboard._transient)  # nothing changed for the browser
+        # a loader read it: the synced copies are emptied (what JupyterLab saves) ...
+        raw.clear()
+        from_browser(dash, {"nbrun": "state", "have": True})
+        assert dash._inline == []
+        updates = [m for m, _ in raw if m["method"] == "update"]
+        assert {"_inline": []} in [m["state"] for m in updates]
+        assert any(m["state"].get("charts") == [] for m in updates)
+        assert not [s for s in sent if s[0].get("type") == "nbrun_traits"]  # it has the data
+        state = dash.get_state()
+        assert not set(Dashboard._transient) & state.keys()
         assert len(json.dumps(state, default=str)) < 5_000
-        # the loader asks for the data: one full nbrun_traits message, _base as a buffer
-        from_browser(dash, {"nbrun": "state"})
-        (msg, buffers), *_ = [s for s in sent if s[0].get("type") == "nbrun_traits"]
-        assert msg["full"] is True and set(msg["state"]) | {"_base"} == set(Dashboard._transient)
-        assert msg["buffer_paths"] == [["_base"]]
-        assert json.loads(bytes(buffers[0])) == dash._base
-        # a change later goes as a message too, never as a saved update
-        sent.clear()
+        # ... and later changes go as messages, never as a saved update
+        raw.clear()
         dash.error = "boom"
         assert [s[0]["state"] for s in sent if s[0].get("type") == "nbrun_traits"] == [
             {"error": "boom"}
         ]
+        assert raw == []
+        # a loader that found no data (a reload) asks: one full message, _base as a buffer
+        from_browser(dash, {"nbrun": "state"})
+        msgs = [s for s in sent if s[0].get("type") == "nbrun_traits" and s[0]["full"]]
+        [(full, buffers)] = msgs
+        assert set(full["state"]) | {"_base"} == set(Dashboard._transient)
+        assert full["buffer_paths"] == [["_base"]]
+        assert json.loads(bytes(buffers[0])) == dash._base
         # the small traits stay synced (the browser sets selected_step)
         assert "selected_step" in dash.keys and "selected_step" not in Dashboard._transient
     finally:
