@@ -23,7 +23,8 @@ and the messages. The contract with ``js/dashboard.js``:
 * ``_vega``: the Vega module's path (``nbrun/static/<version>/vega.js``, see :mod:`._assets`);
   the charts are drawn as plain SVG lines first and become Vega views once it is loaded.
 * the widget is a :class:`._assets.LazyWidget` (rules 64-65): its saved state is the small
-  loader and the traits outside ``_transient``; the data traits go as messages.
+  loader and the traits outside ``_transient``; the data traits leave the synced state once
+  the browser's loader has read them, and go as messages from then on.
 * ``snapshot_id``: the display id of the static snapshot shown with the widget (see
   :mod:`._snapshot`); the view hides that snapshot while it shows.
 * media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists

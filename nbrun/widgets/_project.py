@@ -184,7 +184,7 @@ def overlay_data(
 
 class RunTable(LazyWidget):
     """The table half of :class:`ProjectView` (messages: see the module docstring). Its rows
-    and overlay go as messages, never saved in the notebook (rule 64)."""
+    and overlay are kept out of the saved notebook (rule 64)."""
 
     _module_name = "project.js"
     _transient = ("runs", "overlay", "message", "notice")
