@@ -614,5 +614,10 @@ def _after_cell(*_args: Any) -> None:
     for widget in list(_displayed):
         try:
             widget.refresh_snapshot(from_cell=True)
+            # the refresh may have sent data (new forks): empty nbclient's copy after it
+            # (rule 64; the widgets' own hook ran before this one)
+            clear = getattr(widget, "clear_saved_data", None)
+            if clear is not None:
+                clear()
         except Exception:  # a snapshot must never break the user's cell
             continue

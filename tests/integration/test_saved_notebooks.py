@@ -110,6 +110,12 @@ run.finish()
 run.display()"""
         for i in range(5)
     ],
+    # the last cell forks the last run: the snapshot after it draws the fork, and the data
+    # this sends is emptied in nbclient's copy after it (rules 64-65)
+    """fork = nbrun.init(project="five", fork_from=f"{run.id}?_step=1000")
+for s in range(1001, 1500):
+    fork.log({"loss": 0.25, "acc": 0.5, "lr": 0.9})
+fork.finish()""",
 ]
 
 
@@ -141,6 +147,8 @@ def test_rule64_five_dashboards_keep_the_saved_state_small(
         if "nbrun-snapshot" in "".join(o.get("data", {}).get("text/html", ""))
     ]
     assert len(snaps) == 5
+    last = "".join(snaps[-1]["data"]["text/html"])
+    assert "at step 1000" in last  # the fork made in the last cell is in the saved snapshot
 
 
 def _free_port() -> int:
