@@ -1,8 +1,8 @@
 // nbrun's Altair renderer (nbrun/widgets/_altair.py): one Vega-Lite spec drawn with the Vega,
 // Vega-Lite and vega-embed nbrun ships, so `run.chart("loss")` (an alt.Chart) and any Altair
-// chart render offline; no CDN. Vega is not in this module: it is the kernel's one shared
-// Vega model (nbrun/widgets/_vega.py, the `_vega` trait), loaded as the dashboard loads it
-// (dashboard/vegaload.js). Colours follow the theme (lib/theme.js).
+// chart render offline; no CDN. Vega is not in this module: the `_vega` trait is its path,
+// loaded from the Jupyter server or the kernel as the dashboard loads it (dashboard/vegaload.js,
+// nbrun/widgets/_assets.py). Colours follow the theme (lib/theme.js).
 import { loadVega } from "./dashboard/vegaload.js";
 import { vegaConfig, watchTheme } from "./lib/theme.js";
 

@@ -1,10 +1,8 @@
-// The Vega module, loaded on demand. Its code is not in the dashboard's module: the kernel
-// sends it once, as the `code` of one shared widget model (nbrun/widgets/_vega.py), whose id
-// is the dashboard's `_vega` trait. It is imported from a blob URL once per page and model:
-// every dashboard of a kernel shares the same import.
-const page = /** @type {{ __nbrunVegaLoads?: Map<string, Promise<VegaModule>> }} */ (globalThis);
-if (!page.__nbrunVegaLoads) page.__nbrunVegaLoads = new Map();
-const loads = page.__nbrunVegaLoads;
+// The Vega module, loaded on demand (rule 64). Its code is neither in the dashboard's module nor
+// in any widget's state: the `_vega` trait is its path (`nbrun/static/<version>/vega.js`),
+// imported from the Jupyter server or, where there is none, from the kernel (lib/assets.js),
+// once per page: every widget of the page shares the same import.
+import { loadAsset } from "../lib/assets.js";
 
 /**
  * @typedef {{ embed: typeof import("vega-embed").default, vega: typeof import("vega") }} VegaModule
@@ -16,23 +14,9 @@ const loads = page.__nbrunVegaLoads;
  * @returns {Promise<VegaModule>}
  */
 export function loadVega(model) {
-  const ref = String(model.get("_vega") || "");
-  let p = loads.get(ref);
-  if (!p) {
-    p = (async () => {
-      if (!ref) throw new Error("no Vega module was sent (the dashboard's _vega trait is empty)");
-      const asset = await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""));
-      const url = URL.createObjectURL(new Blob([asset.get("code")], { type: "text/javascript" }));
-      try {
-        return await import(/* webpackIgnore: true */ url);
-      } finally {
-        URL.revokeObjectURL(url);
-      }
-    })();
-    p.catch(() => loads.delete(ref)); // a failed load may be tried again
-    loads.set(ref, p);
-  }
-  return p;
+  const path = String(model.get("_vega") || "");
+  if (!path) return Promise.reject(new Error("no Vega module was named (the widget's _vega trait is empty)"));
+  return loadAsset(model, path);
 }
 
 // Resolves after the browser painted the current frame (so what was just drawn shows before

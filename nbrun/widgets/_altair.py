@@ -5,8 +5,8 @@ Altair 6's default renderer loads vega-embed from a CDN (blank without the inter
 dependency), and JupyterLab 4's own Vega-Lite renderer stops at Vega-Lite v5 while Altair 6
 emits v6. :func:`use_offline_renderer` registers ``"nbrun"``: each chart becomes a small
 anywidget whose front end (``js/chart.js``) is small: it draws with the Vega module nbrun ships
-(``static/vega.js``), loaded from the kernel's one shared model (:mod:`._vega`, as the
-dashboard does), so a notebook of many charts sends Vega once. The bundle also carries a
+(``static/vega.js``), loaded from the Jupyter server or the kernel (:mod:`._assets`, as the
+dashboard does), once per page and never saved in the notebook. The bundle also carries a
 ``text/plain`` naming the chart. It is enabled by :func:`nbrun.widgets.chart` (what
 ``run.chart(key)`` calls) unless the user chose another renderer than Altair's default.
 """
@@ -20,7 +20,7 @@ import altair as alt
 import anywidget
 import traitlets
 
-from ._vega import vega_ref
+from ._assets import asset_path, serve_assets
 
 STATIC = Path(__file__).parent / "static"
 NAME = "nbrun"
@@ -31,13 +31,14 @@ class ChartWidget(anywidget.AnyWidget):
 
     _esm = STATIC / "chart.js"
     spec = traitlets.Dict().tag(sync=True)
-    #: the shared model holding the Vega module (see :mod:`._vega`)
+    #: the Vega module's path, loaded from the server or the kernel (see :mod:`._assets`)
     _vega = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         """``spec``: the Vega-Lite spec to draw."""
-        kwargs.setdefault("_vega", vega_ref())
+        kwargs.setdefault("_vega", asset_path("vega.js"))
         super().__init__(**kwargs)
+        serve_assets(self)
 
 
 def _title(spec: dict[str, Any]) -> str:

@@ -20,8 +20,11 @@ and the messages. The contract with ``js/dashboard.js``:
 * ``system`` and ``logs``: the System and Logs sections (see :mod:`._side`).
 * the overview edits the run's name, tags and notes: ``{"action": "edit", "req", "field",
   "value"}`` is answered by ``{"type": "edited", "req", "field", "ok", "message"}``.
-* ``_vega``: the Vega module's shared model (``IPY_MODEL_<id>``, see :mod:`._vega`); the
-  charts are drawn as plain SVG lines first and become Vega views once it is loaded.
+* ``_vega``: the Vega module's path (``nbrun/static/<version>/vega.js``, see :mod:`._assets`);
+  the charts are drawn as plain SVG lines first and become Vega views once it is loaded.
+* the widget is a :class:`._assets.LazyWidget` (rules 64-65): its saved state is the small
+  loader and the traits outside ``_transient``; the data traits leave the synced state once
+  the browser's loader has read them, and go as messages from then on.
 * ``snapshot_id``: the display id of the static snapshot shown with the widget (see
   :mod:`._snapshot`); the view hides that snapshot while it shows.
 * media panels (see :mod:`._media` and ``js/dashboard/media.js``): the ``media`` trait lists
@@ -40,22 +43,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 
 import nbrun
 from nbrun import RunView
 
 from ._actions import changed_config, check_step, perform, stop_run
+from ._assets import LazyWidget, asset_path
 from ._charts import Source
 from ._data import MAX_POINTS, MinMaxSeries
 from ._feed import ChartFeed
 from ._overview import apply_edit, checkpoint_steps, overview
 from ._protocols import RunLike, as_run_like, is_live
 from ._side import logs_payload, system_payload
+from ._snapmedia import media_panels
 from ._snapshot import dashboard_html, dashboard_text, feed_charts, publish_snapshot, watch_cells
 from ._tree import dashboard_tree, tree_html
-from ._vega import vega_ref
 
 STATIC = Path(__file__).parent / "static"
 #: seconds between refreshes of the displayed snapshot while the run is live
@@ -106,14 +109,28 @@ def _base_from_json(value: Any, _widget: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-class Dashboard(anywidget.AnyWidget):
+class Dashboard(LazyWidget):
     """One run's dashboard: overview, one live chart per metric with its lineage, click a
     point to select a step, then **Fork**, **Rewind** or **Stop**.
 
     Made by :func:`nbrun.widgets.display_run` (``run.display()``). The button actions are
     also methods (:meth:`fork`, :meth:`rewind`, :meth:`stop`)."""
 
-    _esm = STATIC / "dashboard.js"
+    _module_name = "dashboard.js"
+    #: the data traits: sent as messages, never saved in the notebook (rule 64)
+    _transient = (
+        "tree",
+        "overview",
+        "charts",
+        "series",
+        "checkpoints",
+        "result",
+        "error",
+        "_base",
+        "system",
+        "logs",
+        "media",
+    )
     overview = traitlets.Dict().tag(sync=True)
     charts: traitlets.List[Any] = traitlets.List().tag(sync=True)
     series: traitlets.List[Any] = traitlets.List().tag(sync=True)
@@ -127,7 +144,7 @@ class Dashboard(anywidget.AnyWidget):
     media: traitlets.List[Any] = traitlets.List().tag(sync=True)
     #: the display id of the static snapshot shown with the widget (the view hides it)
     snapshot_id = traitlets.Unicode("").tag(sync=True)
-    #: the shared model holding the Vega module (see :mod:`._vega`)
+    #: the Vega module's path (see :mod:`._assets`)
     _vega = traitlets.Unicode("").tag(sync=True)
     #: the Tree panel (rule 62): the family's layout ({} without a family, see :mod:`._tree`),
     #: the metric it is coloured by (set by the browser), the dashboard opened from a node
@@ -149,7 +166,7 @@ class Dashboard(anywidget.AnyWidget):
     ) -> None:
         """``run``: a live ``nbrun.Run`` or a stored view. ``rate``: most chart updates per
         second. ``start=False`` leaves the update thread off (tests call :meth:`poll`)."""
-        kwargs.setdefault("_vega", vega_ref())
+        kwargs.setdefault("_vega", asset_path("vega.js"))
         super().__init__(**kwargs)
         self._view: RunLike = run
         self._feed = ChartFeed(run, max_points)
@@ -352,9 +369,11 @@ class Dashboard(anywidget.AnyWidget):
         with self._lock:
             self._refresh_overview()
             series, charts = feed_charts(self._feed)
+            media = media_panels(self._feed.media)
             ov = dict(self.overview)
         tree = tree_html(self.tree) if self.tree else ""
-        return dashboard_html(ov, series, charts, self.snapshot_id) + tree, dashboard_text(ov)
+        html = dashboard_html(ov, series, charts, self.snapshot_id, media=media) + tree
+        return html, dashboard_text(ov)
 
     def _snapshot_key(self) -> Any:
         ov = self.overview
@@ -408,6 +427,8 @@ class Dashboard(anywidget.AnyWidget):
         whether an update was sent."""
         if self._display_id is None or self._closed:
             return False
+        if from_cell:
+            self._catch_up()
         with self._lock:
             self._refresh_overview()
             key = self._snapshot_key()
@@ -422,6 +443,14 @@ class Dashboard(anywidget.AnyWidget):
             self._last_snap = time.monotonic()
         publish_snapshot(self._display_id, html, text)
         return True
+
+    def _catch_up(self) -> None:
+        """Before the snapshot after a cell (rule 65): forks made since the last look (a
+        ``run.fork()`` in a later cell) join the charts and rows not sent yet are drained, so
+        the notebook saves every fork drawn, not only listed."""
+        with self._lock:
+            self._last_structure = 0.0  # the poll below looks for new forks now
+        self.poll()
 
     # -- actions (see ._actions) ---------------------------------------------------------------
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -17,12 +17,12 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
-import anywidget
 import ipywidgets
 import traitlets
 
 import nbrun
 
+from ._assets import LazyWidget
 from ._charts import family_ids
 from ._colors import family_colors, run_color
 from ._compare import compared_ancestor, difference
@@ -224,10 +224,12 @@ def _parent_link(
     return None if fp is None else (f"{view.project}/{fp.run_id}", int(fp.step))
 
 
-class RunTable(anywidget.AnyWidget):
-    """The table half of :class:`ProjectView` (messages: see the module docstring)."""
+class RunTable(LazyWidget):
+    """The table half of :class:`ProjectView` (messages: see the module docstring). Its rows
+    and overlay are kept out of the saved notebook (rule 64)."""
 
-    _esm = STATIC / "project.js"
+    _module_name = "project.js"
+    _transient = ("runs", "overlay", "message", "notice")
     project = traitlets.Unicode("").tag(sync=True)
     runs: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Unicode("").tag(sync=True)

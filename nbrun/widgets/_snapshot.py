@@ -34,6 +34,7 @@ from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, axis_title, step_metric
 from ._feed import ChartFeed
 from ._overview import overview
 from ._protocols import RunLike, as_run_like
+from ._snapmedia import media_panels
 from ._tree import family_html
 
 #: a chart's plot area and margins (px)
@@ -347,11 +348,13 @@ def dashboard_html(
     charts: Sequence[tuple[str, str, Sequence[Line]]],
     snap_id: str = "",
     inline: bool = False,
+    media: str = "",
 ) -> str:
     """The snapshot of a dashboard: its header, the charts (``(metric, x_title, lines)``), the
-    legend and the overview tables, from the dashboard's own data. Charts are ``<img>`` of
-    SVG (what sanitising front ends keep), or with ``inline`` SVG elements in the page's
-    colours (the standalone page of :func:`to_html`)."""
+    media panels (``media``: HTML of :func:`._snapmedia.media_panels`), the legend and the
+    overview tables, from the dashboard's own data. Charts are ``<img>`` of SVG (what
+    sanitising front ends keep), or with ``inline`` SVG elements in the page's colours (the
+    standalone page of :func:`to_html`)."""
     step = last_step_text(ov.get("last_step"))
     head = (
         f'<div style="display:flex;gap:10px;align-items:baseline;flex-wrap:wrap">'
@@ -370,6 +373,7 @@ def dashboard_html(
     body = f'<div style="display:flex;flex-wrap:wrap;gap:8px">{svgs}</div>'
     if more > 0:
         body += f'<div style="color:{FG2}">… {more} more charts in the live dashboard</div>'
+    body += media
     fp = ov.get("forked_from")
     tables = []
     run_rows: list[tuple[Any, Any]] = [("id", ov.get("id")), ("state", ov.get("state"))]
@@ -444,10 +448,11 @@ def run_snapshot(view: nbrun.RunView | RunLike, inline: bool = False) -> tuple[s
     try:
         feed.rebuild(run)
         series, charts = feed_charts(feed)
+        media = media_panels(feed.media)
     finally:
         feed.close()
     ov = overview(run)
-    return dashboard_html(ov, series, charts, inline=inline), dashboard_text(ov)
+    return dashboard_html(ov, series, charts, inline=inline, media=media), dashboard_text(ov)
 
 
 def page(title: str, fragment: str) -> str:
@@ -658,5 +663,10 @@ def _after_cell(*_args: Any) -> None:
     for widget in list(_displayed):
         try:
             widget.refresh_snapshot(from_cell=True)
+            # the refresh may have sent data (new forks): empty nbclient's copy after it
+            # (rule 64; the widgets' own hook ran before this one)
+            clear = getattr(widget, "clear_saved_data", None)
+            if clear is not None:
+                clear()
         except Exception:  # a snapshot must never break the user's cell
             continue

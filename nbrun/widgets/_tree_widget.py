@@ -21,31 +21,30 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 
 import nbrun
 from nbrun import RunView
 
+from ._assets import LazyWidget
 from ._dashboard import Dashboard, open_from
 from ._protocols import RunLike, as_run_like, is_live
 from ._snapshot import publish_snapshot, watch_cells
 from ._tree import read_family, tree_html, tree_layout
 
-STATIC = Path(__file__).parent / "static"
 
-
-class FamilyTree(anywidget.AnyWidget):
+class FamilyTree(LazyWidget):
     """A run's family tree: its runs and archived segments as nodes (rows), forks and rewinds
     as edges at their steps (x), each node coloured by a metric with a legend of the scale.
 
     Made by ``view.tree(metric=None)`` (:func:`nbrun.widgets.tree`). Click a node to select it
     (:attr:`selected`) and open its dashboard; the tree follows the family as forks appear."""
 
-    _esm = STATIC / "tree.js"
+    _module_name = "tree.js"
+    #: the layout is run data: out of the saved notebook once the browser has it (rule 64)
+    _transient = ("layout",)
     layout = traitlets.Dict().tag(sync=True)
     metric = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)

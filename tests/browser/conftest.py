@@ -29,6 +29,10 @@ CHROMIUM = "/usr/bin/chromium"
 #: seconds a test's JupyterLab may take to answer after it was started
 LAB_START_S = 180
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: what an installed nbrun puts in etc/jupyter: it enables the server extension (rule 64)
+SERVER_CONFIG = (
+    Path(__file__).resolve().parents[2] / "jupyter-config/jupyter_server_config.d/nbrun.json"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -109,16 +113,24 @@ class LabStartError(RuntimeError):
 
 
 @contextmanager
-def start_lab(tmp: Path, start_s: float = LAB_START_S) -> Iterator[Lab]:
+def start_lab(
+    tmp: Path, start_s: float = LAB_START_S, *, server_extension: bool = True
+) -> Iterator[Lab]:
     """An isolated JupyterLab serving ``tmp / "root"`` (its settings, data and runtime under
     ``tmp / "jupyter"``; this checkout's nbrun in the kernel), stopped on exit. Raises
     :class:`LabStartError` when it exits or does not answer within ``start_s`` seconds.
-    Also used by ``bench/first_chart.py``."""
+    ``server_extension``: enable nbrun's server extension (rule 64) as an installed wheel
+    does (its ``jupyter-config`` file); without it the widgets load their modules from the
+    kernel. Also used by ``bench/first_chart.py``."""
     root = tmp / "root"
     root.mkdir()
     home = tmp / "jupyter"
     settings = home / "settings"
     _write_settings(settings)
+    if server_extension:
+        config = home / "config" / "jupyter_server_config.d"
+        config.mkdir(parents=True)
+        shutil.copy(SERVER_CONFIG, config / SERVER_CONFIG.name)
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(home / "config"),

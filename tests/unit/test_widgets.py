@@ -44,9 +44,15 @@ def set_from_browser(widget: Any, **state: Any) -> None:
 
 
 def capture(widget: Any) -> list[dict[str, Any]]:
-    """Record the custom messages the widget sends to the browser."""
+    """Record the custom messages the widget sends to the browser's dashboard module (the
+    loader's own ``nbrun_*`` messages, rule 64, are not for it: tests/unit/test_assets.py)."""
     sent: list[dict[str, Any]] = []
-    widget.send = lambda content, buffers=None: sent.append(content)
+
+    def send(content: dict[str, Any], buffers: Any = None) -> None:
+        if not str(content.get("type", "")).startswith("nbrun_"):
+            sent.append(content)
+
+    widget.send = send
     return sent
 
 
@@ -206,59 +212,6 @@ def test_dashboard_draws_lineage_and_overview_as_text(run_dir: Path) -> None:
         dash.close()
 
 
-def test_dashboards_share_one_vega_module_and_send_points_as_one_buffer(run_dir: Path) -> None:
-    """Vega is not in the dashboard's module: every dashboard of the kernel names one shared
-    model holding its code; the chart points go on the wire as one JSON buffer."""
-    from ipywidgets.widgets.widget import _remove_buffers
-
-    from nbrun.widgets._vega import STATIC as VEGA_STATIC
-    from nbrun.widgets._vega import vega_module
-
-    parent_id, fork_id, _ = make_lineage(run_dir)
-    api = nbrun.Api(run_dir)
-    a = Dashboard(api.run(f"p/{parent_id}"), start=False)
-    b = Dashboard(api.run(f"p/{fork_id}"), start=False)
-    try:
-        module = vega_module()
-        assert a._vega == b._vega == f"IPY_MODEL_{module.model_id}"
-        assert module.code == (VEGA_STATIC / "vega.js").read_text(encoding="utf-8")
-        assert len(a.get_state()["_esm"]) < 150_000 < len(module.code)  # sent once, not per view
-        _, paths, buffers = _remove_buffers(a.get_state())
-        assert paths == [["_base"]]
-        assert json.loads(bytes(buffers[0])) == a._base
-        # a base with a non-finite number (not JSON) goes as it is
-        field = Dashboard.class_traits()["_base"]
-        odd = {"seq": 1, "points": {"x": {"s": [[0, 0, float("nan"), 0, 0, 0]]}}}
-        assert field.metadata["to_json"](odd, a) is odd
-        assert field.metadata["from_json"](json.dumps(a._base).encode(), a) == a._base
-        module.close()  # closed: the next dashboard makes a new one
-        c = Dashboard(api.run(f"p/{parent_id}"), start=False)
-        assert c._vega != a._vega and c._vega == f"IPY_MODEL_{vega_module().model_id}"
-        c.close()
-    finally:
-        a.close()
-        b.close()
-
-
-def test_run_chart_widget_loads_the_shared_vega_module_instead_of_bundling_it() -> None:
-    """``run.chart()``'s Altair renderer (``js/chart.js``) draws with the kernel's shared Vega
-    model, as the dashboard does: its own module is small and sent per chart, Vega once."""
-    from nbrun.widgets._altair import ChartWidget
-    from nbrun.widgets._vega import vega_module
-
-    spec = {"mark": "line", "data": {"values": [{"x": 0, "y": 1}]}}
-    a = ChartWidget(spec=spec)
-    b = ChartWidget(spec=spec)
-    try:
-        module = vega_module()
-        assert a._vega == b._vega == f"IPY_MODEL_{module.model_id}"
-        assert a.get_state()["_vega"] == a._vega
-        assert len(a.get_state()["_esm"]) < 20_000 < 300_000 < len(module.code)
-    finally:
-        a.close()
-        b.close()
-
-
 def test_chart_is_a_plain_altair_chart_with_step_metric(run_dir: Path) -> None:
     run = nbrun.init(project="c", dir=run_dir)
     run.define_metric("acc", step_metric="epoch")
@@ -326,7 +279,12 @@ def test_update_thread_rate_and_final_state(run_dir: Path) -> None:
     browser.base(dash._base)
     # what the browser gets, in order: deltas (custom messages) and new bases (a new metric)
     stream: list[dict[str, Any]] = []
-    dash.send = lambda content, buffers=None: (sent.append(content), stream.append(content))
+    # (the loader's own nbrun_* messages carry the traits: the observer below stands for them)
+    dash.send = lambda content, buffers=None: (
+        None
+        if str(content.get("type")).startswith("nbrun_")
+        else (sent.append(content), stream.append(content))
+    )
     dash.observe(lambda change: stream.append({"type": "base", "base": change["new"]}), "_base")
     polls: list[tuple[float, int]] = []  # (start time, deltas sent before it)
     real_poll = dash.poll
@@ -562,10 +520,13 @@ def test_project_view_lists_lineage_and_opens_a_dashboard(run_dir: Path) -> None
 def test_shipped_javascript_loads_nothing_from_the_internet() -> None:
     files = sorted(STATIC.glob("*.js"))
     names = {f.name for f in files}
-    assert {"chart.js", "dashboard.js", "project.js", "vega.js"} <= names, "run `npm run build`"
+    assert {"boot.js", "chart.js", "dashboard.js", "project.js", "vega.js"} <= names, (
+        "run `npm run build`"
+    )
     assert (STATIC / "vega.js").stat().st_size > 300_000, "Vega is bundled in"
-    # the dashboard's own module leaves Vega out: it is loaded once per kernel (widgets/_vega.py)
+    # the dashboard's own module leaves Vega out: both load on demand (widgets/_assets.py)
     assert (STATIC / "dashboard.js").stat().st_size < 150_000
+    assert (STATIC / "boot.js").stat().st_size < 5_000  # the part saved with each widget
     assert (STATIC / "chart.js").stat().st_size < 20_000  # run.chart()'s module loads it too
     remote_import = re.compile(
         r"""(\bimport\s*\(\s*|\bfrom\s*|\bimport\s+)["'`](https?:)?//""", re.IGNORECASE
