@@ -461,7 +461,8 @@ def page(title: str, fragment: str) -> str:
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title><meta name='color-scheme' content='light dark'>"
-        "<style>body{margin:16px;background:Canvas;color:CanvasText}"
+        "<style>body{margin:16px;background:Canvas;color:CanvasText;"
+        "font:13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif}"
         ":root{--jp-ui-font-color1:#1f1f1f;--jp-ui-font-color2:#616161;"
         "--jp-border-color2:#ccc}@media (prefers-color-scheme: dark){:root{"
         "--jp-ui-font-color1:#e6e6e6;--jp-ui-font-color2:#aaa;--jp-border-color2:#555}}"
