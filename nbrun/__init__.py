@@ -35,6 +35,8 @@ from ._manage import DamagedChunk, StoreCheck, check
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
+from ._sweep_view import Sweep
+from ._sweeps.api import agent, sweep
 from ._training import Recover, RemoteRun, launch, ranking
 from ._views import Archive, RunView, StoredRun
 from .errors import (
@@ -99,12 +101,14 @@ __all__ = [
     "StoreCheck",
     "StoreError",
     "StoredRun",
+    "Sweep",
     "Table",
     "UnsafeEntryError",
     "UnsafePathError",
     "UntrustedCheckpointError",
     "UsageError",
     "Video",
+    "agent",
     "as_wandb",
     "check",
     "copy",
@@ -123,6 +127,7 @@ __all__ = [
     "run",
     "runs",
     "save",
+    "sweep",
     "use_artifact",
     "use_model",
 ]

@@ -1,8 +1,9 @@
 """``nbrun.copy``: move runs between stores (a notebook's SQLite folder and a team's PostgreSQL
 database, either way), with their lineage, archives, alerts, system samples, console lines,
-artifact records and files. Ids stay the same, so fork links (``forked_from_id``) still point
-at the right runs; each run is copied in one transaction of the destination, so a copy that
-stops half way leaves whole runs only, and running it again copies the rest."""
+artifact records, sweeps with their trials, and files. Ids stay the same, so fork links
+(``forked_from_id``) and sweep ids still point at the right runs; each run is copied in one
+transaction of the destination, so a copy that stops half way leaves whole runs only, and
+running it again copies the rest."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def copy(
     ]
     blobs = [_artifacts.blob_path(source, d) for d in digests]
     runs = [(rec, run_path(source, rec.project, rec.id)) for rec in source.list_runs(project)]
+    sweeps = source.list_sweeps(project)  # forged sweep ids are refused here (rule 42)
     for rec, _folder in runs:  # rule 44: a damaged chunk is refused before anything is written
         source.verify_segment(rec.key, None)
     target = Store.open(dst)
@@ -63,6 +65,8 @@ def copy(
         tables = source.export_run(rec.key)
         if target.import_run(rec, tables, artifact_keys) is not None:
             copied.append(f"{rec.project}/{rec.id}")
+    for sweep in sweeps:  # rules 50-54: the sweeps and their trials go with their runs
+        target.import_sweep(sweep, source.list_trials(sweep.key))
     return copied
 
 

@@ -39,6 +39,9 @@ _ENV = {
 
 #: names the store for every run of a process: a folder or a ``postgresql://`` URL
 STORE_ENV = "NBRUN_STORE"
+#: the sweep (``"project/ID"``) whose trial ``NBRUN_RUN_ID`` is, in an agent's subprocess
+#: (rule 51); W&B's agent sets ``WANDB_SWEEP_ID`` the same way
+SWEEP_ENV = "NBRUN_SWEEP_ID"
 
 #: ``init``'s arguments that name the run and how to start it (a W&B setting, ``NBRUN_*`` or
 #: ``WANDB_*`` variable may supply them); ``reinit`` and ``allow_val_change`` only by setting
@@ -173,6 +176,8 @@ class InitRequest:
     """W&B keywords and settings given that mean nothing here (rule 38)."""
     silent: bool
     """Whether W&B's settings ask for no warnings."""
+    sweep_id: str | None = None
+    """The sweep whose trial this run is (rule 51: set from the agent's pending trial)."""
 
     @classmethod
     def build(

@@ -53,6 +53,8 @@ class RunRecord:
     forked_from_seg: int | None
     resumed: int
     stop_requested: int
+    sweep_id: str | None = None
+    """The sweep the run belongs to (rules 50-54), or None."""
 
     def replace(self, **fields: Any) -> RunRecord:
         """A copy with the given fields changed (names checked: an unknown one raises)."""
@@ -138,6 +140,60 @@ class ArtifactRecord:
 
 #: the ``artifacts`` columns, in order
 ARTIFACT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ArtifactRecord))
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRecord:
+    """One sweep (``sweeps``, rules 50-54): its id (unique per project), the validated sweep
+    config as given (JSON), its search method, state (W&B's ``PENDING``, ``RUNNING``,
+    ``FINISHED``) and the seed its suggestions are drawn with."""
+
+    key: int
+    project: str
+    id: str
+    name: str | None
+    config: dict[str, Any]
+    method: str
+    state: str
+    seed: int
+    created: float
+    updated: float
+
+    def replace(self, **fields: Any) -> SweepRecord:
+        """A copy with the given fields changed."""
+        return dataclasses.replace(self, **fields)
+
+
+#: the ``sweeps`` columns, in order
+SWEEP_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SweepRecord))
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """One suggestion an agent claimed (``sweep_trials``): the grid point or sequence number
+    ``idx``, its parameters, the run it became (``run_id``), its state (``running``,
+    ``finished``, ``failed``, ``killed``, ``crashed``), the metric value it reached and the
+    agent (host, pid) that ran it."""
+
+    key: int
+    sweep_key: int
+    idx: int
+    params: dict[str, Any]
+    run_id: str
+    state: str
+    value: float | None
+    host: str | None
+    pid: int | None
+    created: float
+    updated: float
+
+    def replace(self, **fields: Any) -> TrialRecord:
+        """A copy with the given fields changed."""
+        return dataclasses.replace(self, **fields)
+
+
+#: the ``sweep_trials`` columns, in order
+TRIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrialRecord))
 
 
 class ChunkRecord(NamedTuple):

@@ -1,4 +1,5 @@
-"""The process registry: the runs this process is writing, and the current run.
+"""The process registry: the runs this process is writing, the current run, and the sweep
+trial a thread's next ``init`` becomes (rule 51).
 
 Kept apart from ``_run.py`` so that read views (``_views.py``) can find the live run behind a
 stored record without importing the run module (imports go one way: views -> run, no
@@ -8,6 +9,7 @@ TYPE_CHECKING import of it either).
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +53,34 @@ def current_run() -> Run | None:
 def set_current(run: Run | None) -> None:
     """Make ``run`` the current run."""
     _current[0] = run
+
+
+# -- the pending sweep trial (rule 51) ---------------------------------------------------------
+@dataclass(frozen=True)
+class PendingTrial:
+    """A sweep trial an agent claimed and whose function now runs on this thread: the next
+    ``init`` of the thread becomes its run (id ``run_id`` in ``project`` of the store
+    ``dir``, config holding ``params``, ``sweep_id`` set). In a subprocess the agent passes
+    the same through ``NBRUN_SWEEP_ID`` (``"project/ID"``), ``NBRUN_RUN_ID`` and
+    ``NBRUN_DIR`` instead."""
+
+    dir: str
+    project: str
+    sweep_id: str
+    run_id: str
+    params: dict[str, Any]
+
+
+_pending = threading.local()
+
+
+def set_pending_trial(trial: PendingTrial | None) -> None:
+    """Make ``trial`` the one this thread's next ``init`` becomes (None: no trial)."""
+    _pending.trial = trial
+
+
+def take_pending_trial() -> PendingTrial | None:
+    """This thread's pending trial, cleared (the first ``init`` takes it), or None."""
+    trial: PendingTrial | None = getattr(_pending, "trial", None)
+    _pending.trial = None
+    return trial

@@ -541,6 +541,7 @@ class StoredRun(RunView):
     notes = _EditableField("notes", "The run's notes; assign to change them.")
     tags = _EditableField("tags", "The run's tags, a tuple; assign to replace them.", tuple)
     group = _Field("run_group", "The run's group.")
+    sweep_id = _Field("sweep_id", "The id of the sweep the run is a trial of (rule 54), or None.")
     job_type = _Field("job_type", "The run's job type.")
     config_diff = _Field("config_diff", "Config keys changed against the run it was forked from.")
     metadata = _Field("metadata", "Host, OS, Python, command or notebook, git, nbrun version.")

@@ -92,6 +92,8 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
         self._notes: str | None = rec.notes
         self._tags: tuple[str, ...] = tuple(rec.tags)
         self.group: str | None = rec.run_group
+        #: the sweep this run is a trial of, ``"ID"`` (rule 51), or None
+        self.sweep_id: str | None = rec.sweep_id
         self.job_type: str | None = rec.job_type
         self.settings = settings
         self.starting_step: int = rec.starting_step
@@ -220,8 +222,6 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
     # -- W&B's run attributes with no local meaning (rule 33) ----------------------------------
     disabled: bool = False
     """False: a ``mode="disabled"`` run is a stand-in whose ``disabled`` is True."""
-    sweep_id: str | None = None
-    """None: nbrun has no sweeps."""
     offline: bool = False
     """False: there is no server to be offline from (every run is stored locally)."""
 
@@ -234,7 +234,7 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
         return None
 
     def get_sweep_url(self) -> None:
-        """None (no server, no sweeps)."""
+        """None (no server: read the sweep with ``nbrun.Api().sweep("project/ID")``)."""
         return None
 
     def _label(self, **labels: Any) -> None:

@@ -28,6 +28,7 @@ The package, one concept a module, each importing only the ones listed before it
 - ``runs``: run records, deleting and moving runs;
 - ``archives``: archived segments (rewinds) and alerts;
 - ``artifacts``: artifact versions, aliases and usage;
+- ``sweeps``: sweeps and their trials, the atomic claim of a suggestion (rules 50-54);
 - ``transfer``: export and import of runs and artifact records (``nbrun.copy``);
 - ``store``: :class:`Store`, the mixins joined, one per directory and process;
 - ``postgres``: :class:`PgStore`.

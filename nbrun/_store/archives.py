@@ -16,7 +16,6 @@ from .._records import (
 from ..errors import RunNotFoundError
 from .chunks import ChunkTables
 from .schema import (
-    RUN_COLUMNS,
     Chunk,
     _decode_run,
 )
@@ -50,7 +49,7 @@ class ArchiveTables(ChunkTables):
         with self._write() as conn:
             if check is not None:
                 row = conn.execute(
-                    f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}",
+                    f"SELECT {self._run_select} FROM runs WHERE key = ?{self._row_lock}",
                     (key,),
                 ).fetchone()
                 if row is None:

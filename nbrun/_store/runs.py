@@ -14,7 +14,6 @@ from .._records import (
 from ..errors import StoreError
 from .chunks import ChunkTables
 from .schema import (
-    RUN_COLUMNS,
     Chunk,
     _decode_run,
     chunk_crc,
@@ -56,7 +55,7 @@ class RunTables(ChunkTables):
         not live: rule 41) cannot both see it so: the second sees the first's write."""
         with self._write() as conn:
             row = conn.execute(
-                f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?{self._row_lock}", (key,)
+                f"SELECT {self._run_select} FROM runs WHERE key = ?{self._row_lock}", (key,)
             ).fetchone()
             if row is None:
                 return None
@@ -70,7 +69,7 @@ class RunTables(ChunkTables):
     def get_run(self, project: str, run_id: str) -> RunRecord | None:
         """Return one run's record, or None."""
         row = self._conn.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND id = ?",
+            f"SELECT {self._run_select} FROM runs WHERE project = ? AND id = ?",
             (project, run_id),
         ).fetchone()
         return None if row is None else _decode_run(row)
@@ -78,13 +77,13 @@ class RunTables(ChunkTables):
     def get_run_by_key(self, key: int) -> RunRecord | None:
         """Return one run's record by key, or None."""
         row = self._conn.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE key = ?", (key,)
+            f"SELECT {self._run_select} FROM runs WHERE key = ?", (key,)
         ).fetchone()
         return None if row is None else _decode_run(row)
 
     def list_runs(self, project: str | None = None) -> list[RunRecord]:
         """All runs (of one project), oldest first."""
-        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        sql = f"SELECT {self._run_select} FROM runs"
         args: tuple[Any, ...] = ()
         if project is not None:
             sql += " WHERE project = ?"
@@ -95,7 +94,7 @@ class RunTables(ChunkTables):
     def children(self, project: str, run_id: str) -> list[RunRecord]:
         """Runs forked from the given one, oldest first."""
         rows = self._conn.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND forked_from_id = ?"
+            f"SELECT {self._run_select} FROM runs WHERE project = ? AND forked_from_id = ?"
             " ORDER BY created, key",
             (project, run_id),
         ).fetchall()
@@ -112,7 +111,7 @@ class RunTables(ChunkTables):
     def last_crashed_or_failed(self, project: str) -> list[RunRecord]:
         """Runs of a project in a resumable state, newest first (for ``resume='auto'``)."""
         rows = self._conn.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE project = ? AND state IN "
+            f"SELECT {self._run_select} FROM runs WHERE project = ? AND state IN "
             "('running', 'failed', 'crashed', 'preempting') ORDER BY started DESC, key DESC",
             (project,),
         ).fetchall()

@@ -174,6 +174,44 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE history ADD COLUMN crc INTEGER
     """,
+    # v5 (issue 23, rules 50-54): sweeps. A sweep is one row of ``sweeps`` (its validated
+    # config as JSON, ``id`` unique per project); each suggestion an agent claimed is one row
+    # of ``sweep_trials`` (``idx``: the grid point, or the sequence number of a random / bayes
+    # suggestion), naming the run it became. The partial unique index lets a point be claimed
+    # once unless its trial crashed (then it may be claimed again); ``runs.sweep_id`` names the
+    # sweep a run belongs to
+    """
+    CREATE TABLE sweeps (
+        key INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT,
+        config TEXT NOT NULL,
+        method TEXT NOT NULL,
+        state TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        UNIQUE (project, id)
+    );
+    CREATE TABLE sweep_trials (
+        key INTEGER PRIMARY KEY,
+        sweep_key INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        value REAL,
+        host TEXT,
+        pid INTEGER,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX sweep_trials_point ON sweep_trials (sweep_key, idx)
+        WHERE state <> 'crashed';
+    CREATE INDEX sweep_trials_by_sweep ON sweep_trials (sweep_key, key);
+    ALTER TABLE runs ADD COLUMN sweep_id TEXT
+    """,
 ]
 
 

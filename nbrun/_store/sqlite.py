@@ -18,6 +18,7 @@ from ..errors import StoreError
 from .schema import (
     DB_NAME,
     MIGRATIONS,
+    RUN_COLUMNS,
     _install_schema,
     _run_script,
     encode_run_fields,
@@ -228,8 +229,16 @@ class StoreBase:
             self._create(conn)
         # databases of schema version 2+ keep system samples and console lines (issue 13); a
         # process made to write an older schema (tests of migrations) simply keeps none
-        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
+        tables = self._tables(conn)
+        self.side_tables = {"system_samples", "console"} <= tables
         self._detect_checksums(conn)
+        # databases of schema version 5+ keep sweeps and each run's sweep id (rules 50-54); a
+        # process made to write an older schema reads every run's sweep_id as None
+        #: whether the store has the sweep tables and ``runs.sweep_id``
+        self.sweeps = "sweeps" in tables
+        self._run_select = ", ".join(
+            c if self.sweeps or c != "sweep_id" else "NULL AS sweep_id" for c in RUN_COLUMNS
+        )
 
     def _detect_checksums(self, conn: Any) -> None:
         # databases of schema version 4+ keep a checksum per history chunk (rule 44); a process
@@ -337,7 +346,19 @@ class StoreBase:
     _row_lock = ""
 
     def _encode_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return encode_run_fields(fields)
+        return self._sweep_column(encode_run_fields(fields))
+
+    def _sweep_column(self, enc: dict[str, Any]) -> dict[str, Any]:
+        """Encoded run columns as this database takes them: a schema older than sweeps has no
+        ``sweep_id`` column (a run of a sweep cannot be written there)."""
+        if not self.sweeps and "sweep_id" in enc:
+            if enc["sweep_id"] is not None:
+                raise StoreError(
+                    f"{str(self.path)!r} has a schema older than sweeps (version "
+                    f"< 5); open it with this nbrun to upgrade it before running a sweep"
+                )
+            enc = {k: v for k, v in enc.items() if k != "sweep_id"}
+        return enc
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` of the database ('ok' when healthy; PostgreSQL keeps

@@ -14,6 +14,7 @@ from .runs import RunTables
 from .schema import (
     DB_NAME,
 )
+from .sweeps import SweepTables
 from .transfer import TransferTables
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -29,7 +30,7 @@ def is_url(base_dir: object) -> bool:
 _url_stores: list[type[Store]] = []
 
 
-class Store(RunTables, ArchiveTables, TransferTables):
+class Store(RunTables, ArchiveTables, TransferTables, SweepTables):
     """One run directory's database. Get it with :meth:`Store.open`; safe to share by threads.
 
     Each thread gets its own connection; every write is a short ``BEGIN IMMEDIATE``

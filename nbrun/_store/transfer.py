@@ -71,7 +71,7 @@ class TransferTables(ChunkTables, ArtifactTables):
         timestamps are kept as they were. ``artifact_keys`` maps the source's artifact keys to
         this store's. Returns the new key, or None when the project already has that id."""
         # encoded as stored (no clock of this server applied: the copy keeps its timestamps)
-        fields = encode_run_fields(rec.columns())
+        fields = self._sweep_column(encode_run_fields(rec.columns()))
         with self._write() as conn:
             if conn.execute(
                 "SELECT 1 FROM runs WHERE project = ? AND id = ?", (rec.project, rec.id)

@@ -428,11 +428,32 @@ def require(*args: Any, **kwargs: Any) -> None:
     """W&B's feature switches (``wandb.require("service")``): accepted, nothing to switch."""
 
 
-def sweep(*args: Any, **kwargs: Any) -> Any:
-    """Not available: nbrun has no sweep server."""
-    raise Error("wandb.sweep: nbrun has no sweeps; loop over configs or use nbrun.launch")
+def sweep(
+    sweep: Any,
+    entity: str | None = None,
+    project: str | None = None,
+    prior_runs: list[str] | None = None,
+) -> str:
+    """``nbrun.sweep`` with W&B's signature: ``sweep`` is the sweep config (or a function
+    returning it); returns the sweep id. The store is found as ``init`` finds it (rule 50)."""
+    if callable(sweep):
+        sweep = sweep()
+    if prior_runs:
+        raise UsageError(
+            f"wandb.sweep(prior_runs={prior_runs!r}): nbrun cannot add existing runs to a "
+            "sweep; leave prior_runs out"
+        )
+    return nbrun.sweep(sweep, project=project)
 
 
-def agent(*args: Any, **kwargs: Any) -> Any:
-    """Not available: nbrun has no sweep server."""
-    raise Error("wandb.agent: nbrun has no sweeps; loop over configs or use nbrun.launch")
+def agent(
+    sweep_id: str,
+    function: Any = None,
+    entity: str | None = None,
+    project: str | None = None,
+    count: int | None = None,
+) -> None:
+    """``nbrun.agent`` with W&B's signature: run ``function`` once per suggestion of the
+    sweep (``"ID"``, ``"project/ID"`` or ``"entity/project/ID"``), its ``wandb.init()`` the
+    trial's run (rules 51-53)."""
+    nbrun.agent(sweep_id, function, count=count, project=project)

@@ -278,6 +278,7 @@ _STORE_MODULES = [
     "runs",
     "archives",
     "artifacts",
+    "sweeps",
     "transfer",
     "store",
     "postgres",
