@@ -32,6 +32,7 @@ from ._artifacts import Artifact, ArtifactManifest, ArtifactManifestEntry
 from ._copy import copy
 from ._lineage import ForkPoint
 from ._manage import DamagedChunk, StoreCheck, check
+from ._pbt import pbt
 from ._run import Run, Settings
 from ._states import RunState
 from ._summary import Metric
@@ -121,6 +122,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_model",
+    "pbt",
     "plot",
     "ranking",
     "restore",

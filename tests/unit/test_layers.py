@@ -51,6 +51,7 @@ LAYERS: dict[str, int] = {
     "_api": 9,
     "_training": 10,
     "_sweeps": 11,  # offline W&B sweeps: config, search, hyperband, the agent (issue 23)
+    "_pbt": 11,  # nbrun.pbt: population-based training on launch and fork
     "__init__": 12,
     "widgets": 13,
     "wandb_compat": 13,  # the W&B drop-in: like widgets, only public nbrun names
