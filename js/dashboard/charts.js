@@ -26,6 +26,7 @@ import {
   xDomain as xDomainOf,
   yDomain as yDomainOf,
 } from "./chartstate.js";
+import { eventTuples } from "./events.js";
 import { renderLegend as drawLegend, legendClick } from "./legend.js";
 import { bindPointer, hoverHead, hoverPosition, hoverRows, invertX, plotX, pointStep } from "./pointer.js";
 import { checkpointTuples, nearestPickable, seriesMeta, snapToCheckpoint } from "./points.js";
@@ -130,6 +131,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   const checkpoints = (entry) => checkpointTuples(entry.lines, meta, model.get("checkpoints") || []);
   /** @param {Entry} entry */
   const forkTuples = (entry) => forkTuplesOf(state, meta, entry.lines, store.forks[entry.c.metric] || []);
+  /** @param {Entry} entry PBT exploits and recoveries (rule 70) */
+  const events = (entry) => eventTuples(state, meta, entry.lines, store.events?.[entry.c.metric] || []);
   /** @param {Entry} entry */
   const yDomain = (entry) => yDomainOf(state, entry.lines, entry.xdom, entry.log);
 
@@ -153,6 +156,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
     v.change("rows", replaceAll(all));
     v.change("forks", replaceAll(forkTuples(entry)));
+    v.change("events", replaceAll(events(entry)));
     v.change("selected", replaceAll(selectedTuple(entry)));
     v.change("ckpts", replaceAll(checkpoints(entry)));
     v.change("hover", replaceAll([]));

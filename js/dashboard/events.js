@@ -1,0 +1,43 @@
+// PBT exploits and recoveries by rewind as marks on the dashboard's charts (rule 70; Python
+// side: nbrun/widgets/_marks.py). The store's marks of a metric, `[x, y, colour, label, step,
+// run id, tag]` each, are moved to the point of their step as drawn (axis, smoothing), and
+// left out while the legend hides every line of their run. Pure: no DOM, no Vega.
+import { metaOf } from "./chartstate.js";
+
+/**
+ * @typedef {import("./chartstate.js").ChartState} ChartState
+ * @typedef {import("./chartstate.js").Row} Row
+ * @typedef {import("./chartstate.js").SeriesMeta} SeriesMeta
+ * @typedef {{ x: number, y: number, c: string, label: string, tag: string }} EventTuple
+ */
+
+/**
+ * The Vega rows of the `events` dataset of one chart.
+ * @param {ChartState} state
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {Map<string, Row[]>} lines
+ * @param {any[][]} events
+ * @returns {EventTuple[]}
+ */
+export function eventTuples(state, meta, lines, events) {
+  /** @type {EventTuple[]} */
+  const out = [];
+  for (const [x, y, c, label, step, runId, tag] of events) {
+    const keys = [...lines.keys()].filter((s) => metaOf(meta, s).run_id === runId);
+    if (keys.length && keys.every((s) => state.hidden.has(s))) continue;
+    /** @type {Row | null} */
+    let at = null;
+    for (const s of keys) {
+      if (state.hidden.has(s)) continue;
+      const r = (lines.get(s) || []).find((t) => t.step === step);
+      if (r) {
+        at = r;
+        break;
+      }
+    }
+    if (at) out.push({ x: at.x, y: at.y, c, label, tag });
+    else if (state.axis === "default" && state.smooth === 0 && x !== null && y !== null)
+      out.push({ x, y, c, label, tag });
+  }
+  return out;
+}
