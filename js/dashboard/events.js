@@ -39,5 +39,23 @@ export function eventTuples(state, meta, lines, events) {
     else if (state.axis === "default" && state.smooth === 0 && x !== null && y !== null)
       out.push({ x, y, c, label, tag });
   }
-  return out;
+  return groupEvents(out);
+}
+
+/**
+ * Marks of one tag drawn on one point (an exploit on the fork's line and the donor's, which
+ * meet at the fork step) become one mark whose hover text holds every label, a line each.
+ * @param {EventTuple[]} marks
+ * @returns {EventTuple[]}
+ */
+export function groupEvents(marks) {
+  /** @type {Map<string, EventTuple>} */
+  const groups = new Map();
+  for (const m of marks) {
+    const key = `${m.x}|${m.y}|${m.tag}`;
+    const g = groups.get(key);
+    if (!g) groups.set(key, { ...m });
+    else if (!g.label.split("\n").includes(m.label)) g.label += `\n${m.label}`;
+  }
+  return [...groups.values()];
 }

@@ -85,20 +85,27 @@ export function bestChart(g) {
   }
   let y0 = Math.min(...ys);
   let y1 = Math.max(...ys);
+  // a log y when the values span a decade or more (one diverging trial would flatten the rest)
+  const log = y0 > 0 && y1 / y0 >= 10;
   if (y0 === y1) {
     const d = Math.abs(y0) * 0.05 || 0.5;
     y0 -= d;
     y1 += d;
   }
+  /** @param {number} v */
+  const f = (v) => (log ? Math.log10(v) : v);
   const n = Math.max(2, g.trials.length);
   /** @param {number} i */
   const X = (i) => L + ((i - 1) / (n - 1)) * (W - L - R);
   /** @param {number} v */
-  const Y = (v) => H - B - ((v - y0) / (y1 - y0)) * (H - T - B);
-  for (const v of [y0, (y0 + y1) / 2, y1]) {
+  const Y = (v) => H - B - ((f(v) - f(y0)) / (f(y1) - f(y0))) * (H - T - B);
+  const mid = log ? Math.sqrt(y0 * y1) : (y0 + y1) / 2;
+  for (const v of [y0, mid, y1]) {
     svg.appendChild(s("line", { x1: L, x2: W - R, y1: Y(v), y2: Y(v), class: "nb-gridline" }));
     svg.appendChild(s("text", { x: L - 4, y: Y(v) + 3, "text-anchor": "end", class: "nb-tick" }, fmt(v)));
   }
+  if (log) svg.appendChild(s("text", { x: W - R, y: 14, "text-anchor": "end", class: "nb-tick" }, "log y"));
+  svg.dataset.log = log ? "1" : "0";
   for (const t of g.trials) {
     if (g.trials.length <= 12 || t.n === 1 || t.n === g.trials.length || t.n % 5 === 0)
       svg.appendChild(s("text", { x: X(t.n), y: H - B + 13, "text-anchor": "middle", class: "nb-tick" }, String(t.n)));

@@ -139,7 +139,8 @@ def event_layers(
     x: dict[str, Any], y: dict[str, Any], color: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The Vega-Lite layers of the ``events`` dataset (``x, y, c, label, tag``): a square
-    with a halo in the run's colour, hover text ``label``, and ``tag`` written beside it."""
+    with a halo in the run's colour just above the point, hover text ``label``, and ``tag``
+    written beside it."""
     return [
         {
             "name": "eventmarks",
@@ -147,7 +148,8 @@ def event_layers(
             "mark": {
                 "type": "point",
                 "shape": "square",
-                "size": 90,
+                "size": 70,
+                "yOffset": -12,  # just above the point: its fork diamond stays visible
                 "filled": True,
                 "stroke": HALO,
                 "strokeWidth": 1.2,
@@ -169,8 +171,9 @@ def event_layers(
             "mark": {
                 "type": "text",
                 "align": "left",
+                "baseline": "middle",
                 "dx": 7,
-                "dy": 10,
+                "dy": -12,
                 "fontSize": 10,
                 "fontWeight": "bold",
                 "clip": True,

@@ -28,7 +28,7 @@ from ._colors import family_colors, run_color
 from ._dashboard import Dashboard
 from ._overview import jsonable, last_step
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
-from ._sweeps import SweepWatch, sweep_groups, sweeps_running, with_sweeps
+from ._sweeps import SweepWatch, sweep_groups, sweeps_running, trials_running, with_sweeps
 
 STATIC = Path(__file__).parent / "static"
 
@@ -211,7 +211,11 @@ class ProjectView(ipywidgets.VBox):
         rows = project_rows(project, self.dir)
         self.table = RunTable(project=project or "", runs=rows, sweeps=sweep_groups(rows, self.dir))
         # while a sweep runs, its agent adds runs from elsewhere: the view follows them
-        self.sweep_watch = SweepWatch(self.refresh, lambda: sweeps_running(self.table.sweeps))
+        self.sweep_watch = SweepWatch(
+            self.refresh,
+            lambda: sweeps_running(self.table.sweeps),
+            lambda: trials_running(self.table.sweeps),
+        )
         self.sweep_watch.poke()
         self.holder = ipywidgets.Box()
         self.dashboard: Dashboard | None = None

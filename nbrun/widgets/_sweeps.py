@@ -29,6 +29,8 @@ GOALS = ("minimize", "maximize")
 MAX_AXES = 10
 #: seconds between looks at the store while a sweep of the view runs
 WATCH_EVERY = 1.0
+#: the watch stops after this many looks in a row with no sweep run running
+QUIET_LOOKS = 10
 
 
 def row_value(cell: Any, goal: str) -> float | None:
@@ -155,52 +157,60 @@ def sweep_groups(
 
 
 def sweeps_running(groups: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether a sweep of ``groups`` may still add or change runs."""
-    return any(
-        g.get("state") in ("PENDING", "RUNNING")
-        or any(t.get("state") == "running" for t in g.get("trials") or ())
-        for g in groups
-    )
+    """Whether a sweep of ``groups`` may still add or change runs (``PENDING``, ``RUNNING``,
+    or one of its runs running)."""
+    return any(g.get("state") in ("PENDING", "RUNNING") or trials_running([g]) for g in groups)
+
+
+def trials_running(groups: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a run of a sweep of ``groups`` is running now."""
+    return any(t.get("state") == "running" for g in groups for t in g.get("trials") or ())
 
 
 class SweepWatch:
-    """Calls ``refresh`` every :data:`WATCH_EVERY` seconds from a daemon thread while
-    ``running()`` says a sweep may change (an agent adding runs in a thread, a process or on
-    another machine), until :meth:`stop`. Started again by :meth:`poke`."""
+    """Calls ``refresh`` every :data:`WATCH_EVERY` seconds from a daemon thread while a sweep
+    may change (an agent adding runs in a thread, a process or on another machine): started
+    by :meth:`poke` when ``may_change()``, it stops after :data:`QUIET_LOOKS` looks in a row
+    with no run of a sweep running (``busy()``; a sweep left ``RUNNING`` by an agent that ended
+    is not watched for ever), or at :meth:`stop`."""
 
-    def __init__(self, refresh: Callable[[], None], running: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        refresh: Callable[[], None],
+        may_change: Callable[[], bool],
+        busy: Callable[[], bool],
+    ) -> None:
         self._refresh = refresh
-        self._running = running
+        self._may_change = may_change
+        self._busy = busy
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def poke(self) -> None:
-        """Start watching if a sweep runs and no watch thread is alive."""
+        """Start watching if a sweep may change and no watch thread is alive."""
         with self._lock:
             if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
                 return
-            if not self._running():
+            if not self._may_change():
                 return
             self._thread = threading.Thread(
                 target=self._loop, name="nbrun-sweep-watch", daemon=True
             )
             self._thread.start()
 
+    def watching(self) -> bool:
+        """Whether the watch thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _loop(self) -> None:
-        while not self._stop.wait(WATCH_EVERY):
+        quiet = 0
+        while quiet < QUIET_LOOKS and not self._stop.wait(WATCH_EVERY):
             try:
                 self._refresh()
             except Exception:  # a store being replaced: look again next time
                 continue
-            if not self._running():
-                # one more look after the sweep ends, so its last run's state shows
-                if not self._stop.wait(WATCH_EVERY):
-                    try:
-                        self._refresh()
-                    except Exception:
-                        pass
-                return
+            quiet = 0 if self._busy() else quiet + 1
 
     def stop(self) -> None:
         """Stop watching (the widget was closed)."""
@@ -305,22 +315,28 @@ def best_svg(group: Mapping[str, Any]) -> str:
         return "".join(out)
     left, right, top, bottom = 50.0, BW - 12.0, 24.0, BH - 30.0
     y0, y1 = float(min(ys)), float(max(ys))
+    log = y0 > 0 and y1 / y0 >= 10  # a decade or more: one bad trial would flatten the rest
     if y0 == y1:
         y0, y1 = y0 - (abs(y0) * 0.05 or 0.5), y1 + (abs(y1) * 0.05 or 0.5)
     n = max(2, len(trials))
+
+    def f(v: float) -> float:
+        return math.log10(v) if log else v
 
     def px(i: float) -> float:
         return left + (i - 1) / (n - 1) * (right - left)
 
     def py(v: float) -> float:
-        return bottom - (v - y0) / (y1 - y0) * (bottom - top)
+        return bottom - (f(v) - f(y0)) / (f(y1) - f(y0)) * (bottom - top)
 
-    for tv in nice_ticks(y0, y1):
+    for tv in [y0, math.sqrt(y0 * y1), y1] if log else nice_ticks(y0, y1):
         out.append(
             f'<line x1="{left}" x2="{right}" y1="{py(tv):.1f}" y2="{py(tv):.1f}" '
             f'stroke="currentColor" stroke-opacity="0.15"/><text x="{left - 4}" '
             f'y="{py(tv) + 3.5:.1f}" text-anchor="end" fill="currentColor">{esc(fmt(tv))}</text>'
         )
+    if log:
+        out.append(f'<text x="{right}" y="14" text-anchor="end" fill="currentColor">log y</text>')
     out.append(
         f'<text x="{(left + right) / 2}" y="{BH - 6}" text-anchor="middle" '
         f'fill="currentColor">trial</text>'

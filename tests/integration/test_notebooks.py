@@ -121,7 +121,7 @@ def test_sweeps_notebook_executes(tmp_path: Path) -> None:
     members = api.runs("pbt-demo")
     assert any(r.forked_from is not None and "exploit" in r.metadata["pbt"] for r in members)
     (recovered,) = api.runs("recover-demo")
-    assert recovered.state == "finished" and recovered.config["lr"] == 0.125
+    assert recovered.state == "finished" and recovered.config["lr"] == 0.075
     assert [a["title"] for a in recovered.alerts] == ["recovered by rewind"]
     shown = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(shown) == 3  # the project view and two dashboards

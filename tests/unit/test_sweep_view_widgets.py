@@ -13,9 +13,11 @@ import pytest
 
 import nbrun
 from nbrun.widgets import ProjectView, project_to_html
+from nbrun.widgets import _sweeps as sweeps_module
 from nbrun.widgets._project import project_rows
 from nbrun.widgets._sweeps import (
     best_so_far,
+    best_svg,
     param_axes,
     row_value,
     sweep_group,
@@ -141,7 +143,10 @@ def test_rule69_static_snapshot_shows_the_sweep_escaped(run_dir: Path) -> None:
     assert "<img " in sweeps_html(groups)  # not inline: data: images for sanitising pages
 
 
-def test_rule69_live_view_follows_an_agent_adding_runs(run_dir: Path) -> None:
+def test_rule69_live_view_follows_an_agent_adding_runs(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sweeps_module, "QUIET_LOOKS", 2)
     sweep_id = _sweep(run_dir)
     view = ProjectView("sw", run_dir)
     try:
@@ -174,6 +179,10 @@ def test_rule69_live_view_follows_an_agent_adding_runs(run_dir: Path) -> None:
         ):
             assert time.monotonic() < deadline, view.table.sweeps
             time.sleep(0.05)
+        # with no sweep run running, the watch ends by itself (a refresh starts it again)
+        while view.sweep_watch.watching():
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.05)
     finally:
         view.close()
 
@@ -185,3 +194,25 @@ def test_rule69_best_follows_the_goal(run_dir: Path, goal: str) -> None:
     (g,) = sweep_groups(project_rows("sw", run_dir), run_dir)
     values = [t["value"] for t in g["trials"]]
     assert g["best"]["value"] == (min(values) if goal == "minimize" else max(values))
+
+
+def test_rule69_best_so_far_turns_log_over_a_decade() -> None:
+    def group(values: list[float | None]) -> dict[str, object]:
+        bests = best_so_far(values, "minimize")
+        trials: list[dict[str, object]] = [
+            {
+                "n": i + 1,
+                "key": f"p/{i}",
+                "name": f"r{i}",
+                "color": "#123456",
+                "state": "finished",
+                "params": {},
+                "value": v,
+                "best": b,
+            }
+            for i, (v, b) in enumerate(zip(values, bests, strict=True))
+        ]
+        return {"name": "s", "metric": "loss", "goal": "minimize", "trials": trials}
+
+    assert "log y" in best_svg(group([0.25, 0.01, 0.02]))
+    assert "log y" not in best_svg(group([0.25, 0.1, 0.2]))
