@@ -15,13 +15,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ._data import as_number
+from ._data import MinMaxSeries, as_number
 
-if TYPE_CHECKING:
-    from ._data import MinMaxSeries
-    from ._feed import ChartFeed
+
+class FeedLike(Protocol):
+    """What :func:`event_marks` reads of a ``ChartFeed`` (not imported: the feed imports
+    this module)."""
+
+    @property
+    def sources(self) -> Sequence[Any]:
+        """The chart's sources (``_charts.Source``: ``series``, ``split``, ``run``)."""
+        ...
+
+    @property
+    def data(self) -> Mapping[tuple[str, str], MinMaxSeries]:
+        """The kept points per (metric, series key)."""
+        ...
+
+    @property
+    def x_keys(self) -> Mapping[str, str]:
+        """The charts' metrics (and their x keys)."""
+        ...
+
 
 #: the alert title of a recovery by rewind (nbrun._training.RECOVERED; rule 60)
 RECOVERED = "recovered by rewind"
@@ -98,7 +115,7 @@ def _near(series: Sequence[MinMaxSeries], step: int) -> tuple[Any, Any, Any] | N
     return x, y, at
 
 
-def event_marks(feed: ChartFeed) -> dict[str, list[list[Any]]]:
+def event_marks(feed: FeedLike) -> dict[str, list[list[Any]]]:
     """Per metric of ``feed``'s charts, ``[x, y, colour, label, step, run id, tag]`` of every
     PBT exploit and recovery of the runs drawn (see the module docstring)."""
     keys: dict[str, list[str]] = {}
