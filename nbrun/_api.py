@@ -6,7 +6,6 @@ read views live in ``_views.py``; the fork / rewind shortcuts behind the widgets
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import time
@@ -20,7 +19,7 @@ from ._config import config_diff
 from ._disabled import DisabledRun
 from ._files import files_dir, restore_from
 from ._history import empty_state
-from ._init_request import SWEEP_ENV, InitRequest, env_value
+from ._init_request import InitRequest, env_value, with_sweep_trial
 from ._lineage import (
     ForkPoint,
     check_no_cycle,
@@ -31,12 +30,12 @@ from ._lineage import (
     state_at,
 )
 from ._records import RunRecord
-from ._registry import PendingTrial, current_run, live_run, set_current, take_pending_trial
+from ._registry import current_run, live_run, set_current
 from ._run import Run, Settings
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
-from ._sweep_view import Sweep
+from ._sweep_view import Sweep, sweep_project
 from ._views import (
     STALE_AFTER_KEY,
     RunView,
@@ -120,13 +119,17 @@ class Api:
         return self.artifact_versions(type_name, name)
 
     def sweep(self, path: str) -> Sweep:
-        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54)."""
-        if not isinstance(path, str) or path.count("/") not in (1, 2) or not all(path.split("/")):
+        """The sweep at ``"project/ID"`` (or ``"entity/project/ID"``; rule 54); a bare
+        ``"ID"`` is looked up in every project of the store (rule 57)."""
+        if not isinstance(path, str) or path.count("/") > 2 or not all(path.split("/")):
             raise UsageError(
                 f"Api.sweep({path!r}): pass 'project/sweep_id' or 'entity/project/sweep_id'"
             )
-        project, sweep_id = path.split("/")[-2:]
         store = self._store
+        if "/" not in path:
+            where = store.path if store is not None else os.path.join(self.dir, "nbrun")
+            path = sweep_project(store, path, where) + "/" + path
+        project, sweep_id = path.split("/")[-2:]
         rec = store.get_sweep(project, sweep_id) if store is not None else None
         if rec is None:
             raise RunNotFoundError(
@@ -252,7 +255,7 @@ def open_run(request: InitRequest) -> Run:
     """Start, continue, fork or rewind the run ``request`` describes (rules 1-19) and make it
     the current run unless ``reinit='create_new'`` keeps another one current."""
     _wbnames.warn_ignored(request.ignored, silent=request.silent, stacklevel=4)
-    request = _sweep_trial(request)
+    request = with_sweep_trial(request)
     prev = current_run()
     if prev is not None and is_live(prev.state):
         if request.reinit == "return_previous":
@@ -290,59 +293,6 @@ def open_run(request: InitRequest) -> Run:
     if request.reinit != "create_new" or current_run() is None or request.sweep_id is not None:
         set_current(run)
     return run
-
-
-def _sweep_trial(request: InitRequest) -> InitRequest:
-    """``request`` as the run of the sweep trial this init becomes (rule 51): the thread's
-    pending trial (``nbrun.agent`` with a function), else the trial ``NBRUN_SWEEP_ID`` and
-    ``NBRUN_RUN_ID`` name (an agent's subprocess). The trial gives the run's id, project and
-    store; its parameters override ``config``'s keys (W&B: sweep values win)."""
-    trial = take_pending_trial()
-    if trial is None:
-        text = os.environ.get(SWEEP_ENV)
-        if not text or request.mode == "disabled":
-            return request
-        trial = _env_trial(request, text)
-    if request.id is not None and request.id != trial.run_id:
-        warnings.warn(
-            f"nbrun.init(id={request.id!r}) inside sweep {trial.sweep_id!r}: the run is the "
-            f"sweep's trial {trial.run_id!r} (rule 51)",
-            UserWarning,
-            stacklevel=4,
-        )
-    return dataclasses.replace(
-        request,
-        project=trial.project,
-        id=trial.run_id,
-        dir=trial.dir,
-        resume=None,
-        # another run still open (the notebook's own, another agent thread's) is neither
-        # returned nor finished: the trial's run is a new one, and becomes the current run
-        reinit="create_new",
-        config={**request.config, **trial.params},
-        sweep_id=trial.sweep_id,
-    )
-
-
-def _env_trial(request: InitRequest, text: str) -> PendingTrial:
-    """The trial an agent's subprocess runs: ``NBRUN_SWEEP_ID`` (``"project/ID"``) and
-    ``NBRUN_RUN_ID``, read back from the store ``NBRUN_DIR`` names."""
-    parts = text.split("/")
-    if len(parts) > 3 or not all(parts) or request.id is None:
-        raise UsageError(
-            f"{SWEEP_ENV}={text!r}: an agent's subprocess gets {SWEEP_ENV}='project/ID' with "
-            "NBRUN_RUN_ID (the trial's run) and NBRUN_DIR; unset it outside an agent"
-        )
-    project = parts[-2] if len(parts) > 1 else request.project
-    base = request.dir if request.dir is not None else os.getcwd()
-    store = Store.open(base, request.settings.files_dir)
-    found = store.trial_of_run(project, request.id)
-    if found is None or found[0].id != parts[-1]:
-        raise UsageError(
-            f"{SWEEP_ENV}={text!r} with NBRUN_RUN_ID={request.id!r}: the store {store.path} "
-            "has no such trial; run the program through nbrun.agent (or unset the variables)"
-        )
-    return PendingTrial(str(base), project, parts[-1], request.id, found[1].params)
 
 
 def _fields(request: InitRequest) -> dict[str, Any]:

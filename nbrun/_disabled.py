@@ -62,7 +62,7 @@ class DisabledRun:
         self.url = None
         self.dir = None
         self.disabled = True
-        self.sweep_id = None
+        self.sweep_id = None  # a disabled run is no sweep's trial (rule 54)
         self.offline = False
         self.root = None
         self.error = None

@@ -10,7 +10,9 @@ again. A fork or rewind made by ``run.fork()`` / ``run.rewind()`` passes its
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,10 @@ from typing import Any
 from . import _ids, _system, _wbnames
 from ._config import filter_keys, load_config_source
 from ._lineage import ForkPoint, parse_spec
+from ._registry import PendingTrial, current_run, pending_trial
 from ._run import Settings
+from ._states import is_live
+from ._store import Store
 from .errors import UsageError
 
 MODES = ("online", "offline", "disabled")
@@ -330,3 +335,61 @@ def _ignored(arguments: Mapping[str, Any], wb: Mapping[str, Any]) -> tuple[str, 
         and _wbnames.is_set(v)
     ]
     return tuple(ignored)
+
+
+# -- the sweep trial an init becomes (rule 51) ----------------------------------------------
+def with_sweep_trial(request: InitRequest) -> InitRequest:
+    """``request`` as the run of the sweep trial this init becomes (rule 51): the thread's
+    pending trial (``nbrun.agent`` with a function), else the trial ``NBRUN_SWEEP_ID`` and
+    ``NBRUN_RUN_ID`` name (an agent's subprocess). The trial gives the run's id, project and
+    store; its parameters override ``config``'s keys (W&B: sweep values win). Every init
+    while the trial runs is its run: the first makes it, a later one (after ``finish``)
+    continues it, and one while it is open returns it."""
+    trial = pending_trial()
+    if trial is None:
+        text = os.environ.get(SWEEP_ENV)
+        if not text or request.mode == "disabled":
+            return request
+        trial = _env_trial(request, text)
+    if request.id is not None and request.id != trial.run_id:
+        warnings.warn(
+            f"nbrun.init(id={request.id!r}) inside sweep {trial.sweep_id!r}: the run is the "
+            f"sweep's trial {trial.run_id!r} (rule 51)",
+            UserWarning,
+            stacklevel=4,
+        )
+    prev = current_run()
+    open_now = prev is not None and prev.id == trial.run_id and is_live(prev.state)
+    return dataclasses.replace(
+        request,
+        project=trial.project,
+        id=trial.run_id,
+        dir=trial.dir,
+        resume="allow",
+        # the trial's run open: returned; another run open (the notebook's own, another agent
+        # thread's) is neither returned nor finished, and the trial's run becomes current
+        reinit="return_previous" if open_now else "create_new",
+        config={**request.config, **trial.params},
+        sweep_id=trial.sweep_id,
+    )
+
+
+def _env_trial(request: InitRequest, text: str) -> PendingTrial:
+    """The trial an agent's subprocess runs: ``NBRUN_SWEEP_ID`` (``"project/ID"``) and
+    ``NBRUN_RUN_ID``, read back from the store ``NBRUN_DIR`` names."""
+    parts = text.split("/")
+    if len(parts) > 3 or not all(parts) or request.id is None:
+        raise UsageError(
+            f"{SWEEP_ENV}={text!r}: an agent's subprocess gets {SWEEP_ENV}='project/ID' with "
+            "NBRUN_RUN_ID (the trial's run) and NBRUN_DIR; unset it outside an agent"
+        )
+    project = parts[-2] if len(parts) > 1 else request.project
+    base = request.dir if request.dir is not None else os.getcwd()
+    store = Store.open(base, request.settings.files_dir)
+    found = store.trial_of_run(project, request.id)
+    if found is None or found[0].id != parts[-1]:
+        raise UsageError(
+            f"{SWEEP_ENV}={text!r} with NBRUN_RUN_ID={request.id!r}: the store {store.path} "
+            "has no such trial; run the program through nbrun.agent (or unset the variables)"
+        )
+    return PendingTrial(str(base), project, parts[-1], request.id, found[1].params)

@@ -196,6 +196,17 @@ class TrialRecord:
 TRIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrialRecord))
 
 
+class TrialPoint(NamedTuple):
+    """A sweep trial as a claim's search reads it (``Store.claim_trial``): its grid point or
+    sequence number, state, metric value and params (``{}`` when the claim did not ask for
+    them: grid and random search need none)."""
+
+    idx: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+
+
 class ChunkRecord(NamedTuple):
     """One stored history chunk of a run (``history``): its segment (0 live, 1, 2, ...
     archived), step range, row count, columnar data and the cumulative state after it. A

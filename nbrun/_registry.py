@@ -58,8 +58,8 @@ def set_current(run: Run | None) -> None:
 # -- the pending sweep trial (rule 51) ---------------------------------------------------------
 @dataclass(frozen=True)
 class PendingTrial:
-    """A sweep trial an agent claimed and whose function now runs on this thread: the next
-    ``init`` of the thread becomes its run (id ``run_id`` in ``project`` of the store
+    """A sweep trial an agent claimed and whose function now runs on this thread: every
+    ``init`` of the thread meanwhile is its run (id ``run_id`` in ``project`` of the store
     ``dir``, config holding ``params``, ``sweep_id`` set). In a subprocess the agent passes
     the same through ``NBRUN_SWEEP_ID`` (``"project/ID"``), ``NBRUN_RUN_ID`` and
     ``NBRUN_DIR`` instead."""
@@ -75,12 +75,11 @@ _pending = threading.local()
 
 
 def set_pending_trial(trial: PendingTrial | None) -> None:
-    """Make ``trial`` the one this thread's next ``init`` becomes (None: no trial)."""
+    """Make ``trial`` the one this thread's ``init`` calls become (None: no trial)."""
     _pending.trial = trial
 
 
-def take_pending_trial() -> PendingTrial | None:
-    """This thread's pending trial, cleared (the first ``init`` takes it), or None."""
+def pending_trial() -> PendingTrial | None:
+    """This thread's pending trial, or None."""
     trial: PendingTrial | None = getattr(_pending, "trial", None)
-    _pending.trial = None
     return trial

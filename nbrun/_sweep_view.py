@@ -95,6 +95,22 @@ class Sweep:
         return None if best is None else best[1]
 
 
+def sweep_project(store: Store | None, sweep_id: str, where: object) -> str:
+    """The project of the store's one sweep ``sweep_id`` (a bare id, rule 57): an id in two
+    projects is a :class:`UsageError` naming them, none a :class:`RunNotFoundError`."""
+    found = sorted(
+        {r.project for r in (store.list_sweeps() if store is not None else []) if r.id == sweep_id}
+    )
+    if len(found) > 1:
+        raise UsageError(
+            f"Api.sweep({sweep_id!r}): sweeps with this id are in projects {found}; pass "
+            "'project/sweep_id'"
+        )
+    if not found:
+        raise RunNotFoundError(f"no sweep {sweep_id!r} in any project under {where}")
+    return found[0]
+
+
 def _order(order: str | None, config: dict[str, Any]) -> tuple[str, bool]:
     """(summary key, descending) of a ``best_run`` order."""
     if order is None:

@@ -128,6 +128,7 @@ def run_dir(
         "NBRUN_STORE",
         "NBRUN_FILES",
         "NBRUN_RUN_ID",
+        "NBRUN_SWEEP_ID",
         "NBRUN_MODE",
         "NBRUN_RESUME",
         "NBRUN_FORK_FROM",

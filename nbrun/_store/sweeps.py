@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import _ids
-from .._records import SWEEP_FIELDS, TRIAL_FIELDS, SweepRecord, TrialRecord
+from .._records import SWEEP_FIELDS, TRIAL_FIELDS, SweepRecord, TrialPoint, TrialRecord
 from ..errors import StoreError, UsageError
 from .schema import dumps, loads
 from .sqlite import StoreBase, insert_new, insert_row
 
 #: ``choose(trials)`` of :meth:`SweepTables.claim_trial`: the next suggestion as
 #: ``(index, params)``, or None when the sweep has none left
-Chooser = Callable[[Sequence[TrialRecord]], "tuple[int, dict[str, Any]] | None"]
+Chooser = Callable[[Sequence[TrialPoint]], "tuple[int, dict[str, Any]] | None"]
 
 #: a trial whose point may be claimed again (its agent died: rule 53)
 CRASHED_TRIAL = "crashed"
@@ -71,6 +71,15 @@ class SweepTables(StoreBase):
             )
         return TrialRecord(**values)
 
+    def _point(self, row: Any, params: bool) -> TrialPoint:
+        value = None if row[2] is None else float(row[2])
+        decoded = loads(row[3]) if params else {}
+        if not isinstance(decoded, dict):
+            raise StoreError(
+                f"{str(self.path)!r}: trial {row[0]} of a sweep has params that are not a mapping"
+            )
+        return TrialPoint(int(row[0]), str(row[1]), value, decoded)
+
     # -- sweeps ----------------------------------------------------------------------------
     def create_sweep(self, rec: SweepRecord) -> int | None:
         """Insert a sweep (``key`` not written); its key, or None when the project has a
@@ -109,13 +118,15 @@ class SweepTables(StoreBase):
             )
 
     # -- trials ----------------------------------------------------------------------------
-    def list_trials(self, sweep_key: int) -> list[TrialRecord]:
-        """The trials of a sweep in the order they were claimed."""
+    def list_trials(self, sweep_key: int, state: str | None = None) -> list[TrialRecord]:
+        """The trials of a sweep (in ``state`` only, if given) in the order they were
+        claimed."""
         if not getattr(self, "sweeps", False):
             return []
+        where = "sweep_key = ?" if state is None else "sweep_key = ? AND state = ?"
+        args: tuple[Any, ...] = (sweep_key,) if state is None else (sweep_key, state)
         rows = self._conn.execute(
-            f"SELECT {_TRIAL_COLS} FROM sweep_trials WHERE sweep_key = ? ORDER BY key",
-            (sweep_key,),
+            f"SELECT {_TRIAL_COLS} FROM sweep_trials WHERE {where} ORDER BY key", args
         ).fetchall()
         return [self._decode_trial(r) for r in rows]
 
@@ -142,6 +153,7 @@ class SweepTables(StoreBase):
         run_id: str,
         agent: tuple[str, int],
         run_cap: int | None = None,
+        params: bool = True,
     ) -> TrialRecord | None:
         """Claim the sweep's next suggestion for the run ``run_id`` of ``agent`` (host, pid),
         atomically: in one write transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL the
@@ -149,7 +161,10 @@ class SweepTables(StoreBase):
         ``choose(trials)`` names the next ``(index, params)`` and the trial is inserted
         ``running``. None (nothing written but the sweep's state) when the sweep is missing,
         holds ``run_cap`` trials that did not crash, or ``choose`` has nothing left: then the
-        sweep is marked ``FINISHED``. An exception of ``choose`` rolls back and propagates."""
+        sweep is marked ``FINISHED``. ``choose`` reads each trial as a :class:`TrialPoint`,
+        with its params only when ``params`` (a grid or random search needs none: the claim
+        then costs little more than reading one row per trial). An exception of ``choose``
+        rolls back and propagates."""
         self._need_sweeps()
         now = time.time()
         with self._write() as conn:
@@ -159,10 +174,11 @@ class SweepTables(StoreBase):
             if found is None:
                 return None
             rows = conn.execute(
-                f"SELECT {_TRIAL_COLS} FROM sweep_trials WHERE sweep_key = ? ORDER BY key",
+                f"SELECT idx, state, value{', params' if params else ''} FROM sweep_trials"
+                " WHERE sweep_key = ? ORDER BY key",
                 (sweep_key,),
             ).fetchall()
-            trials = [self._decode_trial(r) for r in rows]
+            trials = [self._point(r, params) for r in rows]
             counted = sum(1 for t in trials if t.state != CRASHED_TRIAL)
             choice = None if run_cap is not None and counted >= run_cap else choose(trials)
             if choice is None:
@@ -171,13 +187,13 @@ class SweepTables(StoreBase):
                     (SWEEP_FINISHED, now, sweep_key),
                 )
                 return None
-            index, params = choice
+            index, chosen = choice
             host, pid = agent
             rec = TrialRecord(
                 key=0,
                 sweep_key=sweep_key,
                 idx=int(index),
-                params=dict(params),
+                params=dict(chosen),
                 run_id=run_id,
                 state="running",
                 value=None,

@@ -2,10 +2,11 @@
 
 The pure part lives here: :mod:`.config` (the sweep configuration, checked once), :mod:`.space`
 (drawing and grid axes), :mod:`.search` (``suggest``: grid, random, bayes), :mod:`.bayes` (the
-Gaussian process) and :mod:`.hyperband` (early termination). On the store: :mod:`.agent`
-(claiming trials, running them, hyperband's monitor, crashed trials; rules 50-53) and
-:mod:`.api` (``nbrun.sweep``, ``nbrun.agent``). Inside the package each module imports only
-those before it: config, space, bayes, search, hyperband, agent, api.
+Gaussian process) and :mod:`.hyperband` (early termination). Then :mod:`.program` (a trial's
+program in a subprocess, rules 55-57), and on the store :mod:`.agent` (claiming trials,
+running them, hyperband's monitor, crashed trials; rules 50-53) and :mod:`.api`
+(``nbrun.sweep``, ``nbrun.agent``). Inside the package each module imports only those before
+it: config, space, bayes, search, hyperband, program, agent, api.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _ids, _system
-from .._records import SweepRecord, TrialRecord
+from .._records import SweepRecord, TrialPoint, TrialRecord
 from .._registry import PendingTrial, live_run, set_pending_trial
 from .._states import CRASHED, FAILED, FINISHED, KILLED, is_live
 from .._store import Store
@@ -28,6 +28,7 @@ from .._views import StoredRun, effective_state, process_is_alive
 from ..errors import RunStopped, UsageError
 from .config import SweepConfig, parse_sweep_config
 from .hyperband import to_stop
+from .program import run_program
 from .search import Trial, suggest
 
 #: W&B's agent stops when more than this many trials failed and none succeeded yet ("Detected
@@ -54,9 +55,9 @@ class SweepHandle:
     cfg: SweepConfig
 
 
-def split_sweep_path(sweep_id: object, project: str | None) -> tuple[str, str]:
+def split_sweep_path(sweep_id: object, project: str | None) -> tuple[str | None, str]:
     """``(project, id)`` of ``"ID"``, ``"project/ID"`` or ``"entity/project/ID"`` (W&B's
-    forms); a bare id takes ``project``."""
+    forms); a bare id takes ``project`` (None: whichever project of the store has it)."""
     if not isinstance(sweep_id, str) or not sweep_id or sweep_id.count("/") > 2:
         raise UsageError(
             f"sweep_id {sweep_id!r}: pass the id nbrun.sweep returned, as 'ID', "
@@ -65,37 +66,47 @@ def split_sweep_path(sweep_id: object, project: str | None) -> tuple[str, str]:
     parts = sweep_id.split("/")
     if not all(parts):
         raise UsageError(f"sweep_id {sweep_id!r}: an empty part; pass 'ID' or 'project/ID'")
-    if len(parts) == 1 and project is None:
+    name = parts[-2] if len(parts) > 1 else project
+    return (
+        None if name is None else _ids.validate_project(name),
+        _ids.validate_id(parts[-1], "sweep id"),
+    )
+
+
+def _only_project(store: Store, sweep_id: str) -> str | None:
+    """The project of the store's one sweep ``sweep_id`` (None: no such sweep)."""
+    found = sorted({r.project for r in store.list_sweeps() if r.id == sweep_id})
+    if len(found) > 1:
         raise UsageError(
-            f"sweep_id {sweep_id!r}: a bare id needs project= (or NBRUN_PROJECT / "
-            "WANDB_PROJECT); or pass 'project/ID'"
+            f"sweep_id {sweep_id!r}: sweeps with this id are in projects {found}; pass "
+            "'project/ID' (or project=)"
         )
-    name = parts[-2] if len(parts) > 1 else str(project)
-    return _ids.validate_project(name), _ids.validate_id(parts[-1], "sweep id")
+    return found[0] if found else None
 
 
-def find_sweep(base: str, project: str, sweep_id: str) -> SweepHandle:
-    """The sweep ``project/sweep_id`` of the store at ``base``, or :class:`UsageError`."""
+def find_sweep(base: str, project: str | None, sweep_id: str) -> SweepHandle:
+    """The sweep ``project/sweep_id`` of the store at ``base`` (``project`` None: the one
+    project that has it), or :class:`UsageError`."""
     store = Store.open_existing(base)
-    rec = store.get_sweep(project, sweep_id) if store is not None else None
+    if store is not None and project is None:
+        project = _only_project(store, sweep_id)
+    rec = store.get_sweep(project, sweep_id) if store is not None and project else None
     if store is None or rec is None:
         where = store.path if store is not None else base
         raise UsageError(
-            f"no sweep {sweep_id!r} in project {project!r} under {where}; create it with "
+            f"no sweep {sweep_id!r} in {'any project' if project is None else repr(project)} "
+            f"under {where}; create it with "
             "nbrun.sweep(config, project=...) (pass dir= where it was created)"
         )
     return SweepHandle(store, base, rec, parse_sweep_config(rec.config))
 
 
-def _trials(recs: Sequence[TrialRecord]) -> list[Trial]:
-    return [Trial(t.idx, t.params, t.value, t.state) for t in recs]
-
-
-def chooser(sweep: SweepHandle) -> Callable[[Sequence[TrialRecord]], Any]:
+def chooser(sweep: SweepHandle) -> Callable[[Sequence[TrialPoint]], Any]:
     """The ``choose`` of a claim: the search's next suggestion given every trial so far."""
 
-    def choose(recs: Sequence[TrialRecord]) -> tuple[int, dict[str, Any]] | None:
-        nxt = suggest(sweep.cfg, _trials(recs), sweep.rec.seed)
+    def choose(points: Sequence[TrialPoint]) -> tuple[int, dict[str, Any]] | None:
+        trials = [Trial(t.idx, t.params, t.value, t.state) for t in points]
+        nxt = suggest(sweep.cfg, trials, sweep.rec.seed)
         return None if nxt is None else (nxt.index, nxt.params)
 
     return choose
@@ -115,8 +126,8 @@ def settle_trials(sweep: SweepHandle) -> None:
     trial whose agent died before the run started, marks the trial ``crashed`` (its point
     may be claimed again). Trials this process runs are left to it."""
     store, project = sweep.store, sweep.rec.project
-    for trial in store.list_trials(sweep.rec.key):
-        if trial.state != "running" or live_run(store.path, project, trial.run_id) is not None:
+    for trial in store.list_trials(sweep.rec.key, state="running"):
+        if live_run(store.path, project, trial.run_id) is not None:
             continue
         if trial.pid == os.getpid() and trial.host == _system.host_name():
             continue  # this process's own trial, still in its function
@@ -169,22 +180,30 @@ def _metric_history(store: Store, rec: Any, name: str) -> list[float]:
     return [float(v) for v in frame[name].tolist() if isinstance(v, (int, float))]
 
 
-def hyperband_stops(sweep: SweepHandle, run_id: str) -> bool:
+def hyperband_stops(
+    sweep: SweepHandle, run_id: str, ended: dict[str, list[float]] | None = None
+) -> bool:
     """Whether hyperband stops ``run_id`` now, judged on the metric histories of the sweep's
-    runs (the stopped and ended ones set the bands' thresholds)."""
+    runs (the stopped and ended ones set the bands' thresholds). ``ended`` caches the
+    histories of runs that ended (they do not change) between calls."""
     cfg, store = sweep.cfg, sweep.store
     if cfg.early_terminate is None or cfg.metric is None:
         return False
+    cache = {} if ended is None else ended
     histories: dict[str, list[float]] = {}
-    running: list[str] = []
     for trial in store.list_trials(sweep.rec.key):
+        if trial.state == CRASHED:
+            continue
+        if trial.run_id in cache:
+            histories[trial.run_id] = cache[trial.run_id]
+            continue
         rec = store.get_run(sweep.rec.project, trial.run_id)
-        if rec is None or trial.state == CRASHED:
+        if rec is None:
             continue
         histories[trial.run_id] = _metric_history(store, rec, cfg.metric.name)
-        if trial.run_id == run_id:
-            running.append(run_id)
-    stop = to_stop(cfg.early_terminate, cfg.metric.goal, histories, running)
+        if trial.state != "running" and trial.run_id != run_id:
+            cache[trial.run_id] = histories[trial.run_id]
+    stop = to_stop(cfg.early_terminate, cfg.metric.goal, histories, [run_id])
     return run_id in stop
 
 
@@ -197,6 +216,7 @@ class Monitor:
         self.sweep = sweep
         self.run_id = run_id
         self.stopped = False
+        self._ended: dict[str, list[float]] = {}  # histories of the sweep's ended runs
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="nbrun-sweep-monitor", daemon=True)
 
@@ -217,7 +237,7 @@ class Monitor:
             if rec is None or not is_live(rec.state):
                 continue
             try:
-                stop = hyperband_stops(self.sweep, self.run_id)
+                stop = hyperband_stops(self.sweep, self.run_id, self._ended)
             except Exception:  # a read that failed now: judged again at the next poll
                 continue
             if stop:
@@ -233,11 +253,36 @@ def _end_state(run: Any, error: BaseException | None) -> None:
         run.finish(exit_code=1 if error is not None else None)
 
 
-def run_trial(sweep: SweepHandle, trial: TrialRecord, function: Callable[[], Any]) -> str:
-    """Run ``function`` as ``trial``: its ``init`` becomes the trial's run (rule 51); the
-    run is finished when the function returns (failed when it raises: the traceback is
-    printed and the agent goes on, as W&B's). Records and returns the trial's state."""
+def program_call(sweep: SweepHandle, trial: TrialRecord) -> Callable[[], Any]:
+    """The trial's call when the agent has no function: the sweep's ``program`` in a
+    subprocess (rules 55-57) whose ``init`` finds the trial through ``NBRUN_SWEEP_ID`` /
+    ``NBRUN_RUN_ID`` / ``NBRUN_DIR`` (rule 51). Hyperband stops it through the store (its
+    next ``log`` raises ``RunStopped``)."""
+
+    def call() -> int:
+        cfg, rec = sweep.cfg, sweep.rec
+        return run_program(
+            cfg.program,
+            cfg.command,
+            trial.params,
+            sweep_id=rec.id,
+            project=rec.project,
+            run_id=trial.run_id,
+            store=sweep.dir,
+            entity=cfg.entity,
+        )
+
+    return call
+
+
+def run_trial(sweep: SweepHandle, trial: TrialRecord, function: Callable[[], Any] | None) -> str:
+    """Run ``function`` as ``trial`` (None: the sweep's program): its ``init`` becomes the
+    trial's run (rule 51); the run is finished when the function returns (failed when it
+    raises: the traceback is printed and the agent goes on, as W&B's). Records and returns
+    the trial's state."""
     store, project = sweep.store, sweep.rec.project
+    if function is None:
+        function = program_call(sweep, trial)
     pending = PendingTrial(sweep.dir, project, sweep.rec.id, trial.run_id, trial.params)
     error: BaseException | None = None
     set_pending_trial(pending)
@@ -258,8 +303,8 @@ def run_trial(sweep: SweepHandle, trial: TrialRecord, function: Callable[[], Any
     rec = store.get_run(project, trial.run_id)
     if rec is None:  # the function never called init: no run to count (rule 51)
         warnings.warn(
-            f"sweep {sweep.rec.id!r}: the function did not call nbrun.init() (or "
-            "wandb.init()), so trial {trial.idx} has no run; it is recorded failed",
+            f"sweep {sweep.rec.id!r}: the function (or program) did not call nbrun.init() "
+            f"(or wandb.init()), so trial {trial.idx} has no run; it is recorded failed",
             UserWarning,
             stacklevel=3,
         )
@@ -268,6 +313,8 @@ def run_trial(sweep: SweepHandle, trial: TrialRecord, function: Callable[[], Any
         state = (
             rec.state if rec.state in (FINISHED, FAILED, KILLED) else effective_state(store, rec)
         )
+        if state == CRASHED:  # its program died, this agent did not: a failure, not retried
+            state = FAILED
         value = trial_value(sweep, rec.summary, warn=True)
     store.update_trial(trial.key, {"state": state, "value": value}, only_if="running")
     return state
@@ -282,6 +329,7 @@ def claim(sweep: SweepHandle) -> TrialRecord | None:
         _ids.generate_id(),
         (_system.host_name(), os.getpid()),
         sweep.cfg.run_cap,
+        params=sweep.cfg.method == "bayes",  # grid and random read no params
     )
 
 
@@ -297,7 +345,7 @@ def max_initial_failures() -> int:
     return MAX_INITIAL_FAILURES
 
 
-def run_agent(sweep: SweepHandle, function: Callable[[], Any], count: int | None) -> int:
+def run_agent(sweep: SweepHandle, function: Callable[[], Any] | None, count: int | None) -> int:
     """Run trials of ``sweep`` until ``count`` ran here, the sweep has none left or its
     ``run_cap`` is reached; the number run. Stops early, with a warning, when more than
     :func:`max_initial_failures` trials of this agent failed and none succeeded (W&B's agent

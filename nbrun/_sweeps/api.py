@@ -19,6 +19,7 @@ from .._store import Store
 from ..errors import UsageError
 from .agent import SweepHandle, find_sweep, run_agent, split_sweep_path
 from .config import parse_sweep_config
+from .program import check_program
 from .search import grid_size
 
 
@@ -92,8 +93,9 @@ def agent(
     ``sweep_id``: ``"ID"`` (with ``project``), ``"project/ID"`` or ``"entity/project/ID"``.
     ``count``: at most this many trials in this call (None: until the sweep has none left
     or its ``run_cap`` is reached). Any number of agents (threads, processes, machines on one
-    PostgreSQL store) may share a sweep. ``function=None`` runs the sweep's ``program``
-    (W&B's default command). ``executor`` (a ``concurrent.futures.Executor``: a process
+    PostgreSQL store) may share a sweep. ``function=None`` runs the sweep's ``program`` in a
+    subprocess per trial (W&B's default command ``${env} ${interpreter} ${program} ${args}``,
+    or the config's ``command``). ``executor`` (a ``concurrent.futures.Executor``: a process
     pool, a Dask client's ``get_executor()``): the trials run on its workers, each task an
     agent of one trial (``count`` tasks, else as many as the grid or ``run_cap`` leaves;
     the function travels with cloudpickle)."""
@@ -108,12 +110,17 @@ def agent(
         )
     name, sid = split_sweep_path(sweep_id, _project(project))
     handle = find_sweep(_store_dir(dir), name, sid)
-    if function is None:
+    if function is None and handle.cfg.program is None and handle.cfg.command is None:
         raise UsageError(
-            f"agent({sweep_id!r}) without function= runs the sweep's program, which this "
-            "build of nbrun cannot do yet: pass function= (or use python -m nbrun agent)"
+            f"agent({sweep_id!r}) without function= runs the sweep's program, and sweep "
+            f"{handle.rec.id!r} has no program: pass function=, or give the config a "
+            "program: (or command:)"
         )
+    if function is None:  # a bad command or a missing program: before any trial (rule 56)
+        check_program(handle.cfg.program, handle.cfg.command, entity=handle.cfg.entity)
     if executor is not None:
+        if function is None:
+            raise UsageError("agent(executor=...) runs a function on the workers: pass function=")
         _on_executor(handle, function, count, executor)
         return
     run_agent(handle, function, count)

@@ -170,6 +170,15 @@ class _RunPart:
         run = nbrun.run
         return repr(getattr(run, self._part)) if run is not None else f"<wandb.{self._part}>"
 
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        """``vars(wandb.config)``: W&B's config keeps its values in ``_items``, which
+        transformers' ``hyperparameter_search`` reads (rule 57); here a copy of the current
+        run's values (empty before ``init``)."""
+        run = nbrun.run
+        items = dict(getattr(run, self._part)) if run is not None else {}
+        return {"_part": object.__getattribute__(self, "_part"), "_items": items}
+
 
 config = _RunPart("config")
 """The current run's config (``wandb.config``)."""

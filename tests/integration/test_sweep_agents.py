@@ -141,3 +141,74 @@ def test_rule51_executor_runs_the_trials_on_its_workers(run_dir: Path) -> None:
     ):
         nbrun.agent(f"{P}/{endless}", _train_on_worker, dir=loc, executor=pool)
     assert _trials(loc, endless) == []
+
+
+PROGRAM = """
+import argparse, nbrun
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=int)
+args = parser.parse_args()
+run = nbrun.init(config={"x": -1, "from_args": args.x})
+run.log({"loss": float(run.config["x"])})
+"""
+
+
+@pytest.mark.slow
+def test_rule51_without_a_function_the_agent_runs_the_sweeps_program(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loc = where(run_dir)
+    (run_dir / "train.py").write_text(PROGRAM)
+    monkeypatch.setenv("PYTHONPATH", python_env()["PYTHONPATH"])
+    sid = nbrun.sweep(
+        {
+            "method": "grid",
+            "program": "train.py",
+            "metric": {"name": "loss"},
+            "parameters": {"x": {"values": [3, 1, 2]}},
+        },
+        project=P,
+        dir=loc,
+    )
+    nbrun.agent(f"{P}/{sid}", dir=loc)
+    trials = _trials(loc, sid)
+    assert sorted((t.params["x"], t.state, t.value) for t in trials) == [
+        (1, "finished", 1.0),
+        (2, "finished", 2.0),
+        (3, "finished", 3.0),
+    ]
+    runs = nbrun.Api(loc).runs(P)
+    assert all(r.config["x"] == r.config["from_args"] and r.sweep_id == sid for r in runs)
+    assert nbrun.Api(loc).sweep(f"{P}/{sid}").best_run().config["x"] == 1
+
+
+DYING = """
+import os, signal, nbrun
+run = nbrun.init()
+run.log({"loss": 1.0})
+if run.config["x"] == 1:
+    os.kill(os.getpid(), signal.SIGKILL)  # the program dies, its agent lives
+"""
+
+
+@pytest.mark.slow
+def test_rule53_a_program_that_dies_under_a_live_agent_is_failed_not_retried(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loc = where(run_dir)
+    (run_dir / "dying.py").write_text(DYING)
+    monkeypatch.setenv("PYTHONPATH", python_env()["PYTHONPATH"])
+    sid = nbrun.sweep(
+        {"method": "grid", "program": "dying.py", "parameters": {"x": {"values": [0, 1, 2]}}},
+        project=P,
+        dir=loc,
+    )
+    nbrun.agent(f"{P}/{sid}", dir=loc)
+    trials = _trials(loc, sid)
+    assert sorted((t.idx, t.state) for t in trials) == [
+        (0, "finished"),
+        (1, "failed"),
+        (2, "finished"),
+    ]
+    (died,) = [t for t in trials if t.idx == 1]
+    assert nbrun.Api(loc).run(f"{P}/{died.run_id}").state == "crashed"

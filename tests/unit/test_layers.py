@@ -55,7 +55,7 @@ LAYERS: dict[str, int] = {
     "__init__": 12,
     "widgets": 13,
     "wandb_compat": 13,  # the W&B drop-in: like widgets, only public nbrun names
-    "__main__": 13,  # python -m nbrun copy ...: only public nbrun names
+    "__main__": 13,  # python -m nbrun copy / sweep / agent ...: only public nbrun names
 }
 
 

@@ -182,8 +182,9 @@ def _sweep_id(run_dir: Path, config: dict[str, Any] | None = None, **kw: Any) ->
     return nbrun.sweep(config or GRID, project=P, dir=where(run_dir), **kw)
 
 
-def _trial_rows(run_dir: Path, sweep_id: str) -> list[TrialRecord]:
-    store = Store.open(where(run_dir))
+def _trial_rows(run_dir: Path | str, sweep_id: str) -> list[TrialRecord]:
+    loc = str(run_dir)
+    store = Store.open(loc if loc.startswith("postgresql://") else where(Path(loc)))
     rec = store.get_sweep(P, sweep_id)
     assert rec is not None
     return store.list_trials(rec.key)
@@ -227,7 +228,8 @@ def test_rule51_count_bounds_one_call_and_the_id_forms_are_accepted(run_dir: Pat
         run.log({"loss": 0.5})
         calls.append(run.id)
 
-    nbrun.agent(sid, train, count=2, project=P)
+    nbrun.agent(sid, train, count=1, project=P)
+    nbrun.agent(sid, train, count=1)  # a bare id: the project that has it
     nbrun.agent(f"{P}/{sid}", train, count=1)
     nbrun.agent(f"someone/{P}/{sid}", train, count=10)
     assert len(calls) == 6 and len(set(calls)) == 6
@@ -242,9 +244,9 @@ def test_rule51_bad_agent_arguments_are_refused_before_any_trial(run_dir: Path) 
         nbrun.agent(f"{P}/{sid}", lambda: None, count=0)
     with pytest.raises(nbrun.UsageError, match=r"sweep_id 'a/b/c/d'"):
         nbrun.agent("a/b/c/d", lambda: None)
-    with pytest.raises(nbrun.UsageError, match=r"a bare id needs project="):
-        nbrun.agent(sid, lambda: None)
-    with pytest.raises(nbrun.UsageError, match=r"no sweep 'nope' in project 'sweeps'"):
+    with pytest.raises(nbrun.UsageError, match=r"no sweep 'nope' in any project"):
+        nbrun.agent("nope", lambda: None)
+    with pytest.raises(nbrun.UsageError, match=r"no sweep 'nope' in 'sweeps'"):
         nbrun.agent(f"{P}/nope", lambda: None)
     with pytest.raises(nbrun.UsageError, match=r"function=5"):
         nbrun.agent(f"{P}/{sid}", 5)  # type: ignore[arg-type]
@@ -311,20 +313,29 @@ def test_rule51_a_function_that_never_calls_init_leaves_a_failed_trial(run_dir: 
     assert trial.state == "failed" and nbrun.Api().runs(P) == []
 
 
-def test_rule51_only_the_first_init_of_the_function_is_the_trial(run_dir: Path) -> None:
+def test_rule51_every_init_of_the_function_is_the_trials_run(run_dir: Path) -> None:
     sid = _sweep_id(run_dir)
-    ids: list[tuple[str | None, str | None]] = []
+    seen: list[Any] = []
 
     def train() -> None:
-        first = nbrun.init()
+        first = nbrun.init(config={"epochs": 2})
         first.log({"loss": 0.5})
+        with pytest.warns(UserWarning, match="returning it"):
+            assert nbrun.init() is first  # open: the same run
         first.finish()
-        second = nbrun.init(project=P)
-        ids.append((first.sweep_id, second.sweep_id))
-        second.finish()
+        # as transformers' WandbCallback does: finish, then init again (project of its own)
+        again = nbrun.init(project="huggingface", config={"extra": 1})
+        again.log({"loss": 0.25})
+        seen.append((first.id, again.id, again.project, again.sweep_id, dict(again.config)))
 
     nbrun.agent(f"{P}/{sid}", train, count=1)
-    assert ids == [(sid, None)]
+    ((first, again, project, sweep_id, config),) = seen
+    assert (again, project, sweep_id) == (first, P, sid)  # continued (rule 10)
+    assert config["epochs"] == 2 and config["extra"] == 1 and "lr" in config
+    view = nbrun.Api().run(f"{P}/{first}")
+    assert list(view.history()["loss"]) == [0.5, 0.25] and view.state == "finished"
+    assert [t.value for t in _trial_rows(run_dir, sid)] == [0.25]
+    assert [r.id for r in nbrun.Api().runs()] == [first]
 
 
 def test_rule51_a_subprocess_reaches_its_trial_through_the_environment(
@@ -546,7 +557,7 @@ def test_rule54_the_sweep_view_its_runs_and_best_run(run_dir: Path) -> None:
 def test_rule54_bad_sweep_paths_and_orders_are_refused(run_dir: Path) -> None:
     sid = _sweep_id(run_dir, {"method": "random", "parameters": {"x": {"values": [1, 2]}}})
     api = nbrun.Api()
-    for bad in ("", "x", "a/b/c/d", "/x"):
+    for bad in ("", "a/b/c/d", "/x"):
         with pytest.raises(nbrun.UsageError, match="project/sweep_id"):
             api.sweep(bad)
     with pytest.raises(nbrun.RunNotFoundError, match=r"no sweep 'nope'"):
@@ -602,3 +613,48 @@ def test_rule50_agent_threads_run_every_grid_point_once(run_dir: Path) -> None:
     assert sorted(t.idx for t in _trial_rows(run_dir, sid)) == list(range(12))
     assert mine.state == "running" and not mine.summary.keys()
     mine.finish()
+
+
+def test_rule50_a_bayes_agent_reads_the_trials_params_and_values(run_dir: Path) -> None:
+    sid = _sweep_id(
+        run_dir,
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        },
+        seed=5,
+    )
+
+    def train() -> None:
+        run = nbrun.init()
+        run.log({"loss": (run.config["x"] - 0.3) ** 2})
+
+    nbrun.agent(f"{P}/{sid}", train, count=6)
+    trials = _trial_rows(run_dir, sid)
+    assert [t.idx for t in trials] == list(range(6)) and len({t.params["x"] for t in trials}) == 6
+    assert all(t.value == pytest.approx((t.params["x"] - 0.3) ** 2) for t in trials)
+
+
+@both
+def test_rule50_copy_carries_sweeps_their_trials_and_run_sweep_ids(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = where(run_dir)
+    monkeypatch.delenv("NBRUN_STORE", raising=False)
+    local = str(run_dir / "local")
+    sid = nbrun.sweep(GRID, project=P, dir=local)
+    nbrun.agent(f"{P}/{sid}", lambda: nbrun.init().log({"loss": 1.0}), count=3, dir=local)
+    copied = nbrun.copy(local, dest)
+    assert len(copied) == 3
+    there = nbrun.Api(dest).sweep(f"{P}/{sid}")
+    assert there.config == GRID and there.state == "RUNNING"
+    assert sorted(r.id for r in there.runs) == sorted(c.split("/")[1] for c in copied)
+    assert [(t.idx, t.params, t.state, t.value) for t in _trial_rows(dest, sid)] == [
+        (t.idx, t.params, t.state, t.value) for t in _trial_rows(local, sid)
+    ]
+    assert nbrun.copy(local, dest) == []  # again: nothing twice, the sweep once
+    assert len(Store.open(dest).list_sweeps(P)) == 1
+    # the copy's sweep goes on where it stopped: the 3 other points, none twice
+    nbrun.agent(f"{P}/{sid}", lambda: nbrun.init().log({"loss": 1.0}), dir=dest)
+    assert sorted(t.idx for t in _trial_rows(dest, sid)) == list(range(6))
