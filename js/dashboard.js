@@ -18,6 +18,8 @@ import { storeFor } from "./dashboard/store.js";
 import CSS from "./dashboard.css";
 import { h } from "./lib/dom.js";
 import { hideSnapshot, watchTheme } from "./lib/theme.js";
+import { createTreePanel } from "./tree/panel.js";
+import TREE_CSS from "./tree.css";
 
 // epoch ms at which this module was evaluated (after its fetch, parse and compile): one of the
 // open-time stamps on the dashboard's root (bench/dashboard_open.py reads them)
@@ -33,6 +35,7 @@ function render({ model, el }) {
     "data-t-render": String(Date.now()),
   });
   root.appendChild(h("style", {}, CSS));
+  root.appendChild(h("style", {}, TREE_CSS));
   const overview = createOverview({ model, root });
   const actions = createActions({ model });
   const charts = createCharts({
@@ -45,6 +48,14 @@ function render({ model, el }) {
     },
     reportError: overview.reportError,
   });
+  // the family tree (tree/panel.js), shown when the run has a family: a node clicked
+  // highlights its run's lines on the charts
+  const tree = createTreePanel({
+    model,
+    traits: { layout: "tree", metric: "tree_metric", opened: "tree_opened" },
+    onSelect: (node) => charts.pin(node ? node.run_id : ""),
+    collapsible: true,
+  });
   const side = mountSide(model);
   const media = createMedia({ model });
   root.append(
@@ -53,6 +64,7 @@ function render({ model, el }) {
     actions.panel,
     overview.noteEl,
     overview.errorEl,
+    tree.el,
     charts.legend,
     charts.tools,
     charts.filterEl,
@@ -92,12 +104,16 @@ function render({ model, el }) {
     ["change:charts", charts.sync],
     ["change:checkpoints", charts.showCheckpoints],
     ["change:series", charts.onSeries],
+    ["change:tree", tree.render],
+    ["change:tree_opened", tree.renderOpened],
   ];
   for (const [ev, fn] of handlers) model.on(ev, fn);
   renderOverview();
   charts.renderLegend();
   showSelection();
   charts.sync();
+  tree.render();
+  tree.renderOpened();
 
   return () => {
     unhide();
@@ -106,6 +122,7 @@ function render({ model, el }) {
     overview.dispose();
     side.cleanup();
     media.dispose();
+    tree.dispose();
     for (const [ev, fn] of handlers) model.off(ev, fn);
   };
 }

@@ -5,23 +5,17 @@
 // All run data is written with textContent (or as SVG text nodes), never as HTML. Charts are
 // plain SVG (no Vega): the module stays small and loads at once.
 
+import { spansDecades } from "./lib/compare.js";
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
+import { lineChart, s } from "./lib/overlaychart.js";
 import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
 import { drawSweeps } from "./lib/sweeps.js";
 import { hideSnapshot } from "./lib/theme.js";
 import CSS from "./project.css";
 
 const fmt = (v) => fmtDigits(v, 4);
-const SVG = "http://www.w3.org/2000/svg";
 const MAX_COLS = 12;
-
-function s(tag, attrs = {}, text) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // config keys that differ between runs first (all of them when none differ), then the rest
 function configColumns(runs) {
@@ -41,68 +35,6 @@ function summaryColumns(runs) {
   const keys = new Set();
   for (const r of runs) for (const k of Object.keys(r.summary || {})) keys.add(k);
   return [...keys].slice(0, MAX_COLS);
-}
-
-// about five round tick values covering [lo, hi]
-function ticks(lo, hi) {
-  const span = hi - lo || Math.abs(hi) || 1;
-  const step0 = 10 ** Math.floor(Math.log10(span / 4));
-  const step = [1, 2, 5, 10].map((m) => m * step0).find((st) => span / st <= 5) || step0 * 10;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
-}
-
-// one metric of the selected runs as an SVG line chart (theme colours from CSS classes)
-function lineChart(metric, series) {
-  const W = 340,
-    H = 190,
-    L = 50,
-    R = 10,
-    T = 20,
-    B = 30;
-  const svg = s("svg", { width: W, height: H, class: "nb-ochart" });
-  const all = series.flatMap((r) => r.pts);
-  if (!all.length) return svg;
-  let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
-  let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
-  if (x0 === x1) {
-    x0 -= 1;
-    x1 += 1;
-  }
-  if (y0 === y1) {
-    const d = Math.abs(y0) * 0.05 || 1;
-    y0 -= d;
-    y1 += d;
-  }
-  const X = (v) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
-  const Y = (v) => H - B - ((v - y0) / (y1 - y0)) * (H - T - B);
-  svg.appendChild(s("text", { x: L, y: 12, class: "nb-ctitle" }, metric));
-  for (const v of ticks(y0, y1)) {
-    svg.appendChild(s("line", { x1: L, x2: W - R, y1: Y(v), y2: Y(v), class: "nb-gridline" }));
-    svg.appendChild(s("text", { x: L - 4, y: Y(v) + 3, "text-anchor": "end", class: "nb-tick" }, fmt(v)));
-  }
-  for (const v of ticks(x0, x1)) {
-    svg.appendChild(s("text", { x: X(v), y: H - B + 13, "text-anchor": "middle", class: "nb-tick" }, fmt(v)));
-  }
-  svg.appendChild(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "nb-axisline" }));
-  svg.appendChild(s("text", { x: (L + W - R) / 2, y: H - 3, "text-anchor": "middle", class: "nb-tick" }, "step"));
-  const dots = all.length <= 1500;
-  for (const r of series) {
-    if (!r.pts.length) continue;
-    const g = s("g", { "data-key": r.key });
-    const pts = r.pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");
-    g.appendChild(s("polyline", { points: pts, stroke: r.color, class: "nb-oline" }));
-    if (dots) {
-      for (const [x, y] of r.pts) {
-        const c = s("circle", { cx: X(x).toFixed(1), cy: Y(y).toFixed(1), r: 2.5, fill: r.color, class: "nb-odot" });
-        c.appendChild(s("title", {}, `${r.name} · step ${x} · ${metric} ${fmt(y)}`));
-        g.appendChild(c);
-      }
-    }
-    svg.appendChild(g);
-  }
-  return svg;
 }
 
 // parallel coordinates: one vertical axis per config column and the metric last
@@ -185,7 +117,9 @@ function render({ model, el }) {
   root.appendChild(h("style", {}, CSS));
   // `option` / `to`: the confirmation's checkbox and target project, kept while it is open
   // (any update from the kernel redraws it)
-  /** @type {{ sort: string | null, dir: number, query: string, grouped: boolean, collapsed: Set<string>, selected: Set<string>, confirm: "delete" | "move" | null, option: boolean, to: string, metric: string }} */
+  // overlay charts: `log` the user's log-y choice per metric (else on when its values span
+  // decades), `whole` the metrics shown over the whole run, `diff` forks as fork − parent
+  /** @type {{ sort: string | null, dir: number, query: string, grouped: boolean, collapsed: Set<string>, selected: Set<string>, confirm: "delete" | "move" | null, option: boolean, to: string, metric: string, log: Map<string, boolean>, whole: Set<string>, diff: boolean }} */
   const state = {
     sort: null,
     dir: 1,
@@ -197,6 +131,9 @@ function render({ model, el }) {
     option: false,
     to: "",
     metric: "",
+    log: new Map(),
+    whole: new Set(),
+    diff: false,
   };
 
   const bar = h("div", { class: "nb-bar" });
@@ -552,18 +489,71 @@ function render({ model, el }) {
       legend.appendChild(item);
     }
     if (ov.left_out) legend.appendChild(h("span", { class: "nb-dim" }, `(${ov.left_out} more selected, not drawn)`));
+    const forks = runs.some((r) => r.base !== null && r.base !== undefined);
+    if (forks) {
+      const diffBox = h("input", { type: "checkbox", "data-action": "diff" });
+      diffBox.checked = state.diff;
+      diffBox.onchange = () => {
+        state.diff = diffBox.checked;
+        drawOverlay();
+      };
+      const label = h("label", { class: "nb-check", title: "each fork minus its parent at the same step (rule 67)" });
+      label.append(diffBox, document.createTextNode(" fork − parent"));
+      legend.appendChild(label);
+    }
     const grid = h("div", { class: "nb-grid" });
     chartsBox.append(legend, grid);
     const metrics = ov.metrics || [];
-    for (const metric of metrics) {
-      const series = runs.map((r) => ({ ...r, pts: [] }));
-      for (const [i, st, y] of ov.points[metric] || []) series[i].pts.push([st, y]);
-      const div = h("div", { class: "nb-chart", "data-metric": metric });
-      div.appendChild(lineChart(metric, series));
-      grid.appendChild(div);
-    }
+    for (const metric of metrics) grid.appendChild(overlayChart(ov, runs, metric));
     chartsBox.dataset.charts = String(metrics.length);
     chartsBox.dataset.ready = "1";
+  }
+
+  // one overlay chart with its controls: log y (on at first when the values span decades)
+  // and "whole run" / "after the fork" (the initial range starts near the earliest fork)
+  /**
+   * @param {{ points: Record<string, number[][]>, diff?: Record<string, number[][]> }} ov
+   * @param {{ key: string, name: string, color: string, base?: number | null, start?: number | null }[]} runs
+   * @param {string} metric
+   * @returns {HTMLElement}
+   */
+  function overlayChart(ov, runs, metric) {
+    const diffs = ov.diff?.[metric] || [];
+    const diff = state.diff && diffs.length > 0;
+    /** @type {import("./lib/overlaychart.js").OverlaySeries[]} */
+    const series = runs.map((r) => ({ ...r, pts: [] }));
+    for (const [i, st, y] of (diff ? diffs : ov.points[metric]) || []) series[i].pts.push([st, y]);
+    if (!state.log.has(metric)) state.log.set(metric, spansDecades((ov.points[metric] || []).map((p) => p[2])));
+    const div = h("div", { class: "nb-chart", "data-metric": metric });
+    const redraw = () => div.replaceWith(overlayChart(ov, runs, metric));
+    const svg = lineChart(metric, series, { log: !!state.log.get(metric), whole: state.whole.has(metric), diff });
+    const controls = h("div", { class: "nb-chart-controls" });
+    const logBox = h("input", { type: "checkbox", "data-action": "log-y" });
+    logBox.checked = svg.getAttribute("data-log") === "1";
+    logBox.disabled = diff;
+    logBox.onchange = () => {
+      state.log.set(metric, logBox.checked);
+      redraw();
+    };
+    const logLabel = h("label", { class: "nb-check", title: "log scale y (on at first when values span decades)" });
+    logLabel.append(logBox, document.createTextNode(" log y"));
+    controls.appendChild(logLabel);
+    if (svg.getAttribute("data-focus") === "1") {
+      const whole = state.whole.has(metric);
+      const btn = h(
+        "button",
+        { type: "button", "data-action": "whole-run", title: "the whole run, or the steps from the first fork on" },
+        whole ? "after the fork" : "whole run",
+      );
+      btn.onclick = () => {
+        if (whole) state.whole.delete(metric);
+        else state.whole.add(metric);
+        redraw();
+      };
+      controls.appendChild(btn);
+    }
+    div.append(controls, svg);
+    return div;
   }
 
   const evs = ["change:runs", "change:opened", "change:message", "change:notice", "change:project"];

@@ -65,6 +65,7 @@ _actions.provided_by(
     "nbrun.widgets",
     display="display_run",
     chart="chart",
+    tree="tree",
     to_html="to_html",
     display_project="display_project",
 )

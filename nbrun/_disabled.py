@@ -303,6 +303,10 @@ class DisabledRun:
         """No stored run to export: a :class:`~nbrun.UsageError`."""
         raise _disabled("to_html()")
 
+    def tree(self, metric: str | None = None) -> Any:
+        """No stored family to draw: a :class:`~nbrun.UsageError`."""
+        raise _disabled("tree()")
+
     def __enter__(self) -> DisabledRun:
         return self
 

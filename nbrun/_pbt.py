@@ -14,6 +14,12 @@ Members on threads wait on a condition variable (no polling at all); members on 
 wait on two small files in their own run folder (``pbt/arrive-K.json`` written by the member,
 ``pbt/decide-K.json`` by the controller), polled with a backoff only while paused at a
 boundary, so nothing runs in the training loop.
+
+Why pause inside ``checkpoint`` rather than stop every member at each boundary and continue
+it (resume or rewind): the boundary needs a checkpoint anyway (it is what a fork restores), a
+paused member keeps its live run, threads and in-memory state, and the family tree then holds
+exactly the exploits: one run per member between two exploits, no run restarted
+``total / interval`` times, no checkpoint restored by the members that go on.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._lifecycle import QUEUED_HOST
 from ._run import Run
 from ._training import RemoteRun, fork, launch
 from ._views import RunView, run_path
@@ -39,6 +46,9 @@ from .errors import RunStopped, UsageError
 CONTINUE = "continue"
 STOP = "stop"
 DONE = "done"
+
+#: launch keywords a fork takes from its donor instead
+_NOT_FOR_FORKS = ("dir", "project", "recover")
 
 #: init keywords pbt sets itself for every member
 _OWN_KWARGS = ("config", "name", "id", "fork_from", "resume_from", "resume", "total")
@@ -232,7 +242,10 @@ class _Local:
             return all((m.id, k) in self._arrived or m.id in self._exited for m in members)
 
         with self._cond:
-            self._cond.wait_for(ready)
+            while not self._cond.wait_for(ready, timeout=1.0):
+                for m in members:  # its thread ended unheard: recover= gave up (rule 61)
+                    if not m.view.training and (m.id, k) not in self._arrived:
+                        self._exited.setdefault(m.id, (-1, None))
             out = {}
             for m in members:
                 if (m.id, k) in self._arrived:
@@ -282,6 +295,7 @@ class _Files:
     def gather(self, members: Sequence[_Member], k: int) -> dict[str, Report]:
         out: dict[str, Report] = {}
         wait = 0.001
+        stall = _Stall(k)
         while len(out) < len(members):
             for m in members:
                 if m.id in out:
@@ -293,12 +307,13 @@ class _Files:
                     got = json.loads(arrived.read_text(encoding="utf-8"))
                     out[m.id] = Report(True, got["step"], got["value"])
                     wait = 0.001
-                elif exited.exists():
-                    got = json.loads(exited.read_text(encoding="utf-8"))
-                    out[m.id] = Report(False, got["step"], got["value"])
-                elif not _training(m.view):  # the worker died: the run is marked crashed
-                    out[m.id] = Report(False, -1, None)
+                elif exited.exists() or not _training(m.view):
+                    # its train ended (exit.json is written before its task completes), or
+                    # its worker died (no exit.json: the run is marked crashed)
+                    got = json.loads(exited.read_text(encoding="utf-8")) if exited.exists() else {}
+                    out[m.id] = Report(False, got.get("step", -1), got.get("value"))
             if len(out) < len(members):
+                stall.check(members, out)
                 time.sleep(wait)
                 wait = min(wait * 2, 0.02)
         return out
@@ -311,6 +326,43 @@ def _training(view: RunView) -> bool:
     return view.training if isinstance(view, RemoteRun) else True
 
 
+STALL_GRACE = 30.0
+"""Seconds members may stay queued on the executor while others wait at a boundary before
+``pbt`` says the executor has too few workers (every paused member holds one)."""
+
+
+class _Stall:
+    """Members still queued on the executor while others are paused at the boundary hold
+    every worker the queued ones need: past :data:`STALL_GRACE` that is an error, not a
+    hang. Looks at the records (the store) at most once a second."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.since: float | None = None
+        self.looked = 0.0
+
+    def check(self, members: Sequence[_Member], out: Mapping[str, Report]) -> None:
+        now = time.monotonic()
+        if now - self.looked < 1.0:
+            return
+        self.looked = now
+        missing = [m for m in members if m.id not in out]
+        paused = any(r.arrived for r in out.values())
+        if not paused or any(m.view.record().host != QUEUED_HOST for m in missing):
+            self.since = None
+            return
+        self.since = self.since or now
+        if now - self.since > STALL_GRACE:
+            names = ", ".join(str(m.view.name) for m in missing)
+            raise UsageError(
+                f"pbt: members {names} are still queued on the executor after "
+                f"{STALL_GRACE:.0f} s while the others wait at boundary {self.k + 1}: members "
+                "wait for each other, so the executor needs a free worker per member; give it "
+                "at least as many workers as configs (ProcessPoolExecutor(max_workers=N), more "
+                "Dask workers or threads_per_worker)"
+            )
+
+
 # -- the member side: the run handed to train ---------------------------------------------------
 class MemberRun:
     """The run a PBT member's ``train`` gets: the launched run itself for everything
@@ -320,7 +372,8 @@ class MemberRun:
     def __init__(self, run: Run, plan: Plan) -> None:
         object.__setattr__(self, "_run", run)
         object.__setattr__(self, "_plan", plan)
-        object.__setattr__(self, "_next", first_after(plan.bounds, run.step))
+        start = max(first_after(plan.bounds, run.step), plan.met.get(run.id, 0))
+        object.__setattr__(self, "_next", start)
         object.__setattr__(self, "log", run.log)  # the hot path: no wrapper in between
 
     def __getattr__(self, name: str) -> Any:
@@ -343,6 +396,7 @@ class MemberRun:
             k = self._next
             decision = plan.channel.arrive(run, k, run.step, _metric_value(run, plan.metric))
             object.__setattr__(self, "_next", k + 1)
+            plan.met[run.id] = k + 1
             if decision == STOP:
                 run.stop()
                 raise RunStopped(f"pbt: run {run.id} was replaced at step {run.step}")
@@ -360,19 +414,44 @@ class Plan:
     bounds: list[int]
     metric: str
     channel: Any = field(default=None)
+    met: dict[str, int] = field(default_factory=dict)
+    """Per run id, the boundary index it meets next: a run rewound by ``recover=`` (rule 60)
+    is trained again from before a boundary it met, and does not meet it twice."""
+    carry: dict[str, Any] = field(default_factory=dict)
+    """Per run id, its ``metadata["pbt"]`` across a recovery's rewind (which starts the
+    record's metadata afresh)."""
+    runs: dict[str, Run] = field(default_factory=dict)
+    """Per run id, the live run ``train`` was last called with (after a recovery, the rewound
+    run: a new object); not sent to executors."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "runs": {}}
 
     def __post_init__(self) -> None:
         # launch records the function's name in the run's metadata: the user's, not ours
         self.__qualname__ = str(getattr(self.train, "__qualname__", repr(self.train)))
 
     def __call__(self, run: Run) -> None:
+        self.runs[run.id] = run
+        carried = self.carry.pop(run.id, None)
+        if carried:
+            _note(run, carried)
         member = MemberRun(run, self)
+        again = False
         try:
             self.train(member)
         except _Done:
             pass
+        except BaseException as exc:
+            # not an error nor a stop: nbrun's recovery signal (launch's recover=, rule 60),
+            # after which train is called again with the rewound run, the same member
+            again = not isinstance(exc, (Exception, KeyboardInterrupt, SystemExit))
+            if again:
+                self.carry[run.id] = run.record().metadata.get("pbt")
+            raise
         finally:
-            self.channel.exit(run, run.step, _metric_value(run, self.metric))
+            if not again:
+                self.channel.exit(run, run.step, _metric_value(run, self.metric))
 
 
 def _metric_value(run: Run, metric: str) -> Any:
@@ -448,8 +527,10 @@ def pbt(
     its ``config_diff`` and ``metadata["pbt"]["exploit"]`` record the perturbations.
 
     With ``executor`` each member trains there; it needs a free worker per member (members
-    wait for each other at every boundary). Other keywords go to ``nbrun.init`` (``dir``,
-    ``group``, ``tags``...).
+    wait for each other at every boundary). ``recover=`` (:class:`nbrun.Recover`) and the
+    other keywords go to :func:`nbrun.launch` / ``nbrun.init`` (``dir``, ``group``,
+    ``tags``...). Bad arguments, and a metric a member has not logged by a boundary (every
+    member is then stopped), are a :class:`~nbrun.UsageError` naming them (rule 59).
 
     Example::
 
@@ -464,7 +545,7 @@ def pbt(
             train, [{"lr": lr} for lr in (0.01, 0.1, 0.5, 2.5)],
             metric="loss", interval=20, total=100, perturb={"lr": (0.8, 1.25)}, seed=0,
         )
-        best.forked_from  # ForkPoint(run_id=..., step=...): the exploit that made it
+        best.forked_from  # the donor and step of the exploit that made it (None: a config)
     """
     configs = _check_args(
         train,
@@ -494,7 +575,8 @@ def pbt(
         perturb=dict(perturb),
         rng=random.Random(seed),
         executor=executor,
-        fork_kwargs={k: v for k, v in init_kwargs.items() if k not in ("dir", "project")},
+        # a fork inherits its donor's store and training (recover= included)
+        fork_kwargs={k: v for k, v in init_kwargs.items() if k not in _NOT_FOR_FORKS},
         note={"population": population, "seed": seed, "metric": metric, "goal": goal},
     )
     try:
@@ -511,7 +593,8 @@ def pbt(
     except BaseException:
         _abort(pop)
         raise
-    return [m.view for m in sorted(pop.members, key=lambda m: _rank_key(pop, m))]
+    ranked = sorted(pop.members, key=lambda m: _rank_key(pop, m))
+    return [plan.runs.get(m.id, m.view) if isinstance(m.view, Run) else m.view for m in ranked]
 
 
 def _rank_key(pop: _Population, m: _Member) -> tuple[int, float, int]:
@@ -609,18 +692,12 @@ def _abort(pop: _Population) -> None:
 
 
 def _note(view: Run | RemoteRun, note: Mapping[str, Any]) -> None:
-    """Merge ``note`` into the run's ``metadata["pbt"]`` (a live run of this process: also
-    its own copy; a run on an executor: in one write transaction with the worker's)."""
+    """Merge ``note`` into the run's stored ``metadata["pbt"]`` in one write transaction (a
+    worker's or a recovery's writes are not overwritten), and a live run's own copy."""
+
+    def merge(meta: Mapping[str, Any]) -> dict[str, Any]:
+        return {**meta, "pbt": {**(meta.get("pbt") or {}), **note}}
+
+    view.store.update_run_if(view.store_key, lambda rec: {"metadata": merge(rec.metadata)})
     if isinstance(view, Run):
-        meta = dict(view.metadata)
-        meta["pbt"] = {**(meta.get("pbt") or {}), **note}
-        view.metadata = meta
-        view.store.update_run(view.store_key, {"metadata": meta})
-        return
-
-    def merge(rec: Any) -> dict[str, Any]:
-        meta = dict(rec.metadata)
-        meta["pbt"] = {**(meta.get("pbt") or {}), **note}
-        return {"metadata": meta}
-
-    view.store.update_run_if(view.store_key, merge)
+        view.metadata = merge(view.metadata)

@@ -361,6 +361,13 @@ class RunView:
         """An ``altair.Chart`` of one metric over steps, with its lineage."""
         return _actions.get("chart")(self, key)
 
+    def tree(self, metric: str | None = None) -> Any:
+        """The run's family tree (rule 62): its runs and archived segments as nodes, forks and
+        rewinds as edges at their steps, each node coloured by ``metric`` (None: the run's first
+        numeric metric) with a legend of the scale. A widget that follows the family as forks
+        appear; click a node to select it and open its dashboard."""
+        return _actions.get("tree")(self, metric)
+
     def to_html(self, path: str | os.PathLike[str] | None = None) -> Any:
         """The run's overview and charts as a self-contained HTML page (inline SVG, no scripts,
         no network): the text when ``path`` is None, else written to ``path`` and its
@@ -382,6 +389,9 @@ class Archive:
         self.index: int = rec.seg
         self.from_step: int | None = rec.from_step
         self.to_step: int | None = rec.to_step
+        #: the step the run was rewound to: the archived rows are those after it (-1: the
+        #: whole history, archived when the id was started again)
+        self.cut_step: int = rec.cut_step
         self.rows: int = rec.n
         self.created: float = rec.created
         self.reason: str = rec.reason

@@ -16,6 +16,8 @@ import { downloadName, embedOptions, errorText, previewLines, queueEmbed, specFo
 import { hoverAt, X_AXES } from "./chartmath.js";
 import {
   axisChoices,
+  diffLines,
+  focusDomain,
   forkTuples as forkTuplesOf,
   newChartState,
   lineRowsOf as rowsOf,
@@ -38,7 +40,7 @@ import { afterPaint, loadVega } from "./vegaload.js";
  * @typedef {import("vega").View} View
  * @typedef {import("./chartstate.js").Row} Row
  * @typedef {{ metric: string, x: string, spec: any }} ChartSpec
- * @typedef {{ c: ChartSpec, view: View | null, div: HTMLElement & { __nbrunView?: View }, pdiv: HTMLElement, vdiv: HTMLElement, hoverEl: HTMLElement, brushEl: HTMLElement, log: boolean, logAuto: boolean, logBox: HTMLInputElement, xdom: number[] | null, lines: Map<string, Row[]>, dragged: boolean, cleanups: (() => void)[], job?: Promise<any> | null, queued?: boolean }} Entry
+ * @typedef {{ c: ChartSpec, view: View | null, div: HTMLElement & { __nbrunView?: View }, pdiv: HTMLElement, vdiv: HTMLElement, hoverEl: HTMLElement, brushEl: HTMLElement, log: boolean, logAuto: boolean, logBox: HTMLInputElement, xdom: number[] | null, whole: boolean, wholeBtn: HTMLElement, lines: Map<string, Row[]>, dragged: boolean, cleanups: (() => void)[], job?: Promise<any> | null, queued?: boolean }} Entry
  * @typedef {Entry & { view: View }} DrawnEntry
  */
 
@@ -72,6 +74,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   outLabel.append(outliersIn, document.createTextNode(" ignore outliers"));
   const axisLabel = h("label");
   axisLabel.append(document.createTextNode("x "), axisIn);
+  // each fork as its difference from its parent at the same step (rule 67)
+  const diffIn = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", "data-action": "diff" }));
+  const diffLabel = h("label", { title: "each fork minus its parent at the same step (the parent is the zero line)" });
+  diffLabel.append(diffIn, document.createTextNode(" fork − parent"));
   // the grey triangles on the x axis, named (issue 25)
   const ckptKey = h(
     "span",
@@ -81,7 +87,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     },
     "▲ checkpoint",
   );
-  tools.append(smoothLabel, outLabel, axisLabel, ckptKey);
+  tools.append(smoothLabel, outLabel, axisLabel, diffLabel, ckptKey);
 
   smoothIn.oninput = () => {
     state.smooth = Number(smoothIn.value);
@@ -96,6 +102,14 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         setDomains(/** @type {DrawnEntry} */ (entry));
         entry.view.runAsync();
       }
+    }
+  };
+  diffIn.onchange = () => {
+    state.diff = diffIn.checked;
+    root.setAttribute("data-diff", state.diff ? "1" : "0");
+    for (const entry of views.values()) {
+      drawPreview(entry);
+      if (entry.view || entry.job) embedChart(entry); // linear y for differences
     }
   };
   axisIn.onchange = () => {
@@ -123,6 +137,13 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   // -- what is drawn (chartstate.js) -------------------------------------------------------
   /** @param {string} metric @param {string} s */
   const lineRowsOf = (metric, s) => rowsOf(store, state, metric, s);
+  // a chart's lines from the store: each series' rows, or with `state.diff` the differences
+  /** @param {string} metric @returns {Map<string, Row[]>} */
+  function linesOf(metric) {
+    const lines = new Map();
+    for (const s of (store.points[metric] || new Map()).keys()) lines.set(s, lineRowsOf(metric, s));
+    return state.diff ? diffLines(meta, lines) : lines;
+  }
   /** @param {string} s @param {Row[]} rows */
   const tuplesFor = (s, rows) => tuplesOf(state, meta, s, rows);
   /** @param {Entry} entry */
@@ -133,12 +154,22 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   const forkTuples = (entry) => forkTuplesOf(state, meta, entry.lines, store.forks[entry.c.metric] || []);
   /** @param {Entry} entry PBT exploits and recoveries (rule 70) */
   const events = (entry) => eventTuples(state, meta, entry.lines, store.events?.[entry.c.metric] || []);
+  // The x range shown: the user's zoom, else (rule 66) the range after the earliest fork until
+  // "whole run" is clicked, else the whole extent (null); the y range is fitted to it.
+  /** @param {Entry} entry @returns {number[] | null} */
+  function shownX(entry) {
+    const focus = focusDomain(state, meta, entry.lines);
+    entry.wholeBtn.style.display = focus ? "" : "none";
+    entry.wholeBtn.textContent = entry.whole ? "after the fork" : "whole run";
+    entry.div.setAttribute("data-focus", focus && !entry.whole && !entry.xdom ? "1" : "0");
+    return entry.xdom || (entry.whole ? null : focus);
+  }
   /** @param {Entry} entry */
-  const yDomain = (entry) => yDomainOf(state, entry.lines, entry.xdom, entry.log);
+  const yDomain = (entry) => yDomainOf(state, entry.lines, shownX(entry), entry.log && !state.diff);
 
   /** @param {DrawnEntry} entry */
   function setDomains(entry) {
-    entry.view.signal("xdom", xDomainOf(state, entry.lines, entry.xdom));
+    entry.view.signal("xdom", xDomainOf(state, entry.lines, shownX(entry)));
     entry.view.signal("ydom", yDomain(entry));
     entry.div.setAttribute("data-zoomed", entry.xdom ? "1" : "0");
   }
@@ -147,13 +178,9 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   function fill(entry) {
     const v = entry.view;
     const metric = entry.c.metric;
-    entry.lines = new Map();
+    entry.lines = linesOf(metric);
     const all = [];
-    for (const s of (store.points[metric] || new Map()).keys()) {
-      const rows = lineRowsOf(metric, s);
-      entry.lines.set(s, rows);
-      all.push(...tuplesFor(s, rows));
-    }
+    for (const [s, rows] of entry.lines) all.push(...tuplesFor(s, rows));
     v.change("rows", replaceAll(all));
     v.change("forks", replaceAll(forkTuples(entry)));
     v.change("events", replaceAll(events(entry)));
@@ -176,13 +203,13 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   function drawPreview(entry) {
     if (entry.view || !entry.vdiv.classList.contains("nb-pending")) return;
     const metric = entry.c.metric;
-    entry.lines = new Map();
-    for (const s of (store.points[metric] || new Map()).keys()) entry.lines.set(s, lineRowsOf(metric, s));
+    entry.lines = linesOf(metric);
     const lines = previewLines(state, meta, entry.lines);
     const svg = lines.length
       ? previewSvg({
           spec: entry.c.spec,
           lines,
+          xdom: shownX(entry),
           ydom: yDomain(entry),
           xTitle: xTitle(state.axis, entry.c.x),
           config: vegaConfig(root),
@@ -343,8 +370,9 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     }
     const points = store.points[c.metric] || new Map();
     if (entry.logAuto && startsOnLog(points)) setLog(entry, true);
+    const log = entry.log && !state.diff; // differences change sign: a linear y
     return /** @type {NonNullable<typeof V>} */ (V)
-      .embed(entry.vdiv, specFor(c.spec, points, state.axis, entry.log), embedOptions(root))
+      .embed(entry.vdiv, specFor(c.spec, points, state.axis, log), embedOptions(root))
       .then(async (res) => {
         if (!alive) {
           res.finalize();
@@ -428,9 +456,16 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         },
         "reset zoom",
       );
+      // rule 66: a chart with forks starts on the steps after the earliest one
+      const wholeBtn = h(
+        "button",
+        { type: "button", "data-action": "whole-run", title: "the whole run, or the steps from the first fork on" },
+        "whole run",
+      );
+      wholeBtn.style.display = "none";
       const png = h("button", { type: "button", "data-action": "png", title: "download as PNG" }, "PNG");
       const svgB = h("button", { type: "button", "data-action": "svg", title: "download as SVG" }, "SVG");
-      controls.append(logLabel, reset, png, svgB);
+      controls.append(logLabel, reset, wholeBtn, png, svgB);
       const pdiv = h("div", { class: "nb-preview-box" });
       const vdiv = h("div", { class: "nb-vega nb-pending" });
       const hoverEl = h("div", { class: "nb-hover" });
@@ -450,6 +485,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         logAuto: true,
         logBox,
         xdom: null,
+        whole: false,
+        wholeBtn,
         lines: new Map(),
         dragged: false,
         cleanups: [],
@@ -461,6 +498,11 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
         embedChart(entry);
       };
       reset.onclick = () => setX(entry, null);
+      wholeBtn.onclick = () => {
+        entry.whole = !entry.whole;
+        setX(entry, null);
+        drawPreview(entry);
+      };
       png.onclick = () => download(entry, "png");
       svgB.onclick = () => download(entry, "svg");
       bindPointer(entry, {
@@ -503,6 +545,10 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       }
       if (entry.logAuto && !entry.log && startsOnLog(store.points[m] || new Map())) {
         embedChart(entry); // the values now span decades: on log y (embedOnce switches it)
+        continue;
+      }
+      if (state.diff) {
+        fill(/** @type {DrawnEntry} */ (entry)); // a parent's new rows change its forks' lines
         continue;
       }
       const ins = [];
@@ -548,9 +594,19 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     });
   }
 
+  // the run chosen elsewhere (a node of the family tree): highlighted until another is chosen;
+  // a legend hover highlights its run meanwhile and falls back to it
+  let pinned = "";
+
+  /** @param {string} runId */
+  function pin(runId) {
+    pinned = runId || "";
+    highlight(pinned);
+  }
+
   /** @param {string} runId */
   function highlight(runId) {
-    state.hl = runId || "";
+    state.hl = runId || pinned;
     legend.setAttribute("data-highlight", state.hl);
     for (const entry of views.values()) {
       if (entry.view) {
@@ -605,6 +661,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     showCheckpoints,
     renderLegend,
     onSeries,
+    pin,
     retheme,
     dispose,
   };

@@ -3,22 +3,123 @@
 // chart, as pure functions of that state and the chart's lines (`entry.lines`: series key ->
 // its rows, see points.js): the Vega rows, the visible lines, the selected point, the fork
 // marks and the y domain. No DOM, no Vega (unit-tested in js/test/chartstate.test.js).
+import { difference, focusRange } from "../lib/compare.js";
 import { extentDomain, groupForks, robustUnion, seriesLabel } from "./chartmath.js";
 import { lineRows, nearestPickable, tuples } from "./points.js";
 
 /**
- * @typedef {{ hidden: Set<string>, hl: string, smooth: number, outliers: boolean, axis: string }} ChartState
+ * @typedef {{ hidden: Set<string>, hl: string, smooth: number, outliers: boolean, axis: string, diff: boolean }} ChartState
  * @typedef {{ x: number, y: number, raw: number, step: number, i: number }} Row
- * @typedef {{ color: string, run_id: string, pickable: boolean, dash?: string, opacity?: number, width?: number, role?: string, label?: string }} SeriesMeta
+ * @typedef {{ color: string, run_id: string, pickable: boolean, dash?: string, opacity?: number, width?: number, role?: string, label?: string, fork_step?: number | null, parent_id?: string | null }} SeriesMeta
  */
 
 /**
  * The choices a dashboard starts with: outliers are not hidden (as in W&B: the y range holds
- * every point, the first steps of a falling loss included; issue 25).
+ * every point, the first steps of a falling loss included; issue 25); lines as they are
+ * (`diff`: each fork as its difference from its parent, rule 67).
  * @returns {ChartState}
  */
 export function newChartState() {
-  return { hidden: new Set(), hl: "", smooth: 0, outliers: false, axis: "default" };
+  return { hidden: new Set(), hl: "", smooth: 0, outliers: false, axis: "default", diff: false };
+}
+
+/**
+ * Whether a series starts at a fork point drawn with its parent: a fork of this run or of its
+ * parent, or the parent drawn from the fork point on (this run's own rows, when it is a fork,
+ * start at that point too: the parent's series is then there).
+ * @param {SeriesMeta} m
+ */
+function startsAtFork(m) {
+  return m.role === "child" || m.role === "sibling" || m.role === "parent";
+}
+
+/**
+ * The initial x-range of a chart where forks are drawn (rule 66): from just before the
+ * earliest fork point of a shown line to the lines' end (lib/compare.focusRange); null (the
+ * whole run) without one.
+ * @param {ChartState} state
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {Map<string, Row[]>} lines
+ * @returns {number[] | null}
+ */
+export function focusDomain(state, meta, lines) {
+  const starts = [];
+  for (const [s, rows] of lines) {
+    if (state.hidden.has(s) || !rows.length || !startsAtFork(metaOf(meta, s))) continue;
+    starts.push(rows[0].x);
+  }
+  if (!starts.length) return null;
+  const [x0, x1] = xDomain(state, lines, null);
+  return focusRange(x0, x1, starts);
+}
+
+/**
+ * Step -> value of `[step, value]` points.
+ * @param {number[][]} pts
+ * @returns {Map<number, number>}
+ */
+function byStep(pts) {
+  return new Map(pts.map((p) => [p[0], p[1]]));
+}
+
+/**
+ * The lines as differences (rule 67): each line of a fork whose parent has lines becomes
+ * fork − parent at its steps (lib/compare.difference: the parent's value there, else
+ * interpolated), the parent's lines become 0 where a fork is compared with them, and lines of
+ * runs with neither (archived segments, a root compared with nothing) are left out.
+ * @param {Map<string, SeriesMeta>} meta
+ * @param {Map<string, Row[]>} lines
+ * @returns {Map<string, Row[]>}
+ */
+export function diffLines(meta, lines) {
+  /** @type {Map<string, Row[]>} */
+  const byRun = new Map();
+  for (const [s, rows] of lines) {
+    const m = metaOf(meta, s);
+    if (m.role === "ghost") continue;
+    byRun.set(m.run_id, [...(byRun.get(m.run_id) || []), ...rows]);
+  }
+  for (const rows of byRun.values()) rows.sort((a, b) => a.step - b.step);
+  /** @type {Map<string, number>} */
+  const compared = new Map(); // parent run id -> the earliest step a fork is compared from
+  /** @type {Map<string, Row[]>} */
+  const out = new Map();
+  for (const [s, rows] of lines) {
+    const m = metaOf(meta, s);
+    const parent = m.parent_id ? byRun.get(m.parent_id) : undefined;
+    if (!parent || m.role === "ghost" || m.role === "inherited" || !rows.length) continue;
+    const start = m.fork_step ?? rows[0].step;
+    const ys = byStep(
+      difference(
+        rows.map((r) => [r.step, r.y]),
+        parent.map((r) => [r.step, r.y]),
+        start,
+      ),
+    );
+    const raws = byStep(
+      difference(
+        rows.map((r) => [r.step, r.raw]),
+        parent.map((r) => [r.step, r.raw]),
+        start,
+      ),
+    );
+    out.set(
+      s,
+      rows
+        .filter((r) => ys.has(r.step))
+        .map((r) => ({ ...r, y: /** @type {number} */ (ys.get(r.step)), raw: raws.get(r.step) ?? NaN })),
+    );
+    const id = /** @type {string} */ (m.parent_id);
+    compared.set(id, Math.min(compared.get(id) ?? Infinity, start));
+  }
+  for (const [s, rows] of lines) {
+    const m = metaOf(meta, s);
+    const from = compared.get(m.run_id);
+    if (out.has(s) || from === undefined || m.role === "ghost") continue;
+    const zero = rows.filter((r) => r.step >= from).map((r) => ({ ...r, y: 0, raw: 0 }));
+    if (zero.length) out.set(s, zero);
+  }
+  return out;
 }
 
 /**

@@ -57,7 +57,9 @@ export function linePath(rows, xd, yd, w, h) {
 // `lines` (`{rows, color, dash, opacity, width}`), `ydom` (the y range, or null for the
 // data's), `xTitle` and `config` (the theme's Vega config: lib/theme.js vegaConfig); null
 // when no line has a finite point.
-export function previewSvg({ spec, lines, ydom, xTitle, config }) {
+// `xdom`: the x range shown (rule 66), or null for the data's.
+/** @param {{ spec: any, lines: any[], xdom?: number[] | null, ydom: number[] | null, xTitle: string | null, config: any }} opts */
+export function previewSvg({ spec, lines, xdom = null, ydom, xTitle, config }) {
   const w = spec.width || 420;
   const h = spec.height || 220;
   const axis = config?.axis || {};
@@ -76,7 +78,7 @@ export function previewSvg({ spec, lines, ydom, xTitle, config }) {
     }
   }
   if (x0 === Infinity) return null; // nothing finite to draw
-  const xd = [x0, x1 > x0 ? x1 : x0 + 1];
+  const xd = xdom || [x0, x1 > x0 ? x1 : x0 + 1];
   const yd = ydom || [y0, y1 > y0 ? y1 : y0 + 1];
   const svg = el("svg", {
     class: "nb-preview",
@@ -114,11 +116,18 @@ export function previewSvg({ spec, lines, ydom, xTitle, config }) {
       ),
     );
   const dashes = dashScale(spec);
+  // lines outside the x range shown (rule 66: the steps after a fork) are clipped
+  const clipId = `nb-pv-clip-${Math.random().toString(36).slice(2)}`;
+  const clip = el("clipPath", { id: clipId });
+  clip.appendChild(el("rect", { x: 0, y: -2, width: w, height: h + 4 }));
+  g.append(clip);
+  const plot = el("g", { "clip-path": `url(#${clipId})` });
+  g.appendChild(plot);
   for (const l of lines) {
     const d = linePath(l.rows, xd, yd, w, h);
     if (!d) continue;
     const dash = dashes[l.dash];
-    g.appendChild(
+    plot.appendChild(
       el("path", {
         class: "nb-pv-line",
         d,

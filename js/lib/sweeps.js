@@ -19,7 +19,7 @@ const fmt = (v) => fmtDigits(v, 4);
  *   state: string, metric: string | null, goal: string | null, axes: string[], count: number,
  *   best: Trial | null, trials: Trial[] }} SweepGroup
  * @typedef {{ name: string, get: (r: any) => unknown }} Axis
- * @typedef {(runs: any[], axes: Axis[], metric: string) => SVGSVGElement} ParallelFn
+ * @typedef {(runs: any[], axes: Axis[], metric: string) => Element} ParallelFn
  */
 
 /**

@@ -4,6 +4,8 @@ import { test } from "node:test";
 
 import {
   axisChoices,
+  diffLines,
+  focusDomain,
   forkTuples,
   lineRowsOf,
   metaOf,
@@ -39,7 +41,7 @@ test("a new state shows everything, raw, outliers shown (as W&B), on the default
   const s = newChartState();
   assert.deepEqual(
     { ...s, hidden: [...s.hidden] },
-    { hidden: [], hl: "", smooth: 0, outliers: false, axis: "default" },
+    { hidden: [], hl: "", smooth: 0, outliers: false, axis: "default", diff: false },
   );
   assert.notEqual(newChartState().hidden, s.hidden, "each dashboard has its own");
 });
@@ -313,4 +315,55 @@ test("the selection says the clicked step and the checkpoint it continues from",
   assert.equal(selectionText(189, 189), "step 189");
   assert.equal(selectionText(null, 150), "step 150");
   assert.equal(selectionText(200, null), "click a point");
+});
+
+// rules 66-67: a parent (this run, steps 0-9) and its fork at step 5 (steps 5-9)
+const family = seriesMeta([
+  { key: "self:p", run_id: "p", role: "self", fork_step: null, parent_id: null, color: "#111", pickable: true },
+  { key: "child:f", run_id: "f", role: "child", fork_step: 5, parent_id: "p", color: "#222", pickable: false },
+  { key: "ghost:p:1", run_id: "p", role: "ghost", color: "#111", pickable: false },
+]);
+/** @param {number[]} ys @param {number} [step0] x = step */
+const line = (ys, step0 = 0) => ys.map((y, i) => ({ x: step0 + i, y, raw: y, step: step0 + i, i }));
+const familyLines = () =>
+  new Map([
+    ["self:p", line([10, 9, 8, 7, 6, 5, 4, 3, 2, 1])],
+    ["child:f", line([5, 6, 8, 10, 12], 5)],
+    ["ghost:p:1", line([50, 60], 7)],
+  ]);
+
+test("rule 66: a chart with a fork starts just before its fork point; none without", () => {
+  const s = newChartState();
+  assert.deepEqual(focusDomain(s, family, familyLines()), [4.6, 9]);
+  s.hidden.add("child:f");
+  assert.equal(focusDomain(s, family, familyLines()), null);
+  // a fork's own dashboard without its parent's line (rewound before the fork): the whole run
+  const alone = seriesMeta([
+    { key: "self:f", run_id: "f", role: "self", fork_step: 5, parent_id: "p", color: "#222", pickable: true },
+    { key: "inherited:f", run_id: "f", role: "inherited", color: "#222", pickable: true },
+  ]);
+  const lines = new Map([
+    ["inherited:f", line([10, 9, 8, 7, 6, 5])],
+    ["self:f", line([6, 8, 10, 12], 6)],
+  ]);
+  assert.equal(focusDomain(newChartState(), alone, lines), null);
+});
+
+test("rule 67: a fork's line becomes fork minus parent, the parent the zero line", () => {
+  const d = diffLines(family, familyLines());
+  assert.deepEqual(
+    (d.get("child:f") || []).map((r) => [r.step, r.y]),
+    [
+      [5, 0],
+      [6, 2],
+      [7, 5],
+      [8, 8],
+      [9, 11],
+    ],
+  );
+  assert.deepEqual(
+    (d.get("self:p") || []).map((r) => [r.step, r.y]),
+    [5, 6, 7, 8, 9].map((st) => [st, 0]),
+  );
+  assert.equal(d.has("ghost:p:1"), false); // archived segments are not compared
 });

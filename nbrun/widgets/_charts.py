@@ -64,6 +64,7 @@ class Series:
     fork_step: int | None = None  # where this line branches off (forks)
     name: str = ""  # the run's name (the legend builds its label from it)
     diff: dict[str, Any] | None = None  # a fork's config changes: {key: [from, to]}
+    parent_id: str | None = None  # the run a fork's line is compared with (rule 67)
 
     @property
     def width(self) -> float:
@@ -85,6 +86,7 @@ class Series:
             "opacity": self.opacity,
             "pickable": self.pickable,
             "fork_step": self.fork_step,
+            "parent_id": self.parent_id,
         }
 
 
@@ -199,6 +201,7 @@ def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list
         fork_step=fp.step if fp else None,
         name=str(view.name),
         diff=fork_diff(view),
+        parent_id=fp.run_id if fp else None,
     )
     src = Source(view, me, run=view)
     if fp is not None:
@@ -281,6 +284,7 @@ def fork_source(run: RunLike, role: str, color: str) -> Source:
         fork_step=step,
         name=str(run.name),
         diff=fork_diff(run),
+        parent_id=fp.run_id,
     )
     return Source(run, series, run=run, min_step=step)
 
@@ -483,13 +487,14 @@ def _line_layers(
                     "type": "point",
                     "filled": True,
                     "size": 18,
-                    "opacity": 0.55,
                     "cursor": "pointer",
                     "clip": True,
                 },
                 x=x,
                 y=y,
                 color=color,
+                # faded with their line when another run is highlighted (the legend, a tree node)
+                opacity={"condition": {**faded, "value": 0.06}, "value": 0.55},
             ),
             "transform": [{"filter": "datum.p"}],
         },
@@ -504,7 +509,7 @@ def _hover_layers(
         _layer(
             "hoverrule",
             "hover",
-            {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8},
+            {"type": "rule", "color": "#888888", "strokeWidth": 1, "opacity": 0.8, "clip": True},
             x=x,
         ),
         _layer(
@@ -583,6 +588,7 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
                 "filled": True,
                 "color": "#888888",
                 "opacity": 0.8,
+                "clip": True,  # outside the x range shown (rule 66) they are not drawn
             },
             x=x,
             y={"value": HEIGHT - 4},
@@ -593,7 +599,13 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
         _layer(
             "selrule",
             "selected",
-            {"type": "rule", "color": SELECT_COLOR, "strokeDash": [3, 3], "opacity": 0.7},
+            {
+                "type": "rule",
+                "color": SELECT_COLOR,
+                "strokeDash": [3, 3],
+                "opacity": 0.7,
+                "clip": True,
+            },
             x=x,
         ),
         _layer(
@@ -606,6 +618,7 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
                 "strokeWidth": 5,
                 "filled": False,
                 "opacity": 0.9,
+                "clip": True,
             },
             x=x,
             y=y,
@@ -620,6 +633,7 @@ def _selection_layers(x: dict[str, Any], y: dict[str, Any]) -> list[dict[str, An
                 "strokeWidth": 2.2,
                 "filled": False,
                 "opacity": 1,
+                "clip": True,
             },
             x=x,
             y=y,

@@ -43,6 +43,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+import nbrun
 from nbrun import RunView
 
 from ._actions import changed_config, check_step, perform, stop_run
@@ -53,11 +54,14 @@ from ._overview import apply_edit, checkpoint_steps, overview
 from ._protocols import RunLike, as_run_like, is_live
 from ._side import logs_payload, system_payload
 from ._snapshot import dashboard_html, dashboard_text, feed_charts, publish_snapshot, watch_cells
+from ._tree import dashboard_tree, tree_html
 from ._vega import vega_ref
 
 STATIC = Path(__file__).parent / "static"
 #: seconds between refreshes of the displayed snapshot while the run is live
 SNAPSHOT_EVERY = 10.0
+#: seconds between reads of the run's family for the Tree panel (new forks, rewinds, values)
+TREE_EVERY = 2.0
 
 
 # -- exceptions in background threads are invisible in notebooks: show them -------------------
@@ -125,6 +129,11 @@ class Dashboard(anywidget.AnyWidget):
     snapshot_id = traitlets.Unicode("").tag(sync=True)
     #: the shared model holding the Vega module (see :mod:`._vega`)
     _vega = traitlets.Unicode("").tag(sync=True)
+    #: the Tree panel (rule 62): the family's layout ({} without a family, see :mod:`._tree`),
+    #: the metric it is coloured by (set by the browser), the dashboard opened from a node
+    tree = traitlets.Dict().tag(sync=True)
+    tree_metric = traitlets.Unicode("").tag(sync=True)
+    tree_opened = traitlets.Unicode("").tag(sync=True)
 
     #: seconds between looks for new forks once nothing shown is running
     IDLE_INTERVAL = 2.0
@@ -153,6 +162,8 @@ class Dashboard(anywidget.AnyWidget):
         self._last_structure = 0.0
         self._last_base = 0.0
         self._last_side = 0.0
+        self._last_tree = 0.0
+        self._opened: Dashboard | None = None
         self._side_done = False  # the System and Logs sections of a finished run are final
         self._system_specs: dict[str, dict[str, Any]] = {}
         self.updates_sent = 0
@@ -163,6 +174,7 @@ class Dashboard(anywidget.AnyWidget):
         self._snap_key_cell: Any = None
         self._last_snap = 0.0
         self.on_msg(self._on_message)
+        self.observe(lambda _change: self._refresh_tree(), "tree_metric")
         with self.hold_sync():
             self._rebuild()
             self._refresh_overview()
@@ -195,6 +207,17 @@ class Dashboard(anywidget.AnyWidget):
             self.media = self._feed.media.meta()
             self._refresh_checkpoints()
             self._publish_base()
+            self._refresh_tree()
+
+    def _refresh_tree(self) -> None:
+        """Read the run's family into the Tree panel's layout (sent when it changed)."""
+        self._last_tree = time.monotonic()
+        try:
+            layout = dashboard_tree(self._view, self.tree_metric or None)
+        except Exception:  # the charts never fail for their tree: it shows as it was
+            return
+        if layout != self.tree:
+            self.tree = layout
 
     def _publish_base(self) -> None:
         """Send the full point set (new views and resyncs start from it)."""
@@ -306,6 +329,8 @@ class Dashboard(anywidget.AnyWidget):
             if now - self._last_side > 1.0:
                 self._refresh_side()
             live = self._any_live()
+        if now - self._last_tree > TREE_EVERY:
+            self._refresh_tree()
         if self._display_id is not None and (not live or now - self._last_snap > SNAPSHOT_EVERY):
             self.refresh_snapshot()
         return live
@@ -328,11 +353,20 @@ class Dashboard(anywidget.AnyWidget):
             self._refresh_overview()
             series, charts = feed_charts(self._feed)
             ov = dict(self.overview)
-        return dashboard_html(ov, series, charts, self.snapshot_id), dashboard_text(ov)
+        tree = tree_html(self.tree) if self.tree else ""
+        return dashboard_html(ov, series, charts, self.snapshot_id) + tree, dashboard_text(ov)
 
     def _snapshot_key(self) -> Any:
         ov = self.overview
-        return (ov.get("id"), ov.get("state"), ov.get("step"), len(self.series), self._feed.seq)
+        nodes = len(self.tree.get("nodes") or ())
+        return (
+            ov.get("id"),
+            ov.get("state"),
+            ov.get("step"),
+            len(self.series),
+            self._feed.seq,
+            nodes,
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The widget view plus the static snapshot (``text/html``) and a text summary, for
@@ -404,6 +438,9 @@ class Dashboard(anywidget.AnyWidget):
         if action == "edit":
             self._edit(content)
             return
+        if action == "open":
+            self._opened, self.tree_opened = open_from(self._view, content, self._opened, self.send)
+            return
         self.result = perform(self, action, content)
 
     def _edit(self, content: dict[str, Any]) -> None:
@@ -453,6 +490,7 @@ class Dashboard(anywidget.AnyWidget):
                     self._feed.seq += 1
                     self._publish_base()
                     self._refresh_overview()
+            self._refresh_tree()
         self.start()
         return new
 
@@ -485,8 +523,36 @@ class Dashboard(anywidget.AnyWidget):
         with self._lock:
             self._closed = True
             self._feed.close()
+            if self._opened is not None:
+                self._opened.close()
         _open_dashboards.discard(self)
         super().close()
+
+
+def open_from(
+    view: RunLike, content: Mapping[str, Any], previous: Dashboard | None, send: Any
+) -> tuple[Dashboard | None, str]:
+    """Answer a tree's ``{"action": "open", "req", "run_id"}`` (rule 62): the dashboard of that
+    run of ``view``'s family, made in the kernel (``run.display()``) and shown by the browser
+    inside the widget that asked (its ``IPY_MODEL_`` reference is returned); the one opened
+    before (``previous``) is closed. ``send`` gets the ``{"type": "opened", "req", "ok",
+    "message"}`` answer. Returns the dashboard now open and its reference ("" on failure)."""
+    reply: dict[str, Any] = {"type": "opened", "req": content.get("req")}
+    run_id = content.get("run_id")
+    try:
+        if not isinstance(run_id, str) or not run_id:
+            raise nbrun.UsageError(f"open: run_id {run_id!r} must be a run id (a non-empty str)")
+        run = nbrun.Api(view.root).run(f"{view.project}/{run_id}")
+        dash = Dashboard(as_run_like(run))
+    except Exception as exc:
+        reply.update(ok=False, message=f"{type(exc).__name__}: {exc}")
+        send(reply)
+        return previous, f"IPY_MODEL_{previous.model_id}" if previous is not None else ""
+    if previous is not None:
+        previous.close()
+    reply.update(ok=True, message=f"the dashboard of {run_id} is below")
+    send(reply)
+    return dash, f"IPY_MODEL_{dash.model_id}"
 
 
 def display_run(run: RunView | RunLike) -> Dashboard:

@@ -25,10 +25,12 @@ import nbrun
 
 from ._charts import family_ids
 from ._colors import family_colors, run_color
+from ._compare import compared_ancestor, difference
 from ._dashboard import Dashboard
 from ._overview import jsonable, last_step
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
 from ._sweeps import SweepWatch, sweep_groups, sweeps_running, trials_running, with_sweeps
+from ._tree import project_trees_html
 
 STATIC = Path(__file__).parent / "static"
 
@@ -156,32 +158,72 @@ def project_rows(
 def overlay_data(
     keys: list[str], dir: str | os.PathLike[str] | None = None, samples: int = OVERLAY_SAMPLES
 ) -> dict[str, Any]:
-    """Chart data of the runs ``"project/id"``: ``runs`` (key, name, colour) and per metric
-    (in the order the first run logged them) ``[run index, step, value]`` points, at most
-    ``samples`` rows per run."""
+    """Chart data of the runs ``"project/id"``: ``runs`` (key, name, colour, ``base``: the
+    index of the drawn ancestor it is compared with, ``start``: the step its line starts at
+    then, rule 66) and per metric (in the order the first run logged them) ``points``
+    ``[run index, step, value]``, at most ``samples`` rows per run, a fork's from ``start`` on;
+    ``diff`` per metric: each such fork's ``[run index, step, fork - ancestor]`` (rule 67)."""
     api = nbrun.Api(dir)
+    views = {key: api.run(key) for key in keys}
+    drawn = {key: n for n, key in enumerate(views)}
+    known = dict(views)  # the drawn runs and the ancestors read on the way up
     runs: list[dict[str, Any]] = []
-    points: dict[str, list[list[float]]] = {}
-    for key in keys:
-        view = api.run(key)
+    full: list[dict[str, list[tuple[float, float]]]] = []  # per run: metric -> its points
+    order: list[str] = []
+    for key, view in views.items():
         df = view.history(samples=samples)
-        index = len(runs)
         color = family_colors(family_ids(view)).get(view.id, run_color(view.id))
-        runs.append({"key": key, "name": str(view.name), "color": color})
-        order = [str(k) for k in dict(view.summary)]
-        cols = [c for c in df.columns if not str(c).startswith("_")]
-        cols.sort(key=lambda c: (order.index(c) if c in order else len(order), c))
+        found = compared_ancestor(key, drawn, lambda k: _parent_link(api, known, k))
+        runs.append(
+            {
+                "key": key,
+                "name": str(view.name),
+                "color": color,
+                "base": None if found is None else found[0],
+                "start": None if found is None else found[1],
+            }
+        )
+        summary = [str(k) for k in dict(view.summary)]
+        cols = [str(c) for c in df.columns if not str(c).startswith("_")]
+        cols.sort(key=lambda c: (summary.index(c) if c in summary else len(summary), c))
         steps = df["_step"].tolist()
+        mine: dict[str, list[tuple[float, float]]] = {}
         for col in cols:
-            values = df[col].tolist()
-            pts = [
-                [index, int(s), num]
-                for s, v in zip(steps, values, strict=True)
+            pts: list[tuple[float, float]] = [
+                (int(s), num)
+                for s, v in zip(steps, df[col].tolist(), strict=True)
                 if (num := _number(v)) is not None
             ]
             if pts:
-                points.setdefault(col, []).extend(pts)
-    return {"runs": runs, "metrics": list(points), "points": points}
+                mine[col] = pts
+                order += [] if col in order else [col]
+        full.append(mine)
+    points: dict[str, list[list[float]]] = {m: [] for m in order}
+    diff: dict[str, list[list[float]]] = {}
+    for index, (run, mine) in enumerate(zip(runs, full, strict=True)):
+        start = -math.inf if run["start"] is None else run["start"]
+        for metric, line in mine.items():
+            points[metric] += [[index, s, v] for s, v in line if s >= start]
+            if run["base"] is not None and metric in full[run["base"]]:
+                d = difference(line, full[run["base"]][metric], start)
+                if d:
+                    diff.setdefault(metric, []).extend([index, s, v] for s, v in d)
+    return {"runs": runs, "metrics": order, "points": points, "diff": diff}
+
+
+def _parent_link(
+    api: nbrun.Api, views: dict[str, nbrun.StoredRun], key: str
+) -> tuple[str, int] | None:
+    """``("project/parent id", fork step)`` of the run ``key``, None for a root (or a parent
+    that is gone)."""
+    view = views.get(key)
+    if view is None:
+        try:
+            view = views[key] = api.run(key)
+        except nbrun.RunNotFoundError:
+            return None
+    fp = view.forked_from
+    return None if fp is None else (f"{view.project}/{fp.run_id}", int(fp.step))
 
 
 class RunTable(anywidget.AnyWidget):
@@ -402,7 +444,8 @@ def project_to_html(
     html = with_sweeps(
         project_html(rows, project, root, inline=True), sweep_groups(rows, root), True
     )
-    return write_page(page(title, html), path)
+    trees = project_trees_html(rows, root, inline=True)  # one per family (rule 63)
+    return write_page(page(title, html + trees), path)
 
 
 def display_project(

@@ -29,10 +29,12 @@ from typing import Any
 import nbrun
 
 from ._colors import run_color
+from ._compare import focus_range
 from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, axis_title, step_metric_for
 from ._feed import ChartFeed
 from ._overview import overview
 from ._protocols import RunLike, as_run_like
+from ._tree import family_html
 
 #: a chart's plot area and margins (px)
 W, H = 420, 200
@@ -126,6 +128,29 @@ IMG_INK = "#767676"
 LEGEND_ROW = 15
 
 
+def _ranges(
+    lines: Sequence[Line], xs: list[float], ys: list[float]
+) -> tuple[tuple[float, float], tuple[float, float], bool, bool]:
+    """A chart's x and y ranges, whether y is logarithmic and whether x starts at a fork."""
+    x0, x1 = min(xs), max(xs)
+    log = wants_log(ys)
+    # rule 66: where a fork is drawn with its parent, the steps after the earliest fork (the
+    # lines are cut to them) with y fitted to what they show
+    focus = focus_range(x0, x1, [pts[0][0] for meta, pts in lines if _at_fork(meta)])
+    if focus is not None:
+        x0, x1 = focus
+        ys = [y for _, pts in lines for x, y in pts if x0 <= x <= x1] or ys
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if log:
+        y0, y1 = y0 / 1.2, y1 * 1.2
+    elif y1 == y0:
+        pad = abs(y0) * 0.05 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
+    return (x0, x1), (y0, y1), log, focus is not None
+
+
 def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "currentColor") -> str:
     """One chart as SVG: axes with ticks, a grid, one polyline per line (its colour, dash and
     opacity from its meta: ``color``, ``dash``, ``opacity``, ``label``) and a legend below.
@@ -146,16 +171,7 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
         f"{esc(title)}</text>",
     ]
     if xs:
-        x0, x1 = min(xs), max(xs)
-        log = wants_log(ys)
-        y0, y1 = min(ys), max(ys)
-        if x1 == x0:
-            x0, x1 = x0 - 0.5, x1 + 0.5
-        if log:
-            y0, y1 = y0 / 1.2, y1 * 1.2
-        elif y1 == y0:
-            pad = abs(y0) * 0.05 or 0.5
-            y0, y1 = y0 - pad, y1 + pad
+        (x0, x1), (y0, y1), log, focus = _ranges(lines, xs, ys)
         ly0, ly1 = (math.log10(y0), math.log10(y1)) if log else (y0, y1)
 
         def px(x: float) -> float:
@@ -173,11 +189,15 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
                 f'<text x="{ML - 4}" y="{yy + 3.5:.1f}" text-anchor="end" fill="currentColor">'
                 f"{esc(fmt(t))}</text>"
             )
-        if log:
+        if log or focus:
+            note = " · ".join(
+                (["log y"] if log else []) + ([f"from step {fmt(x0)}"] if focus else [])
+            )
             out.append(
                 f'<text x="{ML + W}" y="14" text-anchor="end" fill="currentColor" '
-                f'fill-opacity="0.7" class="nbrun-snap-scale">log y</text>'
+                f'fill-opacity="0.7" class="nbrun-snap-scale">{esc(note)}</text>'
             )
+
         for t in nice_ticks(x0, x1):
             xx = px(t)
             out.append(
@@ -190,7 +210,7 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
         # repeat, so a parent's colour stays visible (issue 25)
         under = [ln for ln in lines if str(ln[0].get("dash", "own")) != "own"]
         for meta, pts in [*under, *(ln for ln in lines if str(ln[0].get("dash", "own")) == "own")]:
-            coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+            coords = " ".join(f"{a:.1f},{b:.1f}" for a, b in _in_plot(pts, px, py, x0))
             dash = DASH_ARRAY.get(str(meta.get("dash", "own")), "")
             out.append(
                 f'<polyline fill="none" stroke="{esc(meta.get("color", "#4c78a8"))}" '
@@ -223,6 +243,32 @@ def svg_chart(title: str, x_title: str, lines: Sequence[Line], ink: str = "curre
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _in_plot(
+    pts: Sequence[tuple[float, float]], px: Any, py: Any, x0: float
+) -> list[tuple[float, float]]:
+    """A line's points in pixels, cut at the plot's left edge ``x0`` (rule 66: a chart may
+    start after the first steps; the point on the edge interpolated, its y kept in the plot)."""
+    out: list[tuple[float, float]] = []
+    prev: tuple[float, float] | None = None
+    for x, y in pts:
+        here = (px(x), py(y))
+        if x >= x0:
+            if prev is not None and not out and here[0] > prev[0]:
+                t = (px(x0) - prev[0]) / (here[0] - prev[0])
+                edge = prev[1] + (here[1] - prev[1]) * t
+                out.append((px(x0), min(max(edge, MT), MT + H)))
+            out.append(here)
+        prev = here
+    return out
+
+
+def _at_fork(meta: Mapping[str, Any]) -> bool:
+    """Whether a line starts at a fork drawn with its parent (rule 66): a fork of the run or
+    of its parent, or the parent from the fork point on (a dashboard's series roles; the
+    project view marks its forks "child")."""
+    return meta.get("role") in {"child", "sibling", "parent"}
 
 
 def svg_img(title: str, x_title: str, lines: Sequence[Line]) -> str:
@@ -437,6 +483,7 @@ def to_html(view: nbrun.RunView | RunLike, path: str | os.PathLike[str] | None =
         raise TypeError(f"to_html(path={path!r}): pass a file path (str or PathLike) or None")
     run = as_run_like(view)
     fragment, _ = run_snapshot(run, inline=True)
+    fragment += family_html(run, inline=True)  # the family tree, when there is one (rule 63)
     return write_page(page(f"{run.name} · nbrun run {run.path}", fragment), path)
 
 
@@ -552,10 +599,12 @@ def _project_charts(
                 order.append(m)
             x_titles.setdefault(m, axis_title(step_metric_for(m, defs)))
             mm = MinMaxSeries.from_buckets(frame, SNAP_POINTS)
-            meta = {"label": f"{r.get('name')}", "color": _row_color(r), "dash": "own"}
             # a fork drawn from its fork step on: its inherited part is its parent's line, and
             # drawn again on top it would hide the parent (issue 25)
             start = fork_steps.get(str(r.get("id")), -math.inf)
+            role = "child" if start > -math.inf else "run"  # a fork starts the range (rule 66)
+            meta = {"label": str(r.get("name")), "color": _row_color(r), "dash": "own"}
+            meta["role"] = role
             pts = [(p[1], p[2]) for p in mm.points() if p[3] >= start]
             lines.setdefault(m, []).append((meta, pts))
     return [(m, x_titles[m], lines.get(m, [])) for m in order]

@@ -101,7 +101,15 @@ def test_chart_interactions(page: Any, lab: Lab) -> None:
     # the two identical forks' diamonds are one mark with a count
     forks = chart.evaluate("div => div.__nbrunView.data('forks')")
     assert [f["count"] for f in forks] == ["\N{MULTIPLICATION SIGN}2"], forks
-    # the default y range holds the first steps (loss starts near 10.2, settles near 0.2):
+    # -- rule 66: the chart starts on the steps after the forks at 300, y fitted to them;
+    # "whole run" shows every step
+    _view_ready(page, chart, "div.dataset.focus === '1'")
+    plot = chart.evaluate(_PLOT)
+    assert 265 <= plot["x"][0] < 300 and plot["x"][1] == 599, plot["x"]
+    assert plot["y"][1] < 3, plot["y"]
+    chart.locator("button[data-action='whole-run']").click()
+    _view_ready(page, chart, "v.scale('x').domain()[0] === 0")
+    # the whole run's y range holds the first steps (loss starts near 10.2, settles near 0.2):
     # outliers are not hidden by default (issue 25, as in W&B)
     plot = chart.evaluate(_PLOT)
     assert plot["y"][1] > 10, plot["y"]

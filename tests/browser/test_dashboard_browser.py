@@ -153,6 +153,13 @@ def test_quickstart_click_fork_and_rewind(page: Any, lab: Lab) -> None:
         arg=dash.locator(".nb-chart[data-metric='loss']").element_handle(),
         timeout=60_000,
     )
+    # the chart starts on the steps after the fork (rule 66): the whole run, to click step 90
+    whole = dash.locator(".nb-chart[data-metric='loss'] button[data-action='whole-run']")
+    whole.click()
+    page.wait_for_function(
+        "div => div.__nbrunView?.scale('x').domain()[0] === 0",
+        arg=dash.locator(".nb-chart[data-metric='loss']").element_handle(),
+    )
     step = _click_point(page, dash, "loss", 0.3)
     dash.locator("button[data-action='fork']").click()
     lr = dash.locator(".nb-panel input[data-key='lr']")

@@ -126,3 +126,18 @@ def test_rule58_members_on_a_dask_cluster_match_members_on_threads(
         assert pids and os.getpid() not in pids
     run_population(tmp_path / "threads")
     assert lineage(tmp_path / "dask") == lineage(tmp_path / "threads")
+
+
+@pytest.mark.slow
+def test_rule58_an_executor_with_too_few_workers_is_an_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nbrun._pbt, "STALL_GRACE", 3.0)  # the tunable grace, shortened
+    with (
+        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool,
+        pytest.raises(nbrun.UsageError, match=r"members pbt-2, pbt-3 are still queued"),
+    ):
+        run_population(tmp_path, pool)
+    # every member ended (the paused ones were stopped, the queued ones never trained on)
+    runs = nbrun.Api(str(tmp_path)).runs("p")
+    assert len(runs) == 4 and all(r.state == "killed" for r in runs)

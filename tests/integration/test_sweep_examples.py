@@ -1,8 +1,9 @@
-"""W&B's sweep clients run unchanged on the drop-in (rule 57): W&B's own
-``examples/wandb-sweeps`` (vendored in ``wandb_sweeps/``, see its SOURCE.md) — a YAML with its
-``program`` through ``python -m nbrun sweep`` / ``agent``, and ``wandb.sweep`` +
-``wandb.agent(function=...)`` as in the example's notebook — and transformers'
-``Trainer.hyperparameter_search(backend="wandb")``. Real processes and libraries, no mocks."""
+"""W&B's sweep clients run unchanged on the drop-in (rule 57): scripts making the calls of W&B's
+published sweep examples (``sweep_clients/``, see its README: W&B's files themselves carry no
+license, so they are not redistributed) — a YAML with its ``program`` through ``python -m nbrun
+sweep`` / ``agent``, and ``wandb.sweep`` + ``wandb.agent(function=...)`` from a script — and
+transformers' ``Trainer.hyperparameter_search(backend="wandb")``, the real library unchanged.
+Real processes and libraries, no mocks."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import nbrun
 from tests.conftest import python_env
 from tests.integration.test_wandb_clients import run_script
 
-EXAMPLES = Path(__file__).resolve().parent / "wandb_sweeps"
+EXAMPLES = Path(__file__).resolve().parent / "sweep_clients"
 
 
 def _example(name: str, tmp_path: Path) -> Path:
@@ -39,10 +40,10 @@ def _wandb_env() -> dict[str, str]:
     return env
 
 
-# -- rule 57: examples/wandb-sweeps/sweeps-boolean-parameters (YAML + program, CLI) -------------
+# -- rule 57: a YAML sweep with boolean parameters and its program, through the CLI ------------
 @pytest.mark.slow
-def test_rule57_wandb_boolean_parameters_example_through_the_cli(tmp_path: Path) -> None:
-    folder = _example("sweeps-boolean-parameters", tmp_path)
+def test_rule57_yaml_sweep_with_boolean_parameters_through_the_cli(tmp_path: Path) -> None:
+    folder = _example("flags", tmp_path)
     store = str(tmp_path / "store")
 
     def cli(*args: str) -> str:
@@ -57,14 +58,14 @@ def test_rule57_wandb_boolean_parameters_example_through_the_cli(tmp_path: Path)
         assert out.returncode == 0, out.stderr[-4000:]
         return out.stdout
 
-    printed = cli("sweep", "sweep-bool.yaml", "--project", "bools")
+    printed = cli("sweep", "sweep.yaml", "--project", "bools")
     command = re.search(r"^Run sweep agent with: python -m nbrun agent (\S+)$", printed, re.M)
     assert command, printed
     path = command.group(1)
     cli("agent", path)
     sweep = nbrun.Api(store).sweep(path)
     runs = list(sweep.runs)
-    # grid: every combination once; train-bool.py's argparse turned --flag1=True into a bool
+    # grid: every combination once; train_flags.py's argparse turned --flag1=True into a bool
     got = sorted((r.config["optimizer"], r.config["flag1"], r.config["flag2"]) for r in runs)
     assert got == sorted(itertools.product(["sgd", "adam"], [False, True], [False, True]))
     for r in runs:
@@ -73,11 +74,11 @@ def test_rule57_wandb_boolean_parameters_example_through_the_cli(tmp_path: Path)
         assert r.summary["metric"] == 1.0
 
 
-# -- rule 57: examples/wandb-sweeps/sweeps-python (wandb.sweep + wandb.agent(function=)) --------
+# -- rule 57: wandb.sweep + wandb.agent(function=) from a script ------------------------------
 @pytest.mark.slow
-def test_rule57_wandb_python_sweep_example_with_an_agent_function(tmp_path: Path) -> None:
-    folder = _example("sweeps-python", tmp_path)
-    run_script_in(folder, "sweep.py")
+def test_rule57_wandb_sweep_and_agent_function_from_a_script(tmp_path: Path) -> None:
+    folder = _example("python_api", tmp_path)
+    run_script_in(folder, "run_sweep.py")
     runs = list(nbrun.Api(folder).runs())
     assert runs and len({r.sweep_id for r in runs}) == 1
     sweep_id = runs[0].sweep_id

@@ -70,6 +70,8 @@ def test_series_meta_roles_by_width_fork_diff_and_time_columns(run_dir: Path) ->
         assert own["diff"] is None and own["name"] == "parent"
         assert fork["diff"] == {"lr": [0.1, 0.2]} and fork["fork_step"] == 10
         assert series[f"child:{sib_id}"]["diff"] == {"lr": [0.1, 0.3]}
+        # -- rule 67: a fork's line names the run it is compared with, a root none
+        assert fork["parent_id"] == parent_id and own["parent_id"] is None
         # the archived segment keeps its run's colour, dotted and clearly visible
         assert ghost["color"] == own["color"] and ghost["dash"] == "ghost"
         assert ghost["opacity"] >= 0.7

@@ -351,3 +351,51 @@ def test_rule58_checkpoints_sparser_than_the_interval_meet_at_each_boundary_pass
     assert len(final) == 4 and all(r.state == "finished" and r.step == 40 for r in final)
     losses = [r.summary["loss"] for r in final]
     assert losses == sorted(losses)
+
+
+def test_rule58_a_member_whose_train_raises_fails_and_leaves(run_dir: Path) -> None:
+    def flaky(run: Any) -> None:
+        if run.config.lr == 0.1 and run.forked_from is None:
+            for _ in range(12):
+                run.log({"loss": 1.0})
+                run.checkpoint({})
+            raise RuntimeError("out of memory")
+        train(run)
+
+    final = nbrun.pbt(
+        flaky,
+        [{"lr": lr} for lr in (0.02, 0.1, 0.4)],
+        metric="loss",
+        interval=10,
+        total=30,
+        perturb={"lr": (0.9, 1.1)},
+        seed=4,
+        project="f",
+    )
+    runs = every_run(run_dir, "f")
+    failed = next(r for r in runs.values() if r.name == "pbt-1")
+    assert failed.state == "failed" and failed.step == 12 and "out of memory" in failed.error
+    assert failed.id not in {r.id for r in final}
+    assert final and all(r.state == "finished" and r.step == 30 for r in final)
+
+
+def test_rule58_a_member_launched_with_recover_is_rewound_and_stays_a_member(
+    run_dir: Path,
+) -> None:
+    # rule 60: the diverging member is rewound with lr * 0.1 and meets the others as before
+    final = population(
+        run_dir,
+        project="r",
+        interval=20,
+        recover=nbrun.Recover(metric="loss", spike=4.0, update={"lr": 0.1}),
+    )
+    runs = every_run(run_dir, "r")
+    rescued = next(r for r in runs.values() if r.name == "pbt-3")
+    assert [a["title"] for a in rescued.alerts] == ["recovered by rewind"]
+    assert rescued.archives() and abs(rescued.config["lr"] - 0.3) < 1e-12
+    assert rescued.metadata["pbt"]["slot"] == 3  # its PBT record survives the rewind
+    assert rescued.state == "finished" and rescued.step == 40
+    assert rescued.id in {r.id for r in final}
+    assert len(final) == 4 and all(r.state == "finished" and r.step == 40 for r in final)
+    # forks inherit recover= from their donor's launch (rule 60), not as an init keyword
+    assert any(r.forked_from is not None for r in runs.values())

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbrun
 from nbrun.widgets import ProjectView
 from nbrun.widgets._colors import run_color
+from nbrun.widgets._compare import difference, focus_range, value_at
 from nbrun.widgets._feed import ChartFeed
 from nbrun.widgets._project import overlay_data, project_rows, summary_cell
 from tests.unit.test_widgets import from_browser, make_lineage
@@ -55,9 +56,71 @@ def test_overlay_data_gives_each_run_its_colour(run_dir: Path) -> None:
     assert rows == {rid: feed.colors[rid] for rid in rows}
     assert len(set(rows.values())) == len(rows)  # a family's runs never share a colour
     assert data["metrics"][:2] == ["loss", "acc"]  # the order they were logged, not a-z
-    fork_loss = [p for p in data["points"]["loss"] if p[0] == 1]
-    assert fork_loss[0][1] == 0 and fork_loss[-1][1] == 18  # the fork's inherited rows too
     assert len([p for p in data["points"]["loss"] if p[0] == 0]) <= 50
+    # the fork alone: its whole stitched history, inherited rows too (no parent to compare)
+    alone = overlay_data([f"p/{fork_id}"], run_dir, samples=50)
+    fork_loss = [p for p in alone["points"]["loss"] if p[0] == 0]
+    assert fork_loss[0][1] == 0 and fork_loss[-1][1] == 18
+    assert alone["runs"][0]["base"] is None and alone["diff"] == {}
+
+
+def test_rule66_overlay_draws_a_fork_from_its_fork_step_when_its_parent_is_drawn(
+    run_dir: Path,
+) -> None:
+    parent_id, fork_id, sib_id = make_lineage(run_dir)
+    data = overlay_data([f"p/{parent_id}", f"p/{fork_id}", f"p/{sib_id}"], run_dir)
+    fork_steps = [p[1] for p in data["points"]["loss"] if p[0] == 1]
+    sib_steps = [p[1] for p in data["points"]["loss"] if p[0] == 2]
+    # from the fork step on: the parent's line below it stays visible
+    assert fork_steps == list(range(10, 19)) and sib_steps == [20, 21]
+    assert [(r["base"], r["start"]) for r in data["runs"]] == [(None, None), (0, 10), (0, 20)]
+    # the parent (drawn first) keeps its whole history
+    assert next(p[1] for p in data["points"]["loss"] if p[0] == 0) == 0
+    # acc: logged by the parent only: a fork has only the fork step's point, on the parent's
+    assert sorted((p[0], p[1]) for p in data["points"]["acc"] if p[0]) == [(1, 10), (2, 20)]
+    assert {(i, v) for i, _, v in data["diff"]["acc"]} == {(1, 0.0), (2, 0.0)}
+
+
+def test_rule66_an_ancestor_covering_the_steps_counts_when_the_parent_is_not_drawn(
+    run_dir: Path,
+) -> None:
+    root = nbrun.init(project="g", dir=run_dir, name="root")
+    for i in range(10):
+        root.log({"loss": 10.0 - i})
+    root.finish()
+    mid = nbrun.init(project="g", dir=run_dir, fork_from=f"{root.id}?_step=4", name="mid")
+    for _ in range(5, 10):
+        mid.log({"loss": 1.0})
+    mid.finish()
+    leaf = nbrun.init(project="g", dir=run_dir, fork_from=f"{mid.id}?_step=7", name="leaf")
+    for _ in range(8, 12):
+        leaf.log({"loss": 3.0})
+    leaf.finish()
+    data = overlay_data([f"g/{leaf.id}", f"g/{root.id}"], run_dir)
+    # the leaf leaves the root at step 4 (where mid forked): drawn from there, compared with it
+    assert data["runs"][0]["base"] == 1 and data["runs"][0]["start"] == 4
+    assert [p[1] for p in data["points"]["loss"] if p[0] == 0] == list(range(4, 12))
+    # the difference: mid's 1.0 (steps 5-7) and the leaf's 3.0 (8, 9) minus root's 10 - step;
+    # the root ends at 9, so steps 10 and 11 have no difference
+    diff = [(s, v) for i, s, v in data["diff"]["loss"] if i == 0]
+    assert diff == [(4, 0.0), (5, -4.0), (6, -3.0), (7, -2.0), (8, 1.0), (9, 2.0)]
+
+
+def test_rule67_difference_is_fork_minus_parent_at_the_same_step() -> None:
+    parent = [(0.0, 1.0), (2.0, 3.0), (4.0, 5.0)]
+    fork = [(1.0, 0.0), (2.0, 10.0), (3.0, 4.0), (5.0, 7.0)]
+    # step 1: before start; 2: logged by both; 3: the parent interpolated (4.0); 5: past it
+    assert difference(fork, parent, 2) == [(2.0, 7.0), (3.0, 0.0)]
+    assert difference(fork, [], 0) == []
+    assert value_at([0, 10], [0.0, 1.0], 2.5) == 0.25
+    assert value_at([0, 10], [0.0, 1.0], 11) is None
+
+
+def test_rule66_focus_range_starts_before_the_earliest_fork() -> None:
+    assert focus_range(0, 300, [150, 200]) == (135.0, 300)
+    assert focus_range(0, 300, []) is None
+    assert focus_range(0, 300, [0, 300]) is None  # no fork inside: the whole run
+    assert focus_range(0, 300, [5]) is None  # the lead reaches the start: the whole run
 
 
 def test_table_messages_select_delete_and_move(run_dir: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 import nbrun
 from nbrun.widgets import Dashboard, ProjectView, project_to_html, to_html
-from nbrun.widgets._snapshot import fmt, nice_ticks, svg_chart
+from nbrun.widgets._snapshot import ML, fmt, nice_ticks, svg_chart
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 #: every element a snapshot may contain (what the code writes; run data never adds one)
@@ -310,11 +310,14 @@ def test_a_forks_difference_shows_in_every_static_view(run_dir: Path, view: str)
     parent, child = lines[colors[run.id]], lines[colors[fork.id]]
     # the fork is drawn from its fork step on: the parent's line before it is not covered
     x_fork = min(parent, key=lambda p: abs(p[0] - child[0][0]))[0]
-    assert child[0][0] >= x_fork and x_fork > parent[0][0] + 100
+    assert child[0][0] >= x_fork and x_fork > parent[0][0] + 20
+    # -- rule 66: the chart starts just before the fork (the parent cut at the plot's left
+    # edge), y fitted to the steps shown; the range is named
+    assert parent[0][0] == ML and re.search(r"from step 13[5-9]", loss.group(0))
     # after the fork the two lines are apart by a visible margin, the parent's colour there
     end_parent, end_child = parent[-1], child[-1]
     assert abs(end_parent[0] - end_child[0]) < 3
-    assert abs(end_parent[1] - end_child[1]) >= 20
+    assert abs(end_parent[1] - end_child[1]) >= 40  # (20 over the whole run)
     assert sum(1 for x, _ in parent if x > x_fork) >= 10
     assert "log y" in loss.group(0)  # the loss spans 4 decades: a log axis, labelled
 

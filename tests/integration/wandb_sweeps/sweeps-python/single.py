@@ -1,5 +1,0 @@
-#!/usr/bin/env python
-from train_lib import train
-
-if __name__ == '__main__':
-    train()
