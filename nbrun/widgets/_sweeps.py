@@ -338,9 +338,15 @@ def best_svg(group: Mapping[str, Any]) -> str:
     if log:
         out.append(f'<text x="{right}" y="14" text-anchor="end" fill="currentColor">log y</text>')
     out.append(
-        f'<text x="{(left + right) / 2}" y="{BH - 6}" text-anchor="middle" '
+        f'<text x="{(left + right) / 2}" y="{BH - 4}" text-anchor="middle" '
         f'fill="currentColor">trial</text>'
     )
+    for t in trials:
+        if len(trials) <= 12 or t["n"] in (1, len(trials)) or t["n"] % 5 == 0:
+            out.append(
+                f'<text x="{px(t["n"]):.1f}" y="{bottom + 13}" text-anchor="middle" '
+                f'fill="currentColor" fill-opacity="0.7">{t["n"]}</text>'
+            )
     steps: list[str] = []
     for t in trials:
         if t.get("best") is None:
