@@ -22,7 +22,7 @@ const events = [
   [7, 3.0, "#111", "recovered by rewind: loss=nan at step 9", 7, "a", "R"],
 ];
 
-test("rule70 marks sit on their run's line at their step, as drawn", () => {
+test("rule 70: marks sit on their run's line at their step, as drawn", () => {
   const out = eventTuples(newChartState(), meta, lines, events);
   // the same mark twice on one point is drawn once
   assert.deepEqual(out, [
@@ -33,7 +33,7 @@ test("rule70 marks sit on their run's line at their step, as drawn", () => {
   ]);
 });
 
-test("rule70 a run the legend hides loses its marks; smoothing drops marks off the line", () => {
+test("rule 70: a run the legend hides loses its marks; smoothing drops marks off the line", () => {
   const state = newChartState();
   state.hidden.add("parent:b");
   assert.deepEqual(
@@ -47,7 +47,7 @@ test("rule70 a run the legend hides loses its marks; smoothing drops marks off t
   );
 });
 
-test("rule70 marks of one tag on one point are one mark holding every label", () => {
+test("rule 70: marks of one tag on one point are one mark holding every label", () => {
   const both = [
     [4, 1.5, "#111", "PBT exploit at step 4: copied b", 4, "a", "PBT"],
     [4, 1.5, "#222", "PBT exploit at step 4: a copied this run", 4, "a", "PBT"],
