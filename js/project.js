@@ -10,6 +10,7 @@ import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
 import { lineChart, s } from "./lib/overlaychart.js";
 import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
+import { drawSweeps } from "./lib/sweeps.js";
 import { hideSnapshot } from "./lib/theme.js";
 import CSS from "./project.css";
 
@@ -177,7 +178,17 @@ function render({ model, el }) {
   const pcBox = h("div", { class: "nb-pc-box" });
   const chartsBox = h("div", { class: "nb-charts", "data-role": "overlay" });
   compare_.append(pcBox, chartsBox);
-  root.append(bar, confirmBox, msg, notice, scroller, compare_);
+  // the project's sweeps, each a collapsible section above the table (rule 69; lib/sweeps.js)
+  const sweepsBox = h("div", { class: "nb-sweeps", "data-role": "sweeps" });
+  /** @type {Set<string>} */
+  const sweepsShut = new Set();
+  const drawSweepsNow = () =>
+    drawSweeps(sweepsBox, model.get("sweeps") || [], {
+      parallel,
+      collapsed: sweepsShut,
+      open: (key) => model.send({ action: "open", key }),
+    });
+  root.append(bar, confirmBox, msg, notice, sweepsBox, scroller, compare_);
   el.appendChild(root);
   // the static snapshot displayed with this view (for saved notebooks) hides while it shows
   const snapId = model.get("snapshot_id");
@@ -548,10 +559,13 @@ function render({ model, el }) {
   const evs = ["change:runs", "change:opened", "change:message", "change:notice", "change:project"];
   for (const ev of evs) model.on(ev, draw);
   model.on("change:overlay", drawOverlay);
+  model.on("change:sweeps", drawSweepsNow);
   draw();
+  drawSweepsNow();
   return () => {
     unhide();
     for (const ev of evs) model.off(ev, draw);
+    model.off("change:sweeps", drawSweepsNow);
   };
 }
 

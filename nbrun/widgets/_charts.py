@@ -16,6 +16,7 @@ import nbrun
 
 from ._colors import family_colors, run_color
 from ._data import MAX_POINTS, MinMaxSeries, axis_title, step_metric_for, xy_arrays
+from ._marks import event_layers
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
 if TYPE_CHECKING:
@@ -660,6 +661,7 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
         *_line_layers(x, y, color),
         *_hover_layers(x, y, color),
         *_fork_layers(x, y, color),
+        *event_layers(x, y, color),  # PBT exploits and recoveries (rule 70)
         *_selection_layers(x, y),
     ]
     return {

@@ -39,6 +39,7 @@ from ._data import (
     numeric_metrics,
     step_metric_for,
 )
+from ._marks import event_marks
 from ._media import MediaIndex, kind_of
 from ._protocols import RunLike, is_live
 
@@ -362,11 +363,17 @@ class ChartFeed:
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``_base`` trait: every point, the fork marks and the current :attr:`seq`."""
+        """The ``_base`` trait: every point, the fork marks, the PBT and recovery marks
+        (``events``, rule 70) and the current :attr:`seq`."""
         points: dict[str, dict[str, list[list[Any]]]] = {}
         for (metric, key), series in self.data.items():
             points.setdefault(metric, {})[key] = series.points()
-        return {"seq": self.seq, "points": points, "forks": self.fork_marks()}
+        return {
+            "seq": self.seq,
+            "points": points,
+            "forks": self.fork_marks(),
+            "events": event_marks(self),
+        }
 
     def close(self) -> None:
         """Stop following every source."""

@@ -29,6 +29,7 @@ from ._compare import compared_ancestor, difference
 from ._dashboard import Dashboard
 from ._overview import jsonable, last_step
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
+from ._sweeps import SweepWatch, sweep_groups, sweeps_running, trials_running, with_sweeps
 from ._tree import project_trees_html
 
 STATIC = Path(__file__).parent / "static"
@@ -111,6 +112,7 @@ def _row(r: nbrun.StoredRun, depth: int) -> dict[str, Any]:
         "summary": summary,
         "color": run_color(r.id),
         "depth": depth,
+        "sweep": r.sweep_id,  # the sweep it is a trial of (rule 69: grouped by sweep)
     }
 
 
@@ -238,6 +240,8 @@ class RunTable(LazyWidget):
     overlay: traitlets.Dict[str, Any] = traitlets.Dict().tag(sync=True)
     #: the display id of the static snapshot shown with the project view (the view hides it)
     snapshot_id = traitlets.Unicode("").tag(sync=True)
+    #: the project's sweeps with their runs (``_sweeps.sweep_groups``; rule 69)
+    sweeps: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
 
 class ProjectView(ipywidgets.VBox):
@@ -248,7 +252,15 @@ class ProjectView(ipywidgets.VBox):
         self.project_name = project
         # the rows go in the widget's initial state: an update sent while the browser is
         # still loading the widget's module can be lost
-        self.table = RunTable(project=project or "", runs=project_rows(project, self.dir))
+        rows = project_rows(project, self.dir)
+        self.table = RunTable(project=project or "", runs=rows, sweeps=sweep_groups(rows, self.dir))
+        # while a sweep runs, its agent adds runs from elsewhere: the view follows them
+        self.sweep_watch = SweepWatch(
+            self.refresh,
+            lambda: sweeps_running(self.table.sweeps),
+            lambda: trials_running(self.table.sweeps),
+        )
+        self.sweep_watch.poke()
         self.holder = ipywidgets.Box()
         self.dashboard: Dashboard | None = None
         self.selected: list[str] = []
@@ -258,11 +270,18 @@ class ProjectView(ipywidgets.VBox):
     def refresh(self) -> None:
         """Re-read the runs (and the overlay of the selected ones that still exist)."""
         rows = project_rows(self.project_name, self.dir)
+        self.table.sweeps = sweep_groups(rows, self.dir)
         self.table.runs = rows
+        self.sweep_watch.poke()
         present = {r["key"] for r in rows}
         keep = [k for k in self.selected if k in present]
         if keep != [r["key"] for r in self.table.overlay.get("runs", [])]:
             self.select(keep)
+
+    def close(self) -> None:
+        """Stop following the project's sweeps, then close the view."""
+        self.sweep_watch.stop()
+        super().close()
 
     def _key(self, run_id: str) -> str:
         if "/" in run_id:
@@ -336,6 +355,7 @@ class ProjectView(ipywidgets.VBox):
         summary: what a saved notebook or an export shows without a kernel."""
         rows = list(self.table.runs)
         html = project_html(rows, self.project_name, self.dir, self.table.snapshot_id)
+        html = with_sweeps(html, self.table.sweeps)
         return html, project_text(rows, self.project_name)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
@@ -423,8 +443,11 @@ def project_to_html(
     root = nbrun.Api(dir).dir
     rows = project_rows(project, root)
     title = f"{project or 'all projects'} · nbrun"
+    html = with_sweeps(
+        project_html(rows, project, root, inline=True), sweep_groups(rows, root), True
+    )
     trees = project_trees_html(rows, root, inline=True)  # one per family (rule 63)
-    return write_page(page(title, project_html(rows, project, root, inline=True) + trees), path)
+    return write_page(page(title, html + trees), path)
 
 
 def display_project(
