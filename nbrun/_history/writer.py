@@ -125,17 +125,14 @@ class Writer:
                 except KeyError:
                     pass
                 else:
-                    data = block.data
-                    data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+                    full = block.append(row["_step"], values, row["_runtime"], row["_timestamp"])
                     self.enqueued += 1
-                    if len(data) >= block.full:
+                    if full:
                         self.seal()
                     return
             if block is None or not self._short(block):
                 new = FloatBlock(row, self.max_rows)
-                new.data += new.pack(
-                    row["_step"], *new.get(row), row["_runtime"], row["_timestamp"]
-                )
+                new.append(row["_step"], new.get(row), row["_runtime"], row["_timestamp"])
                 if block is not None:
                     queue.append(block)
                 self.block = new
@@ -150,6 +147,29 @@ class Writer:
         if len(queue) >= self.max_rows:
             self.wake()
             self._bound()
+
+    # the hot path's contract (rule 71): append_floats and seal are what both paths of Run.log
+    # do with a written row of floats; nbrun/_fastlog.c does append_floats in place, reading
+    # the state its layout table names (``block``, ``enqueued``, the block's fields), checked
+    # at import, and calls seal
+    def append_floats(self, step: int, row: dict[str, Any], runtime: float, now: float) -> bool:
+        """Pack a written row of floats (its user keys only, no stamps) into the open block
+        when it fits (the block's keys, all there), count it and :meth:`seal` the block once
+        full; False, having changed nothing, when there is no open block or the row does
+        not fit (then :meth:`put` it)."""
+        block = self.block
+        if block is None or block.size != len(row):
+            return False
+        try:
+            values = block.get(row)
+        except KeyError:  # other keys: put() starts a new block
+            return False
+        data = block.data
+        data += block.pack(step, *values, runtime, now)  # FloatBlock.append, inlined
+        self.enqueued += 1
+        if len(data) >= block.full:
+            self.seal()
+        return True
 
     def _short(self, block: FloatBlock) -> bool:
         """Whether ``block``, ending now, is short; if so, no new block for a while."""
