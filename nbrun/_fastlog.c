@@ -761,24 +761,32 @@ column_stats(const unsigned char *base, Py_ssize_t n, Py_ssize_t stride, Stats *
     }
 }
 
-static int
-index_tuple(PyObject *t, Py_ssize_t width, Py_ssize_t *out, Py_ssize_t max)
+/* the word indices of tuple `t` (each in [0, width)) in a new array (PyMem_Free it); NULL on
+ * error */
+static Py_ssize_t *
+index_tuple(PyObject *t, Py_ssize_t width)
 {
     Py_ssize_t k = PyTuple_GET_SIZE(t);
-    if (k > max)
-        return -1;
+    Py_ssize_t *out = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(k ? k : 1));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
     for (Py_ssize_t i = 0; i < k; i++) {
         Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, i));
         if (j == -1 && PyErr_Occurred())
-            return -1;
+            goto fail;
         if (j < 0 || j >= width) {
             PyErr_Format(PyExc_ValueError, "encode_floats: word %zd outside a record of %zd",
                          j, width);
-            return -1;
+            goto fail;
         }
         out[i] = j;
     }
-    return 0;
+    return out;
+fail:
+    PyMem_Free(out);
+    return NULL;
 }
 
 static PyObject *
@@ -796,7 +804,7 @@ static PyObject *
 fastlog_encode_floats(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *data, *cols_t, *stats_t, *prefix, *out = NULL, *list = NULL, *result = NULL;
-    Py_ssize_t width, n, ncols, nstats, plen, cols[MAX_FIELDS + 3], which[MAX_FIELDS + 3];
+    Py_ssize_t width, n, ncols, nstats, plen, *cols = NULL, *which = NULL;
     Stats *stats = NULL;
 
     if (nargs != 5) {
@@ -817,10 +825,17 @@ fastlog_encode_floats(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "encode_floats: data is not whole records");
         return NULL;
     }
-    if (index_tuple(cols_t, width, cols, MAX_FIELDS + 3) < 0 ||
-        index_tuple(stats_t, width, which, MAX_FIELDS + 3) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "encode_floats: too many columns");
+    if (PyBytes_GET_SIZE(data) / (8 * width) > (PY_SSIZE_T_MAX - PyBytes_GET_SIZE(prefix)) /
+                                                      (8 * (PyTuple_GET_SIZE(cols_t) + 1))) {
+        PyErr_SetString(PyExc_OverflowError, "encode_floats: chunk too large");
+        return NULL;
+    }
+    cols = index_tuple(cols_t, width);
+    if (cols == NULL)
+        return NULL;
+    which = index_tuple(stats_t, width);
+    if (which == NULL) {
+        PyMem_Free(cols);
         return NULL;
     }
     n = PyBytes_GET_SIZE(data) / (8 * width);
@@ -862,6 +877,8 @@ fastlog_encode_floats(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     result = PyTuple_Pack(2, out, list);
 done:
+    PyMem_Free(cols);
+    PyMem_Free(which);
     PyMem_Free(stats);
     Py_XDECREF(out);
     Py_XDECREF(list);

@@ -97,3 +97,30 @@ def test_rule71_the_c_encoder_gives_the_python_encoders_bytes(seq: Any) -> None:
 
 def test_rule71_the_writer_encodes_with_c_when_the_extension_is_there() -> None:
     assert blocks_module.encode_float_rows is encode_float_rows_c
+
+
+@pytest.mark.parametrize("width", [300, 1000])
+def test_rule71_wide_blocks_encode_the_same(width: int) -> None:
+    """Rows wider than the C log path takes (it hands rows of more than 256 keys to Python):
+    their blocks still go through the C encoder, with the same bytes."""
+    keys = [f"k{i}" for i in range(width)]
+    rows = [(i, [float(i * j) - 0.5 for j in range(width)], 0.1 * i, 1.8e9 + i) for i in range(70)]
+    rows[3][1][7] = math.nan
+    seq = [(keys, rows)]
+    assert repr(_encode_all(encode_float_rows_c, seq)) == repr(
+        _encode_all(encode_float_rows_python, seq)
+    )
+
+
+def test_rule71_the_c_encoder_refuses_what_is_not_whole_records() -> None:
+    encode = blocks_module._encode_floats
+    rec = bytes(24)  # one record of 3 words
+    assert encode(rec * 2, 3, (0, 2), (1,), b"P")[0] == b"P" + bytes(32)
+    with pytest.raises(TypeError, match="encode_floats"):
+        encode(bytearray(rec), 3, (0,), (), b"")
+    with pytest.raises(ValueError, match="whole records"):
+        encode(rec[:-8], 3, (0,), (), b"")
+    with pytest.raises(ValueError, match="word 3 outside a record of 3"):
+        encode(rec, 3, (0, 3), (), b"")
+    with pytest.raises(ValueError, match="word -1"):
+        encode(rec, 3, (0,), (-1,), b"")
