@@ -13,8 +13,13 @@
  *
  * The state lives where the Python path keeps it (attributes of the run, its summary and
  * its writer, read from their instance dicts), so the two paths can alternate call by call.
- * The GIL is held throughout; the only call into Python is writer.seal() when the block is
- * full, at the point where the Python path calls it.
+ * What it does with a written row is the contract of rule 71: Summary.observe_floats and
+ * Writer.append_floats, done here in place, and Writer.seal, called; every name it reads is
+ * in layout_names below, checked at import. The GIL is held throughout; the only call into
+ * Python is writer.seal() when the block is full, at the point where the Python path calls it.
+ *
+ * encode_floats(...) is the writer's encoder of a sealed block (issue 24): the chunk's columns
+ * and the per-column statistics of its state, computed with the GIL released.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -243,7 +248,7 @@ can_write(PyObject *rd, PyObject *first, PyObject *second, Write *w)
     if (o == NULL || !PyFloat_CheckExact(o))
         return 0;
     w->t0_wall = PyFloat_AS_DOUBLE(o);
-    /* the summary: no values set by hand, no aggregates (Summary._fast) */
+    /* the summary: no values set by hand, no aggregates (Summary.observe_floats, rule 71) */
     o = item(rd, s_summary);
     if (o == NULL)
         return 0;
