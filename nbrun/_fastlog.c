@@ -709,6 +709,8 @@ get_f8(const unsigned char *p)
 typedef struct {
     double first, last, total, lo, hi;
     int nan, have; /* a NaN was seen; lo/hi were set (a value that is not NaN was seen) */
+    /* finite values: their count, the rows of the first lowest and first highest (-1: none) */
+    Py_ssize_t finite, at_lo, at_hi;
 } Stats;
 
 /* sum() of the column's floats as Python computes sum(list_of_floats): left to right until
@@ -748,11 +750,20 @@ column_stats(const unsigned char *base, Py_ssize_t n, Py_ssize_t stride, Stats *
     s->total = python_sum(base, n, stride);
     s->nan = s->have = 0;
     s->lo = s->hi = 0.0;
+    s->finite = 0;
+    s->at_lo = s->at_hi = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         double v = get_f8(base + i * stride);
         if (v != v) {
             s->nan = 1;
             continue;
+        }
+        if (isfinite(v)) { /* numpy's argmin / argmax over the finite values */
+            if (s->finite == 0 || v < get_f8(base + s->at_lo * stride))
+                s->at_lo = i;
+            if (s->finite == 0 || v > get_f8(base + s->at_hi * stride))
+                s->at_hi = i;
+            s->finite++;
         }
         if (!s->have) { /* Python's min/max of a list: the first of equal values wins */
             s->lo = s->hi = v;
@@ -798,10 +809,11 @@ static PyObject *
 stats_tuple(const Stats *s)
 {
     if (!s->have)
-        return Py_BuildValue("(dddOOO)", s->first, s->last, s->total, s->nan ? Py_True : Py_False,
-                             Py_None, Py_None);
-    return Py_BuildValue("(dddOdd)", s->first, s->last, s->total, s->nan ? Py_True : Py_False,
-                         s->lo, s->hi);
+        return Py_BuildValue("(dddOOOnnn)", s->first, s->last, s->total,
+                             s->nan ? Py_True : Py_False, Py_None, Py_None, s->finite, s->at_lo,
+                             s->at_hi);
+    return Py_BuildValue("(dddOddnnn)", s->first, s->last, s->total, s->nan ? Py_True : Py_False,
+                         s->lo, s->hi, s->finite, s->at_lo, s->at_hi);
 }
 
 /* encode_floats(data, width, columns, stats, prefix) -> (chunk bytes, [stats...]) */
@@ -906,8 +918,10 @@ static PyMethodDef fastlog_methods[] = {
      "encode_floats(data, width, columns, stats, prefix) -> (chunk, stats)\n\n`data`: "
      "records of `width` little-endian 8-byte words. The chunk is `prefix` followed, for each "
      "word index in `columns`, by that word of every record; `stats` holds, for each word "
-     "index in `stats`, (first, last, sum as Python sums, NaN seen, min, max) of those words "
-     "as doubles (min/max None when all are NaN). The byte work runs with the GIL released."},
+     "index in `stats`, (first, last, sum as Python sums, NaN seen, min, max, finite count, row "
+     "of the first lowest finite, row of the first highest finite) of those words as doubles "
+     "(min/max None when all are NaN, rows -1 when none is finite). The byte work runs with "
+     "the GIL released."},
     {NULL, NULL, 0, NULL},
 };
 

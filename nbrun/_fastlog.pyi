@@ -43,8 +43,11 @@ def encode_floats(
     stats: tuple[int, ...],
     prefix: bytes,
     /,
-) -> tuple[bytes, list[tuple[float, float, float, bool, float | None, float | None]]]:
+) -> tuple[
+    bytes, list[tuple[float, float, float, bool, float | None, float | None, int, int, int]]
+]:
     """A float block's records (``width`` little-endian 8-byte words each) as a chunk:
     ``prefix``, then for each word index of ``columns`` that word of every record; and for each
-    word index of ``stats`` (first, last, Python's sum, NaN seen, min, max) of its doubles. The
-    byte work runs with the GIL released (rule 71)."""
+    word index of ``stats`` (first, last, Python's sum, NaN seen, min, max, count of finite
+    values, row of the first lowest finite, row of the first highest finite) of its doubles.
+    The byte work runs with the GIL released (rule 71)."""

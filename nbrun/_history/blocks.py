@@ -131,6 +131,64 @@ def _extreme(col: Any, lowest: bool) -> float:
     return value
 
 
+def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
+    """One chunk (the same bytes :func:`encode_columns` writes for these columns) and the
+    cumulative state after it, from rows of floats, with array work instead of per-value
+    Python: float64 columns and the int64 ``_step`` column."""
+    import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
+
+    block = rows.block
+    n, w = len(rows), len(block.names)
+    recs = np.frombuffer(rows.data, dtype="<f8").reshape(n, w + 1)
+    cols = recs[:, 1:].T.astype("<f8", order="C")
+    steps = np.frombuffer(rows.data, dtype="<i8").reshape(n, w + 1)[:, 0]
+    index: dict[str, int] = {}
+    for j, name in enumerate(block.names):
+        index.setdefault(name, j)
+    header: list[list[Any]] = []
+    parts: list[bytes] = []
+    offset = 0
+    for key in block.order:
+        if key == "_step":
+            enc, buf = "i8", steps.astype("<i8").tobytes()
+        else:
+            enc, buf = "f8", cols[index[key]].tobytes()
+        header.append([key, enc, offset, len(buf)])
+        parts.append(buf)
+        offset += len(buf)
+    head = dumps({"n": n, "c": header, "d": []}).encode()
+    data = b"".join([_MAGIC, len(head).to_bytes(4, "little"), head, *parts])
+
+    last = dict(state.get("last", {}))
+    first = dict(state.get("first", {}))
+    agg = dict(state.get("agg", {}))
+    with np.errstate(all="ignore"):  # inf - inf, NaN: as Python's sum, no warnings
+        for key, j in index.items():
+            if key in SYSTEM_KEYS:
+                continue
+            col = cols[j]
+            last[key] = float(col[-1])
+            if key not in first:
+                first[key] = float(col[0])
+            total = _sum(col)
+            nan = False
+            if total != total:
+                col = col[~np.isnan(col)]
+                nan = len(col) < n
+            lo = _extreme(col, True) if len(col) else None
+            hi = _extreme(col, False) if len(col) else None
+            prev = agg.get(key)
+            if prev is not None:
+                lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
+                hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
+                agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
+            else:
+                agg[key] = [lo, hi, total, n, nan]
+    after = {"last": last, "first": first, "agg": agg}
+    return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
+
+
+# -- the C encoder (rule 71): the same chunk, the byte work off the GIL ------------------------
 def _chunk_layout(rows: FloatRows) -> tuple[bytes, tuple[int, ...], dict[str, int]]:
     """What a chunk of ``rows`` is made of, apart from the values: its prefix (magic, header
     length, header), the record word of each column in :attr:`FloatBlock.order` (word 0 is the
@@ -150,18 +208,20 @@ def _chunk_layout(rows: FloatRows) -> tuple[bytes, tuple[int, ...], dict[str, in
     return _MAGIC + len(head).to_bytes(4, "little") + head, tuple(words), index
 
 
-Stats = tuple[float, float, float, bool, "float | None", "float | None"]
-"""A column's (first, last, Python's sum, NaN seen, min, max of the values that are not NaN
-(None when none is)), as :func:`_advance` takes them."""
+Stats = tuple[float, float, float, bool, "float | None", "float | None", int, int, int]
+"""A column's statistics as ``_fastlog.encode_floats`` gives them: first, last, Python's sum,
+NaN seen, min and max of the values that are not NaN (None when all are), then the count of
+finite values and the row of the first lowest and of the first highest finite one (-1 when
+none is; what a chunk's bucket summary needs)."""
 
 
 def _advance(state: Mapping[str, Any], n: int, stats: Mapping[str, Stats]) -> dict[str, Any]:
     """The cumulative state (:func:`advance_state`'s) after ``n`` rows of float columns with
-    these statistics."""
+    these statistics: the merge :func:`encode_float_rows` does."""
     last = dict(state.get("last", {}))
     first = dict(state.get("first", {}))
     agg = dict(state.get("agg", {}))
-    for key, (head, tail, total, nan, lo, hi) in stats.items():
+    for key, (head, tail, total, nan, lo, hi, *_) in stats.items():
         last[key] = tail
         if key not in first:
             first[key] = head
@@ -175,41 +235,8 @@ def _advance(state: Mapping[str, Any], n: int, stats: Mapping[str, Stats]) -> di
     return {"last": last, "first": first, "agg": agg}
 
 
-def encode_float_rows_python(
-    rows: FloatRows, state: Mapping[str, Any]
-) -> tuple[Chunk, dict[str, Any]]:
-    """One chunk (the same bytes :func:`encode_columns` writes for these columns) and the
-    cumulative state after it, from rows of floats, with numpy array work instead of
-    per-value Python: float64 columns and the int64 ``_step`` column. The reference of
-    :func:`encode_float_rows`'s C encoder (rule 71)."""
-    import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
-
-    n, width = len(rows), len(rows.block.names) + 1
-    prefix, words, index = _chunk_layout(rows)
-    recs = np.frombuffer(rows.data, dtype="<f8").reshape(n, width)
-    cols = recs.T.astype("<f8", order="C")  # word 0 (the step) copied bit for bit
-    data = b"".join([prefix, *(cols[w].tobytes() for w in words)])
-    stats: dict[str, Stats] = {}
-    with np.errstate(all="ignore"):  # inf - inf, NaN: as Python's sum, no warnings
-        for key, j in index.items():
-            if key in SYSTEM_KEYS:
-                continue
-            col = cols[j]
-            total = _sum(col)
-            nan = False
-            if total != total:
-                col = col[~np.isnan(col)]
-                nan = len(col) < n
-            lo = _extreme(col, True) if len(col) else None
-            hi = _extreme(col, False) if len(col) else None
-            stats[key] = (float(cols[j][0]), float(cols[j][-1]), total, nan, lo, hi)
-    after = _advance(state, n, stats)
-    steps = np.frombuffer(rows.data, dtype="<i8").reshape(n, width)[:, 0]
-    return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
-
-
 def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
-    """:func:`encode_float_rows_python`'s chunk and state, byte for byte, with the byte work
+    """:func:`encode_float_rows`'s chunk and state, byte for byte, with the byte work
     (columns, sums, extremes) done by ``nbrun/_fastlog.c`` with the GIL released (rule 71)."""
     if _encode_floats is None:
         raise RuntimeError("nbrun._fastlog is not built (or NBRUN_PURE_PYTHON=1)")
@@ -224,6 +251,9 @@ def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chun
     return (first, last, n, data, dumps(after)), after
 
 
-encode_float_rows = encode_float_rows_c if _encode_floats is not None else encode_float_rows_python
+encode_float_rows_python = encode_float_rows
+"""The numpy encoder: the reference of the C one (rule 71), what runs without the extension."""
+
+encode_block = encode_float_rows_c if _encode_floats is not None else encode_float_rows
 """What the writer encodes a block's rows with: the C encoder when the extension is built
-(and ``NBRUN_PURE_PYTHON`` is not set), else the numpy one."""
+(and ``NBRUN_PURE_PYTHON`` is not set), else the numpy one (:func:`encode_float_rows`)."""

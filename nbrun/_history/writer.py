@@ -15,7 +15,7 @@ from typing import Any, cast
 from .._store import Chunk, Side, Store, dumps
 from ..errors import StoreError
 from ..media._base import MediaFiles, media_seen
-from .blocks import FloatBlock, FloatRows, encode_float_rows
+from .blocks import FloatBlock, FloatRows, encode_block
 from .codec import build_columns, encode_columns
 from .state import advance_state, empty_state
 from .values import MAX_STEP, SYSTEM_KEYS
@@ -304,7 +304,7 @@ class Writer:
                     continue
                 state = flush_run(state)
                 for piece in item.split(self.max_rows):
-                    chunk, state = encode_float_rows(piece, state)
+                    chunk, state = encode_block(piece, state)  # C when built (rule 71)
                     chunks.append(chunk)
                     since = _breathe(since)
             else:

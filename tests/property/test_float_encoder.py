@@ -10,12 +10,14 @@ import os
 import struct
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import nbrun._history.blocks as blocks_module
+import nbrun._history.writer as writer_module
 from nbrun._history import MAX_STEP, FloatBlock
 from nbrun._history.blocks import encode_float_rows_c, encode_float_rows_python
 from tests.conftest import examples
@@ -95,8 +97,33 @@ def test_rule71_the_c_encoder_gives_the_python_encoders_bytes(seq: Any) -> None:
     assert repr(c[-1]) == repr(py[-1])
 
 
+@hsettings(max_examples=examples(0.5), deadline=None)
+@given(blocks())
+@example([(["a"], [(0, [math.inf], 0.0, 1.0), (1, [-0.0], 0.0, 1.0), (2, [0.0], 0.0, 1.0)])])
+@example([(["a"], [(0, [math.nan], 0.0, 1.0), (1, [-math.inf], 0.0, 1.0)])])
+def test_rule71_the_c_encoders_finite_extremes_are_numpys(seq: Any) -> None:
+    """The count of finite values and the rows of the first lowest and highest of them (what
+    a chunk's bucket summary needs) are numpy's ``isfinite`` / ``argmin`` / ``argmax``."""
+    for keys, rows in seq:
+        width = len(keys) + 3 if len(keys) > 1 else 5  # a single key is doubled
+        block = FloatBlock(dict.fromkeys(keys, 0.0), len(rows))
+        for step, vals, runtime, now in rows:
+            block.append(step, block.get(dict(zip(keys, vals, strict=True))), runtime, now)
+        words = tuple(range(1, len(keys) + 1))
+        _, stats = blocks_module._encode_floats(bytes(block.data), width, (0,), words, b"")
+        recs = np.frombuffer(bytes(block.data), dtype="<f8").reshape(len(rows), width)
+        for word, got in zip(words, stats, strict=True):
+            col = recs[:, word]
+            fin = np.flatnonzero(np.isfinite(col))
+            want = (len(fin), -1, -1)
+            if len(fin):
+                want = (len(fin), int(fin[col[fin].argmin()]), int(fin[col[fin].argmax()]))
+            assert got[6:] == want
+
+
 def test_rule71_the_writer_encodes_with_c_when_the_extension_is_there() -> None:
-    assert blocks_module.encode_float_rows is encode_float_rows_c
+    assert blocks_module.encode_block is encode_float_rows_c
+    assert writer_module.encode_block is encode_float_rows_c
 
 
 @pytest.mark.parametrize("width", [300, 1000])

@@ -457,7 +457,7 @@ def test_rule71_both_paths_store_the_same_bytes(
                     n.append(len(rows))
                     return encoder(rows, state)
 
-                m.setattr(writer_module, "encode_float_rows", encode)
+                m.setattr(writer_module, "encode_block", encode)
                 before = _run._fastlog.counts() if _run._fastlog is not None else (0, 0)
                 results[path] = _replay(
                     f"eq{seed}{path}", seed, 1500 if calm else 400, metric, calm
