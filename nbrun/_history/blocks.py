@@ -114,6 +114,69 @@ class FloatRows:
         ]
 
 
+# -- the C encoder (rule 71): the same chunk, the byte work off the GIL ------------------------
+def _chunk_layout(rows: FloatRows) -> tuple[bytes, tuple[int, ...], dict[str, int]]:
+    """What a chunk of ``rows`` is made of, apart from the values: its prefix (magic, header
+    length, header), the record word of each column in :attr:`FloatBlock.order` (word 0 is the
+    step), and each field's first word (a single key is doubled in the record)."""
+    block = rows.block
+    n = len(rows)
+    index: dict[str, int] = {}
+    for j, name in enumerate(block.names):
+        index.setdefault(name, j + 1)
+    header: list[list[Any]] = []
+    words = []
+    for i, key in enumerate(block.order):
+        word = 0 if key == "_step" else index[key]
+        header.append([key, "i8" if word == 0 else "f8", i * 8 * n, 8 * n])
+        words.append(word)
+    head = dumps({"n": n, "c": header, "d": []}).encode()
+    return _MAGIC + len(head).to_bytes(4, "little") + head, tuple(words), index
+
+
+Stats = tuple[float, float, float, bool, "float | None", "float | None", int, int, int]
+"""A column's statistics as ``_fastlog.encode_floats`` gives them: first, last, Python's sum,
+NaN seen, min and max of the values that are not NaN (None when all are), then the count of
+finite values and the row of the first lowest and of the first highest finite one (-1 when
+none is; what a chunk's bucket summary needs)."""
+
+
+def _advance(state: Mapping[str, Any], n: int, stats: Mapping[str, Stats]) -> dict[str, Any]:
+    """The cumulative state (:func:`advance_state`'s) after ``n`` rows of float columns with
+    these statistics: the merge :func:`encode_float_rows` does."""
+    last = dict(state.get("last", {}))
+    first = dict(state.get("first", {}))
+    agg = dict(state.get("agg", {}))
+    for key, (head, tail, total, nan, lo, hi, *_) in stats.items():
+        last[key] = tail
+        if key not in first:
+            first[key] = head
+        prev = agg.get(key)
+        if prev is not None:
+            lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
+            hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
+            agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
+        else:
+            agg[key] = [lo, hi, total, n, nan]
+    return {"last": last, "first": first, "agg": agg}
+
+
+def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
+    """:func:`encode_float_rows`'s chunk and state, byte for byte, with the byte work
+    (columns, sums, extremes) done by ``nbrun/_fastlog.c`` with the GIL released (rule 71)."""
+    if _encode_floats is None:
+        raise RuntimeError("nbrun._fastlog is not built (or NBRUN_PURE_PYTHON=1)")
+    n, width = len(rows), len(rows.block.names) + 1
+    prefix, words, index = _chunk_layout(rows)
+    keys = [key for key in index if key not in SYSTEM_KEYS]
+    data, found = _encode_floats(rows.data, width, words, tuple(index[k] for k in keys), prefix)
+    after = _advance(state, n, dict(zip(keys, found, strict=True)))
+    rec = rows.block.rec
+    first = int.from_bytes(rows.data[:8], "little", signed=True)
+    last = int.from_bytes(rows.data[-rec : -rec + 8], "little", signed=True)
+    return (first, last, n, data, dumps(after)), after
+
+
 def _sum(col: Any) -> float:
     """``sum()`` of a float64 array as Python sums the same floats as a list (left to right
     until 3.12, compensated since), so the fast lane's state equals the generic path's."""
@@ -188,69 +251,7 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
     return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
 
 
-# -- the C encoder (rule 71): the same chunk, the byte work off the GIL ------------------------
-def _chunk_layout(rows: FloatRows) -> tuple[bytes, tuple[int, ...], dict[str, int]]:
-    """What a chunk of ``rows`` is made of, apart from the values: its prefix (magic, header
-    length, header), the record word of each column in :attr:`FloatBlock.order` (word 0 is the
-    step), and each field's first word (a single key is doubled in the record)."""
-    block = rows.block
-    n = len(rows)
-    index: dict[str, int] = {}
-    for j, name in enumerate(block.names):
-        index.setdefault(name, j + 1)
-    header: list[list[Any]] = []
-    words = []
-    for i, key in enumerate(block.order):
-        word = 0 if key == "_step" else index[key]
-        header.append([key, "i8" if word == 0 else "f8", i * 8 * n, 8 * n])
-        words.append(word)
-    head = dumps({"n": n, "c": header, "d": []}).encode()
-    return _MAGIC + len(head).to_bytes(4, "little") + head, tuple(words), index
-
-
-Stats = tuple[float, float, float, bool, "float | None", "float | None", int, int, int]
-"""A column's statistics as ``_fastlog.encode_floats`` gives them: first, last, Python's sum,
-NaN seen, min and max of the values that are not NaN (None when all are), then the count of
-finite values and the row of the first lowest and of the first highest finite one (-1 when
-none is; what a chunk's bucket summary needs)."""
-
-
-def _advance(state: Mapping[str, Any], n: int, stats: Mapping[str, Stats]) -> dict[str, Any]:
-    """The cumulative state (:func:`advance_state`'s) after ``n`` rows of float columns with
-    these statistics: the merge :func:`encode_float_rows` does."""
-    last = dict(state.get("last", {}))
-    first = dict(state.get("first", {}))
-    agg = dict(state.get("agg", {}))
-    for key, (head, tail, total, nan, lo, hi, *_) in stats.items():
-        last[key] = tail
-        if key not in first:
-            first[key] = head
-        prev = agg.get(key)
-        if prev is not None:
-            lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
-            hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
-            agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
-        else:
-            agg[key] = [lo, hi, total, n, nan]
-    return {"last": last, "first": first, "agg": agg}
-
-
-def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
-    """:func:`encode_float_rows`'s chunk and state, byte for byte, with the byte work
-    (columns, sums, extremes) done by ``nbrun/_fastlog.c`` with the GIL released (rule 71)."""
-    if _encode_floats is None:
-        raise RuntimeError("nbrun._fastlog is not built (or NBRUN_PURE_PYTHON=1)")
-    n, width = len(rows), len(rows.block.names) + 1
-    prefix, words, index = _chunk_layout(rows)
-    keys = [key for key in index if key not in SYSTEM_KEYS]
-    data, found = _encode_floats(rows.data, width, words, tuple(index[k] for k in keys), prefix)
-    after = _advance(state, n, dict(zip(keys, found, strict=True)))
-    rec = rows.block.rec
-    first = int.from_bytes(rows.data[:8], "little", signed=True)
-    last = int.from_bytes(rows.data[-rec : -rec + 8], "little", signed=True)
-    return (first, last, n, data, dumps(after)), after
-
-
+# -- what the writer encodes a block with (rule 71) ------------------------------------------
 encode_float_rows_python = encode_float_rows
 """The numpy encoder: the reference of the C one (rule 71), what runs without the extension."""
 
