@@ -177,6 +177,15 @@ def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chun
     return (first, last, n, data, dumps(after)), after
 
 
+def encode_block(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
+    """What the writer encodes a block's rows with: :func:`encode_float_rows_c` when the
+    extension is built (and ``NBRUN_PURE_PYTHON`` is not set), else :func:`encode_float_rows`
+    (numpy), its reference (rule 71)."""
+    if _encode_floats is not None:
+        return encode_float_rows_c(rows, state)
+    return encode_float_rows(rows, state)
+
+
 def _sum(col: Any) -> float:
     """``sum()`` of a float64 array as Python sums the same floats as a list (left to right
     until 3.12, compensated since), so the fast lane's state equals the generic path's."""
@@ -249,12 +258,3 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
                 agg[key] = [lo, hi, total, n, nan]
     after = {"last": last, "first": first, "agg": agg}
     return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
-
-
-# -- what the writer encodes a block with (rule 71) ------------------------------------------
-encode_float_rows_python = encode_float_rows
-"""The numpy encoder: the reference of the C one (rule 71), what runs without the extension."""
-
-encode_block = encode_float_rows_c if _encode_floats is not None else encode_float_rows
-"""What the writer encodes a block's rows with: the C encoder when the extension is built
-(and ``NBRUN_PURE_PYTHON`` is not set), else the numpy one (:func:`encode_float_rows`)."""

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import nbrun._history.blocks as blocks_module
 import nbrun._history.writer as writer_module
 from nbrun._history import MAX_STEP, FloatBlock
-from nbrun._history.blocks import encode_float_rows_c, encode_float_rows_python
+from nbrun._history.blocks import encode_float_rows_c, encode_float_rows
 from tests.conftest import examples
 
 PURE = os.environ.get("NBRUN_PURE_PYTHON", "") not in ("", "0")
@@ -90,7 +90,7 @@ def _needs_the_extension() -> None:
 @example([(["a"], [(MAX_STEP, [math.nan], 0.0, 1.0)]), (["b"], [(MAX_STEP, [1e308], 0.0, 1.0)])])
 def test_rule71_the_c_encoder_gives_the_python_encoders_bytes(seq: Any) -> None:
     c = _encode_all(encode_float_rows_c, seq)
-    py = _encode_all(encode_float_rows_python, seq)
+    py = _encode_all(encode_float_rows, seq)
     for a, b in zip(c[:-1], py[:-1], strict=True):
         assert a[3] == b[3]  # the chunk's bytes
         assert a[:3] == b[:3] and a[4] == b[4]  # steps, rows, the state stored with it
@@ -121,9 +121,23 @@ def test_rule71_the_c_encoders_finite_extremes_are_numpys(seq: Any) -> None:
             assert got[6:] == want
 
 
-def test_rule71_the_writer_encodes_with_c_when_the_extension_is_there() -> None:
-    assert blocks_module.encode_block is encode_float_rows_c
-    assert writer_module.encode_block is encode_float_rows_c
+def test_rule71_the_writer_encodes_with_c_when_the_extension_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert writer_module.encode_block is blocks_module.encode_block
+    seen: list[int] = []
+
+    def c(rows: Any, state: Any) -> Any:
+        seen.append(len(rows))
+        return encode_float_rows_c(rows, state)
+
+    monkeypatch.setattr(blocks_module, "encode_float_rows_c", c)
+    block = FloatBlock({"a": 0.0}, 10)
+    block.append(0, block.get({"a": 1.0}), 0.0, 1.0)
+    rows = block.take()
+    assert rows is not None
+    assert blocks_module.encode_block(rows, {}) == encode_float_rows(rows, {})
+    assert seen == [1]
 
 
 @pytest.mark.parametrize("width", [300, 1000])
@@ -134,9 +148,7 @@ def test_rule71_wide_blocks_encode_the_same(width: int) -> None:
     rows = [(i, [float(i * j) - 0.5 for j in range(width)], 0.1 * i, 1.8e9 + i) for i in range(70)]
     rows[3][1][7] = math.nan
     seq = [(keys, rows)]
-    assert repr(_encode_all(encode_float_rows_c, seq)) == repr(
-        _encode_all(encode_float_rows_python, seq)
-    )
+    assert repr(_encode_all(encode_float_rows_c, seq)) == repr(_encode_all(encode_float_rows, seq))
 
 
 def test_rule71_the_c_encoder_refuses_what_is_not_whole_records() -> None:
