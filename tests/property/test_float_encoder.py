@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import nbrun._history.blocks as blocks_module
 import nbrun._history.writer as writer_module
 from nbrun._history import MAX_STEP, FloatBlock
-from nbrun._history.blocks import encode_float_rows_c, encode_float_rows
+from nbrun._history.blocks import encode_float_rows, encode_float_rows_c
 from tests.conftest import examples
 
 PURE = os.environ.get("NBRUN_PURE_PYTHON", "") not in ("", "0")

@@ -28,7 +28,7 @@ import nbrun
 import nbrun._history.writer as writer_module
 from nbrun import _run
 from nbrun._history import MAX_STEP, FloatBlock, Writer
-from nbrun._history.blocks import encode_float_rows_c, encode_float_rows
+from nbrun._history.blocks import encode_float_rows, encode_float_rows_c
 from nbrun._summary import Summary
 from nbrun.errors import UsageError
 from tests.conftest import python_env
