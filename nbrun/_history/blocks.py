@@ -164,17 +164,59 @@ def _advance(state: Mapping[str, Any], n: int, stats: Mapping[str, Stats]) -> di
 def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
     """:func:`encode_float_rows`'s chunk and state, byte for byte, with the byte work
     (columns, sums, extremes) done by ``nbrun/_fastlog.c`` with the GIL released (rule 71)."""
+    chunk, after, _ = encode_float_stats_c(rows, state)
+    return chunk, after
+
+
+def encode_float_stats_c(
+    rows: FloatRows, state: Mapping[str, Any]
+) -> tuple[Chunk, dict[str, Any], dict[str, Stats]]:
+    """:func:`encode_float_rows_c` and each user key's :data:`Stats` (for
+    :func:`extreme_points`)."""
     if _encode_floats is None:
         raise RuntimeError("nbrun._fastlog is not built (or NBRUN_PURE_PYTHON=1)")
     n, width = len(rows), len(rows.block.names) + 1
     prefix, words, index = _chunk_layout(rows)
     keys = [key for key in index if key not in SYSTEM_KEYS]
     data, found = _encode_floats(rows.data, width, words, tuple(index[k] for k in keys), prefix)
-    after = _advance(state, n, dict(zip(keys, found, strict=True)))
+    stats = dict(zip(keys, found, strict=True))
+    after = _advance(state, n, stats)
     rec = rows.block.rec
     first = int.from_bytes(rows.data[:8], "little", signed=True)
     last = int.from_bytes(rows.data[-rec : -rec + 8], "little", signed=True)
-    return (first, last, n, data, dumps(after)), after
+    return (first, last, n, data, dumps(after)), after, stats
+
+
+def extreme_points(rows: FloatRows, stats: Mapping[str, Stats]) -> tuple[list[str], list[float]]:
+    """For each key with a finite value, in the chunk's order: the key, and its count of finite
+    values, then its first lowest finite value as (step, value, step) and its first highest as
+    (step, value, step), then the ``_runtime`` and ``_timestamp`` of the lowest and of the
+    highest (floats, flat): numpy's ``argmin`` / ``argmax`` over the finite values, read from
+    the records at the rows :func:`encode_float_stats_c` found, without numpy."""
+    width = len(rows.block.names) + 1
+    index: dict[str, int] = {}
+    for j, name in enumerate(rows.block.names):
+        index.setdefault(name, j + 1)
+    data = rows.data
+    found: list[str] = []
+    out: list[float] = []
+    for key, st in stats.items():
+        count, at_lo, at_hi = st[6], st[7], st[8]
+        if not count:
+            continue
+        lo, hi = 8 * width * at_lo, 8 * width * at_hi
+        s0 = float(_I8.unpack_from(data, lo)[0])
+        s1 = float(_I8.unpack_from(data, hi)[0])
+        v0 = _F8.unpack_from(data, lo + 8 * index[key])[0]
+        v1 = _F8.unpack_from(data, hi + 8 * index[key])[0]
+        found.append(key)
+        out += [float(count), s0, v0, s0, s1, v1, s1]
+        out += _F8X2.unpack_from(data, lo + 8 * (width - 2))
+        out += _F8X2.unpack_from(data, hi + 8 * (width - 2))
+    return found, out
+
+
+_I8, _F8, _F8X2 = struct.Struct("<q"), struct.Struct("<d"), struct.Struct("<2d")
 
 
 def encode_block(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:

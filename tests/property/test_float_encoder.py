@@ -19,7 +19,12 @@ from hypothesis import strategies as st
 import nbrun._history.blocks as blocks_module
 import nbrun._history.writer as writer_module
 from nbrun._history import MAX_STEP, FloatBlock
-from nbrun._history.blocks import encode_float_rows, encode_float_rows_c
+from nbrun._history.blocks import (
+    encode_float_rows,
+    encode_float_rows_c,
+    encode_float_stats_c,
+    extreme_points,
+)
 from tests.conftest import examples
 
 PURE = os.environ.get("NBRUN_PURE_PYTHON", "") not in ("", "0")
@@ -163,3 +168,39 @@ def test_rule71_the_c_encoder_refuses_what_is_not_whole_records() -> None:
         encode(rec, 3, (0, 3), (), b"")
     with pytest.raises(ValueError, match="word -1"):
         encode(rec, 3, (0,), (-1,), b"")
+
+
+@hsettings(max_examples=examples(0.5), deadline=None)
+@given(blocks())
+def test_rule71_extreme_points_are_numpys(seq: Any) -> None:
+    """:func:`extreme_points` from the C statistics gives what a numpy pass over the columns
+    gives (count of finite values, first lowest and highest finite with their steps and times)."""
+    for keys, rows in seq:
+        block = FloatBlock(dict.fromkeys(keys, 0.0), len(rows))
+        for step, vals, runtime, now in rows:
+            block.append(step, block.get(dict(zip(keys, vals, strict=True))), runtime, now)
+        taken = block.take()
+        assert taken is not None
+        _, _, stats = encode_float_stats_c(taken, {})
+        width = len(block.names) + 1
+        recs = np.frombuffer(taken.data, dtype="<f8").reshape(len(rows), width)
+        steps = np.frombuffer(taken.data, dtype="<i8").reshape(len(rows), width)[:, 0]
+        want_keys, want = [], []
+        for key in keys:
+            col = recs[:, block.names.index(key) + 1]
+            fin = np.flatnonzero(np.isfinite(col))
+            if not len(fin):
+                continue
+            lo, hi = int(fin[col[fin].argmin()]), int(fin[col[fin].argmax()])
+            s0, s1 = float(steps[lo]), float(steps[hi])
+            want_keys.append(key)
+            want += [float(len(fin)), s0, float(col[lo]), s0, s1, float(col[hi]), s1]
+            want += [
+                float(recs[lo, -2]),
+                float(recs[lo, -1]),
+                float(recs[hi, -2]),
+                float(recs[hi, -1]),
+            ]
+        got_keys, got = extreme_points(taken, stats)
+        assert got_keys == want_keys
+        assert repr(got) == repr(want)
