@@ -15,7 +15,7 @@ from typing import Any, cast
 from .._store import Chunk, Side, Store, dumps
 from ..errors import StoreError
 from ..media._base import MediaFiles, media_seen
-from .blocks import FloatBlock, FloatRows, encode_float_rows
+from .blocks import FloatBlock, FloatRows, encode_block
 from .codec import build_columns, encode_columns
 from .state import advance_state, empty_state
 from .values import MAX_STEP, SYSTEM_KEYS
@@ -125,17 +125,14 @@ class Writer:
                 except KeyError:
                     pass
                 else:
-                    data = block.data
-                    data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+                    full = block.append(row["_step"], values, row["_runtime"], row["_timestamp"])
                     self.enqueued += 1
-                    if len(data) >= block.full:
+                    if full:
                         self.seal()
                     return
             if block is None or not self._short(block):
                 new = FloatBlock(row, self.max_rows)
-                new.data += new.pack(
-                    row["_step"], *new.get(row), row["_runtime"], row["_timestamp"]
-                )
+                new.append(row["_step"], new.get(row), row["_runtime"], row["_timestamp"])
                 if block is not None:
                     queue.append(block)
                 self.block = new
@@ -150,6 +147,29 @@ class Writer:
         if len(queue) >= self.max_rows:
             self.wake()
             self._bound()
+
+    # the hot path's contract (rule 71): append_floats and seal are what both paths of Run.log
+    # do with a written row of floats; nbrun/_fastlog.c does append_floats in place, reading
+    # the state its layout table names (``block``, ``enqueued``, the block's fields), checked
+    # at import, and calls seal
+    def append_floats(self, step: int, row: dict[str, Any], runtime: float, now: float) -> bool:
+        """Pack a written row of floats (its user keys only, no stamps) into the open block
+        when it fits (the block's keys, all there), count it and :meth:`seal` the block once
+        full; False, having changed nothing, when there is no open block or the row does
+        not fit (then :meth:`put` it)."""
+        block = self.block
+        if block is None or block.size != len(row):
+            return False
+        try:
+            values = block.get(row)
+        except KeyError:  # other keys: put() starts a new block
+            return False
+        data = block.data
+        data += block.pack(step, *values, runtime, now)  # FloatBlock.append, inlined
+        self.enqueued += 1
+        if len(data) >= block.full:
+            self.seal()
+        return True
 
     def _short(self, block: FloatBlock) -> bool:
         """Whether ``block``, ending now, is short; if so, no new block for a while."""
@@ -284,7 +304,7 @@ class Writer:
                     continue
                 state = flush_run(state)
                 for piece in item.split(self.max_rows):
-                    chunk, state = encode_float_rows(piece, state)
+                    chunk, state = encode_block(piece, state)  # C when built (rule 71)
                     chunks.append(chunk)
                     since = _breathe(since)
             else:
