@@ -175,6 +175,22 @@ def _label_value(value: Any) -> Any:
     return short(value, 24)
 
 
+def colour_group(view: RunLike, family: list[str]) -> list[str]:
+    """The runs ``view``'s colour is picked among, oldest first: its family; for a run alone
+    in its family that is a sweep's trial, the sweep's runs (by creation), so a sweep's trials
+    are told apart as a family's runs are (:func:`~nbrun.widgets._colors.family_colors`), in
+    its dashboard as in the project view (rule 69)."""
+    sweep = getattr(view, "sweep_id", None)
+    if len(family) > 1 or not sweep:
+        return family
+    try:
+        runs = nbrun.Api(view.root).sweep(f"{view.project}/{sweep}").runs
+    except (nbrun.RunNotFoundError, nbrun.UsageError):
+        return family
+    ids = [r.id for r in sorted(runs, key=lambda r: (r.created or 0, r.id))]
+    return ids if view.id in ids else family
+
+
 def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list[Source]:
     """The sources of a run's charts: itself (with its inherited part), its parent after the
     fork point, its sibling forks, its own forks, and its archived segments (ghosts).
@@ -183,7 +199,7 @@ def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list
     :func:`~nbrun.widgets._colors.family_colors` of the run's family), whoever's dashboard
     shows it."""
     if colors is None:
-        colors = family_colors(family_ids(view))
+        colors = family_colors(colour_group(view, family_ids(view)))
 
     def color(run_id: str) -> str:
         return colors.get(run_id) or run_color(run_id)

@@ -16,6 +16,7 @@ import numpy as np
 from ._charts import (
     Series,
     Source,
+    colour_group,
     dashboard_spec,
     diverged_after_fork,
     family_ids,
@@ -87,7 +88,7 @@ class ChartFeed:
         self.x_keys = {}
         metrics_defs = view.metrics
         self.family = family_ids(view)
-        self.colors = family_colors(self.family)
+        self.colors = family_colors(colour_group(view, self.family))
         sources = lineage_sources(view, self.colors)
         self.media = MediaIndex(view)
         first: Bucketed | None = None

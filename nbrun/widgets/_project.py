@@ -23,7 +23,7 @@ import traitlets
 import nbrun
 
 from ._assets import LazyWidget
-from ._charts import family_ids
+from ._charts import colour_group, family_ids
 from ._colors import family_colors, run_color
 from ._compare import compared_ancestor, difference
 from ._dashboard import Dashboard
@@ -152,7 +152,25 @@ def project_rows(
             family = []
         if row is not None:
             family.append(row)
+    _sweep_colours(out)
     return out
+
+
+def _sweep_colours(rows: list[dict[str, Any]]) -> None:
+    """A sweep's trials that have no fork (alone in their family) take colours as one family
+    of the sweep's runs, oldest first (as their dashboards do: ``colour_group``)."""
+    children = {(r["project"], r["forked_from"]) for r in rows if r["forked_from"]}
+    by_sweep: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("sweep"):
+            by_sweep.setdefault((r["project"], r["sweep"]), []).append(r)
+    for members in by_sweep.values():
+        ordered = sorted(members, key=lambda f: (f["created"] or 0, f["id"]))
+        colors = family_colors(f["id"] for f in ordered)
+        for f in members:
+            alone = f["depth"] == 0 and (f["project"], f["id"]) not in children
+            if alone:
+                f["color"] = colors[f["id"]]
 
 
 def overlay_data(
@@ -172,7 +190,7 @@ def overlay_data(
     order: list[str] = []
     for key, view in views.items():
         df = view.history(samples=samples)
-        color = family_colors(family_ids(view)).get(view.id, run_color(view.id))
+        color = family_colors(colour_group(view, family_ids(view))).get(view.id, run_color(view.id))
         found = compared_ancestor(key, drawn, lambda k: _parent_link(api, known, k))
         runs.append(
             {

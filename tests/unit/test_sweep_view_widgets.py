@@ -14,6 +14,8 @@ import pytest
 import nbrun
 from nbrun.widgets import ProjectView, project_to_html
 from nbrun.widgets import _sweeps as sweeps_module
+from nbrun.widgets._colors import delta_e
+from nbrun.widgets._feed import ChartFeed
 from nbrun.widgets._project import project_rows
 from nbrun.widgets._sweeps import (
     best_so_far,
@@ -127,6 +129,34 @@ def test_rule69_project_rows_group_by_sweep(run_dir: Path) -> None:
     assert g["best"]["params"]["lr"] == 0.1
     best = nbrun.Api(run_dir).sweep(f"sw/{sweep_id}").best_run()
     assert g["best"]["key"] == f"sw/{best.id}"  # the same best run as Api().sweep's
+
+
+def test_rule69_a_sweeps_trials_are_coloured_apart_alike_in_table_and_dashboard(
+    run_dir: Path,
+) -> None:
+    """Trials are independent runs, so their ids' colour picks could repeat or look alike; a
+    sweep's trials that have no forks take colours as one family (oldest first), and each
+    trial's own dashboard draws it in the colour the project view gives it."""
+    sweep_id = nbrun.sweep(
+        {"method": "grid", "parameters": {"lr": {"values": [0.1 * k for k in range(1, 9)]}}},
+        project="colours",
+        dir=run_dir,
+    )
+
+    def train() -> None:
+        nbrun.init().log({"loss": 1.0})
+
+    nbrun.agent(sweep_id, function=train, project="colours", dir=run_dir)
+    rows = project_rows("colours", run_dir)
+    assert len(rows) == 8
+    colours = [r["color"] for r in rows]
+    assert len(set(colours)) == 8
+    closest = min(delta_e(a, b) for i, a in enumerate(colours) for b in colours[i + 1 :])
+    assert closest >= 17  # any 12 of a family are at least 17 CIEDE2000 units apart
+    for r in rows:
+        feed = ChartFeed(nbrun.Api(run_dir).run(r["key"]))
+        feed.rebuild(feed.view)
+        assert feed.colors[r["id"]] == r["color"], r["name"]
 
 
 def test_rule69_static_snapshot_shows_the_sweep_escaped(run_dir: Path) -> None:
