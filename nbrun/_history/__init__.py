@@ -24,12 +24,16 @@ from __future__ import annotations
 from .blocks import FloatBlock, FloatRows, encode_float_rows
 from .buckets import (
     BUCKET_COLUMNS,
+    TIME_COLUMNS,
     BucketCache,
     bucket_points,
     chunk_buckets,
     chunks_buckets,
     column_buckets,
+    decode_summary,
+    encode_summary,
     merge_buckets,
+    whole_chunk_buckets,
 )
 from .codec import build_columns, decode_chunk, encode_columns, split_columns
 from .feeds import RowCheck, RowFeed, column_rows
@@ -52,6 +56,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_STEP",
     "SYSTEM_KEYS",
+    "TIME_COLUMNS",
     "BucketCache",
     "Columns",
     "FloatBlock",
@@ -71,13 +76,16 @@ __all__ = [
     "column_rows",
     "decode_chunk",
     "decode_pieces",
+    "decode_summary",
     "empty_state",
     "encode_columns",
     "encode_float_rows",
+    "encode_summary",
     "json_key",
     "key_filter",
     "merge_buckets",
     "split_columns",
     "step_error",
     "to_dataframe",
+    "whole_chunk_buckets",
 ]

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._store import dumps, loads
 from .codec import _layout
 from .frames import Columns, _decode_piece, _Num, _Piece
 from .values import SYSTEM_KEYS
@@ -17,8 +18,14 @@ if TYPE_CHECKING:
 
 # -- downsampled reads (charts) --------------------------------------------------------------
 #: one bucket summary per row: points counted, then the lowest point (x, y, step) and the
-#: highest point (x, y, step) of the metric in it; a float64 array of shape (buckets, 7)
+#: highest point (x, y, step) of the metric in it, then the ``_runtime`` and ``_timestamp`` of
+#: the lowest point's row and of the highest point's row (NaN where the row has none; the
+#: dashboard's time axes); a float64 array of shape (buckets, 11)
 BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+TIME_COLUMNS = ("runtime_min", "timestamp_min", "runtime_max", "timestamp_max")
+#: the columns of a bucket's lowest point and of its highest point
+_LO = [1, 2, 3, 7, 8]
+_HI = [4, 5, 6, 9, 10]
 
 
 def _floats(col: Any, n: int) -> np.ndarray:
@@ -49,8 +56,15 @@ def _number(v: Any) -> float:
         return math.nan
 
 
-def bucket_points(xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, group: int) -> np.ndarray:
-    """Summaries of consecutive buckets of ``group`` finite points (see ``BUCKET_COLUMNS``)."""
+def bucket_points(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    steps: np.ndarray,
+    group: int,
+    times: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Summaries of consecutive buckets of ``group`` finite points (see ``BUCKET_COLUMNS``);
+    ``times``: the points' ``_runtime`` and ``_timestamp`` (None: NaN)."""
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     n = len(ys)
@@ -62,13 +76,33 @@ def bucket_points(xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, group: int)
         base = np.arange(nb) * group
         lo = base + np.concatenate([ys, np.full(pad, np.inf)]).reshape(nb, group).argmin(axis=1)
         hi = base + np.concatenate([ys, np.full(pad, -np.inf)]).reshape(nb, group).argmax(axis=1)
-    out = np.empty((nb, 7))
+    out = np.empty((nb, 11))
     out[:, 0] = group
     if pad:
         out[-1, 0] = group - pad
+    _fill(out, lo, hi, xs, ys, steps, times)
+    return out
+
+
+def _fill(
+    out: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    steps: np.ndarray,
+    times: tuple[np.ndarray, np.ndarray] | None,
+) -> None:
+    """Columns 1-10 of bucket summaries from the points at ``lo`` and ``hi``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
     out[:, 1], out[:, 2], out[:, 3] = xs[lo], ys[lo], steps[lo]
     out[:, 4], out[:, 5], out[:, 6] = xs[hi], ys[hi], steps[hi]
-    return out
+    if times is None:
+        out[:, 7:] = np.nan
+    else:
+        out[:, 7], out[:, 8] = times[0][lo], times[1][lo]
+        out[:, 9], out[:, 10] = times[0][hi], times[1][hi]
 
 
 def column_buckets(
@@ -81,6 +115,9 @@ def column_buckets(
     steps = _floats(cols["_step"], n)
     floats: dict[str, np.ndarray] = {"_step": steps}
     out: dict[str, np.ndarray] = {}
+    times = tuple(
+        _floats(cols[k], n) if k in cols else np.full(n, np.nan) for k in ("_runtime", "_timestamp")
+    )
     for key, col in cols.items():
         if key in SYSTEM_KEYS:
             continue
@@ -95,9 +132,9 @@ def column_buckets(
             xs = floats[x_key] = _floats(cols[x_key], n)
         ok = np.isfinite(ys) & np.isfinite(xs)
         if ok.all():
-            out[key] = bucket_points(xs, ys, steps, group)
+            out[key] = bucket_points(xs, ys, steps, group, (times[0], times[1]))
         elif ok.any():
-            out[key] = bucket_points(xs[ok], ys[ok], steps[ok], group)
+            out[key] = bucket_points(xs[ok], ys[ok], steps[ok], group, (times[0][ok], times[1][ok]))
     return out
 
 
@@ -166,6 +203,11 @@ def chunks_buckets(
             floats[key] = _concat_floats(found)
         return floats[key]
 
+    rt, ts = (column(k) for k in ("_runtime", "_timestamp"))
+    times = (
+        np.full(len(steps), np.nan) if rt is None else rt,
+        np.full(len(steps), np.nan) if ts is None else ts,
+    )
     for key in keys:
         ys = column(key)
         xs = column(x(key))
@@ -176,7 +218,7 @@ def chunks_buckets(
             ok &= np.isfinite(xs)
         every = bool(ok.all())
         if every and uniform:  # the common case: no copies, no per-point chunk ids
-            summary = _uniform_buckets(xs, ys, steps, nchunks, uniform, group)
+            summary = _uniform_buckets(xs, ys, steps, times, nchunks, uniform, group)
             _spread(out, flat, key, summary, np.full(nchunks, len(summary) // nchunks))
             continue
         if not every and not ok.any():
@@ -184,9 +226,10 @@ def chunks_buckets(
         if cid is None:
             cid = np.repeat(np.arange(nchunks), sizes)
         if every:
-            fy, fx, fs, fc = ys, xs, steps, cid
+            fy, fx, fs, fc, ft = ys, xs, steps, cid, times
         else:
             fy, fx, fs, fc = ys[ok], xs[ok], steps[ok], cid[ok]
+            ft = (times[0][ok], times[1][ok])
         per_chunk = np.bincount(fc, minlength=nchunks)
         within = np.arange(len(fy)) - (np.cumsum(per_chunk) - per_chunk)[fc]
         nb = -(-per_chunk // group)
@@ -198,10 +241,9 @@ def chunks_buckets(
         else:
             lo = _first_where(fy == np.minimum.reduceat(fy, starts)[bid - bid[0]], bid)
             hi = _first_where(fy == np.maximum.reduceat(fy, starts)[bid - bid[0]], bid)
-        summary = np.empty((len(starts), 7))
+        summary = np.empty((len(starts), 11))
         summary[:, 0] = np.diff(np.append(starts, len(fy)))
-        summary[:, 1], summary[:, 2], summary[:, 3] = fx[lo], fy[lo], fs[lo]
-        summary[:, 4], summary[:, 5], summary[:, 6] = fx[hi], fy[hi], fs[hi]
+        _fill(summary, lo, hi, fx, fy, fs, ft)
         _spread(out, flat, key, summary, nb)
     return out
 
@@ -217,7 +259,13 @@ def _concat_floats(pieces: list[tuple[_Piece | None, int]]) -> np.ndarray:
 
 
 def _uniform_buckets(
-    xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, nchunks: int, size: int, group: int
+    xs: np.ndarray,
+    ys: np.ndarray,
+    steps: np.ndarray,
+    times: tuple[np.ndarray, np.ndarray],
+    nchunks: int,
+    size: int,
+    group: int,
 ) -> np.ndarray:
     """Bucket summaries of ``nchunks`` chunks of ``size`` finite points each, in order
     (``-(-size // group)`` per chunk, the last one of a chunk shorter when ``group`` does not
@@ -241,12 +289,11 @@ def _uniform_buckets(
             lo = base + pad.reshape(-1, group).argmin(axis=1)
             pad[:, size:] = -np.inf
             hi = base + pad.reshape(-1, group).argmax(axis=1)
-    out = np.empty((len(lo), 7))
+    out = np.empty((len(lo), 11))
     out[:, 0] = group
     if nb * group != size:
         out[nb - 1 :: nb, 0] = size - (nb - 1) * group
-    out[:, 1], out[:, 2], out[:, 3] = xs[lo], ys[lo], steps[lo]
-    out[:, 4], out[:, 5], out[:, 6] = xs[hi], ys[hi], steps[hi]
+    _fill(out, lo, hi, xs, ys, steps, times)
     return out
 
 
@@ -278,6 +325,86 @@ def _first_where(hit: np.ndarray, bid: np.ndarray) -> np.ndarray:
     return idx[keep]
 
 
+# -- stored whole-chunk summaries (rule 68) --------------------------------------------------
+_SUMMARY_MAGIC = b"NBS1"
+#: metric names of stored summaries by their header bytes (a run's repeat a handful)
+_SUMMARY_KEYS: dict[bytes, list[str]] = {}
+
+
+def _by_step(_key: str) -> str:
+    return "_step"
+
+
+def whole_chunk_buckets(data: bytes | str) -> dict[str, np.ndarray]:
+    """One bucket per metric of a whole chunk, over ``_step`` (see ``BUCKET_COLUMNS`` and
+    ``TIME_COLUMNS``): what :func:`chunks_buckets` makes of the chunk with a ``group`` of at
+    least its rows. Numeric chunks are summarised straight from their bytes, with a few
+    array passes per column (the writer thread does this for every chunk it writes)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    if isinstance(data, str):
+        return chunk_buckets(data, _by_step, 1 << 30)
+    lay = _layout(data)
+    n = lay.n
+    if not lay.numeric or not n:
+        return chunk_buckets(data, _by_step, max(1, n))
+    pieces = {k: _decode_piece(data, e, at, ln, n) for k, e, at, ln in lay.cols}
+    steps = _floats(pieces["_step"], n)
+    rt, ts = (
+        _floats(pieces[k], n) if k in pieces else np.full(n, np.nan)
+        for k in ("_runtime", "_timestamp")
+    )
+    out: dict[str, np.ndarray] = {}
+    for key, piece in pieces.items():
+        if key in SYSTEM_KEYS:
+            continue
+        ys = _floats(piece, n)
+        ok = np.isfinite(ys)
+        if ok.all():
+            rows, lo, hi = n, int(ys.argmin()), int(ys.argmax())
+        else:
+            idx = np.flatnonzero(ok)
+            if not len(idx):
+                continue
+            sub = ys[idx]
+            rows, lo, hi = len(idx), int(idx[sub.argmin()]), int(idx[sub.argmax()])
+        s0, s1 = steps[lo], steps[hi]
+        out[key] = np.array(
+            [[rows, s0, ys[lo], s0, s1, ys[hi], s1, rt[lo], ts[lo], rt[hi], ts[hi]]]
+        )
+    return out
+
+
+def encode_summary(found: Mapping[str, np.ndarray]) -> bytes:
+    """A chunk's whole-chunk buckets (:func:`whole_chunk_buckets`) as stored bytes: a JSON
+    list of the metrics, then one row of 11 float64 per metric."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    head = dumps(list(found)).encode()
+    rows = np.concatenate(list(found.values())) if found else np.empty((0, 11))
+    body = rows.astype("<f8", copy=False).tobytes()
+    return b"".join([_SUMMARY_MAGIC, len(head).to_bytes(4, "little"), head, body])
+
+
+def decode_summary(data: bytes) -> dict[str, np.ndarray]:
+    """The buckets of :func:`encode_summary`'s bytes (``ValueError`` when they are none)."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    data = bytes(data)
+    if data[:4] != _SUMMARY_MAGIC:
+        raise ValueError("not an nbrun chunk summary")
+    hlen = int.from_bytes(data[4:8], "little")
+    raw = data[8 : 8 + hlen]
+    keys = _SUMMARY_KEYS.get(raw)
+    if keys is None:
+        keys = loads(raw)
+        if len(_SUMMARY_KEYS) >= 4096:
+            _SUMMARY_KEYS.clear()
+        _SUMMARY_KEYS[raw] = keys
+    rows = np.frombuffer(data, dtype="<f8", offset=8 + hlen).reshape(len(keys), 11)
+    return {key: rows[i : i + 1] for i, key in enumerate(keys)}
+
+
 def merge_buckets(parts: list[np.ndarray], cap: int, group: int = 1) -> tuple[int, np.ndarray]:
     """Merge bucket summaries (in step order) into at most about ``cap`` buckets of ``width``
     points each (a power of two, at least ``group``): each keeps its lowest and highest point,
@@ -286,7 +413,7 @@ def merge_buckets(parts: list[np.ndarray], cap: int, group: int = 1) -> tuple[in
 
     parts = [p for p in parts if len(p)]
     if not parts:
-        return max(1, group), np.empty((0, 7))
+        return max(1, group), np.empty((0, 11))
     s = np.concatenate(parts) if len(parts) > 1 else parts[0]
     counts = s[:, 0]
     total = int(counts.sum())
@@ -301,10 +428,10 @@ def merge_buckets(parts: list[np.ndarray], cap: int, group: int = 1) -> tuple[in
     rel = bid - bid[0]
     lo = _first_where(s[:, 2] == np.minimum.reduceat(s[:, 2], first)[rel], bid)
     hi = _first_where(s[:, 5] == np.maximum.reduceat(s[:, 5], first)[rel], bid)
-    out = np.empty((len(first), 7))
+    out = np.empty((len(first), 11))
     out[:, 0] = np.add.reduceat(counts, first)
-    out[:, 1:4] = s[lo, 1:4]
-    out[:, 4:7] = s[hi, 4:7]
+    out[:, _LO] = s[lo][:, _LO]
+    out[:, _HI] = s[hi][:, _HI]
     return width, out
 
 

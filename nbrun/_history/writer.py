@@ -16,6 +16,7 @@ from .._store import Chunk, Side, Store, dumps
 from ..errors import StoreError
 from ..media._base import MediaFiles, media_seen
 from .blocks import FloatBlock, FloatRows, encode_float_rows
+from .buckets import encode_summary, whole_chunk_buckets
 from .codec import build_columns, encode_columns
 from .state import advance_state, empty_state
 from .values import MAX_STEP, SYSTEM_KEYS
@@ -300,7 +301,8 @@ class Writer:
             side = self._side()
             try:
                 chunks, state, last_step, count = self._encode(items)
-                stop = self.store.flush(self.key, chunks, self._snapshot(), side)
+                summaries = self._summaries(chunks)
+                stop = self.store.flush(self.key, chunks, self._snapshot(), side, summaries)
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 bad = self._bad_rows(items)
                 if bad:  # rows that can never be stored: drop them, keep the rest (rule 43)
@@ -336,6 +338,23 @@ class Writer:
                 and type(q[0]) is not FloatBlock  # a sealed block is a full batch
             ):
                 return
+
+    def _summaries(self, chunks: list[Chunk]) -> list[bytes | None] | None:
+        """Each chunk's bucket summary, stored beside it (rule 68): made here, once, so a long
+        run's chart reads these instead of every chunk. None when the store keeps none; a
+        chunk that cannot be summarised gets none (charts then read it)."""
+        if not chunks or not getattr(self.store, "summaries", False):
+            return None
+        out: list[bytes | None] = []
+        since = time.thread_time()
+        for chunk in chunks:
+            try:
+                out.append(encode_summary(whole_chunk_buckets(chunk[3])))
+            except Exception:  # never costs a row: the chart reads the chunk instead
+                logger.debug("nbrun: no bucket summary for chunk at step %s", chunk[0])
+                out.append(None)
+            since = _breathe(since)
+        return out
 
     def _bad_rows(self, items: list[dict[str, Any] | FloatRows]) -> list[int]:
         """After a failed flush: the positions of the rows that fail on their own (their step

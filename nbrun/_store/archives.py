@@ -106,6 +106,12 @@ class ArchiveTables(ChunkTables):
                     "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0 AND first_step = ?",
                     (seg, key, first),
                 )
+                if getattr(self, "summaries", False):  # its summary goes with it (rule 68)
+                    conn.execute(
+                        "UPDATE history_summaries SET seg = ? WHERE run_key = ? AND seg = 0"
+                        " AND first_step = ?",
+                        (seg, key, first),
+                    )
                 moved_n += n
                 first_moved = first if first_moved is None else first_moved
                 continue

@@ -228,8 +228,11 @@ class StoreBase:
             self._create(conn)
         # databases of schema version 2+ keep system samples and console lines (issue 13); a
         # process made to write an older schema (tests of migrations) simply keeps none
-        self.side_tables = {"system_samples", "console"} <= self._tables(conn)
+        now = self._tables(conn)
+        self.side_tables = {"system_samples", "console"} <= now
         self._detect_checksums(conn)
+        #: whether chunks get stored bucket summaries (schema version 5+, rule 68)
+        self.summaries = "history_summaries" in now and self.checksums
 
     def _detect_checksums(self, conn: Any) -> None:
         # databases of schema version 4+ keep a checksum per history chunk (rule 44); a process
