@@ -424,8 +424,10 @@ def merge_buckets(parts: list[np.ndarray], cap: int, group: int = 1) -> tuple[in
         return width, s
     start = np.cumsum(counts) - counts
     bid = (start // width).astype(np.int64)
-    first = np.flatnonzero(np.concatenate(([True], bid[1:] != bid[:-1])))
-    rel = bid - bid[0]
+    change = np.concatenate(([True], bid[1:] != bid[:-1]))
+    first = np.flatnonzero(change)
+    rel = np.cumsum(change) - 1  # each summary's output bucket (a summary of whole chunks
+    # may hold more points than ``width``: bucket numbers then skip some)
     lo = _first_where(s[:, 2] == np.minimum.reduceat(s[:, 2], first)[rel], bid)
     hi = _first_where(s[:, 5] == np.maximum.reduceat(s[:, 5], first)[rel], bid)
     out = np.empty((len(first), 11))

@@ -122,6 +122,12 @@ class ArchiveTables(ChunkTables):
                 "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
                 (key, first),
             )
+            if getattr(self, "summaries", False):  # a cut chunk's summary is no longer its
+                conn.execute(
+                    "DELETE FROM history_summaries WHERE run_key = ? AND seg = 0"
+                    " AND first_step = ?",
+                    (key, first),
+                )
             for target, part in ((0, kept), (seg, moved)):
                 if part is not None:
                     self._insert_chunks(conn, key, target, [part])
