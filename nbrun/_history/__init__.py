@@ -21,13 +21,14 @@ Other modules import from ``nbrun._history`` itself: the names below.
 
 from __future__ import annotations
 
-from .blocks import FloatBlock, FloatRows, encode_float_rows
+from .blocks import FloatBlock, FloatRows, encode_float_chunk, encode_float_rows
 from .buckets import (
     BUCKET_COLUMNS,
     TIME_COLUMNS,
     BucketCache,
     bucket_points,
     chunk_buckets,
+    chunk_summary,
     chunks_buckets,
     column_buckets,
     decode_summary,
@@ -69,6 +70,7 @@ __all__ = [
     "bucket_points",
     "build_columns",
     "chunk_buckets",
+    "chunk_summary",
     "chunks_buckets",
     "clean_log",
     "clean_row",
@@ -79,6 +81,7 @@ __all__ = [
     "decode_summary",
     "empty_state",
     "encode_columns",
+    "encode_float_chunk",
     "encode_float_rows",
     "encode_summary",
     "json_key",

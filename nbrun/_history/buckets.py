@@ -4,13 +4,14 @@ chunks' metrics, merged to a bounded number of buckets, and a byte-bounded cache
 from __future__ import annotations
 
 import math
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._store import dumps, loads
 from .codec import _layout
-from .frames import Columns, _decode_piece, _Num, _Piece
+from .frames import _DTYPES, Columns, _decode_piece, _Num, _Piece
 from .values import SYSTEM_KEYS
 
 if TYPE_CHECKING:
@@ -338,52 +339,120 @@ def _by_step(_key: str) -> str:
 def whole_chunk_buckets(data: bytes | str) -> dict[str, np.ndarray]:
     """One bucket per metric of a whole chunk, over ``_step`` (see ``BUCKET_COLUMNS`` and
     ``TIME_COLUMNS``): what :func:`chunks_buckets` makes of the chunk with a ``group`` of at
-    least its rows. Numeric chunks are summarised straight from their bytes, with a few
-    array passes per column (the writer thread does this for every chunk it writes)."""
+    least its rows (:func:`decode_summary` of :func:`chunk_summary`)."""
+    return decode_summary(chunk_summary(data))
+
+
+def chunk_summary(data: bytes | str) -> bytes:
+    """A chunk's stored summary (rule 68): its whole-chunk buckets as bytes (see
+    :func:`encode_summary`). The writer thread makes one for every chunk it writes, so a chunk
+    of float columns (most of a run's) is summarised with a few array passes over all its
+    columns at once, straight from its bytes."""
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     if isinstance(data, str):
-        return chunk_buckets(data, _by_step, 1 << 30)
+        return encode_summary(chunk_buckets(data, _by_step, 1 << 30))
     lay = _layout(data)
     n = lay.n
     if not lay.numeric or not n:
-        return chunk_buckets(data, _by_step, max(1, n))
-    pieces = {k: _decode_piece(data, e, at, ln, n) for k, e, at, ln in lay.cols}
-    steps = _floats(pieces["_step"], n)
-    rt, ts = (
-        _floats(pieces[k], n) if k in pieces else np.full(n, np.nan)
-        for k in ("_runtime", "_timestamp")
-    )
-    out: dict[str, np.ndarray] = {}
-    for key, piece in pieces.items():
-        if key in SYSTEM_KEYS:
-            continue
-        ys = _floats(piece, n)
-        ok = np.isfinite(ys)
-        if ok.all():
-            rows, lo, hi = n, int(ys.argmin()), int(ys.argmax())
+        return encode_summary(chunk_buckets(data, _by_step, max(1, n)))
+    at = {k: (e, start) for k, e, start, _ in lay.cols}
+    keys = [k for k, _, _, _ in lay.cols if k not in SYSTEM_KEYS]
+    if keys and all(at[k][0] == "f8" for k in keys):  # the usual: float64 columns, no mask
+        starts = [at[k][1] for k in keys]
+        if starts == list(range(starts[0], starts[0] + 8 * n * len(keys), 8 * n)):
+            grid = np.frombuffer(data, "<f8", len(keys) * n, starts[0]).reshape(len(keys), n)
         else:
-            idx = np.flatnonzero(ok)
-            if not len(idx):
-                continue
-            sub = ys[idx]
-            rows, lo, hi = len(idx), int(idx[sub.argmin()]), int(idx[sub.argmax()])
-        s0, s1 = steps[lo], steps[hi]
-        out[key] = np.array(
-            [[rows, s0, ys[lo], s0, s1, ys[hi], s1, rt[lo], ts[lo], rt[hi], ts[hi]]]
-        )
-    return out
+            grid = np.stack([np.frombuffer(data, "<f8", n, s) for s in starts])
+        if bool(np.isfinite(grid).all()):
+            lo, hi = grid.argmin(axis=1), grid.argmax(axis=1)
+            out = np.empty((len(keys), 11))
+            out[:, 0] = n
+            flat = grid.reshape(-1)
+            base = np.arange(0, len(keys) * n, n)
+            out[:, 2], out[:, 5] = flat[base + lo], flat[base + hi]
+            _stamp(out, np.concatenate((lo, hi)), data, at, n)
+            return _summary_bytes(keys, out)
+    found: list[str] = []
+    rows: list[np.ndarray] = []
+    ends: list[int] = []
+    for key in keys:
+        e, start = at[key]
+        ys = _floats(_decode_piece(data, e, start, 0, n), n)
+        idx = np.flatnonzero(np.isfinite(ys))
+        if not len(idx):
+            continue
+        sub = ys[idx]
+        row = np.empty(11)
+        lo, hi = int(idx[sub.argmin()]), int(idx[sub.argmax()])
+        row[0], row[2], row[5] = len(idx), ys[lo], ys[hi]
+        found.append(key)
+        rows.append(row)
+        ends += [lo, hi]
+    if not found:
+        return _summary_bytes([], np.empty((0, 11)))
+    out = np.stack(rows)
+    where = np.array(ends)
+    _stamp(out, np.concatenate((where[0::2], where[1::2])), data, at, n)
+    return _summary_bytes(found, out)
+
+
+def _stamp(
+    out: np.ndarray, idx: np.ndarray, data: bytes, at: Mapping[str, tuple[str, int]], n: int
+) -> None:
+    """The x (the step), step, ``_runtime`` and ``_timestamp`` columns of ``k`` summaries of
+    a numeric chunk whose lowest points are the rows ``idx[:k]`` and highest ``idx[k:]``."""
+    import numpy as np  # noqa: PLC0415 - heavy library on first use
+
+    k = len(out)
+    for lo_col, hi_col, key in ((3, 6, "_step"), (7, 9, "_runtime"), (8, 10, "_timestamp")):
+        if key not in at:
+            out[:, lo_col] = out[:, hi_col] = np.nan
+            continue
+        e, start = at[key]
+        vals = np.frombuffer(data, _DTYPES[e], n, start + (n if e.endswith("m") else 0))[idx]
+        vals = vals.astype(np.float64)
+        if e.endswith("m"):
+            vals[np.frombuffer(data, np.bool_, n, start)[idx]] = np.nan
+        out[:, lo_col], out[:, hi_col] = vals[:k], vals[k:]
+    out[:, 1], out[:, 4] = out[:, 3], out[:, 6]
+
+
+#: the JSON header of stored summaries by their metrics (a run repeats a handful)
+_SUMMARY_HEADS: dict[tuple[str, ...], bytes] = {}
+
+
+def _summary_bytes(keys: list[str], rows: np.ndarray) -> bytes:
+    """:func:`encode_summary` of metrics ``keys`` with their rows of 11 float64."""
+    return _summary_head(keys) + rows.astype("<f8", copy=False).tobytes()
+
+
+def summary_bytes(keys: list[str], values: list[float]) -> bytes:
+    """:func:`encode_summary` of metrics ``keys`` with their rows of 11 numbers, one after
+    the other in ``values`` (the fast lane's writer has them as Python floats)."""
+    return _summary_head(keys) + struct.pack(f"<{len(values)}d", *values)
+
+
+def _summary_head(keys: list[str]) -> bytes:
+    """The bytes of a stored summary before its rows: a JSON list of its metrics."""
+    names = tuple(keys)
+    head = _SUMMARY_HEADS.get(names)
+    if head is None:
+        raw = dumps(keys).encode()
+        head = _SUMMARY_MAGIC + len(raw).to_bytes(4, "little") + raw
+        if len(_SUMMARY_HEADS) >= 4096:
+            _SUMMARY_HEADS.clear()
+        _SUMMARY_HEADS[names] = head
+    return head
 
 
 def encode_summary(found: Mapping[str, np.ndarray]) -> bytes:
-    """A chunk's whole-chunk buckets (:func:`whole_chunk_buckets`) as stored bytes: a JSON
-    list of the metrics, then one row of 11 float64 per metric."""
+    """Whole-chunk buckets (one row of 11 per metric) as stored bytes: a JSON list of the
+    metrics, then their rows as float64."""
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
-    head = dumps(list(found)).encode()
     rows = np.concatenate(list(found.values())) if found else np.empty((0, 11))
-    body = rows.astype("<f8", copy=False).tobytes()
-    return b"".join([_SUMMARY_MAGIC, len(head).to_bytes(4, "little"), head, body])
+    return _summary_bytes(list(found), rows)
 
 
 def decode_summary(data: bytes) -> dict[str, np.ndarray]:

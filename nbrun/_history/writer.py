@@ -15,8 +15,8 @@ from typing import Any, cast
 from .._store import Chunk, Side, Store, dumps
 from ..errors import StoreError
 from ..media._base import MediaFiles, media_seen
-from .blocks import FloatBlock, FloatRows, encode_float_rows
-from .buckets import encode_summary, whole_chunk_buckets
+from .blocks import FloatBlock, FloatRows, encode_float_chunk
+from .buckets import chunk_summary
 from .codec import build_columns, encode_columns
 from .state import advance_state, empty_state
 from .values import MAX_STEP, SYSTEM_KEYS
@@ -246,11 +246,14 @@ class Writer:
 
     def _encode(
         self, items: list[dict[str, Any] | FloatRows]
-    ) -> tuple[list[Chunk], dict[str, Any], int, int]:
-        """Chunks of at most ``max_rows`` rows for ``items`` in order, the state after them,
-        the last step and the number of rows. Rows of floats are encoded with array work; a
-        short run of them joins the dict rows around it (one chunk rather than many)."""
+    ) -> tuple[list[Chunk], list[bytes | None], dict[str, Any], int, int]:
+        """Chunks of at most ``max_rows`` rows for ``items`` in order, the stored summaries
+        made with them (rule 68; None: a chunk of dict rows, summarised later), the state
+        after them, the last step and the number of rows. Rows of floats are encoded with
+        array work; a short run of them joins the dict rows around it (one chunk rather than
+        many)."""
         chunks: list[Chunk] = []
+        made: list[bytes | None] = []
         state = self.state
         run: list[dict[str, Any]] = []
         convert = (
@@ -265,6 +268,7 @@ class Writer:
                 cols = build_columns(run[i : i + self.max_rows])
                 state = advance_state(state, cols)
                 chunks.append(encode_columns(cols, dumps(state)))
+                made.append(None)
                 since = _breathe(since)
             run.clear()
             return state
@@ -273,7 +277,7 @@ class Writer:
             dicts = cast(list[dict[str, Any]], items)
             run.extend(dicts if convert is None else map(convert, dicts))
             state = flush_run(state)
-            return chunks, state, dicts[-1]["_step"] if dicts else -1, len(dicts)
+            return chunks, made, state, dicts[-1]["_step"] if dicts else -1, len(dicts)
         last_step = -1
         count = 0
         for item in items:
@@ -285,14 +289,15 @@ class Writer:
                     continue
                 state = flush_run(state)
                 for piece in item.split(self.max_rows):
-                    chunk, state = encode_float_rows(piece, state)
+                    chunk, state, summary = encode_float_chunk(piece, state)
                     chunks.append(chunk)
+                    made.append(summary)
                     since = _breathe(since)
             else:
                 last_step = item["_step"]
                 run.append(convert(item) if convert is not None else item)
         state = flush_run(state)
-        return chunks, state, last_step, count + len(items)
+        return chunks, made, state, last_step, count + len(items)
 
     def _flush_once(self) -> None:
         q = self.queue
@@ -300,8 +305,8 @@ class Writer:
             items = self._take()
             side = self._side()
             try:
-                chunks, state, last_step, count = self._encode(items)
-                summaries = self._summaries(chunks)
+                chunks, made, state, last_step, count = self._encode(items)
+                summaries = self._summaries(chunks, made)
                 stop = self.store.flush(self.key, chunks, self._snapshot(), side, summaries)
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 bad = self._bad_rows(items)
@@ -339,17 +344,23 @@ class Writer:
             ):
                 return
 
-    def _summaries(self, chunks: list[Chunk]) -> list[bytes | None] | None:
-        """Each chunk's bucket summary, stored beside it (rule 68): made here, once, so a long
-        run's chart reads these instead of every chunk. None when the store keeps none; a
-        chunk that cannot be summarised gets none (charts then read it)."""
+    def _summaries(
+        self, chunks: list[Chunk], made: list[bytes | None]
+    ) -> list[bytes | None] | None:
+        """Each chunk's bucket summary, stored beside it (rule 68): made here, once (a float
+        block's while it was encoded), so a long run's chart reads these instead of every
+        chunk. None when the store keeps none; a chunk that cannot be summarised gets none
+        (charts then read it)."""
         if not chunks or not getattr(self.store, "summaries", False):
             return None
         out: list[bytes | None] = []
         since = time.thread_time()
-        for chunk in chunks:
+        for chunk, summary in zip(chunks, made, strict=True):
+            if summary is not None:
+                out.append(summary)
+                continue
             try:
-                out.append(encode_summary(whole_chunk_buckets(chunk[3])))
+                out.append(chunk_summary(chunk[3]))
             except Exception:  # never costs a row: the chart reads the chunk instead
                 logger.debug("nbrun: no bucket summary for chunk at step %s", chunk[0])
                 out.append(None)

@@ -19,15 +19,19 @@ from hypothesis import strategies as st
 
 import nbrun
 from nbrun._history import (
+    FloatBlock,
+    advance_state,
     build_columns,
+    chunk_summary,
     chunks_buckets,
     decode_summary,
+    empty_state,
     encode_columns,
+    encode_float_chunk,
     encode_summary,
-    whole_chunk_buckets,
 )
 from nbrun._lineage import BUCKETS
-from nbrun._store import DB_NAME
+from nbrun._store import DB_NAME, dumps
 from nbrun._views import Archive
 from tests.conftest import examples
 
@@ -70,7 +74,8 @@ def test_rule68_a_stored_summary_equals_the_chunks_own_buckets(rows: list[dict[s
     their steps, rows, their rows' _runtime and _timestamp) as bucketing the chunk's rows."""
     data = encode_columns(build_columns(rows), None)[3]
     want = chunks_buckets([(data, None, None)], lambda _k: "_step", len(rows))[0]
-    got = decode_summary(encode_summary(whole_chunk_buckets(data)))
+    got = decode_summary(chunk_summary(data))
+    assert decode_summary(encode_summary(got)).keys() == got.keys()
     assert sorted(got) == sorted(want)
     for key, arr in want.items():
         assert arr.shape == (1, 11)
@@ -160,3 +165,39 @@ def test_rule68_charts_from_stored_summaries_equal_charts_from_the_chunks(
             assert sorted(got) == sorted(want), (view, points, cut)
             for key in want:
                 pd.testing.assert_frame_equal(got[key], want[key], obj=f"{view} {key} {cut}")
+
+
+@st.composite
+def float_blocks(draw: Any) -> list[dict[str, Any]]:
+    """Rows of the fast lane (same keys, floats only), with ties of 0.0 / -0.0, NaN, inf."""
+    keys = draw(st.lists(st.sampled_from(["y", "z", "w"]), min_size=1, unique=True))
+    value = st.one_of(
+        st.floats(-1e3, 1e3),
+        st.sampled_from([0.0, -0.0, 1.0]),
+        st.sampled_from([math.nan, math.inf, -math.inf]),
+    )
+    n = draw(st.integers(1, 40))
+    return [
+        {**{k: draw(value) for k in keys}, "_step": 3 * i, "_runtime": i / 3, "_timestamp": 1e9}
+        for i in range(n)
+    ]
+
+
+@hsettings(max_examples=examples(1.0), deadline=None)
+@given(float_blocks())
+def test_rule68_the_fast_lane_summary_is_the_chunks_summary(rows: list[dict[str, Any]]) -> None:
+    """The writer summarises a block of floats while encoding it (one pass per column with
+    the state): the same bytes as summarising the chunk it wrote, and the same state."""
+    block = FloatBlock(rows[0], 1000)
+    for row in rows:
+        values = block.get(row)
+        block.data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+    taken = block.take()
+    assert taken is not None
+    chunk, state, summary = encode_float_chunk(taken, empty_state())
+    assert summary == chunk_summary(chunk[3])
+    want_state = advance_state(empty_state(), build_columns(rows))
+    assert chunk[3] == encode_columns(build_columns(rows), None)[3]
+    for key, agg in want_state["agg"].items():  # lowest and highest found in that same pass
+        lo, hi, _, count, nan = state["agg"][key]
+        assert dumps([lo, hi, count, nan]) == dumps([agg[0], agg[1], agg[3], agg[4]])
