@@ -342,20 +342,7 @@ def stitched_buckets(
             meta, stored = store.chunk_meta_summaries(key, seg, hi, lo)
             plan.append((key, seg, lo, hi, meta, stored))
             total += sum(m.n for m in meta)
-    # points per cached summary: a power of 16 (few distinct values, so that reading part of
-    # a run, or a run that grew, finds the same summaries), at least 4 summaries per bucket;
-    # when a bucket spans at least a whole chunk, one summary per chunk (rule 68: stored
-    # beside it by the writer, so a long run's chunks need not be read at all)
-    group = 1
-    while total // (group * 16) >= cap * 4:
-        group *= 16
-    size = max((m.n for p in plan for m in p[4]), default=0)
-    width = 1
-    while -(-total // width) > cap:
-        width *= 2
-    per_chunk = 0 < size <= width
-    if per_chunk:
-        group = size
+    group, per_chunk = _grouping(total, max((m.n for p in plan for m in p[4]), default=0), cap)
     try:  # a database deleted and made again at the same path is another one
         db: Any = (
             str(store.path),
@@ -419,6 +406,25 @@ def stitched_buckets(
             parts.setdefault(metric, []).append(arr)
     merge_group = 1 if per_chunk else group
     return {metric: merge_buckets(p, cap, merge_group) for metric, p in parts.items()}
+
+
+def _grouping(total: int, size: int, cap: int) -> tuple[int, bool]:
+    """Points per cached summary of ``total`` rows in chunks of at most ``size`` rows, charted
+    in at most about ``cap`` buckets, and whether that is one summary per whole chunk.
+
+    A power of 16 (few distinct values, so that reading part of a run, or a run that grew,
+    finds the same summaries), at least 4 summaries per bucket; when a bucket spans at least a
+    whole chunk, one summary per chunk (rule 68: stored beside it by the writer, so a long
+    run's chunks need not be read at all)."""
+    group = 1
+    while total // (group * 16) >= cap * 4:
+        group *= 16
+    width = 1
+    while -(-total // width) > cap:
+        width *= 2
+    if 0 < size <= width:
+        return size, True
+    return group, False
 
 
 def _stored_buckets(data: bytes, x: Callable[[str], str]) -> dict[str, Any] | None:

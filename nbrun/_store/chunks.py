@@ -46,29 +46,38 @@ class ChunkTables(StoreBase):
     # -- chunk checksums (rule 44) -----------------------------------------------------------
     def _insert_chunks(
         self, conn: Any, key: int, seg: int, chunks: list[Chunk], suffix: str = ""
-    ) -> None:
-        """Insert chunks of one run and segment, each with its checksum."""
+    ) -> list[int]:
+        """Insert chunks of one run and segment, each with its checksum; returns the
+        checksums (none without checksums)."""
         cols = "run_key, seg, first_step, last_step, n, data, state"
+        crcs: list[int] = []
         if self.checksums:
+            crcs = [chunk_crc(chunk[3], chunk[4]) for chunk in chunks]
             rows: list[tuple[Any, ...]] = [
-                (key, seg, *chunk, chunk_crc(chunk[3], chunk[4])) for chunk in chunks
+                (key, seg, *chunk, crc) for chunk, crc in zip(chunks, crcs, strict=True)
             ]
             sql = f"INSERT INTO history ({cols}, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         else:
             rows = [(key, seg, *chunk) for chunk in chunks]
             sql = f"INSERT INTO history ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         conn.executemany(sql + suffix, rows)
+        return crcs
 
     def _insert_summaries(
-        self, conn: Any, key: int, seg: int, chunks: list[Chunk], summaries: list[bytes | None]
+        self,
+        conn: Any,
+        key: int,
+        seg: int,
+        chunks: list[Chunk],
+        crcs: list[int],
+        summaries: list[bytes | None],
     ) -> None:
-        """Store the bucket summaries of chunks just inserted (rule 68), each with the chunk's
-        checksum and its own; one left over from a chunk rewritten at the same place is
-        replaced."""
+        """Store the bucket summaries of chunks just inserted (rule 68; ``crcs``: their
+        checksums), each with the chunk's checksum and its own; one left over from a chunk
+        rewritten at the same place is replaced."""
         rows = []
-        for chunk, data in zip(chunks, summaries, strict=True):
+        for chunk, crc, data in zip(chunks, crcs, summaries, strict=True):
             if data is not None:
-                crc = chunk_crc(chunk[3], chunk[4])
                 rows.append((key, seg, chunk[0], crc, data, summary_crc(data, crc)))
         if rows:
             conn.executemany(
@@ -294,9 +303,9 @@ class ChunkTables(StoreBase):
             if side is not None:
                 self._write_side(conn, key, side)
             if chunks:  # checksums computed here: on the writer thread, never in ``log``
-                self._insert_chunks(conn, key, 0, chunks, self._retry_safe)
+                crcs = self._insert_chunks(conn, key, 0, chunks, self._retry_safe)
                 if summaries is not None and getattr(self, "summaries", False):
-                    self._insert_summaries(conn, key, 0, chunks, summaries)
+                    self._insert_summaries(conn, key, 0, chunks, crcs, summaries)
                 enc["last_step"] = chunks[-1][1]
             if enc:  # one statement (a round trip less on a server)
                 sets = ", ".join(f"{name} = ?" for name in enc)
