@@ -11,7 +11,8 @@ The package's modules, each importing only those listed before it:
 - ``codec``: rows to columns, columns to one binary chunk and back;
 - ``state``: the cumulative state (last, first, aggregates) stored with every chunk;
 - ``frames``: chunks read into column pieces, :class:`Columns`, the history DataFrame;
-- ``buckets``: per-bucket summaries of metrics for charts and their cache;
+- ``buckets``: per-bucket summaries of metrics for charts, the stored whole-chunk summaries
+  (rule 68) and their cache;
 - ``feeds``: live row feeds;
 - ``blocks``: the fast lane, rows of floats packed into :class:`FloatBlock`;
 - ``writer``: the :class:`Writer` thread.
