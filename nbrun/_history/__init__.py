@@ -35,7 +35,6 @@ from .buckets import (
     decode_summary,
     encode_summary,
     merge_buckets,
-    whole_chunk_buckets,
 )
 from .codec import build_columns, decode_chunk, encode_columns, split_columns
 from .feeds import RowCheck, RowFeed, column_rows
@@ -91,5 +90,4 @@ __all__ = [
     "split_columns",
     "step_error",
     "to_dataframe",
-    "whole_chunk_buckets",
 ]

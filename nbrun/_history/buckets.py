@@ -4,6 +4,7 @@ chunks' metrics, merged to a bounded number of buckets, and a byte-bounded cache
 from __future__ import annotations
 
 import math
+import re
 import struct
 import threading
 from collections.abc import Callable, Mapping
@@ -332,76 +333,78 @@ _SUMMARY_MAGIC = b"NBS1"
 _SUMMARY_KEYS: dict[bytes, list[str]] = {}
 
 
-def _by_step(_key: str) -> str:
-    return "_step"
+#: finds the first character a JSON number (or NaN, Infinity) starts with, if any
+_NO_NUMBER = re.compile(rb"[-0-9NI]").search
 
 
-def whole_chunk_buckets(data: bytes | str) -> dict[str, np.ndarray]:
-    """One bucket per metric of a whole chunk, over ``_step`` (see ``BUCKET_COLUMNS`` and
-    ``TIME_COLUMNS``): what :func:`chunks_buckets` makes of the chunk with a ``group`` of at
-    least its rows (:func:`decode_summary` of :func:`chunk_summary`)."""
-    return decode_summary(chunk_summary(data))
-
-
-def chunk_summary(data: bytes | str) -> bytes:
-    """A chunk's stored summary (rule 68): its whole-chunk buckets as bytes (see
-    :func:`encode_summary`). The writer thread makes one for every chunk it writes, so a chunk
-    of float columns (most of a run's) is summarised with a few array passes over all its
-    columns at once, straight from its bytes."""
+def chunk_summary(data: bytes | str) -> bytes | None:
+    """A chunk's stored summary (rule 68): its whole-chunk buckets, one per metric with a
+    finite number, over ``_step`` (what :func:`chunks_buckets` makes of the chunk with a
+    ``group`` of at least its rows), as bytes (see :func:`encode_summary`); None for a chunk
+    with nested dicts (flattening them costs the writer more than it saves: charts read such a
+    chunk) or in the old JSON form. The writer thread makes one for every chunk it writes, so
+    all columns are summarised at once with a few array passes straight from the bytes; a JSON
+    column is decoded only when it holds a number."""
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     if isinstance(data, str):
-        return encode_summary(chunk_buckets(data, _by_step, 1 << 30))
+        return None
     lay = _layout(data)
     n = lay.n
-    if not lay.numeric or not n:
-        return encode_summary(chunk_buckets(data, _by_step, max(1, n)))
-    at = {k: (e, start) for k, e, start, _ in lay.cols}
+    if lay.nested or not n:
+        return None
+    at = {k: (e, start, length) for k, e, start, length in lay.cols}
     keys = [k for k, _, _, _ in lay.cols if k not in SYSTEM_KEYS]
-    if keys and all(at[k][0] == "f8" for k in keys):  # the usual: float64 columns, no mask
-        starts = [at[k][1] for k in keys]
-        if starts == list(range(starts[0], starts[0] + 8 * n * len(keys), 8 * n)):
-            grid = np.frombuffer(data, "<f8", len(keys) * n, starts[0]).reshape(len(keys), n)
-        else:
-            grid = np.stack([np.frombuffer(data, "<f8", n, s) for s in starts])
-        if bool(np.isfinite(grid).all()):
-            lo, hi = grid.argmin(axis=1), grid.argmax(axis=1)
-            out = np.empty((len(keys), 11))
-            out[:, 0] = n
-            flat = grid.reshape(-1)
-            base = np.arange(0, len(keys) * n, n)
-            out[:, 2], out[:, 5] = flat[base + lo], flat[base + hi]
-            _stamp(out, np.concatenate((lo, hi)), data, at, n)
-            return _summary_bytes(keys, out)
-    found: list[str] = []
-    rows: list[np.ndarray] = []
-    ends: list[int] = []
-    for key in keys:
-        e, start = at[key]
-        ys = _floats(_decode_piece(data, e, start, 0, n), n)
-        idx = np.flatnonzero(np.isfinite(ys))
-        if not len(idx):
-            continue
-        sub = ys[idx]
-        row = np.empty(11)
-        lo, hi = int(idx[sub.argmin()]), int(idx[sub.argmax()])
-        row[0], row[2], row[5] = len(idx), ys[lo], ys[hi]
-        found.append(key)
-        rows.append(row)
-        ends += [lo, hi]
-    if not found:
+    if not keys:
         return _summary_bytes([], np.empty((0, 11)))
-    out = np.stack(rows)
-    where = np.array(ends)
-    _stamp(out, np.concatenate((where[0::2], where[1::2])), data, at, n)
-    return _summary_bytes(found, out)
+    first = at[keys[0]][1]
+    if all(at[k][0] == "f8" for k in keys) and [at[k][1] for k in keys] == list(
+        range(first, first + 8 * n * len(keys), 8 * n)
+    ):  # the usual: float64 columns one after the other, a view over the bytes
+        grid = np.frombuffer(data, "<f8", len(keys) * n, first).reshape(len(keys), n)
+    else:
+        found, cols = [], []
+        for key in keys:
+            e, start, length = at[key]
+            if e == "js":
+                raw = data[start : start + length]
+                if _NO_NUMBER(raw) is None:  # no digit, minus, NaN or Infinity: no number
+                    continue
+                vals = loads(raw)
+                if not any(type(v) is float or type(v) is int for v in vals):
+                    continue  # text, flags, lists: no number to chart
+                cols.append(_floats(vals, n))
+            else:
+                cols.append(_floats(_decode_piece(data, e, start, length, n), n))
+            found.append(key)
+        keys = found
+        grid = np.stack(cols) if cols else np.empty((0, n))
+    fin = np.isfinite(grid)
+    if bool(fin.all()):
+        rows = np.full(len(keys), n)
+        lo, hi = grid.argmin(axis=1), grid.argmax(axis=1)
+    else:  # the first of the lowest (highest) finite values
+        rows = fin.sum(axis=1)
+        lo = np.where(fin, grid, np.inf).argmin(axis=1)
+        hi = np.where(fin, grid, -np.inf).argmax(axis=1)
+        if not bool(rows.all()):
+            some = rows > 0
+            keys = [k for k, ok in zip(keys, some.tolist(), strict=True) if ok]
+            grid, rows, lo, hi = grid[some], rows[some], lo[some], hi[some]
+    out = np.empty((len(keys), 11))
+    out[:, 0] = rows
+    flat = grid.reshape(-1)
+    base = np.arange(0, len(keys) * n, n)
+    out[:, 2], out[:, 5] = flat[base + lo], flat[base + hi]
+    _stamp(out, np.concatenate((lo, hi)), data, at, n)
+    return _summary_bytes(keys, out)
 
 
 def _stamp(
-    out: np.ndarray, idx: np.ndarray, data: bytes, at: Mapping[str, tuple[str, int]], n: int
+    out: np.ndarray, idx: np.ndarray, data: bytes, at: Mapping[str, tuple[str, int, int]], n: int
 ) -> None:
     """The x (the step), step, ``_runtime`` and ``_timestamp`` columns of ``k`` summaries of
-    a numeric chunk whose lowest points are the rows ``idx[:k]`` and highest ``idx[k:]``."""
+    a chunk whose lowest points are the rows ``idx[:k]`` and highest ``idx[k:]``."""
     import numpy as np  # noqa: PLC0415 - heavy library on first use
 
     k = len(out)
@@ -409,11 +412,14 @@ def _stamp(
         if key not in at:
             out[:, lo_col] = out[:, hi_col] = np.nan
             continue
-        e, start = at[key]
-        vals = np.frombuffer(data, _DTYPES[e], n, start + (n if e.endswith("m") else 0))[idx]
-        vals = vals.astype(np.float64)
-        if e.endswith("m"):
-            vals[np.frombuffer(data, np.bool_, n, start)[idx]] = np.nan
+        e, start, length = at[key]
+        if e == "js":
+            vals = _floats(loads(data[start : start + length]), n)[idx]
+        else:
+            vals = np.frombuffer(data, _DTYPES[e], n, start + (n if e.endswith("m") else 0))
+            vals = vals[idx].astype(np.float64)
+            if e.endswith("m"):
+                vals[np.frombuffer(data, np.bool_, n, start)[idx]] = np.nan
         out[:, lo_col], out[:, hi_col] = vals[:k], vals[k:]
     out[:, 1], out[:, 4] = out[:, 3], out[:, 6]
 

@@ -74,7 +74,11 @@ def test_rule68_a_stored_summary_equals_the_chunks_own_buckets(rows: list[dict[s
     their steps, rows, their rows' _runtime and _timestamp) as bucketing the chunk's rows."""
     data = encode_columns(build_columns(rows), None)[3]
     want = chunks_buckets([(data, None, None)], lambda _k: "_step", len(rows))[0]
-    got = decode_summary(chunk_summary(data))
+    stored = chunk_summary(data)
+    if stored is None:  # nested dicts: such chunks are charted from their rows
+        assert any(type(r.get(k)) is dict for r in rows for k in r)
+        return
+    got = decode_summary(stored)
     assert decode_summary(encode_summary(got)).keys() == got.keys()
     assert sorted(got) == sorted(want)
     for key, arr in want.items():
