@@ -217,8 +217,9 @@ class RunView:
         point (``x_min, y_min, step_min, x_max, y_max, step_max``), so a one-step spike is
         never lost, and the ``_runtime`` / ``_timestamp`` of those two points' rows
         (``runtime_min, timestamp_min, runtime_max, timestamp_max``; NaN where a row has none);
-        ``df.attrs["width"]`` is the points per full bucket (at least a chunk's rows once a
-        bucket spans whole chunks: then the summaries stored with each chunk are read, rule 68).
+        ``df.attrs["width"]`` is the points per full bucket. When a bucket spans at least a
+        whole chunk (long runs), buckets hold whole chunks, read from the summaries stored
+        with each chunk (rule 68): a bucket may then hold more points than ``width``.
 
         ``x`` is the x column: one name for every metric (``"_step"``, ``"_runtime"``,
         ``"_timestamp"``, a metric), a mapping metric -> name (others ``_step``), or None: each
