@@ -11,6 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 from .._store import Chunk, dumps
+from .buckets import summary_bytes
 from .codec import _MAGIC
 from .values import SYSTEM_KEYS
 
@@ -219,13 +220,18 @@ def extreme_points(rows: FloatRows, stats: Mapping[str, Stats]) -> tuple[list[st
 _I8, _F8, _F8X2 = struct.Struct("<q"), struct.Struct("<d"), struct.Struct("<2d")
 
 
-def encode_block(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
-    """What the writer encodes a block's rows with: :func:`encode_float_rows_c` when the
-    extension is built (and ``NBRUN_PURE_PYTHON`` is not set), else :func:`encode_float_rows`
-    (numpy), its reference (rule 71)."""
+def encode_block(
+    rows: FloatRows, state: Mapping[str, Any]
+) -> tuple[Chunk, dict[str, Any], bytes]:
+    """What the writer encodes a block's rows with: the chunk, the state after it and the
+    chunk's stored summary (rule 68). :func:`encode_float_stats_c` + :func:`extreme_points`
+    when the extension is built (and ``NBRUN_PURE_PYTHON`` is not set), else
+    :func:`encode_float_chunk` (numpy), their reference (rule 71)."""
     if _encode_floats is not None:
-        return encode_float_rows_c(rows, state)
-    return encode_float_rows(rows, state)
+        chunk, after, stats = encode_float_stats_c(rows, state)
+        found, summary = extreme_points(rows, stats)
+        return chunk, after, summary_bytes(found, summary)
+    return encode_float_chunk(rows, state)
 
 
 def _sum(col: Any) -> float:
@@ -249,6 +255,16 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
     """One chunk (the same bytes :func:`encode_columns` writes for these columns) and the
     cumulative state after it, from rows of floats, with array work instead of per-value
     Python: float64 columns and the int64 ``_step`` column."""
+    chunk, after, _ = encode_float_chunk(rows, state)
+    return chunk, after
+
+
+def encode_float_chunk(
+    rows: FloatRows, state: Mapping[str, Any]
+) -> tuple[Chunk, dict[str, Any], bytes]:
+    """:func:`encode_float_rows` and the chunk's stored summary (rule 68; the bytes
+    :func:`~.buckets.chunk_summary` makes of the chunk), found in the same pass over each
+    column as the state's lowest and highest values (the writer thread's cost per row)."""
     import numpy as np  # noqa: PLC0415 - loaded on first use: `import nbrun` stays light
 
     block = rows.block
@@ -276,6 +292,9 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
     last = dict(state.get("last", {}))
     first = dict(state.get("first", {}))
     agg = dict(state.get("agg", {}))
+    rts, tss = cols[index["_runtime"]], cols[index["_timestamp"]]
+    found: list[str] = []
+    summary: list[float] = []  # per metric: the row of its whole-chunk bucket
     with np.errstate(all="ignore"):  # inf - inf, NaN: as Python's sum, no warnings
         for key, j in index.items():
             if key in SYSTEM_KEYS:
@@ -286,11 +305,29 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
                 first[key] = float(col[0])
             total = _sum(col)
             nan = False
-            if total != total:
-                col = col[~np.isnan(col)]
-                nan = len(col) < n
-            lo = _extreme(col, True) if len(col) else None
-            hi = _extreme(col, False) if len(col) else None
+            lo: float | None
+            hi: float | None
+            if total - total == 0:  # a finite sum: every value is finite
+                at_lo, at_hi = int(col.argmin()), int(col.argmax())  # the first of equals,
+                lo, hi = float(col[at_lo]), float(col[at_hi])  # as Python's min and max
+                rows_ = n
+            else:
+                fin = np.flatnonzero(np.isfinite(col))
+                rows_ = len(fin)
+                if rows_:
+                    sub = col[fin]
+                    at_lo, at_hi = int(fin[sub.argmin()]), int(fin[sub.argmax()])
+                if total != total:
+                    col = col[~np.isnan(col)]
+                    nan = len(col) < n
+                lo = _extreme(col, True) if len(col) else None
+                hi = _extreme(col, False) if len(col) else None
+            if rows_:
+                s0, s1 = float(steps[at_lo]), float(steps[at_hi])
+                found.append(key)
+                summary += [rows_, s0, float(cols[j][at_lo]), s0, s1, float(cols[j][at_hi]), s1]
+                summary += [float(rts[at_lo]), float(tss[at_lo])]
+                summary += [float(rts[at_hi]), float(tss[at_hi])]
             prev = agg.get(key)
             if prev is not None:
                 lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
@@ -299,4 +336,5 @@ def encode_float_rows(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk,
             else:
                 agg[key] = [lo, hi, total, n, nan]
     after = {"last": last, "first": first, "agg": agg}
-    return (int(steps[0]), int(steps[-1]), n, data, dumps(after)), after
+    chunk = (int(steps[0]), int(steps[-1]), n, data, dumps(after))
+    return chunk, after, summary_bytes(found, summary)

@@ -105,6 +105,12 @@ class ArchiveTables(ChunkTables):
                     "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0 AND first_step = ?",
                     (seg, key, first),
                 )
+                if getattr(self, "summaries", False):  # its summary goes with it (rule 68)
+                    conn.execute(
+                        "UPDATE history_summaries SET seg = ? WHERE run_key = ? AND seg = 0"
+                        " AND first_step = ?",
+                        (seg, key, first),
+                    )
                 moved_n += n
                 first_moved = first if first_moved is None else first_moved
                 continue
@@ -115,6 +121,12 @@ class ArchiveTables(ChunkTables):
                 "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
                 (key, first),
             )
+            if getattr(self, "summaries", False):  # a cut chunk's summary is no longer its
+                conn.execute(
+                    "DELETE FROM history_summaries WHERE run_key = ? AND seg = 0"
+                    " AND first_step = ?",
+                    (key, first),
+                )
             for target, part in ((0, kept), (seg, moved)):
                 if part is not None:
                     self._insert_chunks(conn, key, target, [part])

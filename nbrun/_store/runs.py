@@ -171,6 +171,7 @@ class RunTables(ChunkTables):
             self._rewrite_chunks(conn, rewrites or [])
             tables = ["history", "archives", "alerts", "artifact_usage"]
             tables += ["system_samples", "console"] if self.side_tables else []
+            tables += ["history_summaries"] if getattr(self, "summaries", False) else []
             for table in tables:
                 conn.execute(f"DELETE FROM {table} WHERE run_key = ?", (key,))
             conn.execute("DELETE FROM runs WHERE key = ?", (key,))

@@ -232,6 +232,8 @@ class StoreBase:
         tables = self._tables(conn)
         self.side_tables = {"system_samples", "console"} <= tables
         self._detect_checksums(conn)
+        #: whether chunks get stored bucket summaries (schema version 6+, rule 68)
+        self.summaries = "history_summaries" in tables and self.checksums
         # databases of schema version 5+ keep sweeps and each run's sweep id (rules 50-54); a
         # process made to write an older schema reads every run's sweep_id as None
         #: whether the store has the sweep tables and ``runs.sweep_id``

@@ -26,6 +26,8 @@ Point = tuple[float, float, int]  # (x, y, step)
 
 #: the columns of ``view.history_buckets()`` frames, in bucket order
 _BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+#: the ``_runtime`` / ``_timestamp`` of each bucket's lowest and highest point's row
+_TIME_COLUMNS = ("runtime_min", "timestamp_min", "runtime_max", "timestamp_max")
 
 
 class Columns(Protocol):
@@ -110,17 +112,27 @@ class MinMaxSeries:
         return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
 
     @classmethod
-    def from_buckets(cls, frame: Any, cap: int = MAX_POINTS, times: Any = None) -> MinMaxSeries:
+    def from_buckets(
+        cls, frame: Any, cap: int = MAX_POINTS, times: Any = None, stamped: bool = False
+    ) -> MinMaxSeries:
         """A series from a run's stored bucket summaries (one frame of
         ``view.history_buckets()``: ``rows``, the lowest and the highest point per bucket,
-        ``attrs["width"]``); rows added later go on filling its last bucket. ``times``: a
-        ``(steps, runtimes, timestamps)`` triple of sorted arrays; each kept point then carries
-        its row's ``_runtime`` and ``_timestamp`` (the dashboard's time axes)."""
+        ``attrs["width"]``); rows added later go on filling its last bucket. ``stamped``: each
+        kept point carries its row's ``_runtime`` and ``_timestamp`` (the dashboard's time
+        axes), from the frame's ``runtime_min`` ... columns; a frame without them, or
+        ``stamped`` False, looks them up in ``times`` (a ``(steps, runtimes, timestamps)``
+        triple of sorted arrays; None: points carry no times)."""
         series = cls(cap)
         series.width = max(1, int(frame.attrs.get("width", 1)))
         cols = [frame[c].tolist() for c in _BUCKET_COLUMNS]
         buckets: list[list[Any]] = []
-        more = _times_for(times, cols[3], cols[6])
+        if stamped and all(c in frame for c in _TIME_COLUMNS):  # times came with the buckets
+            rt0, ts0, rt1, ts1 = (frame[c].tolist() for c in _TIME_COLUMNS)
+            more: Iterable[tuple[tuple[float, ...], tuple[float, ...]]] = zip(
+                zip(rt0, ts0, strict=True), zip(rt1, ts1, strict=True), strict=True
+            )
+        else:
+            more = _times_for(times, cols[3], cols[6])
         for (rows, x0, y0, s0, x1, y1, s1), (m0, m1) in zip(
             zip(*cols, strict=True), more, strict=True
         ):

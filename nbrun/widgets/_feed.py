@@ -52,6 +52,8 @@ Bucketed = list[tuple[Series, dict[str, Any]]]
 
 #: columns every point carries after its step, for the dashboard's other x axes
 TIME_KEYS = ("_runtime", "_timestamp")
+#: the columns of ``history_buckets`` frames holding those of each bucket's two points
+TIME_COLUMNS = ("runtime_min", "timestamp_min", "runtime_max", "timestamp_max")
 
 
 class ChartFeed:
@@ -152,12 +154,17 @@ class ChartFeed:
         self.sources.append(src)
         if src.run is not None and src.series.role in _OTHERS:
             self.archive_counts[src.series.key] = len(src.run.archives())
-        times = _times(src) if last is not None else None
+        # the buckets carry their points' times (rule 68); a view whose buckets do not has
+        # its time columns read
+        stamped = all(
+            all(c in f for c in TIME_COLUMNS) for _, frames in read for f in frames.values()
+        )
+        times = _times(src) if last is not None and not stamped else None
         for series, frames in read:
             for metric in self.x_keys:
                 frame = frames.get(metric)
                 if frame is not None and len(frame):
-                    mm = MinMaxSeries.from_buckets(frame, self.max_points, times)
+                    mm = MinMaxSeries.from_buckets(frame, self.max_points, times, stamped)
                     self.data[(metric, series.key)] = mm
 
     def _load_frame(self, src: Source, live: bool) -> None:
