@@ -220,9 +220,7 @@ def extreme_points(rows: FloatRows, stats: Mapping[str, Stats]) -> tuple[list[st
 _I8, _F8, _F8X2 = struct.Struct("<q"), struct.Struct("<d"), struct.Struct("<2d")
 
 
-def encode_block(
-    rows: FloatRows, state: Mapping[str, Any]
-) -> tuple[Chunk, dict[str, Any], bytes]:
+def encode_block(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any], bytes]:
     """What the writer encodes a block's rows with: the chunk, the state after it and the
     chunk's stored summary (rule 68). :func:`encode_float_stats_c` + :func:`extreme_points`
     when the extension is built (and ``NBRUN_PURE_PYTHON`` is not set), else

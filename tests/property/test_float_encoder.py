@@ -20,6 +20,7 @@ import nbrun._history.blocks as blocks_module
 import nbrun._history.writer as writer_module
 from nbrun._history import MAX_STEP, FloatBlock
 from nbrun._history.blocks import (
+    encode_float_chunk,
     encode_float_rows,
     encode_float_rows_c,
     encode_float_stats_c,
@@ -134,15 +135,17 @@ def test_rule71_the_writer_encodes_with_c_when_the_extension_is_there(
 
     def c(rows: Any, state: Any) -> Any:
         seen.append(len(rows))
-        return encode_float_rows_c(rows, state)
+        return encode_float_stats_c(rows, state)
 
-    monkeypatch.setattr(blocks_module, "encode_float_rows_c", c)
-    block = FloatBlock({"a": 0.0}, 10)
-    block.append(0, block.get({"a": 1.0}), 0.0, 1.0)
+    monkeypatch.setattr(blocks_module, "encode_float_stats_c", c)
+    block = FloatBlock({"a": 0.0, "b": 2.0}, 10)
+    for step, (a, b) in enumerate([(1.0, 5.0), (-3.0, math.inf), (2.0, -0.0)]):
+        block.append(step, block.get({"a": a, "b": b}), 0.1 * step, 100.0 + step)
     rows = block.take()
     assert rows is not None
-    assert blocks_module.encode_block(rows, {}) == encode_float_rows(rows, {})
-    assert seen == [1]
+    # the chunk, its state and its stored summary (rule 68) as numpy's reference makes them
+    assert blocks_module.encode_block(rows, {}) == encode_float_chunk(rows, {})
+    assert seen == [3]  # the C encoder made it
 
 
 @pytest.mark.parametrize("width", [300, 1000])

@@ -160,7 +160,8 @@ def test_rule50_a_version4_database_gets_the_sweep_tables_when_upgraded(run_dir:
     Store.forget(store)
     conn = sqlite3.connect(db)  # take the database back to version 4, as an older nbrun left it
     conn.executescript(
-        "DROP TABLE sweep_trials; DROP TABLE sweeps; ALTER TABLE runs DROP COLUMN sweep_id;"
+        "DROP TABLE history_summaries; DROP TABLE sweep_trials; DROP TABLE sweeps;"
+        "ALTER TABLE runs DROP COLUMN sweep_id;"
         "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
     )
     conn.close()
