@@ -152,14 +152,20 @@ def _advance(state: Mapping[str, Any], n: int, stats: Mapping[str, Stats]) -> di
         last[key] = tail
         if key not in first:
             first[key] = head
-        prev = agg.get(key)
-        if prev is not None:
-            lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
-            hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
-            agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
-        else:
-            agg[key] = [lo, hi, total, n, nan]
+        agg[key] = _merged(agg.get(key), lo, hi, total, n, nan)
     return {"last": last, "first": first, "agg": agg}
+
+
+def _merged(
+    prev: list[Any] | None, lo: float | None, hi: float | None, total: float, n: int, nan: bool
+) -> list[Any]:
+    """A key's cumulative ``[lowest, highest, sum, count, saw NaN]`` in the state after a
+    chunk whose own are ``lo``, ``hi``, ``total``, ``n``, ``nan`` (``prev``: before it)."""
+    if prev is None:
+        return [lo, hi, total, n, nan]
+    lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
+    hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
+    return [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
 
 
 def encode_float_rows_c(rows: FloatRows, state: Mapping[str, Any]) -> tuple[Chunk, dict[str, Any]]:
@@ -326,13 +332,7 @@ def encode_float_chunk(
                 summary += [rows_, s0, float(cols[j][at_lo]), s0, s1, float(cols[j][at_hi]), s1]
                 summary += [float(rts[at_lo]), float(tss[at_lo])]
                 summary += [float(rts[at_hi]), float(tss[at_hi])]
-            prev = agg.get(key)
-            if prev is not None:
-                lo = prev[0] if lo is None else lo if prev[0] is None else min(prev[0], lo)
-                hi = prev[1] if hi is None else hi if prev[1] is None else max(prev[1], hi)
-                agg[key] = [lo, hi, prev[2] + total, prev[3] + n, prev[4] or nan]
-            else:
-                agg[key] = [lo, hi, total, n, nan]
+            agg[key] = _merged(agg.get(key), lo, hi, total, n, nan)
     after = {"last": last, "first": first, "agg": agg}
     chunk = (int(steps[0]), int(steps[-1]), n, data, dumps(after))
     return chunk, after, summary_bytes(found, summary)
