@@ -120,7 +120,8 @@ def project_rows(
     """One dict per run, parents before their forks (depth-first, oldest first), with
     ``depth`` for the lineage indent, flattened scalar ``config`` and table-ready
     ``summary`` (see :func:`summary_cell`)."""
-    runs = nbrun.Api(dir).runs(project)
+    # read once for the whole table (a few queries, whatever the number of runs)
+    runs = nbrun.Api(dir).runs(project, snapshot=True)
     by_parent: dict[str | None, list[nbrun.StoredRun]] = {}
     keys = {(r.project, r.id) for r in runs}
     for r in runs:
