@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -237,23 +237,34 @@ class MinMaxSeries:
         order (an extra value that is not finite is sent as None)."""
         out: list[list[Any]] = []
         append = out.append  # a dashboard of 20 forks sends ~80k points: kept lean
+        num, opt = _num, _opt
+        for i, p in self._kept(from_bucket):
+            if len(p) == 3:
+                append([i, num(p[0]), num(p[1]), p[2]])
+            else:
+                append([i, num(p[0]), num(p[1]), p[2], *map(opt, p[3:])])
+        return out
+
+    def xy(self) -> list[tuple[float, float]]:
+        """``(x, y)`` of the kept points, step order: :meth:`points` without the index, step
+        and extra columns (what a static chart draws; the extras cost most to convert)."""
+        num = _num
+        return [(num(p[0]), num(p[1])) for _, p in self._kept(0)]
+
+    def _kept(self, from_bucket: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """``(index, point)`` of the buckets' kept points from ``from_bucket`` on, step order:
+        a bucket's low and high point (one when they are the same row)."""
         buckets = self.buckets
         for b in range(from_bucket, len(buckets)):
             _, lo, hi = buckets[b]
             if lo is hi or lo[2] == hi[2]:
-                pair: tuple[tuple[Any, ...], ...] = (lo,)
+                yield 2 * b, lo
             elif int(hi[2]) < int(lo[2]):
-                pair = (hi, lo)
+                yield 2 * b, hi
+                yield 2 * b + 1, lo
             else:
-                pair = (lo, hi)
-            i = 2 * b
-            for p in pair:
-                if len(p) == 3:
-                    append([i, _num(p[0]), _num(p[1]), p[2]])
-                else:
-                    append([i, _num(p[0]), _num(p[1]), p[2], *map(_opt, p[3:])])
-                i += 1
-        return out
+                yield 2 * b, lo
+                yield 2 * b + 1, hi
 
 
 def _times_for(
@@ -284,12 +295,19 @@ def _at(extra: Sequence[Any], k: int) -> tuple[float, ...]:
 
 def _opt(v: float) -> float | None:
     """An extra value on the wire: None when it is not finite (JSON has no NaN)."""
-    return _num(round(v, 3)) if math.isfinite(v) else None
+    if v - v != 0:  # inf or NaN (math.isfinite, without the call: ~160k a dashboard)
+        return None
+    r = round(v, 3)
+    return int(r) if r.is_integer() and -_EXACT < r < _EXACT else r
+
+
+#: floats below this size are whole numbers exactly when ``is_integer()`` says so
+_EXACT = 2.0**53
 
 
 def _num(v: float) -> float:
     """Ints stay ints on the wire (shorter JSON)."""
-    return int(v) if float(v).is_integer() and abs(v) < 2**53 else v
+    return int(v) if float(v).is_integer() and abs(v) < _EXACT else v
 
 
 def xy_arrays(
