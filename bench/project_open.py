@@ -1,15 +1,20 @@
 """Kernel-side time of a big project view and of a family dashboard (issue 25 item 8):
 
-- ``table``: ``project_rows`` of a project of 1,000 runs (a sweep's worth: small runs, some
-  forks, forks of forks, a rewound run);
-- ``overlay``: ``overlay_data`` of 20 of its runs checked (what the charts under the table need);
-- ``forks``: the dashboard data (``ChartFeed.rebuild`` + ``snapshot``) of a run with 20 forks.
+- ``table``: ``project_rows`` of a project of 1,000 runs (a sweep's worth: 20 rows each,
+  every 10th a fork of the run before, every 50th a fork of a fork, one rewound);
+- ``view``: what ``nbrun.display_project`` builds before the browser draws: the
+  ``ProjectView`` (its rows) and its static snapshot (the table and 50 runs' charts as SVG);
+- ``overlay``: ``overlay_data`` of 20 runs checked (the live charts under the table);
+- ``forks``: what ``run.display()`` builds for a run of 100,000 rows with 20 forks of 10,000
+  rows each (``Dashboard(view)`` with its chart data, then its display bundle with the static
+  snapshot), the store of ``tests/browser/test_dashboard_open.py``'s forked run.
 
     python bench/project_open.py                        # this checkout, 3 reps
     python bench/project_open.py --before /work/main    # and another checkout, interleaved
 
-Each figure is taken in a fresh interpreter (``PYTHONPATH`` = the checkout), wall and CPU
-(process) seconds, min / median over ``--reps``; the store is built once in bench/.cache/.
+Each figure is taken in a fresh interpreter (``PYTHONPATH`` = the checkout, imports not
+counted), wall and CPU (process) seconds, min / median over ``--reps``; the stores are built
+once in bench/.cache/.
 """
 
 from __future__ import annotations
@@ -29,28 +34,29 @@ PROJECT = "sweep"
 
 WORKER = r"""
 import json, sys, time
-import nbrun
-from nbrun.widgets._project import project_rows, overlay_data
-from nbrun.widgets._feed import ChartFeed
+import nbrun, nbrun.widgets
+from nbrun.widgets._dashboard import Dashboard
+from nbrun.widgets._project import ProjectView, overlay_data, project_rows
 what, root = sys.argv[1], sys.argv[2]
 w, c = time.perf_counter(), time.process_time()
 if what == "table":
     n = len(project_rows("sweep", root))
+elif what == "view":
+    view = ProjectView("sweep", root)
+    n = len(view.snapshot()[0])
 elif what == "overlay":
     keys = [f"sweep/r{i:04d}" for i in range(0, 1000, 50)]
     n = len(overlay_data(keys, root)["runs"])
 else:
-    view = nbrun.Api(root).run("sweep/parent")
-    feed = ChartFeed(view)
-    feed.rebuild(view)
-    n = len(feed.snapshot()["points"])
+    dash = Dashboard(nbrun.Api(root).run("open/parent"), start=False)
+    n = len(dash._repr_mimebundle_()[0]["text/html"])
 print(json.dumps({"n": n, "wall": time.perf_counter() - w, "cpu": time.process_time() - c}))
 """
 
 
 def build(root: Path, runs: int, forks: int) -> None:
     """``runs`` small runs (every 10th forked from the one before it, every 50th a fork of that
-    fork, one rewound) and a run ``parent`` of 2,000 rows with ``forks`` forks."""
+    fork, one rewound)."""
     sys.path.insert(0, str(REPO))
     import nbrun
 
@@ -105,17 +111,27 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--before", type=Path, help="another checkout measured alongside")
     args = ap.parse_args()
-    root = CACHE / f"project-open-{args.runs}-f{args.forks}"
+    root = CACHE / f"project-open-{args.runs}"
     if not (root / "fixture.json").exists():
         print(f"building {root} ...", file=sys.stderr, flush=True)
         root.mkdir(parents=True, exist_ok=True)
         build(root, args.runs, args.forks)
+    family = CACHE / f"forks-100000-f{args.forks}"
+    if not (family / "fixture.json").exists():
+        print(f"building {family} ...", file=sys.stderr, flush=True)
+        family.mkdir(parents=True, exist_ok=True)
+        sys.path.insert(0, str(REPO))
+        from tests.browser.test_dashboard_open import build_forks
+
+        build_forks(family, 100_000, args.forks, 10_000)
+        (family / "fixture.json").write_text(json.dumps({"forks": args.forks}))
     repos = {"after": REPO} | ({"before": args.before.resolve()} if args.before else {})
     res: dict[tuple[str, str], list[dict[str, float]]] = {}
     for _ in range(args.reps):
-        for what in ("table", "overlay", "forks"):
+        for what in ("table", "view", "overlay", "forks"):
             for label, repo in repos.items():
-                res.setdefault((label, what), []).append(measure(repo, what, root))
+                where = family if what == "forks" else root
+                res.setdefault((label, what), []).append(measure(repo, what, where))
     print(
         f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, reps {args.reps}, "
         f"load {os.getloadavg()[0]:.1f}; min / median"
@@ -123,10 +139,12 @@ def main() -> int:
     print("| figure | checkout | wall s | CPU s |\n|---|---|---|---|")
     names = {
         "table": f"project table, {args.runs} runs (project_rows)",
+        "view": f"project view + static snapshot, {args.runs} runs",
         "overlay": "project charts, 20 runs checked (overlay_data)",
-        "forks": f"dashboard data, run with {args.forks} forks (ChartFeed)",
+        "forks": f"run.display() data, run with {args.forks} forks (Dashboard + bundle)",
     }
-    for (label, what), rows in sorted(res.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    order = list(names)
+    for (label, what), rows in sorted(res.items(), key=lambda kv: (order.index(kv[0][1]), kv[0])):
         walls, cpus = [r["wall"] for r in rows], [r["cpu"] for r in rows]
         print(
             f"| {names[what]} | {label} | {min(walls):.3f} / {statistics.median(walls):.3f} "

@@ -5,6 +5,7 @@ reads (a new fork shows in the next read). Speed only: no rule changes."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import nbrun
 from nbrun.widgets._charts import family_ids
 from nbrun.widgets._colors import family_colors
+from nbrun.widgets._data import MinMaxSeries, _num, _nums
 from nbrun.widgets._project import _row, overlay_data, project_rows
 from tests.conftest import BACKENDS, where
 
@@ -130,3 +132,17 @@ def test_overlay_reads_each_family_once_with_its_colours(run_dir: Path) -> None:
     assert [rows[k] for k in keys] == alone
     for family in (keys[:3], keys[3:6]):  # a family's runs never share a colour
         assert len({rows[k] for k in family}) == 3
+
+
+def test_columns_convert_as_point_by_point() -> None:
+    """``_nums`` (a column at a time) gives what ``_num`` gives each value: ints where whole
+    and exact, the value itself otherwise (NaN, inf, fractions, ints past 2**53)."""
+    odd = [0, 1.0, -0.0, 2.5, math.nan, math.inf, -math.inf, 2**60, float(2**60), 3, -7.0, 0.1]
+    values = odd * 3 + [i / 4 for i in range(40)]
+    got, want = _nums(values), [_num(v) for v in values]
+    assert [type(v) for v in got] == [type(v) for v in want]
+    assert [repr(v) for v in got] == [repr(v) for v in want]
+    mm = MinMaxSeries(64)
+    mm.extend([i / 3 for i in range(500)], [float(i % 7) for i in range(500)], list(range(500)))
+    assert mm.xy() == [(p[1], p[2]) for p in mm.points()]
+    assert [type(p[2]) for p in mm.points()] == [int] * len(mm.points())  # whole y: ints
