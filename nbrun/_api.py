@@ -32,6 +32,7 @@ from ._lineage import (
 from ._records import RunRecord
 from ._registry import current_run, live_run, set_current
 from ._run import Run, Settings
+from ._run_snapshot import run_snapshots
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
@@ -42,7 +43,6 @@ from ._views import (
     StoredRun,
     effective_state,
     run_folder,
-    run_snapshots,
     stored_runtime,
 )
 from .errors import ArtifactNotFoundError, RunInUseError, RunNotFoundError, UsageError
@@ -142,7 +142,7 @@ class Api:
     def runs(self, path: str | None = None, *, snapshot: bool = False) -> list[StoredRun]:
         """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
         project with W&B's ``"entity/project"``. With ``snapshot`` each is a
-        :class:`~nbrun._views.RunSnapshot`: read once with the others (a few queries for the
+        :class:`~nbrun._run_snapshot.RunSnapshot`: read once with the others (a few queries for the
         whole list, e.g. a table of a sweep's runs) instead of on every attribute access."""
         entity = None
         if path is not None:

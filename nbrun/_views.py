@@ -654,56 +654,6 @@ class StoredRun(RunView):
         return moved
 
 
-class RunSnapshot(StoredRun):
-    """A stored run as read at one moment (``Api().runs(project, snapshot=True)``): its
-    fields, ``step`` and ``archives()`` come from reads made for a whole list of runs at once
-    (a few queries, whatever their number) instead of one read per attribute. Everything else
-    (history, files, forks, edits) reads the store as :class:`StoredRun` does; ``refresh()``
-    re-reads the run for a view that follows it."""
-
-    def __init__(
-        self, store: Store, rec: RunRecord, last: int | None, archives: list[ArchiveRecord]
-    ) -> None:
-        super().__init__(store, rec)
-        self._last = last
-        self._archived = archives
-        self._fresh = False
-
-    def _record(self) -> RunRecord:
-        if self._fresh:
-            return super()._record()
-        return self._cached
-
-    def refresh(self) -> None:
-        """Read the run from the store on every access from now on (as :class:`StoredRun`)."""
-        self._fresh = True
-
-    @property
-    def step(self) -> int:
-        """The step the next row would get (last stored step + 1), as read."""
-        if self._fresh:
-            return super().step
-        if self._last is not None:
-            return self._last + 1
-        point = fork_point(self._cached)
-        return 0 if point is None else point.step + 1
-
-    def archives(self) -> list[Archive]:
-        """Segments archived by rewinds (and by re-creating the id), oldest first, as read."""
-        if self._fresh:
-            return super().archives()
-        return [Archive(self._store, self.project, self.id, a) for a in self._archived]
-
-
-def run_snapshots(store: Store, project: str | None) -> list[RunSnapshot]:
-    """Every run (of ``project``) as a :class:`RunSnapshot`, oldest first: three queries."""
-    archives = store.project_archives(project)
-    return [
-        RunSnapshot(store, rec, last, archives.get(rec.key, []))
-        for rec, last in store.list_runs_with_steps(project)
-    ]
-
-
 class StoreFeed:
     """A row feed that reads new rows of a run from the store when drained (the run may be
     written by any process)."""

@@ -146,3 +146,21 @@ def test_columns_convert_as_point_by_point() -> None:
     mm.extend([i / 3 for i in range(500)], [float(i % 7) for i in range(500)], list(range(500)))
     assert mm.xy() == [(p[1], p[2]) for p in mm.points()]
     assert [type(p[2]) for p in mm.points()] == [int] * len(mm.points())  # whole y: ints
+
+
+def test_a_snapshot_acts_on_the_run_as_it_is_now(run_dir: Path) -> None:
+    """Attributes are as read; an action (delete) decides on the run as it is now: a run
+    resumed since the read is running, so deleting it is refused."""
+    run = nbrun.init(project="p", name="first")
+    run.log({"loss": 1.0})
+    run.finish()
+    (snap,) = nbrun.Api(run_dir).runs("p", snapshot=True)
+    again = nbrun.init(project="p", id=run.id, resume="allow")
+    again.name = "second"
+    assert snap.state == "finished" and snap.name == "first"  # as read
+    with pytest.raises(nbrun.UsageError, match="running"):
+        snap.delete()
+    assert snap.state == "running" and snap.name == "second"  # read now, from then on
+    again.finish()
+    snap.delete()
+    assert nbrun.Api(run_dir).runs("p") == []
