@@ -1,7 +1,8 @@
 """Kernel-side time of a big project view and of a family dashboard (issue 25 item 8):
 
 - ``table``: ``project_rows`` of a project of 1,000 runs (a sweep's worth: 20 rows each,
-  every 10th a fork of the run before, every 50th a fork of a fork, one rewound);
+  every 10th a fork of the run before, every 50th a fork of a fork, one rewound) and a run of
+  2,000 rows with 20 forks: 1,021 runs;
 - ``view``: what ``nbrun.display_project`` builds before the browser draws: the
   ``ProjectView`` (its rows) and its static snapshot (the table and 50 runs' charts as SVG);
 - ``overlay``: ``overlay_data`` of 20 runs checked (the live charts under the table);
@@ -56,7 +57,7 @@ print(json.dumps({"n": n, "wall": time.perf_counter() - w, "cpu": time.process_t
 
 def build(root: Path, runs: int, forks: int) -> None:
     """``runs`` small runs (every 10th forked from the one before it, every 50th a fork of that
-    fork, one rewound)."""
+    fork, one rewound) and a run ``parent`` of 2,000 rows with ``forks`` forks."""
     sys.path.insert(0, str(REPO))
     import nbrun
 
