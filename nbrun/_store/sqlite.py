@@ -9,7 +9,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -331,6 +331,15 @@ class StoreBase:
                     raise
                 time.sleep(0.01)
         yield from _commit_or_rollback(conn)
+
+    def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call ``callback(sql)`` with every statement this thread's connection runs from now
+        on (None: stop): what a reader costs in queries, for diagnostics and tests. SQLite
+        stores only (:class:`StoreError` for another engine)."""
+        hook = getattr(self._conn, "set_trace_callback", None)
+        if hook is None:
+            raise StoreError(f"{str(self.path)!r}: tracing statements needs a SQLite store")
+        hook(callback)
 
     def close_thread_connection(self) -> None:
         """Close this thread's connection (writer threads call it when they end)."""

@@ -122,7 +122,8 @@ def project_rows(
     """One dict per run, parents before their forks (depth-first, oldest first), with
     ``depth`` for the lineage indent, flattened scalar ``config`` and table-ready
     ``summary`` (see :func:`summary_cell`)."""
-    runs = nbrun.Api(dir).runs(project)
+    # read once for the whole table (a few queries, whatever the number of runs)
+    runs = nbrun.Api(dir).runs(project, snapshot=True)
     by_parent: dict[str | None, list[nbrun.StoredRun]] = {}
     keys = {(r.project, r.id) for r in runs}
     for r in runs:
@@ -188,9 +189,10 @@ def overlay_data(
     runs: list[dict[str, Any]] = []
     full: list[dict[str, list[tuple[float, float]]]] = []  # per run: metric -> its points
     order: list[str] = []
+    families: list[tuple[str, set[str], dict[str, str]]] = []  # read once per family
     for key, view in views.items():
         df = view.history(samples=samples)
-        color = family_colors(colour_group(view, family_ids(view))).get(view.id, run_color(view.id))
+        color = _family_colors(view, families).get(view.id, run_color(view.id))
         found = compared_ancestor(key, drawn, lambda k: _parent_link(api, known, k))
         runs.append(
             {
@@ -227,6 +229,27 @@ def overlay_data(
                 if d:
                     diff.setdefault(metric, []).extend([index, s, v] for s, v in d)
     return {"runs": runs, "metrics": order, "points": points, "diff": diff}
+
+
+def _family_colors(
+    view: nbrun.StoredRun, families: list[tuple[str, set[str], dict[str, str]]]
+) -> dict[str, str]:
+    """The colours of ``view``'s family (:func:`family_ids`), read once for all the runs of
+    one family that are overlaid: a family read whole holds every run whose lineage walk
+    reaches its root, so a run found in one has that family (``families`` grows as read)."""
+    for project, members, colors in families:
+        if project == view.project and view.id in members:
+            return colors
+    ids = family_ids(view, FAMILY_LIMIT)
+    group = colour_group(view, ids)  # a trial alone in its family: its sweep's runs
+    colors = family_colors(group)
+    if len(ids) < FAMILY_LIMIT:  # cut short: another member may see another part of it
+        families.append((view.project, set(group), colors))
+    return colors
+
+
+#: the most runs of a family read for its colours (as :func:`family_ids`)
+FAMILY_LIMIT = 200
 
 
 def _parent_link(

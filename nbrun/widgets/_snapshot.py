@@ -436,7 +436,7 @@ def feed_charts(feed: Any) -> tuple[list[dict[str, Any]], list[tuple[str, str, l
         for s in series:
             data = feed.data.get((metric, s["key"]))
             if data is not None and len(data):
-                lines.append((meta[s["key"]], [(p[1], p[2]) for p in data.points()]))
+                lines.append((meta[s["key"]], data.xy()))
         charts.append((metric, axis_title(x_key), lines))
     return series, charts
 
