@@ -200,8 +200,18 @@ class StoreBase:
                 conn.execute("BEGIN IMMEDIATE")
                 _install_schema(conn)
                 conn.execute("COMMIT")
+                # the tables are in the WAL until checkpointed into the file, which is what is
+                # linked below (its -wal is deleted): a checkpoint that could not finish (a
+                # full disk) would leave a damaged store, so it is asked for and checked here
+                # (closing checkpoints too, but cannot report a failure)
+                busy, frames, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if busy or frames != 0 or done != 0:
+                    raise sqlite3.OperationalError(
+                        "database or disk is full: the new store could not be written whole "
+                        f"(checkpoint {busy}, {frames}, {done})"
+                    )
             finally:
-                conn.close()  # the last connection: its WAL is checkpointed into the file
+                conn.close()
             try:
                 os.link(tmp, self.file)
             except FileExistsError:

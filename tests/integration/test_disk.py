@@ -134,6 +134,11 @@ for i in range(100):
     run.log({"i": i, "s": "x" * 100})
 assert run.flush(10)
 db = os.path.join(d, "nbrun", "nbrun.db")
+# the WAL emptied into the file first: a limit a few pages above the file's size then fills
+# for good (a WAL with room left from earlier writes would be reused and let writes through)
+import sqlite3
+with sqlite3.connect(db) as side:
+    assert side.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
 sizes = [os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p)]
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 resource.setrlimit(resource.RLIMIT_FSIZE, (max(sizes) + 8192, hard))
@@ -236,11 +241,30 @@ def test_rule43_rows_whose_media_cannot_be_written_are_kept_not_dropped(run_dir:
     assert view.state == "finished"
 
 
+def test_rule44_a_store_made_on_a_disk_too_small_is_refused_not_left_damaged(
+    run_dir: Path,
+) -> None:
+    """A new store is made whole or not at all: where the disk fills while its tables are
+    written (the checkpoint of its WAL into the file), ``init`` says the disk is full and leaves
+    no database behind; it once linked the half-written file, which every later open called
+    malformed. With room, the same folder makes a store."""
+    with tmpfs(run_dir / "tiny", "200k") as tiny:
+        with pytest.raises(nbrun.StoreError, match="disk is full"):
+            nbrun.init(project=P, dir=tiny)
+        assert not (tiny / "nbrun" / DB_NAME).exists()
+        assert [p.name for p in (tiny / "nbrun").iterdir()] == []  # no temporary file either
+        remount(tiny, "size=20m")
+        _forget_store(tiny)
+        with nbrun.init(project=P, dir=tiny) as run:
+            run.log({"x": 1.0})
+        assert nbrun.Api(tiny).run(f"{P}/{run.id}").history()["x"].tolist() == [1.0]
+
+
 @needs_mount
 def test_disk_full_mid_run_then_space_returns(
     run_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with tmpfs(run_dir / "small", "256k") as small:
+    with tmpfs(run_dir / "small", "512k") as small:
         run = nbrun.init(project=P, dir=small, settings={"flush_interval": 0.05})
         for i in range(100):
             run.log({"i": i, "s": "early"})
