@@ -127,9 +127,9 @@ def start_lab(
     home = tmp / "jupyter"
     settings = home / "settings"
     _write_settings(settings)
+    config = home / "config" / "jupyter_server_config.d"
+    config.mkdir(parents=True)
     if server_extension:
-        config = home / "config" / "jupyter_server_config.d"
-        config.mkdir(parents=True)
         shutil.copy(SERVER_CONFIG, config / SERVER_CONFIG.name)
     env = dict(os.environ)
     env.update(
@@ -160,6 +160,9 @@ def start_lab(
         f"--LabApp.workspaces_dir={home / 'ws'}",
         "--allow-root",
     ]
+    if not server_extension:  # off even where the environment's config enables it (an
+        # installed nbrun's etc/jupyter): the command line wins over every config file
+        cmd.append("--ServerApp.jpserver_extensions=nbrun.widgets._server=False")
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
     resources.count("JupyterLab server")
