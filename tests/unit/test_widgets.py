@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import anywidget
 import numpy as np
 import pytest
 
@@ -510,7 +511,9 @@ def test_project_view_lists_lineage_and_opens_a_dashboard(run_dir: Path) -> None
     from_browser(pv.table, {"action": "open", "id": fork_id})
     assert pv.table.opened == f"p/{fork_id}"
     assert isinstance(pv.dashboard, Dashboard) and pv.dashboard.run.id == fork_id
-    assert list(pv.holder.children) == [pv.dashboard]
+    # one anywidget (rule 72): the dashboard is named by the view's own synced state
+    assert isinstance(pv, anywidget.AnyWidget)
+    assert pv.get_state("dashboard")["dashboard"] == f"anywidget:{pv.dashboard.model_id}"
     from_browser(pv.table, {"action": "open", "id": "nope"})
     assert "RunNotFoundError" in pv.table.message
     pv.dashboard.close()
