@@ -60,6 +60,12 @@ def _(nbrun):
     return
 
 
+@app.cell
+def _(view):
+    view.tree()
+    return
+
+
 if __name__ == "__main__":
     app.run()
 """
@@ -214,6 +220,16 @@ def test_rule72_marimo_every_session_and_a_reload_draws_vega_clicks_and_forks(
         opened = project.locator(".nb-opened-dashboard .nbrun-dash[data-ready='1']")
         opened.wait_for()
         assert opened.locator(".nb-chart[data-metric='loss'] g.mark-line path").count() >= 1
+        # run.tree(): the family (the parent and the three forks); a fork's dashboard opens
+        # below it (made by the click, outside any cell)
+        tree = page_a.locator("marimo-anywidget .nbrun-tree[data-ready='1'] > .nb-tree-panel")
+        tree.locator(".nb-tree-node").nth(3).wait_for()
+        fork_id = sorted(forks)[0]
+        tree.locator(f".nb-tree-node[data-key='{fork_id}'] .nb-tree-label").click()
+        tree.locator("button[data-action='open-dashboard']").click()
+        mine = tree.locator(":scope > .nb-tree-opened .nbrun-dash[data-ready='1']")
+        mine.wait_for()
+        assert fork_id in (mine.locator(".nb-id").first.text_content() or "")
         _shot(page_a, "marimo-sessions.png")
         assert not ext_a and not ext_b, (ext_a + ext_b)[:5]
     finally:
