@@ -162,6 +162,9 @@ def start_lab(
         f"--{app_class}.workspaces_dir={home / 'ws'}",
         "--allow-root",
     ]
+    if not server_extension:
+        # also where the environment's etc/jupyter enables it (an installed nbrun)
+        cmd.append("--ServerApp.jpserver_extensions=nbrun.widgets._server=False")
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
     resources.count("JupyterLab server")
