@@ -6,7 +6,8 @@
 // 2. the kernel: a custom `{nbrun: "asset", name}` message over the widget's comm, answered by
 //    `{type: "nbrun_asset", name, ok}` with the file's bytes (marimo, VS Code, Colab), imported
 //    from a blob URL.
-// Each path is imported once per page; a failed load may be tried again.
+// Each path is imported once per page (a kernel load pending on a widget that closed is asked
+// again through a later one); a failed load may be tried again.
 const page = /** @type {{ __nbrunAssets?: Map<string, Promise<any>> }} */ (globalThis);
 if (!page.__nbrunAssets) page.__nbrunAssets = new Map();
 const loads = page.__nbrunAssets;
