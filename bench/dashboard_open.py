@@ -89,27 +89,33 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def build(args: argparse.Namespace) -> dict[str, Path]:
-    """The stores, built once per size into bench/.cache/ (reused afterwards)."""
+def big_run(rows: int) -> Path:
+    """The run of ``rows`` steps, built once into bench/.cache/ (``-v5``: a store whose
+    chunks carry stored bucket summaries, rule 68; older caches are not reused)."""
     import nbrun
-    from tests.browser.test_dashboard_open import PARENT, PROJECT, build_forks, build_project
 
-    dirs = {}
-    big = CACHE / f"big-{args.rows}"
+    big = CACHE / f"big-{rows}-v5"
     if not (big / "fixture.json").exists():
-        log(f"building a run of {args.rows:,} rows in {big} ...")
+        log(f"building a run of {rows:,} rows in {big} ...")
         big.mkdir(parents=True, exist_ok=True)
         with nbrun.init(project="bench", dir=big, id="big", reinit="create_new") as run:
-            for i in range(args.rows):
+            for i in range(rows):
                 run.log(
                     {
-                        "loss": 1.0 / (i + 1) + (5.0 if i == args.rows // 3 else 0.0),
+                        "loss": 1.0 / (i + 1) + (5.0 if i == rows // 3 else 0.0),
                         "acc": (i % 1000) / 1000,
                     },
                     step=i,
                 )
         (big / "fixture.json").write_text(json.dumps({"path": "bench/big"}))
-    dirs["big"] = big
+    return big
+
+
+def build(args: argparse.Namespace) -> dict[str, Path]:
+    """The stores, built once per size into bench/.cache/ (reused afterwards)."""
+    from tests.browser.test_dashboard_open import PARENT, PROJECT, build_forks, build_project
+
+    dirs = {"big": big_run(args.rows)}
     proj = CACHE / f"project-{args.runs}x{args.run_rows}-f{args.forks}"
     if not (proj / "fixture.json").exists():
         log(

@@ -12,6 +12,7 @@ import { fmt as fmtDigits } from "./lib/format.js";
 import { followHostTheme, THEME_CSS } from "./lib/hosttheme.js";
 import { lineChart, s } from "./lib/overlaychart.js";
 import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
+import { drawSweeps } from "./lib/sweeps.js";
 import { hideSnapshot } from "./lib/theme.js";
 import CSS from "./project.css";
 
@@ -180,9 +181,19 @@ function render({ model, el, host }) {
   const pcBox = h("div", { class: "nb-pc-box" });
   const chartsBox = h("div", { class: "nb-charts", "data-role": "overlay" });
   compare_.append(pcBox, chartsBox);
+  // the project's sweeps, each a collapsible section above the table (rule 69; lib/sweeps.js)
+  const sweepsBox = h("div", { class: "nb-sweeps", "data-role": "sweeps" });
+  /** @type {Set<string>} */
+  const sweepsShut = new Set();
+  const drawSweepsNow = () =>
+    drawSweeps(sweepsBox, model.get("sweeps") || [], {
+      parallel,
+      collapsed: sweepsShut,
+      open: (key) => model.send({ action: "open", key }),
+    });
   // the opened run's dashboard: a widget of its own, shown here (the `dashboard` trait)
   const opened = h("div", { class: "nb-opened-dashboard" });
-  root.append(bar, confirmBox, msg, notice, scroller, compare_, opened);
+  root.append(bar, confirmBox, msg, notice, sweepsBox, scroller, compare_, opened);
   el.appendChild(root);
   const dashboard = showDashboard(model, host, opened);
   // the static snapshot displayed with this view (for saved notebooks) hides while it shows
@@ -554,12 +565,15 @@ function render({ model, el, host }) {
   const evs = ["change:runs", "change:opened", "change:message", "change:notice", "change:project"];
   for (const ev of evs) model.on(ev, draw);
   model.on("change:overlay", drawOverlay);
+  model.on("change:sweeps", drawSweepsNow);
   draw();
+  drawSweepsNow();
   return () => {
     unhide();
     unfollow();
     dashboard.dispose();
     for (const ev of evs) model.off(ev, draw);
+    model.off("change:sweeps", drawSweepsNow);
   };
 }
 

@@ -32,6 +32,7 @@ from ._lineage import (
 from ._records import RunRecord
 from ._registry import current_run, live_run, set_current
 from ._run import Run, Settings
+from ._run_snapshot import run_snapshots
 from ._states import CRASHED, FAILED, RUNNING, is_live
 from ._store import Store
 from ._summary import Metric, Summary
@@ -138,9 +139,11 @@ class Api:
             )
         return Sweep(store, rec)  # type: ignore[arg-type]
 
-    def runs(self, path: str | None = None) -> list[StoredRun]:
+    def runs(self, path: str | None = None, *, snapshot: bool = False) -> list[StoredRun]:
         """All stored runs, oldest first; of one project with ``"project"``, or of one entity's
-        project with W&B's ``"entity/project"``."""
+        project with W&B's ``"entity/project"``. With ``snapshot`` each is a
+        :class:`~nbrun._run_snapshot.RunSnapshot`: read once with the others (a few queries for the
+        whole list, e.g. a table of a sweep's runs) instead of on every attribute access."""
         entity = None
         if path is not None:
             if not isinstance(path, str) or path.count("/") > 1 or not path.strip("/"):
@@ -150,11 +153,12 @@ class Api:
         store = self._store
         if store is None:
             return []
-        return [
-            StoredRun(store, rec)
-            for rec in store.list_runs(path)
-            if entity is None or rec.entity == entity
-        ]
+        found: list[StoredRun] = (
+            list(run_snapshots(store, path))
+            if snapshot
+            else [StoredRun(store, rec) for rec in store.list_runs(path)]
+        )
+        return [r for r in found if entity is None or r.entity == entity]
 
 
 def runs(project: str | None = None, dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:

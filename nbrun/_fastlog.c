@@ -13,12 +13,18 @@
  *
  * The state lives where the Python path keeps it (attributes of the run, its summary and
  * its writer, read from their instance dicts), so the two paths can alternate call by call.
- * The GIL is held throughout; the only call into Python is writer.seal() when the block is
- * full, at the point where the Python path calls it.
+ * What it does with a written row is the contract of rule 71: Summary.observe_floats and
+ * Writer.append_floats, done here in place, and Writer.seal, called; every name it reads is
+ * in layout_names below, checked at import. The GIL is held throughout; the only call into
+ * Python is writer.seal() when the block is full, at the point where the Python path calls it.
+ *
+ * encode_floats(...) is the writer's encoder of a sealed block (issue 24): the chunk's columns
+ * and the per-column statistics of its state, computed with the GIL released.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +33,8 @@
 static PyObject *s_state, *s_stop_requested, *s_step, *s_pending, *s_floats, *s_sync,
     *s_summary, *s_writer, *s_feeds, *s_t0_wall, *s_user, *s_has_aggregates, *s_last,
     *s_block, *s_enqueued, *s_seal, *s_names, *s_size, *s_rec, *s_full, *s_data;
+/* the contract's operations this file does in place (checked, never called) */
+static PyObject *s_observe_floats, *s_append_floats, *s_append;
 static PyObject *live_states = NULL; /* set by setup() */
 
 /* the last block seen: its fields, cached (a block's layout never changes) */
@@ -240,7 +248,7 @@ can_write(PyObject *rd, PyObject *first, PyObject *second, Write *w)
     if (o == NULL || !PyFloat_CheckExact(o))
         return 0;
     w->t0_wall = PyFloat_AS_DOUBLE(o);
-    /* the summary: no values set by hand, no aggregates (Summary._fast) */
+    /* the summary: no values set by hand, no aggregates (Summary.observe_floats, rule 71) */
     o = item(rd, s_summary);
     if (o == NULL)
         return 0;
@@ -678,6 +686,222 @@ fastlog_forget(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+
+/* -- encode_floats: a sealed block's records as a chunk's columns, off the GIL (issue 24) ---- */
+
+/* a little-endian 8-byte word of a record as a double / an int64 */
+static double
+get_f8(const unsigned char *p)
+{
+    double v;
+#if PY_LITTLE_ENDIAN
+    memcpy(&v, p, 8);
+#else
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = p[7 - i];
+    memcpy(&v, b, 8);
+#endif
+    return v;
+}
+
+/* per-column statistics, as nbrun/_history/blocks.py's state update computes them */
+typedef struct {
+    double first, last, total, lo, hi;
+    int nan, have; /* a NaN was seen; lo/hi were set (a value that is not NaN was seen) */
+    /* finite values: their count, the rows of the first lowest and first highest (-1: none) */
+    Py_ssize_t finite, at_lo, at_hi;
+} Stats;
+
+/* sum() of the column's floats as Python computes sum(list_of_floats): left to right until
+ * 3.12, with Neumaier's compensation since (bltinmodule.c's builtin_sum_impl) */
+static double
+python_sum(const unsigned char *base, Py_ssize_t n, Py_ssize_t stride)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    /* sum() starts from the int 0: 0 + x0 (so -0.0 gives 0.0), then the float loop */
+    double f = 0.0 + get_f8(base), c = 0.0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        double x = get_f8(base + i * stride);
+        double t = f + x;
+        if (fabs(f) >= fabs(x))
+            c += (f - t) + x;
+        else
+            c += (x - t) + f;
+        f = t;
+    }
+    if (c && isfinite(c))
+        f += c;
+    return f;
+#else
+    /* numpy's cumsum()[-1]: x0 + x1 + ... left to right (blocks.py's _sum before 3.12) */
+    double f = get_f8(base);
+    for (Py_ssize_t i = 1; i < n; i++)
+        f += get_f8(base + i * stride);
+    return f;
+#endif
+}
+
+static void
+column_stats(const unsigned char *base, Py_ssize_t n, Py_ssize_t stride, Stats *s)
+{
+    s->first = get_f8(base);
+    s->last = get_f8(base + (n - 1) * stride);
+    s->total = python_sum(base, n, stride);
+    s->nan = s->have = 0;
+    s->lo = s->hi = 0.0;
+    s->finite = 0;
+    s->at_lo = s->at_hi = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double v = get_f8(base + i * stride);
+        if (v != v) {
+            s->nan = 1;
+            continue;
+        }
+        if (isfinite(v)) { /* numpy's argmin / argmax over the finite values */
+            if (s->finite == 0 || v < get_f8(base + s->at_lo * stride))
+                s->at_lo = i;
+            if (s->finite == 0 || v > get_f8(base + s->at_hi * stride))
+                s->at_hi = i;
+            s->finite++;
+        }
+        if (!s->have) { /* Python's min/max of a list: the first of equal values wins */
+            s->lo = s->hi = v;
+            s->have = 1;
+            continue;
+        }
+        if (v < s->lo)
+            s->lo = v;
+        if (v > s->hi)
+            s->hi = v;
+    }
+}
+
+/* the word indices of tuple `t` (each in [0, width)) in a new array (PyMem_Free it); NULL on
+ * error */
+static Py_ssize_t *
+index_tuple(PyObject *t, Py_ssize_t width)
+{
+    Py_ssize_t k = PyTuple_GET_SIZE(t);
+    Py_ssize_t *out = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(k ? k : 1));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, i));
+        if (j == -1 && PyErr_Occurred())
+            goto fail;
+        if (j < 0 || j >= width) {
+            PyErr_Format(PyExc_ValueError, "encode_floats: word %zd outside a record of %zd",
+                         j, width);
+            goto fail;
+        }
+        out[i] = j;
+    }
+    return out;
+fail:
+    PyMem_Free(out);
+    return NULL;
+}
+
+static PyObject *
+stats_tuple(const Stats *s)
+{
+    if (!s->have)
+        return Py_BuildValue("(dddOOOnnn)", s->first, s->last, s->total,
+                             s->nan ? Py_True : Py_False, Py_None, Py_None, s->finite, s->at_lo,
+                             s->at_hi);
+    return Py_BuildValue("(dddOddnnn)", s->first, s->last, s->total, s->nan ? Py_True : Py_False,
+                         s->lo, s->hi, s->finite, s->at_lo, s->at_hi);
+}
+
+/* encode_floats(data, width, columns, stats, prefix) -> (chunk bytes, [stats...]) */
+static PyObject *
+fastlog_encode_floats(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *data, *cols_t, *stats_t, *prefix, *out = NULL, *list = NULL, *result = NULL;
+    Py_ssize_t width, n, ncols, nstats, plen, *cols = NULL, *which = NULL;
+    Stats *stats = NULL;
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "encode_floats(data, width, columns, stats, prefix) takes 5 arguments");
+        return NULL;
+    }
+    data = args[0], cols_t = args[2], stats_t = args[3], prefix = args[4];
+    width = PyLong_AsSsize_t(args[1]);
+    if (width == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyBytes_CheckExact(data) || !PyBytes_CheckExact(prefix) || !PyTuple_CheckExact(cols_t) ||
+        !PyTuple_CheckExact(stats_t) || width < 1) {
+        PyErr_SetString(PyExc_TypeError, "encode_floats(bytes, int >= 1, tuple, tuple, bytes)");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(data) == 0 || PyBytes_GET_SIZE(data) % (8 * width) != 0) {
+        PyErr_SetString(PyExc_ValueError, "encode_floats: data is not whole records");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(data) / (8 * width) > (PY_SSIZE_T_MAX - PyBytes_GET_SIZE(prefix)) /
+                                                      (8 * (PyTuple_GET_SIZE(cols_t) + 1))) {
+        PyErr_SetString(PyExc_OverflowError, "encode_floats: chunk too large");
+        return NULL;
+    }
+    cols = index_tuple(cols_t, width);
+    if (cols == NULL)
+        return NULL;
+    which = index_tuple(stats_t, width);
+    if (which == NULL) {
+        PyMem_Free(cols);
+        return NULL;
+    }
+    n = PyBytes_GET_SIZE(data) / (8 * width);
+    ncols = PyTuple_GET_SIZE(cols_t);
+    nstats = PyTuple_GET_SIZE(stats_t);
+    plen = PyBytes_GET_SIZE(prefix);
+    out = PyBytes_FromStringAndSize(NULL, plen + n * 8 * ncols);
+    stats = PyMem_Malloc(sizeof(Stats) * (size_t)(nstats ? nstats : 1));
+    if (out == NULL || stats == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    {
+        /* `data` and `prefix` are immutable bytes the caller holds; `out` and `stats` are
+         * ours, seen by no other thread yet: the byte work needs no GIL */
+        const unsigned char *src = (const unsigned char *)PyBytes_AS_STRING(data);
+        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
+        Py_ssize_t stride = 8 * width;
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(dst, PyBytes_AS_STRING(prefix), (size_t)plen);
+        dst += plen;
+        for (Py_ssize_t c = 0; c < ncols; c++) {
+            const unsigned char *p = src + 8 * cols[c];
+            for (Py_ssize_t i = 0; i < n; i++, p += stride, dst += 8)
+                memcpy(dst, p, 8);
+        }
+        for (Py_ssize_t k = 0; k < nstats; k++)
+            column_stats(src + 8 * which[k], n, stride, &stats[k]);
+        Py_END_ALLOW_THREADS
+    }
+    list = PyList_New(nstats);
+    if (list == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < nstats; k++) {
+        PyObject *t = stats_tuple(&stats[k]);
+        if (t == NULL)
+            goto done;
+        PyList_SET_ITEM(list, k, t);
+    }
+    result = PyTuple_Pack(2, out, list);
+done:
+    PyMem_Free(cols);
+    PyMem_Free(which);
+    PyMem_Free(stats);
+    Py_XDECREF(out);
+    Py_XDECREF(list);
+    return result;
+}
+
 static PyMethodDef fastlog_methods[] = {
     {"log", (PyCFunction)(void (*)(void))fastlog_log, METH_FASTCALL,
      "log(run, data, step, commit) -> bool\n\nDo Run.log's common case (a dict of str keys to "
@@ -690,6 +914,14 @@ static PyMethodDef fastlog_methods[] = {
     {"counts", fastlog_counts, METH_NOARGS,
      "counts() -> (taken, passed): calls done in C and calls sent to the Python path."},
     {"forget", fastlog_forget, METH_NOARGS, "Drop the cached block."},
+    {"encode_floats", (PyCFunction)(void (*)(void))fastlog_encode_floats, METH_FASTCALL,
+     "encode_floats(data, width, columns, stats, prefix) -> (chunk, stats)\n\n`data`: "
+     "records of `width` little-endian 8-byte words. The chunk is `prefix` followed, for each "
+     "word index in `columns`, by that word of every record; `stats` holds, for each word "
+     "index in `stats`, (first, last, sum as Python sums, NaN seen, min, max, finite count, row "
+     "of the first lowest finite, row of the first highest finite) of those words as doubles "
+     "(min/max None when all are NaN, rows -1 when none is finite). The byte work runs with "
+     "the GIL released."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -699,11 +931,15 @@ static struct PyModuleDef fastlog_module = {
     NULL, NULL, NULL, NULL,
 };
 
-/* Every attribute this file reads or writes by name, with whose it is and how it is reached:
- * "dict" = a key of the owner's instance __dict__ (set in its __init__), "attr" = got with
- * getattr (FloatBlock's slots), "method" = called. The names are interned from this table
- * and exported as _fastlog.LAYOUT, which nbrun/_run/run.py checks at import against the
- * classes (a name missing there is a RuntimeWarning naming it, and log runs the Python path),
+/* The hot path's contract (rule 71), in one place: every attribute this file reads or writes
+ * by name, with whose it is and how it is reached: "dict" = a key of the owner's instance
+ * __dict__ (set in its __init__), "attr" = got with getattr (FloatBlock's slots), "method" =
+ * a method: one this file calls (Writer.seal) or one whose work it does in place, reading
+ * the state named above it (Summary.observe_floats, Writer.append_floats, FloatBlock.append:
+ * the Python path calls them; a renamed one means this file no longer matches the Python
+ * path). The names are interned from this table and exported as _fastlog.LAYOUT, which
+ * nbrun/_run/run.py checks at import against the classes (a name missing there is a
+ * RuntimeWarning naming it, and log runs the Python path; tests/unit/test_fastlog.py fails),
  * so this file and that check cannot drift apart (issue 24). */
 static const struct {
     PyObject **var;
@@ -719,12 +955,15 @@ static const struct {
     {&s_writer, "Run", "dict", "_writer"},
     {&s_feeds, "Run", "dict", "_feeds"},
     {&s_t0_wall, "Run", "dict", "_t0_wall"},
+    {&s_observe_floats, "Summary", "method", "observe_floats"},
     {&s_user, "Summary", "dict", "_user"},
     {&s_has_aggregates, "Summary", "dict", "has_aggregates"},
     {&s_last, "Summary", "dict", "_last"},
+    {&s_append_floats, "Writer", "method", "append_floats"},
     {&s_block, "Writer", "dict", "block"},
     {&s_enqueued, "Writer", "dict", "enqueued"},
     {&s_seal, "Writer", "method", "seal"},
+    {&s_append, "FloatBlock", "method", "append"},
     {&s_names, "FloatBlock", "attr", "names"},
     {&s_size, "FloatBlock", "attr", "size"},
     {&s_rec, "FloatBlock", "attr", "rec"},

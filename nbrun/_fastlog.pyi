@@ -35,3 +35,19 @@ LAYOUT: tuple[tuple[str, str, str], ...]
 """Every attribute the C code reads or writes by name: ``(owner, kind, name)``, kind ``"dict"``
 (the instance dict), ``"attr"`` (getattr) or ``"method"``; checked at import by
 ``nbrun/_run/run.py``."""
+
+def encode_floats(
+    data: bytes,
+    width: int,
+    columns: tuple[int, ...],
+    stats: tuple[int, ...],
+    prefix: bytes,
+    /,
+) -> tuple[
+    bytes, list[tuple[float, float, float, bool, float | None, float | None, int, int, int]]
+]:
+    """A float block's records (``width`` little-endian 8-byte words each) as a chunk:
+    ``prefix``, then for each word index of ``columns`` that word of every record; and for each
+    word index of ``stats`` (first, last, Python's sum, NaN seen, min, max, count of finite
+    values, row of the first lowest finite, row of the first highest finite) of its doubles.
+    The byte work runs with the GIL released (rule 71)."""

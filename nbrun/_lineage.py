@@ -17,6 +17,7 @@ from ._history import (
     advance_state,
     chunks_buckets,
     column_buckets,
+    decode_summary,
     empty_state,
     encode_columns,
     merge_buckets,
@@ -330,7 +331,7 @@ def stitched_buckets(
     over the metric's x column (``x(metric)``; ``x_token`` names that choice in the cache).
     Whole chunks' summaries are cached (:data:`BUCKETS`), so reading a view again decodes
     only new chunks."""
-    plan: list[tuple[int, int, int | None, int | None, list[ChunkMeta]]]
+    plan: list[tuple[int, int, int | None, int | None, list[ChunkMeta], dict[int, bytes]]]
     plan = []
     total = 0
     for key, ranges in members:
@@ -338,14 +339,10 @@ def stitched_buckets(
             lo = _lower(lo, after_step)
             if lo is not None and hi is not None and lo >= hi:
                 continue
-            meta = store.chunk_meta(key, seg, hi, lo)
-            plan.append((key, seg, lo, hi, meta))
+            meta, stored = store.chunk_meta_summaries(key, seg, hi, lo)
+            plan.append((key, seg, lo, hi, meta, stored))
             total += sum(m.n for m in meta)
-    # points per cached summary: a power of 16 (few distinct values, so that reading part of
-    # a run, or a run that grew, finds the same summaries), at least 4 summaries per bucket
-    group = 1
-    while total // (group * 16) >= cap * 4:
-        group *= 16
+    group, per_chunk = _grouping(total, max((m.n for p in plan for m in p[4]), default=0), cap)
     try:  # a database deleted and made again at the same path is another one
         db: Any = (
             str(store.path),
@@ -355,13 +352,27 @@ def stitched_buckets(
         db = (str(store.path), None)
     found: list[dict[str, Any] | None] = []
     last: int | None = None
-    for key, seg, lo, hi, meta in plan:
+    for key, seg, lo, hi, meta, stored in plan:
         missing = []
         for first, end, n, state in meta:
             whole = (lo is None or first > lo) and (hi is None or end <= hi)
             # the state (cumulative min, max, sum... up to the chunk) tells rewritten chunks apart
-            ident: Any = (db, key, seg, first, end, n, hash(state), group, x_token)
+            ident: Any = (
+                db,
+                key,
+                seg,
+                first,
+                end,
+                n,
+                hash(state),
+                "chunk" if per_chunk else group,
+                x_token,
+            )
             hit = BUCKETS.get(ident) if whole else None
+            if hit is None and whole and per_chunk and first in stored:
+                hit = _stored_buckets(stored[first], x)
+                if hit is not None:
+                    BUCKETS.put(ident, hit)
             if hit is None:
                 missing.append((len(found), ident if whole else None, first))
             found.append(hit)
@@ -393,4 +404,37 @@ def stitched_buckets(
         cols.add_rows(extra)
         for metric, arr in column_buckets(cols.arrays(), cols.n, x, group).items():
             parts.setdefault(metric, []).append(arr)
-    return {metric: merge_buckets(p, cap, group) for metric, p in parts.items()}
+    merge_group = 1 if per_chunk else group
+    return {metric: merge_buckets(p, cap, merge_group) for metric, p in parts.items()}
+
+
+def _grouping(total: int, size: int, cap: int) -> tuple[int, bool]:
+    """Points per cached summary of ``total`` rows in chunks of at most ``size`` rows, charted
+    in at most about ``cap`` buckets, and whether that is one summary per whole chunk.
+
+    A power of 16 (few distinct values, so that reading part of a run, or a run that grew,
+    finds the same summaries), at least 4 summaries per bucket; when a bucket spans at least a
+    whole chunk, one summary per chunk (rule 68: stored beside it by the writer, so a long
+    run's chunks need not be read at all)."""
+    group = 1
+    while total // (group * 16) >= cap * 4:
+        group *= 16
+    width = 1
+    while -(-total // width) > cap:
+        width *= 2
+    if 0 < size <= width:
+        return size, True
+    return group, False
+
+
+def _stored_buckets(data: bytes, x: Callable[[str], str]) -> dict[str, Any] | None:
+    """A chunk's stored summary (rule 68) as its buckets, or None when one of its metrics is
+    charted over another x column than ``_step`` (or the bytes do not decode): then the
+    chunk is read."""
+    try:
+        found = decode_summary(data)
+    except ValueError:
+        return None
+    if any(x(metric) != "_step" for metric in found):
+        return None
+    return found

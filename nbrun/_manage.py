@@ -328,8 +328,9 @@ def move_run(
 @dataclass(frozen=True)
 class DamagedChunk:
     """A history chunk :func:`check` found: ``problem`` is ``"damaged"`` (its bytes no longer
-    match its checksum: reading it raises :class:`~nbrun.StoreError`) or ``"unverified"``
-    (written before nbrun kept checksums, so it cannot be verified)."""
+    match its checksum: reading it raises :class:`~nbrun.StoreError`), ``"damaged summary"``
+    (its stored bucket summary is damaged: charts read the chunk instead, rule 68) or
+    ``"unverified"`` (written before nbrun kept checksums, so it cannot be verified)."""
 
     project: str
     run_id: str
@@ -357,8 +358,10 @@ class StoreCheck:
 
     @property
     def damaged(self) -> list[DamagedChunk]:
-        """The chunks whose bytes no longer match their checksum."""
-        return [c for c in self.chunks if c.problem == "damaged"]
+        """The chunks whose bytes no longer match their checksum (``"damaged"``) and those
+        whose stored bucket summary no longer matches its own (``"damaged summary"``: charts
+        read the chunk instead, rule 68)."""
+        return [c for c in self.chunks if c.problem.startswith("damaged")]
 
     @property
     def unverified(self) -> list[DamagedChunk]:

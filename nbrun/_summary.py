@@ -254,10 +254,17 @@ class Summary:
             self[k] = v
 
     # -- engine side -----------------------------------------------------------------------
-    @property
-    def _fast(self) -> bool:
-        """True when :meth:`observe` is only ``_last.update`` (the hot path inlines it)."""
-        return not self._user and not self.has_aggregates
+    # the hot path's contract (rule 71): observe_floats is what both paths of Run.log do with a
+    # written row of floats; nbrun/_fastlog.c does it in place, reading the state it names in
+    # its layout table (``_user``, ``has_aggregates``, ``_last``), checked at import
+    def observe_floats(self, row: dict[str, Any]) -> None:
+        """Take a written row whose values are all floats (hot path): when no value was set
+        by hand and no aggregate is defined, that is only an update of the last values;
+        otherwise :meth:`observe`."""
+        if self._user or self.has_aggregates:
+            self.observe(row)
+        else:
+            self._last.update(row)
 
     def observe(self, row: dict[str, Any]) -> None:
         """Take a written row's user values (hot path). A logged None is stored in history as

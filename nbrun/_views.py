@@ -23,7 +23,7 @@ from ._artifacts import Artifact
 from ._config import Config, freeze
 from ._console import logs_frame
 from ._files import OUTPUT_LOG, File, listing, output_log
-from ._history import BUCKET_COLUMNS, RowFeed, column_rows, key_filter, to_dataframe
+from ._history import BUCKET_COLUMNS, TIME_COLUMNS, RowFeed, column_rows, key_filter, to_dataframe
 from ._ids import validate_tags, validate_text
 from ._lineage import (
     ForkPoint,
@@ -215,7 +215,11 @@ class RunView:
         with at least one finite number) a DataFrame of at most about ``points / 2`` buckets
         of consecutive points, each with ``rows`` (points in it) and its lowest and highest
         point (``x_min, y_min, step_min, x_max, y_max, step_max``), so a one-step spike is
-        never lost; ``df.attrs["width"]`` is the points per full bucket.
+        never lost, and the ``_runtime`` / ``_timestamp`` of those two points' rows
+        (``runtime_min, timestamp_min, runtime_max, timestamp_max``; NaN where a row has none);
+        ``df.attrs["width"]`` is the points per full bucket. When a bucket spans at least a
+        whole chunk (long runs), buckets hold whole chunks, read from the summaries stored
+        with each chunk (rule 68): a bucket may then hold more points than ``width``.
 
         ``x`` is the x column: one name for every metric (``"_step"``, ``"_runtime"``,
         ``"_timestamp"``, a metric), a mapping metric -> name (others ``_step``), or None: each
@@ -725,7 +729,7 @@ def _bucket_frames(
     out: dict[str, pd.DataFrame] = {}
     for metric in sorted(found):
         width, buckets = found[metric]
-        df = pd.DataFrame(buckets, columns=list(BUCKET_COLUMNS))
+        df = pd.DataFrame(buckets, columns=[*BUCKET_COLUMNS, *TIME_COLUMNS])
         for col in ("rows", "step_min", "step_max"):
             df[col] = df[col].astype("int64")
         df.attrs["width"] = width

@@ -28,6 +28,7 @@ import {
   xDomain as xDomainOf,
   yDomain as yDomainOf,
 } from "./chartstate.js";
+import { eventTuples } from "./events.js";
 import { renderLegend as drawLegend, legendClick } from "./legend.js";
 import { bindPointer, hoverHead, hoverPosition, hoverRows, invertX, plotX, pointStep } from "./pointer.js";
 import { checkpointTuples, nearestPickable, seriesMeta, snapToCheckpoint } from "./points.js";
@@ -151,6 +152,8 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
   const checkpoints = (entry) => checkpointTuples(entry.lines, meta, model.get("checkpoints") || []);
   /** @param {Entry} entry */
   const forkTuples = (entry) => forkTuplesOf(state, meta, entry.lines, store.forks[entry.c.metric] || []);
+  /** @param {Entry} entry PBT exploits and recoveries (rule 70) */
+  const events = (entry) => eventTuples(state, meta, entry.lines, store.events?.[entry.c.metric] || []);
   // The x range shown: the user's zoom, else (rule 66) the range after the earliest fork until
   // "whole run" is clicked, else the whole extent (null); the y range is fitted to it.
   /** @param {Entry} entry @returns {number[] | null} */
@@ -180,6 +183,7 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     for (const [s, rows] of entry.lines) all.push(...tuplesFor(s, rows));
     v.change("rows", replaceAll(all));
     v.change("forks", replaceAll(forkTuples(entry)));
+    v.change("events", replaceAll(events(entry)));
     v.change("selected", replaceAll(selectedTuple(entry)));
     v.change("ckpts", replaceAll(checkpoints(entry)));
     v.change("hover", replaceAll([]));

@@ -12,6 +12,7 @@ export class ChartStore {
     this.seq = -1;
     this.points = {}; // metric -> Map(series key -> [[index, x, y, step, runtime, timestamp], ...])
     this.forks = {}; // metric -> [[x, y, color, label], ...]
+    this.events = {}; // metric -> [[x, y, color, label, step, run id, tag], ...] (events.js)
     this.listeners = new Set();
     this.requestResync = requestResync;
   }
@@ -42,6 +43,7 @@ export class ChartStore {
       this.points[m] = new Map(Object.entries(bySeries));
     }
     this.forks = b.forks || {};
+    this.events = b.events || {};
     this.emit({ type: "base" });
     return true;
   }

@@ -37,7 +37,7 @@ export function compare(a, b) {
 export function matches(r, query) {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   if (!words.length) return true;
-  const parts = [r.name, r.id, r.project, r.state, r.group, r.notes, ...(r.tags || [])];
+  const parts = [r.name, r.id, r.project, r.state, r.group, r.notes, r.sweep, ...(r.tags || [])];
   for (const [k, v] of Object.entries(r.config || {})) parts.push(`${k}=${fmt(v)}`);
   for (const [k, v] of Object.entries(r.summary || {})) parts.push(`${k}=${cellText(v)}`);
   const hay = parts

@@ -50,3 +50,8 @@ test("the filter matches every word against name, tags, group, config and summar
   assert.ok(!matches(run, "lr=0.1"));
   assert.ok(!matches(run, "zesty nope"));
 });
+
+test("rule 69: the filter finds a sweep's runs by the sweep's id", () => {
+  assert.ok(matches({ ...run, sweep: "ab12cd34" }, "ab12cd34"));
+  assert.ok(!matches(run, "ab12cd34"));
+});

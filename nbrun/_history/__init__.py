@@ -11,7 +11,8 @@ The package's modules, each importing only those listed before it:
 - ``codec``: rows to columns, columns to one binary chunk and back;
 - ``state``: the cumulative state (last, first, aggregates) stored with every chunk;
 - ``frames``: chunks read into column pieces, :class:`Columns`, the history DataFrame;
-- ``buckets``: per-bucket summaries of metrics for charts and their cache;
+- ``buckets``: per-bucket summaries of metrics for charts, the stored whole-chunk summaries
+  (rule 68) and their cache;
 - ``feeds``: live row feeds;
 - ``blocks``: the fast lane, rows of floats packed into :class:`FloatBlock`;
 - ``writer``: the :class:`Writer` thread.
@@ -21,14 +22,18 @@ Other modules import from ``nbrun._history`` itself: the names below.
 
 from __future__ import annotations
 
-from .blocks import FloatBlock, FloatRows, encode_float_rows
+from .blocks import FloatBlock, FloatRows, encode_float_chunk, encode_float_rows
 from .buckets import (
     BUCKET_COLUMNS,
+    TIME_COLUMNS,
     BucketCache,
     bucket_points,
     chunk_buckets,
+    chunk_summary,
     chunks_buckets,
     column_buckets,
+    decode_summary,
+    encode_summary,
     merge_buckets,
 )
 from .codec import build_columns, decode_chunk, encode_columns, split_columns
@@ -52,6 +57,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_STEP",
     "SYSTEM_KEYS",
+    "TIME_COLUMNS",
     "BucketCache",
     "Columns",
     "FloatBlock",
@@ -64,6 +70,7 @@ __all__ = [
     "bucket_points",
     "build_columns",
     "chunk_buckets",
+    "chunk_summary",
     "chunks_buckets",
     "clean_log",
     "clean_row",
@@ -71,9 +78,12 @@ __all__ = [
     "column_rows",
     "decode_chunk",
     "decode_pieces",
+    "decode_summary",
     "empty_state",
     "encode_columns",
+    "encode_float_chunk",
     "encode_float_rows",
+    "encode_summary",
     "json_key",
     "key_filter",
     "merge_buckets",

@@ -185,6 +185,10 @@ def clean_log(data: object) -> tuple[dict[str, Any], bool]:
             if type(k) is not str:
                 raise TypeError(f"log: key {k!r} is a {type(k).__name__}; keys must be str")
     types = set(map(type, data.values()))
+    if types == _FLOAT:  # the common case: all floats (no int checks; the stamps as below)
+        if "_step" in data or "_runtime" in data:
+            data = {k: v for k, v in data.items() if k != "_step" and k != "_runtime"}
+        return data, "_timestamp" not in data
     if types <= _SIMPLE:
         if int in types:  # rule 43: ints the store can read back
             for k, v in data.items():

@@ -15,7 +15,8 @@ from typing import Any, cast
 from .._store import Chunk, Side, Store, dumps
 from ..errors import StoreError
 from ..media._base import MediaFiles, media_seen
-from .blocks import FloatBlock, FloatRows, encode_float_rows
+from .blocks import FloatBlock, FloatRows, encode_block
+from .buckets import chunk_summary
 from .codec import build_columns, encode_columns
 from .state import advance_state, empty_state
 from .values import MAX_STEP, SYSTEM_KEYS
@@ -125,17 +126,14 @@ class Writer:
                 except KeyError:
                     pass
                 else:
-                    data = block.data
-                    data += block.pack(row["_step"], *values, row["_runtime"], row["_timestamp"])
+                    full = block.append(row["_step"], values, row["_runtime"], row["_timestamp"])
                     self.enqueued += 1
-                    if len(data) >= block.full:
+                    if full:
                         self.seal()
                     return
             if block is None or not self._short(block):
                 new = FloatBlock(row, self.max_rows)
-                new.data += new.pack(
-                    row["_step"], *new.get(row), row["_runtime"], row["_timestamp"]
-                )
+                new.append(row["_step"], new.get(row), row["_runtime"], row["_timestamp"])
                 if block is not None:
                     queue.append(block)
                 self.block = new
@@ -150,6 +148,29 @@ class Writer:
         if len(queue) >= self.max_rows:
             self.wake()
             self._bound()
+
+    # the hot path's contract (rule 71): append_floats and seal are what both paths of Run.log
+    # do with a written row of floats; nbrun/_fastlog.c does append_floats in place, reading
+    # the state its layout table names (``block``, ``enqueued``, the block's fields), checked
+    # at import, and calls seal
+    def append_floats(self, step: int, row: dict[str, Any], runtime: float, now: float) -> bool:
+        """Pack a written row of floats (its user keys only, no stamps) into the open block
+        when it fits (the block's keys, all there), count it and :meth:`seal` the block once
+        full; False, having changed nothing, when there is no open block or the row does
+        not fit (then :meth:`put` it)."""
+        block = self.block
+        if block is None or block.size != len(row):
+            return False
+        try:
+            values = block.get(row)
+        except KeyError:  # other keys: put() starts a new block
+            return False
+        data = block.data
+        data += block.pack(step, *values, runtime, now)  # FloatBlock.append, inlined
+        self.enqueued += 1
+        if len(data) >= block.full:
+            self.seal()
+        return True
 
     def _short(self, block: FloatBlock) -> bool:
         """Whether ``block``, ending now, is short; if so, no new block for a while."""
@@ -245,11 +266,14 @@ class Writer:
 
     def _encode(
         self, items: list[dict[str, Any] | FloatRows]
-    ) -> tuple[list[Chunk], dict[str, Any], int, int]:
-        """Chunks of at most ``max_rows`` rows for ``items`` in order, the state after them,
-        the last step and the number of rows. Rows of floats are encoded with array work; a
-        short run of them joins the dict rows around it (one chunk rather than many)."""
+    ) -> tuple[list[Chunk], list[bytes | None], dict[str, Any], int, int]:
+        """Chunks of at most ``max_rows`` rows for ``items`` in order, the stored summaries
+        made with them (rule 68; None: a chunk of dict rows, summarised later), the state
+        after them, the last step and the number of rows. Rows of floats are encoded with
+        array work; a short run of them joins the dict rows around it (one chunk rather than
+        many)."""
         chunks: list[Chunk] = []
+        made: list[bytes | None] = []
         state = self.state
         run: list[dict[str, Any]] = []
         convert = (
@@ -264,6 +288,7 @@ class Writer:
                 cols = build_columns(run[i : i + self.max_rows])
                 state = advance_state(state, cols)
                 chunks.append(encode_columns(cols, dumps(state)))
+                made.append(None)
                 since = _breathe(since)
             run.clear()
             return state
@@ -272,7 +297,7 @@ class Writer:
             dicts = cast(list[dict[str, Any]], items)
             run.extend(dicts if convert is None else map(convert, dicts))
             state = flush_run(state)
-            return chunks, state, dicts[-1]["_step"] if dicts else -1, len(dicts)
+            return chunks, made, state, dicts[-1]["_step"] if dicts else -1, len(dicts)
         last_step = -1
         count = 0
         for item in items:
@@ -284,14 +309,15 @@ class Writer:
                     continue
                 state = flush_run(state)
                 for piece in item.split(self.max_rows):
-                    chunk, state = encode_float_rows(piece, state)
+                    chunk, state, summary = encode_block(piece, state)  # C when built
                     chunks.append(chunk)
+                    made.append(summary)
                     since = _breathe(since)
             else:
                 last_step = item["_step"]
                 run.append(convert(item) if convert is not None else item)
         state = flush_run(state)
-        return chunks, state, last_step, count + len(items)
+        return chunks, made, state, last_step, count + len(items)
 
     def _flush_once(self) -> None:
         q = self.queue
@@ -299,8 +325,9 @@ class Writer:
             items = self._take()
             side = self._side()
             try:
-                chunks, state, last_step, count = self._encode(items)
-                stop = self.store.flush(self.key, chunks, self._snapshot(), side)
+                chunks, made, state, last_step, count = self._encode(items)
+                summaries = self._summaries(chunks, made)
+                stop = self.store.flush(self.key, chunks, self._snapshot(), side, summaries)
             except Exception as exc:  # disk full, read-only, locked for too long ...
                 bad = self._bad_rows(items)
                 if bad:  # rows that can never be stored: drop them, keep the rest (rule 43)
@@ -336,6 +363,29 @@ class Writer:
                 and type(q[0]) is not FloatBlock  # a sealed block is a full batch
             ):
                 return
+
+    def _summaries(
+        self, chunks: list[Chunk], made: list[bytes | None]
+    ) -> list[bytes | None] | None:
+        """Each chunk's bucket summary, stored beside it (rule 68): made here, once (a float
+        block's while it was encoded), so a long run's chart reads these instead of every
+        chunk. None when the store keeps none; a chunk that cannot be summarised gets none
+        (charts then read it)."""
+        if not chunks or not getattr(self.store, "summaries", False):
+            return None
+        out: list[bytes | None] = []
+        since = time.thread_time()
+        for chunk, summary in zip(chunks, made, strict=True):
+            if summary is not None:
+                out.append(summary)
+                continue
+            try:
+                out.append(chunk_summary(chunk[3]))
+            except Exception:  # never costs a row: the chart reads the chunk instead
+                logger.debug("nbrun: no bucket summary for chunk at step %s", chunk[0])
+                out.append(None)
+            since = _breathe(since)
+        return out
 
     def _bad_rows(self, items: list[dict[str, Any] | FloatRows]) -> list[int]:
         """After a failed flush: the positions of the rows that fail on their own (their step

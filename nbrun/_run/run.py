@@ -328,32 +328,16 @@ class Run(RunArtifacts, RunFiles, RunLifecycle):
         if self._sync:
             self._apply_step_sync(row)
             floats = False
-        summary = self.summary
-        if (
-            not summary._user  # noqa: SLF001 - hot path: the fields _fastlog.c reads too
-            and not summary.has_aggregates
-            and (floats or None not in row.values())
-        ):  # Summary.observe inlined for its common case (Summary._fast)
-            summary._last.update(row)  # noqa: SLF001 - hot path: Summary.observe inlined
+        if floats:  # the hot path's contract (rule 71), as nbrun/_fastlog.c does it
+            self.summary.observe_floats(row)
         else:
-            summary.observe(row)
+            self.summary.observe(row)
         now = time.time()
         step = self._step
         self._step = step + 1
         writer = self._writer
-        block = writer.block
-        if floats and block is not None and block.size == len(row) and not self._feeds:
-            try:  # the writer's fast lane (Writer.put inlined): one C call packs the row
-                values = block.get(row)
-            except KeyError:  # other keys: Writer.put starts a new block
-                pass
-            else:
-                data = block.data
-                data += block.pack(step, *values, now - self._t0_wall, now)
-                writer.enqueued += 1
-                if len(data) >= block.full:
-                    writer.seal()
-                return
+        if floats and not self._feeds and writer.append_floats(step, row, now - self._t0_wall, now):
+            return
         row["_step"] = step
         row["_runtime"] = now - self._t0_wall
         if "_timestamp" not in row:

@@ -105,6 +105,12 @@ class ArchiveTables(ChunkTables):
                     "UPDATE history SET seg = ? WHERE run_key = ? AND seg = 0 AND first_step = ?",
                     (seg, key, first),
                 )
+                if getattr(self, "summaries", False):  # its summary goes with it (rule 68)
+                    conn.execute(
+                        "UPDATE history_summaries SET seg = ? WHERE run_key = ? AND seg = 0"
+                        " AND first_step = ?",
+                        (seg, key, first),
+                    )
                 moved_n += n
                 first_moved = first if first_moved is None else first_moved
                 continue
@@ -115,6 +121,12 @@ class ArchiveTables(ChunkTables):
                 "DELETE FROM history WHERE run_key = ? AND seg = 0 AND first_step = ?",
                 (key, first),
             )
+            if getattr(self, "summaries", False):  # a cut chunk's summary is no longer its
+                conn.execute(
+                    "DELETE FROM history_summaries WHERE run_key = ? AND seg = 0"
+                    " AND first_step = ?",
+                    (key, first),
+                )
             for target, part in ((0, kept), (seg, moved)):
                 if part is not None:
                     self._insert_chunks(conn, key, target, [part])
@@ -155,6 +167,21 @@ class ArchiveTables(ChunkTables):
             (key,),
         ).fetchall()
         return [ArchiveRecord(*row) for row in rows]
+
+    def project_archives(self, project: str | None = None) -> dict[int, list[ArchiveRecord]]:
+        """Archived segments of every run (of one project), by run key, oldest first: one
+        query for a whole table of runs instead of :meth:`archives` per run."""
+        cols = ", ".join(f"a.{name}" for name in ARCHIVE_FIELDS)
+        sql = f"SELECT {cols} FROM archives a"
+        args: tuple[Any, ...] = ()
+        if project is not None:
+            sql += " JOIN runs r ON r.key = a.run_key WHERE r.project = ?"
+            args = (project,)
+        out: dict[int, list[ArchiveRecord]] = {}
+        for row in self._conn.execute(sql + " ORDER BY a.run_key, a.seg", args).fetchall():
+            rec = ArchiveRecord(*row)
+            out.setdefault(rec.run_key, []).append(rec)
+        return out
 
     # -- alerts ----------------------------------------------------------------------------
     def add_alert(self, key: int, title: str, text: str, level: str) -> None:

@@ -4,6 +4,7 @@ checks (rule 44)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,8 +18,11 @@ from .schema import (
     Chunk,
     Side,
     chunk_crc,
+    summary_crc,
 )
 from .sqlite import StoreBase
+
+logger = logging.getLogger("nbrun")
 
 
 def _step_range(
@@ -42,18 +46,92 @@ class ChunkTables(StoreBase):
     # -- chunk checksums (rule 44) -----------------------------------------------------------
     def _insert_chunks(
         self, conn: Any, key: int, seg: int, chunks: list[Chunk], suffix: str = ""
-    ) -> None:
-        """Insert chunks of one run and segment, each with its checksum."""
+    ) -> list[int]:
+        """Insert chunks of one run and segment, each with its checksum; returns the
+        checksums (none without checksums)."""
         cols = "run_key, seg, first_step, last_step, n, data, state"
+        crcs: list[int] = []
         if self.checksums:
+            crcs = [chunk_crc(chunk[3], chunk[4]) for chunk in chunks]
             rows: list[tuple[Any, ...]] = [
-                (key, seg, *chunk, chunk_crc(chunk[3], chunk[4])) for chunk in chunks
+                (key, seg, *chunk, crc) for chunk, crc in zip(chunks, crcs, strict=True)
             ]
             sql = f"INSERT INTO history ({cols}, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         else:
             rows = [(key, seg, *chunk) for chunk in chunks]
             sql = f"INSERT INTO history ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         conn.executemany(sql + suffix, rows)
+        return crcs
+
+    def _insert_summaries(
+        self,
+        conn: Any,
+        key: int,
+        seg: int,
+        chunks: list[Chunk],
+        crcs: list[int],
+        summaries: list[bytes | None],
+    ) -> None:
+        """Store the bucket summaries of chunks just inserted (rule 68; ``crcs``: their
+        checksums), each with the chunk's checksum and its own; one left over from a chunk
+        rewritten at the same place is replaced."""
+        rows = []
+        for chunk, crc, data in zip(chunks, crcs, summaries, strict=True):
+            if data is not None:
+                rows.append((key, seg, chunk[0], crc, data, summary_crc(data, crc)))
+        if rows:
+            conn.executemany(
+                "INSERT INTO history_summaries (run_key, seg, first_step, chunk_crc, data, crc)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_key, seg, first_step) DO UPDATE SET"
+                " chunk_crc = excluded.chunk_crc, data = excluded.data, crc = excluded.crc",
+                rows,
+            )
+
+    def chunk_meta_summaries(
+        self, key: int, seg: int = 0, max_step: int | None = None, after_step: int | None = None
+    ) -> tuple[list[ChunkMeta], dict[int, bytes]]:
+        """:meth:`chunk_meta` and, by the chunk's first step, the stored bucket summaries
+        (rule 68) of those chunks, in one query: only summaries made from the chunk as it is
+        now (same checksum) and intact (their own checksum matches). A damaged one is left
+        out (the chunk is read instead) and logged; ``nbrun.check`` lists it."""
+        if not getattr(self, "summaries", False):
+            return self.chunk_meta(key, seg, max_step, after_step), {}
+        sql = (
+            "SELECT h.first_step, h.last_step, h.n, h.state, s.data, s.crc, h.crc FROM history h"
+            " LEFT JOIN history_summaries s ON s.run_key = h.run_key AND s.seg = h.seg"
+            " AND s.first_step = h.first_step AND s.chunk_crc = h.crc"
+            " WHERE h.run_key = ? AND h.seg = ?"
+        )
+        args: list[Any] = [key, seg]
+        if max_step is not None:
+            sql += " AND h.first_step <= ?"
+            args.append(max_step)
+        if after_step is not None:
+            sql += " AND h.last_step > ?"
+            args.append(after_step)
+        rows = self._conn.execute(sql + " ORDER BY h.first_step", args).fetchall()
+        out: dict[int, bytes] = {}
+        for first, last, _n, _state, data, crc, chunk in rows:
+            if data is None:
+                continue
+            if summary_crc(data, chunk) == crc:
+                out[int(first)] = bytes(data)
+            else:
+                row = self._conn.execute(
+                    "SELECT project, id FROM runs WHERE key = ?", (key,)
+                ).fetchone()
+                logger.warning(
+                    "nbrun: %r: the bucket summary stored with the history chunk of run %r, "
+                    "segment %s, steps %s-%s is damaged (its checksum does not match its "
+                    "bytes); charts read the chunk's rows instead. `python -m nbrun check DIR` "
+                    "lists it",
+                    str(self.path),
+                    f"{row[0]}/{row[1]}" if row is not None else f"key {key}",
+                    seg,
+                    first,
+                    last,
+                )
+        return [ChunkMeta(*row[:4]) for row in rows], out
 
     def _verify(
         self,
@@ -155,6 +233,30 @@ class ChunkTables(StoreBase):
                 continue
             project, run_id = names.get(int(key), ("?", f"key {key}"))
             yield project, run_id, int(seg), int(first), int(last), problem
+        if getattr(self, "summaries", False):  # rule 68: the chunks' stored summaries
+            for key, seg, first, last in self._damaged_summaries():
+                project, run_id = names.get(int(key), ("?", f"key {key}"))
+                yield project, run_id, int(seg), int(first), int(last), "damaged summary"
+
+    def _damaged_summaries(self) -> Iterator[tuple[int, int, int, int]]:
+        """``(run_key, seg, first_step, last_step)`` of every stored chunk summary whose bytes
+        no longer match its checksum, read a batch at a time."""
+        after: tuple[int, int, int] = (-(2**62), -(2**62), -(2**62))
+        while True:
+            rows = self._conn.execute(
+                "SELECT s.run_key, s.seg, s.first_step, h.last_step, s.data, s.chunk_crc, s.crc"
+                " FROM history_summaries s LEFT JOIN history h ON h.run_key = s.run_key"
+                " AND h.seg = s.seg AND h.first_step = s.first_step"
+                " WHERE (s.run_key, s.seg, s.first_step) > (?, ?, ?)"
+                f" ORDER BY s.run_key, s.seg, s.first_step LIMIT {self._VERIFY_BATCH * 16}",
+                after,
+            ).fetchall()
+            for key, seg, first, last, data, chunk, crc in rows:
+                if summary_crc(data, chunk) != crc:
+                    yield key, seg, first, first if last is None else last
+            if len(rows) < self._VERIFY_BATCH * 16:
+                return
+            after = (rows[-1][0], rows[-1][1], rows[-1][2])
 
     def run_chunks(
         self,
@@ -185,17 +287,25 @@ class ChunkTables(StoreBase):
 
     # -- history ---------------------------------------------------------------------------
     def flush(
-        self, key: int, chunks: list[Chunk], fields: dict[str, Any], side: Side | None = None
+        self,
+        key: int,
+        chunks: list[Chunk],
+        fields: dict[str, Any],
+        side: Side | None = None,
+        summaries: list[bytes | None] | None = None,
     ) -> bool:
         """Append chunks (and system samples and console lines) to the live segment and set
         run columns, in one transaction. Open console lines replace the run's previous ones.
-        Returns the run's ``stop_requested`` flag."""
+        ``summaries``: each chunk's stored bucket summary (rule 68; None: none). Returns the
+        run's ``stop_requested`` flag."""
         enc = self._encode_fields(fields)
         with self._write() as conn:
             if side is not None:
                 self._write_side(conn, key, side)
             if chunks:  # checksums computed here: on the writer thread, never in ``log``
-                self._insert_chunks(conn, key, 0, chunks, self._retry_safe)
+                crcs = self._insert_chunks(conn, key, 0, chunks, self._retry_safe)
+                if summaries is not None and getattr(self, "summaries", False):
+                    self._insert_summaries(conn, key, 0, chunks, crcs, summaries)
                 enc["last_step"] = chunks[-1][1]
             if enc:  # one statement (a round trip less on a server)
                 sets = ", ".join(f"{name} = ?" for name in enc)

@@ -91,6 +91,23 @@ class RunTables(ChunkTables):
         rows = self._conn.execute(sql + " ORDER BY created, key", args).fetchall()
         return [_decode_run(r) for r in rows]
 
+    def list_runs_with_steps(
+        self, project: str | None = None
+    ) -> list[tuple[RunRecord, int | None]]:
+        """:meth:`list_runs` with each run's last live step (``segment_last_step(key, 0)``,
+        None when its live segment is empty), in one query whatever the number of runs."""
+        sql = (
+            f"SELECT {self._run_select}, (SELECT h.last_step FROM history h"
+            " WHERE h.run_key = runs.key AND h.seg = 0 ORDER BY h.first_step DESC LIMIT 1)"
+            " FROM runs"
+        )
+        args: tuple[Any, ...] = ()
+        if project is not None:
+            sql += " WHERE project = ?"
+            args = (project,)
+        rows = self._conn.execute(sql + " ORDER BY created, key", args).fetchall()
+        return [(_decode_run(r[:-1]), None if r[-1] is None else int(r[-1])) for r in rows]
+
     def children(self, project: str, run_id: str) -> list[RunRecord]:
         """Runs forked from the given one, oldest first."""
         rows = self._conn.execute(
@@ -171,6 +188,7 @@ class RunTables(ChunkTables):
             self._rewrite_chunks(conn, rewrites or [])
             tables = ["history", "archives", "alerts", "artifact_usage"]
             tables += ["system_samples", "console"] if self.side_tables else []
+            tables += ["history_summaries"] if getattr(self, "summaries", False) else []
             for table in tables:
                 conn.execute(f"DELETE FROM {table} WHERE run_key = ?", (key,))
             conn.execute("DELETE FROM runs WHERE key = ?", (key,))

@@ -212,6 +212,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sweep_trials_by_sweep ON sweep_trials (sweep_key, key);
     ALTER TABLE runs ADD COLUMN sweep_id TEXT
     """,
+    # v6 (issue 24, rule 68): per history chunk, its metrics' whole-chunk bucket summaries
+    # (rows, lowest and highest point, their rows' _runtime and _timestamp), written with the
+    # chunk by the writer thread so a long run's chart reads them instead of every chunk.
+    # ``chunk_crc`` is the chunk's checksum when the summary was made (a chunk rewritten or
+    # moved since no longer matches: its summary is not used); ``crc`` is the summary's own
+    # (:func:`summary_crc`). Chunks without a row here are charted from their bytes.
+    """
+    CREATE TABLE history_summaries (
+        run_key INTEGER NOT NULL,
+        seg INTEGER NOT NULL,
+        first_step INTEGER NOT NULL,
+        chunk_crc INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        crc INTEGER NOT NULL,
+        PRIMARY KEY (run_key, seg, first_step)
+    ) WITHOUT ROWID
+    """,
 ]
 
 
@@ -249,6 +266,12 @@ def chunk_crc(data: bytes | memoryview, state: str | None) -> int:
     cumulative state (the summary values a reader takes from it)."""
     crc = zlib.crc32(data)
     return crc if state is None else zlib.crc32(state.encode(), crc)
+
+
+def summary_crc(data: bytes | memoryview, chunk_crc: int) -> int:
+    """The checksum stored with a chunk's summary (rule 68): CRC-32 of its bytes, started
+    from the checksum of the chunk it summarises."""
+    return zlib.crc32(data, chunk_crc)
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:

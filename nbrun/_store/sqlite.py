@@ -9,7 +9,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -232,6 +232,8 @@ class StoreBase:
         tables = self._tables(conn)
         self.side_tables = {"system_samples", "console"} <= tables
         self._detect_checksums(conn)
+        #: whether chunks get stored bucket summaries (schema version 6+, rule 68)
+        self.summaries = "history_summaries" in tables and self.checksums
         # databases of schema version 5+ keep sweeps and each run's sweep id (rules 50-54); a
         # process made to write an older schema reads every run's sweep_id as None
         #: whether the store has the sweep tables and ``runs.sweep_id``
@@ -329,6 +331,15 @@ class StoreBase:
                     raise
                 time.sleep(0.01)
         yield from _commit_or_rollback(conn)
+
+    def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call ``callback(sql)`` with every statement this thread's connection runs from now
+        on (None: stop): what a reader costs in queries, for diagnostics and tests. SQLite
+        stores only (:class:`StoreError` for another engine)."""
+        hook = getattr(self._conn, "set_trace_callback", None)
+        if hook is None:
+            raise StoreError(f"{str(self.path)!r}: tracing statements needs a SQLite store")
+        hook(callback)
 
     def close_thread_connection(self) -> None:
         """Close this thread's connection (writer threads call it when they end)."""

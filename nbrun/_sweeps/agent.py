@@ -29,7 +29,7 @@ from ..errors import RunStopped, UsageError
 from .config import SweepConfig, parse_sweep_config
 from .hyperband import to_stop
 from .program import run_program
-from .search import Trial, suggest
+from .search import Trial, grid_size, suggest
 
 #: W&B's agent stops when more than this many trials failed and none succeeded yet ("Detected
 #: 5 failed runs in a row at start, killing sweep"); ``WANDB_AGENT_MAX_INITIAL_FAILURES`` (or
@@ -368,4 +368,19 @@ def run_agent(sweep: SweepHandle, function: Callable[[], Any] | None, count: int
                 stacklevel=3,
             )
             break
+    settle(sweep)
     return done
+
+
+def settle(sweep: SweepHandle) -> None:
+    """Mark the sweep ``FINISHED`` once no trial is left to claim: its ``run_cap`` trials (or,
+    for a grid, every point) were claimed and did not crash. An agent whose ``count`` ends
+    on the last trial would otherwise leave it ``RUNNING`` until the next claim found nothing
+    (rule 50)."""
+    store = sweep.store
+    counted = sum(1 for t in store.list_trials(sweep.rec.key) if t.state != CRASHED)
+    cap = sweep.cfg.run_cap
+    size = grid_size(sweep.cfg) if sweep.cfg.method == "grid" else None
+    full = (cap is not None and counted >= cap) or (size is not None and counted >= size)
+    if full:
+        store.set_sweep_state(sweep.rec.key, "FINISHED")

@@ -16,6 +16,7 @@ import nbrun
 
 from ._colors import family_colors, run_color
 from ._data import MAX_POINTS, MinMaxSeries, axis_title, step_metric_for, xy_arrays
+from ._marks import event_layers
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
 
 if TYPE_CHECKING:
@@ -174,6 +175,22 @@ def _label_value(value: Any) -> Any:
     return short(value, 24)
 
 
+def colour_group(view: RunLike, family: list[str]) -> list[str]:
+    """The runs ``view``'s colour is picked among, oldest first: its family; for a run alone
+    in its family that is a sweep's trial, the sweep's runs (by creation), so a sweep's trials
+    are told apart as a family's runs are (:func:`~nbrun.widgets._colors.family_colors`), in
+    its dashboard as in the project view (rule 69)."""
+    sweep = getattr(view, "sweep_id", None)
+    if len(family) > 1 or not sweep:
+        return family
+    try:
+        runs = nbrun.Api(view.root).sweep(f"{view.project}/{sweep}").runs
+    except (nbrun.RunNotFoundError, nbrun.UsageError):
+        return family
+    ids = [r.id for r in sorted(runs, key=lambda r: (r.created or 0, r.id))]
+    return ids if view.id in ids else family
+
+
 def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list[Source]:
     """The sources of a run's charts: itself (with its inherited part), its parent after the
     fork point, its sibling forks, its own forks, and its archived segments (ghosts).
@@ -182,7 +199,7 @@ def lineage_sources(view: RunLike, colors: dict[str, str] | None = None) -> list
     :func:`~nbrun.widgets._colors.family_colors` of the run's family), whoever's dashboard
     shows it."""
     if colors is None:
-        colors = family_colors(family_ids(view))
+        colors = family_colors(colour_group(view, family_ids(view)))
 
     def color(run_id: str) -> str:
         return colors.get(run_id) or run_color(run_id)
@@ -660,6 +677,7 @@ def dashboard_spec(metric: str, x_title: str) -> dict[str, Any]:
         *_line_layers(x, y, color),
         *_hover_layers(x, y, color),
         *_fork_layers(x, y, color),
+        *event_layers(x, y, color),  # PBT exploits and recoveries (rule 70)
         *_selection_layers(x, y),
     ]
     return {

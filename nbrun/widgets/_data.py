@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +26,8 @@ Point = tuple[float, float, int]  # (x, y, step)
 
 #: the columns of ``view.history_buckets()`` frames, in bucket order
 _BUCKET_COLUMNS = ("rows", "x_min", "y_min", "step_min", "x_max", "y_max", "step_max")
+#: the ``_runtime`` / ``_timestamp`` of each bucket's lowest and highest point's row
+_TIME_COLUMNS = ("runtime_min", "timestamp_min", "runtime_max", "timestamp_max")
 
 
 class Columns(Protocol):
@@ -110,17 +112,27 @@ class MinMaxSeries:
         return sum(1 if b[1] is b[2] else 2 for b in self.buckets)
 
     @classmethod
-    def from_buckets(cls, frame: Any, cap: int = MAX_POINTS, times: Any = None) -> MinMaxSeries:
+    def from_buckets(
+        cls, frame: Any, cap: int = MAX_POINTS, times: Any = None, stamped: bool = False
+    ) -> MinMaxSeries:
         """A series from a run's stored bucket summaries (one frame of
         ``view.history_buckets()``: ``rows``, the lowest and the highest point per bucket,
-        ``attrs["width"]``); rows added later go on filling its last bucket. ``times``: a
-        ``(steps, runtimes, timestamps)`` triple of sorted arrays; each kept point then carries
-        its row's ``_runtime`` and ``_timestamp`` (the dashboard's time axes)."""
+        ``attrs["width"]``); rows added later go on filling its last bucket. ``stamped``: each
+        kept point carries its row's ``_runtime`` and ``_timestamp`` (the dashboard's time
+        axes), from the frame's ``runtime_min`` ... columns; a frame without them, or
+        ``stamped`` False, looks them up in ``times`` (a ``(steps, runtimes, timestamps)``
+        triple of sorted arrays; None: points carry no times)."""
         series = cls(cap)
         series.width = max(1, int(frame.attrs.get("width", 1)))
         cols = [frame[c].tolist() for c in _BUCKET_COLUMNS]
         buckets: list[list[Any]] = []
-        more = _times_for(times, cols[3], cols[6])
+        if stamped and all(c in frame for c in _TIME_COLUMNS):  # times came with the buckets
+            rt0, ts0, rt1, ts1 = (frame[c].tolist() for c in _TIME_COLUMNS)
+            more: Iterable[tuple[tuple[float, ...], tuple[float, ...]]] = zip(
+                zip(rt0, ts0, strict=True), zip(rt1, ts1, strict=True), strict=True
+            )
+        else:
+            more = _times_for(times, cols[3], cols[6])
         for (rows, x0, y0, s0, x1, y1, s1), (m0, m1) in zip(
             zip(*cols, strict=True), more, strict=True
         ):
@@ -235,25 +247,36 @@ class MinMaxSeries:
     def points(self, from_bucket: int = 0) -> list[list[Any]]:
         """Points ``[index, x, y, step, *extra]`` of the buckets from ``from_bucket`` on, step
         order (an extra value that is not finite is sent as None)."""
-        out: list[list[Any]] = []
-        append = out.append  # a dashboard of 20 forks sends ~80k points: kept lean
+        # a dashboard of 20 forks sends ~80k points: x and y converted a column at a time
+        kept = list(self._kept(from_bucket))
+        xs = _nums([p[0] for _, p in kept])
+        ys = _nums([p[1] for _, p in kept])
+        opt = _opt
+        return [
+            [i, x, y, p[2]] if len(p) == 3 else [i, x, y, p[2], *map(opt, p[3:])]
+            for (i, p), x, y in zip(kept, xs, ys, strict=True)
+        ]
+
+    def xy(self) -> list[tuple[float, float]]:
+        """``(x, y)`` of the kept points, step order: :meth:`points` without the index, step
+        and extra columns (what a static chart draws; the extras cost most to convert)."""
+        kept = [p for _, p in self._kept(0)]
+        return list(zip(_nums([p[0] for p in kept]), _nums([p[1] for p in kept]), strict=True))
+
+    def _kept(self, from_bucket: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """``(index, point)`` of the buckets' kept points from ``from_bucket`` on, step order:
+        a bucket's low and high point (one when they are the same row)."""
         buckets = self.buckets
         for b in range(from_bucket, len(buckets)):
             _, lo, hi = buckets[b]
             if lo is hi or lo[2] == hi[2]:
-                pair: tuple[tuple[Any, ...], ...] = (lo,)
+                yield 2 * b, lo
             elif int(hi[2]) < int(lo[2]):
-                pair = (hi, lo)
+                yield 2 * b, hi
+                yield 2 * b + 1, lo
             else:
-                pair = (lo, hi)
-            i = 2 * b
-            for p in pair:
-                if len(p) == 3:
-                    append([i, _num(p[0]), _num(p[1]), p[2]])
-                else:
-                    append([i, _num(p[0]), _num(p[1]), p[2], *map(_opt, p[3:])])
-                i += 1
-        return out
+                yield 2 * b, lo
+                yield 2 * b + 1, hi
 
 
 def _times_for(
@@ -284,12 +307,35 @@ def _at(extra: Sequence[Any], k: int) -> tuple[float, ...]:
 
 def _opt(v: float) -> float | None:
     """An extra value on the wire: None when it is not finite (JSON has no NaN)."""
-    return _num(round(v, 3)) if math.isfinite(v) else None
+    if v - v != 0:  # inf or NaN (math.isfinite, without the call: ~160k a dashboard)
+        return None
+    r = round(v, 3)
+    return int(r) if r.is_integer() and -_EXACT < r < _EXACT else r
+
+
+#: floats below this size are whole numbers exactly when ``is_integer()`` says so
+_EXACT = 2.0**53
 
 
 def _num(v: float) -> float:
     """Ints stay ints on the wire (shorter JSON)."""
-    return int(v) if float(v).is_integer() and abs(v) < 2**53 else v
+    return int(v) if float(v).is_integer() and abs(v) < _EXACT else v
+
+
+def _nums(values: list[Any]) -> list[Any]:
+    """``[_num(v) for v in values]`` for a column of numbers, with numpy deciding which are
+    whole (an int too big for a float's exact range is left to :func:`_num`)."""
+    if len(values) < 16:
+        return [_num(v) for v in values]
+    arr = np.asarray(values, dtype=float)
+    whole = (np.abs(arr) < _EXACT) & (arr == np.floor(arr))
+    if not whole.any():
+        return [v if type(v) is not int else _num(v) for v in values]
+    ints = np.where(whole, arr, 0).astype(np.int64).tolist()
+    return [
+        i if w else (v if type(v) is not int else _num(v))
+        for v, i, w in zip(values, ints, whole.tolist(), strict=True)
+    ]
 
 
 def xy_arrays(

@@ -16,6 +16,7 @@ import numpy as np
 from ._charts import (
     Series,
     Source,
+    colour_group,
     dashboard_spec,
     diverged_after_fork,
     family_ids,
@@ -39,6 +40,7 @@ from ._data import (
     numeric_metrics,
     step_metric_for,
 )
+from ._marks import event_marks
 from ._media import MediaIndex, kind_of
 from ._protocols import RunLike, is_live
 
@@ -50,6 +52,8 @@ Bucketed = list[tuple[Series, dict[str, Any]]]
 
 #: columns every point carries after its step, for the dashboard's other x axes
 TIME_KEYS = ("_runtime", "_timestamp")
+#: the columns of ``history_buckets`` frames holding those of each bucket's two points
+TIME_COLUMNS = ("runtime_min", "timestamp_min", "runtime_max", "timestamp_max")
 
 
 class ChartFeed:
@@ -86,7 +90,7 @@ class ChartFeed:
         self.x_keys = {}
         metrics_defs = view.metrics
         self.family = family_ids(view)
-        self.colors = family_colors(self.family)
+        self.colors = family_colors(colour_group(view, self.family))
         sources = lineage_sources(view, self.colors)
         self.media = MediaIndex(view)
         first: Bucketed | None = None
@@ -150,12 +154,17 @@ class ChartFeed:
         self.sources.append(src)
         if src.run is not None and src.series.role in _OTHERS:
             self.archive_counts[src.series.key] = len(src.run.archives())
-        times = _times(src) if last is not None else None
+        # the buckets carry their points' times (rule 68); a view whose buckets do not has
+        # its time columns read
+        stamped = all(
+            all(c in f for c in TIME_COLUMNS) for _, frames in read for f in frames.values()
+        )
+        times = _times(src) if last is not None and not stamped else None
         for series, frames in read:
             for metric in self.x_keys:
                 frame = frames.get(metric)
                 if frame is not None and len(frame):
-                    mm = MinMaxSeries.from_buckets(frame, self.max_points, times)
+                    mm = MinMaxSeries.from_buckets(frame, self.max_points, times, stamped)
                     self.data[(metric, series.key)] = mm
 
     def _load_frame(self, src: Source, live: bool) -> None:
@@ -362,11 +371,17 @@ class ChartFeed:
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``_base`` trait: every point, the fork marks and the current :attr:`seq`."""
+        """The ``_base`` trait: every point, the fork marks, the PBT and recovery marks
+        (``events``, rule 70) and the current :attr:`seq`."""
         points: dict[str, dict[str, list[list[Any]]]] = {}
         for (metric, key), series in self.data.items():
             points.setdefault(metric, {})[key] = series.points()
-        return {"seq": self.seq, "points": points, "forks": self.fork_marks()}
+        return {
+            "seq": self.seq,
+            "points": points,
+            "forks": self.fork_marks(),
+            "events": event_marks(self),
+        }
 
     def close(self) -> None:
         """Stop following every source."""

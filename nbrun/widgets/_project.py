@@ -23,12 +23,13 @@ import traitlets
 import nbrun
 
 from ._assets import LazyWidget, in_marimo
-from ._charts import family_ids
+from ._charts import colour_group, family_ids
 from ._colors import family_colors, run_color
 from ._compare import compared_ancestor, difference
 from ._dashboard import Dashboard
 from ._overview import jsonable, last_step
 from ._snapshot import page, project_html, project_text, publish_snapshot, watch_cells, write_page
+from ._sweeps import SweepWatch, sweep_groups, sweeps_running, trials_running, with_sweeps
 from ._tree import project_trees_html
 
 STATIC = Path(__file__).parent / "static"
@@ -111,6 +112,7 @@ def _row(r: nbrun.StoredRun, depth: int) -> dict[str, Any]:
         "summary": summary,
         "color": run_color(r.id),
         "depth": depth,
+        "sweep": r.sweep_id,  # the sweep it is a trial of (rule 69: grouped by sweep)
     }
 
 
@@ -120,7 +122,8 @@ def project_rows(
     """One dict per run, parents before their forks (depth-first, oldest first), with
     ``depth`` for the lineage indent, flattened scalar ``config`` and table-ready
     ``summary`` (see :func:`summary_cell`)."""
-    runs = nbrun.Api(dir).runs(project)
+    # read once for the whole table (a few queries, whatever the number of runs)
+    runs = nbrun.Api(dir).runs(project, snapshot=True)
     by_parent: dict[str | None, list[nbrun.StoredRun]] = {}
     keys = {(r.project, r.id) for r in runs}
     for r in runs:
@@ -150,7 +153,25 @@ def project_rows(
             family = []
         if row is not None:
             family.append(row)
+    _sweep_colours(out)
     return out
+
+
+def _sweep_colours(rows: list[dict[str, Any]]) -> None:
+    """A sweep's trials that have no fork (alone in their family) take colours as one family
+    of the sweep's runs, oldest first (as their dashboards do: ``colour_group``)."""
+    children = {(r["project"], r["forked_from"]) for r in rows if r["forked_from"]}
+    by_sweep: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("sweep"):
+            by_sweep.setdefault((r["project"], r["sweep"]), []).append(r)
+    for members in by_sweep.values():
+        ordered = sorted(members, key=lambda f: (f["created"] or 0, f["id"]))
+        colors = family_colors(f["id"] for f in ordered)
+        for f in members:
+            alone = f["depth"] == 0 and (f["project"], f["id"]) not in children
+            if alone:
+                f["color"] = colors[f["id"]]
 
 
 def overlay_data(
@@ -168,9 +189,10 @@ def overlay_data(
     runs: list[dict[str, Any]] = []
     full: list[dict[str, list[tuple[float, float]]]] = []  # per run: metric -> its points
     order: list[str] = []
+    families: list[tuple[str, set[str], dict[str, str]]] = []  # read once per family
     for key, view in views.items():
         df = view.history(samples=samples)
-        color = family_colors(family_ids(view)).get(view.id, run_color(view.id))
+        color = _family_colors(view, families).get(view.id, run_color(view.id))
         found = compared_ancestor(key, drawn, lambda k: _parent_link(api, known, k))
         runs.append(
             {
@@ -209,6 +231,27 @@ def overlay_data(
     return {"runs": runs, "metrics": order, "points": points, "diff": diff}
 
 
+def _family_colors(
+    view: nbrun.StoredRun, families: list[tuple[str, set[str], dict[str, str]]]
+) -> dict[str, str]:
+    """The colours of ``view``'s family (:func:`family_ids`), read once for all the runs of
+    one family that are overlaid: a family read whole holds every run whose lineage walk
+    reaches its root, so a run found in one has that family (``families`` grows as read)."""
+    for project, members, colors in families:
+        if project == view.project and view.id in members:
+            return colors
+    ids = family_ids(view, FAMILY_LIMIT)
+    group = colour_group(view, ids)  # a trial alone in its family: its sweep's runs
+    colors = family_colors(group)
+    if len(ids) < FAMILY_LIMIT:  # cut short: another member may see another part of it
+        families.append((view.project, set(group), colors))
+    return colors
+
+
+#: the most runs of a family read for its colours (as :func:`family_ids`)
+FAMILY_LIMIT = 200
+
+
 def _parent_link(
     api: nbrun.Api, views: dict[str, nbrun.StoredRun], key: str
 ) -> tuple[str, int] | None:
@@ -238,6 +281,8 @@ class RunTable(LazyWidget):
     overlay: traitlets.Dict[str, Any] = traitlets.Dict().tag(sync=True)
     #: the display id of the static snapshot shown with the project view (the view hides it)
     snapshot_id = traitlets.Unicode("").tag(sync=True)
+    #: the project's sweeps with their runs (``_sweeps.sweep_groups``; rule 69)
+    sweeps: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
 
 class ProjectView(RunTable):
@@ -256,8 +301,16 @@ class ProjectView(RunTable):
         self.selected: list[str] = []
         # the rows go in the widget's initial state: an update sent while the browser is
         # still loading the widget's module can be lost
-        super().__init__(project=project or "", runs=project_rows(project, self.dir))
+        rows = project_rows(project, self.dir)
+        super().__init__(project=project or "", runs=rows, sweeps=sweep_groups(rows, self.dir))
         self.on_msg(self._on_message)
+        # while a sweep runs, its agent adds runs from elsewhere: the view follows them
+        self.sweep_watch = SweepWatch(
+            self.refresh,
+            lambda: sweeps_running(self.sweeps),
+            lambda: trials_running(self.sweeps),
+        )
+        self.sweep_watch.poke()
 
     @property
     def table(self) -> ProjectView:
@@ -268,11 +321,20 @@ class ProjectView(RunTable):
     def refresh(self) -> None:
         """Re-read the runs (and the overlay of the selected ones that still exist)."""
         rows = project_rows(self.project_name, self.dir)
+        self.table.sweeps = sweep_groups(rows, self.dir)
         self.table.runs = rows
+        self.sweep_watch.poke()
         present = {r["key"] for r in rows}
         keep = [k for k in self.selected if k in present]
         if keep != [r["key"] for r in self.table.overlay.get("runs", [])]:
             self.select(keep)
+
+    def close(self) -> None:
+        """Stop following the project's sweeps, then close the view."""
+        watch = getattr(self, "sweep_watch", None)  # None: closed while being made
+        if watch is not None:
+            watch.stop()
+        super().close()
 
     def _key(self, run_id: str) -> str:
         if "/" in run_id:
@@ -346,6 +408,7 @@ class ProjectView(RunTable):
         summary: what a saved notebook or an export shows without a kernel."""
         rows = list(self.table.runs)
         html = project_html(rows, self.project_name, self.dir, self.table.snapshot_id)
+        html = with_sweeps(html, self.table.sweeps)
         return html, project_text(rows, self.project_name)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -441,8 +504,11 @@ def project_to_html(
     root = nbrun.Api(dir).dir
     rows = project_rows(project, root)
     title = f"{project or 'all projects'} · nbrun"
+    html = with_sweeps(
+        project_html(rows, project, root, inline=True), sweep_groups(rows, root), True
+    )
     trees = project_trees_html(rows, root, inline=True)  # one per family (rule 63)
-    return write_page(page(title, project_html(rows, project, root, inline=True) + trees), path)
+    return write_page(page(title, html + trees), path)
 
 
 def display_project(

@@ -436,7 +436,7 @@ def feed_charts(feed: Any) -> tuple[list[dict[str, Any]], list[tuple[str, str, l
         for s in series:
             data = feed.data.get((metric, s["key"]))
             if data is not None and len(data):
-                lines.append((meta[s["key"]], [(p[1], p[2]) for p in data.points()]))
+                lines.append((meta[s["key"]], data.xy()))
         charts.append((metric, axis_title(x_key), lines))
     return series, charts
 
@@ -461,7 +461,8 @@ def page(title: str, fragment: str) -> str:
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title><meta name='color-scheme' content='light dark'>"
-        "<style>body{margin:16px;background:Canvas;color:CanvasText}"
+        "<style>body{margin:16px;background:Canvas;color:CanvasText;"
+        "font:13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif}"
         ":root{--jp-ui-font-color1:#1f1f1f;--jp-ui-font-color2:#616161;"
         "--jp-border-color2:#ccc}@media (prefers-color-scheme: dark){:root{"
         "--jp-ui-font-color1:#e6e6e6;--jp-ui-font-color2:#aaa;--jp-border-color2:#555}}"

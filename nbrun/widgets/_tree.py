@@ -654,7 +654,10 @@ def tree_html(layout: Mapping[str, Any], inline: bool = False) -> str:
             f'<img class="nbrun-snap-tree" alt="family tree of {n} nodes" '
             f'src="data:image/svg+xml;base64,{data}">'
         )
-    box = '<div class="nbrun-tree-snapshot" style="max-width:100%;overflow-x:auto">'
+    box = (
+        '<div class="nbrun-tree-snapshot" style="max-width:100%;overflow-x:auto;'
+        "font:13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif\">"
+    )
     return f"{box}{head}{body}</div>"
 
 

@@ -99,3 +99,33 @@ def test_media_notebook_executes(tmp_path: Path) -> None:
     assert hist["predictions"].iloc[-1].get_dataframe().shape == (6, 4)
     assert len(hist["weights"].iloc[0].histogram) == 64
     assert hist["first_glyphs"].iloc[0][0].numpy().shape == (8, 8)
+
+
+@pytest.mark.slow
+def test_sweeps_notebook_executes(tmp_path: Path) -> None:
+    """notebooks/sweeps.ipynb: a random sweep with hyperband, a PBT of 4 and a recovery by
+    rewind on a NumPy model, each displayed: the project view grouped by sweep (rule 69) and
+    the dashboards with their PBT and recovery marks (rule 70); small outputs."""
+    nb = nbformat.read(NOTEBOOKS / "sweeps.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    api = nbrun.Api(tmp_path)
+    runs = api.runs("sweeps-demo")
+    assert len(runs) == 8 and len({r.sweep_id for r in runs}) == 1
+    sweep = api.sweep(f"sweeps-demo/{runs[0].sweep_id}")
+    assert sweep.config["early_terminate"]["type"] == "hyperband"
+    # the project view's static snapshot shows the sweep's section with its two charts
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert f'data-sweep="sweeps-demo/{sweep.id}"' in html
+    members = api.runs("pbt-demo")
+    assert any(r.forked_from is not None and "exploit" in r.metadata["pbt"] for r in members)
+    (recovered,) = api.runs("recover-demo")
+    assert recovered.state == "finished" and recovered.config["lr"] == 0.075
+    assert [a["title"] for a in recovered.alerts] == ["recovered by rewind"]
+    shown = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(shown) == 3  # the project view and two dashboards
+    # small outputs: the static snapshots hold downsampled SVG, no giant widget state (the
+    # widgets' own state, with their bundles, is nbclient's metadata: not in the outputs)
+    size = sum(len(str(o)) for o in outputs)
+    assert size < 200_000, f"the notebook's outputs are {size} characters"

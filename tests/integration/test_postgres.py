@@ -102,7 +102,14 @@ def test_version_1_database_is_upgraded_by_every_migration(run_dir: Path) -> Non
     assert version == [(str(_store.schema_version()),)]
     tables = {r[0] for r in _sql(url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert {"system_samples", "console", "artifacts", "artifact_usage"} <= tables
+    assert "history_summaries" in tables  # v5, rule 68
     assert view.logs().empty and view.logged_artifacts() == []
+    # the upgraded database stores each chunk's bucket summary beside it (rule 68)
+    with nbrun.init(project="p", dir=url, id="new", settings={"flush_rows": 100}) as run:
+        for i in range(300):
+            run.log({"x": float(i)})
+    chunks = _sql(url, "SELECT COUNT(*) FROM history")[0][0]
+    assert _sql(url, "SELECT COUNT(*) FROM history_summaries") == [(chunks,)]
 
 
 def test_history_chunks_skip_toast_compression_also_in_older_databases(run_dir: Path) -> None:

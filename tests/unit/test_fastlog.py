@@ -25,8 +25,10 @@ import numpy as np
 import pytest
 
 import nbrun
+import nbrun._history.writer as writer_module
 from nbrun import _run
 from nbrun._history import MAX_STEP, FloatBlock, Writer
+from nbrun._history.blocks import encode_float_rows, encode_float_rows_c
 from nbrun._summary import Summary
 from nbrun.errors import UsageError
 from tests.conftest import python_env
@@ -364,14 +366,16 @@ def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         _run._fastlog.set_clock(clock)
 
 
-def _replay(run_id: str, seed: int, n: int, metric: bool) -> list[Any]:
+def _replay(run_id: str, seed: int, n: int, metric: bool, calm: bool = False) -> list[Any]:
     """A random training script's calls on the current path; what each returned or raised.
 
     Where the writer's batches (and so the chunks) end depends on when its thread runs, on
     either path, so it runs only at points the script decides: with ``metric``, blocks are
     never full (1,000 rows) and the writer runs when ``define_metric`` flushes half-way and
     at ``finish``; without, blocks of 37 rows are sealed as the calls go and the writer waits
-    (on its lock) until the calls are done."""
+    (on its lock) until the calls are done. ``calm``: keys and value types change ten times
+    less often, so blocks grow long enough for the block encoder (64 rows and more)."""
+    q = 0.1 if calm else 1.0
     rnd = random.Random(seed)
     settings = {
         "stats": False,
@@ -388,16 +392,16 @@ def _replay(run_id: str, seed: int, n: int, metric: bool) -> list[Any]:
     step = 0
     for i in range(n):
         r = rnd.random()
-        if r < 0.02:
+        if r < 0.02 * q:
             keys = rnd.choice(key_sets)
         data: dict[str, Any] = {k: rnd.choice([rnd.random(), -0.0, math.inf]) for k in keys}
-        if r < 0.01:
+        if r < 0.01 * q:
             data[keys[0]] = rnd.choice([1, None, "x", np.float64(2.0), True])
-        elif r < 0.015:
+        elif r < 0.015 * q:
             data["_timestamp"] = 5.0
-        elif r < 0.02:
+        elif r < 0.02 * q:
             data = {keys[0]: 1.0} if rnd.random() < 0.5 else {**data, "extra": 1.0}
-        elif r < 0.025:
+        elif r < 0.025 * q:
             data[keys[-1]] = object()
         kwargs: dict[str, Any] = {}
         s = rnd.random()
@@ -431,9 +435,12 @@ def _replay(run_id: str, seed: int, n: int, metric: bool) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize(("seed", "metric"), [(1, False), (2, False), (3, True), (4, True)])
-def test_both_paths_store_the_same_bytes(
-    run_dir: Path, monkeypatch: pytest.MonkeyPatch, seed: int, metric: bool
+@pytest.mark.parametrize(
+    ("seed", "metric", "calm"),
+    [(1, False, False), (2, False, False), (3, True, False), (4, True, False), (5, True, True)],
+)
+def test_rule71_both_paths_store_the_same_bytes(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, seed: int, metric: bool, calm: bool
 ) -> None:
     try:
         results = {}
@@ -441,8 +448,20 @@ def test_both_paths_store_the_same_bytes(
             with monkeypatch.context() as m:
                 _fixed_clock(m)
                 _use(path, m)
+                # each path with its own block encoder (rule 71): C with the extension, numpy
+                # without it (NBRUN_PURE_PYTHON=1, no compiler)
+                encoder = encode_float_rows_c if path == "c" else encode_float_rows
+                encoded: list[int] = []
+
+                def encode(rows: Any, state: Any, encoder: Any = encoder, n: Any = encoded) -> Any:
+                    n.append(len(rows))
+                    return encoder(rows, state)
+
+                m.setattr(writer_module, "encode_block", encode)
                 before = _run._fastlog.counts() if _run._fastlog is not None else (0, 0)
-                results[path] = _replay(f"eq{seed}{path}", seed, 400, metric)
+                results[path] = _replay(
+                    f"eq{seed}{path}", seed, 1500 if calm else 400, metric, calm
+                )
                 if path == "c":
                     taken, passed = (
                         a - b for a, b in zip(_run._fastlog.counts(), before, strict=True)
@@ -450,6 +469,8 @@ def test_both_paths_store_the_same_bytes(
                     assert taken > 100 and passed > 20  # both paths had their share
                 else:
                     assert _run._fastlog is None or _run._fastlog.counts() == before
+                if calm:  # long blocks: the block encoder wrote chunks
+                    assert encoded and max(encoded) >= 64
                 h = nbrun.Api(run_dir).run(f"{P}/eq{seed}{path}").history()
                 results[path].append(h.to_dict("list"))
     finally:
@@ -529,7 +550,7 @@ def test_the_layout_the_c_code_reads_is_there_and_no_warning_is_raised() -> None
 def test_a_renamed_attribute_is_named_by_the_check() -> None:
     fastlog = _fastlog_module()
     slots = tuple(n if n != "full" else "capacity" for n in FloatBlock.__slots__)
-    block = type("FloatBlock", (), {"__slots__": slots})
+    block = type("FloatBlock", (), {"__slots__": slots, "append": FloatBlock.append})
     assert _run.run.fastlog_layout_gaps(fastlog.LAYOUT, {**OWNERS, "FloatBlock": block}) == [
         "FloatBlock.full"
     ]
@@ -549,16 +570,46 @@ def test_a_renamed_attribute_is_named_by_the_check() -> None:
     ]
 
 
-def test_a_renamed_attribute_warns_at_import_and_log_runs_the_python_path(tmp_path: Path) -> None:
-    """A copy of the package with ``Run._t0_wall`` renamed in its source (the built extension
-    unchanged): importing it warns naming the attribute, and ``log`` is the Python path, which
-    still logs."""
+def test_rule71_the_contract_operations_are_checked_too() -> None:
+    """The operations the C code does in place of the Python path's method calls are part of
+    the layout: a renamed or removed one is named (the C code would no longer match)."""
+    fastlog = _fastlog_module()
+    assert {(o, n) for o, k, n in fastlog.LAYOUT if k == "method"} == {
+        ("Summary", "observe_floats"),
+        ("Writer", "append_floats"),
+        ("Writer", "seal"),
+        ("FloatBlock", "append"),
+    }
+    for owner, name in (("Summary", "observe_floats"), ("Writer", "append_floats")):
+        cls = OWNERS[owner]
+        methods = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+        methods[name + "_renamed"] = methods.pop(name)
+        copy = type(owner, cls.__bases__, methods)
+        gaps = _run.run.fastlog_layout_gaps(fastlog.LAYOUT, {**OWNERS, owner: copy})
+        assert gaps == [f"{owner}.{name}"]
+
+
+@pytest.mark.parametrize(
+    ("sources", "old", "new", "named"),
+    [
+        ("_run/*.py", "_t0_wall", "_t0_clock", "Run._t0_wall"),
+        # a contract operation (rule 71): the Python path's method, renamed where it is defined
+        # and called; the C code, built from the old names, must not stand in for it
+        ("*/*.py", "append_floats", "append_row", "Writer.append_floats"),
+    ],
+)
+def test_rule71_a_renamed_attribute_warns_at_import_and_log_runs_the_python_path(
+    tmp_path: Path, sources: str, old: str, new: str, named: str
+) -> None:
+    """A copy of the package with an attribute of the layout renamed in its source (the built
+    extension unchanged): importing it warns naming the attribute, and ``log`` is the Python
+    path, which still logs."""
     _fastlog_module()
     pkg = Path(nbrun.__file__).parent
     copy = tmp_path / "src" / "nbrun"
     shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    for path in (copy / "_run").glob("*.py"):
-        path.write_text(path.read_text().replace("_t0_wall", "_t0_clock"))
+    for path in copy.glob(sources):
+        path.write_text(path.read_text().replace(old, new))
     runs = str(tmp_path / "runs")
     code = (
         "import warnings\n"
@@ -594,4 +645,4 @@ def test_a_renamed_attribute_warns_at_import_and_log_runs_the_python_path(tmp_pa
     assert done.returncode == 0, done.stdout + done.stderr
     msgs = [m for m in eval(done.stdout.strip().splitlines()[-1]) if "_fastlog" in m]
     assert len(msgs) == 1
-    assert "Run._t0_wall" in msgs[0] and "slower Python path" in msgs[0]
+    assert named in msgs[0] and "slower Python path" in msgs[0]

@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "_manage": 5,
     "_views": 6,
     "_sweep_view": 6,  # the read view of a stored sweep (Api().sweep), beside _views
+    "_run_snapshot": 7,  # RunSnapshot: stored runs read once with the others (Api().runs)
     "_copy": 7,  # nbrun.copy: runs, files and artifact records from one store to another
     "_run": 7,
     "_init_request": 8,  # init's arguments, environment and settings merged and checked once

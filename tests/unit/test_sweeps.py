@@ -160,7 +160,8 @@ def test_rule50_a_version4_database_gets_the_sweep_tables_when_upgraded(run_dir:
     Store.forget(store)
     conn = sqlite3.connect(db)  # take the database back to version 4, as an older nbrun left it
     conn.executescript(
-        "DROP TABLE sweep_trials; DROP TABLE sweeps; ALTER TABLE runs DROP COLUMN sweep_id;"
+        "DROP TABLE history_summaries; DROP TABLE sweep_trials; DROP TABLE sweeps;"
+        "ALTER TABLE runs DROP COLUMN sweep_id;"
         "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
     )
     conn.close()
@@ -236,6 +237,33 @@ def test_rule51_count_bounds_one_call_and_the_id_forms_are_accepted(run_dir: Pat
     assert nbrun.Api().sweep(f"{P}/{sid}").state == "FINISHED"
     nbrun.agent(f"{P}/{sid}", train)  # nothing left: returns at once
     assert len(calls) == 6
+
+
+def test_rule50_the_sweep_is_finished_when_the_last_trial_ends_not_at_the_next_claim(
+    run_dir: Path,
+) -> None:
+    """An agent whose ``count`` ends on the sweep's last trial (its ``run_cap``, or a grid's
+    last point) leaves it FINISHED; a random sweep without a cap stays RUNNING."""
+
+    def train() -> None:
+        nbrun.init().log({"loss": 0.5})
+
+    capped = nbrun.sweep(
+        {"method": "random", "run_cap": 3, "parameters": {"lr": {"min": 0.0, "max": 1.0}}},
+        project=P,
+    )
+    nbrun.agent(capped, train, count=2, project=P)
+    assert nbrun.Api().sweep(f"{P}/{capped}").state == "RUNNING"  # one trial left
+    nbrun.agent(capped, train, count=1, project=P)
+    assert nbrun.Api().sweep(f"{P}/{capped}").state == "FINISHED"
+    grid = nbrun.sweep({"method": "grid", "parameters": {"a": {"values": [1, 2]}}}, project=P)
+    nbrun.agent(grid, train, count=2, project=P)
+    assert nbrun.Api().sweep(f"{P}/{grid}").state == "FINISHED"
+    open_ended = nbrun.sweep(
+        {"method": "random", "parameters": {"lr": {"min": 0.0, "max": 1.0}}}, project=P
+    )
+    nbrun.agent(open_ended, train, count=2, project=P)
+    assert nbrun.Api().sweep(f"{P}/{open_ended}").state == "RUNNING"
 
 
 def test_rule51_bad_agent_arguments_are_refused_before_any_trial(run_dir: Path) -> None:
