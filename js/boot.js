@@ -138,7 +138,7 @@ function quietStyle() {
 }
 
 /** @type {import("@anywidget/types").Render} */
-function render({ model, el, experimental }) {
+function render({ model, el, experimental, host }) {
   const entry = lazy(model);
   quietStyle();
   el.classList.add("nbrun-waiting");
@@ -158,7 +158,8 @@ function render({ model, el, experimental }) {
         entry.initialized = true;
         await widget.initialize?.({ model: entry.proxy, experimental });
       }
-      cleanup = await widget.render({ model: entry.proxy, el, experimental });
+      // `host` shows child widgets (the project view's dashboard: lib/child.js, rule 72)
+      cleanup = await widget.render({ model: entry.proxy, el, experimental, host });
       if (!alive && typeof cleanup === "function") cleanup();
     })
     .catch((/** @type {any} */ err) => {

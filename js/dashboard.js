@@ -17,6 +17,7 @@ import { mountSide } from "./dashboard/side.js";
 import { storeFor } from "./dashboard/store.js";
 import CSS from "./dashboard.css";
 import { h } from "./lib/dom.js";
+import { followHostTheme, THEME_CSS } from "./lib/hosttheme.js";
 import { hideSnapshot, watchTheme } from "./lib/theme.js";
 import { createTreePanel } from "./tree/panel.js";
 import TREE_CSS from "./tree.css";
@@ -26,7 +27,7 @@ import TREE_CSS from "./tree.css";
 const MODULE_AT = Date.now();
 
 /** @type {import("@anywidget/types").Render} */
-function render({ model, el }) {
+function render({ model, el, host }) {
   const store = storeFor(model);
   const root = h("div", {
     class: "nbrun-dash",
@@ -36,6 +37,8 @@ function render({ model, el }) {
   });
   root.appendChild(h("style", {}, CSS));
   root.appendChild(h("style", {}, TREE_CSS));
+  root.appendChild(h("style", {}, THEME_CSS));
+  const unfollow = followHostTheme(root); // before the charts read the colours (rule 72)
   const overview = createOverview({ model, root });
   const actions = createActions({ model });
   const charts = createCharts({
@@ -55,6 +58,7 @@ function render({ model, el }) {
     traits: { layout: "tree", metric: "tree_metric", opened: "tree_opened" },
     onSelect: (node) => charts.pin(node ? node.run_id : ""),
     collapsible: true,
+    host,
   });
   const side = mountSide(model);
   const media = createMedia({ model });
@@ -118,6 +122,7 @@ function render({ model, el }) {
   return () => {
     unhide();
     unwatch();
+    unfollow();
     charts.dispose();
     overview.dispose();
     side.cleanup();

@@ -5,9 +5,11 @@
 // All run data is written with textContent (or as SVG text nodes), never as HTML. Charts are
 // plain SVG (no Vega): the module stays small and loads at once.
 
+import { renderChild } from "./lib/child.js";
 import { spansDecades } from "./lib/compare.js";
 import { h } from "./lib/dom.js";
 import { fmt as fmtDigits } from "./lib/format.js";
+import { followHostTheme, THEME_CSS } from "./lib/hosttheme.js";
 import { lineChart, s } from "./lib/overlaychart.js";
 import { cellText, cellValue, colValue, compare, matches } from "./lib/runtable.js";
 import { drawSweeps } from "./lib/sweeps.js";
@@ -112,9 +114,10 @@ function parallel(runs, axes, metric) {
 }
 
 /** @type {import("@anywidget/types").Render} */
-function render({ model, el }) {
+function render({ model, el, host }) {
   const root = h("div", { class: "nbrun-project" });
-  root.appendChild(h("style", {}, CSS));
+  root.appendChild(h("style", {}, CSS + THEME_CSS));
+  const unfollow = followHostTheme(root); // rule 72
   // `option` / `to`: the confirmation's checkbox and target project, kept while it is open
   // (any update from the kernel redraws it)
   // overlay charts: `log` the user's log-y choice per metric (else on when its values span
@@ -188,8 +191,11 @@ function render({ model, el }) {
       collapsed: sweepsShut,
       open: (key) => model.send({ action: "open", key }),
     });
-  root.append(bar, confirmBox, msg, notice, sweepsBox, scroller, compare_);
+  // the opened run's dashboard: a widget of its own, shown here (the `dashboard` trait)
+  const opened = h("div", { class: "nb-opened-dashboard" });
+  root.append(bar, confirmBox, msg, notice, sweepsBox, scroller, compare_, opened);
   el.appendChild(root);
+  const dashboard = showDashboard(model, host, opened);
   // the static snapshot displayed with this view (for saved notebooks) hides while it shows
   const snapId = model.get("snapshot_id");
   const unhide = snapId ? hideSnapshot("snapshot", snapId) : () => {};
@@ -564,8 +570,50 @@ function render({ model, el }) {
   drawSweepsNow();
   return () => {
     unhide();
+    unfollow();
+    dashboard.dispose();
     for (const ev of evs) model.off(ev, draw);
     model.off("change:sweeps", drawSweepsNow);
+  };
+}
+
+/**
+ * Show the model the `dashboard` trait names (`anywidget:<id>`) in `target`, again whenever it
+ * changes (rule 72: one widget, hosted by JupyterLab, Notebook 7 and marimo alike).
+ * @param {any} model @param {any} host @param {HTMLElement} target
+ */
+function showDashboard(model, host, target) {
+  let shown = "";
+  /** @type {() => void} */
+  let remove = () => {};
+  let alive = true;
+  const update = async () => {
+    const ref = String(model.get("dashboard") || "");
+    if (ref === shown) return;
+    shown = ref;
+    remove();
+    remove = () => {};
+    target.replaceChildren();
+    target.setAttribute("data-dashboard", ref);
+    if (!ref) return;
+    try {
+      const box = h("div");
+      const undo = await renderChild({ host, model, ref, target: box });
+      if (!alive || shown !== ref) return undo();
+      remove = undo;
+      target.appendChild(box);
+    } catch (err) {
+      target.appendChild(h("pre", { class: "nb-opened-error" }, `the dashboard could not be shown: ${err}`));
+    }
+  };
+  model.on("change:dashboard", update);
+  update();
+  return {
+    dispose() {
+      alive = false;
+      model.off("change:dashboard", update);
+      remove();
+    },
   };
 }
 

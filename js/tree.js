@@ -2,6 +2,7 @@
 // nodes, forks and rewinds as edges at their steps, each node coloured by a metric. Python side:
 // nbrun/widgets/_tree_widget.py (the layout comes from nbrun/widgets/_tree.py). Click a node to
 // select it (the `selected` trait) and open its dashboard below.
+import { followHostTheme, THEME_CSS } from "./lib/hosttheme.js";
 import { hideSnapshot } from "./lib/theme.js";
 import { createTreePanel } from "./tree/panel.js";
 import CSS from "./tree.css";
@@ -11,14 +12,16 @@ import CSS from "./tree.css";
  */
 
 /** @type {import("@anywidget/types").Render<TreeModel>} */
-function render({ model, el }) {
+function render({ model, el, host }) {
   const root = document.createElement("div");
   root.className = "nbrun-tree";
   const style = document.createElement("style");
-  style.textContent = CSS;
+  style.textContent = CSS + THEME_CSS;
+  const unfollow = followHostTheme(root); // rule 72
   const panel = createTreePanel({
     model,
     traits: { layout: "layout", metric: "metric", opened: "opened", selected: "selected" },
+    host,
   });
   root.append(style, panel.el);
   el.appendChild(root);
@@ -34,6 +37,7 @@ function render({ model, el }) {
   root.setAttribute("data-ready", "1");
   return () => {
     unhide();
+    unfollow();
     panel.dispose();
     model.off("change:layout", panel.render);
     model.off("change:opened", renderOpened);

@@ -32,5 +32,6 @@ npm ci --no-audit --no-fund
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# [dev] carries the browser tests' hosts too: JupyterLab, Notebook 7 and marimo (rule 72)
 .venv/bin/python -m pip install -q -e ".[dev]"
 echo "setup: done; activate with: source .venv/bin/activate"

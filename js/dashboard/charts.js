@@ -32,7 +32,7 @@ import { eventTuples } from "./events.js";
 import { renderLegend as drawLegend, legendClick } from "./legend.js";
 import { bindPointer, hoverHead, hoverPosition, hoverRows, invertX, plotX, pointStep } from "./pointer.js";
 import { checkpointTuples, nearestPickable, seriesMeta, snapToCheckpoint } from "./points.js";
-import { previewSvg } from "./preview.js";
+import { previewSvg, previewX } from "./preview.js";
 import { markDirty } from "./store.js";
 import { afterPaint, loadVega } from "./vegaload.js";
 
@@ -47,8 +47,8 @@ import { afterPaint, loadVega } from "./vegaload.js";
 /**
  * The dashboard's charts. `onSelect(clicked)` runs after a click on step `clicked` set
  * `selected_step` (that step, or the checkpoint at or before it);
- * `reportError(text)` shows an error.
- * @param {{ model: import("@anywidget/types").AnyModel, store: any, root: HTMLElement, onSelect: (clicked: number) => void, reportError: (text: string) => void }} opts
+ * `reportError(text, key)` shows an error (kept under `key` until reported empty).
+ * @param {{ model: import("@anywidget/types").AnyModel, store: any, root: HTMLElement, onSelect: (clicked: number) => void, reportError: (text: string, key?: string) => void }} opts
  */
 export function createCharts({ model, store, root, onSelect, reportError }) {
   const legend = h("div", { class: "nb-legend" });
@@ -220,6 +220,13 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
       return;
     }
     entry.pdiv.replaceChildren(svg);
+    svg.addEventListener("click", (ev) => {
+      // a click on the plain chart (before Vega draws, or where it cannot load) selects the
+      // nearest step a click may pick (rule 72)
+      const x = previewX(svg, ev.clientX);
+      const row = x === null ? null : nearestPickable(entry.lines, meta, "x", x);
+      if (row) select(row.step);
+    });
     markDrawn(metric, false);
   }
 
@@ -359,8 +366,13 @@ export function createCharts({ model, store, root, onSelect, reportError }) {
     const c = entry.c;
     try {
       V = await loadVega(model);
+      reportError("", "vega");
     } catch (err) {
-      reportError(`chart ${c.metric}: Vega did not load: ${errorText(err)}`);
+      // the plain chart stays, and clicks on it still select a step (rule 72)
+      reportError(
+        `charts: Vega did not load (the plain charts stay; click them to select a step): ${errorText(err)}`,
+        "vega",
+      );
       return;
     }
     if (!alive) return;

@@ -242,20 +242,29 @@ export function createOverview({ model, root }) {
     renderErrors();
   }
 
+  // The front end's own errors (Vega did not load, ...), by key: they stay in view through
+  // the kernel's renders until cleared (rule 72).
+  /** @type {Map<string, string>} */
+  const local = new Map();
+
   // The restore note (neutral: a fork or rewind snapped to a checkpoint, as designed), then
-  // the training error and the widget's `error` trait in the error box.
+  // the training error, the widget's `error` trait and the front end's errors in the error box.
   function renderErrors() {
     const ov = model.get("overview") || {};
     noteEl.textContent = ov.restore_warning ? `note: ${ov.restore_warning}` : "";
     const parts = [];
     if (ov.training_error) parts.push(`training failed:\n${ov.training_error}`);
     if (model.get("error")) parts.push(model.get("error"));
+    parts.push(...local.values());
     errorEl.textContent = parts.join("\n\n");
   }
 
-  // An error of the front end itself (until the next render of the errors).
-  function reportError(text) {
-    errorEl.textContent = text;
+  // An error of the front end itself, kept under `key` (its text by default) until
+  // `reportError("", key)` clears it.
+  function reportError(text, key = text) {
+    if (text) local.set(key, text);
+    else local.delete(key);
+    renderErrors();
   }
 
   return { head, noteEl, errorEl, tablesEl, render, renderErrors, reportError, dispose: editor.dispose };

@@ -82,6 +82,8 @@ export function previewSvg({ spec, lines, xdom = null, ydom, xTitle, config }) {
   const yd = ydom || [y0, y1 > y0 ? y1 : y0 + 1];
   const svg = el("svg", {
     class: "nb-preview",
+    "data-xd": `${xd[0]},${xd[1]}`,
+    "data-plot": `${PAD.left},${w}`,
     width: w + PAD.left + PAD.right,
     height: h + PAD.top + PAD.bottom,
     "font-family": "sans-serif",
@@ -140,6 +142,19 @@ export function previewSvg({ spec, lines, xdom = null, ydom, xTitle, config }) {
     );
   }
   return svg;
+}
+
+/**
+ * The x value under client x `clientX` on a preview drawn by {@link previewSvg}; null outside
+ * its plot.
+ * @param {SVGElement} svg @param {number} clientX @returns {number | null}
+ */
+export function previewX(svg, clientX) {
+  const [x0, x1] = (svg.getAttribute("data-xd") || "").split(",").map(Number);
+  const [left, w] = (svg.getAttribute("data-plot") || "").split(",").map(Number);
+  const px = clientX - svg.getBoundingClientRect().left - left;
+  if (![x0, x1, left, w, px].every(Number.isFinite) || px < -4 || px > w + 4) return null;
+  return x0 + (Math.min(w, Math.max(0, px)) / (w || 1)) * (x1 - x0);
 }
 
 // Role -> dash pattern, from the spec's strokeDash scale.

@@ -133,3 +133,23 @@ test("data in the synced state renders at once, follows updates, and stops at th
   }
   assert.deepEqual(seen, [[2], [3]], "later changes come as messages");
 });
+
+test("rule 72: a kernel load pending on a closed widget is asked again through a later one", async () => {
+  const { loadAsset, setKernelRetry } = await import("../lib/assets.js");
+  setKernelRetry(20);
+  const path = "nbrun/static/test-retry/vega.js";
+  const first = fakeModel(); // closed before its answer came: it never gets one
+  const second = fakeModel();
+  const p = loadAsset(first, path);
+  p.catch(() => {});
+  await tick();
+  assert.deepEqual(first.sent, [{ nbrun: "asset", name: "vega.js" }]);
+  assert.equal(loadAsset(second, path), p); // one load per page
+  assert.deepEqual(second.sent, []); // not at once: the first may still answer
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(second.sent, [{ nbrun: "asset", name: "vega.js" }]);
+  // the second widget's kernel answers (a refusal here: no module import in node) and the
+  // shared load settles with it
+  second.deliver({ type: "nbrun_asset", name: "vega.js", ok: false, message: "refused" });
+  await assert.rejects(p, /refused/);
+});

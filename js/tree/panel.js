@@ -3,6 +3,7 @@
 // button that asks the kernel for that run's dashboard (`run.display()`), shown below. Used by
 // the standalone tree widget (js/tree.js, nbrun/widgets/_tree_widget.py) and by the dashboard's
 // Tree panel (js/dashboard.js). Text goes in through textContent only.
+import { renderChild } from "../lib/child.js";
 import { h } from "../lib/dom.js";
 import { drawTree } from "./draw.js";
 import { heading, isFamily, nodeByKey, nodeInfo, toggle } from "./layout.js";
@@ -14,9 +15,9 @@ import { heading, isFamily, nodeByKey, nodeInfo, toggle } from "./layout.js";
 
 /**
  * @param {{ model: Model, traits: TreeTraits, onSelect?: (node: import("./layout.js").TreeNode | null) => void,
- *   collapsible?: boolean }} opts
+ *   collapsible?: boolean, host?: any }} opts
  */
-export function createTreePanel({ model, traits, onSelect, collapsible = false }) {
+export function createTreePanel({ model, traits, onSelect, collapsible = false, host }) {
   const el = collapsible ? h("details", { class: "nb-tree-panel", open: "" }) : h("div", { class: "nb-tree-panel" });
   const title = h(collapsible ? "summary" : "div", { class: "nb-tree-title" });
   const select = /** @type {HTMLSelectElement} */ (h("select", { class: "nb-tree-metric", title: "colour by" }));
@@ -110,20 +111,12 @@ export function createTreePanel({ model, traits, onSelect, collapsible = false }
     openedView = null;
     opened.replaceChildren();
     if (!ref) return;
-    const wm = /** @type {any} */ (model.widget_manager);
     try {
-      const child = await wm.get_model(ref.replace(/^IPY_MODEL_/, ""));
-      if (!alive || ref !== String(model.get(traits.opened) || "")) return;
-      if (typeof wm.create_view !== "function") {
-        opened.textContent =
-          "this front end cannot show a dashboard inside another widget: display it with run.display()";
-        return;
-      }
-      const view = await wm.create_view(child);
-      if (!alive) return view.remove();
-      openedView = view;
-      opened.appendChild(view.el);
-      view.trigger?.("displayed");
+      const target = h("div");
+      const remove = await renderChild({ host, model, ref, target });
+      if (!alive || ref !== String(model.get(traits.opened) || "")) return remove();
+      openedView = { remove };
+      opened.appendChild(target);
     } catch (err) {
       opened.textContent = `the dashboard could not be shown: ${err}`;
     }

@@ -27,7 +27,9 @@ static snapshot beside it in view.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import sys
 import threading
 import weakref
 from collections.abc import Iterable
@@ -93,6 +95,29 @@ def serve_assets(widget: Any) -> None:
     widget.on_msg(on_msg)
 
 
+def in_marimo() -> bool:
+    """Whether this kernel is marimo's (rule 72): marimo hosts anywidgets and shows every extra
+    output of a display bundle as a tab of its own, so nbrun's views emit the widget only."""
+    marimo = sys.modules.get("marimo")
+    running = getattr(marimo, "running_in_notebook", None)
+    try:
+        return bool(running()) if callable(running) else False
+    except Exception:  # an older or partial marimo: not its kernel
+        return False
+
+
+def boot_data_url() -> str:
+    """The loader ``static/boot.js`` as a ``data:`` URL (about 4 KB). marimo takes such an
+    ``_esm`` as it is; any other text it stores as a file of the running cell, which fails for a
+    widget made while no cell runs (a dashboard opened from the project view or a family tree
+    by a click): rule 72."""
+    with _version_lock:
+        if "boot" not in _versions:
+            code = (STATIC / "boot.js").read_bytes()
+            _versions["boot"] = "data:text/javascript;base64," + base64.b64encode(code).decode()
+        return _versions["boot"]
+
+
 _carrying: weakref.WeakSet[LazyWidget] = weakref.WeakSet()
 _hooked: list[Any] = []
 
@@ -139,6 +164,8 @@ class LazyWidget(anywidget.AnyWidget):
         """As ``anywidget.AnyWidget``; the real module is named from ``_module_name``."""
         kwargs.setdefault("_module", asset_path(self._module_name))
         kwargs["_inline"] = list(self._transient)
+        if in_marimo():
+            kwargs["_esm"] = boot_data_url()
         # one send at a time decides between update and message (the update thread and the
         # comm's handler both send)
         self._lazy_lock = threading.RLock()

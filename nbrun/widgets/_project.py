@@ -15,14 +15,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import ipywidgets
+import anywidget
 import traitlets
 
 import nbrun
 
-from ._assets import LazyWidget
+from ._assets import LazyWidget, in_marimo
 from ._charts import colour_group, family_ids
 from ._colors import family_colors, run_color
 from ._compare import compared_ancestor, difference
@@ -285,28 +285,38 @@ class RunTable(LazyWidget):
     sweeps: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
 
-class ProjectView(ipywidgets.VBox):
-    """A project's runs with their lineage; **open** shows a run's dashboard below."""
+class ProjectView(RunTable):
+    """A project's runs with their lineage; **open** shows a run's dashboard below the table.
+
+    One anywidget (rule 72: marimo hosts anywidgets only): the opened run's :class:`Dashboard`
+    is a widget of its own, named by the ``dashboard`` trait (``anywidget:<model id>`` on the
+    wire) and rendered inside the view's own (``host.getWidget`` in the browser)."""
+
+    #: the opened run's dashboard (None: none opened)
+    dashboard = anywidget.WidgetTrait().tag(sync=True)
 
     def __init__(self, project: str | None = None, dir: str | os.PathLike[str] | None = None):
         self.dir = nbrun.Api(dir).dir
         self.project_name = project
+        self.selected: list[str] = []
         # the rows go in the widget's initial state: an update sent while the browser is
         # still loading the widget's module can be lost
         rows = project_rows(project, self.dir)
-        self.table = RunTable(project=project or "", runs=rows, sweeps=sweep_groups(rows, self.dir))
+        super().__init__(project=project or "", runs=rows, sweeps=sweep_groups(rows, self.dir))
+        self.on_msg(self._on_message)
         # while a sweep runs, its agent adds runs from elsewhere: the view follows them
         self.sweep_watch = SweepWatch(
             self.refresh,
-            lambda: sweeps_running(self.table.sweeps),
-            lambda: trials_running(self.table.sweeps),
+            lambda: sweeps_running(self.sweeps),
+            lambda: trials_running(self.sweeps),
         )
         self.sweep_watch.poke()
-        self.holder = ipywidgets.Box()
-        self.dashboard: Dashboard | None = None
-        self.selected: list[str] = []
-        super().__init__(children=[self.table, self.holder])
-        self.table.on_msg(self._on_message)
+
+    @property
+    def table(self) -> ProjectView:
+        """The view itself (the table and the opened dashboard are one widget since rule 72;
+        kept for code written when the table was a child widget)."""
+        return self
 
     def refresh(self) -> None:
         """Re-read the runs (and the overlay of the selected ones that still exist)."""
@@ -321,7 +331,9 @@ class ProjectView(ipywidgets.VBox):
 
     def close(self) -> None:
         """Stop following the project's sweeps, then close the view."""
-        self.sweep_watch.stop()
+        watch = getattr(self, "sweep_watch", None)  # None: closed while being made
+        if watch is not None:
+            watch.stop()
         super().close()
 
     def _key(self, run_id: str) -> str:
@@ -337,16 +349,16 @@ class ProjectView(ipywidgets.VBox):
         key = self._key(run_id)
         view = nbrun.Api(self.dir).run(key)
         self._close_dashboard()
-        self.dashboard = Dashboard(view)
-        self.holder.children = [self.dashboard]
+        dashboard = Dashboard(view)
+        self.dashboard = dashboard
         self.table.opened = key
-        return self.dashboard
+        return dashboard
 
     def _close_dashboard(self) -> None:
         if self.dashboard is not None:
-            self.dashboard.close()
+            old = self.dashboard
             self.dashboard = None
-            self.holder.children = []
+            old.close()
             self.table.opened = ""
 
     def select(self, keys: list[str]) -> None:
@@ -399,25 +411,33 @@ class ProjectView(ipywidgets.VBox):
         html = with_sweeps(html, self.table.sweeps)
         return html, project_text(rows, self.project_name)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget view plus the static snapshot and a text summary."""
-        data = super()._repr_mimebundle_(**kwargs)
-        if data is None:
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The widget view plus the static snapshot and a text summary (in marimo the widget
+        only: marimo shows each extra output as a tab of its own, rule 72)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
             return None
-        data["text/html"], data["text/plain"] = self.snapshot()
-        return cast("dict[str, Any] | None", data)
+        data, meta = bundle
+        if not in_marimo():
+            data["text/html"], data["text/plain"] = self.snapshot()
+        return data, meta
 
     def _ipython_display_(self) -> None:
         """Displayed in a notebook: the live view, then the static snapshot (kept current
-        after every cell), which the live view hides while it shows."""
+        after every cell), which the live view hides while it shows (marimo: the view only)."""
         from IPython.display import display  # noqa: PLC0415 - the widget stack, on first use
 
+        bundle = super()._repr_mimebundle_()
+        if bundle is None:
+            return
+        widget, meta = bundle
+        if in_marimo():
+            display(widget, raw=True, metadata=meta)
+            return
         self._display_id = self._display_id or f"nbrun-snapshot-{self.model_id}"
         self.table.snapshot_id = self._display_id
-        widget = super()._repr_mimebundle_()
-        if widget is not None:
-            widget["text/plain"] = "(the live nbrun project view: needs its kernel)"
-            display(widget, raw=True)
+        widget["text/plain"] = "(the live nbrun project view: needs its kernel)"
+        display(widget, raw=True, metadata=meta)
         html, text = self.snapshot()
         self._snap_key = self._rows_key()
         display({"text/html": html, "text/plain": text}, raw=True, display_id=self._display_id)

@@ -114,14 +114,15 @@ class LabStartError(RuntimeError):
 
 @contextmanager
 def start_lab(
-    tmp: Path, start_s: float = LAB_START_S, *, server_extension: bool = True
+    tmp: Path, start_s: float = LAB_START_S, *, server_extension: bool = True, app: str = "lab"
 ) -> Iterator[Lab]:
     """An isolated JupyterLab serving ``tmp / "root"`` (its settings, data and runtime under
     ``tmp / "jupyter"``; this checkout's nbrun in the kernel), stopped on exit. Raises
     :class:`LabStartError` when it exits or does not answer within ``start_s`` seconds.
     ``server_extension``: enable nbrun's server extension (rule 64) as an installed wheel
     does (its ``jupyter-config`` file); without it the widgets load their modules from the
-    kernel. Also used by ``bench/first_chart.py``."""
+    kernel. ``app="notebook"``: Notebook 7 (``jupyter notebook``) instead of JupyterLab, isolated
+    alike (rule 72). Also used by ``bench/first_chart.py``."""
     root = tmp / "root"
     root.mkdir()
     home = tmp / "jupyter"
@@ -146,22 +147,23 @@ def start_lab(
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
     port, token = _free_port(), secrets.token_hex(16)
     log = tmp / "jupyter.log"
+    app_class = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}[app]
     cmd = [
         sys.executable,
         "-m",
         "jupyter",
-        "lab",
+        app,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={home / 'ws'}",
+        f"--{app_class}.user_settings_dir={settings}",
+        f"--{app_class}.workspaces_dir={home / 'ws'}",
         "--allow-root",
     ]
-    if not server_extension:  # off even where the environment's config enables it (an
-        # installed nbrun's etc/jupyter): the command line wins over every config file
+    if not server_extension:
+        # also where the environment's etc/jupyter enables it (an installed nbrun)
         cmd.append("--ServerApp.jpserver_extensions=nbrun.widgets._server=False")
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)

@@ -155,10 +155,12 @@ def test_project_view_bundle_carries_the_table_snapshot(run_dir: Path) -> None:
     run.finish()
     pv = ProjectView("snap", run_dir)
     try:
-        data = pv._repr_mimebundle_()
+        bundle = pv._repr_mimebundle_()
     finally:
         pv.close()
-    assert data is not None and "application/vnd.jupyter.widget-view+json" in data
+    assert bundle is not None
+    data = bundle[0]  # an anywidget's (data, metadata), rule 72
+    assert "application/vnd.jupyter.widget-view+json" in data
     assert_inert(data["text/html"])
     assert f"({run.id}) finished last step 49" in data["text/plain"]
 
@@ -185,10 +187,10 @@ def test_one_step_vocabulary_and_one_x_title_in_every_view(run_dir: Path) -> Non
     pv = ProjectView("steps", run_dir)
     try:
         assert [r["step"] for r in pv.table.runs] == [299]
-        data = pv._repr_mimebundle_()
+        bundle = pv._repr_mimebundle_()
     finally:
         pv.close()
-    assert data is not None and "last step 299" in data["text/plain"]
+    assert bundle is not None and "last step 299" in bundle[0]["text/plain"]
     page = project_to_html("steps", dir=run_dir)
     assert ">last step<" in page and ">299<" in page and ">300<" not in page
     assert run.to_html().count(">_step<") == 0
@@ -293,7 +295,7 @@ def test_a_forks_difference_shows_in_every_static_view(run_dir: Path, view: str)
     pv = ProjectView("qs", run_dir)
     try:
         colors = {r["id"]: r["color"] for r in pv.table.runs}
-        bundle = pv._repr_mimebundle_() or {}
+        bundle = (pv._repr_mimebundle_() or ({}, {}))[0]
     finally:
         pv.close()
     assert colors[run.id] != colors[fork.id]

@@ -4,6 +4,7 @@ the shipped JavaScript."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -13,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import anywidget
+import ipywidgets
 import numpy as np
 import pytest
 
 import nbrun
 from nbrun.widgets import Dashboard, MinMaxSeries, ProjectView, chart, display_run
+from nbrun.widgets._assets import boot_data_url, in_marimo
 from nbrun.widgets._data import flatten_row, step_metric_for
 from tests.conftest import wait_for
 
@@ -510,7 +514,9 @@ def test_project_view_lists_lineage_and_opens_a_dashboard(run_dir: Path) -> None
     from_browser(pv.table, {"action": "open", "id": fork_id})
     assert pv.table.opened == f"p/{fork_id}"
     assert isinstance(pv.dashboard, Dashboard) and pv.dashboard.run.id == fork_id
-    assert list(pv.holder.children) == [pv.dashboard]
+    # one anywidget (rule 72): the dashboard is named by the view's own synced state
+    assert isinstance(pv, anywidget.AnyWidget)
+    assert pv.get_state("dashboard")["dashboard"] == f"anywidget:{pv.dashboard.model_id}"
     from_browser(pv.table, {"action": "open", "id": "nope"})
     assert "RunNotFoundError" in pv.table.message
     pv.dashboard.close()
@@ -627,3 +633,25 @@ def test_overview_lists_files_and_artifacts_with_versions(run_dir: Path) -> None
         json.dumps(ov)
     finally:
         dash.close()
+
+
+def test_rule72_every_widget_is_an_anywidget_and_marimo_gets_a_data_url_loader(
+    run_dir: Path,
+) -> None:
+    parent_id, _, _ = make_lineage(run_dir)
+    pv = nbrun.widgets.display_project("p", dir=run_dir)
+    try:
+        assert isinstance(pv, anywidget.AnyWidget)
+        assert not isinstance(pv, ipywidgets.Box)  # marimo hosts no ipywidgets container
+        assert pv.get_state("dashboard")["dashboard"] is None
+        from_browser(pv, {"action": "open", "id": parent_id})
+        assert pv.get_state("dashboard")["dashboard"] == f"anywidget:{pv.dashboard.model_id}"
+        from_browser(pv, {"action": "delete", "keys": [f"p/{parent_id}"], "detach": True})
+        assert pv.dashboard is None and pv.get_state("dashboard")["dashboard"] is None
+    finally:
+        pv.close()
+    # outside marimo's kernel the loader is the file (marimo: the same bytes as a data: URL)
+    assert not in_marimo()
+    url = boot_data_url()
+    assert url.startswith("data:text/javascript;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == (STATIC / "boot.js").read_bytes()
