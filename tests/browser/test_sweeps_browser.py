@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import nbrun
 
@@ -35,9 +36,17 @@ def _hover_text(page: Any, chart: Any, word: str) -> str:
     events = chart.evaluate("div => div.__nbrunView.data('events').map(e => e.label)")
     index = next(i for i, label in enumerate(events) if word in label)
     mark = chart.locator(EVENTS).nth(index)
-    mark.hover(force=True)
     tip = page.locator("#vg-tooltip-element.visible")
-    tip.wait_for(timeout=30_000)
+    for attempt in range(6):  # a live chart may redraw under the pointer: hover again
+        mark.scroll_into_view_if_needed()
+        mark.hover(force=True)
+        try:
+            tip.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 5:
+                raise
+            page.mouse.move(2, 2)
     text = tip.text_content() or ""
     page.mouse.move(2, 2)
     return text

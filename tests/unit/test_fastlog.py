@@ -28,7 +28,8 @@ import nbrun
 import nbrun._history.writer as writer_module
 from nbrun import _run
 from nbrun._history import MAX_STEP, FloatBlock, Writer
-from nbrun._history.blocks import encode_float_rows, encode_float_rows_c
+from nbrun._history import blocks as blocks_module
+from nbrun._history.blocks import encode_float_chunk
 from nbrun._summary import Summary
 from nbrun.errors import UsageError
 from tests.conftest import python_env
@@ -449,8 +450,9 @@ def test_rule71_both_paths_store_the_same_bytes(
                 _fixed_clock(m)
                 _use(path, m)
                 # each path with its own block encoder (rule 71): C with the extension, numpy
-                # without it (NBRUN_PURE_PYTHON=1, no compiler)
-                encoder = encode_float_rows_c if path == "c" else encode_float_rows
+                # without it (NBRUN_PURE_PYTHON=1, no compiler); each also makes the chunk's
+                # stored summary (rule 68)
+                encoder = blocks_module.encode_block if path == "c" else encode_float_chunk
                 encoded: list[int] = []
 
                 def encode(rows: Any, state: Any, encoder: Any = encoder, n: Any = encoded) -> Any:
