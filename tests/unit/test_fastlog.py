@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 
 import nbrun
+import nbrun._history.blocks as blocks_module
 import nbrun._history.writer as writer_module
 from nbrun import _run
 from nbrun._history import MAX_STEP, FloatBlock, Writer
-from nbrun._history import blocks as blocks_module
 from nbrun._history.blocks import encode_float_chunk
 from nbrun._summary import Summary
 from nbrun.errors import UsageError
