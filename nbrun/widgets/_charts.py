@@ -18,6 +18,7 @@ from ._colors import family_colors, run_color
 from ._data import MAX_POINTS, MinMaxSeries, axis_title, step_metric_for, xy_arrays
 from ._marks import event_layers
 from ._protocols import ArchiveLike, HistorySource, RowFeed, RunLike, as_run_like
+from ._tree import family_root
 
 if TYPE_CHECKING:
     import altair as alt
@@ -121,18 +122,7 @@ def short(text: Any, limit: int = 40) -> str:
 def family_ids(view: RunLike, limit: int = 200) -> list[str]:
     """Ids of the run's whole family, oldest first: the root it was forked from (through
     every fork point) and every fork below that root."""
-    api = nbrun.Api(view.root)
-    root: RunLike = view
-    seen = {view.id}
-    while root.forked_from is not None and len(seen) < limit:
-        try:
-            up = api.run(f"{root.project}/{root.forked_from.run_id}")
-        except nbrun.RunNotFoundError:
-            break
-        if up.id in seen:
-            break
-        seen.add(up.id)
-        root = up
+    root: RunLike = family_root(nbrun.Api(view.root), view, limit)
     found: list[tuple[float, str]] = []
     todo: list[RunLike] = [root]
     done: set[str] = set()

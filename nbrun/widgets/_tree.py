@@ -97,8 +97,9 @@ def _numeric(summary: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def _climb(api: nbrun.Api, view: Any, limit: int) -> Any:
-    """The root of ``view``'s family: up through every fork point to a run with none."""
+def family_root(api: nbrun.Api, view: Any, limit: int) -> Any:
+    """The root of ``view``'s family: up through every fork point to a run with none (or to
+    a parent that is gone, or after ``limit`` runs, or where the chain comes back on itself)."""
     root, seen = view, {view.id}
     while root.forked_from is not None and len(seen) < limit:
         try:
@@ -246,7 +247,7 @@ def read_family(view: Any, metric: str | None = None, limit: int = MAX_NODES) ->
     nodes. ``metric`` colours the nodes; None picks the first numeric metric of the run's
     summary (rule 62). A metric no node has is a ``UsageError`` naming the ones there are."""
     api = nbrun.Api(view.root)
-    root = _climb(api, view, limit)
+    root = family_root(api, view, limit)
     runs, more = _members(root, view, limit)
     ids = {r.id for r in runs}
     archives: dict[str, list[Any]] = {}
