@@ -32,7 +32,7 @@ import hashlib
 import sys
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -119,7 +119,8 @@ def boot_data_url() -> str:
 
 
 _carrying: weakref.WeakSet[LazyWidget] = weakref.WeakSet()
-_hooked: list[Any] = []
+#: the (shell, callback) pairs registered by :func:`after_every_cell`
+_hooked: list[tuple[Any, Callable[..., None]]] = []
 
 
 def _after_cell(*_args: Any) -> None:
@@ -130,18 +131,24 @@ def _after_cell(*_args: Any) -> None:
             continue
 
 
-def _watch_cells() -> None:
-    """Empty the data nbclient records after every cell the kernel runs (IPython's
-    ``post_run_cell``: the cell's own messages, which nbclient reads)."""
+def after_every_cell(callback: Callable[..., None]) -> None:
+    """Call ``callback`` after every cell the kernel runs (IPython's ``post_run_cell``),
+    registered once per shell; nothing outside IPython."""
     try:
         from IPython import get_ipython  # noqa: PLC0415 - the notebook stack, on use
     except ImportError:  # pragma: no cover - IPython comes with the widget stack
         return
     ip = get_ipython()
-    if ip is None or ip in _hooked:
+    if ip is None or any(shell is ip and hook is callback for shell, hook in _hooked):
         return
-    _hooked.append(ip)
-    ip.events.register("post_run_cell", _after_cell)
+    _hooked.append((ip, callback))
+    ip.events.register("post_run_cell", callback)
+
+
+def _watch_cells() -> None:
+    """Empty the data nbclient records after every cell the kernel runs (the cell's own
+    messages, which nbclient reads)."""
+    after_every_cell(_after_cell)
 
 
 class LazyWidget(anywidget.AnyWidget):

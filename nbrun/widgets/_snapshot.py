@@ -28,6 +28,7 @@ from typing import Any
 
 import nbrun
 
+from ._assets import after_every_cell
 from ._colors import run_color
 from ._compare import focus_range
 from ._data import SYSTEM_KEYS, MinMaxSeries, as_number, axis_title, step_metric_for
@@ -633,7 +634,6 @@ def project_text(rows: Sequence[Mapping[str, Any]], project: str | None) -> str:
 
 # -- keeping a displayed snapshot current -----------------------------------------------------
 _displayed: weakref.WeakSet[Any] = weakref.WeakSet()
-_hooked: list[Any] = []
 
 
 def publish_snapshot(display_id: str, html_text: str, text: str) -> None:
@@ -649,15 +649,7 @@ def watch_cells(widget: Any) -> None:
     of an earlier cell's output only when it comes with the cell that is running; JupyterLab
     applies it only while the displaying cell runs."""
     _displayed.add(widget)
-    try:
-        from IPython import get_ipython  # noqa: PLC0415 - the notebook stack, on use
-    except ImportError:  # pragma: no cover - IPython comes with the widget stack
-        return
-    ip = get_ipython()
-    if ip is None or ip in _hooked:
-        return
-    _hooked.append(ip)
-    ip.events.register("post_run_cell", _after_cell)
+    after_every_cell(_after_cell)
 
 
 def _after_cell(*_args: Any) -> None:
